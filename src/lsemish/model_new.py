@@ -64,6 +64,7 @@ def _linear_lse_partial_kernel(
     stride_wn, stride_wk, stride_xm, stride_xk,
     scale, clamp_min, clamp_max,
     MODE: tl.constexpr, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, ACC_DTYPE: tl.constexpr,
+    USE_TMA: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
     # Program -> (tile of W rows, tile of x rows); consecutive programs share one W tile, so W comes from DRAM once.
@@ -79,30 +80,47 @@ def _linear_lse_partial_kernel(
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_k = tl.arange(0, BLOCK_K)
-    rows_n = (offs_n % N).to(tl.int64)
-    rows_m = (offs_m % M).to(tl.int64)
-    w_ptrs = w_ptr + rows_n[:, None] * stride_wn + offs_k[None, :] * stride_wk
-    if MODE == 3:
-        xt_ptrs = x_ptr + offs_k[:, None] * stride_xk + rows_m[None, :] * stride_xm
-        step_x = BLOCK_K * stride_xk
-    elif MODE == 1:
-        xt_ptrs = x_ptr + offs_k[:, None] * stride_xk + rows_m[None, :] * stride_xm
-        step_x = BLOCK_K * stride_xk
-        lo_ptrs = xp_ptr + offs_k[:, None] + rows_m[None, :] * K
+    if USE_TMA:
+        # Hopper bulk tensor copies; out-of-range rows and the K tail arrive as zeros.
+        w_desc = tl.make_tensor_descriptor(w_ptr, shape=[N, K], strides=[stride_wn, 1],
+                                           block_shape=[BLOCK_N, BLOCK_K])
+        if MODE == 1 or MODE == 3:
+            x_desc = tl.make_tensor_descriptor(x_ptr, shape=[M, K], strides=[stride_xm, 1],
+                                               block_shape=[BLOCK_M, BLOCK_K])
+        else:
+            x_desc = tl.make_tensor_descriptor(xp_ptr, shape=[M, K], strides=[K, 1], block_shape=[BLOCK_M, BLOCK_K])
+        lo_desc = tl.make_tensor_descriptor(xp_ptr, shape=[M, K], strides=[K, 1], block_shape=[BLOCK_M, BLOCK_K])
     else:
-        xt_ptrs = xp_ptr + offs_k[:, None] + rows_m[None, :] * K
-        step_x = BLOCK_K
+        rows_n = (offs_n % N).to(tl.int64)
+        rows_m = (offs_m % M).to(tl.int64)
+        w_ptrs = w_ptr + rows_n[:, None] * stride_wn + offs_k[None, :] * stride_wk
+        if MODE == 1 or MODE == 3:
+            xt_ptrs = x_ptr + offs_k[:, None] * stride_xk + rows_m[None, :] * stride_xm
+            step_x = BLOCK_K * stride_xk
+        else:
+            xt_ptrs = xp_ptr + offs_k[:, None] + rows_m[None, :] * K
+            step_x = BLOCK_K
+        lo_ptrs = xp_ptr + offs_k[:, None] + rows_m[None, :] * K
 
     acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=ACC_DTYPE)
     for k in range(0, tl.cdiv(K, BLOCK_K)):
-        k_left = K - k * BLOCK_K
-        w = tl.load(w_ptrs, mask=offs_k[None, :] < k_left, other=0.0)
-        xt = tl.load(xt_ptrs, mask=offs_k[:, None] < k_left, other=0.0)
+        if USE_TMA:
+            w = w_desc.load([pid_n * BLOCK_N, k * BLOCK_K])
+            xt = x_desc.load([pid_m * BLOCK_M, k * BLOCK_K]).T
+            if MODE == 1:
+                lo = lo_desc.load([pid_m * BLOCK_M, k * BLOCK_K]).T
+        else:
+            k_left = K - k * BLOCK_K
+            w = tl.load(w_ptrs, mask=offs_k[None, :] < k_left, other=0.0)
+            xt = tl.load(xt_ptrs, mask=offs_k[:, None] < k_left, other=0.0)
+            if MODE == 1:
+                lo = tl.load(lo_ptrs, mask=offs_k[:, None] < k_left, other=0.0)
+            w_ptrs += BLOCK_K * stride_wk
+            xt_ptrs += step_x
+            lo_ptrs += BLOCK_K
         if MODE == 0:
             acc = tl.dot(_tf32_round(w), xt, acc, input_precision="tf32")
         elif MODE == 1:
-            lo = tl.load(lo_ptrs, mask=offs_k[:, None] < k_left, other=0.0)
-            lo_ptrs += BLOCK_K
             if EMULATE:
                 xt = _tf32_trunc(xt)
             w_hi = _tf32_round(w)
@@ -118,8 +136,6 @@ def _linear_lse_partial_kernel(
             acc = tl.dot(w.to(tl.bfloat16), xt, acc)
         else:
             acc = tl.dot(w, xt, acc, out_dtype=ACC_DTYPE)
-        w_ptrs += BLOCK_K * stride_wk
-        xt_ptrs += step_x
 
     # Epilogue on the fp32 accumulator: bias, scale, doubling, clamp (NaN propagates as in torch.clamp).
     y = acc.to(tl.float32)
@@ -170,15 +186,15 @@ PRECISIONS = ("tf32", "fp32", "bf16")
 _MODE_OF = {"tf32": 0, "fp32": 1, "bf16": 2}
 _NATIVE_DTYPES = (torch.bfloat16, torch.float16, torch.float64)
 
-# (BLOCK_N over W rows, BLOCK_M over x rows, BLOCK_K, GROUP_M, num_warps, num_stages), by architecture and mode.
-# sm_89 rows fit the 4090's 99 KB of shared memory per block; Hopper rows use its 227 KB.
+# (BLOCK_N over W rows, BLOCK_M over x rows, BLOCK_K, GROUP_M, num_warps, num_stages, TMA), by architecture and mode.
+# sm_89 rows fit the 4090's 99 KB of shared memory per block; Hopper rows use its 227 KB. TMA (bulk tensor copies)
+# is used on Hopper when the row strides and pointers are 16-byte aligned; otherwise plain pointer loads.
 _CONFIGS = {
-    "sm90": {0: (128, 256, 32, 8, 8, 3), 1: (128, 128, 32, 8, 8, 3), 2: (128, 256, 64, 8, 8, 3),
-             3: (128, 256, 64, 8, 8, 4)},
-    "sm89": {0: (128, 128, 32, 8, 8, 3), 1: (128, 64, 32, 8, 4, 3), 2: (128, 128, 32, 8, 8, 3),
-             3: (128, 128, 64, 8, 8, 3)},
-    "interpreter": {0: (32, 16, 16, 4, 4, 1), 1: (32, 16, 16, 4, 4, 1), 2: (32, 16, 16, 4, 4, 1),
-                    3: (32, 16, 16, 4, 4, 1)},
+    "sm90": {0: (128, 256, 32, 8, 8, 3, True), 1: (128, 256, 32, 8, 8, 3, True), 2: (128, 256, 64, 8, 8, 3, True),
+             3: (128, 256, 64, 8, 8, 4, True)},
+    "sm89": {0: (128, 128, 32, 8, 8, 3, False), 1: (128, 64, 32, 8, 4, 3, False),
+             2: (128, 128, 32, 8, 8, 3, False), 3: (128, 128, 64, 8, 8, 3, False)},
+    "interpreter": {m: (32, 16, 16, 4, 4, 1, False) for m in range(4)},
 }
 
 
@@ -234,6 +250,17 @@ def _arch_key(device):
     return "sm90" if major >= 9 else "sm89"
 
 
+def _tma_ok(t):
+    # A tensor descriptor needs a unit inner stride and 16-byte aligned base and row stride.
+    size = t.element_size()
+    return t.stride(1) == 1 and (t.stride(0) * size) % 16 == 0 and t.data_ptr() % 16 == 0
+
+
+def _descriptor_scratch(size, alignment, stream):
+    # Global memory in which device-side tensor descriptors are built (triton.set_allocator).
+    return torch.empty(size, device="cuda", dtype=torch.int8)
+
+
 def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precision="tf32"):
     """out[m, 0] = lse * mish(lse), lse = logsumexp_n clamp(2 * ((x @ weight.T + bias) * scale), cmin, cmax)."""
     check_precision(precision)
@@ -244,7 +271,10 @@ def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precisi
     if M == 0:
         return out
     mode = 3 if x.dtype in _NATIVE_DTYPES else _MODE_OF[precision]
-    block_n, block_m, block_k, group_m, warps, stages = _CONFIGS[_arch_key(x.device)][mode]
+    block_n, block_m, block_k, group_m, warps, stages, tma = _CONFIGS[_arch_key(x.device)][mode]
+    use_tma = tma and _tma_ok(weight) and (_tma_ok(x) if mode in (1, 3) else (K * (2 if mode == 2 else 4)) % 16 == 0)
+    if use_tma:
+        triton.set_allocator(_descriptor_scratch)
     with torch.cuda.device(x.device if x.device.type == "cuda" else -1):
         if mode == 3:
             xp = x
@@ -262,7 +292,7 @@ def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precisi
             weight.stride(0), weight.stride(1), x.stride(0), x.stride(1),
             float(scale_factor), float(clamp_min), float(clamp_max),
             MODE=mode, HAS_BIAS=bias is not None, EMULATE=_interpreting(),
-            ACC_DTYPE=tl.float64 if x.dtype == torch.float64 else tl.float32,
+            ACC_DTYPE=tl.float64 if x.dtype == torch.float64 else tl.float32, USE_TMA=use_tma,
             BLOCK_N=block_n, BLOCK_M=block_m, BLOCK_K=block_k, GROUP_M=group_m,
             num_warps=warps, num_stages=stages,
         )

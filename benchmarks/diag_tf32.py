@@ -1,0 +1,64 @@
+"""What does the tensor core do with an fp32 operand in tf32 mode: truncate, round, or something else?
+
+Computes I @ B (B raw fp32 from shared memory, I exact) and B @ I on the GPU and compares with B truncated and
+rounded to tf32. Then runs the 3xtf32 (fp32) mode of the GEMM with and without explicit truncation of x.
+Usage (GPU): PYTHONPATH=src python benchmarks/diag_tf32.py
+"""
+import torch
+import triton
+import triton.language as tl
+
+from lsemish import model_new as mn
+from lsemish.problem import reference_forward
+
+
+@triton.jit
+def _ident_dot(b_ptr, c_ptr, d_ptr, N: tl.constexpr):
+    r = tl.arange(0, N)
+    b = tl.load(b_ptr + r[:, None] * N + r[None, :])
+    eye = tl.where(r[:, None] == r[None, :], 1.0, 0.0)
+    tl.store(c_ptr + r[:, None] * N + r[None, :], tl.dot(eye, b, input_precision="tf32"))  # B from shared
+    tl.store(d_ptr + r[:, None] * N + r[None, :], tl.dot(b, eye, input_precision="tf32"))  # A from shared
+
+
+def bits(t, op):
+    i = t.view(torch.int32)
+    return ((i & -8192) if op == "trunc" else ((i + 4096) & -8192)).view(torch.float32)
+
+
+def main():
+    n = 64
+    b = torch.randn(n, n, device="cuda")
+    c, d = torch.empty_like(b), torch.empty_like(b)
+    _ident_dot[(1,)](b, c, d, N=n)
+    for name, v in (("I@B (B operand)", c), ("B@I (A operand)", d)):
+        print(f"{name}: equals raw {torch.equal(v, b)}, trunc {torch.equal(v, bits(b, 'trunc'))}, "
+              f"round {torch.equal(v, bits(b, 'round'))}")
+
+    M, K, N = 1024, 8192, 8192
+    torch.manual_seed(0)
+    x = torch.rand(M, K, device="cuda")
+    lin = torch.nn.Linear(K, N).cuda()
+    w, bias = lin.weight.detach(), lin.bias.detach()
+    gold = reference_forward(x.double(), w.double(), bias.double(), 2.0, -10.0, 10.0)
+    for emulate, stages in ((False, 3), (True, 3), (False, 1)):
+        cfg = (128, 128, 32, 8, 8, stages)
+        block_n, block_m, block_k, group_m, warps, st = cfg[:6]
+        lo = torch.empty_like(x)
+        mn._prepare_x_kernel[(triton.cdiv(M, 32), triton.cdiv(K, 128))](x, lo, M, K, K, 1, MODE=1, BLOCK_M=32,
+                                                                        BLOCK_K=128)
+        tiles = triton.cdiv(N, block_n)
+        pmax = torch.empty(tiles, M, device="cuda")
+        psum = torch.empty(tiles, M, device="cuda")
+        out = torch.empty(M, 1, device="cuda")
+        mn._linear_lse_partial_kernel[(tiles * triton.cdiv(M, block_m),)](
+            w, x, lo, bias, pmax, psum, M, N, K, K, 1, K, 1, 2.0, -10.0, 10.0,
+            MODE=1, HAS_BIAS=True, EMULATE=emulate, ACC_DTYPE=tl.float32, USE_TMA=False, BLOCK_N=block_n, BLOCK_M=block_m,
+            BLOCK_K=block_k, GROUP_M=group_m, num_warps=warps, num_stages=st)
+        mn._lse_mish_combine_kernel[(triton.cdiv(M, 256),)](pmax, psum, out, M, tiles, 1, BLOCK=256)
+        rel = float((out.double() - gold).norm() / gold.norm())
+        print(f"fp32 mode, explicit x truncation={emulate}, stages={stages}: rel-L2 vs fp64 {rel:.3e}")
+
+
+if __name__ == "__main__":
+    main()
