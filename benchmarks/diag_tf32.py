@@ -41,7 +41,7 @@ def main():
     lin = torch.nn.Linear(K, N).cuda()
     w, bias = lin.weight.detach(), lin.bias.detach()
     gold = reference_forward(x.double(), w.double(), bias.double(), 2.0, -10.0, 10.0)
-    for emulate, stages in ((False, 3), (True, 3), (False, 1)):
+    for emulate, stages, promote in ((False, 3, False), (True, 3, False), (False, 3, True), (True, 3, True)):
         cfg = (128, 128, 32, 8, 8, stages)
         block_n, block_m, block_k, group_m, warps, st = cfg[:6]
         lo = torch.empty_like(x)
@@ -53,11 +53,25 @@ def main():
         out = torch.empty(M, 1, device="cuda")
         mn._linear_lse_partial_kernel[(tiles * triton.cdiv(M, block_m),)](
             w, x, lo, bias, pmax, psum, M, N, K, K, 1, K, 1, 2.0, -10.0, 10.0,
-            MODE=1, HAS_BIAS=True, EMULATE=emulate, ACC_DTYPE=tl.float32, USE_TMA=False, BLOCK_N=block_n, BLOCK_M=block_m,
+            MODE=1, HAS_BIAS=True, EMULATE=emulate, ACC_DTYPE=tl.float32, USE_TMA=False, PROMOTE=promote, BLOCK_N=block_n, BLOCK_M=block_m,
             BLOCK_K=block_k, GROUP_M=group_m, num_warps=warps, num_stages=st)
         mn._lse_mish_combine_kernel[(triton.cdiv(M, 256),)](pmax, psum, out, M, tiles, 1, BLOCK=256)
         rel = float((out.double() - gold).norm() / gold.norm())
-        print(f"fp32 mode, explicit x truncation={emulate}, stages={stages}: rel-L2 vs fp64 {rel:.3e}")
+        print(f"fp32 mode, explicit x truncation={emulate}, promoted accumulation={promote}: rel-L2 vs fp64 {rel:.3e}")
+
+
+    # The same decomposition in float64 on the GPU: what the 3xtf32 split can reach with exact accumulation.
+    x_t = bits(x, "trunc").double()
+    lo = bits(x - bits(x, "trunc"), "round").double()
+    w_hi = bits(w, "round")
+    w_lo = bits(w - w_hi, "round").double()
+    w_hi = w_hi.double()
+    y = w_hi @ x_t.T + w_hi @ lo.T + w_lo @ x_t.T
+    z = (y.T + bias.double()) * 2.0
+    z = torch.clamp(z + z, -10.0, 10.0)
+    z = torch.logsumexp(z, dim=1, keepdim=True)
+    z = z * torch.nn.functional.mish(z)
+    print(f"3xtf32 split with float64 accumulation: rel-L2 vs fp64 {float((z - gold).norm() / gold.norm()):.3e}")
 
 
 if __name__ == "__main__":

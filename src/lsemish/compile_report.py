@@ -49,7 +49,7 @@ def _signature(mode: int):
         "stride_wn": "i32", "stride_wk": "constexpr", "stride_xm": "i32", "stride_xk": "constexpr",
         "scale": "fp32", "clamp_min": "fp32", "clamp_max": "fp32",
     }
-    for name in ("MODE", "HAS_BIAS", "EMULATE", "ACC_DTYPE", "USE_TMA", "BLOCK_N", "BLOCK_M", "BLOCK_K", "GROUP_M"):
+    for name in ("MODE", "HAS_BIAS", "EMULATE", "ACC_DTYPE", "USE_TMA", "PROMOTE", "BLOCK_N", "BLOCK_M", "BLOCK_K", "GROUP_M"):
         sig[name] = "constexpr"
     return sig
 
@@ -59,7 +59,7 @@ def compile_config(arch: int, mode: int, config: tuple) -> CompiledConfig:
     block_n, block_m, block_k, group_m, warps, stages, tma = config
     constexprs = {"stride_wk": 1, "stride_xk": 1, "MODE": mode, "HAS_BIAS": True, "EMULATE": False,
                   "ACC_DTYPE": tl.float32, "BLOCK_N": block_n, "BLOCK_M": block_m, "BLOCK_K": block_k,
-                  "GROUP_M": group_m, "USE_TMA": tma}
+                  "GROUP_M": group_m, "USE_TMA": tma, "PROMOTE": True}
     # 16-byte alignment of pointers and divisibility of the leading stride, as Triton specializes them at launch.
     attrs = {(i,): [["tt.divisibility", 16]] for i in (0, 1, 2, 3, 4, 5, 9, 11)}
     src = ASTSource(fn=mn._linear_lse_partial_kernel, signature=_signature(mode), constexprs=constexprs,

@@ -64,7 +64,7 @@ def _linear_lse_partial_kernel(
     stride_wn, stride_wk, stride_xm, stride_xk,
     scale, clamp_min, clamp_max,
     MODE: tl.constexpr, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, ACC_DTYPE: tl.constexpr,
-    USE_TMA: tl.constexpr,
+    USE_TMA: tl.constexpr, PROMOTE: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
     # Program -> (tile of W rows, tile of x rows); consecutive programs share one W tile, so W comes from DRAM once.
@@ -125,9 +125,15 @@ def _linear_lse_partial_kernel(
                 xt = _tf32_trunc(xt)
             w_hi = _tf32_round(w)
             w_lo = _tf32_round(w - w_hi)
-            acc = tl.dot(w_lo, xt, acc, input_precision="tf32")
-            acc = tl.dot(w_hi, lo, acc, input_precision="tf32")
-            acc = tl.dot(w_hi, xt, acc, input_precision="tf32")
+            # The tensor core's own accumulation is not IEEE fp32 (it loses low bits of small addends), so the
+            # three products of this K step go into a fresh accumulator that an IEEE add folds into acc.
+            if PROMOTE:
+                part = tl.dot(w_lo, xt, tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32), input_precision="tf32")
+            else:
+                part = tl.dot(w_lo, xt, acc, input_precision="tf32")
+            part = tl.dot(w_hi, lo, part, input_precision="tf32")
+            part = tl.dot(w_hi, xt, part, input_precision="tf32")
+            acc = acc + part if PROMOTE else part
         elif EMULATE:
             # Triton's interpreter cannot dot 16-bit floats: the same products in a wider type.
             acc = tl.dot(w.to(xt.dtype).to(ACC_DTYPE), xt.to(ACC_DTYPE), acc, input_precision="ieee",
@@ -292,7 +298,7 @@ def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precisi
             weight.stride(0), weight.stride(1), x.stride(0), x.stride(1),
             float(scale_factor), float(clamp_min), float(clamp_max),
             MODE=mode, HAS_BIAS=bias is not None, EMULATE=_interpreting(),
-            ACC_DTYPE=tl.float64 if x.dtype == torch.float64 else tl.float32, USE_TMA=use_tma,
+            ACC_DTYPE=tl.float64 if x.dtype == torch.float64 else tl.float32, USE_TMA=use_tma, PROMOTE=True,
             BLOCK_N=block_n, BLOCK_M=block_m, BLOCK_K=block_k, GROUP_M=group_m,
             num_warps=warps, num_stages=stages,
         )
