@@ -85,3 +85,15 @@ def all_configs():
 
 def report() -> list[CompiledConfig]:
     return [compile_config(arch, mode, config) for arch, mode, config in all_configs()]
+
+
+def main():
+    """Print one JSON line per config (run without TRITON_INTERPRET, which replaces kernels by interpreted ones)."""
+    import json
+    from dataclasses import asdict
+    for r in report():
+        print(json.dumps({**asdict(r), "fits": r.fits, "limit": SMEM_LIMIT[r.arch]}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -196,7 +196,7 @@ _NATIVE_DTYPES = (torch.bfloat16, torch.float16, torch.float64)
 # sm_89 rows fit the 4090's 99 KB of shared memory per block; Hopper rows use its 227 KB. TMA (bulk tensor copies)
 # is used on Hopper when the row strides and pointers are 16-byte aligned; otherwise plain pointer loads.
 _CONFIGS = {
-    "sm90": {0: (128, 256, 32, 8, 8, 3, True), 1: (128, 256, 32, 8, 8, 3, True), 2: (128, 256, 64, 8, 8, 3, True),
+    "sm90": {0: (128, 256, 32, 8, 8, 3, True), 1: (128, 128, 32, 8, 8, 4, True), 2: (128, 256, 64, 8, 8, 3, True),
              3: (128, 256, 64, 8, 8, 4, True)},
     "sm89": {0: (128, 128, 32, 8, 8, 3, False), 1: (128, 64, 32, 8, 4, 3, False),
              2: (128, 128, 32, 8, 8, 3, False), 3: (128, 128, 64, 8, 8, 3, False)},
@@ -267,13 +267,21 @@ def _descriptor_scratch(size, alignment, stream):
     return torch.empty(size, device="cuda", dtype=torch.int8)
 
 
-def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precision="tf32"):
-    """out[m, 0] = lse * mish(lse), lse = logsumexp_n clamp(2 * ((x @ weight.T + bias) * scale), cmin, cmax)."""
+def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precision="tf32", out=None):
+    """out[m, 0] = lse * mish(lse), lse = logsumexp_n clamp(2 * ((x @ weight.T + bias) * scale), cmin, cmax).
+
+    precision applies to float32 inputs ("tf32", "fp32" or "bf16"); bfloat16/float16/float64 inputs compute in
+    their own type. out, if given, is an (M, 1) tensor of x's dtype and device that receives the result.
+    """
     check_precision(precision)
     _check_inputs(x, weight, bias)
     M, K = x.shape
     N = weight.shape[0]
-    out = torch.empty((M, 1), device=x.device, dtype=x.dtype)
+    if out is None:
+        out = torch.empty((M, 1), device=x.device, dtype=x.dtype)
+    elif out.shape != (M, 1) or out.dtype != x.dtype or out.device != x.device:
+        raise ValueError(f"out must be a ({M}, 1) {x.dtype} tensor on {x.device}; got {tuple(out.shape)} "
+                         f"{out.dtype} on {out.device}")
     if M == 0:
         return out
     mode = 3 if x.dtype in _NATIVE_DTYPES else _MODE_OF[precision]

@@ -1,0 +1,171 @@
+"""Side-by-side timings in one process: lsemish per precision, cuBLAS alone, eager, torch.compile, candidates."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import torch
+import triton
+
+from .check import TOLERANCE, build_model, load_candidate
+from .problem import Model, reference_forward
+
+SHAPES = {"headline": [(1024, 8192, 8192)],
+          "sweep": [(1024, 8192, 8192), (512, 4096, 4096), (2048, 4096, 8192), (1000, 3000, 5000), (64, 8192, 8192)]}
+
+
+def _timed(fn):
+    fn()
+    torch.cuda.synchronize()
+    ms, p20, p80 = triton.testing.do_bench(fn, warmup=25, rep=200, quantiles=[0.5, 0.2, 0.8])
+    return ms, p20, p80
+
+
+def measured_peaks(log):
+    """TFLOP/s of cuBLAS on an 8192^3 product in fp32, tf32 and bf16: the ceilings the % columns refer to."""
+    a = torch.rand(8192, 8192, device="cuda")
+    b = torch.rand(8192, 8192, device="cuda")
+    peaks = {}
+    for name, dtype, tf32 in (("fp32", torch.float32, False), ("tf32", torch.float32, True),
+                              ("bf16", torch.bfloat16, False)):
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        aa, bb = a.to(dtype), b.to(dtype)
+        ms = triton.testing.do_bench(lambda: aa @ bb, warmup=10, rep=100)
+        peaks[name] = 2 * 8192**3 / ms * 1e-9
+        log(f"peak {name}: {peaks[name]:.0f} TFLOP/s")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    return peaks
+
+
+def bench_shape(M, K, N, precisions, candidates, log, with_compile=True):
+    dev = torch.device("cuda")
+    torch.manual_seed(0)
+    init = [K, N, 2.0, -10.0, 10.0]
+    ref = Model(*init).to(dev)
+    w, b = ref.matmul.weight.detach(), ref.matmul.bias.detach()
+    x = torch.rand(M, K, device=dev)
+    gold = reference_forward(x.double(), w.double(), b.double(), 2.0, -10.0, 10.0)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    with torch.no_grad():
+        eager = ref(x)
+    flops = 2.0 * M * N * K
+    rows = []
+
+    def add(name, fn, kind, tf32=False, tol=1e-4, first_s=None):
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        with torch.no_grad():
+            ms, p20, p80 = _timed(fn)
+            out = fn()
+        torch.backends.cuda.matmul.allow_tf32 = False
+        row = {"name": name, "M": M, "K": K, "N": N, "ms": ms, "p20": p20, "p80": p80,
+               "tflops": flops / ms * 1e-9, "peak_kind": kind, "rel_l2_vs_fp64": None, "passes_kernelbench": None}
+        if out.shape == gold.shape:
+            row["rel_l2_vs_fp64"] = float((out.double() - gold).norm() / gold.norm())
+            row["passes_kernelbench"] = bool(torch.allclose(out.float(), eager, atol=tol, rtol=tol))
+        if first_s is not None:
+            row["first_call_s"] = first_s
+        rows.append(row)
+        log(f"  {name:16s} {ms:8.4f} ms  [{p20:.4f}, {p80:.4f}]")
+
+    from . import model_new
+    for p in precisions:
+        model = model_new.ModelNew(*init, precision=p).to(dev)
+        model.load_state_dict(ref.state_dict())
+        t0 = time.time()
+        with torch.no_grad():
+            model(x)
+        torch.cuda.synchronize()
+        add(f"lsemish-{p}", lambda m=model: m(x), {"fp32": "fp32"}.get(p, "tf32" if p == "tf32" else "bf16"),
+            tol=TOLERANCE[p], first_s=time.time() - t0)
+    xb, wb, bb = x.bfloat16(), w.bfloat16(), b.bfloat16()
+    add("cublas-tf32", lambda: torch.addmm(b, x, w.T), "tf32", tf32=True)
+    add("cublas-fp32", lambda: torch.addmm(b, x, w.T), "fp32")
+    add("cublas-bf16", lambda: torch.addmm(bb, xb, wb.T), "bf16")
+    add("eager-fp32", lambda: ref(x), "fp32")
+    add("eager-tf32", lambda: ref(x), "tf32", tf32=True)
+    if with_compile:
+        log("  compiling torch.compile(mode='max-autotune') with tf32 ... (this takes a while)")
+        torch.backends.cuda.matmul.allow_tf32 = True
+        compiled = torch.compile(ref, mode="max-autotune")
+        t0 = time.time()
+        with torch.no_grad():
+            compiled(x)
+        torch.cuda.synchronize()
+        add("compile-tf32", lambda: compiled(x), "tf32", tf32=True, first_s=time.time() - t0)
+    for spec in candidates:
+        path, _, label = spec.partition(":")
+        label = label or os.path.splitext(os.path.basename(path))[0]
+        module = load_candidate(path)
+        cand = build_model(module, init, "tf32", 0).to(dev)
+        cand.load_state_dict(ref.state_dict())
+        t0 = time.time()
+        with torch.no_grad():
+            cand(x)
+        torch.cuda.synchronize()
+        add(label, lambda m=cand: m(x), "tf32", first_s=time.time() - t0)
+    base = next(r["ms"] for r in rows if r["name"] == "cublas-tf32")
+    for r in rows:
+        r["x_cublas_tf32"] = r["ms"] / base
+    return rows
+
+
+def write_results(result, outdir):
+    os.makedirs(outdir, exist_ok=True)
+    with open(os.path.join(outdir, "bench.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    lines = [f"Device: {result['device']}; torch {result['torch']}; triton {result['triton']}; {result['date']}",
+             f"Command: `{result['command']}`", "",
+             "| name | M×K×N | ms (median) | p20–p80 | TFLOP/s | % peak | × cuBLAS tf32 | rel-L2 vs fp64 | KernelBench |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        rel = "—" if r["rel_l2_vs_fp64"] is None else f"{r['rel_l2_vs_fp64']:.2e}"
+        ok = "—" if r["passes_kernelbench"] is None else ("pass" if r["passes_kernelbench"] else "FAIL")
+        lines.append(f"| {r['name']} | {r['M']}×{r['K']}×{r['N']} | {r['ms']:.4f} | {r['p20']:.4f}–{r['p80']:.4f} | "
+                     f"{r['tflops']:.0f} | {r['pct_peak']:.0f}% ({r['peak_kind']}) | {r['x_cublas_tf32']:.2f} | "
+                     f"{rel} | {ok} |")
+    with open(os.path.join(outdir, "bench.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    _chart(result, os.path.join(outdir, "bench.png"))
+    return "\n".join(lines)
+
+
+def _chart(result, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    first = (result["rows"][0]["M"], result["rows"][0]["K"], result["rows"][0]["N"])
+    rows = [r for r in result["rows"] if (r["M"], r["K"], r["N"]) == first]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.2))
+    colors = ["tab:green" if r["name"].startswith("lsemish") else
+              ("tab:gray" if r["name"].startswith("cublas") else "tab:blue") for r in rows]
+    ax.barh([r["name"] for r in rows], [r["ms"] for r in rows], color=colors,
+            xerr=[[r["ms"] - r["p20"] for r in rows], [r["p80"] - r["ms"] for r in rows]])
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("ms (median, cold L2; log scale)")
+    ax.set_title(f"{first[0]}×{first[1]}×{first[2]} on {result['device']}")
+    for i, r in enumerate(rows):
+        mark = "" if r["passes_kernelbench"] is None else (" ✓" if r["passes_kernelbench"] else " ✗ fails 1e-4")
+        ax.text(r["ms"] * 1.05, i, f"{r['ms']:.3f}{mark}", va="center", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_bench(shapes, precisions, candidates, outdir, with_compile=True, log=print):
+    if not torch.cuda.is_available():
+        raise SystemExit("bench needs a CUDA GPU (timings through the interpreter would mean nothing)")
+    log(f"device: {torch.cuda.get_device_name()}")
+    peaks = measured_peaks(log)
+    rows = []
+    for (M, K, N) in shapes:
+        log(f"shape {M}x{K}x{N}")
+        rows += bench_shape(M, K, N, precisions, candidates, log, with_compile)
+    for r in rows:
+        r["pct_peak"] = 100 * r["tflops"] / peaks[r["peak_kind"]]
+    result = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
+              "date": time.strftime("%Y-%m-%d"), "command": "python -m lsemish " + " ".join(sys.argv[1:]),
+              "peaks_tflops": peaks, "rows": rows}
+    return result, write_results(result, outdir)

@@ -1,0 +1,226 @@
+"""Lint a candidate file against the seed's output rules, Triton API constraints, fusion rules and KernelBench's
+static checker. Each finding names its line and rule; errors make the exit status non-zero."""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+ALLOWED_IMPORTS = {("torch", None), ("torch.nn", "nn"), ("triton", None), ("triton.language", "tl")}
+FORBIDDEN_TL = {"tanh", "sigmoid", "gelu", "silu", "softmax", "mish"}
+TEST_NAMES = {"get_inputs", "get_init_inputs"}
+REDUCTIONS = {"sum", "max", "min", "reduce", "argmax", "argmin", "associative_scan", "cumsum", "cumprod", "xor_sum"}
+TIMING_TARGETS = {"synchronize", "Event", "elapsed_time", "record", "do_bench", "perf_counter", "time",
+                  "monotonic"}
+LOW_PRECISION = {"float16", "bfloat16", "half", "float8_e4m3fn", "float8_e5m2"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    line: int
+    rule: str
+    message: str
+    severity: str = "error"
+
+    def __str__(self):
+        return f"{self.line}: {self.severity} [{self.rule}] {self.message}"
+
+
+def _is_jit(fn: ast.FunctionDef) -> bool:
+    for d in fn.decorator_list:
+        target = d.func if isinstance(d, ast.Call) else d
+        if isinstance(target, ast.Attribute) and target.attr in ("jit", "autotune", "heuristics"):
+            return True
+        if isinstance(target, ast.Name) and target.id in ("jit",):
+            return True
+    return False
+
+
+def _attr_chain(node) -> str:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _check_order(tree: ast.Module) -> list[Finding]:
+    # Sections must come in the order: imports (0), kernels (1), wrappers and their constants (2), ModelNew (3).
+    out, stage, seen_model = [], 0, False
+    for node in tree.body:
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # docstrings and bare strings
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            section = 0
+        elif isinstance(node, ast.FunctionDef) and _is_jit(node):
+            section = 1
+        elif isinstance(node, ast.ClassDef) and node.name == "ModelNew":
+            section, seen_model = 3, True
+        else:
+            section = 2
+        if seen_model and section != 3:
+            out.append(Finding(node.lineno, "order", "nothing may follow class ModelNew"))
+        elif section < stage:
+            names = {0: "import", 1: "@triton.jit kernel", 2: "wrapper/helper"}
+            out.append(Finding(node.lineno, "order", f"{names[section]} after a later section "
+                                                      "(order: imports, kernels, wrappers, class ModelNew)"))
+        stage = max(stage, section)
+    if not seen_model:
+        out.append(Finding(1, "order", "no class ModelNew"))
+    if not any(isinstance(n, ast.FunctionDef) and _is_jit(n) for n in tree.body):
+        out.append(Finding(1, "order", "no @triton.jit kernel"))
+    return out
+
+
+def _check_imports(tree: ast.Module) -> list[Finding]:
+    out, found = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                key = (a.name, a.asname)
+                if key not in ALLOWED_IMPORTS:
+                    out.append(Finding(node.lineno, "imports", f"import {a.name}" + (f" as {a.asname}" if a.asname
+                                       else "") + " is not one of the four allowed imports"))
+                found.add(key)
+        elif isinstance(node, ast.ImportFrom):
+            out.append(Finding(node.lineno, "imports", f"from {node.module} import ... is not allowed; only "
+                                                        "torch, torch.nn as nn, triton, triton.language as tl"))
+    for key in sorted(ALLOWED_IMPORTS - found, key=str):
+        out.append(Finding(1, "imports", f"missing import {key[0]}" + (f" as {key[1]}" if key[1] else "")))
+    return out
+
+
+def _check_test_code(tree: ast.Module) -> list[Finding]:
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "__name__" in ast.dump(node.test):
+            out.append(Finding(node.lineno, "test-code", "if __name__ == ... block"))
+        if isinstance(node, ast.FunctionDef) and (node.name in TEST_NAMES or node.name.startswith("test_")):
+            out.append(Finding(node.lineno, "test-code", f"test code: def {node.name}"))
+    return out
+
+
+def _check_triton_api(tree: ast.Module) -> list[Finding]:
+    return [Finding(n.lineno, "triton-api", f"tl.{n.attr} does not exist in Triton; write it from tl.exp/tl.log")
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and n.attr in FORBIDDEN_TL and _attr_chain(n.value) == "tl"]
+
+
+def _check_kernelbench(tree: ast.Module) -> list[Finding]:
+    out = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Try):
+            out.append(Finding(n.lineno, "kb-try", "try/except is rejected by KernelBench's static checker"))
+        elif isinstance(n, ast.Pass):
+            out.append(Finding(n.lineno, "kb-pass", "`pass` is rejected by KernelBench's static checker"))
+        elif isinstance(n, ast.Attribute):
+            chain = _attr_chain(n)
+            if chain.startswith(("torch.cuda.Stream", "torch.cuda.stream", "torch.cuda.current_stream",
+                                 "torch.Stream")):
+                out.append(Finding(n.lineno, "kb-stream", f"CUDA streams ({chain}) are not allowed"))
+            if chain.split(".")[0] in ("threading", "multiprocessing", "concurrent", "asyncio"):
+                out.append(Finding(n.lineno, "kb-threads", f"threads/processes ({chain}) are not allowed"))
+            if n.attr in LOW_PRECISION:
+                out.append(Finding(n.lineno, "kb-precision", f"{chain}: lower precision than the fp32 reference",
+                                   "warning"))
+        elif isinstance(n, ast.ClassDef):
+            for b in n.bases:
+                if _attr_chain(b) in ("torch.Tensor", "Tensor"):
+                    out.append(Finding(n.lineno, "kb-subclass", f"class {n.name} subclasses torch.Tensor"))
+        elif isinstance(n, ast.Assign):
+            for t in n.targets:
+                if isinstance(t, ast.Attribute) and t.attr in TIMING_TARGETS:
+                    out.append(Finding(n.lineno, "kb-timing", f"assignment to {_attr_chain(t)} patches timing"))
+        elif isinstance(n, ast.keyword) and n.arg == "input_precision" and isinstance(n.value, ast.Constant) \
+                and n.value.value in ("tf32", "tf32x3", "bf16"):
+            out.append(Finding(n.value.lineno, "kb-precision", f"tl.dot input_precision={n.value.value!r}",
+                               "warning"))
+    return out
+
+
+class _KernelFacts(ast.NodeVisitor):
+    """What a kernel does: dots, reductions, atomics, and its tl.load/tl.store calls with their variables."""
+
+    def __init__(self):
+        self.assign: dict[str, ast.AST] = {}
+        self.dot = self.reduction = self.atomic = False
+        self.memops: list[ast.Call] = []
+
+    def visit_Assign(self, node):
+        for t in node.targets:
+            if isinstance(t, ast.Name):
+                self.assign.setdefault(t.id, node.value)
+        self.generic_visit(node)
+
+    def visit_Call(self, node):
+        chain = _attr_chain(node.func)
+        if chain == "tl.dot":
+            self.dot = True
+        elif chain.startswith("tl.atomic"):
+            self.atomic = True
+        elif chain.split(".")[-1] in REDUCTIONS and chain.startswith("tl."):
+            self.reduction = True
+        elif chain in ("tl.load", "tl.store"):
+            self.memops.append(node)
+        self.generic_visit(node)
+
+    def names(self, node, seen=None) -> set[str]:
+        """Variable names an expression depends on, through the kernel's assignments."""
+        seen = set() if seen is None else seen
+        out = set()
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name) and n.id not in seen:
+                seen.add(n.id)
+                out.add(n.id)
+                if n.id in self.assign:
+                    out |= self.names(self.assign[n.id], seen)
+        return out
+
+    def arange_vars(self) -> set[str]:
+        return {k for k, v in self.assign.items() if "arange" in ast.dump(v)}
+
+
+def _check_fusion(tree: ast.Module) -> list[Finding]:
+    out = []
+    for fn in tree.body:
+        if not (isinstance(fn, ast.FunctionDef) and _is_jit(fn)):
+            continue
+        facts = _KernelFacts()
+        facts.visit(fn)
+        if facts.dot or facts.reduction or facts.atomic or len(facts.memops) < 2:
+            continue  # matmul and reduction kernels: the seed excludes them from the element-wise rules
+        offsets, masks = None, None
+        for call in facts.memops:
+            ptr = call.args[0] if call.args else None
+            mask = next((k.value for k in call.keywords if k.arg == "mask"), call.args[2] if
+                        len(call.args) > 2 and _attr_chain(call.func) == "tl.load" else None)
+            offs = frozenset(facts.names(ptr) & facts.arange_vars()) if ptr is not None else frozenset()
+            mask_src = ast.unparse(mask) if mask is not None else "<no mask>"
+            if offsets is None:
+                offsets, masks = offs, mask_src
+                continue
+            if offs != offsets:
+                out.append(Finding(call.lineno, "fusion-offsets",
+                                   f"{fn.name}: {_attr_chain(call.func)} uses offsets {sorted(offs)}, "
+                                   f"the first memory op used {sorted(offsets)}"))
+            if mask_src != masks:
+                out.append(Finding(call.lineno, "fusion-mask",
+                                   f"{fn.name}: {_attr_chain(call.func)} uses mask {mask_src}, "
+                                   f"the first memory op used {masks}"))
+    return out
+
+
+def lint_source(src: str) -> list[Finding]:
+    try:
+        tree = ast.parse(src)
+    except SyntaxError as e:
+        return [Finding(e.lineno or 1, "syntax", str(e))]
+    findings = (_check_order(tree) + _check_imports(tree) + _check_test_code(tree) + _check_triton_api(tree)
+                + _check_kernelbench(tree) + _check_fusion(tree))
+    return sorted(set(findings), key=lambda f: (f.line, f.rule))
+
+
+def lint_file(path: str) -> list[Finding]:
+    with open(path) as f:
+        return lint_source(f.read())

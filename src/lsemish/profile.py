@@ -1,0 +1,72 @@
+"""Nsight Compute on each kernel of one forward, written in the seed's JSON shape (keyed by kernel name)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+METRICS = ["sm__throughput.avg.pct_of_peak_sustained_elapsed", "launch__grid_size",
+           "sm__warps_active.avg.pct_of_peak_sustained_active", "dram__throughput.avg.pct_of_peak_sustained_elapsed",
+           "lts__t_sector_hit_rate.pct"]
+
+
+def find_ncu():
+    path = shutil.which("ncu")
+    if path:
+        return path
+    for root in ("/usr/local/cuda/bin", "/opt/nvidia/nsight-compute"):
+        for dirpath, _, files in os.walk(root):
+            if "ncu" in files:
+                return os.path.join(dirpath, "ncu")
+    raise SystemExit("profile: Nsight Compute (ncu) was not found on PATH or under /usr/local/cuda, "
+                     "/opt/nvidia/nsight-compute")
+
+
+def parse_ncu_csv(text):
+    """{kernel: {metric: value}} from `ncu --csv` output; the last launch of each kernel wins."""
+    start = text.find('"ID"')
+    if start < 0:
+        raise SystemExit("profile: ncu produced no metrics (can it read the GPU's counters here?):\n" + text[-2000:])
+    result = {}
+    for row in csv.DictReader(io.StringIO(text[start:])):
+        name = row["Kernel Name"].split("(")[0].strip()
+        value = row["Metric Value"].replace(",", "")
+        num = float(value)
+        result.setdefault(name, {})[row["Metric Name"]] = int(num) if num.is_integer() and "grid" in \
+            row["Metric Name"] else num
+    return result
+
+
+def run_profile(candidate, shape, out_path, log=print):
+    ncu = find_ncu()
+    target = [sys.executable, "-m", "lsemish", "_forward", "--shape", ",".join(map(str, shape))]
+    if candidate:
+        target += ["--candidate", candidate]
+    cmd = [ncu, "--clock-control", "none", "--csv", "--metrics", ",".join(METRICS)] + target
+    log("running: " + " ".join(cmd))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    if proc.returncode != 0:
+        raise SystemExit(f"profile: ncu failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    result = parse_ncu_csv(proc.stdout)
+    with open(out_path, "w") as f:
+        json.dump(result, f, indent=2)
+    return result
+
+
+def forward_once(candidate, shape):
+    """The profiled program: build the model, run one warm-up and one forward."""
+    import torch
+
+    from .check import build_model, load_candidate
+    M, K, N = shape
+    module = load_candidate(candidate)
+    model = build_model(module, [K, N, 2.0, -10.0, 10.0], "tf32", 0).cuda()
+    x = torch.rand(M, K, device="cuda")
+    with torch.no_grad():
+        model(x)
+        model(x)
+    torch.cuda.synchronize()

@@ -1,0 +1,26 @@
+import torch
+
+from lsemish.inputs import make_x
+from lsemish.problem import reference_forward
+
+
+def make_problem(M, K, N, dist="randn", seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    x = make_x(dist, (M, K), g, dtype=dtype)
+    w = (torch.randn(N, K, generator=g) / K**0.5).to(dtype)
+    b = torch.randn(N, generator=g).to(dtype)
+    return x, w, b
+
+
+def gold(x, w, b, scale=2.0, lo=-10.0, hi=10.0):
+    return reference_forward(x.double(), w.double(), None if b is None else b.double(), scale, lo, hi)
+
+
+def tf32(t, op):
+    i = t.float().contiguous().view(torch.int32)
+    i = (i & -8192) if op == "trunc" else ((i + 4096) & -8192)
+    return i.view(torch.float32)
+
+
+def rel_l2(a, b):
+    return float((a.double() - b.double()).norm() / b.double().norm())

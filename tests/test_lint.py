@@ -1,0 +1,62 @@
+"""lint: a good and a bad fixture for every rule."""
+import pytest
+
+from lsemish.lint import lint_source
+
+HEAD = "import torch\nimport torch.nn as nn\nimport triton\nimport triton.language as tl\n\n"
+KERNEL = ("@triton.jit\ndef k(x_ptr, y_ptr, n, BLOCK: tl.constexpr):\n"
+          "    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)\n    mask = offs < n\n"
+          "    x = tl.load(x_ptr + offs, mask=mask)\n    tl.store(y_ptr + offs, x * 2, mask=mask)\n\n")
+WRAP = "def run(x):\n    y = torch.empty_like(x)\n    k[(1,)](x, y, x.numel(), BLOCK=1024)\n    return y\n\n"
+MODEL = "class ModelNew(nn.Module):\n    def forward(self, x):\n        return run(x)\n"
+GOOD = HEAD + KERNEL + WRAP + MODEL
+
+
+def rules(src):
+    return {f.rule for f in lint_source(src) if f.severity == "error"}
+
+
+def test_good_file_is_clean():
+    assert lint_source(GOOD) == []
+
+
+@pytest.mark.parametrize("bad,rule", [
+    (HEAD + WRAP + KERNEL + MODEL, "order"),
+    (HEAD + KERNEL + MODEL + WRAP, "order"),
+    (HEAD + "import os\n" + KERNEL + WRAP + MODEL, "imports"),
+    (HEAD + "from math import exp\n" + KERNEL + WRAP + MODEL, "imports"),
+    (GOOD.replace("import triton.language as tl\n", "import triton.language as tlang\n"), "imports"),
+    (GOOD + "\nif __name__ == '__main__':\n    run(1)\n", "order"),
+    (HEAD + KERNEL + WRAP + "def get_inputs():\n    return []\n\n" + MODEL, "test-code"),
+    (GOOD.replace("x * 2", "tl.sigmoid(x)"), "triton-api"),
+    (GOOD.replace("x * 2", "tl.tanh(x)"), "triton-api"),
+    (GOOD.replace("    y = torch.empty_like(x)\n", "    try:\n        y = torch.empty_like(x)\n"
+                  "    except Exception:\n        y = x\n"), "kb-try"),
+    (GOOD.replace("        return run(x)\n", "        pass\n        return run(x)\n"), "kb-pass"),
+    (GOOD.replace("    return y\n", "    s = torch.cuda.Stream()\n    return y\n"), "kb-stream"),
+    (GOOD.replace("    return y\n", "    t = threading.Thread()\n    return y\n"), "kb-threads"),
+    (GOOD + "\nclass T(torch.Tensor):\n    x = 1\n", "kb-subclass"),
+    (GOOD.replace("    return y\n", "    torch.cuda.synchronize = run\n    return y\n"), "kb-timing"),
+    (GOOD.replace("tl.store(y_ptr + offs,", "tl.store(y_ptr + offs + 1 + tl.arange(0, BLOCK) * 0,")
+     .replace("    x = tl.load(x_ptr + offs", "    o2 = tl.arange(0, BLOCK)\n    x = tl.load(x_ptr + o2"),
+     "fusion-offsets"),
+    (GOOD.replace("x * 2, mask=mask", "x * 2, mask=offs < n - 1"), "fusion-mask"),
+])
+def test_bad_file_is_flagged(bad, rule):
+    assert rule in rules(bad)
+
+
+def test_precision_downgrade_is_a_warning():
+    src = GOOD.replace("x * 2", "x.to(tl.bfloat16)")
+    found = [f for f in lint_source(src) if f.rule == "kb-precision"]
+    assert found and all(f.severity == "warning" for f in found)
+
+
+def test_findings_name_line_and_rule():
+    f = next(f for f in lint_source(GOOD.replace("x * 2", "tl.gelu(x)")) if f.rule == "triton-api")
+    assert str(f).startswith(f"{f.line}: error [triton-api]") and f.line == 11
+
+
+def test_matmul_and_reduction_kernels_are_exempt_from_elementwise_rules():
+    src = GOOD.replace("x * 2, mask=mask", "tl.sum(x, axis=0), mask=offs < 1")
+    assert "fusion-mask" not in rules(src)
