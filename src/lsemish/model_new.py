@@ -16,6 +16,9 @@ import triton.language as tl
 # operand to tf32) and widen 16-bit operands, which the interpreter cannot dot.
 # MODE (constexpr): 0 = tf32 with operands rounded to nearest; 1 = fp32 via 3xtf32; 2 = bf16 operands;
 #                   3 = native (x and W already bf16/fp16/fp64: plain dot, fp32 or fp64 accumulate).
+# SYNC_RS (constexpr, Hopper): wait for every wgmma that reads W from registers before the next K step (see loop).
+# PROMOTE (constexpr, fp32 mode): fold each K step's products into the accumulator with an IEEE add (always on;
+#                   off only to reproduce the tensor core's accumulation loss in benchmarks/diag_tf32.py).
 
 
 @triton.jit
@@ -64,7 +67,7 @@ def _linear_lse_partial_kernel(
     stride_wn, stride_wk, stride_xm, stride_xk,
     scale, clamp_min, clamp_max,
     MODE: tl.constexpr, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, ACC_DTYPE: tl.constexpr,
-    USE_TMA: tl.constexpr, PROMOTE: tl.constexpr,
+    USE_TMA: tl.constexpr, PROMOTE: tl.constexpr, SYNC_RS: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
     # Program -> (tile of W rows, tile of x rows); consecutive programs share one W tile, so W comes from DRAM once.
@@ -102,8 +105,11 @@ def _linear_lse_partial_kernel(
             step_x = BLOCK_K
         lo_ptrs = xp_ptr + offs_k[:, None] + rows_m[None, :] * K
 
+    # K >= 1, so the loop runs at least once; saying so lets the compiler drop the zero-trip path, whose accumulator
+    # moves made ptxas serialize every wgmma (its C7515 advisory).
+    num_k = tl.maximum(tl.cdiv(K, BLOCK_K), 1)
     acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=ACC_DTYPE)
-    for k in range(0, tl.cdiv(K, BLOCK_K)):
+    for k in range(0, num_k):
         if USE_TMA:
             w = w_desc.load([pid_n * BLOCK_N, k * BLOCK_K])
             xt = x_desc.load([pid_m * BLOCK_M, k * BLOCK_K]).T
@@ -142,7 +148,13 @@ def _linear_lse_partial_kernel(
             acc = tl.dot(w.to(tl.bfloat16), xt, acc)
         else:
             acc = tl.dot(w, xt, acc, out_dtype=ACC_DTYPE)
-
+        if SYNC_RS and MODE != 3:
+            # Hopper reads a register A operand asynchronously: it must not be overwritten before its wgmma has
+            # completed (PTX ISA, wgmma.wait_group). Triton 3.6 pipelines such dots with too few waits, so the next
+            # K step's rounded W can land in registers a pending wgmma still reads (triton-lang/triton#9433; seen
+            # here as wrong, unrepeatable results). An opaque use of the accumulator makes Triton wait for every
+            # wgmma before the loop goes on; ptxas folds the move away.
+            acc = tl.inline_asm_elementwise("mov.b32 $0, $1;", "=r,r", [acc], dtype=tl.float32, is_pure=True, pack=1)
     # Epilogue on the fp32 accumulator: bias, scale, doubling, clamp (NaN propagates as in torch.clamp).
     y = acc.to(tl.float32)
     if HAS_BIAS:
@@ -191,13 +203,15 @@ def _lse_mish_combine_kernel(
 PRECISIONS = ("tf32", "fp32", "bf16")
 _MODE_OF = {"tf32": 0, "fp32": 1, "bf16": 2}
 _NATIVE_DTYPES = (torch.bfloat16, torch.float16, torch.float64)
+# Always True; benchmarks/sweep_configs.py sets it False only to show the register-A race it prevents.
+_HOPPER_SYNC_RS = True
 
 # (BLOCK_N over W rows, BLOCK_M over x rows, BLOCK_K, GROUP_M, num_warps, num_stages, TMA), by architecture and mode.
 # sm_89 rows fit the 4090's 99 KB of shared memory per block; Hopper rows use its 227 KB. TMA (bulk tensor copies)
 # is used on Hopper when the row strides and pointers are 16-byte aligned; otherwise plain pointer loads.
 _CONFIGS = {
-    "sm90": {0: (128, 256, 32, 8, 8, 3, True), 1: (128, 128, 32, 8, 8, 4, True), 2: (128, 256, 64, 8, 8, 3, True),
-             3: (128, 256, 64, 8, 8, 4, True)},
+    "sm90": {0: (128, 128, 32, 8, 8, 3, True), 1: (128, 128, 32, 8, 8, 4, True), 2: (128, 256, 64, 8, 8, 3, True),
+             3: (256, 128, 64, 8, 8, 3, True)},
     "sm89": {0: (128, 128, 32, 8, 8, 3, False), 1: (128, 64, 32, 8, 4, 3, False),
              2: (128, 128, 32, 8, 8, 3, False), 3: (128, 128, 64, 8, 8, 3, False)},
     "interpreter": {m: (32, 16, 16, 4, 4, 1, False) for m in range(4)},
@@ -307,6 +321,7 @@ def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precisi
             float(scale_factor), float(clamp_min), float(clamp_max),
             MODE=mode, HAS_BIAS=bias is not None, EMULATE=_interpreting(),
             ACC_DTYPE=tl.float64 if x.dtype == torch.float64 else tl.float32, USE_TMA=use_tma, PROMOTE=True,
+            SYNC_RS=_HOPPER_SYNC_RS and _arch_key(x.device) == "sm90",
             BLOCK_N=block_n, BLOCK_M=block_m, BLOCK_K=block_k, GROUP_M=group_m,
             num_warps=warps, num_stages=stages,
         )
