@@ -60,7 +60,8 @@ def bench_shape(M, K, N, precisions, candidates, log, with_compile=True):
             out = fn()
         torch.backends.cuda.matmul.allow_tf32 = False
         row = {"name": name, "M": M, "K": K, "N": N, "ms": ms, "p20": p20, "p80": p80,
-               "tflops": flops / ms * 1e-9, "peak_kind": kind, "peak_work": work, "rel_l2_vs_fp64": None, "passes_kernelbench": None}
+               "tflops": flops / ms * 1e-9, "peak_kind": kind, "peak_work": work, "rel_l2_vs_fp64": None,
+               "passes_kernelbench": None}
         if out.shape == gold.shape:
             row["rel_l2_vs_fp64"] = float((out.double() - gold).norm() / gold.norm())
             row["passes_kernelbench"] = bool(torch.allclose(out.float(), eager, atol=tol, rtol=tol))
@@ -123,9 +124,9 @@ def write_results(result, outdir):
     for r in result["rows"]:
         rel = "—" if r["rel_l2_vs_fp64"] is None else f"{r['rel_l2_vs_fp64']:.2e}"
         ok = "—" if r["passes_kernelbench"] is None else ("pass" if r["passes_kernelbench"] else "FAIL")
+        kind = ("3×" if r.get("peak_work", 1) == 3 else "") + r["peak_kind"]
         lines.append(f"| {r['name']} | {r['M']}×{r['K']}×{r['N']} | {r['ms']:.4f} | {r['p20']:.4f}–{r['p80']:.4f} | "
-                     f"{r['tflops']:.0f} | {r['pct_peak']:.0f}% ({'3×' if r.get('peak_work', 1) == 3 else ''}{r['peak_kind']}) | {r['x_cublas_tf32']:.2f} | "
-                     f"{rel} | {ok} |")
+                     f"{r['tflops']:.0f} | {r['pct_peak']:.0f}% ({kind}) | {r['x_cublas_tf32']:.2f} | {rel} | {ok} |")
     with open(os.path.join(outdir, "bench.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     _chart(result, os.path.join(outdir, "bench.png"))
