@@ -10,6 +10,7 @@ otherwise something races. Rows are written to the JSON as they finish, so a cra
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import sys
@@ -57,6 +58,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--shape", default="1024,8192,8192")
     ap.add_argument("--only", default="", help="comma-separated precisions to keep (default: all)")
+    ap.add_argument("--variants", help="a Python list of variant tuples to run instead of VARIANTS")
     args = ap.parse_args()
     M, K, N = (int(v) for v in args.shape.split(","))
     dev = torch.device("cuda")
@@ -100,7 +102,8 @@ def main():
         x, xp, M, K, K, 1, MODE=0, BLOCK_M=32, BLOCK_K=128))
 
     keep = set(filter(None, args.only.split(",")))
-    for label, prec, cfg, promote, sync in VARIANTS:
+    variants = VARIANTS if args.variants is None else ast.literal_eval(args.variants)
+    for label, prec, cfg, promote, sync in variants:
         if keep and prec not in keep:
             continue
         native = prec == "native"
