@@ -53,7 +53,8 @@ def main():
         out = torch.empty(M, 1, device="cuda")
         mn._linear_lse_partial_kernel[(tiles * triton.cdiv(M, block_m),)](
             w, x, lo, bias, pmax, psum, M, N, K, K, 1, K, 1, 2.0, -10.0, 10.0,
-            MODE=1, HAS_BIAS=True, EMULATE=emulate, ACC_DTYPE=tl.float32, USE_TMA=False, PROMOTE=promote, SYNC_RS=not emulate, BLOCK_N=block_n, BLOCK_M=block_m,
+            MODE=1, HAS_BIAS=True, EMULATE=emulate, ACC_DTYPE=tl.float32, USE_TMA=False, PROMOTE=promote,
+            SYNC_RS=True, BLOCK_N=block_n, BLOCK_M=block_m,
             BLOCK_K=block_k, GROUP_M=group_m, num_warps=warps, num_stages=st)
         mn._lse_mish_combine_kernel[(triton.cdiv(M, 256),)](pmax, psum, out, M, tiles, 1, BLOCK=256)
         rel = float((out.double() - gold).norm() / gold.norm())
