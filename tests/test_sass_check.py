@@ -1,5 +1,5 @@
 """The SASS wgmma-hazard scan on small hand-written loops (no compiler needed)."""
-from lsemish.sass_check import hgmma_loop_hazards
+from lsemish.sass_check import _written, hgmma_loop_hazards
 
 LOOP = """
         /*0100*/                   LDSM.16.M88.4 R8, [R2+0x100] ;
@@ -35,3 +35,11 @@ def test_accumulator_reads_count_too():
 
 def test_no_hgmma_no_report():
     assert hgmma_loop_hazards("        /*0000*/                   EXIT ;\n") == (0, [])
+
+
+def test_multi_register_writes_cover_every_register():
+    assert _written("LDSM.16.M88.2 R8, [R2+0x100]") == {8, 9}
+    assert _written("LDS.128 R12, [R2]") == {12, 13, 14, 15}
+    assert _written("IMAD.WIDE.U32 R4, R2, R3, RZ") == {4, 5}
+    assert _written("@P0 LDG.E.64 R2, desc[UR4][R6.64]") == {2, 3}
+    assert _written("STS [R1], R2") == set()

@@ -299,7 +299,8 @@ def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precisi
     if M == 0:
         return out
     mode = 3 if x.dtype in _NATIVE_DTYPES else _MODE_OF[precision]
-    block_n, block_m, block_k, group_m, warps, stages, tma = _CONFIGS[_arch_key(x.device)][mode]
+    arch = _arch_key(x.device)
+    block_n, block_m, block_k, group_m, warps, stages, tma = _CONFIGS[arch][mode]
     use_tma = tma and _tma_ok(weight) and (_tma_ok(x) if mode in (1, 3) else (K * (2 if mode == 2 else 4)) % 16 == 0)
     if use_tma:
         triton.set_allocator(_descriptor_scratch)
@@ -321,7 +322,7 @@ def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precisi
             float(scale_factor), float(clamp_min), float(clamp_max),
             MODE=mode, HAS_BIAS=bias is not None, EMULATE=_interpreting(),
             ACC_DTYPE=tl.float64 if x.dtype == torch.float64 else tl.float32, USE_TMA=use_tma, PROMOTE=True,
-            SYNC_RS=_HOPPER_SYNC_RS and _arch_key(x.device) == "sm90",
+            SYNC_RS=_HOPPER_SYNC_RS and arch == "sm90",
             BLOCK_N=block_n, BLOCK_M=block_m, BLOCK_K=block_k, GROUP_M=group_m,
             num_warps=warps, num_stages=stages,
         )

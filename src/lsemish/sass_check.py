@@ -46,7 +46,15 @@ def _written(text: str) -> set:
     if len(parts) < 2 or parts[0].startswith(_NO_DEST):
         return set()
     op, first = parts[0], parts[1].split(",")[0]
-    width = 4 if (op.startswith("LDSM") and op.endswith(".4")) or ".128" in op else 2 if ".64" in op else 1
+    if op.startswith("LDSM"):  # LDSM.16.M88.{1,2,4}: one register per 8x8 matrix
+        suffix = op.rsplit(".", 1)[1]
+        width = int(suffix) if suffix.isdigit() else 4
+    elif ".128" in op:
+        width = 4
+    elif ".64" in op or ".WIDE" in op or op.startswith(("DADD", "DMUL", "DFMA")):  # a register pair
+        width = 2
+    else:
+        width = 1
     return _regs(first, width)
 
 
