@@ -98,8 +98,8 @@ def main():
     add("cublas-bf16", lambda: torch.addmm(bb, xb, wb.T))
     add("eager-fp32", lambda: reference_forward(x, w, b, scale, lo, hi), eager)
     xp = torch.empty_like(x)
-    add("prepare-x (tf32 rounding pass alone)", lambda: mn._prepare_x_kernel[(triton.cdiv(M, 32), triton.cdiv(K, 128))](
-        x, xp, M, K, K, 1, MODE=0, BLOCK_M=32, BLOCK_K=128))
+    add("prepare-x (tf32 rounding pass alone)", lambda: mn._prepare_b_kernel[(triton.cdiv(M, 32), triton.cdiv(K, 128))](
+        x, xp, xp, M, K, K, 1, MODE=0, WRITE_HI=True, BLOCK_M=32, BLOCK_K=128))
 
     keep = set(filter(None, args.only.split(",")))
     variants = VARIANTS if args.variants is None else ast.literal_eval(args.variants)

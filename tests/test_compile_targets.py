@@ -1,4 +1,4 @@
-"""Every shipped config compiles without a GPU: fits sm_89's 99 KB and uses tensor cores; sm_90 uses wgmma without
+"""Every shipped config, in its forward, grad-x and grad-W roles, compiles without a GPU: fits sm_89's 99 KB and uses tensor cores; sm_90 uses wgmma without
 register hazards; registers and spills are reported (read off the cubin with Triton's bundled cuobjdump)."""
 import json
 import os
@@ -17,15 +17,16 @@ def report():
     assert r.returncode == 0, r.stderr[-3000:]
     rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     for row in rows:
-        print(f"sm_{row['arch']} {row['mode']:12s} {row['config']}: shared {row['shared']} B "
+        print(f"sm_{row['arch']} {row['mode']:12s} {row['role']:8s} {row['config']}: shared {row['shared']} B "
               f"(limit {row['limit']}), {row['registers']} registers, {row['spills']} B spilled, "
               f"{row['tensor_core_ops']} {row['ptx_mma_kind']} ops in PTX, {row['wgmma_hazards']} wgmma hazards")
     return rows
 
 
 def test_every_config_reported(report):
-    assert {(r["arch"], r["mode"]) for r in report} == {(a, m) for a in (89, 90)
-                                                        for m in ("tf32", "fp32", "bf16", "native-bf16")}
+    assert {(r["arch"], r["mode"], r["role"]) for r in report} == {
+        (a, m, role) for a in (89, 90) for m in ("tf32", "fp32", "bf16", "native-bf16")
+        for role in ("forward", "grad_x", "grad_w")}
 
 
 def test_configs_fit_and_use_tensor_cores(report):

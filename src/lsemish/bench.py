@@ -113,6 +113,74 @@ def bench_shape(M, K, N, precisions, candidates, log, with_compile=True):
     return rows
 
 
+def bench_backward(M, K, N, precisions, log, with_compile=True):
+    """Forward + backward (dx, dW, db from an upstream g) in one process: time, first-call time, peak memory."""
+    dev = torch.device("cuda")
+    torch.manual_seed(0)
+    init = [K, N, 2.0, -10.0, 10.0]
+    ref = Model(*init).to(dev)
+    x = torch.rand(M, K, device=dev).requires_grad_()
+    g = torch.randn(M, 1, device=dev)
+    grads_mib = (x.numel() + sum(p.numel() for p in ref.parameters())) * 4 / 2**20
+    rows = []
+
+    def add(name, model, tf32=False):
+        def step():
+            model.zero_grad(set_to_none=True)
+            x.grad = None
+            model(x).backward(g)
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        t0 = time.time()
+        step()
+        torch.cuda.synchronize()
+        first_s = time.time() - t0
+        ms, p20, p80 = _timed(step)
+        model.zero_grad(set_to_none=True)
+        x.grad = None
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        step()
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() - before
+        torch.backends.cuda.matmul.allow_tf32 = False
+        rows.append({"name": name, "M": M, "K": K, "N": N, "ms": ms, "p20": p20, "p80": p80,
+                     "tflops": 6.0 * M * N * K / ms * 1e-9, "first_call_s": first_s,
+                     "peak_extra_mib": peak / 2**20, "grads_mib": grads_mib})
+        log(f"  {name:22s} {ms:8.4f} ms  [{p20:.4f}, {p80:.4f}]  peak +{peak / 2**20:.0f} MiB")
+
+    from . import model_new
+    for p in precisions:
+        model = model_new.ModelNew(*init, precision=p).to(dev)
+        model.load_state_dict(ref.state_dict())
+        add(f"lsemish-{p} fwd+bwd", model)
+    add("eager-fp32 fwd+bwd", ref)
+    add("eager-tf32 fwd+bwd", ref, tf32=True)
+    if with_compile:
+        log("  compiling (default mode) forward + backward ...")
+        add("compile-tf32 fwd+bwd", torch.compile(ref), tf32=True)
+        mine = model_new.ModelNew(*init).to(dev)
+        mine.load_state_dict(ref.state_dict())
+        add("compiled lsemish-tf32 fwd+bwd", torch.compile(mine, fullgraph=True))
+    base = next(r["ms"] for r in rows if r["name"] == "eager-tf32 fwd+bwd")
+    for r in rows:
+        r["x_eager_tf32"] = r["ms"] / base
+    return rows
+
+
+def _backward_table(rows):
+    lines = ["", "Forward + backward (dx, dW, db), cold L2; peak = max allocated during one step minus allocated "
+             "before it (includes the gradients themselves, "
+             f"{rows[0]['grads_mib']:.0f} MiB, for every row)", "",
+             "| name | M×K×N | ms (median) | p20–p80 | TFLOP/s (6MNK) | × eager tf32 fwd+bwd | peak MiB | first call s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['name']} | {r['M']}×{r['K']}×{r['N']} | {r['ms']:.4f} | {r['p20']:.4f}–{r['p80']:.4f} | "
+                     f"{r['tflops']:.0f} | {r['x_eager_tf32']:.2f} | {r['peak_extra_mib']:.0f} | "
+                     f"{r['first_call_s']:.1f} |")
+    return lines
+
+
 def write_results(result, outdir):
     os.makedirs(outdir, exist_ok=True)
     with open(os.path.join(outdir, "bench.json"), "w") as f:
@@ -127,6 +195,8 @@ def write_results(result, outdir):
         kind = ("3×" if r.get("peak_work", 1) == 3 else "") + r["peak_kind"]
         lines.append(f"| {r['name']} | {r['M']}×{r['K']}×{r['N']} | {r['ms']:.4f} | {r['p20']:.4f}–{r['p80']:.4f} | "
                      f"{r['tflops']:.0f} | {r['pct_peak']:.0f}% ({kind}) | {r['x_cublas_tf32']:.2f} | {rel} | {ok} |")
+    if result.get("backward_rows"):
+        lines += _backward_table(result["backward_rows"])
     with open(os.path.join(outdir, "bench.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     _chart(result, os.path.join(outdir, "bench.png"))
@@ -156,7 +226,7 @@ def _chart(result, path):
     plt.close(fig)
 
 
-def run_bench(shapes, precisions, candidates, outdir, with_compile=True, log=print):
+def run_bench(shapes, precisions, candidates, outdir, with_compile=True, log=print, backward=False):
     if not torch.cuda.is_available():
         raise SystemExit("bench needs a CUDA GPU (timings through the interpreter would mean nothing)")
     log(f"device: {torch.cuda.get_device_name()}")
@@ -165,9 +235,14 @@ def run_bench(shapes, precisions, candidates, outdir, with_compile=True, log=pri
     for (M, K, N) in shapes:
         log(f"shape {M}x{K}x{N}")
         rows += bench_shape(M, K, N, precisions, candidates, log, with_compile)
+    backward_rows = []
+    if backward:
+        for (M, K, N) in shapes:
+            log(f"forward + backward {M}x{K}x{N}")
+            backward_rows += bench_backward(M, K, N, precisions, log, with_compile)
     for r in rows:
         r["pct_peak"] = 100 * r["tflops"] * r.get("peak_work", 1) / peaks[r["peak_kind"]]
     result = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
               "date": time.strftime("%Y-%m-%d"), "command": "python -m lsemish " + " ".join(sys.argv[1:]),
-              "peaks_tflops": peaks, "rows": rows}
+              "peaks_tflops": peaks, "rows": rows, "backward_rows": backward_rows}
     return result, write_results(result, outdir)

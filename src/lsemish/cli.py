@@ -1,4 +1,4 @@
-"""python -m lsemish {check,bench,profile,lint,emit}"""
+"""python -m lsemish {check,grad,bench,profile,lint,emit}"""
 from __future__ import annotations
 
 import argparse
@@ -52,6 +52,14 @@ def build_parser():
     b.add_argument("--candidate", action="append", default=[], type=_existing_file, help="FILE[:LABEL]")
     b.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
     b.add_argument("--out", help="results folder (default benchmarks/results/<date>-<gpu>)")
+    b.add_argument("--backward", action="store_true", help="also time forward + backward and its peak memory")
+    g = sub.add_parser("grad", help="gradients of x, W, b against float64, next to eager PyTorch's (GPU)")
+    g.add_argument("--shape", type=_shape, default=(1024, 8192, 8192))
+    g.add_argument("--precision", nargs="+", choices=PRECISION_CHOICES, default=list(PRECISION_CHOICES))
+    g.add_argument("--trials", type=int, default=2)
+    g.add_argument("--dist", type=_dists, default=list(DISTRIBUTIONS), help="comma-separated distributions")
+    g.add_argument("--seed", type=int, default=7)
+    g.add_argument("--json", help="write per-trial results here")
     pr = sub.add_parser("profile", help="Nsight Compute metrics of one forward, in the seed's JSON shape")
     pr.add_argument("--candidate", type=_existing_file)
     pr.add_argument("--shape", type=_shape, default=(1024, 8192, 8192))
@@ -109,9 +117,23 @@ def main(argv=None):
         gpu = torch.cuda.get_device_name().replace(" ", "-") if torch.cuda.is_available() else "none"
         out = args.out or os.path.join("benchmarks", "results", f"{time.strftime('%Y-%m-%d')}-{gpu}")
         _, table = run_bench(shapes, args.precision, args.candidate, out, not args.no_compile,
-                             log=lambda m: print(m, file=sys.stderr, flush=True))
+                             log=lambda m: print(m, file=sys.stderr, flush=True), backward=args.backward)
         print(table)
         return 0
+    if args.command == "grad":
+        if not torch.cuda.is_available():
+            raise SystemExit("grad needs a CUDA GPU (tests/test_backward.py covers gradients through the interpreter)")
+        from .grad_check import run_grad_check
+        rows = run_grad_check(args.shape, args.precision, args.trials, args.dist, args.seed)
+        checked = [r for r in rows if "passed" in r]
+        failed = sum(not r["passed"] for r in checked)
+        print(f"{len(checked) - failed} passed, {failed} failed")
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"shape": args.shape, "device": torch.cuda.get_device_name(), "torch": torch.__version__,
+                           "triton": __import__("triton").__version__, "date": time.strftime("%Y-%m-%d"),
+                           "command": "python -m lsemish " + " ".join(sys.argv[1:]), "rows": rows}, fh, indent=1)
+        return 1 if failed else 0
     if args.command == "profile":
         from .profile import run_profile
         result = run_profile(args.candidate, args.shape, args.out)

@@ -1,4 +1,4 @@
-"""Compile every GEMM config for a GPU target without a GPU: shared memory, registers, spills, tensor-core ops.
+"""Compile every GEMM config (forward, grad-x and grad-W roles) for a GPU target without a GPU: shared memory, registers, spills, tensor-core ops.
 
 `triton.compile` with a `GPUTarget` runs the whole NVIDIA pipeline (TTIR -> TTGIR -> LLVM -> PTX -> cubin with the
 bundled ptxas) on any machine, so we can prove on a CPU box that each config fits the target's shared memory and
@@ -33,6 +33,7 @@ TC_PATTERN = {89: r"\bmma\.sync\.aligned\.", 90: r"\bwgmma\.mma_async\."}
 class CompiledConfig:
     arch: int
     mode: str
+    role: str
     config: tuple
     shared: int
     registers: int
@@ -49,18 +50,26 @@ class CompiledConfig:
         return self.shared <= SMEM_LIMIT[self.arch]
 
 
-def _signature(mode: int):
+ROLES = ("forward", "grad_x", "grad_w")
+
+
+def _signature(mode: int, role: str):
     x_ty = "*bf16" if mode == 3 else "*fp32"
-    xp_ty = {0: "*fp32", 1: "*fp32", 2: "*bf16", 3: "*bf16"}[mode]
+    b_ty = {0: "*fp32", 1: "*fp32", 2: "*bf16", 3: "*bf16"}[mode]
+    forward = role == "forward"
     sig = {
-        "w_ptr": x_ty, "x_ptr": x_ty, "xp_ptr": xp_ty, "b_ptr": x_ty,
-        "part_max_ptr": "*fp32", "part_sum_ptr": "*fp32",
-        "M": "i32", "N": "i32", "K": "i32",
-        "stride_wn": "i32", "stride_wk": "constexpr", "stride_xm": "i32", "stride_xk": "constexpr",
+        "a_ptr": x_ty, "b_ptr": b_ty, "lo_ptr": "*fp32", "bias_ptr": x_ty,
+        "out0_ptr": "*fp32" if forward else x_ty, "out1_ptr": "*fp32", "p_ptr": "*fp32",
+        "N": "i32", "M": "i32", "K": "i32",
+        # unit strides are constexpr 1, as Triton specializes them at launch: A's inner stride runs along K in the
+        # forward and along N (A read transposed) in the backward; dX is stored transposed, dW straight.
+        "stride_an": "i32" if forward else "constexpr", "stride_ak": "constexpr" if forward else "i32",
+        "stride_bm": "i32", "stride_bk": "constexpr",
+        "stride_on": "constexpr" if role == "grad_x" else "i32", "stride_om": "constexpr" if role == "grad_w" else "i32",
         "scale": "fp32", "clamp_min": "fp32", "clamp_max": "fp32",
     }
-    for name in ("MODE", "HAS_BIAS", "EMULATE", "ACC_DTYPE", "USE_TMA", "PROMOTE", "SYNC_RS", "BLOCK_N", "BLOCK_M",
-                 "BLOCK_K", "GROUP_M"):
+    for name in ("MODE", "HAS_BIAS", "EMULATE", "ACC_DTYPE", "USE_TMA", "PROMOTE", "SYNC_RS", "A_T", "EPILOGUE",
+                 "STORE_P", "BLOCK_N", "BLOCK_M", "BLOCK_K", "GROUP_M"):
         sig[name] = "constexpr"
     return sig
 
@@ -90,20 +99,28 @@ def _cubin_facts(cubin: bytes, ptx: str, arch: int):
     return int(regs.group(1)) if regs else -1, int(local.group(1)) if local else -1, advisories, sass
 
 
-def compile_config(arch: int, mode: int, config: tuple, sync_rs: bool | None = None) -> CompiledConfig:
-    """Compile the partial-LSE GEMM kernel for `sm_<arch>` with one config; contiguous K (stride 1), as at run time.
+def compile_config(arch: int, mode: int, config: tuple, sync_rs: bool | None = None,
+                   role: str = "forward") -> CompiledConfig:
+    """Compile the GEMM kernel for `sm_<arch>` with one config, in one role (forward, grad_x, grad_w), with unit
+    strides where the wrapper's operands have them at run time.
 
     sync_rs defaults to what the wrapper passes (on for sm_90); False reproduces Triton's own, racy pipelining.
     """
     block_n, block_m, block_k, group_m, warps, stages, tma = config
     sync_rs = (arch == 90) if sync_rs is None else sync_rs
-    constexprs = {"stride_wk": 1, "stride_xk": 1, "MODE": mode, "HAS_BIAS": True, "EMULATE": False,
-                  "ACC_DTYPE": tl.float32, "BLOCK_N": block_n, "BLOCK_M": block_m, "BLOCK_K": block_k,
-                  "GROUP_M": group_m, "USE_TMA": tma, "PROMOTE": True, "SYNC_RS": sync_rs}
-    # 16-byte alignment of pointers and divisibility of the leading stride, as Triton specializes them at launch.
-    attrs = {(i,): [["tt.divisibility", 16]] for i in (0, 1, 2, 3, 4, 5, 9, 11)}
-    src = ASTSource(fn=mn._linear_lse_partial_kernel, signature=_signature(mode), constexprs=constexprs,
-                    attrs=attrs)
+    forward = role == "forward"
+    sig = _signature(mode, role)
+    constexprs = {name: 1 for name in ("stride_an", "stride_ak", "stride_bk", "stride_on", "stride_om")
+                  if sig[name] == "constexpr"}
+    constexprs.update({"MODE": mode, "HAS_BIAS": forward, "EMULATE": False, "ACC_DTYPE": tl.float32,
+                       "BLOCK_N": block_n, "BLOCK_M": block_m, "BLOCK_K": block_k, "GROUP_M": group_m,
+                       "USE_TMA": tma, "PROMOTE": True, "SYNC_RS": sync_rs, "A_T": not forward,
+                       "EPILOGUE": 0 if forward else 1, "STORE_P": False})
+    # 16-byte alignment of pointers and divisibility of the non-unit strides, as Triton specializes them at launch.
+    names = list(sig)
+    attrs = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(names)
+             if name.endswith("_ptr") or (name.startswith("stride") and sig[name] == "i32")}
+    src = ASTSource(fn=mn._gemm_kernel, signature=sig, constexprs=constexprs, attrs=attrs)
     kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32),
                             options={"num_warps": warps, "num_stages": stages})
     ptx = kernel.asm["ptx"]
@@ -111,21 +128,22 @@ def compile_config(arch: int, mode: int, config: tuple, sync_rs: bool | None = N
     kind = "wgmma" if "wgmma.mma_async" in ptx else ("mma.sync" if "mma.sync" in ptx else "none")
     regs, local, advisories, sass = _cubin_facts(kernel.asm["cubin"], ptx, arch)
     n_hgmma, hazards = hgmma_loop_hazards(sass)
-    return CompiledConfig(arch=arch, mode=MODE_NAMES[mode], config=config, shared=kernel.metadata.shared,
+    return CompiledConfig(arch=arch, mode=MODE_NAMES[mode], role=role, config=config, shared=kernel.metadata.shared,
                           registers=regs, spills=local, tensor_core_ops=ops, ptx_mma_kind=kind,
                           ptxas_advisories=advisories, hgmma_in_loop=n_hgmma, wgmma_hazards=len(hazards),
                           sync_rs=sync_rs)
 
 
 def all_configs():
-    """Yield (arch, mode, config) for every shipped GPU config."""
+    """Yield (arch, mode, config, role) for every shipped GPU config in each of its three roles."""
     for arch, key in ARCH_KEY.items():
         for mode, config in mn._CONFIGS[key].items():
-            yield arch, mode, config
+            for role in ROLES:
+                yield arch, mode, config, role
 
 
 def report() -> list[CompiledConfig]:
-    return [compile_config(arch, mode, config) for arch, mode, config in all_configs()]
+    return [compile_config(arch, mode, config, role=role) for arch, mode, config, role in all_configs()]
 
 
 def main():

@@ -6,17 +6,25 @@ import triton.language as tl
 
 # y = x @ W.T + b;  y = 2 * (y * scale);  y = clamp(y, cmin, cmax);  lse = logsumexp(y, dim=1);  out = lse * mish(lse)
 #
-# The GEMM runs transposed (acc[n, m] = sum_k W[n, k] * x[m, k]) so that W is the operand the tensor core reads
-# from registers: rounding or casting it costs one integer/convert op per element, and W is never copied.
-# x, 8x smaller, is prepared once per call (rounded to tf32, split, or cast) into a buffer the size of x at most.
-# Each GEMM tile reduces its rows to a per-column (max, sum of exp) pair; a second kernel combines the pairs of
-# all tiles in a fixed order, so the result is deterministic and the (M, N) intermediate never reaches memory.
+# One GEMM kernel serves the forward and both backward products. It computes acc[r, c] = sum_j A[r, j] * B[c, j]
+# with A the operand the tensor core reads from registers: rounding, splitting or casting it costs one
+# integer/convert op per element, and A is never copied. B, the smaller operand or one written by us anyway, is
+# prepared once per call (rounded to tf32, split, or cast) into a buffer with unit stride along j.
+#   forward:    A = W (N x K),       B = x (M x K)          -> per-row (max, sum of exp) partials, no (M, N) output
+#   grad x:     A = W^T (K x N),     B = G (M x N)          -> dX^T, stored transposed into dX
+#   grad W:     A = G^T (N x M),     B = x^T (K x M)        -> dW
+# where G[m, n] = d loss / d (x @ W.T + b)[m, n]. Inside the kernel the letters keep their forward meaning:
+# N = rows of A, M = rows of B, K = the reduced dimension.
+# Each forward tile reduces its rows to a per-column (max, sum of exp) pair; a second kernel combines the pairs of all
+# tiles in a fixed order, so the result is deterministic and the (M, N) intermediate never reaches memory, except
+# when autograd needs it: then the forward also stores the pre-clamp values P (M x N, fp32), which the backward
+# reads once instead of recomputing the GEMM.
 #
 # EMULATE (constexpr, Triton's interpreter only): do explicitly what the tensor cores do implicitly (truncate an fp32
 # operand to tf32) and widen 16-bit operands, which the interpreter cannot dot.
 # MODE (constexpr): 0 = tf32 with operands rounded to nearest; 1 = fp32 via 3xtf32; 2 = bf16 operands;
-#                   3 = native (x and W already bf16/fp16/fp64: plain dot, fp32 or fp64 accumulate).
-# SYNC_RS (constexpr, Hopper): wait for every wgmma that reads W from registers before the next K step (see loop).
+#                   3 = native (operands already bf16/fp16/fp64: plain dot, fp32 or fp64 accumulate).
+# SYNC_RS (constexpr, Hopper): wait for every wgmma that reads A from registers before the next K step (see loop).
 # PROMOTE (constexpr, fp32 mode): fold each K step's products into the accumulator with an IEEE add (always on;
 #                   off only to reproduce the tensor core's accumulation loss in benchmarks/diag_tf32.py).
 
@@ -37,40 +45,72 @@ def _tf32_trunc(v):
 
 
 @triton.jit
-def _prepare_x_kernel(
-    x_ptr, out_ptr, M, K, stride_xm, stride_xk,
-    MODE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
-):
-    # One pass over x into a contiguous (M, K) buffer:
-    # MODE 0: round(x) to tf32;  MODE 1: round(x - trunc(x)), the low part for 3xtf32;  MODE 2: x cast to bf16.
-    # Non-finite values pass through unrounded (MODE 0) or give a zero low part (MODE 1).
-    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_k = tl.program_id(1) * BLOCK_K + tl.arange(0, BLOCK_K)
-    mask = (offs_m[:, None] < M) & (offs_k[None, :] < K)
-    src = x_ptr + offs_m[:, None].to(tl.int64) * stride_xm + offs_k[None, :].to(tl.int64) * stride_xk
-    v = tl.load(src, mask=mask, other=0.0).to(tl.float32)
-    finite = tl.abs(v) < float("inf")
-    if MODE == 0:
-        r = tl.where(finite, _tf32_round(v), v)
-    elif MODE == 1:
-        r = tl.where(finite, _tf32_round(v - _tf32_trunc(v)), 0.0)
-    else:
-        r = v
-    dst = out_ptr + offs_m[:, None].to(tl.int64) * K + offs_k[None, :]
-    tl.store(dst, r.to(out_ptr.dtype.element_ty), mask=mask)
+def _tanh_softplus(y):
+    # tanh(softplus(y)) = ((1+e^y)^2 - 1) / ((1+e^y)^2 + 1) and 1 - tanh^2, written in e^-|y| so nothing overflows.
+    e = tl.exp(-tl.abs(y))
+    num_pos = 1.0 + 2.0 * e
+    den_pos = 1.0 + 2.0 * e + 2.0 * e * e
+    num_neg = e * e + 2.0 * e
+    den_neg = e * e + 2.0 * e + 2.0
+    pos = y > 0
+    t = tl.where(pos, num_pos / den_pos, num_neg / den_neg)
+    # 1 - t^2 = 4 (1+u)^2 / ((1+u)^2 + 1)^2 with u = e^y; in e: u = 1/e for y > 0, u = e otherwise.
+    q_pos = (1.0 + e) * e
+    d_pos = (1.0 + e) * (1.0 + e) + e * e
+    q_neg = 1.0 + e
+    d_neg = (1.0 + e) * (1.0 + e) + 1.0
+    one_minus_t2 = tl.where(pos, 4.0 * q_pos * q_pos / (d_pos * d_pos), 4.0 * q_neg * q_neg / (d_neg * d_neg))
+    sigmoid = tl.where(pos, 1.0 / (1.0 + e), e / (1.0 + e))
+    return t, one_minus_t2, sigmoid
 
 
 @triton.jit
-def _linear_lse_partial_kernel(
-    w_ptr, x_ptr, xp_ptr, b_ptr, part_max_ptr, part_sum_ptr,
-    M, N, K,
-    stride_wn, stride_wk, stride_xm, stride_xk,
+def _prepare_b_kernel(
+    src_ptr, hi_ptr, lo_ptr, M, K, stride_sm, stride_sk,
+    MODE: tl.constexpr, WRITE_HI: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    # One pass over a B operand (any strides) into contiguous (M, K) buffers:
+    # MODE 0: hi = round(v) to tf32;  MODE 1: hi = v, lo = round(v - trunc(v)), the low part for 3xtf32;
+    # MODE 2: hi = v cast to bf16;  MODE 3: hi = v in its own type. Non-finite values pass through unrounded
+    # (MODE 0) or give a zero low part (MODE 1).
+    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_k = tl.program_id(1) * BLOCK_K + tl.arange(0, BLOCK_K)
+    mask = (offs_m[:, None] < M) & (offs_k[None, :] < K)
+    src = src_ptr + offs_m[:, None].to(tl.int64) * stride_sm + offs_k[None, :].to(tl.int64) * stride_sk
+    raw = tl.load(src, mask=mask, other=0.0)
+    v = raw.to(tl.float32)
+    finite = tl.abs(v) < float("inf")
+    dst = offs_m[:, None].to(tl.int64) * K + offs_k[None, :]
+    if WRITE_HI:
+        if MODE == 0:
+            hi = tl.where(finite, _tf32_round(v), v)
+        elif MODE == 3:
+            hi = raw
+        else:
+            hi = v
+        tl.store(hi_ptr + dst, hi.to(hi_ptr.dtype.element_ty), mask=mask)
+    if MODE == 1:
+        lo = tl.where(finite, _tf32_round(v - _tf32_trunc(v)), 0.0)
+        tl.store(lo_ptr + dst, lo, mask=mask)
+
+
+@triton.jit
+def _gemm_kernel(
+    a_ptr, b_ptr, lo_ptr, bias_ptr, out0_ptr, out1_ptr, p_ptr,
+    N, M, K,
+    stride_an, stride_ak, stride_bm, stride_bk, stride_on, stride_om,
     scale, clamp_min, clamp_max,
     MODE: tl.constexpr, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, ACC_DTYPE: tl.constexpr,
-    USE_TMA: tl.constexpr, PROMOTE: tl.constexpr, SYNC_RS: tl.constexpr,
+    USE_TMA: tl.constexpr, PROMOTE: tl.constexpr, SYNC_RS: tl.constexpr, A_T: tl.constexpr,
+    EPILOGUE: tl.constexpr, STORE_P: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
-    # Program -> (tile of W rows, tile of x rows); consecutive programs share one W tile, so W comes from DRAM once.
+    # acc[n, m] = sum_k A[n, k] * B[m, k]. A: any strides (A_T: its unit stride runs along n). B: unit stride along
+    # k when USE_TMA. lo (MODE 1): the low part of B, contiguous (M, K).
+    # EPILOGUE 0 (forward): out0/out1 = per-column (max, sum of exp) of clamp(2 * scale * (acc + bias)), one row
+    #   of partials per A tile; STORE_P also stores the pre-clamp values into p (M, N), contiguous.
+    # EPILOGUE 1 (backward): out0[n * stride_on + m * stride_om] = acc.
+    # Program -> (tile of A rows, tile of B rows); consecutive programs share one A tile, so A comes from DRAM once.
     pid = tl.program_id(0)
     num_pid_m = tl.cdiv(M, BLOCK_M)
     num_pid_n = tl.cdiv(N, BLOCK_N)
@@ -85,25 +125,20 @@ def _linear_lse_partial_kernel(
     offs_k = tl.arange(0, BLOCK_K)
     if USE_TMA:
         # Hopper bulk tensor copies; out-of-range rows and the K tail arrive as zeros.
-        w_desc = tl.make_tensor_descriptor(w_ptr, shape=[N, K], strides=[stride_wn, 1],
-                                           block_shape=[BLOCK_N, BLOCK_K])
-        if MODE == 1 or MODE == 3:
-            x_desc = tl.make_tensor_descriptor(x_ptr, shape=[M, K], strides=[stride_xm, 1],
-                                               block_shape=[BLOCK_M, BLOCK_K])
+        if A_T:
+            a_desc = tl.make_tensor_descriptor(a_ptr, shape=[K, N], strides=[stride_ak, 1],
+                                               block_shape=[BLOCK_K, BLOCK_N])
         else:
-            x_desc = tl.make_tensor_descriptor(xp_ptr, shape=[M, K], strides=[K, 1], block_shape=[BLOCK_M, BLOCK_K])
-        lo_desc = tl.make_tensor_descriptor(xp_ptr, shape=[M, K], strides=[K, 1], block_shape=[BLOCK_M, BLOCK_K])
+            a_desc = tl.make_tensor_descriptor(a_ptr, shape=[N, K], strides=[stride_an, 1],
+                                               block_shape=[BLOCK_N, BLOCK_K])
+        b_desc = tl.make_tensor_descriptor(b_ptr, shape=[M, K], strides=[stride_bm, 1], block_shape=[BLOCK_M, BLOCK_K])
+        lo_desc = tl.make_tensor_descriptor(lo_ptr, shape=[M, K], strides=[K, 1], block_shape=[BLOCK_M, BLOCK_K])
     else:
         rows_n = (offs_n % N).to(tl.int64)
         rows_m = (offs_m % M).to(tl.int64)
-        w_ptrs = w_ptr + rows_n[:, None] * stride_wn + offs_k[None, :] * stride_wk
-        if MODE == 1 or MODE == 3:
-            xt_ptrs = x_ptr + offs_k[:, None] * stride_xk + rows_m[None, :] * stride_xm
-            step_x = BLOCK_K * stride_xk
-        else:
-            xt_ptrs = xp_ptr + offs_k[:, None] + rows_m[None, :] * K
-            step_x = BLOCK_K
-        lo_ptrs = xp_ptr + offs_k[:, None] + rows_m[None, :] * K
+        a_ptrs = a_ptr + rows_n[:, None] * stride_an + offs_k[None, :] * stride_ak
+        bt_ptrs = b_ptr + offs_k[:, None] * stride_bk + rows_m[None, :] * stride_bm
+        lo_ptrs = lo_ptr + offs_k[:, None] + rows_m[None, :] * K
 
     # K >= 1, so the loop runs at least once; saying so lets the compiler drop the zero-trip path, whose accumulator
     # moves made ptxas serialize every wgmma (its C7515 advisory).
@@ -111,74 +146,85 @@ def _linear_lse_partial_kernel(
     acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=ACC_DTYPE)
     for k in range(0, num_k):
         if USE_TMA:
-            w = w_desc.load([pid_n * BLOCK_N, k * BLOCK_K])
-            xt = x_desc.load([pid_m * BLOCK_M, k * BLOCK_K]).T
+            if A_T:
+                a = a_desc.load([k * BLOCK_K, pid_n * BLOCK_N]).T
+            else:
+                a = a_desc.load([pid_n * BLOCK_N, k * BLOCK_K])
+            bt = b_desc.load([pid_m * BLOCK_M, k * BLOCK_K]).T
             if MODE == 1:
                 lo = lo_desc.load([pid_m * BLOCK_M, k * BLOCK_K]).T
         else:
             k_left = K - k * BLOCK_K
-            w = tl.load(w_ptrs, mask=offs_k[None, :] < k_left, other=0.0)
-            xt = tl.load(xt_ptrs, mask=offs_k[:, None] < k_left, other=0.0)
+            a = tl.load(a_ptrs, mask=offs_k[None, :] < k_left, other=0.0)
+            bt = tl.load(bt_ptrs, mask=offs_k[:, None] < k_left, other=0.0)
             if MODE == 1:
                 lo = tl.load(lo_ptrs, mask=offs_k[:, None] < k_left, other=0.0)
-            w_ptrs += BLOCK_K * stride_wk
-            xt_ptrs += step_x
+            a_ptrs += BLOCK_K * stride_ak
+            bt_ptrs += BLOCK_K * stride_bk
             lo_ptrs += BLOCK_K
         if MODE == 0:
-            acc = tl.dot(_tf32_round(w), xt, acc, input_precision="tf32")
+            acc = tl.dot(_tf32_round(a), bt, acc, input_precision="tf32")
         elif MODE == 1:
             if EMULATE:
-                xt = _tf32_trunc(xt)
-            w_hi = _tf32_round(w)
-            w_lo = _tf32_round(w - w_hi)
+                bt = _tf32_trunc(bt)
+            a_hi = _tf32_round(a)
+            a_lo = _tf32_round(a - a_hi)
             # The tensor core's own accumulation is not IEEE fp32 (it loses low bits of small addends), so the
             # three products of this K step go into a fresh accumulator that an IEEE add folds into acc.
             if PROMOTE:
-                part = tl.dot(w_lo, xt, tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32), input_precision="tf32")
+                part = tl.dot(a_lo, bt, tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32), input_precision="tf32")
             else:
-                part = tl.dot(w_lo, xt, acc, input_precision="tf32")
-            part = tl.dot(w_hi, lo, part, input_precision="tf32")
-            part = tl.dot(w_hi, xt, part, input_precision="tf32")
+                part = tl.dot(a_lo, bt, acc, input_precision="tf32")
+            part = tl.dot(a_hi, lo, part, input_precision="tf32")
+            part = tl.dot(a_hi, bt, part, input_precision="tf32")
             acc = acc + part if PROMOTE else part
         elif EMULATE:
             # Triton's interpreter cannot dot 16-bit floats: the same products in a wider type.
-            acc = tl.dot(w.to(xt.dtype).to(ACC_DTYPE), xt.to(ACC_DTYPE), acc, input_precision="ieee",
+            acc = tl.dot(a.to(bt.dtype).to(ACC_DTYPE), bt.to(ACC_DTYPE), acc, input_precision="ieee",
                          out_dtype=ACC_DTYPE)
         elif MODE == 2:
-            acc = tl.dot(w.to(tl.bfloat16), xt, acc)
+            acc = tl.dot(a.to(tl.bfloat16), bt, acc)
         else:
-            acc = tl.dot(w, xt, acc, out_dtype=ACC_DTYPE)
+            acc = tl.dot(a, bt, acc, out_dtype=ACC_DTYPE)
         if SYNC_RS and MODE != 3:
             # Hopper reads a register A operand asynchronously: it must not be overwritten before its wgmma has
             # completed (PTX ISA, wgmma.wait_group). Triton 3.6 pipelines such dots with too few waits, so the next
-            # K step's rounded W can land in registers a pending wgmma still reads (triton-lang/triton#9433; seen
+            # K step's rounded A can land in registers a pending wgmma still reads (triton-lang/triton#9433; seen
             # here as wrong, unrepeatable results). An opaque use of the accumulator makes Triton wait for every
             # wgmma before the loop goes on; ptxas folds the move away.
             acc = tl.inline_asm_elementwise("mov.b32 $0, $1;", "=r,r", [acc], dtype=tl.float32, is_pure=True, pack=1)
-    # Epilogue on the fp32 accumulator: bias, scale, doubling, clamp (NaN propagates as in torch.clamp).
-    y = acc.to(tl.float32)
-    if HAS_BIAS:
-        bias = tl.load(b_ptr + offs_n, mask=offs_n < N, other=0.0).to(tl.float32)
-        y = y + bias[:, None]
-    y = y * scale
-    y = y + y
-    y = tl.maximum(y, clamp_min, propagate_nan=tl.PropagateNan.ALL)
-    y = tl.minimum(y, clamp_max, propagate_nan=tl.PropagateNan.ALL)
-    y = tl.where(offs_n[:, None] < N, y, -float("inf"))
-    # Per x row (column of the tile): max and sum of exp(y - max); an infinite max is replaced by 0, as torch does.
-    col_max = tl.max(y, axis=0)
-    col_max = tl.where(tl.abs(col_max) == float("inf"), 0.0, col_max)
-    col_sum = tl.sum(tl.exp(y - col_max[None, :]), axis=0)
-    dst = pid_n * M + offs_m
-    tl.store(part_max_ptr + dst, col_max, mask=offs_m < M)
-    tl.store(part_sum_ptr + dst, col_sum, mask=offs_m < M)
+    if EPILOGUE == 1:
+        dst = out0_ptr + offs_n[:, None].to(tl.int64) * stride_on + offs_m[None, :].to(tl.int64) * stride_om
+        tl.store(dst, acc.to(out0_ptr.dtype.element_ty), mask=(offs_n[:, None] < N) & (offs_m[None, :] < M))
+    else:
+        # Epilogue on the fp32 accumulator: bias, scale, doubling, clamp (NaN propagates as in torch.clamp).
+        y = acc.to(tl.float32)
+        if HAS_BIAS:
+            bias = tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0).to(tl.float32)
+            y = y + bias[:, None]
+        y = y * scale
+        y = y + y
+        if STORE_P:
+            dst = p_ptr + offs_m[None, :].to(tl.int64) * N + offs_n[:, None]
+            tl.store(dst, y, mask=(offs_n[:, None] < N) & (offs_m[None, :] < M))
+        y = tl.maximum(y, clamp_min, propagate_nan=tl.PropagateNan.ALL)
+        y = tl.minimum(y, clamp_max, propagate_nan=tl.PropagateNan.ALL)
+        y = tl.where(offs_n[:, None] < N, y, -float("inf"))
+        # Per B row (column of the tile): max and sum of exp(y - max); an infinite max is replaced by 0, as torch does.
+        col_max = tl.max(y, axis=0)
+        col_max = tl.where(tl.abs(col_max) == float("inf"), 0.0, col_max)
+        col_sum = tl.sum(tl.exp(y - col_max[None, :]), axis=0)
+        dst = pid_n * M + offs_m
+        tl.store(out0_ptr + dst, col_max, mask=offs_m < M)
+        tl.store(out1_ptr + dst, col_sum, mask=offs_m < M)
 
 
 @triton.jit
 def _lse_mish_combine_kernel(
-    part_max_ptr, part_sum_ptr, out_ptr, M, num_tiles, stride_out, BLOCK: tl.constexpr,
+    part_max_ptr, part_sum_ptr, out_ptr, lse_ptr, M, num_tiles, stride_out,
+    SAVE_LSE: tl.constexpr, BLOCK: tl.constexpr,
 ):
-    # Combine the tiles' (max, sum) pairs in a fixed order, then out = lse * mish(lse).
+    # Combine the tiles' (max, sum) pairs in a fixed order, then out = lse * mish(lse) = lse^2 * tanh(softplus(lse)).
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < M
     row_max = tl.full((BLOCK,), -float("inf"), tl.float32)
@@ -191,22 +237,56 @@ def _lse_mish_combine_kernel(
         t_sum = tl.load(part_sum_ptr + t * M + offs, mask=mask, other=1.0)
         total += t_sum * tl.exp(t_max - row_max)
     lse = row_max + tl.log(total)
-    # tanh(softplus(y)) = ((1+e^y)^2 - 1) / ((1+e^y)^2 + 1), written in e^-|y| so that nothing overflows.
-    e = tl.exp(-tl.abs(lse))
-    tanh_sp_pos = (1.0 + 2.0 * e) / (1.0 + 2.0 * e + 2.0 * e * e)
-    tanh_sp_neg = (e * e + 2.0 * e) / (e * e + 2.0 * e + 2.0)
-    tanh_sp = tl.where(lse > 0, tanh_sp_pos, tanh_sp_neg)
+    tanh_sp, _, _ = _tanh_softplus(lse)
     res = lse * (lse * tanh_sp)
     tl.store(out_ptr + offs * stride_out, res.to(out_ptr.dtype.element_ty), mask=mask)
+    if SAVE_LSE:
+        tl.store(lse_ptr + offs, lse, mask=mask)
+
+
+@triton.jit
+def _lse_mish_grad_kernel(
+    p_ptr, lse_ptr, g_ptr, g_hi_ptr, g_lo_ptr, db_ptr, M, N, stride_g,
+    scale, clamp_min, clamp_max,
+    MODE: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+):
+    # G[m, n] = d loss / d (x @ W.T + b)[m, n] = 2 * scale * [cmin <= P <= cmax] * exp(P - lse[m]) * dout/dlse[m] * g[m],
+    # dout/dlse = 2 lse t + lse^2 (1 - t^2) sigmoid(lse), t = tanh(softplus(lse)). Written as the B operand of the
+    # grad-x GEMM (MODE 0: rounded to tf32; 1: as is, plus its 3xtf32 low part; 2: bf16; 3: the model's dtype).
+    # db[n] = sum_m G[m, n]: each program owns BLOCK_N columns and walks all rows in order, so it is deterministic.
+    offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    db = tl.zeros((BLOCK_N,), tl.float32)
+    for m0 in range(0, M, BLOCK_M):
+        offs_m = m0 + tl.arange(0, BLOCK_M)
+        lse = tl.load(lse_ptr + offs_m, mask=offs_m < M, other=0.0)
+        g = tl.load(g_ptr + offs_m.to(tl.int64) * stride_g, mask=offs_m < M, other=0.0).to(tl.float32)
+        t, one_minus_t2, sig = _tanh_softplus(lse)
+        coef = g * (lse * (2.0 * t + lse * one_minus_t2 * sig)) * (2.0 * scale)
+        mask = (offs_m[:, None] < M) & (offs_n[None, :] < N)
+        idx = offs_m[:, None].to(tl.int64) * N + offs_n[None, :]
+        p = tl.load(p_ptr + idx, mask=mask, other=0.0)
+        # torch.clamp passes the gradient where min <= input <= max (both inclusive); NaN input passes none.
+        inside = (p >= clamp_min) & (p <= clamp_max) & mask
+        grad = tl.where(inside, coef[:, None] * tl.exp(p - lse[:, None]), 0.0)
+        db += tl.sum(grad, axis=0)
+        if MODE == 0:
+            tl.store(g_hi_ptr + idx, tl.where(tl.abs(grad) < float("inf"), _tf32_round(grad), grad), mask=mask)
+        else:
+            tl.store(g_hi_ptr + idx, grad.to(g_hi_ptr.dtype.element_ty), mask=mask)
+        if MODE == 1:
+            tl.store(g_lo_ptr + idx, _tf32_round(grad - _tf32_trunc(grad)), mask=mask)
+    if HAS_BIAS:
+        tl.store(db_ptr + offs_n, db.to(db_ptr.dtype.element_ty), mask=offs_n < N)
 
 
 PRECISIONS = ("tf32", "fp32", "bf16")
 _MODE_OF = {"tf32": 0, "fp32": 1, "bf16": 2}
 _NATIVE_DTYPES = (torch.bfloat16, torch.float16, torch.float64)
+_B_DTYPE = {0: torch.float32, 1: torch.float32, 2: torch.bfloat16}
 # Always True; benchmarks/sweep_configs.py sets it False only to show the register-A race it prevents.
 _HOPPER_SYNC_RS = True
 
-# (BLOCK_N over W rows, BLOCK_M over x rows, BLOCK_K, GROUP_M, num_warps, num_stages, TMA), by architecture and mode.
+# (BLOCK_N over A rows, BLOCK_M over B rows, BLOCK_K, GROUP_M, num_warps, num_stages, TMA), by architecture and mode.
 # sm_89 rows fit the 4090's 99 KB of shared memory per block; Hopper rows use its 227 KB. TMA (bulk tensor copies)
 # is used on Hopper when the row strides and pointers are 16-byte aligned; otherwise plain pointer loads.
 _CONFIGS = {
@@ -256,11 +336,14 @@ def _check_inputs(x, weight, bias):
             raise ValueError(f"bias is on {bias.device} but x is on {x.device}")
         if bias.dtype != x.dtype:
             raise TypeError(f"bias dtype {bias.dtype} differs from x dtype {x.dtype}")
+    if weight.shape[0] == 0 or weight.shape[1] == 0:
+        raise ValueError(f"weight must have at least one row and one column; got shape {tuple(weight.shape)}")
+
+
+def _check_device(x):
     if x.device.type != "cuda" and not _interpreting():
         raise ValueError(f"lsemish needs CUDA tensors; got x on {x.device} "
                          "(set TRITON_INTERPRET=1 to run the kernels on the CPU through Triton's interpreter)")
-    if weight.shape[0] == 0 or weight.shape[1] == 0:
-        raise ValueError(f"weight must have at least one row and one column; got shape {tuple(weight.shape)}")
 
 
 def _arch_key(device):
@@ -270,10 +353,18 @@ def _arch_key(device):
     return "sm90" if major >= 9 else "sm89"
 
 
+def _mode(x, precision):
+    return 3 if x.dtype in _NATIVE_DTYPES else _MODE_OF[precision]
+
+
 def _tma_ok(t):
-    # A tensor descriptor needs a unit inner stride and 16-byte aligned base and row stride.
+    # A tensor descriptor needs a unit inner stride and 16-byte aligned base and row stride. Under torch.compile the
+    # tensors are fakes without an address: their alignment is judged from the storage offset (allocations are).
     size = t.element_size()
-    return t.stride(1) == 1 and (t.stride(0) * size) % 16 == 0 and t.data_ptr() % 16 == 0
+    aligned = (t.storage_offset() * size) % 16 == 0
+    if type(t) in (torch.Tensor, nn.Parameter):
+        aligned = t.data_ptr() % 16 == 0
+    return min(t.shape) > 0 and t.stride(1) == 1 and (t.stride(0) * size) % 16 == 0 and aligned
 
 
 def _descriptor_scratch(size, alignment, stream):
@@ -281,54 +372,187 @@ def _descriptor_scratch(size, alignment, stream):
     return torch.empty(size, device="cuda", dtype=torch.int8)
 
 
+def _prepare_b(src, mode, write_hi=True):
+    """(hi, lo): the B operand src (rows, K), any strides, as contiguous buffers in the form MODE's dot reads."""
+    rows, cols = src.shape
+    hi = torch.empty((rows, cols), device=src.device, dtype=_B_DTYPE.get(mode, src.dtype)) if write_hi else None
+    lo = torch.empty((rows, cols), device=src.device, dtype=torch.float32) if mode == 1 else None
+    grid = (triton.cdiv(rows, 32), triton.cdiv(cols, 128))
+    torch.library.wrap_triton(_prepare_b_kernel)[grid](
+        src, lo if hi is None else hi, hi if lo is None else lo, rows, cols, src.stride(0), src.stride(1),
+        MODE=mode, WRITE_HI=write_hi, BLOCK_M=32, BLOCK_K=128)
+    return hi, lo
+
+
+def _launch_gemm(arch, mode, a, a_t, b, lo, n, m, k, epilogue, out0, out1=None, p=None, bias=None,
+                 out_strides=(0, 0), consts=(1.0, 0.0, 0.0)):
+    """acc[n, m] = sum_k A[n, k] * B[m, k], A = a (n, k) or, with a_t, a.T for a (k, n); B = b (m, k)."""
+    block_n, block_m, block_k, group_m, warps, stages, tma = _CONFIGS[arch][mode]
+    stride_an, stride_ak = (a.stride(1), a.stride(0)) if a_t else (a.stride(0), a.stride(1))
+    use_tma = tma and _tma_ok(a) and _tma_ok(b) and (lo is None or _tma_ok(lo))
+    if use_tma:
+        triton.set_allocator(_descriptor_scratch)
+    lo = b if lo is None else lo
+    grid = (triton.cdiv(n, block_n) * triton.cdiv(m, block_m),)
+    torch.library.wrap_triton(_gemm_kernel)[grid](
+        a, b, lo, a if bias is None else bias, out0, out0 if out1 is None else out1, out0 if p is None else p,
+        n, m, k,
+        stride_an, stride_ak, b.stride(0), b.stride(1), out_strides[0], out_strides[1],
+        float(consts[0]), float(consts[1]), float(consts[2]),
+        MODE=mode, HAS_BIAS=bias is not None, EMULATE=_interpreting(),
+        ACC_DTYPE=tl.float64 if a.dtype == torch.float64 else tl.float32, USE_TMA=use_tma, PROMOTE=True,
+        SYNC_RS=_HOPPER_SYNC_RS and arch == "sm90", A_T=a_t, EPILOGUE=epilogue, STORE_P=p is not None,
+        BLOCK_N=block_n, BLOCK_M=block_m, BLOCK_K=block_k, GROUP_M=group_m, num_warps=warps, num_stages=stages,
+    )
+
+
+def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
+    """out (M, 1) = lse * mish(lse); with lse (M,) and p (M, N) given, also the values the backward needs."""
+    _check_device(x)
+    M, K = x.shape
+    N = weight.shape[0]
+    if M == 0:
+        return
+    arch = _arch_key(x.device)
+    with torch.cuda.device(x.device if x.device.type == "cuda" else -1):
+        if mode == 3:
+            b, lo = x, None
+        elif mode == 1:
+            b, lo = x, _prepare_b(x, mode, write_hi=False)[1]
+        else:
+            b, lo = _prepare_b(x, mode)
+        num_tiles = triton.cdiv(N, _CONFIGS[arch][mode][0])
+        part_max = torch.empty((num_tiles, M), device=x.device, dtype=torch.float32)
+        part_sum = torch.empty((num_tiles, M), device=x.device, dtype=torch.float32)
+        _launch_gemm(arch, mode, weight, False, b, lo, N, M, K, 0, part_max, part_sum, p=p, bias=bias,
+                     consts=consts)
+        torch.library.wrap_triton(_lse_mish_combine_kernel)[(triton.cdiv(M, 256),)](
+            part_max, part_sum, out, out if lse is None else lse, M, num_tiles, out.stride(0),
+            SAVE_LSE=lse is not None, BLOCK=256)
+
+
+def _backward_into(grad, x, weight, lse, p, consts, mode, dx=None, dw=None, db=None):
+    """dx (M, K), dw (N, K), db (N,), those given, from grad (M, 1) and the forward's lse and p."""
+    _check_device(x)
+    M, K = x.shape
+    N = weight.shape[0]
+    if M == 0:
+        for t in (dw, db):
+            if t is not None:
+                t.zero_()
+        return
+    arch = _arch_key(x.device)
+    with torch.cuda.device(x.device if x.device.type == "cuda" else -1):
+        g_hi = torch.empty((M, N), device=x.device, dtype=_B_DTYPE.get(mode, x.dtype))
+        g_lo = torch.empty((M, N), device=x.device, dtype=torch.float32) if mode == 1 else None
+        torch.library.wrap_triton(_lse_mish_grad_kernel)[(triton.cdiv(N, 32),)](
+            p, lse, grad, g_hi, g_hi if g_lo is None else g_lo, g_hi if db is None else db, M, N, grad.stride(0),
+            float(consts[0]), float(consts[1]), float(consts[2]),
+            MODE=mode, HAS_BIAS=db is not None, BLOCK_M=64, BLOCK_N=32)
+        if dx is not None:
+            # dX^T = W^T G^T: W is the register operand (read transposed), G the prepared one.
+            _launch_gemm(arch, mode, weight, True, g_hi, g_lo, K, M, N, 1, dx,
+                         out_strides=(dx.stride(1), dx.stride(0)))
+        if dw is not None:
+            # dW = G^T x: G is the register operand (read transposed), x^T the prepared one.
+            xt_hi, xt_lo = _prepare_b(x.t(), mode)
+            _launch_gemm(arch, mode, g_hi, True, xt_hi, xt_lo, N, K, M, 1, dw,
+                         out_strides=(dw.stride(0), dw.stride(1)))
+
+
+# torch.library ops: the forward returns (out, lse, P); lse and P are empty unless save_for_backward is set.
+# Registered once per process (a second copy of this file reuses the first registration).
+def _forward_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale_factor: float,
+                clamp_min: float, clamp_max: float, precision: str,
+                save_for_backward: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    out, lse, p = _forward_fake(x, weight, bias, scale_factor, clamp_min, clamp_max, precision, save_for_backward)
+    _forward_into(x, weight, bias, (scale_factor, clamp_min, clamp_max), _mode(x, precision), out,
+                  lse if save_for_backward else None, p if save_for_backward else None)
+    return out, lse, p
+
+
+def _forward_fake(x, weight, bias, scale_factor, clamp_min, clamp_max, precision, save_for_backward):
+    M, N = x.shape[0], weight.shape[0]
+    out = torch.empty((M, 1), device=x.device, dtype=x.dtype)
+    lse = torch.empty((M,) if save_for_backward else (0,), device=x.device, dtype=torch.float32)
+    p = torch.empty((M, N) if save_for_backward else (0,), device=x.device, dtype=torch.float32)
+    return out, lse, p
+
+
+def _backward_op(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, lse: torch.Tensor, p: torch.Tensor,
+                 scale_factor: float, clamp_min: float, clamp_max: float, precision: str, need_x: bool,
+                 need_w: bool, need_b: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    dx, dw, db = _backward_fake(grad, x, weight, lse, p, scale_factor, clamp_min, clamp_max, precision, need_x,
+                                need_w, need_b)
+    _backward_into(grad, x, weight, lse, p, (scale_factor, clamp_min, clamp_max), _mode(x, precision),
+                   dx if need_x else None, dw if need_w else None, db if need_b else None)
+    return dx, dw, db
+
+
+def _backward_fake(grad, x, weight, lse, p, scale_factor, clamp_min, clamp_max, precision, need_x, need_w, need_b):
+    M, K = x.shape
+    N = weight.shape[0]
+    dx = torch.empty((M, K) if need_x else (0,), device=x.device, dtype=x.dtype)
+    dw = torch.empty((N, K) if need_w else (0,), device=x.device, dtype=x.dtype)
+    db = torch.empty((N,) if need_b else (0,), device=x.device, dtype=x.dtype)
+    return dx, dw, db
+
+
+def _setup_context(ctx, inputs, output):
+    x, weight, bias, scale_factor, clamp_min, clamp_max, precision, save_for_backward = inputs
+    _, lse, p = output
+    ctx.mark_non_differentiable(lse, p)
+    ctx.save_for_backward(x, weight, lse, p)
+    ctx.args = (bias is not None, scale_factor, clamp_min, clamp_max, precision, save_for_backward)
+
+
+def _autograd_backward(ctx, grad_out, grad_lse, grad_p):
+    x, weight, lse, p = ctx.saved_tensors
+    has_bias, scale_factor, clamp_min, clamp_max, precision, saved = ctx.args
+    if not saved:
+        raise RuntimeError("lsemish::linear_lse_mish ran with save_for_backward=False, so it kept nothing to "
+                           "differentiate; call lsemish.linear_lse_mish (it sets the flag when a grad is needed)")
+    need_x, need_w, need_b = ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2] and has_bias
+    dx, dw, db = torch.ops.lsemish.linear_lse_mish_backward(grad_out, x, weight, lse, p, scale_factor, clamp_min,
+                                                           clamp_max, precision, need_x, need_w, need_b)
+    return (dx if need_x else None, dw if need_w else None, db if need_b else None, None, None, None, None, None)
+
+
+def _register_ops():
+    if hasattr(torch.ops.lsemish, "linear_lse_mish"):
+        return
+    fwd = torch.library.triton_op("lsemish::linear_lse_mish", _forward_op, mutates_args=())
+    fwd.register_fake(_forward_fake)
+    bwd = torch.library.triton_op("lsemish::linear_lse_mish_backward", _backward_op, mutates_args=())
+    bwd.register_fake(_backward_fake)
+    fwd.register_autograd(_autograd_backward, setup_context=_setup_context)
+
+
+_register_ops()
+
+
 def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precision="tf32", out=None):
     """out[m, 0] = lse * mish(lse), lse = logsumexp_n clamp(2 * ((x @ weight.T + bias) * scale), cmin, cmax).
 
-    precision applies to float32 inputs ("tf32", "fp32" or "bf16"); bfloat16/float16/float64 inputs compute in
-    their own type. out, if given, is an (M, 1) tensor of x's dtype and device that receives the result.
+    precision applies to float32 inputs ("tf32", "fp32" or "bf16"), forward and backward; bfloat16/float16/float64
+    inputs compute in their own type. Differentiable in x, weight and bias (torch.ops.lsemish.linear_lse_mish).
+    out, if given, is an (M, 1) tensor of x's dtype and device that receives the result (not differentiable).
     """
     check_precision(precision)
     _check_inputs(x, weight, bias)
-    M, K = x.shape
-    N = weight.shape[0]
+    consts = (float(scale_factor), float(clamp_min), float(clamp_max))
+    needs_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
+                                              or (bias is not None and bias.requires_grad))
     if out is None:
-        out = torch.empty((M, 1), device=x.device, dtype=x.dtype)
-    elif out.shape != (M, 1) or out.dtype != x.dtype or out.device != x.device:
+        return torch.ops.lsemish.linear_lse_mish(x, weight, bias, *consts, precision, needs_grad)[0]
+    if needs_grad:
+        raise RuntimeError("linear_lse_mish(..., out=...) does not support automatic differentiation; "
+                           "call it without out= or under torch.no_grad()")
+    M = x.shape[0]
+    if out.shape != (M, 1) or out.dtype != x.dtype or out.device != x.device:
         raise ValueError(f"out must be a ({M}, 1) {x.dtype} tensor on {x.device}; got {tuple(out.shape)} "
                          f"{out.dtype} on {out.device}")
-    if M == 0:
-        return out
-    mode = 3 if x.dtype in _NATIVE_DTYPES else _MODE_OF[precision]
-    arch = _arch_key(x.device)
-    block_n, block_m, block_k, group_m, warps, stages, tma = _CONFIGS[arch][mode]
-    use_tma = tma and _tma_ok(weight) and (_tma_ok(x) if mode in (1, 3) else (K * (2 if mode == 2 else 4)) % 16 == 0)
-    if use_tma:
-        triton.set_allocator(_descriptor_scratch)
-    with torch.cuda.device(x.device if x.device.type == "cuda" else -1):
-        if mode == 3:
-            xp = x
-        else:
-            xp = torch.empty((M, K), device=x.device, dtype=torch.bfloat16 if mode == 2 else torch.float32)
-            grid = (triton.cdiv(M, 32), triton.cdiv(K, 128))
-            _prepare_x_kernel[grid](x, xp, M, K, x.stride(0), x.stride(1), MODE=mode, BLOCK_M=32, BLOCK_K=128)
-        num_tiles = triton.cdiv(N, block_n)
-        part_max = torch.empty((num_tiles, M), device=x.device, dtype=torch.float32)
-        part_sum = torch.empty((num_tiles, M), device=x.device, dtype=torch.float32)
-        grid = (num_tiles * triton.cdiv(M, block_m),)
-        _linear_lse_partial_kernel[grid](
-            weight, x, xp, weight if bias is None else bias, part_max, part_sum,
-            M, N, K,
-            weight.stride(0), weight.stride(1), x.stride(0), x.stride(1),
-            float(scale_factor), float(clamp_min), float(clamp_max),
-            MODE=mode, HAS_BIAS=bias is not None, EMULATE=_interpreting(),
-            ACC_DTYPE=tl.float64 if x.dtype == torch.float64 else tl.float32, USE_TMA=use_tma, PROMOTE=True,
-            SYNC_RS=_HOPPER_SYNC_RS and arch == "sm90",
-            BLOCK_N=block_n, BLOCK_M=block_m, BLOCK_K=block_k, GROUP_M=group_m,
-            num_warps=warps, num_stages=stages,
-        )
-        _lse_mish_combine_kernel[(triton.cdiv(M, 256),)](
-            part_max, part_sum, out, M, num_tiles, out.stride(0), BLOCK=256,
-        )
+    _forward_into(x, weight, bias, consts, _mode(x, precision), out)
     return out
 
 

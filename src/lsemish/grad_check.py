@@ -1,0 +1,74 @@
+"""Gradients of x, W and b at a given shape: lsemish per precision and eager PyTorch, each against float64.
+
+Each trial draws fresh x (one of the input distributions) and a fresh upstream gradient g ~ N(0, 1), runs
+forward + backward of every contender from the same parameters, and compares dx, dW, db with the float64 gold.
+Criteria: fp32 mode within 2x eager fp32's error, tf32 mode within 2x eager tf32's (cuBLAS, operands rounded), bf16
+mode below 1e-2; every gradient finite where the gold is.
+"""
+from __future__ import annotations
+
+import random
+
+import torch
+
+from .inputs import DISTRIBUTIONS, make_x
+from .problem import Model, reference_forward
+
+CRITERION = {"fp32": ("eager-fp32", 2.0), "tf32": ("eager-tf32", 2.0), "bf16": (None, 1e-2)}
+
+
+def _grads(fn, x, w, b, g):
+    xs, ws, bs = (t.detach().clone().requires_grad_() for t in (x, w, b))
+    fn(xs, ws, bs).backward(g)
+    return xs.grad, ws.grad, bs.grad
+
+
+def _rel(a, ref):
+    return float((a.double() - ref).norm() / ref.norm())
+
+
+def run_grad_check(shape=(1024, 8192, 8192), precisions=("tf32", "fp32", "bf16"), trials=2, dists=DISTRIBUTIONS,
+                   seed=7, device="cuda", log=print):
+    from . import model_new
+    M, K, N = shape
+    torch.manual_seed(seed)
+    ref = Model(K, N, 2.0, -10.0, 10.0).to(device)
+    w, b = ref.matmul.weight.detach(), ref.matmul.bias.detach()
+    consts = (2.0, -10.0, 10.0)
+    rng = random.Random(seed)
+    contenders = {"eager-fp32": (lambda xx, ww, bb: reference_forward(xx, ww, bb, *consts), False),
+                  "eager-tf32": (lambda xx, ww, bb: reference_forward(xx, ww, bb, *consts), True)}
+    for p in precisions:
+        contenders[f"lsemish-{p}"] = (lambda xx, ww, bb, p=p: model_new.linear_lse_mish(xx, ww, bb, *consts, p),
+                                      False)
+    rows = []
+    for dist in dists:
+        for trial in range(trials):
+            gen = torch.Generator().manual_seed(rng.randrange(2**31))
+            x = make_x(dist, (M, K), gen, device)
+            g = torch.randn(M, 1, generator=gen).to(device)
+            gold = _grads(lambda xx, ww, bb: reference_forward(xx, ww, bb, *consts), x.double(), w.double(),
+                          b.double(), g.double())
+            errs = {}
+            for name, (fn, tf32) in contenders.items():
+                torch.backends.cuda.matmul.allow_tf32 = tf32
+                grads = _grads(fn, x, w, b, g)
+                torch.backends.cuda.matmul.allow_tf32 = False
+                errs[name] = {k: _rel(a, r) for k, a, r in zip(("dx", "dw", "db"), grads, gold)}
+                errs[name]["finite"] = all(bool(torch.isfinite(a).all()) for a in grads)
+            for p in precisions:
+                base, factor = CRITERION[p]
+                mine = errs[f"lsemish-{p}"]
+                bound = {k: factor * errs[base][k] if base else factor for k in ("dx", "dw", "db")}
+                passed = mine["finite"] and all(mine[k] <= bound[k] for k in bound)
+                row = {"dist": dist, "trial": trial, "precision": p, "passed": passed, "errors": mine,
+                       "bound": bound}
+                rows.append(row)
+                log(f"{dist:10s} trial {trial} {p}: {'PASS' if passed else 'FAIL'}  rel-L2 dx {mine['dx']:.2e} "
+                    f"dw {mine['dw']:.2e} db {mine['db']:.2e} (bound dx {bound['dx']:.2e} dw {bound['dw']:.2e} "
+                    f"db {bound['db']:.2e})")
+            rows.append({"dist": dist, "trial": trial, "eager": {k: errs[k] for k in ("eager-fp32", "eager-tf32")}})
+            log(f"{dist:10s} trial {trial} eager: fp32 dx {errs['eager-fp32']['dx']:.2e} dw "
+                f"{errs['eager-fp32']['dw']:.2e} db {errs['eager-fp32']['db']:.2e}; tf32 dx "
+                f"{errs['eager-tf32']['dx']:.2e} dw {errs['eager-tf32']['dw']:.2e} db {errs['eager-tf32']['db']:.2e}")
+    return rows

@@ -1,0 +1,162 @@
+"""Gradients of x, W and b against a float64 reference, through Triton's interpreter."""
+import zlib
+
+import pytest
+import torch
+
+from helpers import gold_grads, make_problem, our_grads, rel_l2, tf32
+from lsemish import linear_lse_mish
+from lsemish.inputs import DISTRIBUTIONS
+
+SHAPES = [(37, 53, 45), (1, 20, 17), (19, 7, 1), (33, 1, 40)]
+CLAMPS = [(2.0, -10.0, 10.0), (1000.0, -0.5, 0.25), (-3.0, -1.0, 1.5), (2.0, 3.0, -1.0), (2, -10, 10)]
+
+
+def _seed(*key):
+    return zlib.crc32(repr(key).encode()) % 1000
+
+
+def _eager_fp32_errors(x, w, b, g, scale, lo, hi, gold):
+    from lsemish.problem import reference_forward
+    _, *grads = our_grads(lambda xx, ww, bb: reference_forward(xx, ww, bb, scale, lo, hi), x, w, b, g)
+    return [rel_l2(a, r) if r.norm() > 0 else 0.0 for a, r in zip(grads, gold)]
+
+
+@pytest.mark.parametrize("dist", DISTRIBUTIONS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fp32_mode_gradients_match_float64(dist, shape):
+    x, w, b = make_problem(*shape, dist=dist, seed=_seed(dist, shape))
+    g = torch.randn(shape[0], 1, generator=torch.Generator().manual_seed(_seed(shape)))
+    out, dx, dw, db = our_grads(lambda xx, ww, bb: linear_lse_mish(xx, ww, bb, 2.0, -10.0, 10.0, "fp32"), x, w, b, g)
+    gold = gold_grads(x, w, b, g)
+    eager = _eager_fp32_errors(x, w, b, g, 2.0, -10.0, 10.0, gold)
+    for name, got, ref, e in zip(("dx", "dw", "db"), (dx, dw, db), gold, eager):
+        assert got.shape == ref.shape and got.dtype == torch.float32, name
+        # 3xtf32 drops the lo*lo products (~2^-22 of each term), as in the forward: no worse than 4x eager fp32 on
+        # the CPU, with the forward test's floor of 3e-6 (eager is 1e-8..4e-7 here)
+        assert rel_l2(got, ref) <= max(4 * e, 3e-6), (name, rel_l2(got, ref), e)
+
+
+@pytest.mark.parametrize("scale,lo,hi", CLAMPS)
+def test_clamp_saturation_negative_scale_and_int_arguments(scale, lo, hi):
+    # the clamp passes the gradient only where lo <= pre-clamp value <= hi; clamp_min > clamp_max passes none
+    x, w, b = make_problem(21, 33, 50, seed=6)
+    g = torch.randn(21, 1, generator=torch.Generator().manual_seed(1))
+    _, dx, dw, db = our_grads(lambda xx, ww, bb: linear_lse_mish(xx, ww, bb, scale, lo, hi, "fp32"), x, w, b, g)
+    gx, gw, gb = gold_grads(x, w, b, g, scale, lo, hi)
+    for got, ref in ((dx, gx), (dw, gw), (db, gb)):
+        torch.testing.assert_close(got.double(), ref, rtol=1e-5, atol=1e-6 * max(1.0, float(ref.abs().max())))
+    if lo > hi:
+        assert not dx.any() and not dw.any() and not db.any()
+
+
+def test_tf32_mode_gradients():
+    # Forward and backward products round their operands to tf32: the reference is float64 on rounded x and W.
+    x, w, b = make_problem(37, 301, 45, dist="rand", seed=3)
+    g = torch.randn(37, 1, generator=torch.Generator().manual_seed(2))
+    _, *grads = our_grads(lambda xx, ww, bb: linear_lse_mish(xx, ww, bb, 2.0, -10.0, 10.0, "tf32"), x, w, b, g)
+    gold = gold_grads(tf32(x, "round"), tf32(w, "round"), b, g)
+    for got, ref in zip(grads, gold):
+        assert rel_l2(got, ref) < 1e-3  # G and the other operand rounded to tf32 (2^-11) in the backward products
+
+
+def test_bf16_mode_gradients():
+    x, w, b = make_problem(37, 53, 45, seed=4)
+    g = torch.randn(37, 1, generator=torch.Generator().manual_seed(3))
+    _, *grads = our_grads(lambda xx, ww, bb: linear_lse_mish(xx, ww, bb, 2.0, -10.0, 10.0, "bf16"), x, w, b, g)
+    for got, ref in zip(grads, gold_grads(x, w, b, g)):
+        assert rel_l2(got, ref) < 3e-2
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float64])
+def test_native_dtype_gradients(dtype):
+    x, w, b = make_problem(17, 40, 24, seed=9, dtype=dtype)
+    g = torch.randn(17, 1, generator=torch.Generator().manual_seed(4)).to(dtype)
+    out, *grads = our_grads(lambda xx, ww, bb: linear_lse_mish(xx, ww, bb, 2.0, -10.0, 10.0), x, w, b, g)
+    tol = 1e-5 if dtype == torch.float64 else 3e-2  # float64: the epilogue and G are computed in fp32
+    for got, ref, t in zip(grads, gold_grads(x, w, b, g), (x, w, b)):
+        assert got.dtype == dtype and got.shape == t.shape
+        assert rel_l2(got, ref) < tol
+
+
+def test_only_the_gradients_asked_for():
+    x, w, b = make_problem(9, 17, 23, seed=7)
+    ws = w.clone().requires_grad_()
+    out = linear_lse_mish(x, ws, None, 2.0, -10.0, 10.0, "fp32")  # x frozen, no bias
+    out.sum().backward()  # an expanded (stride 0) upstream gradient
+    assert ws.grad is not None and x.grad is None
+    _, gw, _ = gold_grads(x, w, None, torch.ones(9, 1))
+    assert rel_l2(ws.grad, gw) < 1e-6
+
+
+def test_inputs_unchanged_and_gradients_repeatable():
+    x, w, b = make_problem(19, 30, 41, seed=8)
+    keep = [t.clone() for t in (x, w, b)]
+    g = torch.randn(19, 1)
+    fn = lambda xx, ww, bb: linear_lse_mish(xx, ww, bb, 2.0, -10.0, 10.0, "tf32")  # noqa: E731
+    first = our_grads(fn, x, w, b, g)
+    second = our_grads(fn, x, w, b, g)
+    assert all(torch.equal(a, c) for a, c in zip(first, second))
+    assert all(torch.equal(a, c) for a, c in zip((x, w, b), keep))
+
+
+def test_no_grad_saves_nothing_and_grad_saves_p_and_lse():
+    x, w, b = make_problem(5, 12, 9, seed=10)
+    ws = w.clone().requires_grad_()
+    _, lse, p = torch.ops.lsemish.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, "fp32", False)
+    assert lse.numel() == 0 and p.numel() == 0
+    with torch.no_grad():
+        assert not linear_lse_mish(x, ws, b, 2.0, -10.0, 10.0, "fp32").requires_grad
+    out, lse, p = torch.ops.lsemish.linear_lse_mish(x, ws, b, 2.0, -10.0, 10.0, "fp32", True)
+    assert lse.shape == (5,) and p.shape == (5, 9) and out.requires_grad and not p.requires_grad
+    pre = 2 * ((x.double() @ w.double().T + b.double()) * 2.0)
+    torch.testing.assert_close(p.double(), pre, rtol=1e-6, atol=1e-6)
+
+
+def test_backward_without_saved_values_is_an_error():
+    x, w, b = make_problem(5, 12, 9, seed=11)
+    out = torch.ops.lsemish.linear_lse_mish(x, w.clone().requires_grad_(), b, 2.0, -10.0, 10.0, "fp32", False)[0]
+    with pytest.raises(RuntimeError, match="save_for_backward=False"):
+        out.sum().backward()
+
+
+def test_out_argument_is_not_differentiable():
+    x, w, b = make_problem(5, 12, 9, seed=12)
+    with pytest.raises(RuntimeError, match="automatic differentiation"):
+        linear_lse_mish(x, w.requires_grad_(), b, 2.0, -10.0, 10.0, out=torch.empty(5, 1))
+
+
+@pytest.mark.parametrize("precision", ["tf32", "fp32", "bf16"])
+def test_poisoned_gradient_buffers_are_fully_written(precision):
+    from lsemish import model_new as mn
+    x, w, b = make_problem(23, 31, 37, seed=13)
+    g = torch.randn(23, 1)
+    out = torch.full((23, 1), float("nan"))
+    lse = torch.full((23,), float("nan"))
+    p = torch.full((23, 37), float("nan"))
+    consts, mode = (2.0, -10.0, 10.0), mn._MODE_OF[precision]
+    mn._forward_into(x, w, b, consts, mode, out, lse, p)
+    dx, dw, db = (torch.full(s, float("nan")) for s in ((23, 31), (37, 31), (37,)))
+    mn._backward_into(g, x, w, lse, p, consts, mode, dx, dw, db)
+    for t in (out, lse, p, dx, dw, db):
+        assert torch.isfinite(t).all()
+
+
+def test_gradcheck_float64():
+    # float64 inputs take the native path; its epilogue and G run in fp32, so finite differences use a large step
+    x, w, b = (t.requires_grad_() for t in make_problem(3, 5, 4, seed=14, dtype=torch.float64))
+    fn = lambda xx, ww, bb: linear_lse_mish(xx, ww, bb, 2.0, -1.0, 1.0)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, w, b), eps=1e-3, atol=2e-3, rtol=2e-3)
+
+
+def test_ops_are_registered():
+    from torch.library import opcheck
+    x, w, b = make_problem(6, 10, 7, seed=15)
+    args = (x.requires_grad_(), w.requires_grad_(), b.requires_grad_(), 2.0, -10.0, 10.0, "fp32", True)
+    # The interpreter cannot run on fake tensors, so the AOT-dispatch tests of opcheck run on the GPU only.
+    utils = ("test_schema", "test_autograd_registration", "test_faketensor")
+    opcheck(torch.ops.lsemish.linear_lse_mish.default, args, test_utils=utils)
+    _, lse, p = torch.ops.lsemish.linear_lse_mish(*args)
+    bargs = (torch.randn(6, 1), x.detach(), w.detach(), lse.detach(), p.detach(), 2.0, -10.0, 10.0, "fp32",
+             True, True, True)
+    opcheck(torch.ops.lsemish.linear_lse_mish_backward.default, bargs, test_utils=utils)
