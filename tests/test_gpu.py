@@ -32,6 +32,8 @@ def _step(model, x, g):
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_opcheck(precision):
     from torch.library import opcheck
+
+    import lsemish.model_new  # noqa: F401  (registers torch.ops.lsemish.*)
     x = torch.rand(64, 256, device="cuda", requires_grad=True)
     w = (torch.randn(384, 256, device="cuda") / 16).requires_grad_()
     b = torch.randn(384, device="cuda", requires_grad=True)

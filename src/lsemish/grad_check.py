@@ -2,8 +2,10 @@
 
 Each trial draws fresh x (one of the input distributions) and a fresh upstream gradient g ~ N(0, 1), runs
 forward + backward of every contender from the same parameters, and compares dx, dW, db with the float64 gold.
-Criteria: fp32 mode within 2x eager fp32's error, tf32 mode within 2x eager tf32's (cuBLAS, operands rounded), bf16
-mode below 1e-2; every gradient finite where the gold is.
+Criteria: each mode within 2x the error of its eager peer: fp32 mode vs eager fp32, tf32 mode vs eager with TF32
+matmuls (cuBLAS rounds operands), bf16 mode vs eager under torch.autocast(bfloat16) (bf16 products, fp32
+logsumexp); every gradient finite. Gradients here are sensitive to the forward's rounding (an element that crosses a
+clamp bound gains or loses its gradient), so the peers' errors vary with the input distribution by 100x.
 """
 from __future__ import annotations
 
@@ -14,7 +16,14 @@ import torch
 from .inputs import DISTRIBUTIONS, make_x
 from .problem import Model, reference_forward
 
-CRITERION = {"fp32": ("eager-fp32", 2.0), "tf32": ("eager-tf32", 2.0), "bf16": (None, 1e-2)}
+CRITERION = {"fp32": ("eager-fp32", 2.0), "tf32": ("eager-tf32", 2.0), "bf16": ("eager-bf16-autocast", 2.0)}
+
+
+def _autocast_bf16(fn):
+    def run(*args):
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            return fn(*args)
+    return run
 
 
 def _grads(fn, x, w, b, g):
@@ -37,7 +46,9 @@ def run_grad_check(shape=(1024, 8192, 8192), precisions=("tf32", "fp32", "bf16")
     consts = (2.0, -10.0, 10.0)
     rng = random.Random(seed)
     contenders = {"eager-fp32": (lambda xx, ww, bb: reference_forward(xx, ww, bb, *consts), False),
-                  "eager-tf32": (lambda xx, ww, bb: reference_forward(xx, ww, bb, *consts), True)}
+                  "eager-tf32": (lambda xx, ww, bb: reference_forward(xx, ww, bb, *consts), True),
+                  "eager-bf16-autocast": (_autocast_bf16(lambda xx, ww, bb: reference_forward(xx, ww, bb, *consts)),
+                                          False)}
     for p in precisions:
         contenders[f"lsemish-{p}"] = (lambda xx, ww, bb, p=p: model_new.linear_lse_mish(xx, ww, bb, *consts, p),
                                       False)
@@ -59,7 +70,7 @@ def run_grad_check(shape=(1024, 8192, 8192), precisions=("tf32", "fp32", "bf16")
             for p in precisions:
                 base, factor = CRITERION[p]
                 mine = errs[f"lsemish-{p}"]
-                bound = {k: factor * errs[base][k] if base else factor for k in ("dx", "dw", "db")}
+                bound = {k: factor * errs[base][k] for k in ("dx", "dw", "db")}
                 passed = mine["finite"] and all(mine[k] <= bound[k] for k in bound)
                 row = {"dist": dist, "trial": trial, "precision": p, "passed": passed, "errors": mine,
                        "bound": bound}
@@ -67,8 +78,8 @@ def run_grad_check(shape=(1024, 8192, 8192), precisions=("tf32", "fp32", "bf16")
                 log(f"{dist:10s} trial {trial} {p}: {'PASS' if passed else 'FAIL'}  rel-L2 dx {mine['dx']:.2e} "
                     f"dw {mine['dw']:.2e} db {mine['db']:.2e} (bound dx {bound['dx']:.2e} dw {bound['dw']:.2e} "
                     f"db {bound['db']:.2e})")
-            rows.append({"dist": dist, "trial": trial, "eager": {k: errs[k] for k in ("eager-fp32", "eager-tf32")}})
-            log(f"{dist:10s} trial {trial} eager: fp32 dx {errs['eager-fp32']['dx']:.2e} dw "
-                f"{errs['eager-fp32']['dw']:.2e} db {errs['eager-fp32']['db']:.2e}; tf32 dx "
-                f"{errs['eager-tf32']['dx']:.2e} dw {errs['eager-tf32']['dw']:.2e} db {errs['eager-tf32']['db']:.2e}")
+            peers = [k for k in errs if k.startswith("eager")]
+            rows.append({"dist": dist, "trial": trial, "eager": {k: errs[k] for k in peers}})
+            log(f"{dist:10s} trial {trial} eager: " + "; ".join(
+                f"{k[6:]} dx {errs[k]['dx']:.2e} dw {errs[k]['dw']:.2e} db {errs[k]['db']:.2e}" for k in peers))
     return rows

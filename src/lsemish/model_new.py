@@ -45,6 +45,13 @@ def _tf32_trunc(v):
 
 
 @triton.jit
+def _fp32_scalars(scale, clamp_min, clamp_max):
+    # Python floats arrive as fp32 from a direct launch but as fp64 from torch.compile's launcher; the reference
+    # applies them to fp32 tensors in fp32.
+    return tl.cast(scale, tl.float32), tl.cast(clamp_min, tl.float32), tl.cast(clamp_max, tl.float32)
+
+
+@triton.jit
 def _tanh_softplus(y):
     # tanh(softplus(y)) = ((1+e^y)^2 - 1) / ((1+e^y)^2 + 1) and 1 - tanh^2, written in e^-|y| so nothing overflows.
     e = tl.exp(-tl.abs(y))
@@ -111,6 +118,7 @@ def _gemm_kernel(
     #   of partials per A tile; STORE_P also stores the pre-clamp values into p (M, N), contiguous.
     # EPILOGUE 1 (backward): out0[n * stride_on + m * stride_om] = acc.
     # Program -> (tile of A rows, tile of B rows); consecutive programs share one A tile, so A comes from DRAM once.
+    scale, clamp_min, clamp_max = _fp32_scalars(scale, clamp_min, clamp_max)
     pid = tl.program_id(0)
     num_pid_m = tl.cdiv(M, BLOCK_M)
     num_pid_n = tl.cdiv(N, BLOCK_N)
@@ -254,6 +262,7 @@ def _lse_mish_grad_kernel(
     # dout/dlse = 2 lse t + lse^2 (1 - t^2) sigmoid(lse), t = tanh(softplus(lse)). Written as the B operand of the
     # grad-x GEMM (MODE 0: rounded to tf32; 1: as is, plus its 3xtf32 low part; 2: bf16; 3: the model's dtype).
     # db[n] = sum_m G[m, n]: each program owns BLOCK_N columns and walks all rows in order, so it is deterministic.
+    scale, clamp_min, clamp_max = _fp32_scalars(scale, clamp_min, clamp_max)
     offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     db = tl.zeros((BLOCK_N,), tl.float32)
     for m0 in range(0, M, BLOCK_M):
