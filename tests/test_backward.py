@@ -113,11 +113,19 @@ def test_no_grad_saves_nothing_and_grad_saves_p_and_lse():
     torch.testing.assert_close(p.double(), pre, rtol=1e-6, atol=1e-6)
 
 
-def test_backward_without_saved_values_is_an_error():
+def test_backward_recomputes_what_was_not_saved_and_survives_retain_graph():
     x, w, b = make_problem(5, 12, 9, seed=11)
-    out = torch.ops.lsemish.linear_lse_mish(x, w.clone().requires_grad_(), b, 2.0, -10.0, 10.0, "fp32", False)[0]
-    with pytest.raises(RuntimeError, match="save_for_backward=False"):
-        out.sum().backward()
+    g = torch.randn(5, 1)
+    grads = []
+    for save in (True, False):
+        ws = w.clone().requires_grad_()
+        out = torch.ops.lsemish.linear_lse_mish(x, ws, b, 2.0, -10.0, 10.0, "fp32", save)[0]
+        out.backward(g, retain_graph=True)
+        first = ws.grad.clone()
+        ws.grad = None
+        out.backward(g)  # p was overwritten by the first backward: it must be recomputed, not reused
+        grads += [first, ws.grad]
+    assert all(torch.equal(grads[0], t) for t in grads[1:])
 
 
 def test_out_argument_is_not_differentiable():

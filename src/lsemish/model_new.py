@@ -441,7 +441,11 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
 
 
 def _backward_into(grad, x, weight, lse, p, consts, mode, dx=None, dw=None, db=None):
-    """dx (M, K), dw (N, K), db (N,), those given, from grad (M, 1) and the forward's lse and p."""
+    """dx (M, K), dw (N, K), db (N,), those given, from grad (M, 1) and the forward's lse and p.
+
+    In the fp32 and tf32 modes G is written over p (each element is read before it is overwritten, by the same
+    thread), which saves an (M, N) buffer: p is consumed.
+    """
     _check_device(x)
     M, K = x.shape
     N = weight.shape[0]
@@ -452,7 +456,7 @@ def _backward_into(grad, x, weight, lse, p, consts, mode, dx=None, dw=None, db=N
         return
     arch = _arch_key(x.device)
     with torch.cuda.device(x.device if x.device.type == "cuda" else -1):
-        g_hi = torch.empty((M, N), device=x.device, dtype=_B_DTYPE.get(mode, x.dtype))
+        g_hi = p if mode in (0, 1) else torch.empty((M, N), device=x.device, dtype=_B_DTYPE.get(mode, x.dtype))
         g_lo = torch.empty((M, N), device=x.device, dtype=torch.float32) if mode == 1 else None
         torch.library.wrap_triton(_lse_mish_grad_kernel)[(triton.cdiv(N, 32),)](
             p, lse, grad, g_hi, g_hi if g_lo is None else g_lo, g_hi if db is None else db, M, N, grad.stride(0),
@@ -469,8 +473,9 @@ def _backward_into(grad, x, weight, lse, p, consts, mode, dx=None, dw=None, db=N
                          out_strides=(dw.stride(0), dw.stride(1)))
 
 
-# torch.library ops: the forward returns (out, lse, P); lse and P are empty unless save_for_backward is set.
-# Registered once per process (a second copy of this file reuses the first registration).
+# torch.library ops: the forward returns (out, lse, P); lse and P are empty unless save_for_backward is set (without
+# them a backward recomputes them). The backward op overwrites P with G (fp32, tf32 modes). Registered once per
+# process (a second copy of this file reuses the first registration).
 def _forward_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale_factor: float,
                 clamp_min: float, clamp_max: float, precision: str,
                 save_for_backward: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -511,17 +516,28 @@ def _setup_context(ctx, inputs, output):
     x, weight, bias, scale_factor, clamp_min, clamp_max, precision, save_for_backward = inputs
     _, lse, p = output
     ctx.mark_non_differentiable(lse, p)
-    ctx.save_for_backward(x, weight, lse, p)
-    ctx.args = (bias is not None, scale_factor, clamp_min, clamp_max, precision, save_for_backward)
+    ctx.save_for_backward(x, weight, bias, lse)
+    # p is not differentiable (no grad_fn), so holding it here makes no reference cycle; it is kept out of
+    # save_for_backward because the backward overwrites it (see _backward_into) and a second backward
+    # (retain_graph=True) must then recompute it instead of failing the saved-tensor version check.
+    ctx.p = p
+    ctx.consumed = not save_for_backward
+    ctx.args = (scale_factor, clamp_min, clamp_max, precision)
 
 
 def _autograd_backward(ctx, grad_out, grad_lse, grad_p):
-    x, weight, lse, p = ctx.saved_tensors
-    has_bias, scale_factor, clamp_min, clamp_max, precision, saved = ctx.args
-    if not saved:
-        raise RuntimeError("lsemish::linear_lse_mish ran with save_for_backward=False, so it kept nothing to "
-                           "differentiate; call lsemish.linear_lse_mish (it sets the flag when a grad is needed)")
-    need_x, need_w, need_b = ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2] and has_bias
+    x, weight, bias, lse = ctx.saved_tensors
+    scale_factor, clamp_min, clamp_max, precision = ctx.args
+    p = ctx.p
+    if ctx.consumed:
+        # Nothing kept (save_for_backward=False) or already consumed by an earlier backward: recompute lse and p.
+        _, lse, p = torch.ops.lsemish.linear_lse_mish(x.detach(), weight.detach(),
+                                                      None if bias is None else bias.detach(), scale_factor,
+                                                      clamp_min, clamp_max, precision, True)
+    ctx.consumed = True
+    ctx.p = None
+    need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    need_b = ctx.needs_input_grad[2] and bias is not None
     dx, dw, db = torch.ops.lsemish.linear_lse_mish_backward(grad_out, x, weight, lse, p, scale_factor, clamp_min,
                                                            clamp_max, precision, need_x, need_w, need_b)
     return (dx if need_x else None, dw if need_w else None, db if need_b else None, None, None, None, None, None)
@@ -532,7 +548,7 @@ def _register_ops():
         return
     fwd = torch.library.triton_op("lsemish::linear_lse_mish", _forward_op, mutates_args=())
     fwd.register_fake(_forward_fake)
-    bwd = torch.library.triton_op("lsemish::linear_lse_mish_backward", _backward_op, mutates_args=())
+    bwd = torch.library.triton_op("lsemish::linear_lse_mish_backward", _backward_op, mutates_args=("p",))
     bwd.register_fake(_backward_fake)
     fwd.register_autograd(_autograd_backward, setup_context=_setup_context)
 
