@@ -39,7 +39,7 @@ def main():
     add("forward (inference, no P)", lambda: op(x, w, b, *consts, prec, False))
     add("forward (training, stores P)", lambda: op(x, w, b, *consts, prec, True))
     _, lse, p = op(x, w, b, *consts, prec, True)
-    p0 = p.clone()
+    p0 = p
     g_hi = torch.empty(M, N, device="cuda", dtype=mn._B_DTYPE[mode])
     g_lo = torch.empty(M, N, device="cuda") if mode == 1 else g_hi
     db = torch.empty(N, device="cuda")
@@ -56,10 +56,9 @@ def main():
         arch, mode, g_hi, True, xt_hi, xt_lo, N, K, M, 1, dw, out_strides=(K, 1)))
 
     def whole_backward():
-        p.copy_(p0)
-        return torch.ops.lsemish.linear_lse_mish_backward(g, x, w, lse, p, *consts, prec, True, True, True)
-    add("P restore copy (subtract from next row)", lambda: p.copy_(p0))
-    add("backward op (incl. P restore copy)", whole_backward)
+        g_hi, g_lo, db = torch.ops.lsemish.lse_mish_grad(g, x, lse, p, *consts, prec, True)
+        return torch.ops.lsemish.linear_grads(g_hi, g_lo, x, w, prec, True, True) + (db,)
+    add("backward (both ops)", whole_backward)
 
     torch.backends.cuda.matmul.allow_tf32 = prec == "tf32"
     G = torch.randn(M, N, device="cuda")
@@ -68,16 +67,18 @@ def main():
     add("cuBLAS x @ W^T + b (eager's forward)", lambda: torch.addmm(b, x, w.T))
     torch.backends.cuda.matmul.allow_tf32 = False
 
-    # memory: peak over the backward op alone, above what was allocated before it
+    # memory: peak over the backward alone (P freed between its two ops, as autograd does), above what was
+    # allocated before it; the outputs dx, dW, db are part of it
     del G, g_hi, g_lo, dx, dw, xt_hi, xt_lo
-    p.copy_(p0)
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     before = torch.cuda.memory_allocated()
-    out = torch.ops.lsemish.linear_lse_mish_backward(g, x, w, lse, p, *consts, prec, True, True, True)
+    g_hi, g_lo, db = torch.ops.lsemish.lse_mish_grad(g, x, lse, p, *consts, prec, True)
+    del p
+    out = torch.ops.lsemish.linear_grads(g_hi, g_lo, x, w, prec, True, True) + (db,)
     torch.cuda.synchronize()
     mem = {"backward_peak_above_before_mib": (torch.cuda.max_memory_allocated() - before) / 2**20,
-           "outputs_mib": sum(t.numel() * t.element_size() for t in out) / 2**20}
+           "outputs_mib": sum(t.numel() * t.element_size() for t in out) / 2**20, "p_freed_mib": M * N * 4 / 2**20}
     print(json.dumps(mem))
     print(f"\n{'stage':48s} ms   ({prec}, {M}x{K}x{N}, {torch.cuda.get_device_name()})")
     for r in rows:

@@ -123,7 +123,7 @@ def test_backward_recomputes_what_was_not_saved_and_survives_retain_graph():
         out.backward(g, retain_graph=True)
         first = ws.grad.clone()
         ws.grad = None
-        out.backward(g)  # p was overwritten by the first backward: it must be recomputed, not reused
+        out.backward(g)  # the first backward released p: it must be recomputed
         grads += [first, ws.grad]
     assert all(torch.equal(grads[0], t) for t in grads[1:])
 
@@ -165,6 +165,9 @@ def test_ops_are_registered():
     utils = ("test_schema", "test_autograd_registration", "test_faketensor")
     opcheck(torch.ops.lsemish.linear_lse_mish.default, args, test_utils=utils)
     _, lse, p = torch.ops.lsemish.linear_lse_mish(*args)
-    bargs = (torch.randn(6, 1), x.detach(), w.detach(), lse.detach(), p.detach(), 2.0, -10.0, 10.0, "fp32",
-             True, True, True)
-    opcheck(torch.ops.lsemish.linear_lse_mish_backward.default, bargs, test_utils=utils)
+    g = torch.randn(6, 1)
+    gargs = (g, x.detach(), lse.detach(), p.detach(), 2.0, -10.0, 10.0, "fp32", True)
+    opcheck(torch.ops.lsemish.lse_mish_grad.default, gargs, test_utils=utils)
+    g_hi, g_lo, _ = torch.ops.lsemish.lse_mish_grad(*gargs)
+    opcheck(torch.ops.lsemish.linear_grads.default, (g_hi, g_lo, x.detach(), w.detach(), "fp32", True, True),
+            test_utils=utils)

@@ -1,4 +1,4 @@
-"""Every shipped config, in its forward, grad-x and grad-W roles, compiles without a GPU: fits sm_89's 99 KB and uses tensor cores; sm_90 uses wgmma without
+"""Every shipped config, in its forward (with and without storing P), grad-x and grad-W roles, compiles without a GPU: fits sm_89's 99 KB and uses tensor cores; sm_90 uses wgmma without
 register hazards; registers and spills are reported (read off the cubin with Triton's bundled cuobjdump)."""
 import json
 import os
@@ -26,7 +26,7 @@ def report():
 def test_every_config_reported(report):
     assert {(r["arch"], r["mode"], r["role"]) for r in report} == {
         (a, m, role) for a in (89, 90) for m in ("tf32", "fp32", "bf16", "native-bf16")
-        for role in ("forward", "grad_x", "grad_w")}
+        for role in ("forward", "forward_p", "grad_x", "grad_w")}
 
 
 def test_configs_fit_and_use_tensor_cores(report):

@@ -41,8 +41,10 @@ def test_opcheck(precision):
         opcheck(torch.ops.lsemish.linear_lse_mish.default, (x, w, b, 2.0, -10.0, 10.0, precision, save))
     _, lse, p = torch.ops.lsemish.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision, True)
     g = torch.randn(64, 1, device="cuda")
-    opcheck(torch.ops.lsemish.linear_lse_mish_backward.default,
-            (g, x.detach(), w.detach(), lse.detach(), p.detach(), 2.0, -10.0, 10.0, precision, True, True, True))
+    gargs = (g, x.detach(), lse.detach(), p.detach(), 2.0, -10.0, 10.0, precision, True)
+    opcheck(torch.ops.lsemish.lse_mish_grad.default, gargs)
+    g_hi, g_lo, _ = torch.ops.lsemish.lse_mish_grad(*gargs)
+    opcheck(torch.ops.lsemish.linear_grads.default, (g_hi, g_lo, x.detach(), w.detach(), precision, True, True))
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)

@@ -50,13 +50,13 @@ class CompiledConfig:
         return self.shared <= SMEM_LIMIT[self.arch]
 
 
-ROLES = ("forward", "grad_x", "grad_w")
+ROLES = ("forward", "forward_p", "grad_x", "grad_w")  # forward_p: the training forward, which stores P
 
 
 def _signature(mode: int, role: str):
     x_ty = "*bf16" if mode == 3 else "*fp32"
     b_ty = {0: "*fp32", 1: "*fp32", 2: "*bf16", 3: "*bf16"}[mode]
-    forward = role == "forward"
+    forward = role in ("forward", "forward_p")
     sig = {
         "a_ptr": x_ty, "b_ptr": b_ty, "lo_ptr": "*fp32", "bias_ptr": x_ty,
         "out0_ptr": "*fp32" if forward else x_ty, "out1_ptr": "*fp32", "p_ptr": "*fp32",
@@ -108,14 +108,14 @@ def compile_config(arch: int, mode: int, config: tuple, sync_rs: bool | None = N
     """
     block_n, block_m, block_k, group_m, warps, stages, tma = config
     sync_rs = (arch == 90) if sync_rs is None else sync_rs
-    forward = role == "forward"
+    forward = role in ("forward", "forward_p")
     sig = _signature(mode, role)
     constexprs = {name: 1 for name in ("stride_an", "stride_ak", "stride_bk", "stride_on", "stride_om")
                   if sig[name] == "constexpr"}
     constexprs.update({"MODE": mode, "HAS_BIAS": forward, "EMULATE": False, "ACC_DTYPE": tl.float32,
                        "BLOCK_N": block_n, "BLOCK_M": block_m, "BLOCK_K": block_k, "GROUP_M": group_m,
                        "USE_TMA": tma, "PROMOTE": True, "SYNC_RS": sync_rs, "A_T": not forward,
-                       "EPILOGUE": 0 if forward else 1, "STORE_P": False})
+                       "EPILOGUE": 0 if forward else 1, "STORE_P": role == "forward_p"})
     # 16-byte alignment of pointers and divisibility of the non-unit strides, as Triton specializes them at launch.
     names = list(sig)
     attrs = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(names)

@@ -115,7 +115,8 @@ def _gemm_kernel(
     # acc[n, m] = sum_k A[n, k] * B[m, k]. A: any strides (A_T: its unit stride runs along n). B: unit stride along
     # k when USE_TMA. lo (MODE 1): the low part of B, contiguous (M, K).
     # EPILOGUE 0 (forward): out0/out1 = per-column (max, sum of exp) of clamp(2 * scale * (acc + bias)), one row
-    #   of partials per A tile; STORE_P also stores the pre-clamp values into p (M, N), contiguous.
+    #   of partials per A tile; STORE_P also stores the pre-clamp values into p (M, N), contiguous (with TMA: a bulk
+    #   store, which keeps the registers of the tf32 config at 128, so two CTAs still share an SM).
     # EPILOGUE 1 (backward): out0[n * stride_on + m * stride_om] = acc.
     # Program -> (tile of A rows, tile of B rows); consecutive programs share one A tile, so A comes from DRAM once.
     scale, clamp_min, clamp_max = _fp32_scalars(scale, clamp_min, clamp_max)
@@ -213,8 +214,14 @@ def _gemm_kernel(
         y = y * scale
         y = y + y
         if STORE_P:
-            dst = p_ptr + offs_m[None, :].to(tl.int64) * N + offs_n[:, None]
-            tl.store(dst, y, mask=(offs_n[:, None] < N) & (offs_m[None, :] < M))
+            if USE_TMA:
+                # (per-element 64-bit pointers took the tf32 config from 128 to 255 registers: one CTA per SM)
+                p_desc = tl.make_tensor_descriptor(p_ptr, shape=[M, N], strides=[N, 1],
+                                                   block_shape=[BLOCK_M, BLOCK_N])
+                p_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], tl.trans(y))
+            else:
+                dst = p_ptr + offs_m[None, :].to(tl.int64) * N + offs_n[:, None]
+                tl.store(dst, y, mask=(offs_n[:, None] < N) & (offs_m[None, :] < M))
         y = tl.maximum(y, clamp_min, propagate_nan=tl.PropagateNan.ALL)
         y = tl.minimum(y, clamp_max, propagate_nan=tl.PropagateNan.ALL)
         y = tl.where(offs_n[:, None] < N, y, -float("inf"))
@@ -398,7 +405,7 @@ def _launch_gemm(arch, mode, a, a_t, b, lo, n, m, k, epilogue, out0, out1=None, 
     """acc[n, m] = sum_k A[n, k] * B[m, k], A = a (n, k) or, with a_t, a.T for a (k, n); B = b (m, k)."""
     block_n, block_m, block_k, group_m, warps, stages, tma = _CONFIGS[arch][mode]
     stride_an, stride_ak = (a.stride(1), a.stride(0)) if a_t else (a.stride(0), a.stride(1))
-    use_tma = tma and _tma_ok(a) and _tma_ok(b) and (lo is None or _tma_ok(lo))
+    use_tma = tma and all(_tma_ok(t) for t in (a, b, lo, p) if t is not None)
     if use_tma:
         triton.set_allocator(_descriptor_scratch)
     lo = b if lo is None else lo
@@ -440,28 +447,33 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
             SAVE_LSE=lse is not None, BLOCK=256)
 
 
-def _backward_into(grad, x, weight, lse, p, consts, mode, dx=None, dw=None, db=None):
-    """dx (M, K), dw (N, K), db (N,), those given, from grad (M, 1) and the forward's lse and p.
-
-    In the fp32 and tf32 modes G is written over p (each element is read before it is overwritten, by the same
-    thread), which saves an (M, N) buffer: p is consumed.
-    """
+def _grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo=None, db=None):
+    """G (M, N) = d loss / d (x @ W.T + b) from grad (M, 1) and the forward's lse and p, in the form the grad-x
+    product reads it (g_hi, plus g_lo in the fp32 mode); db (N,) = column sums of G, if given."""
     _check_device(x)
-    M, K = x.shape
-    N = weight.shape[0]
+    M, N = p.shape
     if M == 0:
-        for t in (dw, db):
-            if t is not None:
-                t.zero_()
+        if db is not None:
+            db.zero_()
         return
-    arch = _arch_key(x.device)
     with torch.cuda.device(x.device if x.device.type == "cuda" else -1):
-        g_hi = p if mode in (0, 1) else torch.empty((M, N), device=x.device, dtype=_B_DTYPE.get(mode, x.dtype))
-        g_lo = torch.empty((M, N), device=x.device, dtype=torch.float32) if mode == 1 else None
         torch.library.wrap_triton(_lse_mish_grad_kernel)[(triton.cdiv(N, 32),)](
             p, lse, grad, g_hi, g_hi if g_lo is None else g_lo, g_hi if db is None else db, M, N, grad.stride(0),
             float(consts[0]), float(consts[1]), float(consts[2]),
             MODE=mode, HAS_BIAS=db is not None, BLOCK_M=64, BLOCK_N=32)
+
+
+def _linear_grads_into(g_hi, g_lo, x, weight, mode, dx=None, dw=None):
+    """dx (M, K) = G W and dw (N, K) = G^T x, those given."""
+    _check_device(x)
+    M, K = x.shape
+    N = weight.shape[0]
+    if M == 0:
+        if dw is not None:
+            dw.zero_()
+        return
+    arch = _arch_key(x.device)
+    with torch.cuda.device(x.device if x.device.type == "cuda" else -1):
         if dx is not None:
             # dX^T = W^T G^T: W is the register operand (read transposed), G the prepared one.
             _launch_gemm(arch, mode, weight, True, g_hi, g_lo, K, M, N, 1, dx,
@@ -473,9 +485,22 @@ def _backward_into(grad, x, weight, lse, p, consts, mode, dx=None, dw=None, db=N
                          out_strides=(dw.stride(0), dw.stride(1)))
 
 
-# torch.library ops: the forward returns (out, lse, P); lse and P are empty unless save_for_backward is set (without
-# them a backward recomputes them). The backward op overwrites P with G (fp32, tf32 modes). Registered once per
-# process (a second copy of this file reuses the first registration).
+def _g_buffers(x, mode, M, N):
+    g_hi = torch.empty((M, N), device=x.device, dtype=_B_DTYPE.get(mode, x.dtype))
+    g_lo = torch.empty((M, N) if mode == 1 else (0,), device=x.device, dtype=torch.float32)
+    return g_hi, g_lo
+
+
+def _backward_into(grad, x, weight, lse, p, consts, mode, dx=None, dw=None, db=None):
+    """Both backward steps into the given dx, dw, db (tests and benchmarks; autograd runs them as two ops)."""
+    g_hi, g_lo = _g_buffers(x, mode, *p.shape)
+    _grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo if mode == 1 else None, db)
+    _linear_grads_into(g_hi, g_lo if mode == 1 else None, x, weight, mode, dx, dw)
+
+
+# torch.library ops. The forward returns (out, lse, P); lse and P are empty unless save_for_backward is set (without
+# them a backward recomputes them). The backward is two ops, so that P can be freed between them: P -> G (and db),
+# then G -> dx, dW. Registered once per process (a second copy of this file reuses the first registration).
 def _forward_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale_factor: float,
                 clamp_min: float, clamp_max: float, precision: str,
                 save_for_backward: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -493,23 +518,35 @@ def _forward_fake(x, weight, bias, scale_factor, clamp_min, clamp_max, precision
     return out, lse, p
 
 
-def _backward_op(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, lse: torch.Tensor, p: torch.Tensor,
-                 scale_factor: float, clamp_min: float, clamp_max: float, precision: str, need_x: bool,
-                 need_w: bool, need_b: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    dx, dw, db = _backward_fake(grad, x, weight, lse, p, scale_factor, clamp_min, clamp_max, precision, need_x,
-                                need_w, need_b)
-    _backward_into(grad, x, weight, lse, p, (scale_factor, clamp_min, clamp_max), _mode(x, precision),
-                   dx if need_x else None, dw if need_w else None, db if need_b else None)
-    return dx, dw, db
+def _grad_g_op(grad: torch.Tensor, x: torch.Tensor, lse: torch.Tensor, p: torch.Tensor, scale_factor: float,
+               clamp_min: float, clamp_max: float, precision: str,
+               need_b: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g_hi, g_lo, db = _grad_g_fake(grad, x, lse, p, scale_factor, clamp_min, clamp_max, precision, need_b)
+    mode = _mode(x, precision)
+    _grad_g_into(grad, x, lse, p, (scale_factor, clamp_min, clamp_max), mode, g_hi, g_lo if mode == 1 else None,
+                 db if need_b else None)
+    return g_hi, g_lo, db
 
 
-def _backward_fake(grad, x, weight, lse, p, scale_factor, clamp_min, clamp_max, precision, need_x, need_w, need_b):
-    M, K = x.shape
-    N = weight.shape[0]
-    dx = torch.empty((M, K) if need_x else (0,), device=x.device, dtype=x.dtype)
-    dw = torch.empty((N, K) if need_w else (0,), device=x.device, dtype=x.dtype)
-    db = torch.empty((N,) if need_b else (0,), device=x.device, dtype=x.dtype)
-    return dx, dw, db
+def _grad_g_fake(grad, x, lse, p, scale_factor, clamp_min, clamp_max, precision, need_b):
+    g_hi, g_lo = _g_buffers(x, _mode(x, precision), *p.shape)
+    db = torch.empty((p.shape[1],) if need_b else (0,), device=x.device, dtype=x.dtype)
+    return g_hi, g_lo, db
+
+
+def _linear_grads_op(g_hi: torch.Tensor, g_lo: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, precision: str,
+                     need_x: bool, need_w: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    dx, dw = _linear_grads_fake(g_hi, g_lo, x, weight, precision, need_x, need_w)
+    mode = _mode(x, precision)
+    _linear_grads_into(g_hi, g_lo if mode == 1 else None, x, weight, mode, dx if need_x else None,
+                       dw if need_w else None)
+    return dx, dw
+
+
+def _linear_grads_fake(g_hi, g_lo, x, weight, precision, need_x, need_w):
+    dx = torch.empty(x.shape if need_x else (0,), device=x.device, dtype=x.dtype)
+    dw = torch.empty(weight.shape if need_w else (0,), device=x.device, dtype=x.dtype)
+    return dx, dw
 
 
 def _setup_context(ctx, inputs, output):
@@ -517,29 +554,28 @@ def _setup_context(ctx, inputs, output):
     _, lse, p = output
     ctx.mark_non_differentiable(lse, p)
     ctx.save_for_backward(x, weight, bias, lse)
-    # p is not differentiable (no grad_fn), so holding it here makes no reference cycle; it is kept out of
-    # save_for_backward because the backward overwrites it (see _backward_into) and a second backward
-    # (retain_graph=True) must then recompute it instead of failing the saved-tensor version check.
-    ctx.p = p
-    ctx.consumed = not save_for_backward
+    # p is not differentiable (no grad_fn), so holding it here makes no reference cycle. It is kept out of
+    # save_for_backward so that the backward can drop it as soon as G is made; a second backward through a retained
+    # graph then recomputes it.
+    ctx.p = p if save_for_backward else None
     ctx.args = (scale_factor, clamp_min, clamp_max, precision)
 
 
 def _autograd_backward(ctx, grad_out, grad_lse, grad_p):
     x, weight, bias, lse = ctx.saved_tensors
     scale_factor, clamp_min, clamp_max, precision = ctx.args
-    p = ctx.p
-    if ctx.consumed:
-        # Nothing kept (save_for_backward=False) or already consumed by an earlier backward: recompute lse and p.
+    p, ctx.p = ctx.p, None
+    if p is None:
+        # Not kept (save_for_backward=False), or released by an earlier backward: recompute lse and p.
         _, lse, p = torch.ops.lsemish.linear_lse_mish(x.detach(), weight.detach(),
                                                       None if bias is None else bias.detach(), scale_factor,
                                                       clamp_min, clamp_max, precision, True)
-    ctx.consumed = True
-    ctx.p = None
     need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
     need_b = ctx.needs_input_grad[2] and bias is not None
-    dx, dw, db = torch.ops.lsemish.linear_lse_mish_backward(grad_out, x, weight, lse, p, scale_factor, clamp_min,
-                                                           clamp_max, precision, need_x, need_w, need_b)
+    g_hi, g_lo, db = torch.ops.lsemish.lse_mish_grad(grad_out, x, lse, p, scale_factor, clamp_min, clamp_max,
+                                                     precision, need_b)
+    del p
+    dx, dw = torch.ops.lsemish.linear_grads(g_hi, g_lo, x, weight, precision, need_x, need_w)
     return (dx if need_x else None, dw if need_w else None, db if need_b else None, None, None, None, None, None)
 
 
@@ -548,8 +584,10 @@ def _register_ops():
         return
     fwd = torch.library.triton_op("lsemish::linear_lse_mish", _forward_op, mutates_args=())
     fwd.register_fake(_forward_fake)
-    bwd = torch.library.triton_op("lsemish::linear_lse_mish_backward", _backward_op, mutates_args=("p",))
-    bwd.register_fake(_backward_fake)
+    grad_g = torch.library.triton_op("lsemish::lse_mish_grad", _grad_g_op, mutates_args=())
+    grad_g.register_fake(_grad_g_fake)
+    grads = torch.library.triton_op("lsemish::linear_grads", _linear_grads_op, mutates_args=())
+    grads.register_fake(_linear_grads_fake)
     fwd.register_autograd(_autograd_backward, setup_context=_setup_context)
 
 
