@@ -11,11 +11,16 @@ import triton
 
 from lsemish import model_new as mn
 
+# (BLOCK_M, BLOCK_N, num_warps, stages) of the P -> G kernel
+GRAD_SWEEP = [(64, 32, 4, 1), (64, 32, 4, 3), (128, 32, 4, 3), (32, 64, 4, 3), (64, 64, 8, 3), (128, 16, 4, 3),
+              (32, 32, 4, 4), (16, 64, 4, 4)]
+
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--precision", default="tf32")
     ap.add_argument("--shape", default="1024,8192,8192")
+    ap.add_argument("--grad-sweep", action="store_true", help="time several configs of the P -> G kernel")
     args = ap.parse_args()
     M, K, N = (int(v) for v in args.shape.split(","))
     torch.manual_seed(0)
@@ -43,8 +48,12 @@ def main():
     g_hi = torch.empty(M, N, device="cuda", dtype=mn._B_DTYPE[mode])
     g_lo = torch.empty(M, N, device="cuda") if mode == 1 else g_hi
     db = torch.empty(N, device="cuda")
-    add("grad kernel: P -> G (+ db)", lambda: mn._lse_mish_grad_kernel[(triton.cdiv(N, 32),)](
-        p0, lse, g, g_hi, g_lo, db, M, N, 1, *consts, MODE=mode, HAS_BIAS=True, BLOCK_M=64, BLOCK_N=32))
+    for cfg in [mn._GRAD_CONFIG] + [c for c in GRAD_SWEEP if args.grad_sweep and c != mn._GRAD_CONFIG]:
+        bm, bn, warps, stages = cfg
+        add(f"grad kernel: P -> G (+ db) {cfg}", lambda bm=bm, bn=bn, warps=warps, stages=stages:
+            mn._lse_mish_grad_kernel[(triton.cdiv(N, bn),)](
+                p0, lse, g, g_hi, g_lo, db, M, N, 1, *consts, MODE=mode, HAS_BIAS=True, BLOCK_M=bm, BLOCK_N=bn,
+                STAGES=stages, num_warps=warps))
     dx = torch.empty(M, K, device="cuda")
     dw = torch.empty(N, K, device="cuda")
     lo = g_lo if mode == 1 else None

@@ -264,6 +264,7 @@ def _lse_mish_grad_kernel(
     p_ptr, lse_ptr, g_ptr, g_hi_ptr, g_lo_ptr, db_ptr, M, N, stride_g,
     scale, clamp_min, clamp_max,
     MODE: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    STAGES: tl.constexpr,
 ):
     # G[m, n] = d loss / d (x @ W.T + b)[m, n] = 2 * scale * [cmin <= P <= cmax] * exp(P - lse[m]) * dout/dlse[m] * g[m],
     # dout/dlse = 2 lse t + lse^2 (1 - t^2) sigmoid(lse), t = tanh(softplus(lse)). Written as the B operand of the
@@ -272,7 +273,7 @@ def _lse_mish_grad_kernel(
     scale, clamp_min, clamp_max = _fp32_scalars(scale, clamp_min, clamp_max)
     offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     db = tl.zeros((BLOCK_N,), tl.float32)
-    for m0 in range(0, M, BLOCK_M):
+    for m0 in tl.range(0, M, BLOCK_M, num_stages=STAGES):  # STAGES: loads of later row blocks in flight
         offs_m = m0 + tl.arange(0, BLOCK_M)
         lse = tl.load(lse_ptr + offs_m, mask=offs_m < M, other=0.0)
         g = tl.load(g_ptr + offs_m.to(tl.int64) * stride_g, mask=offs_m < M, other=0.0).to(tl.float32)
@@ -301,6 +302,9 @@ _NATIVE_DTYPES = (torch.bfloat16, torch.float16, torch.float64)
 _B_DTYPE = {0: torch.float32, 1: torch.float32, 2: torch.bfloat16}
 # Always True; benchmarks/sweep_configs.py sets it False only to show the register-A race it prevents.
 _HOPPER_SYNC_RS = True
+
+# Backward P -> G kernel: (BLOCK_M rows per step, BLOCK_N columns per program, num_warps, pipelined row blocks).
+_GRAD_CONFIG = (64, 32, 4, 1)
 
 # (BLOCK_N over A rows, BLOCK_M over B rows, BLOCK_K, GROUP_M, num_warps, num_stages, TMA), by architecture and mode.
 # sm_89 rows fit the 4090's 99 KB of shared memory per block; Hopper rows use its 227 KB. TMA (bulk tensor copies)
@@ -457,10 +461,11 @@ def _grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo=None, db=None):
             db.zero_()
         return
     with torch.cuda.device(x.device if x.device.type == "cuda" else -1):
-        torch.library.wrap_triton(_lse_mish_grad_kernel)[(triton.cdiv(N, 32),)](
+        block_m, block_n, warps, stages = _GRAD_CONFIG
+        torch.library.wrap_triton(_lse_mish_grad_kernel)[(triton.cdiv(N, block_n),)](
             p, lse, grad, g_hi, g_hi if g_lo is None else g_lo, g_hi if db is None else db, M, N, grad.stride(0),
             float(consts[0]), float(consts[1]), float(consts[2]),
-            MODE=mode, HAS_BIAS=db is not None, BLOCK_M=64, BLOCK_N=32)
+            MODE=mode, HAS_BIAS=db is not None, BLOCK_M=block_m, BLOCK_N=block_n, STAGES=stages, num_warps=warps)
 
 
 def _linear_grads_into(g_hi, g_lo, x, weight, mode, dx=None, dw=None):
