@@ -304,7 +304,7 @@ _B_DTYPE = {0: torch.float32, 1: torch.float32, 2: torch.bfloat16}
 _HOPPER_SYNC_RS = True
 
 # Backward P -> G kernel: (BLOCK_M rows per step, BLOCK_N columns per program, num_warps, pipelined row blocks).
-_GRAD_CONFIG = (64, 32, 4, 1)
+_GRAD_CONFIG = (128, 32, 4, 3)
 
 # (BLOCK_N over A rows, BLOCK_M over B rows, BLOCK_K, GROUP_M, num_warps, num_stages, TMA), by architecture and mode.
 # sm_89 rows fit the 4090's 99 KB of shared memory per block; Hopper rows use its 227 KB. TMA (bulk tensor copies)
@@ -377,12 +377,23 @@ def _mode(x, precision):
     return 3 if x.dtype in _NATIVE_DTYPES else _MODE_OF[precision]
 
 
+def _traced(t):
+    # A fake or functional tensor, seen while torch.compile / export trace, rather than a real one.
+    return type(t) not in (torch.Tensor, nn.Parameter)
+
+
+def _kernel(fn, t):
+    # While tracing, kernels go through torch.library.wrap_triton, so that the compiler sees them; on real tensors
+    # they launch directly (the wrapper would add a dispatch per launch).
+    return torch.library.wrap_triton(fn) if _traced(t) else fn
+
+
 def _tma_ok(t):
     # A tensor descriptor needs a unit inner stride and 16-byte aligned base and row stride. Under torch.compile the
     # tensors are fakes without an address: their alignment is judged from the storage offset (allocations are).
     size = t.element_size()
     aligned = (t.storage_offset() * size) % 16 == 0
-    if type(t) in (torch.Tensor, nn.Parameter):
+    if not _traced(t):
         aligned = t.data_ptr() % 16 == 0
     return min(t.shape) > 0 and t.stride(1) == 1 and (t.stride(0) * size) % 16 == 0 and aligned
 
@@ -398,7 +409,7 @@ def _prepare_b(src, mode, write_hi=True):
     hi = torch.empty((rows, cols), device=src.device, dtype=_B_DTYPE.get(mode, src.dtype)) if write_hi else None
     lo = torch.empty((rows, cols), device=src.device, dtype=torch.float32) if mode == 1 else None
     grid = (triton.cdiv(rows, 32), triton.cdiv(cols, 128))
-    torch.library.wrap_triton(_prepare_b_kernel)[grid](
+    _kernel(_prepare_b_kernel, src)[grid](
         src, lo if hi is None else hi, hi if lo is None else lo, rows, cols, src.stride(0), src.stride(1),
         MODE=mode, WRITE_HI=write_hi, BLOCK_M=32, BLOCK_K=128)
     return hi, lo
@@ -414,7 +425,7 @@ def _launch_gemm(arch, mode, a, a_t, b, lo, n, m, k, epilogue, out0, out1=None, 
         triton.set_allocator(_descriptor_scratch)
     lo = b if lo is None else lo
     grid = (triton.cdiv(n, block_n) * triton.cdiv(m, block_m),)
-    torch.library.wrap_triton(_gemm_kernel)[grid](
+    _kernel(_gemm_kernel, a)[grid](
         a, b, lo, a if bias is None else bias, out0, out0 if out1 is None else out1, out0 if p is None else p,
         n, m, k,
         stride_an, stride_ak, b.stride(0), b.stride(1), out_strides[0], out_strides[1],
@@ -446,7 +457,7 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
         part_sum = torch.empty((num_tiles, M), device=x.device, dtype=torch.float32)
         _launch_gemm(arch, mode, weight, False, b, lo, N, M, K, 0, part_max, part_sum, p=p, bias=bias,
                      consts=consts)
-        torch.library.wrap_triton(_lse_mish_combine_kernel)[(triton.cdiv(M, 256),)](
+        _kernel(_lse_mish_combine_kernel, x)[(triton.cdiv(M, 256),)](
             part_max, part_sum, out, out if lse is None else lse, M, num_tiles, out.stride(0),
             SAVE_LSE=lse is not None, BLOCK=256)
 
@@ -462,7 +473,7 @@ def _grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo=None, db=None):
         return
     with torch.cuda.device(x.device if x.device.type == "cuda" else -1):
         block_m, block_n, warps, stages = _GRAD_CONFIG
-        torch.library.wrap_triton(_lse_mish_grad_kernel)[(triton.cdiv(N, block_n),)](
+        _kernel(_lse_mish_grad_kernel, p)[(triton.cdiv(N, block_n),)](
             p, lse, grad, g_hi, g_hi if g_lo is None else g_lo, g_hi if db is None else db, M, N, grad.stride(0),
             float(consts[0]), float(consts[1]), float(consts[2]),
             MODE=mode, HAS_BIAS=db is not None, BLOCK_M=block_m, BLOCK_N=block_n, STAGES=stages, num_warps=warps)
@@ -569,19 +580,38 @@ def _setup_context(ctx, inputs, output):
 def _autograd_backward(ctx, grad_out, grad_lse, grad_p):
     x, weight, bias, lse = ctx.saved_tensors
     scale_factor, clamp_min, clamp_max, precision = ctx.args
+    # Traced (torch.compile's backward graph): through the registered ops; eager: their implementations directly.
+    traced = _traced(x)
     p, ctx.p = ctx.p, None
     if p is None:
         # Not kept (save_for_backward=False), or released by an earlier backward: recompute lse and p.
-        _, lse, p = torch.ops.lsemish.linear_lse_mish(x.detach(), weight.detach(),
-                                                      None if bias is None else bias.detach(), scale_factor,
-                                                      clamp_min, clamp_max, precision, True)
+        forward = torch.ops.lsemish.linear_lse_mish if traced else _forward_op
+        _, lse, p = forward(x.detach(), weight.detach(), None if bias is None else bias.detach(), scale_factor,
+                            clamp_min, clamp_max, precision, True)
     need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
     need_b = ctx.needs_input_grad[2] and bias is not None
-    g_hi, g_lo, db = torch.ops.lsemish.lse_mish_grad(grad_out, x, lse, p, scale_factor, clamp_min, clamp_max,
-                                                     precision, need_b)
+    grad_g = torch.ops.lsemish.lse_mish_grad if traced else _grad_g_op
+    g_hi, g_lo, db = grad_g(grad_out, x, lse, p, scale_factor, clamp_min, clamp_max, precision, need_b)
     del p
-    dx, dw = torch.ops.lsemish.linear_grads(g_hi, g_lo, x, weight, precision, need_x, need_w)
+    linear_grads = torch.ops.lsemish.linear_grads if traced else _linear_grads_op
+    dx, dw = linear_grads(g_hi, g_lo, x, weight, precision, need_x, need_w)
     return (dx if need_x else None, dw if need_w else None, db if need_b else None, None, None, None, None, None)
+
+
+class _LinearLseMishFunction(torch.autograd.Function):
+    # Eager autograd: the same forward, context and backward as the registered op, without its dispatch cost
+    # (measured on the H100 host: the fused forward + backward was host-bound through torch.ops).
+    @staticmethod
+    def forward(x, weight, bias, scale_factor, clamp_min, clamp_max, precision, save_for_backward):
+        return _forward_op(x, weight, bias, scale_factor, clamp_min, clamp_max, precision, save_for_backward)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _setup_context(ctx, inputs, output)
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_lse, grad_p):
+        return _autograd_backward(ctx, grad_out, grad_lse, grad_p)
 
 
 def _register_ops():
@@ -603,7 +633,9 @@ def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precisi
     """out[m, 0] = lse * mish(lse), lse = logsumexp_n clamp(2 * ((x @ weight.T + bias) * scale), cmin, cmax).
 
     precision applies to float32 inputs ("tf32", "fp32" or "bf16"), forward and backward; bfloat16/float16/float64
-    inputs compute in their own type. Differentiable in x, weight and bias (torch.ops.lsemish.linear_lse_mish).
+    inputs compute in their own type. Differentiable in x, weight and bias. Under torch.compile / export this is
+    the op torch.ops.lsemish.linear_lse_mish (with its backward ops); eagerly the same code runs without the
+    op dispatch.
     out, if given, is an (M, 1) tensor of x's dtype and device that receives the result (not differentiable).
     """
     check_precision(precision)
@@ -612,7 +644,12 @@ def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precisi
     needs_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
                                               or (bias is not None and bias.requires_grad))
     if out is None:
-        return torch.ops.lsemish.linear_lse_mish(x, weight, bias, *consts, precision, needs_grad)[0]
+        args = (x, weight, bias, *consts, precision, needs_grad)
+        if torch.compiler.is_compiling():
+            return torch.ops.lsemish.linear_lse_mish(*args)[0]  # what torch.compile and export see
+        if needs_grad:
+            return _LinearLseMishFunction.apply(*args)[0]
+        return _forward_op(*args)[0]
     if needs_grad:
         raise RuntimeError("linear_lse_mish(..., out=...) does not support automatic differentiation; "
                            "call it without out= or under torch.no_grad()")
