@@ -569,6 +569,8 @@ def _setup_context(ctx, inputs, output):
     x, weight, bias, scale_factor, clamp_min, clamp_max, precision, save_for_backward = inputs
     _, lse, p = output
     ctx.mark_non_differentiable(lse, p)
+    # lse and p get no gradient: without this, autograd would allocate zero gradients for them (32 MiB for p)
+    ctx.set_materialize_grads(False)
     ctx.save_for_backward(x, weight, bias, lse)
     # p is not differentiable (no grad_fn), so holding it here makes no reference cycle. It is kept out of
     # save_for_backward so that the backward can drop it as soon as G is made; a second backward through a retained
@@ -578,6 +580,8 @@ def _setup_context(ctx, inputs, output):
 
 
 def _autograd_backward(ctx, grad_out, grad_lse, grad_p):
+    if grad_out is None:  # no gradient reached out (grads are not materialized as zeros)
+        return None, None, None, None, None, None, None, None
     x, weight, bias, lse = ctx.saved_tensors
     scale_factor, clamp_min, clamp_max, precision = ctx.args
     # Traced (torch.compile's backward graph): through the registered ops; eager: their implementations directly.
