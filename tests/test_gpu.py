@@ -109,3 +109,21 @@ def test_second_device():
         outs.append([t.cpu() for t in (out, xs.grad, ws.grad, bs.grad)])
     for a, c in zip(*outs):
         assert torch.equal(a, c)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float64])
+def test_native_dtype_backward(dtype):
+    # A model moved with .to(dtype): forward and backward in that dtype, gradients close to float64's.
+    from lsemish.problem import reference_forward
+    model = _model("tf32", dtype)
+    x = torch.rand(64, 256, device="cuda", dtype=dtype, requires_grad=True)
+    g = torch.randn(64, 1, device="cuda", dtype=dtype)
+    got = _step(model, x, g)
+    w, b = (p.detach().double().requires_grad_() for p in model.parameters())
+    xd = x.detach().double().requires_grad_()
+    out = reference_forward(xd, w, b, 2.0, -10.0, 10.0)
+    out.backward(g.double())
+    tol = 1e-5 if dtype == torch.float64 else 3e-2  # float64: the epilogue and G are computed in fp32
+    for a, ref in zip(got, [out.detach(), xd.grad, w.grad, b.grad]):
+        assert a.dtype == dtype
+        assert float((a.double() - ref).norm() / ref.norm()) < tol
