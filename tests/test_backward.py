@@ -73,7 +73,7 @@ def test_native_dtype_gradients(dtype):
     x, w, b = make_problem(17, 40, 24, seed=9, dtype=dtype)
     g = torch.randn(17, 1, generator=torch.Generator().manual_seed(4)).to(dtype)
     out, *grads = our_grads(lambda xx, ww, bb: linear_lse_mish(xx, ww, bb, 2.0, -10.0, 10.0), x, w, b, g)
-    tol = 1e-5 if dtype == torch.float64 else 3e-2  # float64: the epilogue and G are computed in fp32
+    tol = 1e-12 if dtype == torch.float64 else 3e-2  # float64 models compute in float64 throughout
     for got, ref, t in zip(grads, gold_grads(x, w, b, g), (x, w, b)):
         assert got.dtype == dtype and got.shape == t.shape
         assert rel_l2(got, ref) < tol
@@ -155,10 +155,10 @@ def test_poisoned_gradient_buffers_are_fully_written(precision):
 
 
 def test_gradcheck_float64():
-    # float64 inputs take the native path; its epilogue and G run in fp32, so finite differences use a large step
+    # float64 inputs take the native path, float64 throughout (clamp bounds chosen so some elements saturate)
     x, w, b = (t.requires_grad_() for t in make_problem(3, 5, 4, seed=14, dtype=torch.float64))
     fn = lambda xx, ww, bb: linear_lse_mish(xx, ww, bb, 2.0, -1.0, 1.0)  # noqa: E731
-    assert torch.autograd.gradcheck(fn, (x, w, b), eps=1e-3, atol=2e-3, rtol=2e-3)
+    assert torch.autograd.gradcheck(fn, (x, w, b))
 
 
 def test_ops_are_registered():

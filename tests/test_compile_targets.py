@@ -1,4 +1,5 @@
-"""Every shipped config, in its forward (with and without storing P), grad-x and grad-W roles, compiles without a GPU: fits sm_89's 99 KB and uses tensor cores; sm_90 uses wgmma without
+"""Every shipped config, in its forward (with and without storing P), grad-x and grad-W roles, compiles without a
+GPU: fits sm_89's 99 KB and uses tensor cores; sm_90 uses wgmma without
 register hazards; registers and spills are reported (read off the cubin with Triton's bundled cuobjdump)."""
 import json
 import os

@@ -1,4 +1,5 @@
-"""Compile every GEMM config (forward, grad-x and grad-W roles) for a GPU target without a GPU: shared memory, registers, spills, tensor-core ops.
+"""Compile every GEMM config (forward, grad-x and grad-W roles) for a GPU target without a GPU: shared memory,
+registers, spills, tensor-core ops.
 
 `triton.compile` with a `GPUTarget` runs the whole NVIDIA pipeline (TTIR -> TTGIR -> LLVM -> PTX -> cubin with the
 bundled ptxas) on any machine, so we can prove on a CPU box that each config fits the target's shared memory and
@@ -65,7 +66,8 @@ def _signature(mode: int, role: str):
         # forward and along N (A read transposed) in the backward; dX is stored transposed, dW straight.
         "stride_an": "i32" if forward else "constexpr", "stride_ak": "constexpr" if forward else "i32",
         "stride_bm": "i32", "stride_bk": "constexpr",
-        "stride_on": "constexpr" if role == "grad_x" else "i32", "stride_om": "constexpr" if role == "grad_w" else "i32",
+        "stride_on": "constexpr" if role == "grad_x" else "i32",
+        "stride_om": "constexpr" if role == "grad_w" else "i32",
         "scale": "fp32", "clamp_min": "fp32", "clamp_max": "fp32",
     }
     for name in ("MODE", "HAS_BIAS", "EMULATE", "ACC_DTYPE", "USE_TMA", "PROMOTE", "SYNC_RS", "A_T", "EPILOGUE",

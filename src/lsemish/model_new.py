@@ -17,8 +17,8 @@ import triton.language as tl
 # N = rows of A, M = rows of B, K = the reduced dimension.
 # Each forward tile reduces its rows to a per-column (max, sum of exp) pair; a second kernel combines the pairs of all
 # tiles in a fixed order, so the result is deterministic and the (M, N) intermediate never reaches memory, except
-# when autograd needs it: then the forward also stores the pre-clamp values P (M x N, fp32), which the backward
-# reads once instead of recomputing the GEMM.
+# when autograd needs it: then the forward also stores the pre-clamp values P (M x N, fp32; fp64 for float64
+# models), which the backward reads once instead of recomputing the GEMM.
 #
 # EMULATE (constexpr, Triton's interpreter only): do explicitly what the tensor cores do implicitly (truncate an fp32
 # operand to tf32) and widen 16-bit operands, which the interpreter cannot dot.
@@ -45,10 +45,10 @@ def _tf32_trunc(v):
 
 
 @triton.jit
-def _fp32_scalars(scale, clamp_min, clamp_max):
+def _scalars(scale, clamp_min, clamp_max, dtype: tl.constexpr):
     # Python floats arrive as fp32 from a direct launch but as fp64 from torch.compile's launcher; the reference
-    # applies them to fp32 tensors in fp32.
-    return tl.cast(scale, tl.float32), tl.cast(clamp_min, tl.float32), tl.cast(clamp_max, tl.float32)
+    # applies them in the tensors' type (fp32, or fp64 for a float64 model).
+    return tl.cast(scale, dtype), tl.cast(clamp_min, dtype), tl.cast(clamp_max, dtype)
 
 
 @triton.jit
@@ -119,7 +119,7 @@ def _gemm_kernel(
     #   store, which keeps the registers of the tf32 config at 128, so two CTAs still share an SM).
     # EPILOGUE 1 (backward): out0[n * stride_on + m * stride_om] = acc.
     # Program -> (tile of A rows, tile of B rows); consecutive programs share one A tile, so A comes from DRAM once.
-    scale, clamp_min, clamp_max = _fp32_scalars(scale, clamp_min, clamp_max)
+    scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, ACC_DTYPE)
     pid = tl.program_id(0)
     num_pid_m = tl.cdiv(M, BLOCK_M)
     num_pid_n = tl.cdiv(N, BLOCK_N)
@@ -206,10 +206,11 @@ def _gemm_kernel(
         dst = out0_ptr + offs_n[:, None].to(tl.int64) * stride_on + offs_m[None, :].to(tl.int64) * stride_om
         tl.store(dst, acc.to(out0_ptr.dtype.element_ty), mask=(offs_n[:, None] < N) & (offs_m[None, :] < M))
     else:
-        # Epilogue on the fp32 accumulator: bias, scale, doubling, clamp (NaN propagates as in torch.clamp).
-        y = acc.to(tl.float32)
+        # Epilogue on the accumulator (fp32; fp64 for float64 models): bias, scale, doubling, clamp (NaN propagates
+        # as in torch.clamp).
+        y = acc
         if HAS_BIAS:
-            bias = tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0).to(tl.float32)
+            bias = tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0).to(ACC_DTYPE)
             y = y + bias[:, None]
         y = y * scale
         y = y + y
@@ -242,11 +243,11 @@ def _lse_mish_combine_kernel(
     # Combine the tiles' (max, sum) pairs in a fixed order, then out = lse * mish(lse) = lse^2 * tanh(softplus(lse)).
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < M
-    row_max = tl.full((BLOCK,), -float("inf"), tl.float32)
+    row_max = tl.full((BLOCK,), -float("inf"), part_max_ptr.dtype.element_ty)  # fp32, or fp64 for float64 models
     for t in range(0, num_tiles):
         row_max = tl.maximum(row_max, tl.load(part_max_ptr + t * M + offs, mask=mask, other=0.0))
     row_max = tl.where(tl.abs(row_max) == float("inf"), 0.0, row_max)
-    total = tl.zeros((BLOCK,), tl.float32)
+    total = tl.zeros((BLOCK,), part_sum_ptr.dtype.element_ty)
     for t in range(0, num_tiles):
         t_max = tl.load(part_max_ptr + t * M + offs, mask=mask, other=0.0)
         t_sum = tl.load(part_sum_ptr + t * M + offs, mask=mask, other=1.0)
@@ -266,17 +267,18 @@ def _lse_mish_grad_kernel(
     MODE: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
     STAGES: tl.constexpr,
 ):
-    # G[m, n] = d loss / d (x @ W.T + b)[m, n] = 2 * scale * [cmin <= P <= cmax] * exp(P - lse[m]) * dout/dlse[m] * g[m],
+    # G[m, n] = d loss / d (x @ W.T + b)[m, n]
+    #         = 2 * scale * [cmin <= P <= cmax] * exp(P - lse[m]) * dout/dlse[m] * g[m],
     # dout/dlse = 2 lse t + lse^2 (1 - t^2) sigmoid(lse), t = tanh(softplus(lse)). Written as the B operand of the
     # grad-x GEMM (MODE 0: rounded to tf32; 1: as is, plus its 3xtf32 low part; 2: bf16; 3: the model's dtype).
     # db[n] = sum_m G[m, n]: each program owns BLOCK_N columns and walks all rows in order, so it is deterministic.
-    scale, clamp_min, clamp_max = _fp32_scalars(scale, clamp_min, clamp_max)
+    scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, p_ptr.dtype.element_ty)
     offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
-    db = tl.zeros((BLOCK_N,), tl.float32)
+    db = tl.zeros((BLOCK_N,), p_ptr.dtype.element_ty)  # fp32, or fp64 for float64 models
     for m0 in tl.range(0, M, BLOCK_M, num_stages=STAGES):  # STAGES: loads of later row blocks in flight
         offs_m = m0 + tl.arange(0, BLOCK_M)
         lse = tl.load(lse_ptr + offs_m, mask=offs_m < M, other=0.0)
-        g = tl.load(g_ptr + offs_m.to(tl.int64) * stride_g, mask=offs_m < M, other=0.0).to(tl.float32)
+        g = tl.load(g_ptr + offs_m.to(tl.int64) * stride_g, mask=offs_m < M, other=0.0).to(p_ptr.dtype.element_ty)
         t, one_minus_t2, sig = _tanh_softplus(lse)
         coef = g * (lse * (2.0 * t + lse * one_minus_t2 * sig)) * (2.0 * scale)
         mask = (offs_m[:, None] < M) & (offs_n[None, :] < N)
@@ -316,6 +318,12 @@ _CONFIGS = {
              2: (128, 128, 32, 8, 8, 3, False), 3: (128, 128, 64, 8, 8, 3, False)},
     "interpreter": {m: (32, 16, 16, 4, 4, 1, False) for m in range(4)},
 }
+# float64 models (no tensor-core path worth tuning): small tiles that fit either GPU's shared memory.
+_FP64_CONFIG = (64, 64, 16, 8, 4, 2, False)
+
+
+def _config(arch, mode, dtype):
+    return _FP64_CONFIG if dtype == torch.float64 and arch != "interpreter" else _CONFIGS[arch][mode]
 
 
 def check_precision(precision):
@@ -373,6 +381,11 @@ def _arch_key(device):
     return "sm90" if major >= 9 else "sm89"
 
 
+def _epilogue_dtype(x):
+    # The type of the epilogue, the partials, lse, P and G: float64 for float64 models, float32 otherwise.
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
 def _mode(x, precision):
     return 3 if x.dtype in _NATIVE_DTYPES else _MODE_OF[precision]
 
@@ -418,7 +431,7 @@ def _prepare_b(src, mode, write_hi=True):
 def _launch_gemm(arch, mode, a, a_t, b, lo, n, m, k, epilogue, out0, out1=None, p=None, bias=None,
                  out_strides=(0, 0), consts=(1.0, 0.0, 0.0)):
     """acc[n, m] = sum_k A[n, k] * B[m, k], A = a (n, k) or, with a_t, a.T for a (k, n); B = b (m, k)."""
-    block_n, block_m, block_k, group_m, warps, stages, tma = _CONFIGS[arch][mode]
+    block_n, block_m, block_k, group_m, warps, stages, tma = _config(arch, mode, a.dtype)
     stride_an, stride_ak = (a.stride(1), a.stride(0)) if a_t else (a.stride(0), a.stride(1))
     use_tma = tma and all(_tma_ok(t) for t in (a, b, lo, p) if t is not None)
     if use_tma:
@@ -452,9 +465,9 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
             b, lo = x, _prepare_b(x, mode, write_hi=False)[1]
         else:
             b, lo = _prepare_b(x, mode)
-        num_tiles = triton.cdiv(N, _CONFIGS[arch][mode][0])
-        part_max = torch.empty((num_tiles, M), device=x.device, dtype=torch.float32)
-        part_sum = torch.empty((num_tiles, M), device=x.device, dtype=torch.float32)
+        num_tiles = triton.cdiv(N, _config(arch, mode, x.dtype)[0])
+        part_max = torch.empty((num_tiles, M), device=x.device, dtype=_epilogue_dtype(x))
+        part_sum = torch.empty((num_tiles, M), device=x.device, dtype=_epilogue_dtype(x))
         _launch_gemm(arch, mode, weight, False, b, lo, N, M, K, 0, part_max, part_sum, p=p, bias=bias,
                      consts=consts)
         _kernel(_lse_mish_combine_kernel, x)[(triton.cdiv(M, 256),)](
@@ -529,8 +542,8 @@ def _forward_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 def _forward_fake(x, weight, bias, scale_factor, clamp_min, clamp_max, precision, save_for_backward):
     M, N = x.shape[0], weight.shape[0]
     out = torch.empty((M, 1), device=x.device, dtype=x.dtype)
-    lse = torch.empty((M,) if save_for_backward else (0,), device=x.device, dtype=torch.float32)
-    p = torch.empty((M, N) if save_for_backward else (0,), device=x.device, dtype=torch.float32)
+    lse = torch.empty((M,) if save_for_backward else (0,), device=x.device, dtype=_epilogue_dtype(x))
+    p = torch.empty((M, N) if save_for_backward else (0,), device=x.device, dtype=_epilogue_dtype(x))
     return out, lse, p
 
 
