@@ -45,16 +45,18 @@ def main():
         cfg = (128, 128, 32, 8, 8, stages)
         block_n, block_m, block_k, group_m, warps, st = cfg[:6]
         lo = torch.empty_like(x)
-        mn._prepare_b_kernel[(triton.cdiv(M, 32), triton.cdiv(K, 128))](x, lo, lo, M, K, K, 1, MODE=1,
-                                                                        WRITE_HI=False, BLOCK_M=32, BLOCK_K=128)
+        mn._prepare_b_kernel[(triton.cdiv(M, 32), triton.cdiv(K, 128))](x, lo, lo, lo, M, K, K, 1, MODE=1,
+                                                                        WRITE_HI=False, FLAG_INF=False,
+                                                                        BLOCK_M=32, BLOCK_K=128)
         tiles = triton.cdiv(N, block_n)
         pmax = torch.empty(tiles, M, device="cuda")
         psum = torch.empty(tiles, M, device="cuda")
         out = torch.empty(M, 1, device="cuda")
         mn._gemm_kernel[(tiles * triton.cdiv(M, block_m),)](
-            w, x, lo, bias, pmax, psum, pmax, N, M, K, K, 1, K, 1, 0, 0, 2.0, -10.0, 10.0,
+            w, x, lo, bias, pmax, psum, pmax, pmax, N, M, K, K, 1, K, 1, 0, 0, 2.0, -10.0, 10.0,
             MODE=1, HAS_BIAS=True, EMULATE=emulate, ACC_DTYPE=tl.float32, USE_TMA=False, PROMOTE=promote,
-            SYNC_RS=True, A_T=False, EPILOGUE=0, STORE_P=False, BLOCK_N=block_n, BLOCK_M=block_m,
+            SYNC_RS=True, A_T=False, EPILOGUE=0, STORE_P=False, ONLY_FLAGGED=False, BLOCK_N=block_n,
+            BLOCK_M=block_m,
             BLOCK_K=block_k, GROUP_M=group_m, num_warps=warps, num_stages=st)
         mn._lse_mish_combine_kernel[(triton.cdiv(M, 256),)](pmax, psum, out, out, M, tiles, 1, SAVE_LSE=False,
                                                             BLOCK=256)

@@ -99,7 +99,7 @@ def main():
     add("eager-fp32", lambda: reference_forward(x, w, b, scale, lo, hi), eager)
     xp = torch.empty_like(x)
     add("prepare-x (tf32 rounding pass alone)", lambda: mn._prepare_b_kernel[(triton.cdiv(M, 32), triton.cdiv(K, 128))](
-        x, xp, xp, M, K, K, 1, MODE=0, WRITE_HI=True, BLOCK_M=32, BLOCK_K=128))
+        x, xp, xp, xp, M, K, K, 1, MODE=0, WRITE_HI=True, FLAG_INF=False, BLOCK_M=32, BLOCK_K=128))
 
     keep = set(filter(None, args.only.split(",")))
     variants = VARIANTS if args.variants is None else ast.literal_eval(args.variants)

@@ -27,7 +27,7 @@ def report():
 def test_every_config_reported(report):
     assert {(r["arch"], r["mode"], r["role"]) for r in report} == {
         (a, m, role) for a in (89, 90) for m in ("tf32", "fp32", "bf16", "native-bf16")
-        for role in ("forward", "forward_p", "grad_x", "grad_w")}
+        for role in ("forward", "forward_p", "grad_x", "grad_w")} | {(a, "fp32", "inf_pass") for a in (89, 90)}
 
 
 def test_configs_fit_and_use_tensor_cores(report):

@@ -127,3 +127,21 @@ def test_native_dtype_backward(dtype):
     for a, ref in zip(got, [out.detach(), xd.grad, w.grad, b.grad]):
         assert a.dtype == dtype
         assert float((a.double() - ref).norm() / ref.norm()) < tol
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_inf_rows_follow_the_reference(precision):
+    # The fp32 mode's second pass over rows holding +-inf (TMA loads, early exit of tiles without such rows).
+    from lsemish import linear_lse_mish
+    from lsemish.problem import reference_forward
+    torch.manual_seed(3)
+    x, w = torch.rand(300, 512, device="cuda"), torch.randn(640, 512, device="cuda") / 23
+    b = torch.randn(640, device="cuda")
+    clean = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision)
+    x[7, 11], x[150, 0], x[299, 500] = float("inf"), -float("inf"), float("inf")
+    out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision)
+    ref = reference_forward(x.double(), w.double(), b.double(), 2.0, -10.0, 10.0)
+    assert torch.equal(out.isnan(), ref.isnan())
+    torch.testing.assert_close(out[[7, 150, 299]].double(), ref[[7, 150, 299]], rtol=1e-6, atol=1e-6)
+    others = [i for i in range(300) if i not in (7, 150, 299)]
+    assert torch.equal(out[others], clean[others])  # the other rows are untouched by the second pass

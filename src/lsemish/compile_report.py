@@ -51,16 +51,18 @@ class CompiledConfig:
         return self.shared <= SMEM_LIMIT[self.arch]
 
 
-ROLES = ("forward", "forward_p", "grad_x", "grad_w")  # forward_p: the training forward, which stores P
+# forward_p: the training forward, which stores P; inf_pass (fp32 mode only): the second pass over rows of x holding
+# +-inf, one rounded-W product with the fp32 config
+ROLES = ("forward", "forward_p", "grad_x", "grad_w")
 
 
 def _signature(mode: int, role: str):
     x_ty = "*bf16" if mode == 3 else "*fp32"
     b_ty = {0: "*fp32", 1: "*fp32", 2: "*bf16", 3: "*bf16"}[mode]
-    forward = role in ("forward", "forward_p")
+    forward = role in ("forward", "forward_p", "inf_pass")
     sig = {
         "a_ptr": x_ty, "b_ptr": b_ty, "lo_ptr": "*fp32", "bias_ptr": x_ty,
-        "out0_ptr": "*fp32" if forward else x_ty, "out1_ptr": "*fp32", "p_ptr": "*fp32",
+        "out0_ptr": "*fp32" if forward else x_ty, "out1_ptr": "*fp32", "p_ptr": "*fp32", "flag_ptr": "*i32",
         "N": "i32", "M": "i32", "K": "i32",
         # unit strides are constexpr 1, as Triton specializes them at launch: A's inner stride runs along K in the
         # forward and along N (A read transposed) in the backward; dX is stored transposed, dW straight.
@@ -71,7 +73,7 @@ def _signature(mode: int, role: str):
         "scale": "fp32", "clamp_min": "fp32", "clamp_max": "fp32",
     }
     for name in ("MODE", "HAS_BIAS", "EMULATE", "ACC_DTYPE", "USE_TMA", "PROMOTE", "SYNC_RS", "A_T", "EPILOGUE",
-                 "STORE_P", "BLOCK_N", "BLOCK_M", "BLOCK_K", "GROUP_M"):
+                 "STORE_P", "ONLY_FLAGGED", "BLOCK_N", "BLOCK_M", "BLOCK_K", "GROUP_M"):
         sig[name] = "constexpr"
     return sig
 
@@ -110,14 +112,15 @@ def compile_config(arch: int, mode: int, config: tuple, sync_rs: bool | None = N
     """
     block_n, block_m, block_k, group_m, warps, stages, tma = config
     sync_rs = (arch == 90) if sync_rs is None else sync_rs
-    forward = role in ("forward", "forward_p")
+    forward = role in ("forward", "forward_p", "inf_pass")
     sig = _signature(mode, role)
     constexprs = {name: 1 for name in ("stride_an", "stride_ak", "stride_bk", "stride_on", "stride_om")
                   if sig[name] == "constexpr"}
-    constexprs.update({"MODE": mode, "HAS_BIAS": forward, "EMULATE": False, "ACC_DTYPE": tl.float32,
+    constexprs.update({"MODE": 0 if role == "inf_pass" else mode, "HAS_BIAS": forward, "EMULATE": False, "ACC_DTYPE": tl.float32,
                        "BLOCK_N": block_n, "BLOCK_M": block_m, "BLOCK_K": block_k, "GROUP_M": group_m,
                        "USE_TMA": tma, "PROMOTE": True, "SYNC_RS": sync_rs, "A_T": not forward,
-                       "EPILOGUE": 0 if forward else 1, "STORE_P": role == "forward_p"})
+                       "EPILOGUE": 0 if forward else 1, "STORE_P": role == "forward_p",
+                       "ONLY_FLAGGED": role == "inf_pass"})
     # 16-byte alignment of pointers and divisibility of the non-unit strides, as Triton specializes them at launch.
     names = list(sig)
     attrs = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(names)
@@ -140,7 +143,7 @@ def all_configs():
     """Yield (arch, mode, config, role) for every shipped GPU config in each of its three roles."""
     for arch, key in ARCH_KEY.items():
         for mode, config in mn._CONFIGS[key].items():
-            for role in ROLES:
+            for role in ROLES + (("inf_pass",) if mode == 1 else ()):
                 yield arch, mode, config, role
 
 

@@ -73,8 +73,9 @@ def _tanh_softplus(y):
 
 @triton.jit
 def _prepare_b_kernel(
-    src_ptr, hi_ptr, lo_ptr, M, K, stride_sm, stride_sk,
-    MODE: tl.constexpr, WRITE_HI: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
+    src_ptr, hi_ptr, lo_ptr, flag_ptr, M, K, stride_sm, stride_sk,
+    MODE: tl.constexpr, WRITE_HI: tl.constexpr, FLAG_INF: tl.constexpr, BLOCK_M: tl.constexpr,
+    BLOCK_K: tl.constexpr,
 ):
     # One pass over a B operand (any strides) into contiguous (M, K) buffers:
     # MODE 0: hi = round(v) to tf32;  MODE 1: hi = v, lo = round(v - trunc(v)), the low part for 3xtf32;
@@ -99,17 +100,21 @@ def _prepare_b_kernel(
     if MODE == 1:
         lo = tl.where(finite, _tf32_round(v - _tf32_trunc(v)), 0.0)
         tl.store(lo_ptr + dst, lo, mask=mask)
+    if FLAG_INF:
+        # Rows holding +-inf, for the fp32 mode's second pass (see _forward_into).
+        row_inf = tl.max((tl.abs(v) == float("inf")).to(tl.int32), axis=1)
+        tl.atomic_max(flag_ptr + offs_m, row_inf, mask=(offs_m < M) & (row_inf > 0))
 
 
 @triton.jit
 def _gemm_kernel(
-    a_ptr, b_ptr, lo_ptr, bias_ptr, out0_ptr, out1_ptr, p_ptr,
+    a_ptr, b_ptr, lo_ptr, bias_ptr, out0_ptr, out1_ptr, p_ptr, flag_ptr,
     N, M, K,
     stride_an, stride_ak, stride_bm, stride_bk, stride_on, stride_om,
     scale, clamp_min, clamp_max,
     MODE: tl.constexpr, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, ACC_DTYPE: tl.constexpr,
     USE_TMA: tl.constexpr, PROMOTE: tl.constexpr, SYNC_RS: tl.constexpr, A_T: tl.constexpr,
-    EPILOGUE: tl.constexpr, STORE_P: tl.constexpr,
+    EPILOGUE: tl.constexpr, STORE_P: tl.constexpr, ONLY_FLAGGED: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
     # acc[n, m] = sum_k A[n, k] * B[m, k]. A: any strides (A_T: its unit stride runs along n). B: unit stride along
@@ -132,6 +137,12 @@ def _gemm_kernel(
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_k = tl.arange(0, BLOCK_K)
+    write_m = offs_m < M
+    if ONLY_FLAGGED:
+        # Second pass over the B rows flagged in flag_ptr only: a tile without one has nothing to do.
+        write_m = write_m & (tl.load(flag_ptr + offs_m, mask=offs_m < M, other=0) != 0)
+        if tl.max(write_m.to(tl.int32), axis=0) == 0:
+            return
     if USE_TMA:
         # Hopper bulk tensor copies; out-of-range rows and the K tail arrive as zeros.
         if A_T:
@@ -231,8 +242,8 @@ def _gemm_kernel(
         col_max = tl.where(tl.abs(col_max) == float("inf"), 0.0, col_max)
         col_sum = tl.sum(tl.exp(y - col_max[None, :]), axis=0)
         dst = pid_n * M + offs_m
-        tl.store(out0_ptr + dst, col_max, mask=offs_m < M)
-        tl.store(out1_ptr + dst, col_sum, mask=offs_m < M)
+        tl.store(out0_ptr + dst, col_max, mask=write_m)
+        tl.store(out1_ptr + dst, col_sum, mask=write_m)
 
 
 @triton.jit
@@ -416,22 +427,25 @@ def _descriptor_scratch(size, alignment, stream):
     return torch.empty(size, device="cuda", dtype=torch.int8)
 
 
-def _prepare_b(src, mode, write_hi=True):
-    """(hi, lo): the B operand src (rows, K), any strides, as contiguous buffers in the form MODE's dot reads."""
+def _prepare_b(src, mode, write_hi=True, flags=None):
+    """(hi, lo): the B operand src (rows, K), any strides, as contiguous buffers in the form MODE's dot reads.
+    flags (rows,), int32 zeros, if given: set to 1 for rows holding +-inf."""
     rows, cols = src.shape
     hi = torch.empty((rows, cols), device=src.device, dtype=_B_DTYPE.get(mode, src.dtype)) if write_hi else None
     lo = torch.empty((rows, cols), device=src.device, dtype=torch.float32) if mode == 1 else None
     grid = (triton.cdiv(rows, 32), triton.cdiv(cols, 128))
+    out = lo if hi is None else hi
     _kernel(_prepare_b_kernel, src)[grid](
-        src, lo if hi is None else hi, hi if lo is None else lo, rows, cols, src.stride(0), src.stride(1),
-        MODE=mode, WRITE_HI=write_hi, BLOCK_M=32, BLOCK_K=128)
+        src, out, hi if lo is None else lo, out if flags is None else flags, rows, cols, src.stride(0),
+        src.stride(1), MODE=mode, WRITE_HI=write_hi, FLAG_INF=flags is not None, BLOCK_M=32, BLOCK_K=128)
     return hi, lo
 
 
 def _launch_gemm(arch, mode, a, a_t, b, lo, n, m, k, epilogue, out0, out1=None, p=None, bias=None,
-                 out_strides=(0, 0), consts=(1.0, 0.0, 0.0)):
-    """acc[n, m] = sum_k A[n, k] * B[m, k], A = a (n, k) or, with a_t, a.T for a (k, n); B = b (m, k)."""
-    block_n, block_m, block_k, group_m, warps, stages, tma = _config(arch, mode, a.dtype)
+                 out_strides=(0, 0), consts=(1.0, 0.0, 0.0), flags=None, config=None):
+    """acc[n, m] = sum_k A[n, k] * B[m, k], A = a (n, k) or, with a_t, a.T for a (k, n); B = b (m, k).
+    flags: only the B rows flagged there (the others are left as they are); config: instead of MODE's."""
+    block_n, block_m, block_k, group_m, warps, stages, tma = config or _config(arch, mode, a.dtype)
     stride_an, stride_ak = (a.stride(1), a.stride(0)) if a_t else (a.stride(0), a.stride(1))
     use_tma = tma and all(_tma_ok(t) for t in (a, b, lo, p) if t is not None)
     if use_tma:
@@ -440,12 +454,13 @@ def _launch_gemm(arch, mode, a, a_t, b, lo, n, m, k, epilogue, out0, out1=None, 
     grid = (triton.cdiv(n, block_n) * triton.cdiv(m, block_m),)
     _kernel(_gemm_kernel, a)[grid](
         a, b, lo, a if bias is None else bias, out0, out0 if out1 is None else out1, out0 if p is None else p,
-        n, m, k,
+        out0 if flags is None else flags, n, m, k,
         stride_an, stride_ak, b.stride(0), b.stride(1), out_strides[0], out_strides[1],
         float(consts[0]), float(consts[1]), float(consts[2]),
         MODE=mode, HAS_BIAS=bias is not None, EMULATE=_interpreting(),
         ACC_DTYPE=tl.float64 if a.dtype == torch.float64 else tl.float32, USE_TMA=use_tma, PROMOTE=True,
         SYNC_RS=_HOPPER_SYNC_RS and arch == "sm90", A_T=a_t, EPILOGUE=epilogue, STORE_P=p is not None,
+        ONLY_FLAGGED=flags is not None,
         BLOCK_N=block_n, BLOCK_M=block_m, BLOCK_K=block_k, GROUP_M=group_m, num_warps=warps, num_stages=stages,
     )
 
@@ -459,10 +474,12 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
         return
     arch = _arch_key(x.device)
     with torch.cuda.device(x.device if x.device.type == "cuda" else -1):
+        flags = None
         if mode == 3:
             b, lo = x, None
         elif mode == 1:
-            b, lo = x, _prepare_b(x, mode, write_hi=False)[1]
+            flags = torch.zeros((M,), device=x.device, dtype=torch.int32)
+            b, lo = x, _prepare_b(x, mode, write_hi=False, flags=flags)[1]
         else:
             b, lo = _prepare_b(x, mode)
         num_tiles = triton.cdiv(N, _config(arch, mode, x.dtype)[0])
@@ -470,6 +487,14 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
         part_sum = torch.empty((num_tiles, M), device=x.device, dtype=_epilogue_dtype(x))
         _launch_gemm(arch, mode, weight, False, b, lo, N, M, K, 0, part_max, part_sum, p=p, bias=bias,
                      consts=consts)
+        if flags is not None:
+            # fp32 mode, rows of x holding +-inf: the 3xtf32 split meets inf with W's low part, whose sign may
+            # oppose the high part's (inf - inf) or which may be 0 (0 * inf), and gives NaN where the reference
+            # saturates. Those rows' partials are redone with one rounded-W product, whose infinities carry the
+            # reference's signs (the finite parts no longer matter: every column is +-inf or NaN there). Tiles
+            # without such a row return at once.
+            _launch_gemm(arch, 0, weight, False, x, None, N, M, K, 0, part_max, part_sum, p=p, bias=bias,
+                         consts=consts, flags=flags, config=_config(arch, 1, x.dtype))
         _kernel(_lse_mish_combine_kernel, x)[(triton.cdiv(M, 256),)](
             part_max, part_sum, out, out if lse is None else lse, M, num_tiles, out.stride(0),
             SAVE_LSE=lse is not None, BLOCK=256)
