@@ -19,3 +19,16 @@ def test_table_and_json(tmp_path):
     assert "25% (tf32)" in text and "| — | — |" in text
     assert json.loads((tmp_path / "bench.json").read_text())["rows"][1]["peak_work"] == 3
     assert (tmp_path / "bench.md").read_text().startswith("Device: dev")
+
+
+def test_backward_table_and_chart(tmp_path):
+    back = [{"name": n, "M": 4, "K": 8, "N": 16, "ms": ms, "p20": ms, "p80": ms, "tflops": 1.0, "first_call_s": 0.5,
+             "peak_extra_mib": mib, "grads_mib": 288.0, "x_eager_tf32": ms / 1.7}
+            for n, ms, mib in (("lsemish-tf32 fwd+bwd", 1.6, 353.0), ("eager-tf32 fwd+bwd", 1.7, 384.0))]
+    back.append({"name": "compiled lsemish-tf32 fwd+bwd", "error": "RuntimeError('boom')"})
+    result = {"device": "dev", "torch": "t", "triton": "tr", "date": "2026-11-24", "command": "bench --backward",
+              "peaks_tflops": {"tf32": 400.0}, "rows": [_row("cublas-tf32", 0.5, "tf32")], "backward_rows": back}
+    text = write_results(result, str(tmp_path))
+    assert "| lsemish-tf32 fwd+bwd | 4×8×16 | 1.6000 |" in text and "| 0.94 | 353 | 0.5 |" in text
+    assert "| compiled lsemish-tf32 fwd+bwd | failed: RuntimeError('boom')" in text
+    assert (tmp_path / "bench-backward.png").stat().st_size > 0

@@ -208,6 +208,8 @@ def write_results(result, outdir):
     with open(os.path.join(outdir, "bench.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     _chart(result, os.path.join(outdir, "bench.png"))
+    if result.get("backward_rows"):
+        _chart_backward(result, os.path.join(outdir, "bench-backward.png"))
     return "\n".join(lines)
 
 
@@ -229,6 +231,35 @@ def _chart(result, path):
     for i, r in enumerate(rows):
         mark = "" if r["passes_kernelbench"] is None else (" ✓" if r["passes_kernelbench"] else " ✗ fails 1e-4")
         ax.text(r["ms"] * 1.05, i, f"{r['ms']:.3f}{mark}", va="center", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _chart_backward(result, path):
+    """Forward + backward: time per row, and peak memory beside it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [r for r in result["backward_rows"] if "ms" in r]
+    first = (rows[0]["M"], rows[0]["K"], rows[0]["N"])
+    rows = [r for r in rows if (r["M"], r["K"], r["N"]) == first]
+    fig, (ax, mem) = plt.subplots(1, 2, figsize=(11, 0.45 * len(rows) + 1.4), sharey=True,
+                                  gridspec_kw={"width_ratios": [3, 2]})
+    names = [r["name"].replace(" fwd+bwd", "") for r in rows]
+    colors = ["tab:green" if "lsemish" in r["name"] else "tab:blue" for r in rows]
+    ax.barh(names, [r["ms"] for r in rows], color=colors,
+            xerr=[[r["ms"] - r["p20"] for r in rows], [r["p80"] - r["ms"] for r in rows]])
+    ax.invert_yaxis()
+    ax.set_xlabel("forward + backward, ms (median, cold L2)")
+    for i, r in enumerate(rows):
+        ax.text(r["ms"] * 1.02, i, f"{r['ms']:.2f} ({r['x_eager_tf32']:.2f}× eager tf32)", va="center", fontsize=8)
+    ax.set_xlim(0, max(r["ms"] for r in rows) * 1.45)
+    mem.barh(names, [r["peak_extra_mib"] for r in rows], color=colors)
+    mem.axvline(rows[0]["grads_mib"], color="gray", linestyle=":", label="the gradients themselves")
+    mem.set_xlabel("peak MiB above the inputs")
+    mem.legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"{first[0]}×{first[1]}×{first[2]} forward + backward on {result['device']}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
