@@ -33,6 +33,13 @@ def test_good_file_is_clean():
     (GOOD.replace("    y = torch.empty_like(x)\n", "    try:\n        y = torch.empty_like(x)\n"
                   "    except Exception:\n        y = x\n"), "kb-try"),
     (GOOD.replace("        return run(x)\n", "        pass\n        return run(x)\n"), "kb-pass"),
+    # KernelBench matches words in the text, strings and docstrings included (comments excluded)
+    (GOOD.replace("    def forward(self, x):\n", "    def forward(self, x):\n        \"\"\"x must pass through\"\"\"\n"),
+     "kb-pass"),
+    (GOOD.replace("    return y\n", "    msg = 'try: again'\n    return y\n"), "kb-try"),
+    (GOOD.replace("    return y\n", "    return torch.nn.functional.relu(y)\n"), "kb-pytorch-wrap"),
+    (GOOD.replace("class ModelNew(nn.Module):\n",
+                  "class ModelNew(torch.nn.Module):\n    lin = torch.nn.Linear(2, 2)\n"), "kb-pytorch-wrap"),
     (GOOD.replace("    return y\n", "    s = torch.cuda.Stream()\n    return y\n"), "kb-stream"),
     (GOOD.replace("    return y\n", "    t = threading.Thread()\n    return y\n"), "kb-threads"),
     (GOOD + "\nclass T(torch.Tensor):\n    x = 1\n", "kb-subclass"),
@@ -44,6 +51,18 @@ def test_good_file_is_clean():
 ])
 def test_bad_file_is_flagged(bad, rule):
     assert rule in rules(bad)
+
+
+def test_comments_and_containers_are_not_flagged():
+    src = GOOD.replace("    return y\n", "    return y  # pass, try: torch.nn.functional\n").replace(
+        "class ModelNew(nn.Module):", "class ModelNew(torch.nn.Module):")
+    assert lint_source(src) == []
+
+
+def test_torch_computation_op_is_a_warning():
+    found = [f for f in lint_source(GOOD.replace("    return y\n", "    return torch.clamp(y, 0, 1)\n"))
+             if f.rule == "kb-torch-op"]
+    assert found and all(f.severity == "warning" for f in found)
 
 
 def test_precision_downgrade_is_a_warning():
