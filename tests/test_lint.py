@@ -34,8 +34,8 @@ def test_good_file_is_clean():
                   "    except Exception:\n        y = x\n"), "kb-try"),
     (GOOD.replace("        return run(x)\n", "        pass\n        return run(x)\n"), "kb-pass"),
     # KernelBench matches words in the text, strings and docstrings included (comments excluded)
-    (GOOD.replace("    def forward(self, x):\n", "    def forward(self, x):\n        \"\"\"x must pass through\"\"\"\n"),
-     "kb-pass"),
+    (GOOD.replace("    def forward(self, x):\n",
+                  "    def forward(self, x):\n        \"\"\"x must pass through\"\"\"\n"), "kb-pass"),
     (GOOD.replace("    return y\n", "    msg = 'try: again'\n    return y\n"), "kb-try"),
     (GOOD.replace("    return y\n", "    return torch.nn.functional.relu(y)\n"), "kb-pytorch-wrap"),
     (GOOD.replace("class ModelNew(nn.Module):\n",
