@@ -54,12 +54,13 @@ class CompiledConfig:
 # forward_p: the training forward, which stores P; inf_pass (fp32 mode only): the second pass over rows of x holding
 # +-inf, one rounded-W product with the fp32 config
 ROLES = ("forward", "forward_p", "grad_x", "grad_w")
+FORWARD_ROLES = ("forward", "forward_p", "inf_pass")  # the partial-LSE epilogue; the others store dX or dW
 
 
 def _signature(mode: int, role: str):
     x_ty = "*bf16" if mode == 3 else "*fp32"
     b_ty = {0: "*fp32", 1: "*fp32", 2: "*bf16", 3: "*bf16"}[mode]
-    forward = role in ("forward", "forward_p", "inf_pass")
+    forward = role in FORWARD_ROLES
     sig = {
         "a_ptr": x_ty, "b_ptr": b_ty, "lo_ptr": "*fp32", "bias_ptr": x_ty,
         "out0_ptr": "*fp32" if forward else x_ty, "out1_ptr": "*fp32", "p_ptr": "*fp32", "flag_ptr": "*i32",
@@ -105,19 +106,20 @@ def _cubin_facts(cubin: bytes, ptx: str, arch: int):
 
 def compile_config(arch: int, mode: int, config: tuple, sync_rs: bool | None = None,
                    role: str = "forward") -> CompiledConfig:
-    """Compile the GEMM kernel for `sm_<arch>` with one config, in one role (forward, grad_x, grad_w), with unit
-    strides where the wrapper's operands have them at run time.
+    """Compile the GEMM kernel for `sm_<arch>` with one config, in one role (ROLES, or inf_pass), with unit strides
+    where the wrapper's operands have them at run time.
 
     sync_rs defaults to what the wrapper passes (on for sm_90); False reproduces Triton's own, racy pipelining.
     """
     block_n, block_m, block_k, group_m, warps, stages, tma = config
     sync_rs = (arch == 90) if sync_rs is None else sync_rs
-    forward = role in ("forward", "forward_p", "inf_pass")
+    forward = role in FORWARD_ROLES
     sig = _signature(mode, role)
     constexprs = {name: 1 for name in ("stride_an", "stride_ak", "stride_bk", "stride_on", "stride_om")
                   if sig[name] == "constexpr"}
-    constexprs.update({"MODE": 0 if role == "inf_pass" else mode, "HAS_BIAS": forward, "EMULATE": False, "ACC_DTYPE": tl.float32,
-                       "BLOCK_N": block_n, "BLOCK_M": block_m, "BLOCK_K": block_k, "GROUP_M": group_m,
+    constexprs.update({"MODE": 0 if role == "inf_pass" else mode, "HAS_BIAS": forward, "EMULATE": False,
+                       "ACC_DTYPE": tl.float32, "BLOCK_N": block_n, "BLOCK_M": block_m, "BLOCK_K": block_k,
+                       "GROUP_M": group_m,
                        "USE_TMA": tma, "PROMOTE": True, "SYNC_RS": sync_rs, "A_T": not forward,
                        "EPILOGUE": 0 if forward else 1, "STORE_P": role == "forward_p",
                        "ONLY_FLAGGED": role == "inf_pass"})

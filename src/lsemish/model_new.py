@@ -379,10 +379,12 @@ def _check_inputs(x, weight, bias):
         raise ValueError(f"weight must have at least one row and one column; got shape {tuple(weight.shape)}")
 
 
-def _check_device(x):
+def _device_scope(x):
+    """The context the kernels launch in: x's CUDA device (or none, for CPU tensors under the interpreter)."""
     if x.device.type != "cuda" and not _interpreting():
         raise ValueError(f"lsemish needs CUDA tensors; got x on {x.device} "
                          "(set TRITON_INTERPRET=1 to run the kernels on the CPU through Triton's interpreter)")
+    return torch.cuda.device(x.device if x.device.type == "cuda" else -1)
 
 
 def _arch_key(device):
@@ -467,13 +469,13 @@ def _launch_gemm(arch, mode, a, a_t, b, lo, n, m, k, epilogue, out0, out1=None, 
 
 def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
     """out (M, 1) = lse * mish(lse); with lse (M,) and p (M, N) given, also the values the backward needs."""
-    _check_device(x)
+    scope = _device_scope(x)
     M, K = x.shape
     N = weight.shape[0]
     if M == 0:
         return
     arch = _arch_key(x.device)
-    with torch.cuda.device(x.device if x.device.type == "cuda" else -1):
+    with scope:
         flags = None
         if mode == 3:
             b, lo = x, None
@@ -500,26 +502,27 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
             SAVE_LSE=lse is not None, BLOCK=256)
 
 
-def _grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo=None, db=None):
+def _grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo, db=None):
     """G (M, N) = d loss / d (x @ W.T + b) from grad (M, 1) and the forward's lse and p, in the form the grad-x
-    product reads it (g_hi, plus g_lo in the fp32 mode); db (N,) = column sums of G, if given."""
-    _check_device(x)
+    product reads it (g_hi, plus g_lo in the fp32 mode: the buffers of _g_buffers); db (N,) = column sums of G, if
+    given."""
+    scope = _device_scope(x)
     M, N = p.shape
     if M == 0:
         if db is not None:
             db.zero_()
         return
-    with torch.cuda.device(x.device if x.device.type == "cuda" else -1):
+    with scope:
         block_m, block_n, warps, stages = _GRAD_CONFIG
         _kernel(_lse_mish_grad_kernel, p)[(triton.cdiv(N, block_n),)](
-            p, lse, grad, g_hi, g_hi if g_lo is None else g_lo, g_hi if db is None else db, M, N, grad.stride(0),
+            p, lse, grad, g_hi, g_lo if mode == 1 else g_hi, g_hi if db is None else db, M, N, grad.stride(0),
             float(consts[0]), float(consts[1]), float(consts[2]),
             MODE=mode, HAS_BIAS=db is not None, BLOCK_M=block_m, BLOCK_N=block_n, STAGES=stages, num_warps=warps)
 
 
 def _linear_grads_into(g_hi, g_lo, x, weight, mode, dx=None, dw=None):
-    """dx (M, K) = G W and dw (N, K) = G^T x, those given."""
-    _check_device(x)
+    """dx (M, K) = G W and dw (N, K) = G^T x, those given, from the buffers of _g_buffers."""
+    scope = _device_scope(x)
     M, K = x.shape
     N = weight.shape[0]
     if M == 0:
@@ -527,10 +530,11 @@ def _linear_grads_into(g_hi, g_lo, x, weight, mode, dx=None, dw=None):
             dw.zero_()
         return
     arch = _arch_key(x.device)
-    with torch.cuda.device(x.device if x.device.type == "cuda" else -1):
+    with scope:
         if dx is not None:
-            # dX^T = W^T G^T: W is the register operand (read transposed), G the prepared one.
-            _launch_gemm(arch, mode, weight, True, g_hi, g_lo, K, M, N, 1, dx,
+            # dX^T = W^T G^T: W is the register operand (read transposed), G the prepared one (g_lo: its low part,
+            # read in the fp32 mode only).
+            _launch_gemm(arch, mode, weight, True, g_hi, g_lo if mode == 1 else None, K, M, N, 1, dx,
                          out_strides=(dx.stride(1), dx.stride(0)))
         if dw is not None:
             # dW = G^T x: G is the register operand (read transposed), x^T the prepared one.
@@ -540,6 +544,7 @@ def _linear_grads_into(g_hi, g_lo, x, weight, mode, dx=None, dw=None):
 
 
 def _g_buffers(x, mode, M, N):
+    # G as the grad-x product's B operand, and its 3xtf32 low part (fp32 mode; empty otherwise).
     g_hi = torch.empty((M, N), device=x.device, dtype=_B_DTYPE.get(mode, x.dtype))
     g_lo = torch.empty((M, N) if mode == 1 else (0,), device=x.device, dtype=torch.float32)
     return g_hi, g_lo
@@ -548,8 +553,8 @@ def _g_buffers(x, mode, M, N):
 def _backward_into(grad, x, weight, lse, p, consts, mode, dx=None, dw=None, db=None):
     """Both backward steps into the given dx, dw, db (tests and benchmarks; autograd runs them as two ops)."""
     g_hi, g_lo = _g_buffers(x, mode, *p.shape)
-    _grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo if mode == 1 else None, db)
-    _linear_grads_into(g_hi, g_lo if mode == 1 else None, x, weight, mode, dx, dw)
+    _grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo, db)
+    _linear_grads_into(g_hi, g_lo, x, weight, mode, dx, dw)
 
 
 # torch.library ops. The forward returns (out, lse, P); lse and P are empty unless save_for_backward is set (without
@@ -576,8 +581,7 @@ def _grad_g_op(grad: torch.Tensor, x: torch.Tensor, lse: torch.Tensor, p: torch.
                clamp_min: float, clamp_max: float, precision: str,
                need_b: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     g_hi, g_lo, db = _grad_g_fake(grad, x, lse, p, scale_factor, clamp_min, clamp_max, precision, need_b)
-    mode = _mode(x, precision)
-    _grad_g_into(grad, x, lse, p, (scale_factor, clamp_min, clamp_max), mode, g_hi, g_lo if mode == 1 else None,
+    _grad_g_into(grad, x, lse, p, (scale_factor, clamp_min, clamp_max), _mode(x, precision), g_hi, g_lo,
                  db if need_b else None)
     return g_hi, g_lo, db
 
@@ -591,9 +595,7 @@ def _grad_g_fake(grad, x, lse, p, scale_factor, clamp_min, clamp_max, precision,
 def _linear_grads_op(g_hi: torch.Tensor, g_lo: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, precision: str,
                      need_x: bool, need_w: bool) -> tuple[torch.Tensor, torch.Tensor]:
     dx, dw = _linear_grads_fake(g_hi, g_lo, x, weight, precision, need_x, need_w)
-    mode = _mode(x, precision)
-    _linear_grads_into(g_hi, g_lo if mode == 1 else None, x, weight, mode, dx if need_x else None,
-                       dw if need_w else None)
+    _linear_grads_into(g_hi, g_lo, x, weight, _mode(x, precision), dx if need_x else None, dw if need_w else None)
     return dx, dw
 
 
