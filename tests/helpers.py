@@ -1,5 +1,6 @@
 import torch
 
+from lsemish.grad_check import grads_of as our_grads
 from lsemish.inputs import make_x
 from lsemish.problem import reference_forward
 
@@ -28,17 +29,5 @@ def rel_l2(a, b):
 
 def gold_grads(x, w, b, g, scale=2.0, lo=-10.0, hi=10.0):
     """(dx, dw, db) of sum(g * reference(x, w, b)) in float64 (db None without a bias)."""
-    xd, wd = x.detach().double().requires_grad_(), w.detach().double().requires_grad_()
-    bd = None if b is None else b.detach().double().requires_grad_()
-    out = reference_forward(xd, wd, bd, scale, lo, hi)
-    out.backward(g.double())
-    return xd.grad, wd.grad, None if bd is None else bd.grad
-
-
-def our_grads(fn, x, w, b, g):
-    """(out, dx, dw, db) of fn(x, w, b) backpropagated from g, on copies that require grad."""
-    xs, ws = x.detach().clone().requires_grad_(), w.detach().clone().requires_grad_()
-    bs = None if b is None else b.detach().clone().requires_grad_()
-    out = fn(xs, ws, bs)
-    out.backward(g)
-    return out, xs.grad, ws.grad, None if bs is None else bs.grad
+    return our_grads(lambda xx, ww, bb: reference_forward(xx, ww, bb, scale, lo, hi), x.double(), w.double(),
+                     None if b is None else b.double(), g.double())[1:]

@@ -26,10 +26,13 @@ def _autocast_bf16(fn):
     return run
 
 
-def _grads(fn, x, w, b, g):
-    xs, ws, bs = (t.detach().clone().requires_grad_() for t in (x, w, b))
-    fn(xs, ws, bs).backward(g)
-    return xs.grad, ws.grad, bs.grad
+def grads_of(fn, x, w, b, g):
+    """(out, dx, dw, db) of fn(x, w, b) backpropagated from g, on copies that require grad (db None without b)."""
+    xs, ws = x.detach().clone().requires_grad_(), w.detach().clone().requires_grad_()
+    bs = None if b is None else b.detach().clone().requires_grad_()
+    out = fn(xs, ws, bs)
+    out.backward(g)
+    return out, xs.grad, ws.grad, None if bs is None else bs.grad
 
 
 def _rel(a, ref):
@@ -58,12 +61,12 @@ def run_grad_check(shape=(1024, 8192, 8192), precisions=("tf32", "fp32", "bf16")
             gen = torch.Generator().manual_seed(rng.randrange(2**31))
             x = make_x(dist, (M, K), gen, device)
             g = torch.randn(M, 1, generator=gen).to(device)
-            gold = _grads(lambda xx, ww, bb: reference_forward(xx, ww, bb, *consts), x.double(), w.double(),
-                          b.double(), g.double())
+            gold = grads_of(lambda xx, ww, bb: reference_forward(xx, ww, bb, *consts), x.double(), w.double(),
+                            b.double(), g.double())[1:]
             errs = {}
             for name, (fn, tf32) in contenders.items():
                 torch.backends.cuda.matmul.allow_tf32 = tf32
-                grads = _grads(fn, x, w, b, g)
+                _, *grads = grads_of(fn, x, w, b, g)
                 torch.backends.cuda.matmul.allow_tf32 = False
                 errs[name] = {k: _rel(a, r) for k, a, r in zip(("dx", "dw", "db"), grads, gold)}
                 errs[name]["finite"] = all(bool(torch.isfinite(a).all()) for a in grads)
