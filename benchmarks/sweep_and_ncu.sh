@@ -10,5 +10,5 @@ python3 benchmarks/sweep_configs.py --out "$O" --only "${1:-}" 2>&1 | grep -v Wa
 NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 "$NCU" --clock-control none -k regex:partial --section SpeedOfLight --section ComputeWorkloadAnalysis \
   --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy --section LaunchStats \
-  --csv --page details python3 -m lsemish _forward --shape 1024,8192,8192 > "$O/ncu-tf32-partial.csv" 2> "$O/ncu.err"
+  --csv --page details python3 -m lsemish.profile --shape 1024,8192,8192 > "$O/ncu-tf32-partial.csv" 2> "$O/ncu.err"
 grep -i "throughput\|pipe\|stall\|registers\|L2\|warp cycles\|issued" "$O/ncu-tf32-partial.csv" | cut -d, -f12- | head -60

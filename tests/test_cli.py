@@ -39,3 +39,98 @@ def test_check_fails_a_wrong_candidate():
 def test_argument_errors(args, msg):
     r = run(*args)
     assert r.returncode == 2 and msg in r.stderr
+
+
+CANDIDATES = {
+    "no_model.py": ("import torch\n", "defines no class ModelNew"),
+    "syntax.py": ("import torch\ndef f(:\n", "syntax error at line 2"),
+    "import_error.py": ("import torch\nraise RuntimeError('boom at import')\n",
+                        "failed to import: RuntimeError: boom at import"),
+    "constructor.py": ("import torch.nn as nn\nclass ModelNew(nn.Module):\n    def __init__(self, a):\n"
+                       "        super().__init__()\n", "ModelNew(64, 48, 2.0, -10.0, 10.0) failed"),
+    "cuda_only.py": ("import torch, torch.nn as nn\nclass ModelNew(nn.Module):\n"
+                     "    def __init__(self, *args):\n        super().__init__()\n"
+                     "        self.matmul = nn.Linear(args[0], args[1])\n"
+                     "    def forward(self, x):\n        assert x.is_cuda\n        return x\n",
+                     "needs a CUDA GPU, and this machine has none"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CANDIDATES))
+def test_bad_candidates_get_one_line(tmp_path, name):
+    source, msg = CANDIDATES[name]
+    path = tmp_path / name
+    path.write_text(source)
+    r = run("check", "--trials", "2", "--candidate", str(path))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert msg in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_a_raising_candidate_is_reported_with_type_and_message(tmp_path):
+    path = tmp_path / "raises.py"
+    path.write_text("import torch, torch.nn as nn\nclass ModelNew(nn.Module):\n"
+                    "    def __init__(self, *args):\n        super().__init__()\n"
+                    "        self.matmul = nn.Linear(args[0], args[1])\n"
+                    "    def forward(self, x):\n        raise ValueError('wrong rank')\n")
+    r = run("check", "--trials", "1", "--dist", "rand", "--candidate", str(path))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "FAIL  candidate raised ValueError: wrong rank (raises.py:7:" in r.stdout, r.stdout
+
+
+def test_fail_lines_state_the_tolerance():
+    r = run("check", "--trials", "1", "--dist", "rand", "--candidate",
+            os.path.join(HERE, "fixtures", "wrong_candidate.py"))
+    assert r.returncode == 1 and "FAIL (allclose atol=rtol=0.0001 vs eager)" in r.stdout, r.stdout
+
+
+def test_cpu_check_says_which_tolerance_and_why_tf32_misses_it():
+    r = run("check", "--trials", "1", "--dist", "rand", "--precision", "tf32")
+    assert "tolerance atol=rtol=0.0001" in r.stdout and "not averaged enough" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["bench", "--shapes", "1,2"], "shape must be M,K,N"),
+    (["check", "--json", "/no/such/dir/x.json"], "no such directory /no/such/dir"),
+    (["grad", "--json", "/no/such/dir/x.json"], "no such directory"),
+    (["check", "--trials", "0"], "must be a positive integer"),
+    (["check", "--trials", "-3"], "must be a positive integer"),
+    (["grad", "--trials", "0"], "must be a positive integer"),
+    (["check", "--shape", "-1,64,48"], "shape must be M,K,N with three positive integers; got '-1,64,48'"),
+    (["profile", "--shape", "0,1,1"], "shape must be M,K,N"),
+])
+def test_argument_errors_before_any_work(args, msg):
+    r = run(*args)
+    assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("command", ["bench", "grad", "profile"])
+def test_gpu_commands_without_a_gpu_say_so(command):
+    r = run(command)
+    assert r.returncode == 1 and "needs a CUDA GPU" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_help_lists_public_commands_only_and_documents_every_option():
+    r = run("--help")
+    assert r.returncode == 0 and "_forward" not in r.stdout and "SUPPRESS" not in r.stdout
+    assert r.stdout.startswith("usage: python -m lsemish")
+    from lsemish.cli import build_parser
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command").choices
+    assert set(subparsers) == {"check", "bench", "grad", "profile", "lint", "emit"}
+    for name, sub in subparsers.items():
+        for action in sub._actions:
+            assert action.help, (name, action.dest)
+
+
+def test_console_script_names_itself():
+    from lsemish.cli import main
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    r = subprocess.run([sys.executable, "-c", "import sys; from lsemish.cli import main; sys.argv = ['lsemish', "
+                        "'--help']; main()"], capture_output=True, text=True)
+    assert r.stdout.startswith("usage: lsemish "), r.stdout
+
+
+def test_model_new_is_visible_in_dir():
+    import lsemish
+    assert {"ModelNew", "linear_lse_mish", "PRECISIONS"} <= set(dir(lsemish))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import triton
 
 from lsemish.compile_report import SMEM_LIMIT
 
@@ -55,6 +56,9 @@ def test_hopper_configs_have_no_wgmma_register_hazard(report):
             assert not r["ptxas_advisories"], r  # e.g. C7515: ptxas serialized every wgmma
 
 
+@pytest.mark.skipif(tuple(int(v) for v in triton.__version__.split(".")[:2]) >= (3, 8),
+                    reason="Triton >= 3.8 waits for register-operand wgmmas itself (triton #9514/#9530): its own "
+                           "pipelining has no hazard left for this negative control to find")
 def test_the_hazard_check_sees_tritons_own_pipelining():
     # Negative control: without SYNC_RS, Triton 3.6 lets the next K step's rounded W overwrite registers that a
     # pending wgmma reads (the race measured on an H100); the check must flag it, or it proves nothing.

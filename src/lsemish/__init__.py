@@ -16,8 +16,15 @@ def deliverable_source() -> str:
         return f.read()
 
 
+_LAZY = ("ModelNew", "linear_lse_mish", "PRECISIONS")
+
+
 def __getattr__(name):
-    if name in ("ModelNew", "linear_lse_mish", "PRECISIONS"):
+    if name in _LAZY:
         from . import model_new
         return getattr(model_new, name)
     raise AttributeError(f"module 'lsemish' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

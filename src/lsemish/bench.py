@@ -1,6 +1,7 @@
 """Side-by-side timings in one process: lsemish per precision, cuBLAS alone, eager, torch.compile, candidates."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -207,9 +208,13 @@ def write_results(result, outdir):
         lines += _backward_table(result["backward_rows"])
     with open(os.path.join(outdir, "bench.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
-    _chart(result, os.path.join(outdir, "bench.png"))
-    if result.get("backward_rows"):
-        _chart_backward(result, os.path.join(outdir, "bench-backward.png"))
+    if importlib.util.find_spec("matplotlib") is None:
+        print("bench: matplotlib is not installed, so no charts were drawn (pip install matplotlib); "
+              f"the results are in {outdir}/bench.json and bench.md", file=sys.stderr)
+    else:
+        _chart(result, os.path.join(outdir, "bench.png"))
+        if result.get("backward_rows"):
+            _chart_backward(result, os.path.join(outdir, "bench-backward.png"))
     return "\n".join(lines)
 
 

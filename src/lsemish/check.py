@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import os
 import random
+import traceback
 
 import torch
 
@@ -13,6 +15,10 @@ from .problem import Model, reference_forward
 TOLERANCE = {"tf32": 1e-4, "fp32": 1e-4, "bf16": 1e-2}
 
 
+class CandidateError(Exception):
+    """A candidate that cannot be loaded, built or run here; the message is one line naming the file and cause."""
+
+
 def load_candidate(path=None):
     """The module that defines ModelNew: a candidate file, or lsemish's own deliverable."""
     if path is None:
@@ -20,20 +26,52 @@ def load_candidate(path=None):
         return model_new
     spec = importlib.util.spec_from_file_location("lsemish_candidate", path)
     if spec is None:
-        raise ValueError(f"cannot load candidate {path!r}")
+        raise CandidateError(f"cannot load candidate {path}: not a Python file")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "ModelNew"):
-        raise ValueError(f"candidate {path!r} defines no ModelNew")
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise CandidateError(f"candidate {path} has a syntax error at line {e.lineno}: {e.msg}") from None
+    except Exception as e:  # the candidate's own import-time code failed: report it as the candidate's fault
+        raise CandidateError(f"candidate {path} failed to import: {_describe(e, path)}") from None
+    if not isinstance(getattr(module, "ModelNew", None), type):
+        raise CandidateError(f"candidate {path} defines no class ModelNew")
     return module
 
 
 def build_model(module, init_inputs, precision, seed):
     """ModelNew under `seed`, passing `precision` only where its constructor takes it."""
     torch.manual_seed(seed)
-    if "precision" in inspect.signature(module.ModelNew.__init__).parameters:
-        return module.ModelNew(*init_inputs, precision=precision)
-    return module.ModelNew(*init_inputs)
+    takes_precision = "precision" in inspect.signature(module.ModelNew.__init__).parameters
+    try:
+        if takes_precision:
+            return module.ModelNew(*init_inputs, precision=precision)
+        return module.ModelNew(*init_inputs)
+    except Exception as e:
+        where = getattr(module, "__file__", "ModelNew")
+        raise CandidateError(f"candidate {where}: ModelNew{tuple(init_inputs)} failed, the reference Model's "
+                             f"constructor arguments (input_size, hidden_size, scale_factor, clamp_min, "
+                             f"clamp_max): {_describe(e, where)}") from None
+
+
+def _describe(exc, path=None):
+    """'Type: message (file:line: source)' for an exception, pointing at the deepest frame in `path` if any."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [f for f in frames if path and os.path.abspath(f.filename) == os.path.abspath(str(path))]
+    frame = (mine or frames or [None])[-1]
+    text = f"{type(exc).__name__}: {str(exc).strip() or '(no message)'}".splitlines()[0]
+    if frame is not None:
+        text += f" ({os.path.basename(frame.filename)}:{frame.lineno}: {(frame.line or '').strip()})"
+    return text
+
+
+def _needs_cuda(exc, device):
+    # A candidate written for CUDA only (e.g. `assert x.is_cuda`) run on a machine without a GPU.
+    if device.type == "cuda":
+        return False
+    frames = traceback.extract_tb(exc.__traceback__)
+    text = str(exc) + " ".join((f.line or "") for f in frames[-1:])
+    return "cuda" in text.lower()
 
 
 def poison_allocator(device, nbytes):
@@ -70,20 +108,32 @@ def run_check(candidate=None, shape=(32, 64, 48), precision="tf32", trials=5, di
                 try:
                     got = model(x)
                 except Exception as e:  # a crashing candidate fails the trial; the reason is reported
-                    log(f"{dist:10s} trial {trial}: FAIL  candidate raised {type(e).__name__}: {e}")
+                    if _needs_cuda(e, device):
+                        raise CandidateError(f"candidate {candidate} needs a CUDA GPU, and this machine has none: "
+                                             f"it raised {_describe(e, candidate)}") from None
+                    log(f"{dist:10s} trial {trial}: FAIL  candidate raised {_describe(e, candidate)}")
                     results.append({"dist": dist, "trial": trial, "passed": False, "error": repr(e)})
                     continue
             if device.type == "cuda":
                 torch.cuda.synchronize()
+            if not isinstance(got, torch.Tensor):
+                log(f"{dist:10s} trial {trial}: FAIL  candidate returned {type(got).__name__}, not a tensor")
+                results.append({"dist": dist, "trial": trial, "passed": False, "error": f"returned {type(got)}"})
+                continue
             ok_shape = got.shape == expected.shape
-            passed = bool(ok_shape and torch.allclose(got.float(), expected.float(), atol=tol, rtol=tol))
-            err = (got.double() - gold) if ok_shape else None
-            row = {"dist": dist, "trial": trial, "passed": passed, "shape_ok": ok_shape,
-                   "rel_l2_vs_fp64": float(err.norm() / gold.norm()) if ok_shape else float("nan"),
-                   "max_abs_vs_fp64": float(err.abs().max()) if ok_shape else float("nan"),
-                   "max_abs_vs_eager": float((got.double() - expected.double()).abs().max()) if ok_shape
-                   else float("nan"), "same_params": same_params}
+            if not ok_shape:
+                log(f"{dist:10s} trial {trial}: FAIL  output shape {tuple(got.shape)}, expected "
+                    f"{tuple(expected.shape)}")
+                results.append({"dist": dist, "trial": trial, "passed": False, "shape_ok": False})
+                continue
+            passed = bool(torch.allclose(got.float(), expected.float(), atol=tol, rtol=tol))
+            err = got.double() - gold
+            row = {"dist": dist, "trial": trial, "passed": passed, "shape_ok": True,
+                   "rel_l2_vs_fp64": float(err.norm() / gold.norm()), "max_abs_vs_fp64": float(err.abs().max()),
+                   "max_abs_vs_eager": float((got.double() - expected.double()).abs().max()),
+                   "same_params": same_params}
             results.append(row)
-            log(f"{dist:10s} trial {trial}: {'PASS' if passed else 'FAIL'}  rel-L2 {row['rel_l2_vs_fp64']:.2e}  "
+            verdict = "PASS" if passed else f"FAIL (allclose atol=rtol={tol:g} vs eager)"
+            log(f"{dist:10s} trial {trial}: {verdict}  rel-L2 {row['rel_l2_vs_fp64']:.2e}  "
                 f"max-abs {row['max_abs_vs_fp64']:.2e} (vs fp64), {row['max_abs_vs_eager']:.2e} (vs eager)")
     return results

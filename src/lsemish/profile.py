@@ -43,7 +43,7 @@ def parse_ncu_csv(text):
 
 def run_profile(candidate, shape, out_path, log=print):
     ncu = find_ncu()
-    target = [sys.executable, "-m", "lsemish", "_forward", "--shape", ",".join(map(str, shape))]
+    target = [sys.executable, "-m", "lsemish.profile", "--shape", ",".join(map(str, shape))]
     if candidate:
         target += ["--candidate", candidate]
     cmd = [ncu, "--clock-control", "none", "--csv", "--metrics", ",".join(METRICS)] + target
@@ -70,3 +70,15 @@ def forward_once(candidate, shape):
         model(x)
         model(x)
     torch.cuda.synchronize()
+
+
+if __name__ == "__main__":
+    # The program ncu profiles: python -m lsemish.profile [--candidate F] [--shape M,K,N]
+    import argparse
+
+    from .cli import HEADLINE, _shape
+    parser = argparse.ArgumentParser(prog="python -m lsemish.profile", description=forward_once.__doc__)
+    parser.add_argument("--candidate", help="file defining ModelNew (default: lsemish's own)")
+    parser.add_argument("--shape", type=_shape, default=HEADLINE, help="M,K,N")
+    cli_args = parser.parse_args()
+    forward_once(cli_args.candidate, cli_args.shape)
