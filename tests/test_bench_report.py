@@ -32,3 +32,15 @@ def test_backward_table_and_chart(tmp_path):
     assert "| lsemish-tf32 fwd+bwd | 4×8×16 | 1.6000 |" in text and "| 0.94 | 353 | 0.5 |" in text
     assert "| compiled lsemish-tf32 fwd+bwd | failed: RuntimeError('boom')" in text
     assert (tmp_path / "bench-backward.png").stat().st_size > 0
+
+
+def test_without_matplotlib_the_results_are_still_written(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    result = {"device": "dev", "torch": "t", "triton": "tr", "date": "2026-11-24", "command": "bench",
+              "peaks_tflops": {"tf32": 400.0}, "rows": [_row("cublas-tf32", 0.5, "tf32")]}
+    write_results(result, str(tmp_path))
+    assert (tmp_path / "bench.json").exists() and (tmp_path / "bench.md").exists()
+    assert not (tmp_path / "bench.png").exists()
+    assert "matplotlib is not installed" in capsys.readouterr().err

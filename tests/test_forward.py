@@ -151,3 +151,46 @@ def test_native_dtypes(dtype, tol):
 def test_empty_batch():
     x, w, b = make_problem(1, 8, 8)
     assert linear_lse_mish(x[:0], w, b, 2.0, -10.0, 10.0).shape == (0, 1)
+
+
+def _tie_values(shape, gen):
+    # fp32 values exactly halfway between two tf32 neighbours (low 13 bits = 0x1000), half with an even and half
+    # with an odd last kept bit: round-to-nearest-even and ties-away differ on the even half.
+    base = torch.rand(shape, generator=gen) + 0.5
+    bits = base.view(torch.int32) & -8192
+    return ((bits | 4096)).view(torch.float32)
+
+
+def test_tf32_tma_kernel_rounds_ties_to_even(monkeypatch):
+    # K % 4 == 0: the TMA-rounded kernel runs (a spy proves it); its operands are rounded as the TFLOAT32 tensor map
+    # rounds them: to nearest, ties to even.
+    import lsemish.model_new as mn
+    calls = []
+    real = mn._tf32_tma_partials
+    monkeypatch.setattr(mn, "_tf32_tma_partials", lambda *a: calls.append(1) or real(*a))
+    gen = torch.Generator().manual_seed(11)
+    x = _tie_values((37, 64), gen)
+    w = _tie_values((45, 64), gen) / 64
+    b = torch.rand(45, generator=gen)
+    out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32")
+    assert calls, "the TMA-rounded kernel did not run"
+
+    def even(t):
+        i = t.view(torch.int32)
+        return ((i + 4095 + ((i >> 13) & 1)) & -8192).view(torch.float32)
+
+    assert rel_l2(out, gold(even(x), even(w), b)) < 1e-7
+    assert rel_l2(out, gold(tf32(x, "round"), tf32(w, "round"), b)) > 1e-6
+
+
+@pytest.mark.parametrize("shape", [(37, 62, 45), (37, 64, 45)])
+def test_tf32_either_kernel_matches_rounded_operands(shape, monkeypatch):
+    # K % 4 != 0 (rows not 16-byte aligned, no TMA): the register-operand kernel; K % 4 == 0: the TMA kernel.
+    import lsemish.model_new as mn
+    used = []
+    real = mn._tf32_tma_partials
+    monkeypatch.setattr(mn, "_tf32_tma_partials", lambda *a: used.append(1) or real(*a))
+    x, w, b = make_problem(*shape, dist="lognormal", seed=12)
+    out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32")
+    assert bool(used) == (shape[1] % 4 == 0)
+    assert rel_l2(out, gold(tf32(x, "round"), tf32(w, "round"), b)) < 1e-7

@@ -145,3 +145,100 @@ def test_inf_rows_follow_the_reference(precision):
     torch.testing.assert_close(out[[7, 150, 299]].double(), ref[[7, 150, 299]], rtol=1e-6, atol=1e-6)
     others = [i for i in range(300) if i not in (7, 150, 299)]
     assert torch.equal(out[others], clean[others])  # the other rows are untouched by the second pass
+
+
+# --- The TMA-rounded tf32 forward (Hopper) -------------------------------------------------------------------------
+import triton  # noqa: E402
+import triton.language as tl  # noqa: E402
+
+
+@triton.jit
+def _copy_through_dot(x_desc, eye_desc, out_ptr, M, K, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+    # out = x @ I through tf32 tensor cores, operands from shared memory by TMA: out is x as the tensor core saw it.
+    pid = tl.program_id(0)
+    acc = tl.zeros((BLOCK_M, BLOCK_K), dtype=tl.float32)
+    for k in range(0, tl.cdiv(K, BLOCK_K)):
+        a = x_desc.load([pid * BLOCK_M, k * BLOCK_K])
+        e = eye_desc.load([0, k * BLOCK_K])
+        acc = tl.dot(a, e.T, acc, input_precision="tf32")
+    offs_m = pid * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_k = tl.arange(0, BLOCK_K)
+    tl.store(out_ptr + offs_m[:, None] * BLOCK_K + offs_k[None, :], acc)
+
+
+@triton.jit
+def _foreign_copy_through_dot(x_desc, eye_desc, out_ptr, M, K, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+    # Someone else's TMA kernel: the same product, never resolved by lsemish.
+    pid = tl.program_id(0)
+    acc = tl.zeros((BLOCK_M, BLOCK_K), dtype=tl.float32)
+    for k in range(0, tl.cdiv(K, BLOCK_K)):
+        a = x_desc.load([pid * BLOCK_M, k * BLOCK_K])
+        e = eye_desc.load([0, k * BLOCK_K])
+        acc = tl.dot(a, e.T, acc, input_precision="tf32")
+    offs_m = pid * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_k = tl.arange(0, BLOCK_K)
+    tl.store(out_ptr + offs_m[:, None] * BLOCK_K + offs_k[None, :], acc)
+
+
+def _ties(M, K):
+    # Values exactly halfway between two tf32 neighbours, with even and odd last kept bits alike.
+    bits = (torch.rand(M, K, device="cuda") + 0.5).view(torch.int32) & -8192
+    return (bits | 4096).view(torch.float32)
+
+
+def _round(t, ties):
+    i = t.view(torch.int32)
+    if ties == "even":
+        return ((i + 4095 + ((i >> 13) & 1)) & -8192).view(torch.float32)
+    if ties == "away":
+        return ((i + 4096) & -8192).view(torch.float32)
+    return (i & -8192).view(torch.float32)
+
+
+def _through_dot(kernel, x, ours):
+    from triton.tools.tensor_descriptor import TensorDescriptor
+
+    import lsemish.model_new as mn
+    M, K = x.shape
+    eye = torch.eye(32, device="cuda")
+    out = torch.full((M, 32), float("nan"), device="cuda")
+    x_desc = mn._rounding_descriptor(x, [64, 32]) if ours else TensorDescriptor.from_tensor(x, [64, 32])
+    e_desc = mn._rounding_descriptor(eye, [32, 32]) if ours else TensorDescriptor.from_tensor(eye, [32, 32])
+    args, meta = (x_desc, e_desc, out, M, K), dict(BLOCK_M=64, BLOCK_K=32, num_warps=4)
+    if ours:
+        mn._launch(kernel, x, (M // 64,), args, meta, rounded_descriptors=(0, 1))
+    else:
+        kernel[(M // 64,)](*args, **meta)
+    torch.cuda.synchronize()
+    return out
+
+
+@pytest.mark.skipif(torch.cuda.is_available() and torch.cuda.get_device_capability()[0] < 9, reason="Hopper TMA")
+def test_tma_tensor_map_rounds_ties_to_even_and_only_for_us():
+    x = _ties(128, 32)
+    ours = _through_dot(_copy_through_dot, x, ours=True)
+    assert torch.equal(ours, _round(x, "even")), "our tensor maps must round to nearest, ties to even"
+    assert not torch.equal(ours, _round(x, "away"))
+    # Our forward has resolved (and rounded) its own kernels; a foreign TMA kernel launched afterwards still
+    # truncates, as the tensor core does with unrounded fp32.
+    from lsemish import linear_lse_mish
+    linear_lse_mish(torch.rand(64, 128, device="cuda"), torch.rand(256, 128, device="cuda"), None, 2.0, -10.0, 10.0)
+    foreign = _through_dot(_foreign_copy_through_dot, x, ours=False)
+    assert torch.equal(foreign, _round(x, "trunc"))
+
+
+def test_direct_launch_cache_never_reuses_the_wrong_kernel():
+    # Shapes that differ in what Triton specializes on (divisibility, M == 1), dtypes and modes, in turn: every result
+    # must match the float64 reference, whichever compiled kernel the cache hands back.
+    from lsemish import linear_lse_mish
+    from lsemish.problem import reference_forward
+    for M, K, N in ((64, 256, 384), (1, 256, 384), (37, 260, 390), (64, 256, 384), (130, 1028, 512)):
+        for precision, dtype, tol in (("tf32", torch.float32, 2e-4), ("fp32", torch.float32, 1e-5),
+                                      ("tf32", torch.bfloat16, 2e-2), ("bf16", torch.float32, 5e-3)):
+            x = torch.randn(M, K, device="cuda").to(dtype)
+            w = (torch.randn(N, K, device="cuda") / K**0.5).to(dtype)
+            b = torch.randn(N, device="cuda").to(dtype)
+            out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision)
+            ref = reference_forward(x.double(), w.double(), b.double(), 2.0, -10.0, 10.0)
+            err = float((out.double() - ref).norm() / ref.norm())
+            assert err < tol, (M, K, N, precision, dtype, err)

@@ -14,7 +14,10 @@ from .check import TOLERANCE, build_model, load_candidate
 from .problem import Model, reference_forward
 
 SHAPES = {"headline": [(1024, 8192, 8192)],
-          "sweep": [(1024, 8192, 8192), (512, 4096, 4096), (2048, 4096, 8192), (1000, 3000, 5000), (64, 8192, 8192)]}
+          "sweep": [(1, 8192, 8192), (16, 8192, 8192), (128, 8192, 8192), (1024, 8192, 8192), (4096, 8192, 8192),
+                    (8192, 8192, 8192), (1024, 4096, 32000), (1024, 8192, 128256), (333, 1000, 3000),
+                    (4096, 4096, 4096)]}
+ROUNDS = 3  # contenders are timed in turn, ROUNDS times; each figure is the median over the rounds
 
 
 def _timed(fn):
@@ -22,6 +25,56 @@ def _timed(fn):
     torch.cuda.synchronize()
     ms, p20, p80 = triton.testing.do_bench(fn, warmup=25, rep=200, quantiles=[0.5, 0.2, 0.8])
     return ms, p20, p80
+
+
+def kernelbench_call_ms(fn, trials=100, flush=None):
+    """Per-call latency as KernelBench's time_execution_with_cuda_event measures it: 3 warm-ups; before each trial
+    an L2 flush (a 256 MB fill), CUDA events around one call, a synchronize after it; the mean, first trial
+    dropped. Host time that the GPU waits for counts here, unlike in queued GPU time."""
+    flush = torch.empty(256 * 2**20 // 4, device="cuda") if flush is None else flush
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(trials):
+        flush.fill_(1.0)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end))
+    return sum(times[1:]) / (len(times) - 1)
+
+
+def host_ms(fn, calls=200):
+    """Wall time per call of `calls` calls issued without waiting: the host's cost, where the GPU work is small."""
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    elapsed = time.perf_counter() - t0
+    torch.cuda.synchronize()
+    return elapsed * 1e3 / calls
+
+
+def _interleaved(contenders, log):
+    """{name: (ms, p20, p80, call_ms, host_ms)}: each a median over ROUNDS rounds that time the contenders in turn."""
+    import statistics
+    flush = torch.empty(256 * 2**20 // 4, device="cuda")
+    runs = {name: [] for name, _ in contenders}
+    for _ in range(ROUNDS):
+        for name, fn in contenders:
+            ms, p20, p80 = _timed(fn)
+            few = ms > 5.0  # large shapes: fewer calls, the same statistics
+            runs[name].append((ms, p20, p80, kernelbench_call_ms(fn, 10 if few else 50, flush),
+                               host_ms(fn, 10 if few else 200)))
+    out = {}
+    for name, r in runs.items():
+        out[name] = tuple(statistics.median(v[i] for v in r) for i in range(5))
+        log(f"  {name:16s} GPU {out[name][0]:8.4f} ms  [{out[name][1]:.4f}, {out[name][2]:.4f}]  "
+            f"per call {out[name][3]:.4f} ms  host {out[name][4]:.4f} ms")
+    return out
 
 
 def measured_peaks(log):
@@ -52,36 +105,29 @@ def bench_shape(M, K, N, precisions, candidates, log, with_compile=True):
     with torch.no_grad():
         eager = ref(x)
     flops = 2.0 * M * N * K
-    rows = []
+    specs = []  # (name, fn, peak kind, tf32 matmuls, tolerance, first-call seconds, work)
 
-    def add(name, fn, kind, tf32=False, tol=1e-4, first_s=None, work=1):
-        torch.backends.cuda.matmul.allow_tf32 = tf32
-        with torch.no_grad():
-            ms, p20, p80 = _timed(fn)
-            out = fn()
-        torch.backends.cuda.matmul.allow_tf32 = False
-        row = {"name": name, "M": M, "K": K, "N": N, "ms": ms, "p20": p20, "p80": p80,
-               "tflops": flops / ms * 1e-9, "peak_kind": kind, "peak_work": work, "rel_l2_vs_fp64": None,
-               "passes_kernelbench": None}
-        if out.shape == gold.shape:
-            row["rel_l2_vs_fp64"] = float((out.double() - gold).norm() / gold.norm())
-            row["passes_kernelbench"] = bool(torch.allclose(out.float(), eager, atol=tol, rtol=tol))
-        if first_s is not None:
-            row["first_call_s"] = first_s
-        rows.append(row)
-        log(f"  {name:16s} {ms:8.4f} ms  [{p20:.4f}, {p80:.4f}]")
+    def tf32_scope(fn, tf32):
+        def run():
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            with torch.no_grad():
+                return fn()
+        return run
+
+    def add(name, fn, kind, tf32=False, tol=1e-4, work=1):
+        fn = tf32_scope(fn, tf32)
+        t0 = time.time()
+        fn()
+        torch.cuda.synchronize()
+        specs.append((name, fn, kind, tol, time.time() - t0, work))
 
     from . import model_new
     for p in precisions:
         model = model_new.ModelNew(*init, precision=p).to(dev)
         model.load_state_dict(ref.state_dict())
-        t0 = time.time()
-        with torch.no_grad():
-            model(x)
-        torch.cuda.synchronize()
         # fp32 mode runs three tf32 products per K step: its % of peak is against the tf32 tensor-core rate.
-        add(f"lsemish-{p}", lambda m=model: m(x), "bf16" if p == "bf16" else "tf32",
-            tol=TOLERANCE[p], first_s=time.time() - t0, work=3 if p == "fp32" else 1)
+        add(f"lsemish-{p}", lambda m=model: m(x), "bf16" if p == "bf16" else "tf32", tol=TOLERANCE[p],
+            work=3 if p == "fp32" else 1)
     xb, wb, bb = x.bfloat16(), w.bfloat16(), b.bfloat16()
     add("cublas-tf32", lambda: torch.addmm(b, x, w.T), "tf32", tf32=True)
     add("cublas-fp32", lambda: torch.addmm(b, x, w.T), "fp32")
@@ -89,28 +135,34 @@ def bench_shape(M, K, N, precisions, candidates, log, with_compile=True):
     add("eager-fp32", lambda: ref(x), "fp32")
     add("eager-tf32", lambda: ref(x), "tf32", tf32=True)
     if with_compile:
-        log("  compiling torch.compile(mode='max-autotune') with tf32 ... (this takes a while)")
+        log("  compiling torch.compile (default mode) with tf32 ...")
         torch.backends.cuda.matmul.allow_tf32 = True
-        compiled = torch.compile(ref, mode="max-autotune")
-        t0 = time.time()
-        with torch.no_grad():
-            compiled(x)
-        torch.cuda.synchronize()
-        add("compile-tf32", lambda: compiled(x), "tf32", tf32=True, first_s=time.time() - t0)
+        compiled = torch.compile(ref)
+        add("compile-tf32", lambda: compiled(x), "tf32", tf32=True)
     for spec in candidates:
         path, _, label = spec.partition(":")
         label = label or os.path.splitext(os.path.basename(path))[0]
         module = load_candidate(path)
         cand = build_model(module, init, "tf32", 0).to(dev)
         cand.load_state_dict(ref.state_dict())
-        t0 = time.time()
-        with torch.no_grad():
-            cand(x)
-        torch.cuda.synchronize()
-        add(label, lambda m=cand: m(x), "tf32", first_s=time.time() - t0)
-    base = next(r["ms"] for r in rows if r["name"] == "cublas-tf32")
+        add(label, lambda m=cand: m(x), "tf32")
+    timings = _interleaved([(sp[0], sp[1]) for sp in specs], log)
+    rows = []
+    for name, fn, kind, tol, first_s, work in specs:
+        ms, p20, p80, call, host = timings[name]
+        out = fn()
+        row = {"name": name, "M": M, "K": K, "N": N, "ms": ms, "p20": p20, "p80": p80, "call_ms": call,
+               "host_ms": host, "tflops": flops / ms * 1e-9, "peak_kind": kind, "peak_work": work,
+               "rel_l2_vs_fp64": None, "passes_kernelbench": None, "first_call_s": first_s}
+        if out.shape == gold.shape:
+            row["rel_l2_vs_fp64"] = float((out.double() - gold).norm() / gold.norm())
+            row["passes_kernelbench"] = bool(torch.allclose(out.float(), eager, atol=tol, rtol=tol))
+        rows.append(row)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    base = timings["cublas-tf32"]
     for r in rows:
-        r["x_cublas_tf32"] = r["ms"] / base
+        r["x_cublas_tf32"] = r["ms"] / base[0]
+        r["call_x_cublas_tf32"] = r["call_ms"] / base[3]
     return rows
 
 
@@ -196,14 +248,21 @@ def write_results(result, outdir):
         json.dump(result, f, indent=1)
     lines = [f"Device: {result['device']}; torch {result['torch']}; triton {result['triton']}; {result['date']}",
              f"Command: `{result['command']}`", "",
-             "| name | M×K×N | ms (median) | p20–p80 | TFLOP/s | % peak | × cuBLAS tf32 | rel-L2 vs fp64 | KernelBench |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "GPU ms: queued GPU time (median, cold L2); per call: KernelBench's per-call latency (L2 flush, events, "
+             "synchronize after each call; mean). Ratios are to cuBLAS tf32 `addmm` in the same process.", "",
+             "| name | M×K×N | GPU ms | p20–p80 | × cuBLAS (GPU) | per-call ms | × cuBLAS (per call) | host ms/call | "
+             "TFLOP/s | % peak | rel-L2 vs fp64 | KernelBench |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         rel = "—" if r["rel_l2_vs_fp64"] is None else f"{r['rel_l2_vs_fp64']:.2e}"
         ok = "—" if r["passes_kernelbench"] is None else ("pass" if r["passes_kernelbench"] else "FAIL")
         kind = ("3×" if r.get("peak_work", 1) == 3 else "") + r["peak_kind"]
+        call = "—" if r.get("call_ms") is None else f"{r['call_ms']:.4f}"
+        call_x = "—" if r.get("call_x_cublas_tf32") is None else f"{r['call_x_cublas_tf32']:.2f}"
+        host = "—" if r.get("host_ms") is None else f"{r['host_ms']:.4f}"
         lines.append(f"| {r['name']} | {r['M']}×{r['K']}×{r['N']} | {r['ms']:.4f} | {r['p20']:.4f}–{r['p80']:.4f} | "
-                     f"{r['tflops']:.0f} | {r['pct_peak']:.0f}% ({kind}) | {r['x_cublas_tf32']:.2f} | {rel} | {ok} |")
+                     f"{r['x_cublas_tf32']:.2f} | {call} | {call_x} | {host} | {r['tflops']:.0f} | "
+                     f"{r['pct_peak']:.0f}% ({kind}) | {rel} | {ok} |")
     if result.get("backward_rows"):
         lines += _backward_table(result["backward_rows"])
     with open(os.path.join(outdir, "bench.md"), "w") as f:
@@ -213,6 +272,8 @@ def write_results(result, outdir):
               f"the results are in {outdir}/bench.json and bench.md", file=sys.stderr)
     else:
         _chart(result, os.path.join(outdir, "bench.png"))
+        if len({(r["M"], r["K"], r["N"]) for r in result["rows"]}) > 1:
+            _chart_sweep(result, os.path.join(outdir, "bench-sweep.png"))
         if result.get("backward_rows"):
             _chart_backward(result, os.path.join(outdir, "bench-backward.png"))
     return "\n".join(lines)
@@ -238,6 +299,31 @@ def _chart(result, path):
         ax.text(r["ms"] * 1.05, i, f"{r['ms']:.3f}{mark}", va="center", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _chart_sweep(result, path):
+    """Per shape, each contender's ratio to cuBLAS tf32 addmm: queued GPU time (left), per-call latency (right)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    shapes = list(dict.fromkeys((r["M"], r["K"], r["N"]) for r in result["rows"]))
+    names = [n for n in dict.fromkeys(r["name"] for r in result["rows"]) if n != "cublas-tf32"]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
+    for ax, key, title in ((axes[0], "x_cublas_tf32", "queued GPU time"),
+                           (axes[1], "call_x_cublas_tf32", "per-call latency (KernelBench)")):
+        for name in names:
+            pts = {(r["M"], r["K"], r["N"]): r.get(key) for r in result["rows"] if r["name"] == name}
+            ax.plot(range(len(shapes)), [pts.get(sh) for sh in shapes], marker="o", label=name,
+                    linewidth=2.5 if name.startswith("lsemish") else 1)
+        ax.axhline(1.0, color="gray", linestyle=":")
+        ax.set_xticks(range(len(shapes)), [f"{m}×{k}×{n}" for m, k, n in shapes], rotation=60, fontsize=7)
+        ax.set_yscale("log")
+        ax.set_title(f"{title} / cuBLAS tf32 addmm")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{result['device']}; torch {result['torch']}, triton {result['triton']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 

@@ -2,6 +2,7 @@ import torch
 import torch.nn as nn
 import triton
 import triton.language as tl
+from triton.tools.tensor_descriptor import TensorDescriptor
 
 
 # y = x @ W.T + b;  y = 2 * (y * scale);  y = clamp(y, cmin, cmax);  lse = logsumexp(y, dim=1);  out = lse * mish(lse)
@@ -45,6 +46,38 @@ def _tf32_trunc(v):
 
 
 @triton.jit
+def _tf32_round_even(v):
+    # What a TFLOAT32 tensor map does to fp32 on its way into shared memory: round to nearest, ties to even, onto
+    # the tf32 grid; inf and NaN unchanged. (Emulation for Triton's interpreter, whose copies never round.)
+    bits = v.to(tl.int32, bitcast=True)
+    bits = (bits + 4095 + ((bits >> 13) & 1)) & -8192
+    return tl.where(tl.abs(v) < float("inf"), bits.to(tl.float32, bitcast=True), v)
+
+
+@triton.jit
+def _grouped_tile(pid, num_pid_m, num_pid_n, GROUP_M: tl.constexpr):
+    # Program -> (pid_m, pid_n), GROUP_M tiles of M at a time, so that the tiles of the other operand that
+    # consecutive programs read are still in L2.
+    group_size = GROUP_M * num_pid_n
+    first_m = (pid // group_size) * GROUP_M
+    group_m = min(num_pid_m - first_m, GROUP_M)
+    return first_m + (pid % group_size) % group_m, (pid % group_size) // group_m
+
+
+@triton.jit
+def _clamped_lse_pair(y, n_ok, clamp_min, clamp_max, AXIS: tl.constexpr):
+    # clamp (NaN propagates, as in torch.clamp), then along AXIS (the N axis; n_ok masks its tail): the max and the
+    # sum of exp(y - max). An infinite max is replaced by 0, as torch.logsumexp does.
+    y = tl.maximum(y, clamp_min, propagate_nan=tl.PropagateNan.ALL)
+    y = tl.minimum(y, clamp_max, propagate_nan=tl.PropagateNan.ALL)
+    y = tl.where(n_ok, y, -float("inf"))
+    y_max = tl.max(y, axis=AXIS)
+    y_max = tl.where(tl.abs(y_max) == float("inf"), 0.0, y_max)
+    y_sum = tl.sum(tl.exp(y - tl.expand_dims(y_max, AXIS)), axis=AXIS)
+    return y_max, y_sum
+
+
+@triton.jit
 def _scalars(scale, clamp_min, clamp_max, dtype: tl.constexpr):
     # Python floats arrive as fp32 from a direct launch but as fp64 from torch.compile's launcher; the reference
     # applies them in the tensors' type (fp32, or fp64 for a float64 model).
@@ -69,6 +102,41 @@ def _tanh_softplus(y):
     one_minus_t2 = tl.where(pos, 4.0 * q_pos * q_pos / (d_pos * d_pos), 4.0 * q_neg * q_neg / (d_neg * d_neg))
     sigmoid = tl.where(pos, 1.0 / (1.0 + e), e / (1.0 + e))
     return t, one_minus_t2, sigmoid
+
+
+@triton.jit
+def _tf32_lse_partials_kernel(
+    x_desc, w_desc, bias_ptr, part_ptr, M, N, K, scale, clamp_min, clamp_max,
+    HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
+):
+    # The default (tf32) forward on Hopper. x (M x K) and W (N x K) arrive through TMA tensor maps that round fp32
+    # to tf32 (to nearest, ties to even) while they copy a tile into shared memory; the tensor cores read both
+    # operands from there, so nothing passes through registers and Triton pipelines the K loop freely.
+    # Each program owns a BLOCK_M x BLOCK_N tile of y = clamp(2 * scale * (x W^T + b)) and writes, per row of x,
+    # the tile's (max, sum of exp) to part[0 | 1, pid_n, m]; _lse_mish_combine_kernel folds the tiles.
+    scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, tl.float32)
+    pid_m, pid_n = _grouped_tile(tl.program_id(0), tl.cdiv(M, BLOCK_M), tl.cdiv(N, BLOCK_N), GROUP_M)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    # K >= 1; saying so drops the zero-trip path, which made ptxas serialize the wgmmas (its C7515 advisory).
+    for k in range(0, tl.maximum(tl.cdiv(K, BLOCK_K), 1)):
+        a = x_desc.load([pid_m * BLOCK_M, k * BLOCK_K])
+        b = w_desc.load([pid_n * BLOCK_N, k * BLOCK_K])
+        if EMULATE:
+            a = _tf32_round_even(a)
+            b = _tf32_round_even(b)
+        acc = tl.dot(a, b.T, acc, input_precision="tf32")
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    y = acc
+    if HAS_BIAS:
+        y = y + tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0)[None, :]
+    y = y * scale
+    y = y + y
+    row_max, row_sum = _clamped_lse_pair(y, offs_n[None, :] < N, clamp_min, clamp_max, 1)
+    dst = part_ptr + pid_n * M + offs_m
+    tl.store(dst, row_max, mask=offs_m < M)
+    tl.store(dst + tl.cdiv(N, BLOCK_N) * M, row_sum, mask=offs_m < M)
 
 
 @triton.jit
@@ -125,14 +193,7 @@ def _gemm_kernel(
     # EPILOGUE 1 (backward): out0[n * stride_on + m * stride_om] = acc.
     # Program -> (tile of A rows, tile of B rows); consecutive programs share one A tile, so A comes from DRAM once.
     scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, ACC_DTYPE)
-    pid = tl.program_id(0)
-    num_pid_m = tl.cdiv(M, BLOCK_M)
-    num_pid_n = tl.cdiv(N, BLOCK_N)
-    group_size = GROUP_M * num_pid_n
-    first_m = (pid // group_size) * GROUP_M
-    group_m = min(num_pid_m - first_m, GROUP_M)
-    pid_m = first_m + (pid % group_size) % group_m
-    pid_n = (pid % group_size) // group_m
+    pid_m, pid_n = _grouped_tile(tl.program_id(0), tl.cdiv(M, BLOCK_M), tl.cdiv(N, BLOCK_N), GROUP_M)
 
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -234,13 +295,8 @@ def _gemm_kernel(
             else:
                 dst = p_ptr + offs_m[None, :].to(tl.int64) * N + offs_n[:, None]
                 tl.store(dst, y, mask=(offs_n[:, None] < N) & (offs_m[None, :] < M))
-        y = tl.maximum(y, clamp_min, propagate_nan=tl.PropagateNan.ALL)
-        y = tl.minimum(y, clamp_max, propagate_nan=tl.PropagateNan.ALL)
-        y = tl.where(offs_n[:, None] < N, y, -float("inf"))
-        # Per B row (column of the tile): max and sum of exp(y - max); an infinite max is replaced by 0, as torch does.
-        col_max = tl.max(y, axis=0)
-        col_max = tl.where(tl.abs(col_max) == float("inf"), 0.0, col_max)
-        col_sum = tl.sum(tl.exp(y - col_max[None, :]), axis=0)
+        # Per B row (column of the tile): max and sum of exp(y - max).
+        col_max, col_sum = _clamped_lse_pair(y, offs_n[:, None] < N, clamp_min, clamp_max, 0)
         dst = pid_n * M + offs_m
         tl.store(out0_ptr + dst, col_max, mask=write_m)
         tl.store(out1_ptr + dst, col_sum, mask=write_m)
@@ -331,6 +387,15 @@ _CONFIGS = {
 }
 # float64 models (no tensor-core path worth tuning): small tiles that fit either GPU's shared memory.
 _FP64_CONFIG = (64, 64, 16, 8, 4, 2, False)
+
+
+# The TMA-rounded tf32 forward (_tf32_lse_partials_kernel), as keyword records: tile, L2 grouping, warps, stages.
+# 128 x 256 x 32 with 3 stages (144 KB of shared memory) is the fastest of the tilings measured on the H100
+# (docs/perf-notes.md).
+_TF32_TMA_CONFIGS = {
+    "sm90": dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=8, num_stages=3),
+    "interpreter": dict(BLOCK_M=16, BLOCK_N=32, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
+}
 
 
 def _config(arch, mode, dtype):
@@ -443,6 +508,59 @@ def _prepare_b(src, mode, write_hi=True, flags=None):
     return hi, lo
 
 
+# Triton >= 3.7 rounds through a host descriptor's tensor map when asked (TensorDescriptor(round_f32_to_tf32=True));
+# Triton 3.6 fills every tensor map with the element type its compiled kernel records, and TFLOAT32 is the tensor-map
+# type 11 (CU_TENSOR_MAP_DATA_TYPE_TFLOAT32; FLOAT32 is 7). There, our compiled kernel's record of its two input
+# descriptors is set to 11 once, when it is resolved; no other kernel's record changes.
+_TMA_ROUND_FLAG = "round_f32_to_tf32" in TensorDescriptor.__dataclass_fields__
+_TMA_FLOAT32, _TMA_TFLOAT32 = 7, 11
+# Compiled kernels, resolved once per (kernel, device, what Triton specializes on): launched directly, not through
+# the JIT dispatcher on every call.
+_COMPILED = {}
+
+
+def _rounding_descriptor(t, block_shape):
+    # A host-side TMA descriptor of the fp32 matrix t whose copies round to tf32 (see _TMA_ROUND_FLAG).
+    if _TMA_ROUND_FLAG:
+        return TensorDescriptor(t, list(t.shape), list(t.stride()), block_shape, round_f32_to_tf32=True)
+    return TensorDescriptor(t, list(t.shape), list(t.stride()), block_shape)
+
+
+def _specialization(arg):
+    # What Triton's launcher specializes a kernel on, per argument (a superset: ints by ==1 and divisibility by 16,
+    # pointers by dtype and 16-byte alignment, descriptors by dtype, block and the same facts of shape and strides).
+    if isinstance(arg, torch.Tensor):
+        return (arg.dtype, arg.data_ptr() % 16 == 0)
+    if isinstance(arg, TensorDescriptor):
+        return (arg.base.dtype, tuple(arg.block_shape), tuple((v == 1, v % 16 == 0) for v in arg.shape),
+                tuple((v == 1, v % 16 == 0) for v in arg.strides), _specialization(arg.base))
+    if isinstance(arg, bool) or arg is None:
+        return arg
+    if isinstance(arg, int):
+        return (arg == 1, arg % 16 == 0, -2**31 <= arg < 2**31)
+    return type(arg)
+
+
+def _launch(kernel, like, grid, args, meta, rounded_descriptors=()):
+    """kernel[grid](*args, **meta). On a GPU the compiled kernel is resolved once per specialization and launched
+    directly; while tracing (torch.compile) the launch goes through wrap_triton; the interpreter runs it as is."""
+    if _traced(like) or _interpreting():
+        _kernel(kernel, like)[grid](*args, **meta)
+        return
+    key = (kernel, like.device.index, tuple(meta.items()), tuple(_specialization(a) for a in args))
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = kernel.warmup(*args, grid=grid, **meta)
+        if not _TMA_ROUND_FLAG:
+            tensor_maps = compiled.metadata.tensordesc_meta
+            for i in rounded_descriptors:
+                if tensor_maps[i]["elem_type"] == _TMA_FLOAT32:
+                    tensor_maps[i]["elem_type"] = _TMA_TFLOAT32
+        _COMPILED[key] = compiled
+    values = dict(zip(kernel.arg_names, args))
+    compiled[grid](*[values[name] if name in values else meta[name] for name in kernel.arg_names])
+
+
 def _launch_gemm(arch, mode, a, a_t, b, lo, n, m, k, epilogue, out0, out1=None, p=None, bias=None,
                  out_strides=(0, 0), consts=(1.0, 0.0, 0.0), flags=None, config=None):
     """acc[n, m] = sum_k A[n, k] * B[m, k], A = a (n, k) or, with a_t, a.T for a (k, n); B = b (m, k).
@@ -470,36 +588,67 @@ def _launch_gemm(arch, mode, a, a_t, b, lo, n, m, k, epilogue, out0, out1=None, 
 def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
     """out (M, 1) = lse * mish(lse); with lse (M,) and p (M, N) given, also the values the backward needs."""
     scope = _device_scope(x)
-    M, K = x.shape
-    N = weight.shape[0]
+    M = x.shape[0]
     if M == 0:
         return
     arch = _arch_key(x.device)
     with scope:
-        flags = None
-        if mode == 3:
-            b, lo = x, None
-        elif mode == 1:
-            flags = torch.zeros((M,), device=x.device, dtype=torch.int32)
-            b, lo = x, _prepare_b(x, mode, write_hi=False, flags=flags)[1]
+        if _tma_rounding_applies(arch, mode, x, weight, p):
+            part = _tf32_tma_partials(arch, x, weight, bias, consts)
         else:
-            b, lo = _prepare_b(x, mode)
-        num_tiles = triton.cdiv(N, _config(arch, mode, x.dtype)[0])
-        part_max = torch.empty((num_tiles, M), device=x.device, dtype=_epilogue_dtype(x))
-        part_sum = torch.empty((num_tiles, M), device=x.device, dtype=_epilogue_dtype(x))
-        _launch_gemm(arch, mode, weight, False, b, lo, N, M, K, 0, part_max, part_sum, p=p, bias=bias,
-                     consts=consts)
-        if flags is not None:
-            # fp32 mode, rows of x holding +-inf: the 3xtf32 split meets inf with W's low part, whose sign may
-            # oppose the high part's (inf - inf) or which may be 0 (0 * inf), and gives NaN where the reference
-            # saturates. Those rows' partials are redone with one rounded-W product, whose infinities carry the
-            # reference's signs (the finite parts no longer matter: every column is +-inf or NaN there). Tiles
-            # without such a row return at once.
-            _launch_gemm(arch, 0, weight, False, x, None, N, M, K, 0, part_max, part_sum, p=p, bias=bias,
-                         consts=consts, flags=flags, config=_config(arch, 1, x.dtype))
-        _kernel(_lse_mish_combine_kernel, x)[(triton.cdiv(M, 256),)](
-            part_max, part_sum, out, out if lse is None else lse, M, num_tiles, out.stride(0),
-            SAVE_LSE=lse is not None, BLOCK=256)
+            part = _register_operand_partials(arch, x, weight, bias, consts, mode, p)
+        _launch(_lse_mish_combine_kernel, x, (triton.cdiv(M, 256),),
+                (part[0], part[1], out, out if lse is None else lse, M, part.shape[1], out.stride(0)),
+                dict(SAVE_LSE=lse is not None, BLOCK=256))
+
+
+def _tma_rounding_applies(arch, mode, x, weight, p):
+    # The default mode's TMA-rounded kernel: fp32 operands that TMA can describe, on Hopper (or the interpreter,
+    # which emulates it), for inference. Training (p) and torch.compile's tracing keep the register-operand kernel.
+    return (mode == 0 and arch in _TF32_TMA_CONFIGS and p is None and x.dtype == torch.float32
+            and not _traced(x) and _tma_ok(x) and _tma_ok(weight))
+
+
+def _tf32_tma_partials(arch, x, weight, bias, consts):
+    """part (2, tiles, M): per row of x and tile of W, the (max, sum of exp) pairs, from the TMA-rounded kernel."""
+    cfg = _TF32_TMA_CONFIGS[arch]
+    M, K = x.shape
+    N = weight.shape[0]
+    tiles = triton.cdiv(N, cfg["BLOCK_N"])
+    part = torch.empty((2, tiles, M), device=x.device, dtype=torch.float32)
+    x_desc = _rounding_descriptor(x, [cfg["BLOCK_M"], cfg["BLOCK_K"]])
+    w_desc = _rounding_descriptor(weight, [cfg["BLOCK_N"], cfg["BLOCK_K"]])
+    grid = (triton.cdiv(M, cfg["BLOCK_M"]) * tiles,)
+    _launch(_tf32_lse_partials_kernel, x, grid,
+            (x_desc, w_desc, weight if bias is None else bias, part, M, N, K, *consts),
+            dict(HAS_BIAS=bias is not None, EMULATE=_interpreting(), **cfg), rounded_descriptors=(0, 1))
+    return part
+
+
+def _register_operand_partials(arch, x, weight, bias, consts, mode, p):
+    """part (2, tiles, M) from the register-operand GEMM kernel (every mode; stores p if given)."""
+    M, K = x.shape
+    N = weight.shape[0]
+    flags = None
+    if mode == 3:
+        b, lo = x, None
+    elif mode == 1:
+        flags = torch.zeros((M,), device=x.device, dtype=torch.int32)
+        b, lo = x, _prepare_b(x, mode, write_hi=False, flags=flags)[1]
+    else:
+        b, lo = _prepare_b(x, mode)
+    tiles = triton.cdiv(N, _config(arch, mode, x.dtype)[0])
+    part = torch.empty((2, tiles, M), device=x.device, dtype=_epilogue_dtype(x))
+    _launch_gemm(arch, mode, weight, False, b, lo, N, M, K, 0, part[0], part[1], p=p, bias=bias, consts=consts)
+    if flags is not None:
+        # fp32 mode, rows of x holding +-inf: the 3xtf32 split meets inf with W's low part, whose sign may
+        # oppose the high part's (inf - inf) or which may be 0 (0 * inf), and gives NaN where the reference
+        # saturates. Those rows' partials are redone with one rounded-W product, whose infinities carry the
+        # reference's signs (the finite parts no longer matter: every column is +-inf or NaN there). Tiles
+        # without such a row return at once.
+        _launch_gemm(arch, 0, weight, False, x, None, N, M, K, 0, part[0], part[1], p=p, bias=bias,
+                     consts=consts, flags=flags, config=_config(arch, 1, x.dtype))
+    return part
 
 
 def _grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo, db=None):
