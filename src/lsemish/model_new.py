@@ -558,7 +558,8 @@ def _launch(kernel, like, grid, args, meta, rounded_descriptors=()):
                     tensor_maps[i]["elem_type"] = _TMA_TFLOAT32
         _COMPILED[key] = compiled
     values = dict(zip(kernel.arg_names, args))
-    compiled[grid](*[values[name] if name in values else meta[name] for name in kernel.arg_names])
+    compiled[tuple(grid) + (1,) * (3 - len(grid))](
+        *[values[name] if name in values else meta[name] for name in kernel.arg_names])
 
 
 def _launch_gemm(arch, mode, a, a_t, b, lo, n, m, k, epilogue, out0, out1=None, p=None, bias=None,
