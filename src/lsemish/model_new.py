@@ -599,7 +599,7 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
         else:
             part = _register_operand_partials(arch, x, weight, bias, consts, mode, p)
         _launch(_lse_mish_combine_kernel, x, (triton.cdiv(M, 256),),
-                (part[0], part[1], out, out if lse is None else lse, M, part.shape[1], out.stride(0)),
+                (part[0], part[1], out, out if lse is None else lse, M, part[0].shape[0], out.stride(0)),
                 dict(SAVE_LSE=lse is not None, BLOCK=256))
 
 
@@ -627,7 +627,8 @@ def _tf32_tma_partials(arch, x, weight, bias, consts):
 
 
 def _register_operand_partials(arch, x, weight, bias, consts, mode, p):
-    """part (2, tiles, M) from the register-operand GEMM kernel (every mode; stores p if given)."""
+    """(part_max, part_sum), each (tiles, M), from the register-operand GEMM kernel (every mode; stores p if
+    given)."""
     M, K = x.shape
     N = weight.shape[0]
     flags = None
@@ -639,7 +640,8 @@ def _register_operand_partials(arch, x, weight, bias, consts, mode, p):
     else:
         b, lo = _prepare_b(x, mode)
     tiles = triton.cdiv(N, _config(arch, mode, x.dtype)[0])
-    part = torch.empty((2, tiles, M), device=x.device, dtype=_epilogue_dtype(x))
+    # Two tensors, not views of one: torch.compile's functionalization of wrap_triton mutations wants distinct bases.
+    part = [torch.empty((tiles, M), device=x.device, dtype=_epilogue_dtype(x)) for _ in range(2)]
     _launch_gemm(arch, mode, weight, False, b, lo, N, M, K, 0, part[0], part[1], p=p, bias=bias, consts=consts)
     if flags is not None:
         # fp32 mode, rows of x holding +-inf: the 3xtf32 split meets inf with W's low part, whose sign may
