@@ -25,6 +25,9 @@ def test_good_file_is_clean():
     (HEAD + KERNEL + MODEL + WRAP, "order"),
     (HEAD + "import os\n" + KERNEL + WRAP + MODEL, "imports"),
     (HEAD + "from math import exp\n" + KERNEL + WRAP + MODEL, "imports"),
+    (HEAD + "from numpy.linalg import norm\n" + KERNEL + WRAP + MODEL, "imports"),
+    (HEAD + "from . import helpers\n" + KERNEL + WRAP + MODEL, "imports"),
+    (HEAD + "from tritonx import jit\n" + KERNEL + WRAP + MODEL, "imports"),
     (GOOD.replace("import triton.language as tl\n", "import triton.language as tlang\n"), "imports"),
     (GOOD + "\nif __name__ == '__main__':\n    run(1)\n", "order"),
     (HEAD + KERNEL + WRAP + "def get_inputs():\n    return []\n\n" + MODEL, "test-code"),
@@ -79,3 +82,9 @@ def test_findings_name_line_and_rule():
 def test_matmul_and_reduction_kernels_are_exempt_from_elementwise_rules():
     src = GOOD.replace("x * 2, mask=mask", "tl.sum(x, axis=0), mask=offs < 1")
     assert "fusion-mask" not in rules(src)
+
+
+def test_torch_and_triton_submodule_imports_are_allowed():
+    src = HEAD + "from triton.tools.tensor_descriptor import TensorDescriptor\nfrom torch.library import wrap_triton\n" \
+        + KERNEL + WRAP + MODEL
+    assert lint_source(src) == []
