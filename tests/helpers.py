@@ -18,8 +18,10 @@ def gold(x, w, b, scale=2.0, lo=-10.0, hi=10.0):
 
 
 def tf32(t, op):
+    """t on the tf32 grid: "round" to nearest, ties to even (what lsemish and the TMA do), "away" (ties away from
+    zero), "trunc" (what the tensor core does to unrounded fp32)."""
     i = t.float().contiguous().view(torch.int32)
-    i = (i & -8192) if op == "trunc" else ((i + 4096) & -8192)
+    i = {"trunc": i & -8192, "round": (i + 4095 + ((i >> 13) & 1)) & -8192, "away": (i + 4096) & -8192}[op]
     return i.view(torch.float32)
 
 

@@ -141,23 +141,24 @@ def compile_config(arch: int, mode: int, config: tuple, sync_rs: bool | None = N
                           sync_rs=sync_rs)
 
 
-def compile_tma_forward(arch: int = 90) -> CompiledConfig:
-    """The default mode's TMA-rounded forward (_tf32_lse_partials_kernel, Hopper only: sm_89 has no TMA)."""
-    cfg = mn._TF32_TMA_CONFIGS[ARCH_KEY[arch]]
+def compile_tma_forward(arch: int = 90, which: str = "large") -> CompiledConfig:
+    """The default mode's TMA-rounded forward (_tf32_lse_mish_kernel, Hopper only: sm_89 has no TMA), in one of its
+    configs ("small" or "large")."""
+    cfg = mn._TF32_TMA_CONFIGS[ARCH_KEY[arch]][which]
     bm, bn, bk = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]
     sig = {"x_desc": f"tensordesc<fp32[{bm},{bk}]>", "w_desc": f"tensordesc<fp32[{bn},{bk}]>", "bias_ptr": "*fp32",
-           "part_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32", "scale": "fp32", "clamp_min": "fp32",
-           "clamp_max": "fp32"}
+           "part_ptr": "*fp32", "count_ptr": "*i32", "out_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32",
+           "stride_out": "i32", "scale": "fp32", "clamp_min": "fp32", "clamp_max": "fp32"}
     constexprs = {"HAS_BIAS": True, "EMULATE": False, **{k: v for k, v in cfg.items() if k.isupper()}}
     sig.update({name: "constexpr" for name in constexprs})
-    src = ASTSource(fn=mn._tf32_lse_partials_kernel, signature=sig, constexprs=constexprs,
-                    attrs={(2,): [["tt.divisibility", 16]], (3,): [["tt.divisibility", 16]]})
+    src = ASTSource(fn=mn._tf32_lse_mish_kernel, signature=sig, constexprs=constexprs,
+                    attrs={(i,): [["tt.divisibility", 16]] for i in (2, 3, 4, 5)})
     kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32),
                             options={"num_warps": cfg["num_warps"], "num_stages": cfg["num_stages"]})
     ptx = kernel.asm["ptx"]
     regs, local, advisories, sass = _cubin_facts(kernel.asm["cubin"], ptx, arch)
     n_hgmma, hazards = hgmma_loop_hazards(sass)
-    return CompiledConfig(arch=arch, mode="tf32-tma", role="forward", config=(bm, bn, bk, cfg["GROUP_M"],
+    return CompiledConfig(arch=arch, mode=f"tf32-tma-{which}", role="forward", config=(bm, bn, bk, cfg["GROUP_M"],
                           cfg["num_warps"], cfg["num_stages"], True), shared=kernel.metadata.shared,
                           registers=regs, spills=local, tensor_core_ops=len(re.findall(TC_PATTERN[arch], ptx)),
                           ptx_mma_kind="wgmma" if "wgmma.mma_async" in ptx else "none",
@@ -174,7 +175,7 @@ def all_configs():
 
 def report() -> list[CompiledConfig]:
     return ([compile_config(arch, mode, config, role=role) for arch, mode, config, role in all_configs()]
-            + [compile_tma_forward(90)])
+            + [compile_tma_forward(90, which) for which in ("small", "large")])
 
 
 def main():

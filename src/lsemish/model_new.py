@@ -32,10 +32,11 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 
 @triton.jit
 def _tf32_round(v):
-    # Round to nearest (ties away from zero) onto the 19-bit tf32 grid; exact, so every backend sees the same value.
+    # Round to nearest, ties to even, onto the 19-bit tf32 grid, as a TFLOAT32 tensor map does on its way into
+    # shared memory (measured on the H100); inf and NaN unchanged. Exact, so every backend sees the same value.
     bits = v.to(tl.int32, bitcast=True)
-    bits = (bits + 4096) & -8192
-    return bits.to(tl.float32, bitcast=True)
+    bits = (bits + 4095 + ((bits >> 13) & 1)) & -8192
+    return tl.where(tl.abs(v) < float("inf"), bits.to(tl.float32, bitcast=True), v)
 
 
 @triton.jit
@@ -43,15 +44,6 @@ def _tf32_trunc(v):
     # What the tensor core does to an fp32 operand: drop the 13 low mantissa bits.
     bits = v.to(tl.int32, bitcast=True) & -8192
     return bits.to(tl.float32, bitcast=True)
-
-
-@triton.jit
-def _tf32_round_even(v):
-    # What a TFLOAT32 tensor map does to fp32 on its way into shared memory: round to nearest, ties to even, onto
-    # the tf32 grid; inf and NaN unchanged. (Emulation for Triton's interpreter, whose copies never round.)
-    bits = v.to(tl.int32, bitcast=True)
-    bits = (bits + 4095 + ((bits >> 13) & 1)) & -8192
-    return tl.where(tl.abs(v) < float("inf"), bits.to(tl.float32, bitcast=True), v)
 
 
 @triton.jit
@@ -105,26 +97,28 @@ def _tanh_softplus(y):
 
 
 @triton.jit
-def _tf32_lse_partials_kernel(
-    x_desc, w_desc, bias_ptr, part_ptr, M, N, K, scale, clamp_min, clamp_max,
+def _tf32_lse_mish_kernel(
+    x_desc, w_desc, bias_ptr, part_ptr, count_ptr, out_ptr, M, N, K, stride_out, scale, clamp_min, clamp_max,
     HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
-    # The default (tf32) forward on Hopper. x (M x K) and W (N x K) arrive through TMA tensor maps that round fp32
-    # to tf32 (to nearest, ties to even) while they copy a tile into shared memory; the tensor cores read both
-    # operands from there, so nothing passes through registers and Triton pipelines the K loop freely.
-    # Each program owns a BLOCK_M x BLOCK_N tile of y = clamp(2 * scale * (x W^T + b)) and writes, per row of x,
-    # the tile's (max, sum of exp) to part[0 | 1, pid_n, m]; _lse_mish_combine_kernel folds the tiles.
+    # The default (tf32) forward on Hopper, in one launch. x (M x K) and W (N x K) arrive through TMA tensor maps
+    # that round fp32 to tf32 (to nearest, ties to even) while they copy a tile into shared memory; the tensor cores
+    # read both operands from there, so nothing passes through registers and Triton pipelines the K loop freely.
+    # Each program owns a BLOCK_M x BLOCK_N tile of y = clamp(2 * scale * (x W^T + b)) and writes, per row of x, the
+    # tile's (max, sum of exp) to part[0 | 1, pid_n, m]. The last program to finish a row block (count_ptr: one
+    # zeroed counter per row block) folds that block's partials in tile order and writes out = lse * mish(lse).
     scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, tl.float32)
-    pid_m, pid_n = _grouped_tile(tl.program_id(0), tl.cdiv(M, BLOCK_M), tl.cdiv(N, BLOCK_N), GROUP_M)
+    tiles = tl.cdiv(N, BLOCK_N)
+    pid_m, pid_n = _grouped_tile(tl.program_id(0), tl.cdiv(M, BLOCK_M), tiles, GROUP_M)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     # K >= 1; saying so drops the zero-trip path, which made ptxas serialize the wgmmas (its C7515 advisory).
     for k in range(0, tl.maximum(tl.cdiv(K, BLOCK_K), 1)):
         a = x_desc.load([pid_m * BLOCK_M, k * BLOCK_K])
         b = w_desc.load([pid_n * BLOCK_N, k * BLOCK_K])
-        if EMULATE:
-            a = _tf32_round_even(a)
-            b = _tf32_round_even(b)
+        if EMULATE:  # the interpreter's copies never round: do what the tensor map does
+            a = _tf32_round(a)
+            b = _tf32_round(b)
         acc = tl.dot(a, b.T, acc, input_precision="tf32")
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -134,9 +128,14 @@ def _tf32_lse_partials_kernel(
     y = y * scale
     y = y + y
     row_max, row_sum = _clamped_lse_pair(y, offs_n[None, :] < N, clamp_min, clamp_max, 1)
-    dst = part_ptr + pid_n * M + offs_m
-    tl.store(dst, row_max, mask=offs_m < M)
-    tl.store(dst + tl.cdiv(N, BLOCK_N) * M, row_sum, mask=offs_m < M)
+    m_ok = offs_m < M
+    tl.store(part_ptr + pid_n * M + offs_m, row_max, mask=m_ok)
+    tl.store(part_ptr + (tiles + pid_n) * M + offs_m, row_sum, mask=m_ok)
+    # Every thread's partials are written before the (release) count; the last program acquires them all.
+    tl.debug_barrier()
+    if tl.atomic_add(count_ptr + pid_m, 1, sem="acq_rel", scope="gpu") == tiles - 1:
+        lse = _lse_of_partials(part_ptr, part_ptr + tiles * M, M, tiles, offs_m, m_ok)
+        tl.store(out_ptr + offs_m * stride_out, _lse_mish(lse), mask=m_ok)
 
 
 @triton.jit
@@ -159,7 +158,7 @@ def _prepare_b_kernel(
     dst = offs_m[:, None].to(tl.int64) * K + offs_k[None, :]
     if WRITE_HI:
         if MODE == 0:
-            hi = tl.where(finite, _tf32_round(v), v)
+            hi = _tf32_round(v)
         elif MODE == 3:
             hi = raw
         else:
@@ -303,26 +302,38 @@ def _gemm_kernel(
 
 
 @triton.jit
+def _lse_of_partials(part_max_ptr, part_sum_ptr, M, num_tiles, offs, mask):
+    # Fold the tiles' (max, sum of exp) pairs of rows offs, in tile order (deterministic): lse per row. Loads bypass
+    # L1 (.cg): other programs wrote these partials during this launch.
+    row_max = tl.full(offs.shape, -float("inf"), part_max_ptr.dtype.element_ty)  # fp32, or fp64 for float64 models
+    for t in range(0, num_tiles):
+        row_max = tl.maximum(row_max, tl.load(part_max_ptr + t * M + offs, mask=mask, other=0.0, cache_modifier=".cg"))
+    row_max = tl.where(tl.abs(row_max) == float("inf"), 0.0, row_max)
+    total = tl.zeros(offs.shape, part_sum_ptr.dtype.element_ty)
+    for t in range(0, num_tiles):
+        t_max = tl.load(part_max_ptr + t * M + offs, mask=mask, other=0.0, cache_modifier=".cg")
+        t_sum = tl.load(part_sum_ptr + t * M + offs, mask=mask, other=1.0, cache_modifier=".cg")
+        total += t_sum * tl.exp(t_max - row_max)
+    return row_max + tl.log(total)
+
+
+@triton.jit
+def _lse_mish(lse):
+    # lse * mish(lse) = lse^2 * tanh(softplus(lse))
+    tanh_sp, _, _ = _tanh_softplus(lse)
+    return lse * (lse * tanh_sp)
+
+
+@triton.jit
 def _lse_mish_combine_kernel(
     part_max_ptr, part_sum_ptr, out_ptr, lse_ptr, M, num_tiles, stride_out,
     SAVE_LSE: tl.constexpr, BLOCK: tl.constexpr,
 ):
-    # Combine the tiles' (max, sum) pairs in a fixed order, then out = lse * mish(lse) = lse^2 * tanh(softplus(lse)).
+    # Combine the tiles' (max, sum) pairs of the register-operand kernel, then out = lse * mish(lse).
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < M
-    row_max = tl.full((BLOCK,), -float("inf"), part_max_ptr.dtype.element_ty)  # fp32, or fp64 for float64 models
-    for t in range(0, num_tiles):
-        row_max = tl.maximum(row_max, tl.load(part_max_ptr + t * M + offs, mask=mask, other=0.0))
-    row_max = tl.where(tl.abs(row_max) == float("inf"), 0.0, row_max)
-    total = tl.zeros((BLOCK,), part_sum_ptr.dtype.element_ty)
-    for t in range(0, num_tiles):
-        t_max = tl.load(part_max_ptr + t * M + offs, mask=mask, other=0.0)
-        t_sum = tl.load(part_sum_ptr + t * M + offs, mask=mask, other=1.0)
-        total += t_sum * tl.exp(t_max - row_max)
-    lse = row_max + tl.log(total)
-    tanh_sp, _, _ = _tanh_softplus(lse)
-    res = lse * (lse * tanh_sp)
-    tl.store(out_ptr + offs * stride_out, res.to(out_ptr.dtype.element_ty), mask=mask)
+    lse = _lse_of_partials(part_max_ptr, part_sum_ptr, M, num_tiles, offs, mask)
+    tl.store(out_ptr + offs * stride_out, _lse_mish(lse).to(out_ptr.dtype.element_ty), mask=mask)
     if SAVE_LSE:
         tl.store(lse_ptr + offs, lse, mask=mask)
 
@@ -356,7 +367,7 @@ def _lse_mish_grad_kernel(
         grad = tl.where(inside, coef[:, None] * tl.exp(p - lse[:, None]), 0.0)
         db += tl.sum(grad, axis=0)
         if MODE == 0:
-            tl.store(g_hi_ptr + idx, tl.where(tl.abs(grad) < float("inf"), _tf32_round(grad), grad), mask=mask)
+            tl.store(g_hi_ptr + idx, _tf32_round(grad), mask=mask)
         else:
             tl.store(g_hi_ptr + idx, grad.to(g_hi_ptr.dtype.element_ty), mask=mask)
         if MODE == 1:
@@ -389,12 +400,16 @@ _CONFIGS = {
 _FP64_CONFIG = (64, 64, 16, 8, 4, 2, False)
 
 
-# The TMA-rounded tf32 forward (_tf32_lse_partials_kernel), as keyword records: tile, L2 grouping, warps, stages.
-# 128 x 256 x 32 with 3 stages (144 KB of shared memory) is the fastest of the tilings measured on the H100
-# (docs/perf-notes.md).
+# The TMA-rounded tf32 forward (_tf32_lse_mish_kernel): tile, L2 grouping, warps, stages, by the rows of x.
+# "large": 128 x 256 x 32 with 3 stages (147 KB of shared memory), the fastest tiling measured on the H100 at
+# M >= 1024; "small" (M <= SMALL_M): see docs/perf-notes.md, session 4.
 _TF32_TMA_CONFIGS = {
-    "sm90": dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=8, num_stages=3),
-    "interpreter": dict(BLOCK_M=16, BLOCK_N=32, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
+    "sm90": {"SMALL_M": 64,
+             "small": dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=64, GROUP_M=8, num_warps=4, num_stages=6),
+             "large": dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=8, num_stages=3)},
+    "interpreter": {"SMALL_M": 8,
+                    "small": dict(BLOCK_M=8, BLOCK_N=16, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
+                    "large": dict(BLOCK_M=16, BLOCK_N=32, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1)},
 }
 
 
@@ -452,11 +467,16 @@ def _device_scope(x):
     return torch.cuda.device(x.device if x.device.type == "cuda" else -1)
 
 
+_ARCH = {}  # device index -> config family
+
+
 def _arch_key(device):
     if _interpreting():
         return "interpreter"
-    major, minor = torch.cuda.get_device_capability(device)
-    return "sm90" if major >= 9 else "sm89"
+    arch = _ARCH.get(device.index)
+    if arch is None:
+        arch = _ARCH[device.index] = "sm90" if torch.cuda.get_device_capability(device)[0] >= 9 else "sm89"
+    return arch
 
 
 def _epilogue_dtype(x):
@@ -529,37 +549,50 @@ def _rounding_descriptor(t, block_shape):
 def _specialization(arg):
     # What Triton's launcher specializes a kernel on, per argument (a superset: ints by ==1 and divisibility by 16,
     # pointers by dtype and 16-byte alignment, descriptors by dtype, block and the same facts of shape and strides).
-    if isinstance(arg, torch.Tensor):
-        return (arg.dtype, arg.data_ptr() % 16 == 0)
-    if isinstance(arg, TensorDescriptor):
-        return (arg.base.dtype, tuple(arg.block_shape), tuple((v == 1, v % 16 == 0) for v in arg.shape),
-                tuple((v == 1, v % 16 == 0) for v in arg.strides), _specialization(arg.base))
-    if isinstance(arg, bool) or arg is None:
-        return arg
-    if isinstance(arg, int):
+    kind = type(arg)
+    if kind is int:
         return (arg == 1, arg % 16 == 0, -2**31 <= arg < 2**31)
-    return type(arg)
+    if kind is float or kind is bool or arg is None:
+        return arg if kind is bool else kind
+    if kind is TensorDescriptor:
+        return (arg.base.dtype, arg.base.data_ptr() % 16 == 0, tuple(arg.block_shape),
+                tuple((v == 1, v % 16 == 0) for v in arg.shape), tuple((v == 1, v % 16 == 0) for v in arg.strides))
+    return (arg.dtype, arg.data_ptr() % 16 == 0)
 
 
 def _launch(kernel, like, grid, args, meta, rounded_descriptors=()):
     """kernel[grid](*args, **meta). On a GPU the compiled kernel is resolved once per specialization and launched
-    directly; while tracing (torch.compile) the launch goes through wrap_triton; the interpreter runs it as is."""
+    directly with the launcher Triton built for it; while tracing (torch.compile) the launch goes through
+    wrap_triton; the interpreter runs it as is."""
     if _traced(like) or _interpreting():
         _kernel(kernel, like)[grid](*args, **meta)
         return
-    key = (kernel, like.device.index, tuple(meta.items()), tuple(_specialization(a) for a in args))
-    compiled = _COMPILED.get(key)
-    if compiled is None:
-        compiled = kernel.warmup(*args, grid=grid, **meta)
-        if not _TMA_ROUND_FLAG:
-            tensor_maps = compiled.metadata.tensordesc_meta
-            for i in rounded_descriptors:
-                if tensor_maps[i]["elem_type"] == _TMA_FLOAT32:
-                    tensor_maps[i]["elem_type"] = _TMA_TFLOAT32
-        _COMPILED[key] = compiled
-    values = dict(zip(kernel.arg_names, args))
-    compiled[tuple(grid) + (1,) * (3 - len(grid))](
-        *[values[name] if name in values else meta[name] for name in kernel.arg_names])
+    key = (kernel, like.device.index, tuple(meta.values()), tuple(map(_specialization, args)))
+    launch = _COMPILED.get(key)
+    if launch is None:
+        launch = _COMPILED[key] = _resolve(kernel, grid, args, meta, rounded_descriptors)
+    compiled, run, function, packed = launch
+    values = dict(zip(kernel.arg_names, args), **meta)
+    ordered = [values[name] for name in kernel.arg_names]
+    grid3 = tuple(grid) + (1,) * (3 - len(grid))
+    hooks = triton.knobs.runtime
+    if hooks.launch_enter_hook is not None or hooks.launch_exit_hook is not None:
+        compiled[grid3](*ordered)  # with launch hooks (profilers) set, Triton's runner builds what they expect
+        return
+    run(*grid3, torch._C._cuda_getCurrentRawStream(like.device.index), function, packed, None, None, None, *ordered)
+
+
+def _resolve(kernel, grid, args, meta, rounded_descriptors):
+    # Compile (or load from Triton's cache) without launching; for Triton 3.6, make the descriptors listed in
+    # rounded_descriptors round (see _TMA_ROUND_FLAG); return what a launch needs.
+    compiled = kernel.warmup(*args, grid=grid, **meta)
+    if not _TMA_ROUND_FLAG:
+        tensor_maps = compiled.metadata.tensordesc_meta
+        for i in rounded_descriptors:
+            if tensor_maps[i]["elem_type"] == _TMA_FLOAT32:
+                tensor_maps[i]["elem_type"] = _TMA_TFLOAT32
+    run = compiled.run  # loads the module (compiled.function) on first access
+    return compiled, run, compiled.function, compiled.packed_metadata
 
 
 def _launch_gemm(arch, mode, a, a_t, b, lo, n, m, k, epilogue, out0, out1=None, p=None, bias=None,
@@ -594,10 +627,10 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
         return
     arch = _arch_key(x.device)
     with scope:
-        if _tma_rounding_applies(arch, mode, x, weight, p):
-            part = _tf32_tma_partials(arch, x, weight, bias, consts)
-        else:
-            part = _register_operand_partials(arch, x, weight, bias, consts, mode, p)
+        if lse is None and _tma_rounding_applies(arch, mode, x, weight, p):
+            _tf32_tma_forward(arch, x, weight, bias, consts, out)
+            return
+        part = _register_operand_partials(arch, x, weight, bias, consts, mode, p)
         _launch(_lse_mish_combine_kernel, x, (triton.cdiv(M, 256),),
                 (part[0], part[1], out, out if lse is None else lse, M, part[0].shape[0], out.stride(0)),
                 dict(SAVE_LSE=lse is not None, BLOCK=256))
@@ -610,20 +643,25 @@ def _tma_rounding_applies(arch, mode, x, weight, p):
             and not _traced(x) and _tma_ok(x) and _tma_ok(weight))
 
 
-def _tf32_tma_partials(arch, x, weight, bias, consts):
-    """part (2, tiles, M): per row of x and tile of W, the (max, sum of exp) pairs, from the TMA-rounded kernel."""
-    cfg = _TF32_TMA_CONFIGS[arch]
+def _tma_config(arch, M):
+    # Up to SMALL_M rows of x, W is streamed by narrow tiles so that enough programs read it at once.
+    configs = _TF32_TMA_CONFIGS[arch]
+    return configs["small"] if M <= configs["SMALL_M"] else configs["large"]
+
+
+def _tf32_tma_forward(arch, x, weight, bias, consts, out):
+    """out (M, 1) from the one-launch TMA-rounded kernel."""
+    cfg = _tma_config(arch, x.shape[0])
     M, K = x.shape
     N = weight.shape[0]
-    tiles = triton.cdiv(N, cfg["BLOCK_N"])
+    tiles, row_blocks = triton.cdiv(N, cfg["BLOCK_N"]), triton.cdiv(M, cfg["BLOCK_M"])
     part = torch.empty((2, tiles, M), device=x.device, dtype=torch.float32)
+    count = torch.zeros((row_blocks,), device=x.device, dtype=torch.int32)
     x_desc = _rounding_descriptor(x, [cfg["BLOCK_M"], cfg["BLOCK_K"]])
     w_desc = _rounding_descriptor(weight, [cfg["BLOCK_N"], cfg["BLOCK_K"]])
-    grid = (triton.cdiv(M, cfg["BLOCK_M"]) * tiles,)
-    _launch(_tf32_lse_partials_kernel, x, grid,
-            (x_desc, w_desc, weight if bias is None else bias, part, M, N, K, *consts),
+    _launch(_tf32_lse_mish_kernel, x, (row_blocks * tiles,),
+            (x_desc, w_desc, weight if bias is None else bias, part, count, out, M, N, K, out.stride(0), *consts),
             dict(HAS_BIAS=bias is not None, EMULATE=_interpreting(), **cfg), rounded_descriptors=(0, 1))
-    return part
 
 
 def _register_operand_partials(arch, x, weight, bias, consts, mode, p):
