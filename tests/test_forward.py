@@ -192,17 +192,19 @@ def test_tf32_either_kernel_matches_rounded_operands(shape, monkeypatch):
     assert rel_l2(out, gold(tf32(x, "round"), tf32(w, "round"), b)) < 1e-7
 
 
-@pytest.mark.parametrize("M", [1, 5, 8, 9, 40])
-def test_tf32_tma_kernel_small_and_large_configs(M, monkeypatch):
-    # Both configs of the one-launch kernel (the interpreter's "small" holds M <= 8), several row blocks and W tiles:
-    # the last program of each row block folds its partials.
+@pytest.mark.parametrize("M,N,which", [(1, 70, "small"), (8, 70, "small"), (9, 40, "medium"), (16, 64, "medium"),
+                                        (40, 70, "large"), (70, 130, "large")])
+def test_tf32_tma_kernel_configs(M, N, which, monkeypatch):
+    # Every config of the one-launch kernel, several row blocks and W tiles: the last program of each row block folds
+    # its partials. The interpreter's table: "small" up to 8 rows; "large" once its 16 x 32 tiles number at least
+    # the 4 "SMs" the interpreter claims; "medium" otherwise.
     import lsemish.model_new as mn
     used = []
     real = mn._tma_config
-    monkeypatch.setattr(mn, "_tma_config", lambda arch, m: used.append(real(arch, m)) or real(arch, m))
-    x, w, b = make_problem(M, 32, 70, dist="randn", seed=M)
+    monkeypatch.setattr(mn, "_tma_config", lambda *a: used.append(real(*a)) or real(*a))
+    x, w, b = make_problem(M, 32, N, dist="randn", seed=M)
     out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32")
-    assert used and used[0] is mn._TF32_TMA_CONFIGS["interpreter"]["small" if M <= 8 else "large"]
+    assert used and used[0] is mn._TF32_TMA_CONFIGS["interpreter"][which]
     assert rel_l2(out, gold(tf32(x, "round"), tf32(w, "round"), b)) < 1e-7
 
 

@@ -143,7 +143,7 @@ def compile_config(arch: int, mode: int, config: tuple, sync_rs: bool | None = N
 
 def compile_tma_forward(arch: int = 90, which: str = "large") -> CompiledConfig:
     """The default mode's TMA-rounded forward (_tf32_lse_mish_kernel, Hopper only: sm_89 has no TMA), in one of its
-    configs ("small" or "large")."""
+    configs ("small", "medium" or "large")."""
     cfg = mn._TF32_TMA_CONFIGS[ARCH_KEY[arch]][which]
     bm, bn, bk = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]
     sig = {"x_desc": f"tensordesc<fp32[{bm},{bk}]>", "w_desc": f"tensordesc<fp32[{bn},{bk}]>", "bias_ptr": "*fp32",
@@ -175,7 +175,7 @@ def all_configs():
 
 def report() -> list[CompiledConfig]:
     return ([compile_config(arch, mode, config, role=role) for arch, mode, config, role in all_configs()]
-            + [compile_tma_forward(90, which) for which in ("small", "large")])
+            + [compile_tma_forward(90, which) for which in ("small", "medium", "large")])
 
 
 def main():

@@ -400,15 +400,18 @@ _CONFIGS = {
 _FP64_CONFIG = (64, 64, 16, 8, 4, 2, False)
 
 
-# The TMA-rounded tf32 forward (_tf32_lse_mish_kernel): tile, L2 grouping, warps, stages, by the rows of x.
-# "large": 128 x 256 x 32 with 3 stages (147 KB of shared memory), the fastest tiling measured on the H100 at
-# M >= 1024; "small" (M <= SMALL_M): see docs/perf-notes.md, session 4.
+# The TMA-rounded tf32 forward (_tf32_lse_mish_kernel): tile, L2 grouping, warps, stages. Chosen by the shape from
+# the H100 sweep (session4/sweep-tma.txt): "small" up to SMALL_M rows of x (W streamed by 64-row tiles of x);
+# "large", 128 x 256 x 32 with 3 stages (147 KB of shared memory), where its tiles fill every SM at least once;
+# "medium" in between.
 _TF32_TMA_CONFIGS = {
-    "sm90": {"SMALL_M": 64,
-             "small": dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=64, GROUP_M=8, num_warps=4, num_stages=6),
+    "sm90": {"SMALL_M": 128,
+             "small": dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=64, GROUP_M=8, num_warps=4, num_stages=4),
+             "medium": dict(BLOCK_M=64, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=4, num_stages=4),
              "large": dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=8, num_stages=3)},
     "interpreter": {"SMALL_M": 8,
                     "small": dict(BLOCK_M=8, BLOCK_N=16, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
+                    "medium": dict(BLOCK_M=8, BLOCK_N=32, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
                     "large": dict(BLOCK_M=16, BLOCK_N=32, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1)},
 }
 
@@ -468,6 +471,16 @@ def _device_scope(x):
 
 
 _ARCH = {}  # device index -> config family
+_SMS = {}  # device index -> multiprocessors
+
+
+def _sm_count(device):
+    if _interpreting():
+        return 4
+    sms = _SMS.get(device.index)
+    if sms is None:
+        sms = _SMS[device.index] = torch.cuda.get_device_properties(device).multi_processor_count
+    return sms
 
 
 def _arch_key(device):
@@ -643,17 +656,21 @@ def _tma_rounding_applies(arch, mode, x, weight, p):
             and not _traced(x) and _tma_ok(x) and _tma_ok(weight))
 
 
-def _tma_config(arch, M):
-    # Up to SMALL_M rows of x, W is streamed by narrow tiles so that enough programs read it at once.
+def _tma_config(arch, M, N, sms):
     configs = _TF32_TMA_CONFIGS[arch]
-    return configs["small"] if M <= configs["SMALL_M"] else configs["large"]
+    if M <= configs["SMALL_M"]:
+        return configs["small"]
+    large = configs["large"]
+    if triton.cdiv(M, large["BLOCK_M"]) * triton.cdiv(N, large["BLOCK_N"]) >= sms:
+        return large
+    return configs["medium"]
 
 
 def _tf32_tma_forward(arch, x, weight, bias, consts, out):
     """out (M, 1) from the one-launch TMA-rounded kernel."""
-    cfg = _tma_config(arch, x.shape[0])
     M, K = x.shape
     N = weight.shape[0]
+    cfg = _tma_config(arch, M, N, _sm_count(x.device))
     tiles, row_blocks = triton.cdiv(N, cfg["BLOCK_N"]), triton.cdiv(M, cfg["BLOCK_M"])
     part = torch.empty((2, tiles, M), device=x.device, dtype=torch.float32)
     count = torch.zeros((row_blocks,), device=x.device, dtype=torch.int32)
