@@ -33,10 +33,18 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 @triton.jit
 def _tf32_round(v):
     # Round to nearest, ties to even, onto the 19-bit tf32 grid, as a TFLOAT32 tensor map does on its way into
-    # shared memory (measured on the H100); inf and NaN unchanged. Exact, so every backend sees the same value.
+    # shared memory (measured on the H100). Exact, so every backend sees the same value. Finite v only (an inf stays
+    # inf, a NaN may become inf): callers that can meet them use _tf32_round_safe. This one runs in the K loops
+    # of the register-operand kernels, where an extra select per element cost the fp32 mode 14 %.
     bits = v.to(tl.int32, bitcast=True)
     bits = (bits + 4095 + ((bits >> 13) & 1)) & -8192
-    return tl.where(tl.abs(v) < float("inf"), bits.to(tl.float32, bitcast=True), v)
+    return bits.to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def _tf32_round_safe(v):
+    # _tf32_round with inf and NaN left unchanged (what the tensor map does with them).
+    return tl.where(tl.abs(v) < float("inf"), _tf32_round(v), v)
 
 
 @triton.jit
@@ -117,8 +125,8 @@ def _tf32_lse_mish_kernel(
         a = x_desc.load([pid_m * BLOCK_M, k * BLOCK_K])
         b = w_desc.load([pid_n * BLOCK_N, k * BLOCK_K])
         if EMULATE:  # the interpreter's copies never round: do what the tensor map does
-            a = _tf32_round(a)
-            b = _tf32_round(b)
+            a = _tf32_round_safe(a)
+            b = _tf32_round_safe(b)
         acc = tl.dot(a, b.T, acc, input_precision="tf32")
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -158,7 +166,7 @@ def _prepare_b_kernel(
     dst = offs_m[:, None].to(tl.int64) * K + offs_k[None, :]
     if WRITE_HI:
         if MODE == 0:
-            hi = _tf32_round(v)
+            hi = _tf32_round_safe(v)
         elif MODE == 3:
             hi = raw
         else:
@@ -367,7 +375,7 @@ def _lse_mish_grad_kernel(
         grad = tl.where(inside, coef[:, None] * tl.exp(p - lse[:, None]), 0.0)
         db += tl.sum(grad, axis=0)
         if MODE == 0:
-            tl.store(g_hi_ptr + idx, _tf32_round(grad), mask=mask)
+            tl.store(g_hi_ptr + idx, _tf32_round_safe(grad), mask=mask)
         else:
             tl.store(g_hi_ptr + idx, grad.to(g_hi_ptr.dtype.element_ty), mask=mask)
         if MODE == 1:
@@ -574,8 +582,9 @@ def _specialization(arg):
 
 
 def _launch(kernel, like, grid, args, meta, rounded_descriptors=()):
-    """kernel[grid](*args, **meta). On a GPU the compiled kernel is resolved once per specialization and launched
-    directly with the launcher Triton built for it; while tracing (torch.compile) the launch goes through
+    """kernel[grid](*args, **meta), args being the kernel's leading parameters in order and meta its constexprs
+    (which follow them) and launch options. On a GPU the compiled kernel is resolved once per specialization and
+    launched directly with the launcher Triton built for it; while tracing (torch.compile) the launch goes through
     wrap_triton; the interpreter runs it as is."""
     if _traced(like) or _interpreting():
         _kernel(kernel, like)[grid](*args, **meta)
@@ -584,20 +593,23 @@ def _launch(kernel, like, grid, args, meta, rounded_descriptors=()):
     launch = _COMPILED.get(key)
     if launch is None:
         launch = _COMPILED[key] = _resolve(kernel, grid, args, meta, rounded_descriptors)
-    compiled, run, function, packed = launch
-    values = dict(zip(kernel.arg_names, args), **meta)
-    ordered = [values[name] for name in kernel.arg_names]
+    compiled, run, function, packed, constexprs = launch
     grid3 = tuple(grid) + (1,) * (3 - len(grid))
     hooks = triton.knobs.runtime
     if hooks.launch_enter_hook is not None or hooks.launch_exit_hook is not None:
-        compiled[grid3](*ordered)  # with launch hooks (profilers) set, Triton's runner builds what they expect
+        compiled[grid3](*args, *constexprs)  # with launch hooks (profilers) set, Triton's runner builds their data
         return
-    run(*grid3, torch._C._cuda_getCurrentRawStream(like.device.index), function, packed, None, None, None, *ordered)
+    run(*grid3, torch._C._cuda_getCurrentRawStream(like.device.index), function, packed, None, None, None, *args,
+        *constexprs)
 
 
 def _resolve(kernel, grid, args, meta, rounded_descriptors):
     # Compile (or load from Triton's cache) without launching; for Triton 3.6, make the descriptors listed in
     # rounded_descriptors round (see _TMA_ROUND_FLAG); return what a launch needs.
+    names = kernel.arg_names
+    if tuple(names[len(args):]) != tuple(name for name in meta if name in names):
+        raise RuntimeError(f"{kernel.__name__}: the launch must pass the leading parameters positionally and the "
+                           "trailing constexprs in order")
     compiled = kernel.warmup(*args, grid=grid, **meta)
     if not _TMA_ROUND_FLAG:
         tensor_maps = compiled.metadata.tensordesc_meta
@@ -605,7 +617,7 @@ def _resolve(kernel, grid, args, meta, rounded_descriptors):
             if tensor_maps[i]["elem_type"] == _TMA_FLOAT32:
                 tensor_maps[i]["elem_type"] = _TMA_TFLOAT32
     run = compiled.run  # loads the module (compiled.function) on first access
-    return compiled, run, compiled.function, compiled.packed_metadata
+    return compiled, run, compiled.function, compiled.packed_metadata, tuple(meta[name] for name in names[len(args):])
 
 
 def _launch_gemm(arch, mode, a, a_t, b, lo, n, m, k, epilogue, out0, out1=None, p=None, bias=None,
@@ -672,8 +684,9 @@ def _tf32_tma_forward(arch, x, weight, bias, consts, out):
     N = weight.shape[0]
     cfg = _tma_config(arch, M, N, _sm_count(x.device))
     tiles, row_blocks = triton.cdiv(N, cfg["BLOCK_N"]), triton.cdiv(M, cfg["BLOCK_M"])
-    part = torch.empty((2, tiles, M), device=x.device, dtype=torch.float32)
-    count = torch.zeros((row_blocks,), device=x.device, dtype=torch.int32)
+    # One zeroed allocation: the partials (2, tiles, M), then one int32 counter per row block (zero bits = 0).
+    part = torch.zeros((2 * tiles * M + row_blocks,), device=x.device, dtype=torch.float32)
+    count = part[2 * tiles * M:].view(torch.int32)
     x_desc = _rounding_descriptor(x, [cfg["BLOCK_M"], cfg["BLOCK_K"]])
     w_desc = _rounding_descriptor(weight, [cfg["BLOCK_N"], cfg["BLOCK_K"]])
     _launch(_tf32_lse_mish_kernel, x, (row_blocks * tiles,),
@@ -900,7 +913,9 @@ def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precisi
             return torch.ops.lsemish.linear_lse_mish(*args)[0]  # what torch.compile and export see
         if needs_grad:
             return _LinearLseMishFunction.apply(*args)[0]
-        return _forward_op(*args)[0]
+        out = torch.empty((x.shape[0], 1), device=x.device, dtype=x.dtype)
+        _forward_into(x, weight, bias, consts, _mode(x, precision), out)  # inference: no lse or P to return
+        return out
     if needs_grad:
         raise RuntimeError("linear_lse_mish(..., out=...) does not support automatic differentiation; "
                            "call it without out= or under torch.no_grad()")
