@@ -595,12 +595,18 @@ def _launch(kernel, like, grid, args, meta, rounded_descriptors=()):
         launch = _COMPILED[key] = _resolve(kernel, grid, args, meta, rounded_descriptors)
     compiled, run, function, packed, constexprs = launch
     grid3 = tuple(grid) + (1,) * (3 - len(grid))
-    hooks = triton.knobs.runtime
-    if hooks.launch_enter_hook is not None or hooks.launch_exit_hook is not None:
+    if _launch_hooks_set():
         compiled[grid3](*args, *constexprs)  # with launch hooks (profilers) set, Triton's runner builds their data
         return
     run(*grid3, torch._C._cuda_getCurrentRawStream(like.device.index), function, packed, None, None, None, *args,
         *constexprs)
+
+
+def _launch_hooks_set():
+    # Triton 3.6 keeps its launch hooks in chains that are never None: a hook is set when a chain has calls.
+    runtime = triton.knobs.runtime
+    return any(h is not None and bool(getattr(h, "calls", True))
+               for h in (runtime.launch_enter_hook, runtime.launch_exit_hook))
 
 
 def _resolve(kernel, grid, args, meta, rounded_descriptors):
