@@ -137,3 +137,108 @@ def run_check(candidate=None, shape=(32, 64, 48), precision="tf32", trials=5, di
             log(f"{dist:10s} trial {trial}: {verdict}  rel-L2 {row['rel_l2_vs_fp64']:.2e}  "
                 f"max-abs {row['max_abs_vs_fp64']:.2e} (vs fp64), {row['max_abs_vs_eager']:.2e} (vs eager)")
     return results
+
+
+# --- Any KernelBench-format problem ---------------------------------------------------------------------------------
+# KernelBench's tolerance by the reference output's dtype (its current fp32 value; 1e-2 for 16-bit types).
+DTYPE_TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-4, torch.float16: 1e-2, torch.bfloat16: 1e-2}
+
+
+def load_problem(path=None):
+    """A KernelBench-format problem module (class Model, get_inputs(), get_init_inputs()); None: problem 22."""
+    if path is None:
+        from . import problem
+        return problem
+    spec = importlib.util.spec_from_file_location("lsemish_problem", path)
+    if spec is None:
+        raise CandidateError(f"cannot load problem {path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise CandidateError(f"problem {path} has a syntax error at line {e.lineno}: {e.msg}") from None
+    except Exception as e:
+        raise CandidateError(f"problem {path} failed to import: {_describe(e, path)}") from None
+    missing = [n for n in ("Model", "get_inputs", "get_init_inputs") if not hasattr(module, n)]
+    if missing:
+        raise CandidateError(f"problem {path} is not in KernelBench's format: it defines no {', '.join(missing)}")
+    return module
+
+
+def _to(value, device, dtype=None):
+    if isinstance(value, torch.Tensor):
+        return value.to(device=device, dtype=dtype if dtype is not None and value.is_floating_point() else None)
+    return value
+
+
+def _outputs(value):
+    return list(value) if isinstance(value, (tuple, list)) else [value]
+
+
+def run_problem_check(problem_path, candidate, trials=5, seed=42, device=None, log=print):
+    """KernelBench's protocol for any problem: reference Model and candidate ModelNew built from get_init_inputs()
+    under the same seed; per trial fresh get_inputs() under a new seed; every output tensor compared element-wise
+    (allclose at the tolerance of its dtype); plus the error against the reference run in float64 where it can."""
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    problem = load_problem(problem_path)
+    module = load_candidate(candidate)
+    torch.manual_seed(seed)
+    init = problem.get_init_inputs()
+    torch.manual_seed(seed)
+    ref = problem.Model(*init).to(device)
+    torch.manual_seed(seed)
+    try:
+        model = module.ModelNew(*init).to(device)
+    except Exception as e:
+        raise CandidateError(f"candidate {candidate}: ModelNew{tuple(init)} failed: {_describe(e, candidate)}") from None
+    gold_model = None
+    if all(p.is_floating_point() for p in ref.parameters()):
+        torch.manual_seed(seed)
+        gold_model = problem.Model(*init).to(device).double()
+        gold_model.load_state_dict(ref.state_dict())
+    rng = random.Random(seed)
+    results = []
+    for trial in range(trials):
+        torch.manual_seed(rng.randrange(2**31))
+        inputs = [_to(v, device) for v in problem.get_inputs()]
+        with torch.no_grad():
+            expected = _outputs(ref(*inputs))
+            poison_allocator(device, sum(t.numel() * t.element_size() for t in expected
+                                         if isinstance(t, torch.Tensor)) * 16)
+            try:
+                got = _outputs(model(*inputs))
+            except Exception as e:
+                if _needs_cuda(e, device):
+                    raise CandidateError(f"candidate {candidate} needs a CUDA GPU, and this machine has none: "
+                                         f"it raised {_describe(e, candidate)}") from None
+                log(f"trial {trial}: FAIL  candidate raised {_describe(e, candidate)}")
+                results.append({"trial": trial, "passed": False, "error": repr(e)})
+                continue
+            gold = _outputs(gold_model(*[_to(v, device, torch.float64) for v in inputs])) if gold_model else None
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        row = {"trial": trial, "passed": True, "outputs": []}
+        if len(got) != len(expected):
+            row.update(passed=False, error=f"{len(got)} outputs, expected {len(expected)}")
+        for i, (g, e) in enumerate(zip(got, expected)):
+            out = {"index": i}
+            if not isinstance(g, torch.Tensor) or g.shape != e.shape:
+                out["error"] = f"got {type(g).__name__} {tuple(getattr(g, 'shape', ()))}, expected {tuple(e.shape)}"
+                row["passed"] = False
+            else:
+                tol = DTYPE_TOLERANCE.get(e.dtype, 0.0)
+                ok = torch.allclose(g.to(e.dtype), e, atol=tol, rtol=tol) if e.is_floating_point() else torch.equal(g, e)
+                out.update(tolerance=tol, passed=bool(ok), max_abs_vs_eager=float((g.double() - e.double()).abs().max())
+                           if g.numel() else 0.0)
+                if gold is not None and e.is_floating_point() and g.numel():
+                    ref64 = gold[i].double()
+                    out["rel_l2_vs_fp64"] = float((g.double() - ref64).norm() / ref64.norm().clamp_min(1e-300))
+                row["passed"] &= bool(ok)
+            row["outputs"].append(out)
+        results.append(row)
+        detail = "; ".join(f"out{o['index']}: " + (o["error"] if "error" in o else
+                           f"max-abs {o['max_abs_vs_eager']:.2e} vs eager (tol {o['tolerance']:g})"
+                           + (f", rel-L2 {o['rel_l2_vs_fp64']:.2e} vs fp64" if "rel_l2_vs_fp64" in o else ""))
+                           for o in row["outputs"])
+        log(f"trial {trial}: {'PASS' if row['passed'] else 'FAIL'}  {row.get('error', '')}{detail}")
+    return results

@@ -614,7 +614,7 @@ def _resolve(kernel, grid, args, meta, rounded_descriptors):
     # rounded_descriptors round (see _TMA_ROUND_FLAG); return what a launch needs.
     names = kernel.arg_names
     if tuple(names[len(args):]) != tuple(name for name in meta if name in names):
-        raise RuntimeError(f"{kernel.__name__}: the launch must pass the leading parameters positionally and the "
+        raise RuntimeError(f"{kernel.__name__}: the launch must give the leading parameters positionally and the "
                            "trailing constexprs in order")
     compiled = kernel.warmup(*args, grid=grid, **meta)
     if not _TMA_ROUND_FLAG:

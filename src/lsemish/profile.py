@@ -41,11 +41,13 @@ def parse_ncu_csv(text):
     return result
 
 
-def run_profile(candidate, shape, out_path, log=print):
+def run_profile(candidate, shape, out_path, log=print, problem=None):
     ncu = find_ncu()
     target = [sys.executable, "-m", "lsemish.profile", "--shape", ",".join(map(str, shape))]
     if candidate:
         target += ["--candidate", candidate]
+    if problem:
+        target += ["--problem", problem]
     cmd = [ncu, "--clock-control", "none", "--csv", "--metrics", ",".join(METRICS)] + target
     log("running: " + " ".join(cmd))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
@@ -57,18 +59,25 @@ def run_profile(candidate, shape, out_path, log=print):
     return result
 
 
-def forward_once(candidate, shape):
-    """The profiled program: build the model, run one warm-up and one forward."""
+def forward_once(candidate, shape, problem=None):
+    """The profiled program: build the model, run one warm-up and one forward (problem 22 at `shape`, or any
+    KernelBench-format problem on its get_inputs())."""
     import torch
 
-    from .check import build_model, load_candidate
-    M, K, N = shape
+    from .check import build_model, load_candidate, load_problem
     module = load_candidate(candidate)
-    model = build_model(module, [K, N, 2.0, -10.0, 10.0], "tf32", 0).cuda()
-    x = torch.rand(M, K, device="cuda")
+    if problem is None:
+        M, K, N = shape
+        model = build_model(module, [K, N, 2.0, -10.0, 10.0], "tf32", 0).cuda()
+        inputs = [torch.rand(M, K, device="cuda")]
+    else:
+        spec = load_problem(problem)
+        torch.manual_seed(0)
+        model = module.ModelNew(*spec.get_init_inputs()).cuda()
+        inputs = [v.cuda() if isinstance(v, torch.Tensor) else v for v in spec.get_inputs()]
     with torch.no_grad():
-        model(x)
-        model(x)
+        model(*inputs)
+        model(*inputs)
     torch.cuda.synchronize()
 
 
@@ -79,6 +88,7 @@ if __name__ == "__main__":
     from .cli import HEADLINE, _shape
     parser = argparse.ArgumentParser(prog="python -m lsemish.profile", description=forward_once.__doc__)
     parser.add_argument("--candidate", help="file defining ModelNew (default: lsemish's own)")
-    parser.add_argument("--shape", type=_shape, default=HEADLINE, help="M,K,N")
+    parser.add_argument("--shape", type=_shape, default=HEADLINE, help="M,K,N (problem 22)")
+    parser.add_argument("--problem", help="a KernelBench-format problem file (default: problem 22)")
     cli_args = parser.parse_args()
-    forward_once(cli_args.candidate, cli_args.shape)
+    forward_once(cli_args.candidate, cli_args.shape, cli_args.problem)
