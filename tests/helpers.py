@@ -18,8 +18,8 @@ def gold(x, w, b, scale=2.0, lo=-10.0, hi=10.0):
 
 
 def tf32(t, op):
-    """t on the tf32 grid: "round" to nearest, ties to even (what lsemish and the TMA do), "away" (ties away from
-    zero), "trunc" (what the tensor core does to unrounded fp32)."""
+    """t on the tf32 grid: "round" to nearest, ties to even (what the TMA copy does), "away" to nearest, ties away
+    from zero (what the register-operand kernels do), "trunc" (what the tensor core does to unrounded fp32)."""
     i = t.float().contiguous().view(torch.int32)
     i = {"trunc": i & -8192, "round": (i + 4095 + ((i >> 13) & 1)) & -8192, "away": (i + 4096) & -8192}[op]
     return i.view(torch.float32)
