@@ -1,0 +1,40 @@
+"""One rank of a distributed test (gloo, CPU, Triton's interpreter): python dist_worker.py RANK WORLD STORE OUT
+SCENARIO. Writes OUT (a torch file) with what the rank computed, or the error it raised."""
+import os
+import sys
+
+os.environ["TRITON_INTERPRET"] = "1"
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+
+rank, world, store, out_path, scenario = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+from lsemish import ModelNew  # noqa: E402
+from lsemish.distributed import ShardedModelNew, linear_lse_mish, shard_rows  # noqa: E402
+
+M, K, N = 7, 16, 47
+torch.manual_seed(0)
+model = ModelNew(K, N, 2.0, -10.0, 10.0, precision="fp32")
+x = torch.randn(M, K)
+g = torch.randn(M, 1)
+result = {}
+try:
+    if scenario == "forward_backward":
+        sharded = ShardedModelNew(model)
+        xs = x.clone().requires_grad_()
+        out = sharded(xs)
+        out.backward(g)
+        result = {"out": out.detach(), "dx": xs.grad, "dw": sharded.weight.grad, "db": sharded.bias.grad,
+                  "rows": sharded.rows[rank], "state": sharded.gather_state_dict()}
+    elif scenario == "empty_shard":
+        start, stop = shard_rows(N, world)[rank]
+        stop = start if rank == world - 1 else stop
+        linear_lse_mish(x, model.matmul.weight.detach()[start:stop], model.matmul.bias.detach()[start:stop],
+                        2.0, -10.0, 10.0, precision="fp32")
+    elif scenario == "mismatched_x":
+        sharded = ShardedModelNew(model)
+        sharded(x + (1e-3 if rank == 1 else 0.0))
+except ValueError as e:
+    result = {"error": str(e)}
+torch.save(result, out_path)
+dist.destroy_process_group()
