@@ -16,7 +16,8 @@ if [ "${1:-1}" = 1 ]; then
   python3 -m lsemish bench --shapes headline --candidate "$SEED:seed" --out "$O/headline" 2>&1 | tail -14 | tee -a "$O/log.txt"
 else
   python3 -m lsemish emit > /tmp/deliverable.py
-  A="python3 tests/fixtures/agent.py /tmp/agent.state tests/fixtures/candidates/problem22_torch_wrong.py tests/fixtures/candidates/problem22_torch.py /tmp/deliverable.py"
+  python3 -c "import sys; sys.path.insert(0, 'tests'); from helpers import write_wrong_candidate as w; w('problem22_torch', '/tmp/p22_wrong.py')"
+  A="python3 tests/fixtures/agent.py /tmp/agent.state /tmp/p22_wrong.py tests/fixtures/candidates/problem22_torch.py /tmp/deliverable.py"
   python3 -m lsemish loop --agent "$A" --rounds 3 --trials 1 --candidate "$SEED" --gpu H100 --out /tmp/loop 2>&1 | tail -12 | tee "$O/loop-log.txt"
   cp /tmp/loop/summary.md /tmp/loop/summary.json /tmp/loop/summary.png "$O/" 2>/dev/null
   cp /tmp/loop/round-03/prompt.txt "$O/round-03-prompt.txt"

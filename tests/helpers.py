@@ -1,3 +1,5 @@
+import os
+
 import torch
 
 from lsemish.grad_check import grads_of as our_grads
@@ -33,3 +35,30 @@ def gold_grads(x, w, b, g, scale=2.0, lo=-10.0, hi=10.0):
     """(dx, dw, db) of sum(g * reference(x, w, b)) in float64 (db None without a bias)."""
     return our_grads(lambda xx, ww, bb: reference_forward(xx, ww, bb, scale, lo, hi), x.double(), w.double(),
                      None if b is None else b.double(), g.double())[1:]
+
+
+CANDIDATES = os.path.join(os.path.dirname(__file__), "fixtures", "candidates")
+# A plausible bug in each right candidate: (right file, the line as written, the line with the bug).
+BUGS = {
+    "matmul": ("        return matmul(A, B)", "        return matmul(A, B, extra=0.01)  # off by a little"),
+    "gemm_gelu_bias": ("gemm_gelu_bias(x, self.linear.weight, self.bias)",
+                       "gemm_gelu_bias(x, self.linear.weight, self.bias, tanh_approx=True)  # not the erf GELU"),
+    "row_softmax_mean": ("        return row_softmax_mean(x)",
+                         "        return row_softmax_mean(x, weighted=False)  # the plain mean"),
+    "problem22_torch": ("        y = torch.clamp(y + y, self.clamp_min, self.clamp_max)",
+                        "        y = torch.clamp(y, self.clamp_min, self.clamp_max)  # forgets the doubling"),
+}
+
+
+def right_candidate(name):
+    return os.path.join(CANDIDATES, f"{name}_right.py" if name != "problem22_torch" else "problem22_torch.py")
+
+
+def write_wrong_candidate(name, path):
+    """The right candidate `name` with its bug (BUGS) put in, written to path; returns str(path)."""
+    source = open(right_candidate(name)).read()
+    line, bug = BUGS[name]
+    assert source.count(line) == 1, (name, line)
+    with open(path, "w") as fh:
+        fh.write(source.replace(line, bug))
+    return str(path)

@@ -6,12 +6,12 @@ import sys
 
 import pytest
 
+from helpers import right_candidate, write_wrong_candidate
 from lsemish.check import CandidateError, run_check, run_problem_check
 from lsemish.problems import EXAMPLES
 
 HERE = os.path.dirname(__file__)
 FIX = os.path.join(HERE, "fixtures")
-CAND = os.path.join(FIX, "candidates")
 SEED = os.path.join(HERE, "..", "..", "shared", "seed")
 
 
@@ -33,9 +33,10 @@ def test_three_example_problems_ship():
 
 
 @pytest.mark.parametrize("name", ["matmul", "gemm_gelu_bias", "row_softmax_mean"])
-def test_check_passes_right_and_fails_wrong_for_each_problem(name):
-    right = run_problem_check(EXAMPLES[name], os.path.join(CAND, f"{name}_right.py"), trials=2, log=lambda m: None)
-    wrong = run_problem_check(EXAMPLES[name], os.path.join(CAND, f"{name}_wrong.py"), trials=2, log=lambda m: None)
+def test_check_passes_right_and_fails_wrong_for_each_problem(name, tmp_path):
+    right = run_problem_check(EXAMPLES[name], right_candidate(name), trials=2, log=lambda m: None)
+    wrong = run_problem_check(EXAMPLES[name], write_wrong_candidate(name, tmp_path / "wrong.py"), trials=2,
+                              log=lambda m: None)
     assert len(right) == 2 and all(r["passed"] for r in right), right
     assert len(wrong) == 2 and not any(r["passed"] for r in wrong), wrong
     assert all(o["rel_l2_vs_fp64"] < 1e-5 for r in right for o in r["outputs"])
@@ -47,17 +48,17 @@ def test_check_passes_right_and_fails_wrong_for_problem_22(deliverable):
     assert not any(r["passed"] for r in run_check(os.path.join(FIX, "wrong_candidate.py"), **quiet))
 
 
-def test_check_cli_takes_a_problem():
-    r = cli("check", "--problem", EXAMPLES["matmul"], "--candidate", os.path.join(CAND, "matmul_wrong.py"),
-            "--trials", "1")
+def test_check_cli_takes_a_problem(tmp_path):
+    r = cli("check", "--problem", EXAMPLES["matmul"], "--candidate",
+            write_wrong_candidate("matmul", tmp_path / "wrong.py"), "--trials", "1")
     assert r.returncode == 1 and "0 passed, 1 failed" in r.stdout and "tol 0.0001" in r.stdout, r.stdout
 
 
 def test_a_file_that_is_not_a_problem_is_named(tmp_path):
     bad = tmp_path / "no_model.py"
     bad.write_text("def get_inputs():\n    return []\n")
-    with pytest.raises(CandidateError, match="defines no Model, get_init_inputs"):
-        run_problem_check(str(bad), os.path.join(CAND, "matmul_right.py"))
+    with pytest.raises(CandidateError, match="problem .* defines no Model, get_init_inputs"):
+        run_problem_check(str(bad), right_candidate("matmul"))
 
 
 @pytest.mark.parametrize("args,msg", [
@@ -90,7 +91,7 @@ def test_prompt_gpu_table_stage_file_and_errors(tmp_path):
     metrics.write_text('{"k": {"launch__grid_size": 4}}')
     stage = tmp_path / "stage.md"
     stage.write_text("## Current Optimization Stage\n\nFocus: memory coalescing.\n")
-    cand = os.path.join(CAND, "matmul_right.py")
+    cand = right_candidate("matmul")
     r = cli("prompt", "--candidate", cand, "--metrics", str(metrics), "--gpu", "h100", "--stage", str(stage))
     assert r.returncode == 0, r.stderr
     assert "GPU Name: H100 SXM5 80GB" in r.stdout and "• Number of SMs: 132" in r.stdout
@@ -111,10 +112,9 @@ def agent(tmp_path, *steps):
 
 def test_loop_three_rounds_ends_on_the_right_best(tmp_path, deliverable):
     out = tmp_path / "run"
-    script = agent(tmp_path, os.path.join(CAND, "problem22_torch_wrong.py"), os.path.join(CAND, "problem22_torch.py"),
-                   deliverable)
-    r = cli("loop", "--agent", script, "--rounds", "3", "--trials", "1", "--out", str(out),
-            "--candidate", os.path.join(CAND, "problem22_torch_wrong.py"))
+    wrong = write_wrong_candidate("problem22_torch", tmp_path / "wrong.py")
+    script = agent(tmp_path, wrong, right_candidate("problem22_torch"), deliverable)
+    r = cli("loop", "--agent", script, "--rounds", "3", "--trials", "1", "--out", str(out), "--candidate", wrong)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "no GPU: bench and profile are skipped" in r.stdout
     state = json.loads((out / "state.json").read_text())
@@ -124,18 +124,19 @@ def test_loop_three_rounds_ends_on_the_right_best(tmp_path, deliverable):
     for name in ("prompt.txt", "answer.txt", "candidate.py", "lint.txt", "check.json"):
         assert (out / "round-02" / name).exists(), name
     # The round-3 prompt carries the current code: round 2's passing candidate.
-    assert open(os.path.join(CAND, "problem22_torch.py")).read() in (out / "round-03" / "prompt.txt").read_text()
+    assert open(right_candidate("problem22_torch")).read() in (out / "round-03" / "prompt.txt").read_text()
     assert "best: round 3" in (out / "summary.md").read_text()
 
 
 def test_bad_agents_and_bad_candidates_end_only_their_round(tmp_path):
     hangs = tmp_path / "hangs.py"
-    hangs.write_text(open(os.path.join(CAND, "matmul_right.py")).read().replace(
+    hangs.write_text(open(right_candidate("matmul")).read().replace(
         "        return matmul(A, B)", "        while True:\n            A = A + 0\n        return matmul(A, B)"))
     out = tmp_path / "run"
-    script = agent(tmp_path, "hang", "nocode", "fail", "garbage", str(hangs), os.path.join(CAND, "matmul_right.py"))
+    script = agent(tmp_path, "hang", "nocode", "fail", "garbage", str(hangs), right_candidate("matmul"))
     r = cli("loop", "--agent", script, "--rounds", "6", "--trials", "1", "--out", str(out), "--problem",
-            EXAMPLES["matmul"], "--candidate", os.path.join(CAND, "matmul_wrong.py"), "--agent-timeout", "3",
+            EXAMPLES["matmul"], "--candidate", write_wrong_candidate("matmul", tmp_path / "wrong.py"),
+            "--agent-timeout", "3",
             "--step-timeout", "25")
     assert r.returncode == 0, r.stderr[-2000:]
     statuses = [rec["status"] for rec in json.loads((out / "state.json").read_text())["rounds"]]
@@ -150,10 +151,10 @@ def test_bad_agents_and_bad_candidates_end_only_their_round(tmp_path):
 
 def test_loop_resumes(tmp_path):
     out = tmp_path / "run"
-    script = agent(tmp_path, os.path.join(CAND, "row_softmax_mean_wrong.py"), os.path.join(CAND,
-                                                                                          "row_softmax_mean_right.py"))
+    wrong = write_wrong_candidate("row_softmax_mean", tmp_path / "wrong.py")
+    script = agent(tmp_path, wrong, right_candidate("row_softmax_mean"))
     common = ["--agent", script, "--trials", "1", "--out", str(out), "--problem", EXAMPLES["row_softmax_mean"],
-              "--candidate", os.path.join(CAND, "row_softmax_mean_wrong.py")]
+              "--candidate", wrong]
     assert cli("loop", "--rounds", "1", *common).returncode == 0
     first = (out / "round-01" / "answer.txt").read_text()
     r = cli("loop", "--rounds", "2", *common)

@@ -19,21 +19,31 @@ class CandidateError(Exception):
     """A candidate that cannot be loaded, built or run here; the message is one line naming the file and cause."""
 
 
+def _load_module(path, role, required):
+    """The module in file `path` (a candidate or a problem), with a one-line CandidateError for every way it can be
+    unusable: not Python, a syntax error, its own code failing at import, a required name missing."""
+    spec = importlib.util.spec_from_file_location(f"lsemish_{role}", path)
+    if spec is None:
+        raise CandidateError(f"cannot load {role} {path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise CandidateError(f"{role} {path} has a syntax error at line {e.lineno}: {e.msg}") from None
+    except Exception as e:  # the file's own import-time code failed: report it as the file's fault
+        raise CandidateError(f"{role} {path} failed to import: {_describe(e, path)}") from None
+    missing = [name for name in required if not hasattr(module, name)]
+    if missing:
+        raise CandidateError(f"{role} {path} defines no {', '.join(missing)}")
+    return module
+
+
 def load_candidate(path=None):
     """The module that defines ModelNew: a candidate file, or lsemish's own deliverable."""
     if path is None:
         from . import model_new
         return model_new
-    spec = importlib.util.spec_from_file_location("lsemish_candidate", path)
-    if spec is None:
-        raise CandidateError(f"cannot load candidate {path}: not a Python file")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except SyntaxError as e:
-        raise CandidateError(f"candidate {path} has a syntax error at line {e.lineno}: {e.msg}") from None
-    except Exception as e:  # the candidate's own import-time code failed: report it as the candidate's fault
-        raise CandidateError(f"candidate {path} failed to import: {_describe(e, path)}") from None
+    module = _load_module(path, "candidate", ())
     if not isinstance(getattr(module, "ModelNew", None), type):
         raise CandidateError(f"candidate {path} defines no class ModelNew")
     return module
@@ -149,20 +159,7 @@ def load_problem(path=None):
     if path is None:
         from . import problem
         return problem
-    spec = importlib.util.spec_from_file_location("lsemish_problem", path)
-    if spec is None:
-        raise CandidateError(f"cannot load problem {path}: not a Python file")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except SyntaxError as e:
-        raise CandidateError(f"problem {path} has a syntax error at line {e.lineno}: {e.msg}") from None
-    except Exception as e:
-        raise CandidateError(f"problem {path} failed to import: {_describe(e, path)}") from None
-    missing = [n for n in ("Model", "get_inputs", "get_init_inputs") if not hasattr(module, n)]
-    if missing:
-        raise CandidateError(f"problem {path} is not in KernelBench's format: it defines no {', '.join(missing)}")
-    return module
+    return _load_module(path, "problem", ("Model", "get_inputs", "get_init_inputs"))
 
 
 def _to(value, device, dtype=None):
