@@ -48,7 +48,9 @@ def run_profile(candidate, shape, out_path, log=print, problem=None):
         target += ["--candidate", candidate]
     if problem:
         target += ["--problem", problem]
-    cmd = [ncu, "--clock-control", "none", "--csv", "--metrics", ",".join(METRICS)] + target
+    # Only the kernels between cudaProfilerStart and Stop in forward_once: the model's, not the inputs' creation.
+    cmd = [ncu, "--clock-control", "none", "--profile-from-start", "off", "--csv", "--metrics",
+           ",".join(METRICS)] + target
     log("running: " + " ".join(cmd))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
     if proc.returncode != 0:
@@ -60,8 +62,8 @@ def run_profile(candidate, shape, out_path, log=print, problem=None):
 
 
 def forward_once(candidate, shape, problem=None):
-    """The profiled program: build the model, run one warm-up and one forward (problem 22 at `shape`, or any
-    KernelBench-format problem on its get_inputs())."""
+    """The profiled program: build the model, run one warm-up and one profiled forward (problem 22 at `shape`, or
+    any KernelBench-format problem on its get_inputs())."""
     import torch
 
     from .check import build_model, load_candidate, load_problem
@@ -76,9 +78,12 @@ def forward_once(candidate, shape, problem=None):
         model = module.ModelNew(*spec.get_init_inputs()).cuda()
         inputs = [v.cuda() if isinstance(v, torch.Tensor) else v for v in spec.get_inputs()]
     with torch.no_grad():
+        model(*inputs)  # compiles and loads the kernels, outside the profiled range
+        torch.cuda.synchronize()
+        torch.cuda.cudart().cudaProfilerStart()
         model(*inputs)
-        model(*inputs)
-    torch.cuda.synchronize()
+        torch.cuda.synchronize()
+        torch.cuda.cudart().cudaProfilerStop()
 
 
 if __name__ == "__main__":
