@@ -692,9 +692,11 @@ def _tf32_tma_forward(arch, x, weight, bias, consts, out):
     N = weight.shape[0]
     cfg = _tma_config(arch, M, N, _sm_count(x.device))
     tiles, row_blocks = triton.cdiv(N, cfg["BLOCK_N"]), triton.cdiv(M, cfg["BLOCK_M"])
-    # One zeroed allocation: the partials (2, tiles, M), then one int32 counter per row block (zero bits = 0).
-    part = torch.zeros((2 * tiles * M + row_blocks,), device=x.device, dtype=torch.float32)
-    count = part[2 * tiles * M:].view(torch.int32)
+    # One zeroed allocation: the partials (2, tiles, M), then one int32 counter per row block (zero bits = 0), from
+    # a 16-byte boundary (an alignment that changed with M would compile another variant of the kernel).
+    counters_at = triton.cdiv(2 * tiles * M, 4) * 4
+    part = torch.zeros((counters_at + row_blocks,), device=x.device, dtype=torch.float32)
+    count = part[counters_at:].view(torch.int32)
     x_desc = _rounding_descriptor(x, [cfg["BLOCK_M"], cfg["BLOCK_K"]])
     w_desc = _rounding_descriptor(weight, [cfg["BLOCK_N"], cfg["BLOCK_K"]])
     _launch(_tf32_lse_mish_kernel, x, (row_blocks * tiles,),
