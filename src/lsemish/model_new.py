@@ -436,6 +436,11 @@ def check_precision(precision):
     return precision
 
 
+def _cdiv(a, b):
+    # Host-side ceil division (triton.cdiv costs ~3 us a call on the host; a launch path makes several).
+    return -(-a // b)
+
+
 def _interpreting():
     return bool(triton.knobs.runtime.interpret)
 
@@ -543,7 +548,7 @@ def _prepare_b(src, mode, write_hi=True, flags=None):
     rows, cols = src.shape
     hi = torch.empty((rows, cols), device=src.device, dtype=_B_DTYPE.get(mode, src.dtype)) if write_hi else None
     lo = torch.empty((rows, cols), device=src.device, dtype=torch.float32) if mode == 1 else None
-    grid = (triton.cdiv(rows, 32), triton.cdiv(cols, 128))
+    grid = (_cdiv(rows, 32), _cdiv(cols, 128))
     out = lo if hi is None else hi
     _kernel(_prepare_b_kernel, src)[grid](
         src, out, hi if lo is None else lo, out if flags is None else flags, rows, cols, src.stride(0),
@@ -638,7 +643,7 @@ def _launch_gemm(arch, mode, a, a_t, b, lo, n, m, k, epilogue, out0, out1=None, 
     if use_tma:
         triton.set_allocator(_descriptor_scratch)
     lo = b if lo is None else lo
-    grid = (triton.cdiv(n, block_n) * triton.cdiv(m, block_m),)
+    grid = (_cdiv(n, block_n) * _cdiv(m, block_m),)
     _kernel(_gemm_kernel, a)[grid](
         a, b, lo, a if bias is None else bias, out0, out0 if out1 is None else out1, out0 if p is None else p,
         out0 if flags is None else flags, n, m, k,
@@ -664,7 +669,7 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
             _tf32_tma_forward(arch, x, weight, bias, consts, out)
             return
         part = _register_operand_partials(arch, x, weight, bias, consts, mode, p)
-        _launch(_lse_mish_combine_kernel, x, (triton.cdiv(M, 256),),
+        _launch(_lse_mish_combine_kernel, x, (_cdiv(M, 256),),
                 (part[0], part[1], out, out if lse is None else lse, M, part[0].shape[0], out.stride(0)),
                 dict(SAVE_LSE=lse is not None, BLOCK=256))
 
@@ -681,7 +686,7 @@ def _tma_config(arch, M, N, sms):
     if M <= configs["SMALL_M"]:
         return configs["small"]
     large = configs["large"]
-    if triton.cdiv(M, large["BLOCK_M"]) * triton.cdiv(N, large["BLOCK_N"]) >= sms:
+    if _cdiv(M, large["BLOCK_M"]) * _cdiv(N, large["BLOCK_N"]) >= sms:
         return large
     return configs["medium"]
 
@@ -691,10 +696,10 @@ def _tf32_tma_forward(arch, x, weight, bias, consts, out):
     M, K = x.shape
     N = weight.shape[0]
     cfg = _tma_config(arch, M, N, _sm_count(x.device))
-    tiles, row_blocks = triton.cdiv(N, cfg["BLOCK_N"]), triton.cdiv(M, cfg["BLOCK_M"])
+    tiles, row_blocks = _cdiv(N, cfg["BLOCK_N"]), _cdiv(M, cfg["BLOCK_M"])
     # One zeroed allocation: the partials (2, tiles, M), then one int32 counter per row block (zero bits = 0), from
     # a 16-byte boundary (an alignment that changed with M would compile another variant of the kernel).
-    counters_at = triton.cdiv(2 * tiles * M, 4) * 4
+    counters_at = _cdiv(2 * tiles * M, 4) * 4
     part = torch.zeros((counters_at + row_blocks,), device=x.device, dtype=torch.float32)
     count = part[counters_at:].view(torch.int32)
     x_desc = _rounding_descriptor(x, [cfg["BLOCK_M"], cfg["BLOCK_K"]])
@@ -717,7 +722,7 @@ def _register_operand_partials(arch, x, weight, bias, consts, mode, p):
         b, lo = x, _prepare_b(x, mode, write_hi=False, flags=flags)[1]
     else:
         b, lo = _prepare_b(x, mode)
-    tiles = triton.cdiv(N, _config(arch, mode, x.dtype)[0])
+    tiles = _cdiv(N, _config(arch, mode, x.dtype)[0])
     # Two tensors, not views of one: torch.compile's functionalization of wrap_triton mutations wants distinct bases.
     part = [torch.empty((tiles, M), device=x.device, dtype=_epilogue_dtype(x)) for _ in range(2)]
     _launch_gemm(arch, mode, weight, False, b, lo, N, M, K, 0, part[0], part[1], p=p, bias=bias, consts=consts)
@@ -744,7 +749,7 @@ def _grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo, db=None):
         return
     with scope:
         block_m, block_n, warps, stages = _GRAD_CONFIG
-        _kernel(_lse_mish_grad_kernel, p)[(triton.cdiv(N, block_n),)](
+        _kernel(_lse_mish_grad_kernel, p)[(_cdiv(N, block_n),)](
             p, lse, grad, g_hi, g_lo if mode == 1 else g_hi, g_hi if db is None else db, M, N, grad.stride(0),
             float(consts[0]), float(consts[1]), float(consts[2]),
             MODE=mode, HAS_BIAS=db is not None, BLOCK_M=block_m, BLOCK_N=block_n, STAGES=stages, num_warps=warps)
