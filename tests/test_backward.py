@@ -175,3 +175,25 @@ def test_ops_are_registered():
     g_hi, g_lo, _ = torch.ops.lsemish.lse_mish_grad(*gargs)
     opcheck(torch.ops.lsemish.linear_grads.default, (g_hi, g_lo, x.detach(), w.detach(), "fp32", True, True),
             test_utils=utils)
+
+
+@pytest.mark.parametrize("M,N", [(37, 44), (5, 20)])
+def test_tf32_training_forward_through_the_tma_kernel(M, N, monkeypatch):
+    # K and N multiples of 4: the training forward runs the TMA-rounded kernel, which also stores P and lse (a spy
+    # proves it); P equals the pre-clamp values of the rounded operands, and the gradients match float64 on them.
+    import lsemish.model_new as mn
+    calls = []
+    real = mn._tf32_tma_forward
+    monkeypatch.setattr(mn, "_tf32_tma_forward", lambda *a: calls.append(a[-1] is not None) or real(*a))
+    x, w, b = make_problem(M, 64, N, dist="randn", seed=M)
+    ws = w.clone().requires_grad_()
+    out, lse, p = torch.ops.lsemish.linear_lse_mish(x, ws, b, 2.0, -10.0, 10.0, "tf32", True)
+    assert calls == [True]
+    xr, wr = tf32(x, "round").double(), tf32(w, "round").double()
+    pre = 2 * ((xr @ wr.T + b.double()) * 2.0)
+    torch.testing.assert_close(p.double(), pre, rtol=1e-6, atol=1e-5)
+    torch.testing.assert_close(lse.double(), torch.logsumexp(pre.clamp(-10.0, 10.0), dim=1), rtol=1e-6, atol=1e-6)
+    g = torch.randn(M, 1, generator=torch.Generator().manual_seed(M))
+    _, *grads = our_grads(lambda xx, ww, bb: linear_lse_mish(xx, ww, bb, 2.0, -10.0, 10.0, "tf32"), x, w, b, g)
+    for got, ref in zip(grads, gold_grads(tf32(x, "round"), tf32(w, "round"), b, g)):
+        assert rel_l2(got, ref) < 1e-3  # the backward products round G and the other operand to tf32 (2^-11)

@@ -38,10 +38,10 @@ def test_opcheck(precision):
     w = (torch.randn(384, 256, device="cuda") / 16).requires_grad_()
     b = torch.randn(384, device="cuda", requires_grad=True)
     for save in (True, False):
-        # Eagerly, the tf32 inference forward (save=False) runs the TMA-rounded kernel on Hopper; traced, the
-        # register-operand kernel: both round to tf32, but tile and summation orders differ, so the compiled op
-        # matches the eager one to tf32's accuracy, not to fp32's (KernelBench's 1e-4).
-        tol = dict(atol=1e-4, rtol=1e-4) if precision == "tf32" and not save else {}
+        # Eagerly, the tf32 forward runs the TMA-rounded kernel on Hopper; traced, the register-operand kernel: both
+        # round to tf32, but tile and summation orders differ, so the compiled op matches the eager one to tf32's
+        # accuracy, not to fp32's (KernelBench's 1e-4).
+        tol = dict(atol=1e-4, rtol=1e-4) if precision == "tf32" else {}
         opcheck(torch.ops.lsemish.linear_lse_mish.default, (x, w, b, 2.0, -10.0, 10.0, precision, save), **tol)
     _, lse, p = torch.ops.lsemish.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision, True)
     g = torch.randn(64, 1, device="cuda")
@@ -60,11 +60,14 @@ def test_compile_fullgraph_forward_and_backward(precision):
     eager = _step(model, x, g)
     compiled = torch.compile(model, fullgraph=True)  # fullgraph: any graph break is an error
     got = _step(compiled, x, g)
+    # tf32: eager runs the TMA-rounded forward, the compiled graph the register-operand one (see test_opcheck):
+    # equal to tf32's accuracy (an element that crosses a clamp bound moves a gradient: compared by rel-L2).
     for a, e in zip(got, eager):
-        torch.testing.assert_close(a, e, rtol=1e-6, atol=1e-6)
+        if precision == "tf32":
+            assert float((a.double() - e.double()).norm() / e.double().norm()) < 1e-4
+        else:
+            torch.testing.assert_close(a, e, rtol=1e-6, atol=1e-6)
     with torch.no_grad():
-        # tf32 inference: eager runs the TMA-rounded kernel, the compiled graph the register-operand one (see
-        # test_opcheck): equal to tf32's accuracy, and each as close to float64 as the other.
         tol = 1e-4 if precision == "tf32" else 1e-6
         torch.testing.assert_close(compiled(x), model(x), rtol=tol, atol=tol)
 

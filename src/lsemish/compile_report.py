@@ -141,18 +141,20 @@ def compile_config(arch: int, mode: int, config: tuple, sync_rs: bool | None = N
                           sync_rs=sync_rs)
 
 
-def compile_tma_forward(arch: int = 90, which: str = "large") -> CompiledConfig:
+def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = False) -> CompiledConfig:
     """The default mode's TMA-rounded forward (_tf32_lse_mish_kernel, Hopper only: sm_89 has no TMA), in one of its
     configs ("small", "medium" or "large")."""
     cfg = mn._TF32_TMA_CONFIGS[ARCH_KEY[arch]][which]
     bm, bn, bk = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]
-    sig = {"x_desc": f"tensordesc<fp32[{bm},{bk}]>", "w_desc": f"tensordesc<fp32[{bn},{bk}]>", "bias_ptr": "*fp32",
-           "part_ptr": "*fp32", "count_ptr": "*i32", "out_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32",
-           "stride_out": "i32", "scale": "fp32", "clamp_min": "fp32", "clamp_max": "fp32"}
-    constexprs = {"HAS_BIAS": True, "EMULATE": False, **{k: v for k, v in cfg.items() if k.isupper()}}
+    sig = {"x_desc": f"tensordesc<fp32[{bm},{bk}]>", "w_desc": f"tensordesc<fp32[{bn},{bk}]>",
+           "p_desc": f"tensordesc<fp32[{bm},{bn}]>", "bias_ptr": "*fp32", "part_ptr": "*fp32", "count_ptr": "*i32",
+           "out_ptr": "*fp32", "lse_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32", "stride_out": "i32",
+           "scale": "fp32", "clamp_min": "fp32", "clamp_max": "fp32"}
+    constexprs = {"HAS_BIAS": True, "EMULATE": False, "TRAINING": training,
+                  **{k: v for k, v in cfg.items() if k.isupper()}}
     sig.update({name: "constexpr" for name in constexprs})
     src = ASTSource(fn=mn._tf32_lse_mish_kernel, signature=sig, constexprs=constexprs,
-                    attrs={(i,): [["tt.divisibility", 16]] for i in (2, 3, 4, 5)})
+                    attrs={(i,): [["tt.divisibility", 16]] for i in (3, 4, 5, 6, 7)})
     kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32),
                             options={"num_warps": cfg["num_warps"], "num_stages": cfg["num_stages"]})
     ptx = kernel.asm["ptx"]

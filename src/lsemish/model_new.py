@@ -108,8 +108,8 @@ def _tanh_softplus(y):
 
 @triton.jit
 def _tf32_lse_mish_kernel(
-    x_desc, w_desc, bias_ptr, part_ptr, count_ptr, out_ptr, M, N, K, stride_out, scale, clamp_min, clamp_max,
-    HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr,
+    x_desc, w_desc, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, K, stride_out, scale, clamp_min,
+    clamp_max, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, TRAINING: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
     # The default (tf32) forward on Hopper, in one launch. x (M x K) and W (N x K) arrive through TMA tensor maps
@@ -137,6 +137,8 @@ def _tf32_lse_mish_kernel(
         y = y + tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0)[None, :]
     y = y * scale
     y = y + y
+    if TRAINING:  # the pre-clamp values P (M x N) and lse, which the backward reads (TMA bulk store of P)
+        p_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], y)
     row_max, row_sum = _clamped_lse_pair(y, offs_n[None, :] < N, clamp_min, clamp_max, 1)
     m_ok = offs_m < M
     tl.store(part_ptr + pid_n * M + offs_m, row_max, mask=m_ok)
@@ -146,6 +148,8 @@ def _tf32_lse_mish_kernel(
     if tl.atomic_add(count_ptr + pid_m, 1, sem="acq_rel", scope="gpu") == tiles - 1:
         lse = _lse_of_partials(part_ptr, part_ptr + tiles * M, M, tiles, offs_m, m_ok)
         tl.store(out_ptr + offs_m * stride_out, _lse_mish(lse), mask=m_ok)
+        if TRAINING:
+            tl.store(lse_ptr + offs_m, lse, mask=m_ok)
 
 
 @triton.jit
@@ -665,8 +669,8 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
         return
     arch = _arch_key(x.device)
     with scope:
-        if lse is None and _tma_rounding_applies(arch, mode, x, weight, p):
-            _tf32_tma_forward(arch, x, weight, bias, consts, out)
+        if (lse is None) == (p is None) and _tma_rounding_applies(arch, mode, x, weight, p):
+            _tf32_tma_forward(arch, x, weight, bias, consts, out, lse, p)
             return
         part = _register_operand_partials(arch, x, weight, bias, consts, mode, p)
         _launch(_lse_mish_combine_kernel, x, (_cdiv(M, 256),),
@@ -675,10 +679,10 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
 
 
 def _tma_rounding_applies(arch, mode, x, weight, p):
-    # The default mode's TMA-rounded kernel: fp32 operands that TMA can describe, on Hopper (or the interpreter,
-    # which emulates it), for inference. Training (p) and torch.compile's tracing keep the register-operand kernel.
-    return (mode == 0 and arch in _TF32_TMA_CONFIGS and p is None and x.dtype == torch.float32
-            and not _traced(x) and _tma_ok(x) and _tma_ok(weight))
+    # The default mode's TMA-rounded kernel: fp32 operands (and P, in training) that TMA can describe, on Hopper (or
+    # the interpreter, which emulates it). torch.compile's tracing keeps the register-operand kernel.
+    return (mode == 0 and arch in _TF32_TMA_CONFIGS and x.dtype == torch.float32 and not _traced(x)
+            and _tma_ok(x) and _tma_ok(weight) and (p is None or _tma_ok(p)))
 
 
 def _tma_config(arch, M, N, sms):
@@ -691,8 +695,8 @@ def _tma_config(arch, M, N, sms):
     return configs["medium"]
 
 
-def _tf32_tma_forward(arch, x, weight, bias, consts, out):
-    """out (M, 1) from the one-launch TMA-rounded kernel."""
+def _tf32_tma_forward(arch, x, weight, bias, consts, out, lse=None, p=None):
+    """out (M, 1) from the one-launch TMA-rounded kernel; in training also lse (M,) and P (M, N)."""
     M, K = x.shape
     N = weight.shape[0]
     cfg = _tma_config(arch, M, N, _sm_count(x.device))
@@ -704,9 +708,13 @@ def _tf32_tma_forward(arch, x, weight, bias, consts, out):
     count = part[counters_at:].view(torch.int32)
     x_desc = _rounding_descriptor(x, [cfg["BLOCK_M"], cfg["BLOCK_K"]])
     w_desc = _rounding_descriptor(weight, [cfg["BLOCK_N"], cfg["BLOCK_K"]])
+    training = p is not None
+    p_desc = TensorDescriptor(p, [M, N], [N, 1], [cfg["BLOCK_M"], cfg["BLOCK_N"]]) if training else None
     _launch(_tf32_lse_mish_kernel, x, (row_blocks * tiles,),
-            (x_desc, w_desc, weight if bias is None else bias, part, count, out, M, N, K, out.stride(0), *consts),
-            dict(HAS_BIAS=bias is not None, EMULATE=_interpreting(), **cfg), rounded_descriptors=(0, 1))
+            (x_desc, w_desc, p_desc, weight if bias is None else bias, part, count, out, out if lse is None else lse,
+             M, N, K, out.stride(0), *consts),
+            dict(HAS_BIAS=bias is not None, EMULATE=_interpreting(), TRAINING=training, **cfg),
+            rounded_descriptors=(0, 1))
 
 
 def _register_operand_partials(arch, x, weight, bias, consts, mode, p):
