@@ -39,9 +39,10 @@ def test_opcheck(precision):
     b = torch.randn(384, device="cuda", requires_grad=True)
     for save in (True, False):
         # Eagerly, the tf32 forward runs the TMA-rounded kernel on Hopper; traced, the register-operand kernel: both
-        # round to tf32, but tile and summation orders differ, so the compiled op matches the eager one to tf32's
-        # accuracy, not to fp32's (KernelBench's 1e-4).
-        tol = dict(atol=1e-4, rtol=1e-4) if precision == "tf32" else {}
+        # round to tf32 but give the tensor cores their operands in opposite roles, and the tensor cores' own
+        # accumulation is not IEEE: the two differ at tf32's accuracy (session4/training/diag-tma-vs-register.txt:
+        # P by up to 4.6e-4, dx by 9.8e-4 on these inputs), not fp32's.
+        tol = dict(atol=2e-3, rtol=2e-3) if precision == "tf32" else {}
         opcheck(torch.ops.lsemish.linear_lse_mish.default, (x, w, b, 2.0, -10.0, 10.0, precision, save), **tol)
     _, lse, p = torch.ops.lsemish.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision, True)
     g = torch.randn(64, 1, device="cuda")
