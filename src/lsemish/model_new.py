@@ -7,7 +7,13 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 
 # y = x @ W.T + b;  y = 2 * (y * scale);  y = clamp(y, cmin, cmax);  lse = logsumexp(y, dim=1);  out = lse * mish(lse)
 #
-# One GEMM kernel serves the forward and both backward products. It computes acc[r, c] = sum_j A[r, j] * B[c, j]
+# Two GEMM kernels.
+# _tf32_lse_mish_kernel, the default (tf32) forward on Hopper, inference and training alike, in one launch: x and W
+# reach shared memory through TMA tensor maps that round fp32 to tf32 on the way (ties to even), the tensor cores read
+# both from there, and the last program of each row block folds the row block's partials into out (and lse, P in
+# training). Its launch (_tf32_tma_forward, _launch) resolves the compiled kernel once and calls Triton's launcher.
+# _gemm_kernel serves every other forward (fp32, bf16, native dtypes; tf32 where TMA cannot describe an operand, on
+# sm_89, and under torch.compile) and both backward products. It computes acc[r, c] = sum_j A[r, j] * B[c, j]
 # with A the operand the tensor core reads from registers: rounding, splitting or casting it costs one
 # integer/convert op per element, and A is never copied. B, the smaller operand or one written by us anyway, is
 # prepared once per call (rounded to tf32, split, or cast) into a buffer with unit stride along j.
@@ -21,8 +27,9 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 # when autograd needs it: then the forward also stores the pre-clamp values P (M x N, fp32; fp64 for float64
 # models), which the backward reads once instead of recomputing the GEMM.
 #
-# EMULATE (constexpr, Triton's interpreter only): do explicitly what the tensor cores do implicitly (truncate an fp32
-# operand to tf32) and widen 16-bit operands, which the interpreter cannot dot.
+# EMULATE (constexpr, Triton's interpreter only): do explicitly what the hardware does implicitly (the tensor cores
+# truncate an fp32 operand to tf32; a TFLOAT32 tensor map rounds it) and widen 16-bit operands, which the interpreter
+# cannot dot.
 # MODE (constexpr): 0 = tf32 with operands rounded to nearest; 1 = fp32 via 3xtf32; 2 = bf16 operands;
 #                   3 = native (operands already bf16/fp16/fp64: plain dot, fp32 or fp64 accumulate).
 # SYNC_RS (constexpr, Hopper): wait for every wgmma that reads A from registers before the next K step (see loop).
