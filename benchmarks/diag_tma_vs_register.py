@@ -1,6 +1,12 @@
-"""The tf32 op through the TMA-rounded kernel against the register-operand kernel on opcheck's inputs: each output and gradient (GPU)."""
+"""The tf32 op through the TMA-rounded kernel against the register-operand kernel (what torch.compile's traced graph
+runs) on opcheck's inputs: the largest differences of each output and gradient (GPU).
+
+    PYTHONPATH=src python3 benchmarks/diag_tma_vs_register.py
+"""
 import torch
+
 import lsemish.model_new as mn
+
 torch.manual_seed(0)
 x = torch.rand(64, 256, device="cuda", requires_grad=True)
 w = (torch.randn(384, 256, device="cuda") / 16).requires_grad_()
