@@ -27,11 +27,16 @@ def _timed(fn):
     return ms, p20, p80
 
 
+def _l2_flush_buffer():
+    # KernelBench fills 256 MB before each timed call, which evicts the 50 MB L2.
+    return torch.empty(256 * 2**20 // 4, device="cuda")
+
+
 def kernelbench_call_ms(fn, trials=100, flush=None):
     """Per-call latency as KernelBench's time_execution_with_cuda_event measures it: 3 warm-ups; before each trial
     an L2 flush (a 256 MB fill), CUDA events around one call, a synchronize after it; the mean, first trial
     dropped. Host time that the GPU waits for counts here, unlike in queued GPU time."""
-    flush = torch.empty(256 * 2**20 // 4, device="cuda") if flush is None else flush
+    flush = _l2_flush_buffer() if flush is None else flush
     for _ in range(3):
         fn()
     torch.cuda.synchronize()
@@ -61,7 +66,7 @@ def host_ms(fn, calls=200):
 def _interleaved(contenders, log):
     """{name: (ms, p20, p80, call_ms, host_ms)}: each a median over ROUNDS rounds that time the contenders in turn."""
     import statistics
-    flush = torch.empty(256 * 2**20 // 4, device="cuda")
+    flush = _l2_flush_buffer()
     runs = {name: [] for name, _ in contenders}
     for _ in range(ROUNDS):
         for name, fn in contenders:
@@ -105,7 +110,7 @@ def bench_shape(M, K, N, precisions, candidates, log, with_compile=True):
     with torch.no_grad():
         eager = ref(x)
     flops = 2.0 * M * N * K
-    specs = []  # (name, fn, peak kind, tf32 matmuls, tolerance, first-call seconds, work)
+    specs = []  # (name, fn, peak kind, tolerance, first-call seconds, work)
 
     def tf32_scope(fn, tf32):
         def run():

@@ -75,13 +75,15 @@ def _describe(exc, path=None):
     return text
 
 
-def _needs_cuda(exc, device):
-    # A candidate written for CUDA only (e.g. `assert x.is_cuda`) run on a machine without a GPU.
-    if device.type == "cuda":
-        return False
-    frames = traceback.extract_tb(exc.__traceback__)
-    text = str(exc) + " ".join((f.line or "") for f in frames[-1:])
-    return "cuda" in text.lower()
+def _candidate_raised(exc, candidate, device):
+    """'Type: message (file:line: source)' of an exception a candidate raised in a trial, which fails that trial; a
+    candidate written for CUDA only (e.g. `assert x.is_cuda`) run without a GPU ends the check instead."""
+    if device.type != "cuda":
+        frames = traceback.extract_tb(exc.__traceback__)
+        if "cuda" in (str(exc) + " ".join((f.line or "") for f in frames[-1:])).lower():
+            raise CandidateError(f"candidate {candidate} needs a CUDA GPU, and this machine has none: "
+                                 f"it raised {_describe(exc, candidate)}") from None
+    return _describe(exc, candidate)
 
 
 def poison_allocator(device, nbytes):
@@ -118,10 +120,7 @@ def run_check(candidate=None, shape=(32, 64, 48), precision="tf32", trials=5, di
                 try:
                     got = model(x)
                 except Exception as e:  # a crashing candidate fails the trial; the reason is reported
-                    if _needs_cuda(e, device):
-                        raise CandidateError(f"candidate {candidate} needs a CUDA GPU, and this machine has none: "
-                                             f"it raised {_describe(e, candidate)}") from None
-                    log(f"{dist:10s} trial {trial}: FAIL  candidate raised {_describe(e, candidate)}")
+                    log(f"{dist:10s} trial {trial}: FAIL  candidate raised {_candidate_raised(e, candidate, device)}")
                     results.append({"dist": dist, "trial": trial, "passed": False, "error": repr(e)})
                     continue
             if device.type == "cuda":
@@ -204,11 +203,8 @@ def run_problem_check(problem_path, candidate, trials=5, seed=42, device=None, l
                                          if isinstance(t, torch.Tensor)) * 16)
             try:
                 got = _outputs(model(*inputs))
-            except Exception as e:
-                if _needs_cuda(e, device):
-                    raise CandidateError(f"candidate {candidate} needs a CUDA GPU, and this machine has none: "
-                                         f"it raised {_describe(e, candidate)}") from None
-                log(f"trial {trial}: FAIL  candidate raised {_describe(e, candidate)}")
+            except Exception as e:  # a crashing candidate fails the trial; the reason is reported
+                log(f"trial {trial}: FAIL  candidate raised {_candidate_raised(e, candidate, device)}")
                 results.append({"trial": trial, "passed": False, "error": repr(e)})
                 continue
             gold = _outputs(gold_model(*[_to(v, device, torch.float64) for v in inputs])) if gold_model else None

@@ -45,16 +45,24 @@ def run_limited(cmd, timeout, stdin_text=None, shell=False, env=None):
         return None, out, err, True
 
 
+def is_better(rec, best, timed):
+    """Does rec become the best? Only a candidate that passed lint and check can; then, timed (on a GPU), the lower
+    per-call latency wins; untimed, the newer candidate."""
+    if not rec["status"].startswith("pass"):
+        return False
+    return best is None or not timed or rec.get("call_ms", float("inf")) < best.get("call_ms", float("inf"))
+
+
 def _gpu_available():
     import torch
     return torch.cuda.is_available()
 
 
 class Loop:
-    def __init__(self, agent, problem, out, gpu, stage, agent_timeout, step_timeout, trials, log):
+    def __init__(self, agent, problem, out, gpu, stage, agent_timeout, step_timeout, trials):
         self.agent, self.problem, self.out = agent, problem, out
         self.gpu_spec, self.stage = gpu, stage
-        self.agent_timeout, self.step_timeout, self.trials, self.log = agent_timeout, step_timeout, trials, log
+        self.agent_timeout, self.step_timeout, self.trials = agent_timeout, step_timeout, trials
         self.has_gpu = _gpu_available()
 
     def _lsemish(self, args, folder, name):
@@ -112,14 +120,6 @@ class Loop:
                 rec["metrics"] = json.load(fh)
         return rec
 
-    def better(self, rec, best):
-        """Is rec, which passed, the new best? On a GPU: the lower per-call latency; without one: the newer."""
-        if best is None:
-            return True
-        if not self.has_gpu:
-            return True
-        return rec.get("call_ms", float("inf")) < best.get("call_ms", float("inf"))
-
     def run_round(self, number, current_code, current_metrics):
         folder = os.path.join(self.out, f"round-{number:02d}")
         os.makedirs(folder, exist_ok=True)
@@ -155,7 +155,7 @@ def run_loop(agent, rounds, problem=None, start=None, out="loop-out", gpu="4090"
         raise SystemExit("loop: --candidate (the starting code) is needed for a problem other than 22")
     os.makedirs(out, exist_ok=True)
     stage = open(stage_file).read() if stage_file else None
-    loop = Loop(agent, problem, out, resolve_gpu(gpu), stage, agent_timeout, step_timeout, trials, log)
+    loop = Loop(agent, problem, out, resolve_gpu(gpu), stage, agent_timeout, step_timeout, trials)
     state_path = os.path.join(out, "state.json")
     if os.path.exists(state_path):
         with open(state_path) as fh:
@@ -172,9 +172,8 @@ def run_loop(agent, rounds, problem=None, start=None, out="loop-out", gpu="4090"
         log("round 0: the starting code")
         rec = {"round": 0, "source": start or "lsemish deliverable"}
         rec.update(loop.evaluate(path, folder))
-        state = {"problem": problem, "agent": agent, "rounds": [rec], "best": None}
-        if rec["status"].startswith("pass"):
-            state["best"] = 0
+        state = {"problem": problem, "agent": agent, "rounds": [rec],
+                 "best": 0 if is_better(rec, None, loop.has_gpu) else None}
     if not loop.has_gpu:
         log("no GPU: bench and profile are skipped; the newest candidate that passes lint and check is kept")
     while len(state["rounds"]) <= rounds:
@@ -185,7 +184,7 @@ def run_loop(agent, rounds, problem=None, start=None, out="loop-out", gpu="4090"
             code = fh.read()
         log(f"round {number}: agent")
         rec = loop.run_round(number, code, current.get("metrics", NO_GPU_METRICS if not loop.has_gpu else {}))
-        if rec["status"].startswith("pass") and loop.better(rec, best):
+        if is_better(rec, best, loop.has_gpu):
             state["best"] = number
         state["rounds"].append(rec)
         log(f"round {number}: {rec['status']}")
@@ -201,9 +200,7 @@ def write_summary(state, out, timed):
             "|---|---|---|---|---|---|---|"]
     best_so_far = None
     for rec in state["rounds"]:
-        passed = rec["status"].startswith("pass")
-        if passed and (best_so_far is None or not timed
-                       or rec.get("call_ms", float("inf")) < best_so_far.get("call_ms", float("inf"))):
+        if is_better(rec, best_so_far, timed):
             best_so_far = rec
         fmt = (lambda k, f: f.format(rec[k]) if k in rec else "—")
         rows.append(f"| {rec['round']} | {rec['status'][:90]} | {rec.get('check', '—')} | "

@@ -496,26 +496,23 @@ def _device_scope(x):
     return torch.cuda.device(x.device if x.device.type == "cuda" else -1)
 
 
-_ARCH = {}  # device index -> config family
-_SMS = {}  # device index -> multiprocessors
+_DEVICE_FACTS = {}  # device index -> (config family, multiprocessors)
 
 
-def _sm_count(device):
-    if _interpreting():
-        return 4
-    sms = _SMS.get(device.index)
-    if sms is None:
-        sms = _SMS[device.index] = torch.cuda.get_device_properties(device).multi_processor_count
-    return sms
+def _device_facts(device):
+    facts = _DEVICE_FACTS.get(device.index)
+    if facts is None:
+        props = torch.cuda.get_device_properties(device)
+        facts = _DEVICE_FACTS[device.index] = ("sm90" if props.major >= 9 else "sm89", props.multi_processor_count)
+    return facts
 
 
 def _arch_key(device):
-    if _interpreting():
-        return "interpreter"
-    arch = _ARCH.get(device.index)
-    if arch is None:
-        arch = _ARCH[device.index] = "sm90" if torch.cuda.get_device_capability(device)[0] >= 9 else "sm89"
-    return arch
+    return "interpreter" if _interpreting() else _device_facts(device)[0]
+
+
+def _sm_count(device):
+    return 4 if _interpreting() else _device_facts(device)[1]
 
 
 def _epilogue_dtype(x):
@@ -591,8 +588,10 @@ def _specialization(arg):
     kind = type(arg)
     if kind is int:
         return (arg == 1, arg % 16 == 0, -2**31 <= arg < 2**31)
-    if kind is float or kind is bool or arg is None:
-        return arg if kind is bool else kind
+    if kind is bool or arg is None:
+        return arg
+    if kind is float:
+        return float
     if kind is TensorDescriptor:
         return (arg.base.dtype, arg.base.data_ptr() % 16 == 0, tuple(arg.block_shape),
                 tuple((v == 1, v % 16 == 0) for v in arg.shape), tuple((v == 1, v % 16 == 0) for v in arg.strides))
@@ -676,7 +675,7 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
         return
     arch = _arch_key(x.device)
     with scope:
-        if (lse is None) == (p is None) and _tma_rounding_applies(arch, mode, x, weight, p):
+        if _tma_rounding_applies(arch, mode, x, weight, lse, p):
             _tf32_tma_forward(arch, x, weight, bias, consts, out, lse, p)
             return
         part = _register_operand_partials(arch, x, weight, bias, consts, mode, p)
@@ -685,11 +684,12 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
                 dict(SAVE_LSE=lse is not None, BLOCK=256))
 
 
-def _tma_rounding_applies(arch, mode, x, weight, p):
+def _tma_rounding_applies(arch, mode, x, weight, lse, p):
     # The default mode's TMA-rounded kernel: fp32 operands (and P, in training) that TMA can describe, on Hopper (or
-    # the interpreter, which emulates it). torch.compile's tracing keeps the register-operand kernel.
-    return (mode == 0 and arch in _TF32_TMA_CONFIGS and x.dtype == torch.float32 and not _traced(x)
-            and _tma_ok(x) and _tma_ok(weight) and (p is None or _tma_ok(p)))
+    # the interpreter, which emulates it), for inference (neither lse nor P) or training (both). torch.compile's
+    # tracing and lse without P (lsemish.distributed's inference) keep the register-operand kernel.
+    return (mode == 0 and arch in _TF32_TMA_CONFIGS and x.dtype == torch.float32 and (lse is None) == (p is None)
+            and not _traced(x) and _tma_ok(x) and _tma_ok(weight) and (p is None or _tma_ok(p)))
 
 
 def _tma_config(arch, M, N, sms):
