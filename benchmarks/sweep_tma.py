@@ -25,6 +25,7 @@ def use(cfg):
     bm, bn, bk, warps, stages = cfg
     d = dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=8, num_warps=warps, num_stages=stages)
     mn._TF32_TMA_CONFIGS["sm90"].update(SMALL_M=0, large=d)
+    mn._TMA_PLANS.clear()  # plans hold the config they were made with
 
 
 def main(out_path):

@@ -210,6 +210,35 @@ def test_tf32_tma_kernel_configs(M, N, which, monkeypatch):
     assert rel_l2(out, gold(tf32(x, "round"), tf32(w, "round"), b)) < 1e-7
 
 
+def test_tma_row_block_counters_are_left_at_zero_and_kept(monkeypatch):
+    # The one-launch kernel's counters are kept between calls (no clearing launch): the program that folds a row
+    # block must leave its counter at zero, or the next call's row blocks are never folded (out stays poisoned).
+    import lsemish.model_new as mn
+    x, w, b = make_problem(40, 32, 70, dist="randn", seed=5)  # 3 row blocks x 3 tiles ("large")
+    first = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32")
+    counters = mn._COUNTERS[(x.device, 0)]
+    assert counters.shape == (mn._COUNTER_SLOTS,) and not counters.any()
+    for _ in range(2):
+        out = torch.full((40, 1), float("nan"))
+        linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32", out=out)
+        assert torch.equal(out, first)
+    assert mn._COUNTERS[(x.device, 0)] is counters and not counters.any()
+    # More row blocks than the kept buffer holds: zeroed counters of the call's own, the kept ones untouched.
+    monkeypatch.setattr(mn, "_COUNTER_SLOTS", 2)
+    out = torch.full((40, 1), float("nan"))
+    linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32", out=out)
+    assert torch.equal(out, first) and mn._COUNTERS[(x.device, 0)] is counters
+
+
+def test_tma_launch_plans_follow_the_shape():
+    # A plan (config, grid, partial size) per shape: alternating shapes, and a new x of a known shape, each give
+    # the reference's result.
+    for M, K, N, seed in ((40, 32, 70, 1), (9, 32, 40, 2), (40, 32, 70, 3), (40, 48, 70, 4), (9, 32, 40, 5)):
+        x, w, b = make_problem(M, K, N, dist="randn", seed=seed)
+        out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32")
+        assert rel_l2(out, gold(tf32(x, "round"), tf32(w, "round"), b)) < 1e-7, (M, K, N)
+
+
 def test_launch_cache_key_separates_what_triton_specializes_on():
     from triton.tools.tensor_descriptor import TensorDescriptor
 

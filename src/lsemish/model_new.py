@@ -124,7 +124,8 @@ def _tf32_lse_mish_kernel(
     # read both operands from there, so nothing passes through registers and Triton pipelines the K loop freely.
     # Each program owns a BLOCK_M x BLOCK_N tile of y = clamp(2 * scale * (x W^T + b)) and writes, per row of x, the
     # tile's (max, sum of exp) to part[0 | 1, pid_n, m]. The last program to finish a row block (count_ptr: one
-    # zeroed counter per row block) folds that block's partials in tile order and writes out = lse * mish(lse).
+    # counter per row block, zero at launch and left at zero) folds that block's partials in tile order and writes
+    # out = lse * mish(lse).
     scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, tl.float32)
     tiles = tl.cdiv(N, BLOCK_N)
     pid_m, pid_n = _grouped_tile(tl.program_id(0), tl.cdiv(M, BLOCK_M), tiles, GROUP_M)
@@ -153,6 +154,9 @@ def _tf32_lse_mish_kernel(
     # Every thread's partials are written before the (release) count; the last program acquires them all.
     tl.debug_barrier()
     if tl.atomic_add(count_ptr + pid_m, 1, sem="acq_rel", scope="gpu") == tiles - 1:
+        # Every program of the row block has counted: leave the counter at zero for the next launch (the counters
+        # are kept between calls; see _row_block_counters).
+        tl.store(count_ptr + pid_m, 0)
         lse = _lse_of_partials(part_ptr, part_ptr + tiles * M, M, tiles, offs_m, m_ok)
         tl.store(out_ptr + offs_m * stride_out, _lse_mish(lse), mask=m_ok)
         if TRAINING:
@@ -489,11 +493,28 @@ def _check_inputs(x, weight, bias):
 
 
 def _device_scope(x):
-    """The context the kernels launch in: x's CUDA device (or none, for CPU tensors under the interpreter)."""
-    if x.device.type != "cuda" and not _interpreting():
-        raise ValueError(f"lsemish needs CUDA tensors; got x on {x.device} "
-                         "(set TRITON_INTERPRET=1 to run the kernels on the CPU through Triton's interpreter)")
-    return torch.cuda.device(x.device if x.device.type == "cuda" else -1)
+    """The context the kernels launch in: x's CUDA device (nothing to switch if it is the current one, or for CPU
+    tensors under the interpreter)."""
+    if x.device.type != "cuda":
+        if not _interpreting():
+            raise ValueError(f"lsemish needs CUDA tensors; got x on {x.device} "
+                             "(set TRITON_INTERPRET=1 to run the kernels on the CPU through Triton's interpreter)")
+        return _SAME_DEVICE
+    if x.device.index == torch.cuda.current_device():
+        return _SAME_DEVICE
+    return torch.cuda.device(x.device)
+
+
+class _SameDevice:
+    # A context that changes nothing (the seed's module imports only torch and triton, so not contextlib's).
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+_SAME_DEVICE = _SameDevice()
 
 
 _DEVICE_FACTS = {}  # device index -> (config family, multiprocessors)
@@ -539,10 +560,10 @@ def _tma_ok(t):
     # A tensor descriptor needs a unit inner stride and 16-byte aligned base and row stride. Under torch.compile the
     # tensors are fakes without an address: their alignment is judged from the storage offset (allocations are).
     size = t.element_size()
-    aligned = (t.storage_offset() * size) % 16 == 0
-    if not _traced(t):
-        aligned = t.data_ptr() % 16 == 0
-    return min(t.shape) > 0 and t.stride(1) == 1 and (t.stride(0) * size) % 16 == 0 and aligned
+    rows, cols = t.stride()
+    if cols != 1 or (rows * size) % 16 or min(t.shape) == 0:
+        return False
+    return (t.storage_offset() * size if _traced(t) else t.data_ptr()) % 16 == 0
 
 
 def _descriptor_scratch(size, alignment, stream):
@@ -606,17 +627,22 @@ def _launch(kernel, like, grid, args, meta, rounded_descriptors=()):
     if _traced(like) or _interpreting():
         _kernel(kernel, like)[grid](*args, **meta)
         return
-    key = (kernel, like.device.index, tuple(meta.values()), tuple(map(_specialization, args)))
-    launch = _COMPILED.get(key)
-    if launch is None:
-        launch = _COMPILED[key] = _resolve(kernel, grid, args, meta, rounded_descriptors)
-    compiled, run, function, packed, constexprs = launch
+    compiled, run, function, packed, constexprs = _resolved(kernel, like, grid, args, meta, rounded_descriptors)
     grid3 = tuple(grid) + (1,) * (3 - len(grid))
     if _launch_hooks_set():
         compiled[grid3](*args, *constexprs)  # with launch hooks (profilers) set, Triton's runner builds their data
         return
     run(*grid3, torch._C._cuda_getCurrentRawStream(like.device.index), function, packed, None, None, None, *args,
         *constexprs)
+
+
+def _resolved(kernel, like, grid, args, meta, rounded_descriptors=()):
+    # The compiled kernel for these arguments, resolved once per specialization (see _resolve).
+    key = (kernel, like.device.index, tuple(meta.values()), tuple(map(_specialization, args)))
+    launch = _COMPILED.get(key)
+    if launch is None:
+        launch = _COMPILED[key] = _resolve(kernel, grid, args, meta, rounded_descriptors)
+    return launch
 
 
 def _launch_hooks_set():
@@ -706,22 +732,119 @@ def _tf32_tma_forward(arch, x, weight, bias, consts, out, lse=None, p=None):
     """out (M, 1) from the one-launch TMA-rounded kernel; in training also lse (M,) and P (M, N)."""
     M, K = x.shape
     N = weight.shape[0]
-    cfg = _tma_config(arch, M, N, _sm_count(x.device))
-    tiles, row_blocks = _cdiv(N, cfg["BLOCK_N"]), _cdiv(M, cfg["BLOCK_M"])
-    # One zeroed allocation: the partials (2, tiles, M), then one int32 counter per row block (zero bits = 0), from
-    # a 16-byte boundary (an alignment that changed with M would compile another variant of the kernel).
-    counters_at = _cdiv(2 * tiles * M, 4) * 4
-    part = torch.zeros((counters_at + row_blocks,), device=x.device, dtype=torch.float32)
-    count = part[counters_at:].view(torch.int32)
-    x_desc = _rounding_descriptor(x, [cfg["BLOCK_M"], cfg["BLOCK_K"]])
-    w_desc = _rounding_descriptor(weight, [cfg["BLOCK_N"], cfg["BLOCK_K"]])
     training = p is not None
-    p_desc = TensorDescriptor(p, [M, N], [N, 1], [cfg["BLOCK_M"], cfg["BLOCK_N"]]) if training else None
-    _launch(_tf32_lse_mish_kernel, x, (row_blocks * tiles,),
-            (x_desc, w_desc, p_desc, weight if bias is None else bias, part, count, out, out if lse is None else lse,
-             M, N, K, out.stride(0), *consts),
-            dict(HAS_BIAS=bias is not None, EMULATE=_interpreting(), TRAINING=training, **cfg),
-            rounded_descriptors=(0, 1))
+    device = x.device.index
+    key = (device, M, N, K, x.stride(0), weight.stride(0), None if bias is None else bias.data_ptr() % 16 == 0,
+           out.data_ptr() % 16 == 0, out.stride(0), training, arch)
+    plan = _TMA_PLANS.get(key)
+    if plan is None:
+        plan = _tma_plan(key, arch, x, weight, bias, out, lse, p, consts)
+    part = torch.empty((plan.part_size,), device=x.device, dtype=torch.float32)
+    stream = 0 if arch == "interpreter" else torch._C._cuda_getCurrentRawStream(device)
+    count = _row_block_counters(x.device, stream, plan.row_blocks, arch)
+    bias_arg = weight if bias is None else bias
+    lse_arg = out if lse is None else lse
+    if plan.direct is None or _launch_hooks_set():
+        cfg = plan.cfg
+        x_desc = _rounding_descriptor(x, [cfg["BLOCK_M"], cfg["BLOCK_K"]])
+        w_desc = _rounding_descriptor(weight, [cfg["BLOCK_N"], cfg["BLOCK_K"]])
+        p_desc = TensorDescriptor(p, [M, N], [N, 1], [cfg["BLOCK_M"], cfg["BLOCK_N"]]) if training else None
+        _launch(_tf32_lse_mish_kernel, x, plan.grid,
+                (x_desc, w_desc, p_desc, bias_arg, part, count, out, lse_arg, M, N, K, out.stride(0), *consts),
+                plan.meta, rounded_descriptors=(0, 1))
+        return
+    c_launch, function, head, tail, maps = plan.direct
+    p_map = _tensor_map(maps, 2, p) if training else (None,)
+    c_launch(plan.grid[0], 1, 1, stream, function, *head, *_tensor_map(maps, 0, x), *_tensor_map(maps, 1, weight),
+             *p_map, bias_arg, part, count, out, lse_arg, M, N, K, out.stride(0), *consts, *tail)
+
+
+# The TMA forward's launch plans, one per key of _tf32_tma_forward (device, shape, strides, what Triton specializes
+# on): the config, the grid, the compiled kernel and its direct launch. A plan is a function of its key alone.
+_TMA_PLANS = {}
+_MAX_PLANS = 256
+
+
+class _TmaPlan:
+    __slots__ = ("cfg", "meta", "grid", "row_blocks", "part_size", "direct")
+
+
+def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
+    M, K = x.shape
+    N = weight.shape[0]
+    plan = _TmaPlan()
+    plan.cfg = cfg = _tma_config(arch, M, N, _sm_count(x.device))
+    tiles, plan.row_blocks = _cdiv(N, cfg["BLOCK_N"]), _cdiv(M, cfg["BLOCK_M"])
+    plan.grid = (plan.row_blocks * tiles,)
+    plan.part_size = 2 * tiles * M
+    plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", TRAINING=p is not None, **cfg)
+    plan.direct = None
+    if arch != "interpreter":
+        # Resolve (compile or load) the kernel for this key with real descriptors, then take its direct launch.
+        x_desc = _rounding_descriptor(x, [cfg["BLOCK_M"], cfg["BLOCK_K"]])
+        w_desc = _rounding_descriptor(weight, [cfg["BLOCK_N"], cfg["BLOCK_K"]])
+        p_desc = TensorDescriptor(p, [M, N], [N, 1], [cfg["BLOCK_M"], cfg["BLOCK_N"]]) if p is not None else None
+        part = torch.empty((4,), device=x.device, dtype=torch.float32)  # stand-ins of the per-call buffers' types
+        count = torch.empty((4,), device=x.device, dtype=torch.int32)
+        args = (x_desc, w_desc, p_desc, weight if bias is None else bias, part, count, out,
+                out if lse is None else lse, M, N, K, out.stride(0), *consts)
+        launch = _resolved(_tf32_lse_mish_kernel, x, plan.grid, args, plan.meta, (0, 1))
+        plan.direct = _direct_launch(launch, [cfg["BLOCK_M"], cfg["BLOCK_K"]], [cfg["BLOCK_N"], cfg["BLOCK_K"]],
+                                     [cfg["BLOCK_M"], cfg["BLOCK_N"]])
+    if len(_TMA_PLANS) >= _MAX_PLANS:
+        _TMA_PLANS.clear()
+    _TMA_PLANS[key] = plan
+    return plan
+
+
+def _direct_launch(launch, *block_shapes):
+    """(C launch, function, leading launch arguments, trailing constexprs, tensor-map memos) for Triton 3.6's
+    launcher, or None where the launcher is not the one this was written for (then Triton's launcher runs it).
+    Triton 3.6 wraps the C launch in a Python function that encodes every host descriptor's tensor map on every
+    launch; here each tensor map is encoded once per address (the maps of a plan differ only in their address)."""
+    compiled, run, function, packed, constexprs = launch
+    wrapper = getattr(run, "launch", None)
+    code = getattr(wrapper, "__code__", None)
+    if code is None or run.global_scratch_size or run.profile_scratch_size:
+        return None
+    cells = dict(zip(code.co_freevars, (cell.cell_contents for cell in wrapper.__closure__ or ())))
+    c_launch, tensor_maps = cells.get("launcher"), cells.get("tensordesc_meta")
+    if not callable(c_launch) or not tensor_maps or code.co_name != "inner":
+        return None
+    from triton.backends.nvidia.driver import make_tensordesc_arg
+    memos = [(block, meta, {}, make_tensordesc_arg) for block, meta in zip(block_shapes, tensor_maps)]
+    head = (run.launch_cooperative_grid, run.launch_pdl, None, None, packed, None, None, None)
+    return c_launch, function, head, constexprs, memos
+
+
+def _tensor_map(memos, i, t):
+    # The encoded tensor map of descriptor i for the matrix t (its address, shape and strides; the block and the
+    # element type are the plan's), as Triton's launcher passes it: [map, *shape, *strides].
+    block, meta, memo, encode = memos[i]
+    ptr = t.data_ptr()
+    args = memo.get(ptr)
+    if args is None:
+        if len(memo) >= 64:
+            memo.clear()
+        desc = TensorDescriptor(t, list(t.shape), list(t.stride()), block)
+        args = memo[ptr] = tuple(encode(desc, meta))
+    return args
+
+
+# One int32 counter per row block for the TMA forward, per (device, stream): zero at launch, and the kernel leaves
+# them at zero, so no call has to clear them. A launch being captured into a CUDA graph (whose replays may run on
+# another stream), or one with more row blocks than a buffer holds, gets freshly zeroed counters of its own.
+_COUNTERS = {}
+_COUNTER_SLOTS = 4096
+
+
+def _row_block_counters(device, stream, row_blocks, arch):
+    if row_blocks > _COUNTER_SLOTS or (arch != "interpreter" and torch.cuda.is_current_stream_capturing()):
+        return torch.zeros((row_blocks,), device=device, dtype=torch.int32)
+    counters = _COUNTERS.get((device, stream))
+    if counters is None:
+        counters = _COUNTERS[(device, stream)] = torch.zeros((_COUNTER_SLOTS,), device=device, dtype=torch.int32)
+    return counters
 
 
 def _register_operand_partials(arch, x, weight, bias, consts, mode, p):

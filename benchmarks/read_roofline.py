@@ -1,0 +1,65 @@
+"""The small-batch floor (GPU): at M <= 128 the forward is bound by reading W once. How fast can this GPU read
+8192 x 8192 fp32 (256 MiB), and how close do cuBLAS tf32 addmm and lsemish's forward come? Kernel time of CUDA-graph
+replays, contenders interleaved (3 rounds, medians). Writes a JSON and prints a table.
+
+    PYTHONPATH=src python3 benchmarks/read_roofline.py OUT.json
+"""
+import json
+import statistics
+import sys
+
+import torch
+import triton
+import triton.language as tl
+
+import lsemish.model_new as mn
+
+
+@triton.jit
+def _stream_sum(src, out, n, CHUNK: tl.constexpr, BLOCK: tl.constexpr):
+    # Each program sums CHUNK consecutive elements, BLOCK at a time (a read-only stream, one store per program).
+    start = tl.program_id(0).to(tl.int64) * CHUNK
+    acc = tl.zeros((BLOCK,), dtype=tl.float32)
+    for i in range(0, CHUNK, BLOCK):
+        offs = start + i + tl.arange(0, BLOCK)
+        acc += tl.load(src + offs, mask=offs < n, other=0.0, cache_modifier=".cg")
+    tl.store(out + tl.program_id(0), tl.sum(acc))
+
+
+def stream_sum(w, chunk, block, warps):
+    n = w.numel()
+    out = torch.empty(triton.cdiv(n, chunk), device=w.device)
+    return lambda: _stream_sum[(triton.cdiv(n, chunk),)](w, out, n, CHUNK=chunk, BLOCK=block, num_warps=warps)
+
+
+def main(out_path):
+    torch.backends.cuda.matmul.allow_tf32 = True
+    K = N = 8192
+    torch.manual_seed(0)
+    w = torch.randn(N, K, device="cuda") / K**0.5
+    b = torch.randn(N, device="cuda")
+    gib = w.numel() * 4
+    fns = {"torch W.sum()": lambda: w.sum(),
+           "triton stream 64 KiB/program": stream_sum(w, 16384, 4096, 8),
+           "triton stream 256 KiB/program": stream_sum(w, 65536, 4096, 8),
+           "triton stream 1 MiB/program": stream_sum(w, 262144, 4096, 8)}
+    for M in (1, 16, 128):
+        x = torch.rand(M, K, device="cuda")
+        fns[f"cuBLAS tf32 addmm M={M}"] = (lambda x: lambda: torch.addmm(b, x, w.T))(x)
+        fns[f"lsemish M={M}"] = (lambda x: lambda: mn.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0))(x)
+    times = {k: [] for k in fns}
+    for _ in range(3):
+        for k, fn in fns.items():
+            times[k].append(triton.testing.do_bench_cudagraph(fn, rep=100))
+    rows = []
+    for k in fns:
+        ms = statistics.median(times[k])
+        rows.append({"name": k, "ms": ms, "w_read_tb_s": gib / ms * 1e-9})
+        print(f"{k:32s} {ms:.4f} ms   W read at {gib / ms * 1e-9:.2f} TB/s", flush=True)
+    json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
+               "note": "kernel time of CUDA-graph replays (do_bench_cudagraph, rep=100), 3 interleaved rounds, "
+                       "median; TB/s = 256 MiB of W / time", "rows": rows}, open(out_path, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
