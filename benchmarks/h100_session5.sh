@@ -14,3 +14,21 @@ if [ "${1:-1}" = 1 ]; then
   python3 benchmarks/read_roofline.py "$O/roofline.json" 2>&1 | tee "$O/roofline.txt"
   python3 benchmarks/host_profile.py 16,1024,1024 > "$O/host-profile.txt" 2>&1
 fi
+if [ "${1:-1}" = 2 ]; then
+  # 2: the split-K kernel: GPU tests, then its config sweep at small M.
+  TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -3 | tee "$O/gpu-tests.txt"
+  python3 benchmarks/sweep_split.py "$O/sweep-split.json" 2>&1 | tee "$O/sweep-split.txt"
+fi
+if [ "${1:-1}" = 3 ]; then
+  # 3: the final code: GPU tests, KernelBench check (tf32, 25 trials; fp32 and bf16, 5), the headline with every
+  #    mode and the seed's code. 4: the ten-shape sweep (GPU time and per-call latency, tf32), the read roofline.
+  TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -3 | tee "$O/log.txt"
+  python3 -m lsemish check --precision tf32 --json "$O/check-tf32.json" 2>&1 | tail -2 | tee -a "$O/log.txt"
+  for p in fp32 bf16; do python3 -m lsemish check --precision $p --trials 1 2>&1 | tail -1 | tee -a "$O/log.txt"; done
+  python3 -m lsemish bench --shapes headline --candidate .seed/current_code.py:seed --out "$O/headline" 2>&1 \
+    | tail -14 | tee -a "$O/log.txt"
+fi
+if [ "${1:-1}" = 4 ]; then
+  python3 -m lsemish bench --shapes sweep --precision tf32 --out "$O/sweep" 2>&1 | tail -3 | tee "$O/log.txt"
+  python3 benchmarks/read_roofline.py "$O/roofline.json" 2>&1 | tee "$O/roofline.txt"
+fi

@@ -194,20 +194,27 @@ def test_tf32_either_kernel_matches_rounded_operands(shape, monkeypatch):
     assert rel_l2(out, gold(tf32(x, ties), tf32(w, ties), b)) < 1e-7
 
 
-@pytest.mark.parametrize("M,N,which", [(1, 70, "small"), (8, 70, "small"), (9, 40, "medium"), (16, 64, "medium"),
-                                        (40, 70, "large"), (70, 130, "large")])
-def test_tf32_tma_kernel_configs(M, N, which, monkeypatch):
-    # Every config of the one-launch kernel, several row blocks and W tiles: the last program of each row block folds
-    # its partials. The interpreter's table: "small" up to 8 rows; "large" once its 16 x 32 tiles number at least
-    # the 4 "SMs" the interpreter claims; "medium" otherwise.
+@pytest.mark.parametrize("M,K,N,which,parts", [
+    (1, 64, 70, "split", 2), (8, 64, 30, "split", 4), (3, 40, 20, "split", 3), (2, 72, 20, "split", 4),
+    (1, 16, 70, "small", 0), (8, 32, 140, "small", 0), (9, 32, 40, "medium", 0), (16, 32, 64, "medium", 0),
+    (40, 32, 70, "large", 0), (70, 32, 130, "large", 0)])
+def test_tf32_tma_kernel_configs(M, K, N, which, parts, monkeypatch):
+    # Every config of the one-launch kernels, several row blocks and W tiles: the last program of each row block folds
+    # its partials. The interpreter's table (4 "SMs"): the split kernel for up to 8 rows where fewer than 2 x 4 tiles
+    # leave room for 2 or more K parts (at most 4; 2 x 72 x 20: 5 K steps in parts of 2, the last part empty);
+    # otherwise "small" up to 8 rows, "large" once its 16 x 32 tiles number at least 4, "medium" in between.
     import lsemish.model_new as mn
-    used = []
-    real = mn._tma_config
-    monkeypatch.setattr(mn, "_tma_config", lambda *a: used.append(real(*a)) or real(*a))
-    x, w, b = make_problem(M, 32, N, dist="randn", seed=M)
+    plans = []
+    real = mn._tma_plan
+    monkeypatch.setattr(mn, "_tma_plan", lambda *a: plans.append(real(*a)) or plans[-1])
+    x, w, b = make_problem(M, K, N, dist="randn", seed=M + K)
     out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32")
-    assert used and used[0] is mn._TF32_TMA_CONFIGS["interpreter"][which]
-    assert rel_l2(out, gold(tf32(x, "round"), tf32(w, "round"), b)) < 1e-7
+    assert len(plans) == 1 and plans[0].cfg is mn._TF32_TMA_CONFIGS["interpreter"][which]
+    split = plans[0].kernel is mn._tf32_lse_mish_split_k_kernel
+    assert split == (which == "split") and plans[0].meta.get("SPLIT_K", 0) == parts
+    assert rel_l2(out, gold(tf32(x, "round"), tf32(w, "round"), b)) < 3e-7  # fp32 sums in another order: ~1 ulp
+    if split:  # the per-tile counters are left at zero too
+        assert not mn._COUNTERS[(x.device, 0)].any()
 
 
 def test_tma_row_block_counters_are_left_at_zero_and_kept(monkeypatch):

@@ -142,26 +142,35 @@ def compile_config(arch: int, mode: int, config: tuple, sync_rs: bool | None = N
 
 
 def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = False) -> CompiledConfig:
-    """The default mode's TMA-rounded forward (_tf32_lse_mish_kernel, Hopper only: sm_89 has no TMA), in one of its
-    configs ("small", "medium" or "large")."""
+    """The default mode's TMA-rounded forward (Hopper only: sm_89 has no TMA), in one of its configs: "small",
+    "medium" or "large" (_tf32_lse_mish_kernel), or "split" (_tf32_lse_mish_split_k_kernel, 8 K parts)."""
     cfg = mn._TF32_TMA_CONFIGS[ARCH_KEY[arch]][which]
     bm, bn, bk = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]
-    sig = {"x_desc": f"tensordesc<fp32[{bm},{bk}]>", "w_desc": f"tensordesc<fp32[{bn},{bk}]>",
-           "p_desc": f"tensordesc<fp32[{bm},{bn}]>", "bias_ptr": "*fp32", "part_ptr": "*fp32", "count_ptr": "*i32",
-           "out_ptr": "*fp32", "lse_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32", "stride_out": "i32",
-           "scale": "fp32", "clamp_min": "fp32", "clamp_max": "fp32"}
-    constexprs = {"HAS_BIAS": True, "EMULATE": False, "TRAINING": training,
-                  **{k: v for k, v in cfg.items() if k.isupper()}}
+    descs = {"x_desc": f"tensordesc<fp32[{bm},{bk}]>", "w_desc": f"tensordesc<fp32[{bn},{bk}]>"}
+    scalars = {"scale": "fp32", "clamp_min": "fp32", "clamp_max": "fp32"}
+    if which == "split":
+        fn, pointers = mn._tf32_lse_mish_split_k_kernel, (2, 3, 4, 5)
+        sig = {**descs, "bias_ptr": "*fp32", "part_ptr": "*fp32", "count_ptr": "*i32", "out_ptr": "*fp32",
+               "M": "i32", "N": "i32", "K": "i32", "stride_out": "i32", "acc_at": "i32", **scalars}
+        constexprs = {"HAS_BIAS": True, "EMULATE": False, "SPLIT_K": 8, "TILE_COUNTERS": mn._TILE_COUNTERS}
+    else:
+        fn, pointers = mn._tf32_lse_mish_kernel, (3, 4, 5, 6, 7)
+        sig = {**descs, "p_desc": f"tensordesc<fp32[{bm},{bn}]>", "bias_ptr": "*fp32", "part_ptr": "*fp32",
+               "count_ptr": "*i32", "out_ptr": "*fp32", "lse_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32",
+               "stride_out": "i32", **scalars}
+        constexprs = {"HAS_BIAS": True, "EMULATE": False, "TRAINING": training}
+    constexprs.update({k: v for k, v in cfg.items() if k.isupper()})
     sig.update({name: "constexpr" for name in constexprs})
-    src = ASTSource(fn=mn._tf32_lse_mish_kernel, signature=sig, constexprs=constexprs,
-                    attrs={(i,): [["tt.divisibility", 16]] for i in (3, 4, 5, 6, 7)})
+    src = ASTSource(fn=fn, signature=sig, constexprs=constexprs,
+                    attrs={(i,): [["tt.divisibility", 16]] for i in pointers})
     kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32),
                             options={"num_warps": cfg["num_warps"], "num_stages": cfg["num_stages"]})
     ptx = kernel.asm["ptx"]
     regs, local, advisories, sass = _cubin_facts(kernel.asm["cubin"], ptx, arch)
     n_hgmma, hazards = hgmma_loop_hazards(sass)
-    return CompiledConfig(arch=arch, mode=f"tf32-tma-{which}", role="forward", config=(bm, bn, bk, cfg["GROUP_M"],
-                          cfg["num_warps"], cfg["num_stages"], True), shared=kernel.metadata.shared,
+    return CompiledConfig(arch=arch, mode=f"tf32-tma-{which}", role="forward",
+                          config=(bm, bn, bk, cfg.get("GROUP_M", 1), cfg["num_warps"], cfg["num_stages"], True),
+                          shared=kernel.metadata.shared,
                           registers=regs, spills=local, tensor_core_ops=len(re.findall(TC_PATTERN[arch], ptx)),
                           ptx_mma_kind="wgmma" if "wgmma.mma_async" in ptx else "none",
                           ptxas_advisories=advisories, hgmma_in_loop=n_hgmma, wgmma_hazards=len(hazards))
@@ -177,7 +186,7 @@ def all_configs():
 
 def report() -> list[CompiledConfig]:
     return ([compile_config(arch, mode, config, role=role) for arch, mode, config, role in all_configs()]
-            + [compile_tma_forward(90, which) for which in ("small", "medium", "large")])
+            + [compile_tma_forward(90, which) for which in ("small", "medium", "large", "split")])
 
 
 def main():

@@ -138,6 +138,18 @@ def _tf32_lse_mish_kernel(
             a = _tf32_round_even(a)
             b = _tf32_round_even(b)
         acc = tl.dot(a, b.T, acc, input_precision="tf32")
+    _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out, scale,
+               clamp_min, clamp_max, HAS_BIAS, TRAINING, BLOCK_M, BLOCK_N)
+
+
+@triton.jit
+def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out, scale,
+               clamp_min, clamp_max, HAS_BIAS: tl.constexpr, TRAINING: tl.constexpr, BLOCK_M: tl.constexpr,
+               BLOCK_N: tl.constexpr):
+    # The TMA kernels' epilogue for the finished tile acc = (x W^T)[pid_m, pid_n]: y = clamp(2 * scale * (acc + b)),
+    # the tile's per-row (max, sum of exp) into part[0 | 1, pid_n, m]; the last program of the row block folds the
+    # block's partials in tile order into out (and lse, in training, which also stores P).
+    tiles = tl.cdiv(N, BLOCK_N)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     y = acc
@@ -155,12 +167,54 @@ def _tf32_lse_mish_kernel(
     tl.debug_barrier()
     if tl.atomic_add(count_ptr + pid_m, 1, sem="acq_rel", scope="gpu") == tiles - 1:
         # Every program of the row block has counted: leave the counter at zero for the next launch (the counters
-        # are kept between calls; see _row_block_counters).
+        # are kept between calls; see _kept_counters).
         tl.store(count_ptr + pid_m, 0)
         lse = _lse_of_partials(part_ptr, part_ptr + tiles * M, M, tiles, offs_m, m_ok)
         tl.store(out_ptr + offs_m * stride_out, _lse_mish(lse), mask=m_ok)
         if TRAINING:
             tl.store(lse_ptr + offs_m, lse, mask=m_ok)
+
+
+@triton.jit
+def _tf32_lse_mish_split_k_kernel(
+    x_desc, w_desc, bias_ptr, part_ptr, count_ptr, out_ptr, M, N, K, stride_out, acc_at, scale, clamp_min,
+    clamp_max, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, SPLIT_K: tl.constexpr, TILE_COUNTERS: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    # The default forward for a few rows of x (inference), where reading W once is the whole cost: each tile's K
+    # range is split in SPLIT_K parts, so that many more programs than SMs stream W. Program (tile, s) writes its
+    # partial product to acc[s] (acc: SPLIT_K x M x N from part_ptr + acc_at; rows < M only); the last of a tile's
+    # SPLIT_K programs (count_ptr[TILE_COUNTERS + tile], kept at zero between launches) adds the parts in split
+    # order (deterministic) and runs the epilogue.
+    scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, tl.float32)
+    pid = tl.program_id(0)
+    s = pid % SPLIT_K
+    tile = pid // SPLIT_K
+    row_blocks = tl.cdiv(M, BLOCK_M)
+    pid_m, pid_n = tile % row_blocks, tile // row_blocks
+    steps = tl.cdiv(K, BLOCK_K)
+    per_split = tl.cdiv(steps, SPLIT_K)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for k in range(s * per_split, tl.minimum(s * per_split + per_split, steps)):
+        a = x_desc.load([pid_m * BLOCK_M, k * BLOCK_K])
+        b = w_desc.load([pid_n * BLOCK_N, k * BLOCK_K])
+        if EMULATE:  # the interpreter's copies never round: do what the tensor map does
+            a = _tf32_round_even(a)
+            b = _tf32_round_even(b)
+        acc = tl.dot(a, b.T, acc, input_precision="tf32")
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    mask = (offs_m[:, None] < M) & (offs_n[None, :] < N)
+    at = part_ptr + acc_at + offs_m[:, None] * N + offs_n[None, :]
+    tl.store(at + s * M * N, acc, mask=mask)
+    tl.debug_barrier()
+    if tl.atomic_add(count_ptr + TILE_COUNTERS + tile, 1, sem="acq_rel", scope="gpu") == SPLIT_K - 1:
+        tl.store(count_ptr + TILE_COUNTERS + tile, 0)
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+        for part in range(0, SPLIT_K):
+            acc += tl.load(at + part * M * N, mask=mask, other=0.0, cache_modifier=".cg")
+        _fold_tile(acc, pid_m, pid_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N, stride_out,
+                   scale, clamp_min, clamp_max, HAS_BIAS, False, BLOCK_M, BLOCK_N)
 
 
 @triton.jit
@@ -428,13 +482,17 @@ _FP64_CONFIG = (64, 64, 16, 8, 4, 2, False)
 # The TMA-rounded tf32 forward (_tf32_lse_mish_kernel): tile, L2 grouping, warps, stages. Chosen by the shape from
 # the H100 sweep (session4/sweep-tma.txt): "small" up to SMALL_M rows of x (W streamed by 64-row tiles of x);
 # "large", 128 x 256 x 32 with 3 stages (147 KB of shared memory), where its tiles fill every SM at least once;
-# "medium" in between.
+# "medium" in between. Up to SPLIT_M rows (inference), "split": _tf32_lse_mish_split_k_kernel with each tile's K
+# range in up to MAX_SPLIT parts, enough for SPLIT_WAVES programs per SM (session5/split: at M = 1 0.92x cuBLAS
+# against 1.02x, at M = 2 1.07x against 1.12x, a tie at 4, slower from 8 rows on).
 _TF32_TMA_CONFIGS = {
-    "sm90": {"SMALL_M": 128,
+    "sm90": {"SMALL_M": 128, "SPLIT_M": 2, "SPLIT_WAVES": 4, "MAX_SPLIT": 16,
+             "split": dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=64, num_warps=4, num_stages=4),
              "small": dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=64, GROUP_M=8, num_warps=4, num_stages=4),
              "medium": dict(BLOCK_M=64, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=4, num_stages=4),
              "large": dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=8, num_stages=3)},
-    "interpreter": {"SMALL_M": 8,
+    "interpreter": {"SMALL_M": 8, "SPLIT_M": 8, "SPLIT_WAVES": 2, "MAX_SPLIT": 4,
+                    "split": dict(BLOCK_M=8, BLOCK_N=16, BLOCK_K=16, num_warps=4, num_stages=1),
                     "small": dict(BLOCK_M=8, BLOCK_N=16, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
                     "medium": dict(BLOCK_M=8, BLOCK_N=32, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
                     "large": dict(BLOCK_M=16, BLOCK_N=32, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1)},
@@ -729,7 +787,8 @@ def _tma_config(arch, M, N, sms):
 
 
 def _tf32_tma_forward(arch, x, weight, bias, consts, out, lse=None, p=None):
-    """out (M, 1) from the one-launch TMA-rounded kernel; in training also lse (M,) and P (M, N)."""
+    """out (M, 1) from the one-launch TMA-rounded kernel (split over K for a few rows of x, in inference); in
+    training also lse (M,) and P (M, N)."""
     M, K = x.shape
     N = weight.shape[0]
     training = p is not None
@@ -739,56 +798,96 @@ def _tf32_tma_forward(arch, x, weight, bias, consts, out, lse=None, p=None):
     plan = _TMA_PLANS.get(key)
     if plan is None:
         plan = _tma_plan(key, arch, x, weight, bias, out, lse, p, consts)
-    part = torch.empty((plan.part_size,), device=x.device, dtype=torch.float32)
+    buf = torch.empty((plan.buffer_size,), device=x.device, dtype=torch.float32)
     stream = 0 if arch == "interpreter" else torch._C._cuda_getCurrentRawStream(device)
-    count = _row_block_counters(x.device, stream, plan.row_blocks, arch)
+    count = _kept_counters(x.device, stream, plan.counters, arch)
     bias_arg = weight if bias is None else bias
-    lse_arg = out if lse is None else lse
     if plan.direct is None or _launch_hooks_set():
-        cfg = plan.cfg
-        x_desc = _rounding_descriptor(x, [cfg["BLOCK_M"], cfg["BLOCK_K"]])
-        w_desc = _rounding_descriptor(weight, [cfg["BLOCK_N"], cfg["BLOCK_K"]])
-        p_desc = TensorDescriptor(p, [M, N], [N, 1], [cfg["BLOCK_M"], cfg["BLOCK_N"]]) if training else None
-        _launch(_tf32_lse_mish_kernel, x, plan.grid,
-                (x_desc, w_desc, p_desc, bias_arg, part, count, out, lse_arg, M, N, K, out.stride(0), *consts),
-                plan.meta, rounded_descriptors=(0, 1))
+        descs = [(d,) for d in _tma_descriptors(plan.cfg, x, weight, p)]
+        _launch(plan.kernel, x, plan.grid, plan.args(*descs, bias_arg, buf, count, out, lse, consts), plan.meta,
+                rounded_descriptors=(0, 1))
         return
     c_launch, function, head, tail, maps = plan.direct
-    p_map = _tensor_map(maps, 2, p) if training else (None,)
-    c_launch(plan.grid[0], 1, 1, stream, function, *head, *_tensor_map(maps, 0, x), *_tensor_map(maps, 1, weight),
-             *p_map, bias_arg, part, count, out, lse_arg, M, N, K, out.stride(0), *consts, *tail)
+    maps = (_tensor_map(maps, 0, x), _tensor_map(maps, 1, weight), _tensor_map(maps, 2, p) if training else (None,))
+    c_launch(plan.grid[0], 1, 1, stream, function, *head, *plan.args(*maps, bias_arg, buf, count, out, lse, consts),
+             *tail)
+
+
+def _tma_descriptors(cfg, x, weight, p):
+    # Host descriptors of x and W whose copies round to tf32, and of P (training) if given.
+    M, N = x.shape[0], weight.shape[0]
+    x_desc = _rounding_descriptor(x, [cfg["BLOCK_M"], cfg["BLOCK_K"]])
+    w_desc = _rounding_descriptor(weight, [cfg["BLOCK_N"], cfg["BLOCK_K"]])
+    p_desc = None if p is None else TensorDescriptor(p, [M, N], [N, 1], [cfg["BLOCK_M"], cfg["BLOCK_N"]])
+    return x_desc, w_desc, p_desc
 
 
 # The TMA forward's launch plans, one per key of _tf32_tma_forward (device, shape, strides, what Triton specializes
-# on): the config, the grid, the compiled kernel and its direct launch. A plan is a function of its key alone.
+# on): the kernel, its config and grid, the per-call buffer's size, the compiled kernel and its direct launch. A plan
+# is a function of its key alone.
 _TMA_PLANS = {}
 _MAX_PLANS = 256
+_TILE_COUNTERS = 2048  # the split kernel's per-tile counters follow the row-block counters from here
 
 
 class _TmaPlan:
-    __slots__ = ("cfg", "meta", "grid", "row_blocks", "part_size", "direct")
+    __slots__ = ("kernel", "cfg", "meta", "grid", "counters", "buffer_size", "acc_at", "direct", "M", "N", "K")
+
+    def args(self, x_desc, w_desc, p_desc, bias, buf, count, out, lse, consts):
+        # The kernel's runtime arguments in order. Each descriptor comes as the tuple the launch spreads: (a
+        # TensorDescriptor,), its tensor map, shape and strides for a direct launch, or (None,) for no P.
+        M, N, K = self.M, self.N, self.K
+        if self.kernel is _tf32_lse_mish_split_k_kernel:
+            return (*x_desc, *w_desc, bias, buf, count, out, M, N, K, out.stride(0), self.acc_at, *consts)
+        return (*x_desc, *w_desc, *p_desc, bias, buf, count, out, out if lse is None else lse, M, N, K,
+                out.stride(0), *consts)
+
+
+def _split_k(configs, M, N, K, training, sms):
+    # Programs (tiles x K parts) for the split kernel, or 0 where the one-tile-per-program kernel runs: training,
+    # more rows than SPLIT_M, or tiles that already fill the GPU SPLIT_WAVES times over.
+    cfg = configs["split"]
+    if training or M > configs["SPLIT_M"]:
+        return 0
+    tiles = _cdiv(M, cfg["BLOCK_M"]) * _cdiv(N, cfg["BLOCK_N"])
+    parts = min(_cdiv(configs["SPLIT_WAVES"] * sms, tiles), _cdiv(K, cfg["BLOCK_K"]), configs["MAX_SPLIT"])
+    if parts < 2 or tiles > _TILE_COUNTERS or parts * M * N >= 2**31:
+        return 0
+    return parts
 
 
 def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
     M, K = x.shape
     N = weight.shape[0]
     plan = _TmaPlan()
-    plan.cfg = cfg = _tma_config(arch, M, N, _sm_count(x.device))
-    tiles, plan.row_blocks = _cdiv(N, cfg["BLOCK_N"]), _cdiv(M, cfg["BLOCK_M"])
-    plan.grid = (plan.row_blocks * tiles,)
-    plan.part_size = 2 * tiles * M
-    plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", TRAINING=p is not None, **cfg)
+    plan.M, plan.N, plan.K = M, N, K
+    configs, sms = _TF32_TMA_CONFIGS[arch], _sm_count(x.device)
+    split = _split_k(configs, M, N, K, p is not None, sms)
+    if split:
+        plan.kernel, plan.cfg = _tf32_lse_mish_split_k_kernel, configs["split"]
+    else:
+        plan.kernel, plan.cfg = _tf32_lse_mish_kernel, _tma_config(arch, M, N, sms)
+    cfg = plan.cfg
+    tiles, row_blocks = _cdiv(N, cfg["BLOCK_N"]), _cdiv(M, cfg["BLOCK_M"])
+    plan.grid = (row_blocks * tiles * max(split, 1),)
+    # One per-call buffer: the partials (2, tiles, M), then (split kernel) the K parts' products from a 16-byte
+    # boundary.
+    plan.acc_at = _cdiv(2 * tiles * M, 4) * 4
+    plan.buffer_size = plan.acc_at + split * M * N if split else 2 * tiles * M
+    plan.counters = _TILE_COUNTERS + row_blocks * tiles if split else row_blocks
+    if split:
+        plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", SPLIT_K=split,
+                         TILE_COUNTERS=_TILE_COUNTERS, **cfg)
+    else:
+        plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", TRAINING=p is not None, **cfg)
     plan.direct = None
     if arch != "interpreter":
         # Resolve (compile or load) the kernel for this key with real descriptors, then take its direct launch.
-        x_desc = _rounding_descriptor(x, [cfg["BLOCK_M"], cfg["BLOCK_K"]])
-        w_desc = _rounding_descriptor(weight, [cfg["BLOCK_N"], cfg["BLOCK_K"]])
-        p_desc = TensorDescriptor(p, [M, N], [N, 1], [cfg["BLOCK_M"], cfg["BLOCK_N"]]) if p is not None else None
-        part = torch.empty((4,), device=x.device, dtype=torch.float32)  # stand-ins of the per-call buffers' types
+        buf = torch.empty((4,), device=x.device, dtype=torch.float32)  # stand-ins of the per-call buffers' types
         count = torch.empty((4,), device=x.device, dtype=torch.int32)
-        args = (x_desc, w_desc, p_desc, weight if bias is None else bias, part, count, out,
-                out if lse is None else lse, M, N, K, out.stride(0), *consts)
-        launch = _resolved(_tf32_lse_mish_kernel, x, plan.grid, args, plan.meta, (0, 1))
+        descs = [(d,) for d in _tma_descriptors(cfg, x, weight, p)]
+        args = plan.args(*descs, weight if bias is None else bias, buf, count, out, lse, consts)
+        launch = _resolved(plan.kernel, x, plan.grid, args, plan.meta, (0, 1))
         plan.direct = _direct_launch(launch, [cfg["BLOCK_M"], cfg["BLOCK_K"]], [cfg["BLOCK_N"], cfg["BLOCK_K"]],
                                      [cfg["BLOCK_M"], cfg["BLOCK_N"]])
     if len(_TMA_PLANS) >= _MAX_PLANS:
@@ -831,16 +930,17 @@ def _tensor_map(memos, i, t):
     return args
 
 
-# One int32 counter per row block for the TMA forward, per (device, stream): zero at launch, and the kernel leaves
-# them at zero, so no call has to clear them. A launch being captured into a CUDA graph (whose replays may run on
-# another stream), or one with more row blocks than a buffer holds, gets freshly zeroed counters of its own.
+# The TMA forward's int32 counters (one per row block; the split kernel's one per tile from _TILE_COUNTERS on), per
+# (device, stream): zero at launch, and the kernels leave them at zero, so no call has to clear them. A launch being
+# captured into a CUDA graph (whose replays may run on another stream), or one needing more counters than a buffer
+# holds, gets freshly zeroed counters of its own.
 _COUNTERS = {}
 _COUNTER_SLOTS = 4096
 
 
-def _row_block_counters(device, stream, row_blocks, arch):
-    if row_blocks > _COUNTER_SLOTS or (arch != "interpreter" and torch.cuda.is_current_stream_capturing()):
-        return torch.zeros((row_blocks,), device=device, dtype=torch.int32)
+def _kept_counters(device, stream, needed, arch):
+    if needed > _COUNTER_SLOTS or (arch != "interpreter" and torch.cuda.is_current_stream_capturing()):
+        return torch.zeros((needed,), device=device, dtype=torch.int32)
     counters = _COUNTERS.get((device, stream))
     if counters is None:
         counters = _COUNTERS[(device, stream)] = torch.zeros((_COUNTER_SLOTS,), device=device, dtype=torch.int32)
