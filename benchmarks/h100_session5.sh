@@ -32,3 +32,11 @@ if [ "${1:-1}" = 4 ]; then
   python3 -m lsemish bench --shapes sweep --precision tf32 --out "$O/sweep" 2>&1 | tail -3 | tee "$O/log.txt"
   python3 benchmarks/read_roofline.py "$O/roofline.json" 2>&1 | tee "$O/roofline.txt"
 fi
+if [ "${1:-1}" = 5 ]; then
+  # 5: dW through TMA (training): GPU tests, gradient check, the backward breakdown, forward + backward bench.
+  TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -3 | tee "$O/log.txt"
+  python3 -m lsemish grad --trials 1 --json "$O/grad.json" 2>&1 | tail -3 | tee -a "$O/log.txt"
+  python3 benchmarks/backward_breakdown.py --precision tf32 --grad-sweep 2>&1 | tail -30 | tee "$O/breakdown-tf32.txt"
+  python3 -m lsemish bench --shapes headline --precision tf32 --backward --out "$O/training" 2>&1 | tail -12 \
+    | tee -a "$O/log.txt"
+fi
