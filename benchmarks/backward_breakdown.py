@@ -14,17 +14,13 @@ from lsemish import model_new as mn
 # (BLOCK_M, BLOCK_N, num_warps, stages) of the P -> G kernel
 GRAD_SWEEP = [(64, 32, 4, 1), (64, 32, 4, 3), (128, 32, 4, 3), (32, 64, 4, 3), (64, 64, 8, 3), (128, 16, 4, 3),
               (32, 32, 4, 4), (16, 64, 4, 4)]
-# (BLOCK_N, BLOCK_K, BLOCK_M, num_warps, stages) of the dW product through TMA (Hopper, tf32)
-GRAD_W_SWEEP = [(128, 256, 32, 8, 2), (128, 128, 32, 8, 4), (128, 128, 32, 4, 4), (128, 128, 64, 8, 2),
-                (64, 256, 32, 4, 4)]
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--precision", default="tf32")
     ap.add_argument("--shape", default="1024,8192,8192")
-    ap.add_argument("--grad-sweep", action="store_true",
-                    help="time several configs of the P -> G kernel and of the dW product through TMA")
+    ap.add_argument("--grad-sweep", action="store_true", help="time several configs of the P -> G kernel")
     args = ap.parse_args()
     M, K, N = (int(v) for v in args.shape.split(","))
     torch.manual_seed(0)
@@ -56,15 +52,8 @@ def main():
         bm, bn, warps, stages = cfg
         add(f"grad kernel: P -> G (+ db) {cfg}", lambda bm=bm, bn=bn, warps=warps, stages=stages:
             mn._lse_mish_grad_kernel[(triton.cdiv(N, bn),)](
-                p0, lse, g, g_hi, g_lo, db, M, N, 1, *consts, MODE=mode, HAS_BIAS=True, STORE_GT=False, BLOCK_M=bm,
-                BLOCK_N=bn, STAGES=stages, num_warps=warps))
-    tma_w = mode == 0 and arch in mn._TF32_TMA_GRAD_W_CONFIGS
-    if tma_w:
-        g_t = torch.empty(N, M, device="cuda")
-        bm, bn, warps, stages = mn._GRAD_CONFIG
-        add("grad kernel: P -> G, G^T (+ db)", lambda: mn._lse_mish_grad_kernel[(triton.cdiv(N, bn),)](
-            p0, lse, g, g_hi, g_t, db, M, N, 1, *consts, MODE=mode, HAS_BIAS=True, STORE_GT=True, BLOCK_M=bm,
-            BLOCK_N=bn, STAGES=stages, num_warps=warps))
+                p0, lse, g, g_hi, g_lo, db, M, N, 1, *consts, MODE=mode, HAS_BIAS=True, BLOCK_M=bm, BLOCK_N=bn,
+                STAGES=stages, num_warps=warps))
     dx = torch.empty(M, K, device="cuda")
     dw = torch.empty(N, K, device="cuda")
     lo = g_lo if mode == 1 else None
@@ -74,14 +63,6 @@ def main():
     xt_hi, xt_lo = mn._prepare_b(x.t(), mode)
     add("dW GEMM (G^T register operand, x^T prepared)", lambda: mn._launch_gemm(
         arch, mode, g_hi, True, xt_hi, xt_lo, N, K, M, 1, dw, out_strides=(K, 1)))
-    if tma_w:
-        add("dW GEMM through TMA (G^T, x^T prepared)", lambda: mn._tma_grad_w(arch, g_t, xt_hi, dw))
-        shipped = dict(mn._TF32_TMA_GRAD_W_CONFIGS[arch])
-        for bn, bk, bm, warps, stages in GRAD_W_SWEEP if args.grad_sweep else ():
-            mn._TF32_TMA_GRAD_W_CONFIGS[arch] = dict(BLOCK_N=bn, BLOCK_K=bk, BLOCK_M=bm, GROUP_M=8,
-                                                     num_warps=warps, num_stages=stages)
-            add(f"dW GEMM through TMA {(bn, bk, bm, warps, stages)}", lambda: mn._tma_grad_w(arch, g_t, xt_hi, dw))
-        mn._TF32_TMA_GRAD_W_CONFIGS[arch] = shipped
 
     def whole_backward():
         g_hi, g_lo, db = torch.ops.lsemish.lse_mish_grad(g, x, lse, p, *consts, prec, True)
@@ -98,8 +79,6 @@ def main():
     # memory: peak over the backward alone (P freed between its two ops, as autograd does), above what was
     # allocated before it; the outputs dx, dW, db are part of it
     del G, g_hi, g_lo, dx, dw, xt_hi, xt_lo
-    if tma_w:
-        del g_t
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     before = torch.cuda.memory_allocated()

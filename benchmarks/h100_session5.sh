@@ -33,7 +33,8 @@ if [ "${1:-1}" = 4 ]; then
   python3 benchmarks/read_roofline.py "$O/roofline.json" 2>&1 | tee "$O/roofline.txt"
 fi
 if [ "${1:-1}" = 5 ]; then
-  # 5: dW through TMA (training): GPU tests, gradient check, the backward breakdown, forward + backward bench.
+  # 5: training: GPU tests, gradient check, the backward breakdown (P -> G configs), forward + backward bench
+  #    (run at ff27094, dW through TMA, an experiment reverted after it; see docs/perf-notes.md).
   TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -3 | tee "$O/log.txt"
   python3 -m lsemish grad --trials 1 --json "$O/grad.json" 2>&1 | tail -3 | tee -a "$O/log.txt"
   python3 benchmarks/backward_breakdown.py --precision tf32 --grad-sweep 2>&1 | tail -30 | tee "$O/breakdown-tf32.txt"

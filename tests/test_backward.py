@@ -60,23 +60,6 @@ def test_tf32_mode_gradients():
         assert rel_l2(got, ref) < 1e-3  # G and the other operand rounded to tf32 (2^-11) in the backward products
 
 
-@pytest.mark.parametrize("M,through_tma", [(36, True), (37, False)])
-def test_tf32_grad_w_product_through_tma(M, through_tma, monkeypatch):
-    # dW = G^T x reads G^T (written by the P -> G kernel) and x^T through rounding tensor maps where their rows are
-    # 16-byte aligned (M % 4 == 0; K % 4 == 0 for dW's); otherwise the register-operand product. Both against float64.
-    import lsemish.model_new as mn
-    launched = []
-    real = mn._launch
-    monkeypatch.setattr(mn, "_launch", lambda kernel, *a, **k: launched.append(kernel) or real(kernel, *a, **k))
-    x, w, b = make_problem(M, 64, 45, dist="randn", seed=M)
-    g = torch.randn(M, 1, generator=torch.Generator().manual_seed(M))
-    _, *grads = our_grads(lambda xx, ww, bb: linear_lse_mish(xx, ww, bb, 2.0, -10.0, 10.0, "tf32"), x, w, b, g)
-    assert (mn._tf32_tma_grad_w_kernel in launched) == through_tma
-    gold = gold_grads(tf32(x, "round"), tf32(w, "round"), b, g)
-    for got, ref in zip(grads, gold):
-        assert rel_l2(got, ref) < 1e-3
-
-
 def test_bf16_mode_gradients():
     x, w, b = make_problem(37, 53, 45, seed=4)
     g = torch.randn(37, 1, generator=torch.Generator().manual_seed(3))

@@ -176,28 +176,6 @@ def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = F
                           ptxas_advisories=advisories, hgmma_in_loop=n_hgmma, wgmma_hazards=len(hazards))
 
 
-def compile_tma_grad_w(arch: int = 90) -> CompiledConfig:
-    """The tf32 mode's dW = G^T x through TMA (_tf32_tma_grad_w_kernel, Hopper only)."""
-    cfg = mn._TF32_TMA_GRAD_W_CONFIGS[ARCH_KEY[arch]]
-    bn, bk, bm = cfg["BLOCK_N"], cfg["BLOCK_K"], cfg["BLOCK_M"]
-    sig = {"gt_desc": f"tensordesc<fp32[{bn},{bm}]>", "xt_desc": f"tensordesc<fp32[{bk},{bm}]>",
-           "dw_desc": f"tensordesc<fp32[{bn},{bk}]>", "N": "i32", "K": "i32", "M": "i32"}
-    constexprs = {"EMULATE": False, **{k: v for k, v in cfg.items() if k.isupper()}}
-    sig.update({name: "constexpr" for name in constexprs})
-    kernel = triton.compile(ASTSource(fn=mn._tf32_tma_grad_w_kernel, signature=sig, constexprs=constexprs),
-                            target=GPUTarget("cuda", arch, 32),
-                            options={"num_warps": cfg["num_warps"], "num_stages": cfg["num_stages"]})
-    ptx = kernel.asm["ptx"]
-    regs, local, advisories, sass = _cubin_facts(kernel.asm["cubin"], ptx, arch)
-    n_hgmma, hazards = hgmma_loop_hazards(sass)
-    return CompiledConfig(arch=arch, mode="tf32-tma-grad-w", role="grad_w",
-                          config=(bn, bk, bm, cfg["GROUP_M"], cfg["num_warps"], cfg["num_stages"], True),
-                          shared=kernel.metadata.shared, registers=regs, spills=local,
-                          tensor_core_ops=len(re.findall(TC_PATTERN[arch], ptx)),
-                          ptx_mma_kind="wgmma" if "wgmma.mma_async" in ptx else "none",
-                          ptxas_advisories=advisories, hgmma_in_loop=n_hgmma, wgmma_hazards=len(hazards))
-
-
 def all_configs():
     """Yield (arch, mode, config, role) for every shipped GPU config in each of its three roles."""
     for arch, key in ARCH_KEY.items():
@@ -208,8 +186,7 @@ def all_configs():
 
 def report() -> list[CompiledConfig]:
     return ([compile_config(arch, mode, config, role=role) for arch, mode, config, role in all_configs()]
-            + [compile_tma_forward(90, which) for which in ("small", "medium", "large", "split")]
-            + [compile_tma_grad_w(90)])
+            + [compile_tma_forward(90, which) for which in ("small", "medium", "large", "split")])
 
 
 def main():

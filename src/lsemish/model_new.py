@@ -7,11 +7,13 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 
 # y = x @ W.T + b;  y = 2 * (y * scale);  y = clamp(y, cmin, cmax);  lse = logsumexp(y, dim=1);  out = lse * mish(lse)
 #
-# Two GEMM kernels.
+# Three GEMM kernels.
 # _tf32_lse_mish_kernel, the default (tf32) forward on Hopper, inference and training alike, in one launch: x and W
 # reach shared memory through TMA tensor maps that round fp32 to tf32 on the way (ties to even), the tensor cores read
 # both from there, and the last program of each row block folds the row block's partials into out (and lse, P in
-# training). Its launch (_tf32_tma_forward, _launch) resolves the compiled kernel once and calls Triton's launcher.
+# training). _tf32_lse_mish_split_k_kernel is the same for one or two rows of x (inference), with each tile's K range
+# split over several programs, so that W streams through every SM. Their launch (_tf32_tma_forward) follows a plan
+# made once per shape (config, grid, the compiled kernel) and calls Triton's C launcher directly.
 # _gemm_kernel serves every other forward (fp32, bf16, native dtypes; tf32 where TMA cannot describe an operand, on
 # sm_89, and under torch.compile) and both backward products. It computes acc[r, c] = sum_j A[r, j] * B[c, j]
 # with A the operand the tensor core reads from registers: rounding, splitting or casting it costs one
@@ -150,19 +152,6 @@ def _tma_tile_product(a_desc, b_desc, row_a, row_b, first, last, acc, EMULATE: t
             b = _tf32_round_even(b)
         acc = tl.dot(a, b.T, acc, input_precision="tf32")
     return acc
-
-
-@triton.jit
-def _tf32_tma_grad_w_kernel(gt_desc, xt_desc, dw_desc, N, K, M, EMULATE: tl.constexpr, BLOCK_N: tl.constexpr,
-                            BLOCK_K: tl.constexpr, BLOCK_M: tl.constexpr, GROUP_M: tl.constexpr):
-    # The tf32 mode's dW = G^T x on Hopper: dW[n, k] = sum_m G^T[n, m] x^T[k, m], with G^T (N x M, written by the
-    # P -> G kernel) and x^T (K x M, the prepared copy) both K-major (m contiguous), as tf32 wgmma needs them from
-    # shared memory. One BLOCK_N x BLOCK_K tile of dW per program, stored by TMA.
-    pid_n, pid_k = _grouped_tile(tl.program_id(0), tl.cdiv(N, BLOCK_N), tl.cdiv(K, BLOCK_K), GROUP_M)
-    acc = tl.zeros((BLOCK_N, BLOCK_K), dtype=tl.float32)
-    acc = _tma_tile_product(gt_desc, xt_desc, pid_n * BLOCK_N, pid_k * BLOCK_K, 0, tl.maximum(tl.cdiv(M, BLOCK_M), 1),
-                            acc, EMULATE, BLOCK_M)
-    dw_desc.store([pid_n * BLOCK_N, pid_k * BLOCK_K], acc)
 
 
 @triton.jit
@@ -439,14 +428,13 @@ def _lse_mish_combine_kernel(
 def _lse_mish_grad_kernel(
     p_ptr, lse_ptr, g_ptr, g_hi_ptr, g_lo_ptr, db_ptr, M, N, stride_g,
     scale, clamp_min, clamp_max,
-    MODE: tl.constexpr, HAS_BIAS: tl.constexpr, STORE_GT: tl.constexpr, BLOCK_M: tl.constexpr,
-    BLOCK_N: tl.constexpr, STAGES: tl.constexpr,
+    MODE: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    STAGES: tl.constexpr,
 ):
     # G[m, n] = d loss / d (x @ W.T + b)[m, n]
     #         = 2 * scale * [cmin <= P <= cmax] * exp(P - lse[m]) * dout/dlse[m] * g[m],
     # dout/dlse = 2 lse t + lse^2 (1 - t^2) sigmoid(lse), t = tanh(softplus(lse)). Written as the B operand of the
     # grad-x GEMM (MODE 0: rounded to tf32; 1: as is, plus its 3xtf32 low part; 2: bf16; 3: the model's dtype).
-    # STORE_GT (MODE 0): also G^T (N x M, fp32 as is) into g_lo_ptr, the dW product's operand through TMA.
     # db[n] = sum_m G[m, n]: each program owns BLOCK_N columns and walks all rows in order, so it is deterministic.
     scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, p_ptr.dtype.element_ty)
     offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -470,8 +458,6 @@ def _lse_mish_grad_kernel(
             tl.store(g_hi_ptr + idx, grad.to(g_hi_ptr.dtype.element_ty), mask=mask)
         if MODE == 1:
             tl.store(g_lo_ptr + idx, _tf32_round(grad - _tf32_trunc(grad)), mask=mask)
-        if STORE_GT:
-            tl.store(g_lo_ptr + offs_n[None, :].to(tl.int64) * M + offs_m[:, None], grad, mask=mask)
     if HAS_BIAS:
         tl.store(db_ptr + offs_n, db.to(db_ptr.dtype.element_ty), mask=offs_n < N)
 
@@ -517,15 +503,6 @@ _TF32_TMA_CONFIGS = {
                     "small": dict(BLOCK_M=8, BLOCK_N=16, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
                     "medium": dict(BLOCK_M=8, BLOCK_N=32, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
                     "large": dict(BLOCK_M=16, BLOCK_N=32, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1)},
-}
-
-
-# The tf32 mode's dW = G^T x through TMA (_tf32_tma_grad_w_kernel): a BLOCK_N x BLOCK_K tile of dW per program,
-# BLOCK_M rows of G^T and x^T per step. Shared memory: the pipeline's stages plus the tile's TMA store, which Triton
-# 3.6 stages in a buffer of its own (128 x 256 with 3 stages needed 272 KB there).
-_TF32_TMA_GRAD_W_CONFIGS = {
-    "sm90": dict(BLOCK_N=128, BLOCK_K=128, BLOCK_M=32, GROUP_M=8, num_warps=8, num_stages=4),
-    "interpreter": dict(BLOCK_N=16, BLOCK_K=32, BLOCK_M=16, GROUP_M=2, num_warps=4, num_stages=1),
 }
 
 
@@ -1007,8 +984,8 @@ def _register_operand_partials(arch, x, weight, bias, consts, mode, p):
 
 def _grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo, db=None):
     """G (M, N) = d loss / d (x @ W.T + b) from grad (M, 1) and the forward's lse and p, in the form the grad-x
-    product reads it (g_hi, plus g_lo: G's low part in the fp32 mode, or G^T where dW goes through TMA: the buffers
-    of _g_buffers); db (N,) = column sums of G, if given."""
+    product reads it (g_hi, plus g_lo in the fp32 mode: the buffers of _g_buffers); db (N,) = column sums of G, if
+    given."""
     scope = _device_scope(x)
     M, N = p.shape
     if M == 0:
@@ -1017,12 +994,10 @@ def _grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo, db=None):
         return
     with scope:
         block_m, block_n, warps, stages = _GRAD_CONFIG
-        store_gt = mode == 0 and g_lo.shape == (N, M)  # G^T for the dW product through TMA (_g_buffers)
         _kernel(_lse_mish_grad_kernel, p)[(_cdiv(N, block_n),)](
-            p, lse, grad, g_hi, g_lo if mode == 1 or store_gt else g_hi, g_hi if db is None else db, M, N,
-            grad.stride(0), float(consts[0]), float(consts[1]), float(consts[2]),
-            MODE=mode, HAS_BIAS=db is not None, STORE_GT=store_gt, BLOCK_M=block_m, BLOCK_N=block_n, STAGES=stages,
-            num_warps=warps)
+            p, lse, grad, g_hi, g_lo if mode == 1 else g_hi, g_hi if db is None else db, M, N, grad.stride(0),
+            float(consts[0]), float(consts[1]), float(consts[2]),
+            MODE=mode, HAS_BIAS=db is not None, BLOCK_M=block_m, BLOCK_N=block_n, STAGES=stages, num_warps=warps)
 
 
 def _linear_grads_into(g_hi, g_lo, x, weight, mode, dx=None, dw=None):
@@ -1042,44 +1017,17 @@ def _linear_grads_into(g_hi, g_lo, x, weight, mode, dx=None, dw=None):
             _launch_gemm(arch, mode, weight, True, g_hi, g_lo if mode == 1 else None, K, M, N, 1, dx,
                          out_strides=(dx.stride(1), dx.stride(0)))
         if dw is not None:
-            xt_hi, xt_lo = _prepare_b(x.t(), mode)
-            if mode == 0 and g_lo.shape == (N, M) and _tma_ok(dw) and not _traced(x):
-                _tma_grad_w(arch, g_lo, xt_hi, dw)
-                return
             # dW = G^T x: G is the register operand (read transposed), x^T the prepared one.
+            xt_hi, xt_lo = _prepare_b(x.t(), mode)
             _launch_gemm(arch, mode, g_hi, True, xt_hi, xt_lo, N, K, M, 1, dw,
                          out_strides=(dw.stride(0), dw.stride(1)))
 
 
-def _tma_grad_w(arch, g_t, x_t, dw):
-    # dW (N, K) = G^T x through TMA: G^T (N, M) and x^T (K, M), both m-contiguous, rounded by their tensor maps.
-    (N, M), K = g_t.shape, x_t.shape[0]
-    cfg = _TF32_TMA_GRAD_W_CONFIGS[arch]
-    _launch(_tf32_tma_grad_w_kernel, dw, (_cdiv(N, cfg["BLOCK_N"]) * _cdiv(K, cfg["BLOCK_K"]),),
-            (_rounding_descriptor(g_t, [cfg["BLOCK_N"], cfg["BLOCK_M"]]),
-             _rounding_descriptor(x_t, [cfg["BLOCK_K"], cfg["BLOCK_M"]]),
-             TensorDescriptor(dw, [N, K], [dw.stride(0), 1], [cfg["BLOCK_N"], cfg["BLOCK_K"]]), N, K, M),
-            dict(EMULATE=arch == "interpreter", **cfg), rounded_descriptors=(0, 1))
-
-
 def _g_buffers(x, mode, M, N):
-    # G as the grad-x product's B operand, and g_lo: G's 3xtf32 low part (fp32 mode), G^T (N x M) where the dW
-    # product goes through TMA (_grad_w_through_tma), empty otherwise.
+    # G as the grad-x product's B operand, and its 3xtf32 low part (fp32 mode; empty otherwise).
     g_hi = torch.empty((M, N), device=x.device, dtype=_B_DTYPE.get(mode, x.dtype))
-    lo_shape = (M, N) if mode == 1 else ((N, M) if _grad_w_through_tma(x, mode, M, N) else (0,))
-    g_lo = torch.empty(lo_shape, device=x.device, dtype=torch.float32)
+    g_lo = torch.empty((M, N) if mode == 1 else (0,), device=x.device, dtype=torch.float32)
     return g_hi, g_lo
-
-
-def _grad_w_through_tma(x, mode, M, N):
-    # The tf32 mode's dW product reads G^T and x^T through rounding tensor maps on Hopper (and in the interpreter,
-    # which emulates them): fp32, rows of both 16-byte aligned (M % 4), dW's too (K % 4). Not while tracing:
-    # torch.compile's launcher would not round (see _tma_rounding_applies), so the traced graph keeps the
-    # register-operand product, and its buffers (the fake ones included) have no G^T.
-    K = x.shape[1]
-    return (mode == 0 and x.dtype == torch.float32 and M % 4 == 0 and K % 4 == 0 and min(M, N, K) > 0
-            and not _traced(x) and (x.device.type == "cuda" or _interpreting())
-            and _arch_key(x.device) in _TF32_TMA_GRAD_W_CONFIGS)
 
 
 def _backward_into(grad, x, weight, lse, p, consts, mode, dx=None, dw=None, db=None):
