@@ -41,3 +41,12 @@ if [ "${1:-1}" = 5 ]; then
   python3 -m lsemish bench --shapes headline --precision tf32 --backward --out "$O/training" 2>&1 | tail -12 \
     | tee -a "$O/log.txt"
 fi
+if [ "${1:-1}" = 6 ]; then
+  # 6: the trimmed host path: GPU tests; bench at small shapes and the headline against session 4's module and the
+  #    module at 14e3370 (plans, before the trims), both copies in the ignored, carried .seed/.
+  TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -3 | tee "$O/gpu-tests.txt"
+  python3 -m lsemish bench --shapes 16,1024,1024 333,1000,3000 16,8192,8192 1,8192,8192 headline --precision tf32 \
+    --candidate .seed/model_session4.py:session4 --candidate .seed/model_plans.py:plans --out "$O/host" 2>&1 \
+    | tail -45 | tee "$O/host-log.txt"
+  python3 benchmarks/host_profile.py 16,1024,1024 > "$O/host-profile.txt" 2>&1
+fi

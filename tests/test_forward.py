@@ -168,13 +168,13 @@ def test_tf32_tma_kernel_rounds_ties_to_even(monkeypatch):
     import lsemish.model_new as mn
     calls = []
     real = mn._tf32_tma_forward
-    monkeypatch.setattr(mn, "_tf32_tma_forward", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(mn, "_tf32_tma_forward", lambda *a: calls.append(real(*a)) or calls[-1])
     gen = torch.Generator().manual_seed(11)
     x = _tie_values((37, 64), gen)
     w = _tie_values((45, 64), gen) / 64
     b = torch.rand(45, generator=gen)
     out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32")
-    assert calls, "the TMA-rounded kernel did not run"
+    assert calls == [True], "the TMA-rounded kernel did not run"
 
     assert rel_l2(out, gold(tf32(x, "round"), tf32(w, "round"), b)) < 1e-7
     assert rel_l2(out, gold(tf32(x, "away"), tf32(w, "away"), b)) > 1e-6
@@ -186,11 +186,11 @@ def test_tf32_either_kernel_matches_rounded_operands(shape, monkeypatch):
     import lsemish.model_new as mn
     used = []
     real = mn._tf32_tma_forward
-    monkeypatch.setattr(mn, "_tf32_tma_forward", lambda *a: used.append(1) or real(*a))
+    monkeypatch.setattr(mn, "_tf32_tma_forward", lambda *a: used.append(real(*a)) or used[-1])
     x, w, b = make_problem(*shape, dist="lognormal", seed=12)
     out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32")
-    assert bool(used) == (shape[1] % 4 == 0)
-    ties = "round" if used else "away"  # the TMA rounds ties to even; the register kernels away from zero
+    assert used == [shape[1] % 4 == 0]  # the TMA kernel ran (True) or the plan said TMA cannot (False)
+    ties = "round" if used[0] else "away"  # the TMA rounds ties to even; the register kernels away from zero
     assert rel_l2(out, gold(tf32(x, ties), tf32(w, ties), b)) < 1e-7
 
 
@@ -214,27 +214,33 @@ def test_tf32_tma_kernel_configs(M, K, N, which, parts, monkeypatch):
     assert split == (which == "split") and plans[0].meta.get("SPLIT_K", 0) == parts
     assert rel_l2(out, gold(tf32(x, "round"), tf32(w, "round"), b)) < 3e-7  # fp32 sums in another order: ~1 ulp
     if split:  # the per-tile counters are left at zero too
-        assert not mn._COUNTERS[(x.device, 0)].any()
+        assert not mn._KEPT[(x.device, 0)][0].any()
 
 
 def test_tma_row_block_counters_are_left_at_zero_and_kept(monkeypatch):
-    # The one-launch kernel's counters are kept between calls (no clearing launch): the program that folds a row
-    # block must leave its counter at zero, or the next call's row blocks are never folded (out stays poisoned).
+    # The one-launch kernel's counters and partials are kept between calls (no clearing launch, no allocation): the
+    # program that folds a row block must leave its counter at zero, or the next call's row blocks are never folded
+    # (out stays poisoned).
     import lsemish.model_new as mn
     x, w, b = make_problem(40, 32, 70, dist="randn", seed=5)  # 3 row blocks x 3 tiles ("large")
     first = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32")
-    counters = mn._COUNTERS[(x.device, 0)]
+    counters, workspace = mn._KEPT[(x.device, 0)]
     assert counters.shape == (mn._COUNTER_SLOTS,) and not counters.any()
     for _ in range(2):
         out = torch.full((40, 1), float("nan"))
         linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32", out=out)
         assert torch.equal(out, first)
-    assert mn._COUNTERS[(x.device, 0)] is counters and not counters.any()
-    # More row blocks than the kept buffer holds: zeroed counters of the call's own, the kept ones untouched.
-    monkeypatch.setattr(mn, "_COUNTER_SLOTS", 2)
-    out = torch.full((40, 1), float("nan"))
-    linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32", out=out)
-    assert torch.equal(out, first) and mn._COUNTERS[(x.device, 0)] is counters
+    assert mn._KEPT[(x.device, 0)][0] is counters and not counters.any()
+    # More row blocks, or more partials, than the kept buffers hold: fresh buffers of the call's own, the kept ones
+    # untouched.
+    for name, value in (("_COUNTER_SLOTS", 2), ("_WORKSPACE", 8)):
+        with monkeypatch.context() as m:
+            m.setattr(mn, name, value)
+            kept = workspace.clone()
+            out = torch.full((40, 1), float("nan"))
+            linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32", out=out)
+            assert torch.equal(out, first) and mn._KEPT[(x.device, 0)][0] is counters
+            assert torch.equal(workspace, kept)
 
 
 def test_tma_launch_plans_follow_the_shape():

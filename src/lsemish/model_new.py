@@ -179,7 +179,7 @@ def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr
     tl.debug_barrier()
     if tl.atomic_add(count_ptr + pid_m, 1, sem="acq_rel", scope="gpu") == tiles - 1:
         # Every program of the row block has counted: leave the counter at zero for the next launch (the counters
-        # are kept between calls; see _kept_counters).
+        # are kept between calls; see _kept_buffers).
         tl.store(count_ptr + pid_m, 0)
         lse = _lse_of_partials(part_ptr, part_ptr + tiles * M, M, tiles, offs_m, m_ok)
         tl.store(out_ptr + offs_m * stride_out, _lse_mish(lse), mask=m_ok)
@@ -465,6 +465,7 @@ def _lse_mish_grad_kernel(
 PRECISIONS = ("tf32", "fp32", "bf16")
 _MODE_OF = {"tf32": 0, "fp32": 1, "bf16": 2}
 _NATIVE_DTYPES = (torch.bfloat16, torch.float16, torch.float64)
+_DTYPES = (torch.float32,) + _NATIVE_DTYPES
 _B_DTYPE = {0: torch.float32, 1: torch.float32, 2: torch.bfloat16}
 # Always True; benchmarks/sweep_configs.py sets it False only to show the register-A race it prevents.
 _HOPPER_SYNC_RS = True
@@ -529,32 +530,35 @@ def _check_inputs(x, weight, bias):
     for name, t in (("x", x), ("weight", weight)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    dtype, x_shape, w_shape = x.dtype, x.shape, weight.shape
+    for name, t in (("x", x), ("weight", weight)):
         if not t.dtype.is_floating_point:
             raise TypeError(f"{name} must be floating point (float32, bfloat16, float16, float64); got {t.dtype}")
-    if x.dim() != 2:
-        raise ValueError(f"x must be 2-D (batch, in_features); got shape {tuple(x.shape)}")
-    if weight.dim() != 2:
-        raise ValueError(f"weight must be 2-D (out_features, in_features); got shape {tuple(weight.shape)}")
-    if x.shape[1] != weight.shape[1]:
-        raise ValueError(f"x has {x.shape[1]} features but weight expects {weight.shape[1]} "
-                         f"(x {tuple(x.shape)}, weight {tuple(weight.shape)})")
-    if x.dtype != weight.dtype:
-        raise TypeError(f"x and weight dtypes differ: x {x.dtype}, weight {weight.dtype}")
-    if x.dtype not in (torch.float32,) + _NATIVE_DTYPES:
-        raise TypeError(f"unsupported dtype {x.dtype}; supported: float32, bfloat16, float16, float64")
-    if x.device != weight.device:
-        raise ValueError(f"x and weight are on different devices: x {x.device}, weight {weight.device}")
+    if len(x_shape) != 2:
+        raise ValueError(f"x must be 2-D (batch, in_features); got shape {tuple(x_shape)}")
+    if len(w_shape) != 2:
+        raise ValueError(f"weight must be 2-D (out_features, in_features); got shape {tuple(w_shape)}")
+    if x_shape[1] != w_shape[1]:
+        raise ValueError(f"x has {x_shape[1]} features but weight expects {w_shape[1]} "
+                         f"(x {tuple(x_shape)}, weight {tuple(w_shape)})")
+    if dtype != weight.dtype:
+        raise TypeError(f"x and weight dtypes differ: x {dtype}, weight {weight.dtype}")
+    if dtype not in _DTYPES:
+        raise TypeError(f"unsupported dtype {dtype}; supported: float32, bfloat16, float16, float64")
+    device = x.device
+    if device != weight.device:
+        raise ValueError(f"x and weight are on different devices: x {device}, weight {weight.device}")
     if bias is not None:
         if not isinstance(bias, torch.Tensor):
             raise TypeError(f"bias must be a torch.Tensor or None, got {type(bias).__name__}")
-        if bias.shape != (weight.shape[0],):
-            raise ValueError(f"bias must have shape ({weight.shape[0]},); got {tuple(bias.shape)}")
-        if bias.device != x.device:
-            raise ValueError(f"bias is on {bias.device} but x is on {x.device}")
-        if bias.dtype != x.dtype:
-            raise TypeError(f"bias dtype {bias.dtype} differs from x dtype {x.dtype}")
-    if weight.shape[0] == 0 or weight.shape[1] == 0:
-        raise ValueError(f"weight must have at least one row and one column; got shape {tuple(weight.shape)}")
+        if bias.shape != (w_shape[0],):
+            raise ValueError(f"bias must have shape ({w_shape[0]},); got {tuple(bias.shape)}")
+        if bias.device != device:
+            raise ValueError(f"bias is on {bias.device} but x is on {device}")
+        if bias.dtype != dtype:
+            raise TypeError(f"bias dtype {bias.dtype} differs from x dtype {dtype}")
+    if w_shape[0] == 0 or w_shape[1] == 0:
+        raise ValueError(f"weight must have at least one row and one column; got shape {tuple(w_shape)}")
 
 
 def _device_scope(x):
@@ -713,8 +717,8 @@ def _resolved(kernel, like, grid, args, meta, rounded_descriptors=()):
 def _launch_hooks_set():
     # Triton 3.6 keeps its launch hooks in chains that are never None: a hook is set when a chain has calls.
     runtime = triton.knobs.runtime
-    return any(h is not None and bool(getattr(h, "calls", True))
-               for h in (runtime.launch_enter_hook, runtime.launch_exit_hook))
+    enter, leave = runtime.launch_enter_hook, runtime.launch_exit_hook
+    return bool(getattr(enter, "calls", enter)) or bool(getattr(leave, "calls", leave))
 
 
 def _resolve(kernel, grid, args, meta, rounded_descriptors):
@@ -766,8 +770,8 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
         return
     arch = _arch_key(x.device)
     with scope:
-        if _tma_rounding_applies(arch, mode, x, weight, lse, p):
-            _tf32_tma_forward(arch, x, weight, bias, consts, out, lse, p)
+        if _tma_rounding_applies(arch, mode, x, lse, p) and _tf32_tma_forward(arch, x, weight, bias, consts, out,
+                                                                              lse, p):
             return
         part = _register_operand_partials(arch, x, weight, bias, consts, mode, p)
         _launch(_lse_mish_combine_kernel, x, (_cdiv(M, 256),),
@@ -775,12 +779,12 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
                 dict(SAVE_LSE=lse is not None, BLOCK=256))
 
 
-def _tma_rounding_applies(arch, mode, x, weight, lse, p):
-    # The default mode's TMA-rounded kernel: fp32 operands (and P, in training) that TMA can describe, on Hopper (or
-    # the interpreter, which emulates it), for inference (neither lse nor P) or training (both). torch.compile's
-    # tracing and lse without P (lsemish.distributed's inference) keep the register-operand kernel.
+def _tma_rounding_applies(arch, mode, x, lse, p):
+    # The default mode's TMA-rounded kernels: fp32 operands, on Hopper (or the interpreter, which emulates it), for
+    # inference (neither lse nor P) or training (both); whether TMA can describe x, W (and P) is the plan's to say.
+    # torch.compile's tracing and lse without P (lsemish.distributed's inference) keep the register-operand kernel.
     return (mode == 0 and arch in _TF32_TMA_CONFIGS and x.dtype == torch.float32 and (lse is None) == (p is None)
-            and not _traced(x) and _tma_ok(x) and _tma_ok(weight) and (p is None or _tma_ok(p)))
+            and not _traced(x))
 
 
 def _tma_config(arch, M, N, sms):
@@ -795,29 +799,36 @@ def _tma_config(arch, M, N, sms):
 
 def _tf32_tma_forward(arch, x, weight, bias, consts, out, lse=None, p=None):
     """out (M, 1) from the one-launch TMA-rounded kernel (split over K for a few rows of x, in inference); in
-    training also lse (M,) and P (M, N)."""
+    training also lse (M,) and P (M, N). False, launching nothing, where TMA cannot describe x or W (or P)."""
     M, K = x.shape
     N = weight.shape[0]
     training = p is not None
-    device = x.device.index
-    key = (device, M, N, K, x.stride(0), weight.stride(0), None if bias is None else bias.data_ptr() % 16 == 0,
-           out.data_ptr() % 16 == 0, out.stride(0), training, arch)
+    device = x.device
+    x_ptr, w_ptr = x.data_ptr(), weight.data_ptr()
+    # Everything the plan depends on: what TMA needs of x and W (strides, 16-byte alignment), what Triton
+    # specializes on (alignment of the other pointers, the integers), the shape and the role.
+    key = (device.index, M, N, K, x.stride(), weight.stride(), x_ptr % 16, w_ptr % 16,
+           None if bias is None else bias.data_ptr() % 16 == 0, out.data_ptr() % 16 == 0, out.stride(0), training,
+           arch)
     plan = _TMA_PLANS.get(key)
     if plan is None:
         plan = _tma_plan(key, arch, x, weight, bias, out, lse, p, consts)
-    buf = torch.empty((plan.buffer_size,), device=x.device, dtype=torch.float32)
-    stream = 0 if arch == "interpreter" else torch._C._cuda_getCurrentRawStream(device)
-    count = _kept_counters(x.device, stream, plan.counters, arch)
+    if plan.kernel is None:  # TMA cannot describe x or W (or P)
+        return False
+    stream = 0 if arch == "interpreter" else torch._C._cuda_getCurrentRawStream(device.index)
+    count, buf = _kept_buffers(device, stream, plan.counters, plan.buffer_size, arch)
     bias_arg = weight if bias is None else bias
     if plan.direct is None or _launch_hooks_set():
         descs = [(d,) for d in _tma_descriptors(plan.cfg, x, weight, p)]
         _launch(plan.kernel, x, plan.grid, plan.args(*descs, bias_arg, buf, count, out, lse, consts), plan.meta,
                 rounded_descriptors=(0, 1))
-        return
+        return True
     c_launch, function, head, tail, maps = plan.direct
-    maps = (_tensor_map(maps, 0, x), _tensor_map(maps, 1, weight), _tensor_map(maps, 2, p) if training else (None,))
+    maps = (_tensor_map(maps, 0, x, x_ptr), _tensor_map(maps, 1, weight, w_ptr),
+            _tensor_map(maps, 2, p, p.data_ptr()) if training else (None,))
     c_launch(plan.grid[0], 1, 1, stream, function, *head, *plan.args(*maps, bias_arg, buf, count, out, lse, consts),
              *tail)
+    return True
 
 
 def _tma_descriptors(cfg, x, weight, p):
@@ -868,6 +879,9 @@ def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
     N = weight.shape[0]
     plan = _TmaPlan()
     plan.M, plan.N, plan.K = M, N, K
+    if not (_tma_ok(x) and _tma_ok(weight) and (p is None or _tma_ok(p))):
+        plan.kernel = None
+        return _keep_plan(key, plan)
     configs, sms = _TF32_TMA_CONFIGS[arch], _sm_count(x.device)
     split = _split_k(configs, M, N, K, p is not None, sms)
     if split:
@@ -897,6 +911,10 @@ def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
         launch = _resolved(plan.kernel, x, plan.grid, args, plan.meta, (0, 1))
         plan.direct = _direct_launch(launch, [cfg["BLOCK_M"], cfg["BLOCK_K"]], [cfg["BLOCK_N"], cfg["BLOCK_K"]],
                                      [cfg["BLOCK_M"], cfg["BLOCK_N"]])
+    return _keep_plan(key, plan)
+
+
+def _keep_plan(key, plan):
     if len(_TMA_PLANS) >= _MAX_PLANS:
         _TMA_PLANS.clear()
     _TMA_PLANS[key] = plan
@@ -923,11 +941,10 @@ def _direct_launch(launch, *block_shapes):
     return c_launch, function, head, constexprs, memos
 
 
-def _tensor_map(memos, i, t):
-    # The encoded tensor map of descriptor i for the matrix t (its address, shape and strides; the block and the
-    # element type are the plan's), as Triton's launcher passes it: [map, *shape, *strides].
+def _tensor_map(memos, i, t, ptr):
+    # The encoded tensor map of descriptor i for the matrix t at address ptr (its shape and strides are the plan's,
+    # and so are the block and the element type), as Triton's launcher passes it: [map, *shape, *strides].
     block, meta, memo, encode = memos[i]
-    ptr = t.data_ptr()
     args = memo.get(ptr)
     if args is None:
         if len(memo) >= 64:
@@ -937,21 +954,28 @@ def _tensor_map(memos, i, t):
     return args
 
 
-# The TMA forward's int32 counters (one per row block; the split kernel's one per tile from _TILE_COUNTERS on), per
-# (device, stream): zero at launch, and the kernels leave them at zero, so no call has to clear them. A launch being
-# captured into a CUDA graph (whose replays may run on another stream), or one needing more counters than a buffer
-# holds, gets freshly zeroed counters of its own.
-_COUNTERS = {}
+# The TMA forward's buffers, kept per (device, stream) and reused by every launch on that stream (the stream orders
+# them): int32 counters (one per row block; the split kernel's one per tile from _TILE_COUNTERS on), zero at launch
+# and left at zero by the kernels, so no call clears them; and the partials (plus the split kernel's K parts), which
+# every launch writes before it reads them. A launch being captured into a CUDA graph (whose replays may run on
+# another stream), or one needing more than the kept buffers hold (_COUNTER_SLOTS counters, _WORKSPACE floats:
+# 4 MiB), gets fresh ones of its own.
+_KEPT = {}
 _COUNTER_SLOTS = 4096
+_WORKSPACE = 2**20
 
 
-def _kept_counters(device, stream, needed, arch):
-    if needed > _COUNTER_SLOTS or (arch != "interpreter" and torch._C._cuda_isCurrentStreamCapturing()):
-        return torch.zeros((needed,), device=device, dtype=torch.int32)
-    counters = _COUNTERS.get((device, stream))
-    if counters is None:
-        counters = _COUNTERS[(device, stream)] = torch.zeros((_COUNTER_SLOTS,), device=device, dtype=torch.int32)
-    return counters
+def _kept_buffers(device, stream, counters, workspace, arch):
+    """(int32 counters, zero; fp32 workspace) for one launch."""
+    if (counters > _COUNTER_SLOTS or workspace > _WORKSPACE
+            or (arch != "interpreter" and torch._C._cuda_isCurrentStreamCapturing())):
+        return (torch.zeros((counters,), device=device, dtype=torch.int32),
+                torch.empty((workspace,), device=device, dtype=torch.float32))
+    kept = _KEPT.get((device, stream))
+    if kept is None:
+        whole = torch.zeros((_COUNTER_SLOTS + _WORKSPACE,), device=device, dtype=torch.int32)
+        kept = _KEPT[(device, stream)] = (whole[:_COUNTER_SLOTS], whole[_COUNTER_SLOTS:].view(torch.float32))
+    return kept
 
 
 def _register_operand_partials(arch, x, weight, bias, consts, mode, p):
@@ -1197,5 +1221,6 @@ class ModelNew(nn.Module):
         self.precision = check_precision(precision)
 
     def forward(self, x):
-        return linear_lse_mish(x, self.matmul.weight, self.matmul.bias, self.scale_factor,
-                               self.clamp_min, self.clamp_max, self.precision)
+        linear = self.matmul
+        return linear_lse_mish(x, linear.weight, linear.bias, self.scale_factor, self.clamp_min, self.clamp_max,
+                               self.precision)
