@@ -50,3 +50,14 @@ if [ "${1:-1}" = 6 ]; then
     | tail -45 | tee "$O/host-log.txt"
   python3 benchmarks/host_profile.py 16,1024,1024 > "$O/host-profile.txt" 2>&1
 fi
+if [ "${1:-1}" = 7 ]; then
+  # 7: the few-rows kernel: GPU tests, its sweep across small M.
+  TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -3 | tee "$O/gpu-tests.txt"
+  python3 benchmarks/sweep_few.py "$O/sweep-few.json" 2>&1 | tee "$O/sweep-few.txt"
+fi
+if [ "${1:-1}" = 8 ]; then
+  # 8: the shipped few-rows kernel (FEW_M = 32, 128-row W tiles, no K split): GPU tests, check, its sweep.
+  TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -3 | tee "$O/log.txt"
+  python3 -m lsemish check --precision tf32 --json "$O/check-tf32.json" 2>&1 | tail -1 | tee -a "$O/log.txt"
+  python3 benchmarks/sweep_few.py "$O/sweep-few.json" 2>&1 | tee "$O/sweep-few.txt"
+fi

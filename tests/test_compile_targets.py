@@ -29,7 +29,7 @@ def test_every_config_reported(report):
     assert {(r["arch"], r["mode"], r["role"]) for r in report} == {
         (a, m, role) for a in (89, 90) for m in ("tf32", "fp32", "bf16", "native-bf16")
         for role in ("forward", "forward_p", "grad_x", "grad_w")} | {(a, "fp32", "inf_pass") for a in (89, 90)} | {
-        (90, f"tf32-tma-{which}", "forward") for which in ("small", "medium", "large", "split")}
+        (90, f"tf32-tma-{which}", "forward") for which in ("small", "medium", "large", "few")}
 
 
 def test_the_tma_forward_reads_both_operands_from_shared_memory(report):

@@ -194,27 +194,36 @@ def test_tf32_either_kernel_matches_rounded_operands(shape, monkeypatch):
     assert rel_l2(out, gold(tf32(x, ties), tf32(w, ties), b)) < 1e-7
 
 
-@pytest.mark.parametrize("M,K,N,which,parts", [
-    (1, 64, 70, "split", 2), (8, 64, 30, "split", 4), (3, 40, 20, "split", 3), (2, 72, 20, "split", 4),
-    (1, 16, 70, "small", 0), (8, 32, 140, "small", 0), (9, 32, 40, "medium", 0), (16, 32, 64, "medium", 0),
-    (40, 32, 70, "large", 0), (70, 32, 130, "large", 0)])
-def test_tf32_tma_kernel_configs(M, K, N, which, parts, monkeypatch):
+@pytest.mark.parametrize("M,K,N,which", [
+    (1, 64, 70, "few"), (4, 64, 30, "few"), (3, 40, 20, "few"), (1, 16, 70, "few"), (8, 32, 140, "small"),
+    (6, 64, 30, "small"), (9, 32, 40, "medium"), (16, 32, 64, "medium"), (40, 32, 70, "large"),
+    (70, 32, 130, "large")])
+def test_tf32_tma_kernel_configs(M, K, N, which, monkeypatch):
     # Every config of the one-launch kernels, several row blocks and W tiles: the last program of each row block folds
-    # its partials. The interpreter's table (4 "SMs"): the split kernel for up to 8 rows where fewer than 2 x 4 tiles
-    # leave room for 2 or more K parts (at most 4; 2 x 72 x 20: 5 K steps in parts of 2, the last part empty);
-    # otherwise "small" up to 8 rows, "large" once its 16 x 32 tiles number at least 4, "medium" in between.
+    # its partials. The interpreter's table (4 "SMs"): up to 4 rows the few-rows kernel (W's tile first, 16 rows of
+    # x); otherwise "small" up to 8 rows, "large" once its 16 x 32 tiles number at least 4, "medium" in between.
     import lsemish.model_new as mn
     plans = []
     real = mn._tma_plan
     monkeypatch.setattr(mn, "_tma_plan", lambda *a: plans.append(real(*a)) or plans[-1])
     x, w, b = make_problem(M, K, N, dist="randn", seed=M + K)
     out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32")
-    assert len(plans) == 1 and plans[0].cfg is mn._TF32_TMA_CONFIGS["interpreter"][which]
-    split = plans[0].kernel is mn._tf32_lse_mish_split_k_kernel
-    assert split == (which == "split") and plans[0].meta.get("SPLIT_K", 0) == parts
+    table = mn._TF32_TMA_CONFIGS["interpreter"]
+    few = plans[0].kernel is mn._tf32_lse_mish_few_rows_kernel
+    assert len(plans) == 1 and few == (which == "few")
+    assert plans[0].cfg == (dict(table["few"], BLOCK_M=16) if few else table[which])
     assert rel_l2(out, gold(tf32(x, "round"), tf32(w, "round"), b)) < 3e-7  # fp32 sums in another order: ~1 ulp
-    if split:  # the per-tile counters are left at zero too
-        assert not mn._KEPT[(x.device, 0)][0].any()
+
+
+def test_few_rows_config_by_m():
+    # On Hopper: x's block is the rows rounded up to a power of two (16 at least), and the stages fit FEW_SMEM.
+    import lsemish.model_new as mn
+    table = mn._TF32_TMA_CONFIGS["sm90"]
+    for M, block in ((1, 16), (16, 16), (17, 32), (table["FEW_M"], 32)):
+        cfg = mn._few_rows(table, M, False)
+        assert cfg["BLOCK_M"] == block
+        assert cfg["num_stages"] * (cfg["BLOCK_N"] + block) * cfg["BLOCK_K"] * 4 <= table["FEW_SMEM"]
+    assert mn._few_rows(table, table["FEW_M"] + 1, False) is None and mn._few_rows(table, 1, True) is None
 
 
 def test_tma_row_block_counters_are_left_at_zero_and_kept(monkeypatch):

@@ -11,9 +11,9 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 # _tf32_lse_mish_kernel, the default (tf32) forward on Hopper, inference and training alike, in one launch: x and W
 # reach shared memory through TMA tensor maps that round fp32 to tf32 on the way (ties to even), the tensor cores read
 # both from there, and the last program of each row block folds the row block's partials into out (and lse, P in
-# training). _tf32_lse_mish_split_k_kernel is the same for one or two rows of x (inference), with each tile's K range
-# split over several programs, so that W streams through every SM. Their launch (_tf32_tma_forward) follows a plan
-# made once per shape (config, grid, the compiled kernel) and calls Triton's C launcher directly.
+# training). _tf32_lse_mish_few_rows_kernel is the same for a few rows of x (inference), with W's tile as the first
+# operand (no 64-row padding of x, deeper stages of W). Their launch (_tf32_tma_forward) follows a plan made once per
+# shape (config, grid, the compiled kernel) and calls Triton's C launcher directly.
 # _gemm_kernel serves every other forward (fp32, bf16, native dtypes; tf32 where TMA cannot describe an operand, on
 # sm_89, and under torch.compile) and both backward products. It computes acc[r, c] = sum_j A[r, j] * B[c, j]
 # with A the operand the tensor core reads from registers: rounding, splitting or casting it costs one
@@ -188,40 +188,24 @@ def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr
 
 
 @triton.jit
-def _tf32_lse_mish_split_k_kernel(
-    x_desc, w_desc, bias_ptr, part_ptr, count_ptr, out_ptr, M, N, K, stride_out, acc_at, scale, clamp_min,
-    clamp_max, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, SPLIT_K: tl.constexpr, TILE_COUNTERS: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+def _tf32_lse_mish_few_rows_kernel(
+    x_desc, w_desc, bias_ptr, part_ptr, count_ptr, out_ptr, M, N, K, stride_out, scale, clamp_min, clamp_max,
+    HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
 ):
-    # The default forward for a few rows of x (inference), where reading W once is the whole cost: each tile's K
-    # range is split in SPLIT_K parts, so that many more programs than SMs stream W. Program (tile, s) writes its
-    # partial product to acc[s] (acc: SPLIT_K x M x N from part_ptr + acc_at; rows < M only); the last of a tile's
-    # SPLIT_K programs (count_ptr[TILE_COUNTERS + tile], kept at zero between launches) adds the parts in split
-    # order (deterministic) and runs the epilogue.
+    # The default forward for a few rows of x (inference), where reading W once is the whole cost. The operands swap
+    # roles: a BLOCK_N-row tile of W is the tensor core's first operand and BLOCK_M (as few as 16) rows of x its
+    # second, so x is not padded to 64 rows and shared memory holds more stages of W; acc = (W x^T)[tile], and the
+    # epilogue is the one-tile-per-program kernel's.
     scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, tl.float32)
-    pid = tl.program_id(0)
-    s = pid % SPLIT_K
-    tile = pid // SPLIT_K
+    tile = tl.program_id(0)
     row_blocks = tl.cdiv(M, BLOCK_M)
     pid_m, pid_n = tile % row_blocks, tile // row_blocks
-    steps = tl.cdiv(K, BLOCK_K)
-    per_split = tl.cdiv(steps, SPLIT_K)
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    acc = _tma_tile_product(x_desc, w_desc, pid_m * BLOCK_M, pid_n * BLOCK_N, s * per_split,
-                            tl.minimum(s * per_split + per_split, steps), acc, EMULATE, BLOCK_K)
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    mask = (offs_m[:, None] < M) & (offs_n[None, :] < N)
-    at = part_ptr + acc_at + offs_m[:, None] * N + offs_n[None, :]
-    tl.store(at + s * M * N, acc, mask=mask)
-    tl.debug_barrier()
-    if tl.atomic_add(count_ptr + TILE_COUNTERS + tile, 1, sem="acq_rel", scope="gpu") == SPLIT_K - 1:
-        tl.store(count_ptr + TILE_COUNTERS + tile, 0)
-        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-        for part in range(0, SPLIT_K):
-            acc += tl.load(at + part * M * N, mask=mask, other=0.0, cache_modifier=".cg")
-        _fold_tile(acc, pid_m, pid_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N, stride_out,
-                   scale, clamp_min, clamp_max, HAS_BIAS, False, BLOCK_M, BLOCK_N)
+    acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
+    acc = _tma_tile_product(w_desc, x_desc, pid_n * BLOCK_N, pid_m * BLOCK_M, 0, tl.maximum(tl.cdiv(K, BLOCK_K), 1),
+                            acc, EMULATE, BLOCK_K)
+    _fold_tile(tl.trans(acc), pid_m, pid_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N, stride_out,
+               scale, clamp_min, clamp_max, HAS_BIAS, False, BLOCK_M, BLOCK_N)
 
 
 @triton.jit
@@ -490,17 +474,17 @@ _FP64_CONFIG = (64, 64, 16, 8, 4, 2, False)
 # The TMA-rounded tf32 forward (_tf32_lse_mish_kernel): tile, L2 grouping, warps, stages. Chosen by the shape from
 # the H100 sweep (session4/sweep-tma.txt): "small" up to SMALL_M rows of x (W streamed by 64-row tiles of x);
 # "large", 128 x 256 x 32 with 3 stages (147 KB of shared memory), where its tiles fill every SM at least once;
-# "medium" in between. Up to SPLIT_M rows (inference), "split": _tf32_lse_mish_split_k_kernel with each tile's K
-# range in up to MAX_SPLIT parts, enough for SPLIT_WAVES programs per SM (session5/split: at M = 1 0.92x cuBLAS
-# against 1.02x, at M = 2 1.07x against 1.12x, a tie at 4, slower from 8 rows on).
+# "medium" in between. Up to FEW_M rows (inference), "few": _tf32_lse_mish_few_rows_kernel, BLOCK_M the rows of x
+# rounded up to a power of two (16 at least), as many stages as fit FEW_SMEM (session5/few: 0.92-1.02x cuBLAS at
+# M = 1-32 against 0.94-1.13x for one tile per program; from 64 rows on the latter is faster).
 _TF32_TMA_CONFIGS = {
-    "sm90": {"SMALL_M": 128, "SPLIT_M": 2, "SPLIT_WAVES": 4, "MAX_SPLIT": 16,
-             "split": dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=64, num_warps=4, num_stages=4),
+    "sm90": {"SMALL_M": 128, "FEW_M": 32, "FEW_SMEM": 200 * 1024,
+             "few": dict(BLOCK_M=32, BLOCK_N=128, BLOCK_K=64, num_warps=8, num_stages=8),
              "small": dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=64, GROUP_M=8, num_warps=4, num_stages=4),
              "medium": dict(BLOCK_M=64, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=4, num_stages=4),
              "large": dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=8, num_stages=3)},
-    "interpreter": {"SMALL_M": 8, "SPLIT_M": 8, "SPLIT_WAVES": 2, "MAX_SPLIT": 4,
-                    "split": dict(BLOCK_M=8, BLOCK_N=16, BLOCK_K=16, num_warps=4, num_stages=1),
+    "interpreter": {"SMALL_M": 8, "FEW_M": 4, "FEW_SMEM": 2**20,
+                    "few": dict(BLOCK_M=16, BLOCK_N=16, BLOCK_K=16, num_warps=4, num_stages=1),
                     "small": dict(BLOCK_M=8, BLOCK_N=16, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
                     "medium": dict(BLOCK_M=8, BLOCK_N=32, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
                     "large": dict(BLOCK_M=16, BLOCK_N=32, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1)},
@@ -798,7 +782,7 @@ def _tma_config(arch, M, N, sms):
 
 
 def _tf32_tma_forward(arch, x, weight, bias, consts, out, lse=None, p=None):
-    """out (M, 1) from the one-launch TMA-rounded kernel (split over K for a few rows of x, in inference); in
+    """out (M, 1) from the one-launch TMA-rounded kernels (W's tile first for a few rows of x, in inference); in
     training also lse (M,) and P (M, N). False, launching nothing, where TMA cannot describe x or W (or P)."""
     M, K = x.shape
     N = weight.shape[0]
@@ -845,33 +829,32 @@ def _tma_descriptors(cfg, x, weight, p):
 # is a function of its key alone.
 _TMA_PLANS = {}
 _MAX_PLANS = 256
-_TILE_COUNTERS = 2048  # the split kernel's per-tile counters follow the row-block counters from here
 
 
 class _TmaPlan:
-    __slots__ = ("kernel", "cfg", "meta", "grid", "counters", "buffer_size", "acc_at", "direct", "M", "N", "K")
+    __slots__ = ("kernel", "cfg", "meta", "grid", "counters", "buffer_size", "direct", "M", "N", "K")
 
     def args(self, x_desc, w_desc, p_desc, bias, buf, count, out, lse, consts):
         # The kernel's runtime arguments in order. Each descriptor comes as the tuple the launch spreads: (a
         # TensorDescriptor,), its tensor map, shape and strides for a direct launch, or (None,) for no P.
         M, N, K = self.M, self.N, self.K
-        if self.kernel is _tf32_lse_mish_split_k_kernel:
-            return (*x_desc, *w_desc, bias, buf, count, out, M, N, K, out.stride(0), self.acc_at, *consts)
+        if self.kernel is _tf32_lse_mish_few_rows_kernel:
+            return (*x_desc, *w_desc, bias, buf, count, out, M, N, K, out.stride(0), *consts)
         return (*x_desc, *w_desc, *p_desc, bias, buf, count, out, out if lse is None else lse, M, N, K,
                 out.stride(0), *consts)
 
 
-def _split_k(configs, M, N, K, training, sms):
-    # Programs (tiles x K parts) for the split kernel, or 0 where the one-tile-per-program kernel runs: training,
-    # more rows than SPLIT_M, or tiles that already fill the GPU SPLIT_WAVES times over.
-    cfg = configs["split"]
-    if training or M > configs["SPLIT_M"]:
-        return 0
-    tiles = _cdiv(M, cfg["BLOCK_M"]) * _cdiv(N, cfg["BLOCK_N"])
-    parts = min(_cdiv(configs["SPLIT_WAVES"] * sms, tiles), _cdiv(K, cfg["BLOCK_K"]), configs["MAX_SPLIT"])
-    if parts < 2 or tiles > _TILE_COUNTERS or parts * M * N >= 2**31:
-        return 0
-    return parts
+def _few_rows(configs, M, training):
+    """The few-rows kernel's config for M rows of x, or None where the one-tile-per-program kernel runs (training,
+    or more rows than FEW_M)."""
+    if training or M > configs["FEW_M"]:
+        return None
+    cfg = dict(configs["few"])
+    cfg["BLOCK_M"] = min(max(16, triton.next_power_of_2(M)), cfg["BLOCK_M"])
+    # as many stages as fit FEW_SMEM bytes of shared memory (the x tile grows with BLOCK_M), the config's at most
+    stage = (cfg["BLOCK_N"] + cfg["BLOCK_M"]) * cfg["BLOCK_K"] * 4
+    cfg["num_stages"] = max(1, min(cfg["num_stages"], configs["FEW_SMEM"] // stage))
+    return cfg
 
 
 def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
@@ -882,25 +865,19 @@ def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
     if not (_tma_ok(x) and _tma_ok(weight) and (p is None or _tma_ok(p))):
         plan.kernel = None
         return _keep_plan(key, plan)
-    configs, sms = _TF32_TMA_CONFIGS[arch], _sm_count(x.device)
-    split = _split_k(configs, M, N, K, p is not None, sms)
-    if split:
-        plan.kernel, plan.cfg = _tf32_lse_mish_split_k_kernel, configs["split"]
+    configs = _TF32_TMA_CONFIGS[arch]
+    few = _few_rows(configs, M, p is not None)
+    if few:
+        plan.kernel, plan.cfg = _tf32_lse_mish_few_rows_kernel, few
+        plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", **few)
     else:
-        plan.kernel, plan.cfg = _tf32_lse_mish_kernel, _tma_config(arch, M, N, sms)
+        plan.kernel, plan.cfg = _tf32_lse_mish_kernel, _tma_config(arch, M, N, _sm_count(x.device))
+        plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", TRAINING=p is not None,
+                         **plan.cfg)
     cfg = plan.cfg
-    tiles, row_blocks = _cdiv(N, cfg["BLOCK_N"]), _cdiv(M, cfg["BLOCK_M"])
-    plan.grid = (row_blocks * tiles * max(split, 1),)
-    # One per-call buffer: the partials (2, tiles, M), then (split kernel) the K parts' products from a 16-byte
-    # boundary.
-    plan.acc_at = _cdiv(2 * tiles * M, 4) * 4
-    plan.buffer_size = plan.acc_at + split * M * N if split else 2 * tiles * M
-    plan.counters = _TILE_COUNTERS + row_blocks * tiles if split else row_blocks
-    if split:
-        plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", SPLIT_K=split,
-                         TILE_COUNTERS=_TILE_COUNTERS, **cfg)
-    else:
-        plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", TRAINING=p is not None, **cfg)
+    tiles, plan.counters = _cdiv(N, cfg["BLOCK_N"]), _cdiv(M, cfg["BLOCK_M"])  # one counter per row block
+    plan.grid = (plan.counters * tiles,)
+    plan.buffer_size = 2 * tiles * M  # the partials (2, tiles, M)
     plan.direct = None
     if arch != "interpreter":
         # Resolve (compile or load) the kernel for this key with real descriptors, then take its direct launch.
@@ -955,9 +932,8 @@ def _tensor_map(memos, i, t, ptr):
 
 
 # The TMA forward's buffers, kept per (device, stream) and reused by every launch on that stream (the stream orders
-# them): int32 counters (one per row block; the split kernel's one per tile from _TILE_COUNTERS on), zero at launch
-# and left at zero by the kernels, so no call clears them; and the partials (plus the split kernel's K parts), which
-# every launch writes before it reads them. A launch being captured into a CUDA graph (whose replays may run on
+# them): int32 counters (one per row block), zero at launch and left at zero by the kernels, so no call clears them;
+# and the partials, which every launch writes before it reads them. A launch being captured into a CUDA graph (whose replays may run on
 # another stream), or one needing more than the kept buffers hold (_COUNTER_SLOTS counters, _WORKSPACE floats:
 # 4 MiB), gets fresh ones of its own.
 _KEPT = {}
