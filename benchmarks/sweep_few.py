@@ -4,7 +4,7 @@ against float64. Writes a JSON, prints a table.
 
     PYTHONPATH=src python3 benchmarks/sweep_few.py OUT.json
 
-(session5/split/ holds the sweep of the first split-K kernel, x first, at commit 8bfa023: benchmarks/sweep_split.py there.)
+(session5/split/: the first split-K kernel, x first, swept by benchmarks/sweep_split.py at commit 8bfa023.)
 """
 import json
 import statistics

@@ -933,9 +933,9 @@ def _tensor_map(memos, i, t, ptr):
 
 # The TMA forward's buffers, kept per (device, stream) and reused by every launch on that stream (the stream orders
 # them): int32 counters (one per row block), zero at launch and left at zero by the kernels, so no call clears them;
-# and the partials, which every launch writes before it reads them. A launch being captured into a CUDA graph (whose replays may run on
-# another stream), or one needing more than the kept buffers hold (_COUNTER_SLOTS counters, _WORKSPACE floats:
-# 4 MiB), gets fresh ones of its own.
+# and the partials, which every launch writes before it reads them. A launch being captured into a CUDA graph (whose
+# replays may run on another stream), or one needing more than the kept buffers hold (_COUNTER_SLOTS counters,
+# _WORKSPACE floats: 4 MiB), gets fresh ones of its own.
 _KEPT = {}
 _COUNTER_SLOTS = 4096
 _WORKSPACE = 2**20
