@@ -61,3 +61,10 @@ if [ "${1:-1}" = 8 ]; then
   python3 -m lsemish check --precision tf32 --json "$O/check-tf32.json" 2>&1 | tail -1 | tee -a "$O/log.txt"
   python3 benchmarks/sweep_few.py "$O/sweep-few.json" 2>&1 | tee "$O/sweep-few.txt"
 fi
+if [ "${1:-1}" = 9 ]; then
+  # 9: the fold of the partials, CHUNK tiles per load: GPU tests, then kernel times against the module before it
+  #    (a copy of src/lsemish/model_new.py at b90f80b in the ignored, carried .seed/model_head.py).
+  TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -3 | tee "$O/log.txt"
+  python3 benchmarks/ab_modules.py "$O/ab-fold.json" .seed/model_head.py:before src/lsemish/model_new.py:chunked \
+    2>&1 | tee "$O/ab-fold.txt"
+fi

@@ -181,7 +181,7 @@ def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr
         # Every program of the row block has counted: leave the counter at zero for the next launch (the counters
         # are kept between calls; see _kept_buffers).
         tl.store(count_ptr + pid_m, 0)
-        lse = _lse_of_partials(part_ptr, part_ptr + tiles * M, M, tiles, offs_m, m_ok)
+        lse = _lse_of_partials(part_ptr, part_ptr + tiles * M, M, tiles, offs_m, m_ok, 16)
         tl.store(out_ptr + offs_m * stride_out, _lse_mish(lse), mask=m_ok)
         if TRAINING:
             tl.store(lse_ptr + offs_m, lse, mask=m_ok)
@@ -372,19 +372,26 @@ def _gemm_kernel(
 
 
 @triton.jit
-def _lse_of_partials(part_max_ptr, part_sum_ptr, M, num_tiles, offs, mask):
-    # Fold the tiles' (max, sum of exp) pairs of rows offs, in tile order (deterministic): lse per row. Loads bypass
-    # L1 (.cg): other programs wrote these partials during this launch.
+def _lse_of_partials(part_max_ptr, part_sum_ptr, M, num_tiles, offs, mask, CHUNK: tl.constexpr):
+    # Fold the tiles' (max, sum of exp) pairs of rows offs, CHUNK tiles per load (independent loads in flight, not one
+    # L2 round trip per tile), in a fixed order (deterministic): lse per row. Loads bypass L1 (.cg): other programs
+    # wrote these partials during this launch.
     row_max = tl.full(offs.shape, -float("inf"), part_max_ptr.dtype.element_ty)  # fp32, or fp64 for float64 models
-    for t in range(0, num_tiles):
-        row_max = tl.maximum(row_max, tl.load(part_max_ptr + t * M + offs, mask=mask, other=0.0, cache_modifier=".cg"))
+    chunk = tl.arange(0, CHUNK)
+    for t0 in range(0, num_tiles, CHUNK):
+        ok = ((t0 + chunk)[:, None] < num_tiles) & mask[None, :]
+        at = (t0 + chunk)[:, None] * M + offs[None, :]
+        t_max = tl.load(part_max_ptr + at, mask=ok, other=-float("inf"), cache_modifier=".cg")
+        row_max = tl.maximum(row_max, tl.max(t_max, axis=0))
     row_max = tl.where(tl.abs(row_max) == float("inf"), 0.0, row_max)
     total = tl.zeros(offs.shape, part_sum_ptr.dtype.element_ty)
-    for t in range(0, num_tiles):
-        t_max = tl.load(part_max_ptr + t * M + offs, mask=mask, other=0.0, cache_modifier=".cg")
-        t_sum = tl.load(part_sum_ptr + t * M + offs, mask=mask, other=1.0, cache_modifier=".cg")
-        total += t_sum * tl.exp(t_max - row_max)
-    return row_max + tl.log(total)
+    for t0 in range(0, num_tiles, CHUNK):
+        ok = ((t0 + chunk)[:, None] < num_tiles) & mask[None, :]
+        at = (t0 + chunk)[:, None] * M + offs[None, :]
+        t_max = tl.load(part_max_ptr + at, mask=ok, other=-float("inf"), cache_modifier=".cg")
+        t_sum = tl.load(part_sum_ptr + at, mask=ok, other=0.0, cache_modifier=".cg")
+        total += tl.sum(t_sum * tl.exp(t_max - row_max[None, :]), axis=0)
+    return row_max + tl.log(tl.where(mask, total, 1.0))  # rows outside mask: nothing was summed
 
 
 @triton.jit
@@ -402,7 +409,7 @@ def _lse_mish_combine_kernel(
     # Combine the tiles' (max, sum) pairs of the register-operand kernel, then out = lse * mish(lse).
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < M
-    lse = _lse_of_partials(part_max_ptr, part_sum_ptr, M, num_tiles, offs, mask)
+    lse = _lse_of_partials(part_max_ptr, part_sum_ptr, M, num_tiles, offs, mask, 8)
     tl.store(out_ptr + offs * stride_out, _lse_mish(lse).to(out_ptr.dtype.element_ty), mask=mask)
     if SAVE_LSE:
         tl.store(lse_ptr + offs, lse, mask=mask)
