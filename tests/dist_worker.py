@@ -37,4 +37,5 @@ try:
 except ValueError as e:
     result = {"error": str(e)}
 torch.save(result, out_path)
+dist.barrier()  # every rank reaches teardown before any leaves: gloo can abort a rank whose peer has gone
 dist.destroy_process_group()
