@@ -15,7 +15,8 @@ if [ "${1:-1}" = 1 ]; then
   python3 benchmarks/host_profile.py 16,1024,1024 > "$O/host-profile.txt" 2>&1
 fi
 if [ "${1:-1}" = 2 ]; then
-  # 2: the split-K kernel: GPU tests, then its config sweep at small M.
+  # 2: the split-K kernel: GPU tests, then its config sweep at small M (run at 8bfa023: the kernel and
+  #    sweep_split.py were replaced by the few-rows kernel and sweep_few.py afterwards).
   TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -3 | tee "$O/gpu-tests.txt"
   python3 benchmarks/sweep_split.py "$O/sweep-split.json" 2>&1 | tee "$O/sweep-split.txt"
 fi
