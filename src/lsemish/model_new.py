@@ -521,10 +521,9 @@ def _check_inputs(x, weight, bias):
     for name, t in (("x", x), ("weight", weight)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    dtype, x_shape, w_shape = x.dtype, x.shape, weight.shape
-    for name, t in (("x", x), ("weight", weight)):
         if not t.dtype.is_floating_point:
             raise TypeError(f"{name} must be floating point (float32, bfloat16, float16, float64); got {t.dtype}")
+    dtype, x_shape, w_shape = x.dtype, x.shape, weight.shape
     if len(x_shape) != 2:
         raise ValueError(f"x must be 2-D (batch, in_features); got shape {tuple(x_shape)}")
     if len(w_shape) != 2:
