@@ -4,13 +4,12 @@ replays, contenders interleaved (3 rounds, medians). Writes a JSON and prints a 
 
     PYTHONPATH=src python3 benchmarks/read_roofline.py OUT.json
 """
-import json
-import statistics
 import sys
 
 import torch
 import triton
 import triton.language as tl
+from graph_timing import interleaved_ms, write_json
 
 import lsemish.model_new as mn
 
@@ -47,18 +46,13 @@ def main(out_path):
         x = torch.rand(M, K, device="cuda")
         fns[f"cuBLAS tf32 addmm M={M}"] = (lambda x: lambda: torch.addmm(b, x, w.T))(x)
         fns[f"lsemish M={M}"] = (lambda x: lambda: mn.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0))(x)
-    times = {k: [] for k in fns}
-    for _ in range(3):
-        for k, fn in fns.items():
-            times[k].append(triton.testing.do_bench_cudagraph(fn, rep=100))
+    ms = interleaved_ms(fns, rep=100)
     rows = []
     for k in fns:
-        ms = statistics.median(times[k])
-        rows.append({"name": k, "ms": ms, "w_read_tb_s": gib / ms * 1e-9})
-        print(f"{k:32s} {ms:.4f} ms   W read at {gib / ms * 1e-9:.2f} TB/s", flush=True)
-    json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
-               "note": "kernel time of CUDA-graph replays (do_bench_cudagraph, rep=100), 3 interleaved rounds, "
-                       "median; TB/s = 256 MiB of W / time", "rows": rows}, open(out_path, "w"), indent=1)
+        rows.append({"name": k, "ms": ms[k], "w_read_tb_s": gib / ms[k] * 1e-9})
+        print(f"{k:32s} {ms[k]:.4f} ms   W read at {gib / ms[k] * 1e-9:.2f} TB/s", flush=True)
+    write_json(out_path, "kernel time of CUDA-graph replays (do_bench_cudagraph, rep=100), 3 interleaved rounds, "
+                         "median; TB/s = 256 MiB of W / time", rows)
 
 
 if __name__ == "__main__":

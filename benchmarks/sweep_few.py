@@ -6,15 +6,12 @@ against float64. Writes a JSON, prints a table.
 
 (session5/split/: the first split-K kernel, x first, swept by benchmarks/sweep_split.py at commit 8bfa023.)
 """
-import json
-import statistics
 import sys
 
 import torch
-import triton
+from graph_timing import interleaved_ms, problem, rel_l2, write_json
 
 import lsemish.model_new as mn
-from lsemish.problem import reference_forward
 
 TABLE = mn._TF32_TMA_CONFIGS["sm90"]
 SHIPPED = {k: (dict(v) if isinstance(v, dict) else v) for k, v in TABLE.items()}
@@ -39,38 +36,28 @@ def main(out_path):
     torch.backends.cuda.matmul.allow_tf32 = True
     rows = []
     for M, K, N in SHAPES:
-        torch.manual_seed(0)
-        x = torch.rand(M, K, device="cuda")
-        w = torch.randn(N, K, device="cuda") / K**0.5
-        b = torch.randn(N, device="cuda")
-        gold = reference_forward(x.double(), w.double(), b.double(), 2.0, -10.0, 10.0)
+        x, w, b, gold = problem(M, K, N)
         fns = {"cublas-tf32": lambda: torch.addmm(b, x, w.T)}
         errs, plans = {}, {}
         for name, variant in VARIANTS.items():
             use(variant)
-            out = mn.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0)
-            errs[name] = float((out.double() - gold).norm() / gold.norm())
+            errs[name] = rel_l2(mn.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0), gold)
             plan = next(iter(mn._TMA_PLANS.values()))
             kind = "few" if plan.kernel is mn._tf32_lse_mish_few_rows_kernel else "tiles"
             plans[name] = (kind, plan.cfg["BLOCK_M"], plan.cfg["num_stages"])
             fns[name] = (lambda v: (lambda: (use(v), mn.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0))))(variant)
-        times = {k: [] for k in fns}
-        for _ in range(3):
-            for k, fn in fns.items():
-                times[k].append(triton.testing.do_bench_cudagraph(fn, rep=60))
-        base = statistics.median(times["cublas-tf32"])
+        ms = interleaved_ms(fns)
+        base = ms["cublas-tf32"]
         for name in VARIANTS:
-            ms = statistics.median(times[name])
             kind, block_m, stages = plans[name]
             rows.append({"M": M, "K": K, "N": N, "variant": name, "kernel": kind, "block_m": block_m,
-                         "stages": stages, "ms": ms, "cublas_ms": base, "x_cublas": ms / base,
+                         "stages": stages, "ms": ms[name], "cublas_ms": base, "x_cublas": ms[name] / base,
                          "rel_l2": errs[name]})
-            print(f"{M}x{K}x{N} {name:12s} {kind:5s} x rows {block_m:3d} stages {stages}  {ms:.4f} ms  "
-                  f"{ms / base:.2f}x cuBLAS ({base:.4f})  rel-L2 {errs[name]:.2e}", flush=True)
+            print(f"{M}x{K}x{N} {name:12s} {kind:5s} x rows {block_m:3d} stages {stages}  {ms[name]:.4f} ms  "
+                  f"{ms[name] / base:.2f}x cuBLAS ({base:.4f})  rel-L2 {errs[name]:.2e}", flush=True)
     use("shipped")
-    json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
-               "note": "GPU time of CUDA-graph replays (do_bench_cudagraph, rep=60): kernel time without host "
-                       "overhead; 3 interleaved rounds, medians", "rows": rows}, open(out_path, "w"), indent=1)
+    write_json(out_path, "GPU time of CUDA-graph replays (do_bench_cudagraph, rep=60): kernel time without host "
+                         "overhead; 3 interleaved rounds, medians", rows)
 
 
 if __name__ == "__main__":

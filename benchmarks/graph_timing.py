@@ -1,0 +1,37 @@
+"""What the kernel-time scripts share (GPU): the seeded problem they time with its float64 reference, contenders
+timed by CUDA-graph replays (no host time) in interleaved rounds, and the JSON they write.
+Used by sweep_tma.py, sweep_few.py, ab_modules.py and read_roofline.py."""
+import json
+import statistics
+
+import torch
+import triton
+
+from lsemish.problem import reference_forward
+
+
+def problem(M, K, N):
+    """x (rand), W (randn / sqrt K), b (randn) on the GPU from seed 0, and the float64 reference output."""
+    torch.manual_seed(0)
+    x = torch.rand(M, K, device="cuda")
+    w = torch.randn(N, K, device="cuda") / K**0.5
+    b = torch.randn(N, device="cuda")
+    return x, w, b, reference_forward(x.double(), w.double(), b.double(), 2.0, -10.0, 10.0)
+
+
+def rel_l2(out, gold):
+    return float((out.double() - gold).norm() / gold.norm())
+
+
+def interleaved_ms(fns, rep=60, rounds=3):
+    """{name: ms}: each the median over `rounds` rounds that time every contender in turn (do_bench_cudagraph)."""
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times[name].append(triton.testing.do_bench_cudagraph(fn, rep=rep))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def write_json(path, note, rows, **extra):
+    json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
+               "note": note, **extra, "rows": rows}, open(path, "w"), indent=1)
