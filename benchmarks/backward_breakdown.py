@@ -48,7 +48,8 @@ def main():
     g_hi = torch.empty(M, N, device="cuda", dtype=mn._B_DTYPE[mode])
     g_lo = torch.empty(M, N, device="cuda") if mode == 1 else g_hi
     db = torch.empty(N, device="cuda")
-    for cfg in [mn._GRAD_CONFIG] + [c for c in GRAD_SWEEP if args.grad_sweep and c != mn._GRAD_CONFIG]:
+    shipped = tuple(mn._GRAD_CONFIG[k] for k in ("BLOCK_M", "BLOCK_N", "num_warps", "STAGES"))
+    for cfg in [shipped] + [c for c in GRAD_SWEEP if args.grad_sweep and c != shipped]:
         bm, bn, warps, stages = cfg
         add(f"grad kernel: P -> G (+ db) {cfg}", lambda bm=bm, bn=bn, warps=warps, stages=stages:
             mn._lse_mish_grad_kernel[(triton.cdiv(N, bn),)](
@@ -57,12 +58,12 @@ def main():
     dx = torch.empty(M, K, device="cuda")
     dw = torch.empty(N, K, device="cuda")
     lo = g_lo if mode == 1 else None
-    add("dX GEMM (W^T register operand, G prepared)", lambda: mn._launch_gemm(
-        arch, mode, w, True, g_hi, lo, K, M, N, 1, dx, out_strides=(1, K)))
+    add("dX GEMM (W^T register operand, G prepared)", lambda: mn._register_grad_product(
+        arch, mode, w, g_hi, lo, dx, (1, K)))
     add("prepare x^T", lambda: mn._prepare_b(x.t(), mode))
     xt_hi, xt_lo = mn._prepare_b(x.t(), mode)
-    add("dW GEMM (G^T register operand, x^T prepared)", lambda: mn._launch_gemm(
-        arch, mode, g_hi, True, xt_hi, xt_lo, N, K, M, 1, dw, out_strides=(K, 1)))
+    add("dW GEMM (G^T register operand, x^T prepared)", lambda: mn._register_grad_product(
+        arch, mode, g_hi, xt_hi, xt_lo, dw, (K, 1)))
 
     def whole_backward():
         g_hi, g_lo, db = torch.ops.lsemish.lse_mish_grad(g, x, lse, p, *consts, prec, True)

@@ -7,7 +7,7 @@ export PYTHONPATH=src PYTHONUNBUFFERED=1
 O=${OUT:-/tmp/out}
 mkdir -p "$O"
 NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
-"$NCU" --clock-control none --profile-from-start off -k regex:"_tf32_lse_mish_kernel|_gemm_kernel" --section SpeedOfLight --section ComputeWorkloadAnalysis \
+"$NCU" --clock-control none --profile-from-start off -k regex:"_tf32_lse_mish_kernel|_register_lse_partials_kernel" --section SpeedOfLight --section ComputeWorkloadAnalysis \
   --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy --section LaunchStats \
   --csv --page details python3 -m lsemish.profile --shape 1024,8192,8192 > "$O/ncu-tf32-tma.csv" 2> "$O/ncu.err"
 grep -i "throughput\|pipe\|stall\|registers\|warp cycles\|issued\|occupancy" "$O/ncu-tf32-tma.csv" \

@@ -1,8 +1,9 @@
 """Sweep GEMM variants per precision mode at one shape on a GPU, in one process, next to cuBLAS.
 
 Usage (device machine): PYTHONPATH=src python benchmarks/sweep_configs.py --out DIR [--shape M,K,N] [--only tf32,bf16]
-A variant is (precision, config, PROMOTE, SYNC_RS); see model_new.py for the constexprs (PROMOTE is always on now;
-the column stays so that older result files read the same). Each variant is checked
+A variant is (precision, config, PROMOTE, SYNC_RS) for the register-operand forward (_register_lse_partials_kernel;
+tf32 variants run it instead of the default TMA kernel); config = model_new._tile's arguments. PROMOTE is always on
+now (the column stays so that older result files read the same); SYNC_RS 0 turns the kernel's wait off here only. Each variant is checked
 (KernelBench allclose vs eager fp32, rel-L2 vs float64) and run RACE_RUNS times on the same input: every run must be
 bitwise equal to the first and to the first variant of its precision with the same BLOCK_N (same arithmetic order),
 otherwise something races. Rows are written to the JSON as they finish, so a crash keeps what ran.
@@ -46,6 +47,19 @@ VARIANTS = [
     ("bf16 UNSAFE-pipelined", "bf16", (128, 128, 64, 8, 8, 3, T), 1, 0),
     ("native-bf16", "native", (256, 128, 64, 8, 8, 3, T), 1, 0),
 ]
+
+
+_REGISTER_META = mn._register_meta
+mn._tma_rounding_applies = lambda *args: False  # the register-operand kernel in every mode
+
+
+def _with_sync(sync):
+    # The shipped constexprs, with the wait for register-operand wgmmas (SYNC_RS) off where sync is False.
+    def meta(*args, **kwargs):
+        consts, cfg = _REGISTER_META(*args, **kwargs)
+        consts["SYNC_RS"] = consts["SYNC_RS"] and sync
+        return consts, cfg
+    return meta
 
 
 def timed(fn):
@@ -108,8 +122,8 @@ def main():
             continue
         native = prec == "native"
         xi, wi, bi = (xb, wb, bb) if native else (x, w, b)
-        mn._HOPPER_SYNC_RS = bool(sync)
-        mn._CONFIGS["sm90"][3 if native else mn._MODE_OF[prec]] = cfg
+        mn._register_meta = _with_sync(bool(sync))
+        mn._CONFIGS["sm90"][3 if native else mn._MODE_OF[prec]] = mn._tile(*cfg)
         p = "tf32" if native else prec
 
         def run():

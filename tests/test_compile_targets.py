@@ -73,8 +73,8 @@ def test_the_hazard_check_sees_tritons_own_pipelining():
     # Negative control: without SYNC_RS, Triton 3.6 lets the next K step's rounded W overwrite registers that a
     # pending wgmma reads (the race measured on an H100); the check must flag it, or it proves nothing.
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    code = ("from lsemish.compile_report import compile_config; "
-            "r = compile_config(90, 0, (128, 128, 32, 8, 8, 3, True), sync_rs=False); print(r.wgmma_hazards)")
+    code = ("from lsemish.compile_report import compile_config; import lsemish.model_new as mn; "
+            "r = compile_config(90, 0, mn._CONFIGS[\"sm90\"][0], sync_rs=False); print(r.wgmma_hazards)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert int(out.stdout.split()[-1]) > 0

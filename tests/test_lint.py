@@ -84,6 +84,19 @@ def test_matmul_and_reduction_kernels_are_exempt_from_elementwise_rules():
     assert "fusion-mask" not in rules(src)
 
 
+DOT_HELPER = "@triton.jit\ndef helper(a, b):\n    return tl.dot(a, b)\n\n"
+PLAIN_HELPER = "@triton.jit\ndef helper(a, b):\n    return a * b\n\n"
+
+
+@pytest.mark.parametrize("helper,exempt", [(DOT_HELPER, True), (PLAIN_HELPER, False)])
+def test_a_kernel_whose_jit_helper_dots_is_a_matmul_kernel(helper, exempt):
+    # Triton inlines @triton.jit helpers: a loop that calls one that dots is a matmul loop; an element-wise helper
+    # leaves the caller under the element-wise rules.
+    bad_mask = KERNEL.replace("x * 2, mask=mask", "helper(x, x), mask=offs < n - 1")
+    src = HEAD + helper + bad_mask + WRAP + MODEL
+    assert ("fusion-mask" not in rules(src)) == exempt
+
+
 def test_torch_and_triton_submodule_imports_are_allowed():
     src = HEAD + "from triton.tools.tensor_descriptor import TensorDescriptor\nfrom torch.library import wrap_triton\n" \
         + KERNEL + WRAP + MODEL

@@ -35,7 +35,7 @@ class CompiledConfig:
     arch: int
     mode: str
     role: str
-    config: tuple
+    config: dict
     shared: int
     registers: int
     spills: int
@@ -58,25 +58,28 @@ FORWARD_ROLES = ("forward", "forward_p", "inf_pass")  # the partial-LSE epilogue
 
 
 def _signature(mode: int, role: str):
+    """(kernel, signature) of a register-operand kernel in one role."""
     x_ty = "*bf16" if mode == 3 else "*fp32"
     b_ty = {0: "*fp32", 1: "*fp32", 2: "*bf16", 3: "*bf16"}[mode]
-    forward = role in FORWARD_ROLES
-    sig = {
-        "a_ptr": x_ty, "b_ptr": b_ty, "lo_ptr": "*fp32", "bias_ptr": x_ty,
-        "out0_ptr": "*fp32" if forward else x_ty, "out1_ptr": "*fp32", "p_ptr": "*fp32", "flag_ptr": "*i32",
-        "N": "i32", "M": "i32", "K": "i32",
-        # unit strides are constexpr 1, as Triton specializes them at launch: A's inner stride runs along K in the
-        # forward and along N (A read transposed) in the backward; dX is stored transposed, dW straight.
-        "stride_an": "i32" if forward else "constexpr", "stride_ak": "constexpr" if forward else "i32",
-        "stride_bm": "i32", "stride_bk": "constexpr",
-        "stride_on": "constexpr" if role == "grad_x" else "i32",
-        "stride_om": "constexpr" if role == "grad_w" else "i32",
-        "scale": "fp32", "clamp_min": "fp32", "clamp_max": "fp32",
-    }
-    for name in ("MODE", "HAS_BIAS", "EMULATE", "ACC_DTYPE", "USE_TMA", "PROMOTE", "SYNC_RS", "A_T", "EPILOGUE",
-                 "STORE_P", "ONLY_FLAGGED", "BLOCK_N", "BLOCK_M", "BLOCK_K", "GROUP_M"):
+    # unit strides are constexpr 1, as Triton specializes them at launch: A's inner stride runs along K in the
+    # forward and along N (A read transposed) in the backward; dX is stored transposed, dW straight.
+    if role in FORWARD_ROLES:
+        sig = {"w_ptr": x_ty, "b_ptr": b_ty, "lo_ptr": "*fp32", "bias_ptr": x_ty, "part_max_ptr": "*fp32",
+               "part_sum_ptr": "*fp32", "p_ptr": "*fp32", "flag_ptr": "*i32", "N": "i32", "M": "i32", "K": "i32",
+               "stride_wn": "i32", "stride_wk": "constexpr", "stride_bm": "i32", "stride_bk": "constexpr",
+               "scale": "fp32", "clamp_min": "fp32", "clamp_max": "fp32"}
+        names = ("MODE", "HAS_BIAS", "EMULATE", "ACC_DTYPE", "USE_TMA", "SYNC_RS", "STORE_P", "ONLY_FLAGGED")
+        kernel = mn._register_lse_partials_kernel
+    else:
+        sig = {"a_ptr": x_ty, "b_ptr": b_ty, "lo_ptr": "*fp32", "out_ptr": x_ty, "N": "i32", "M": "i32", "K": "i32",
+               "stride_an": "constexpr", "stride_ak": "i32", "stride_bm": "i32", "stride_bk": "constexpr",
+               "stride_on": "constexpr" if role == "grad_x" else "i32",
+               "stride_om": "constexpr" if role == "grad_w" else "i32"}
+        names = ("MODE", "EMULATE", "ACC_DTYPE", "USE_TMA", "SYNC_RS")
+        kernel = mn._register_grad_product_kernel
+    for name in names + ("BLOCK_N", "BLOCK_M", "BLOCK_K", "GROUP_M"):
         sig[name] = "constexpr"
-    return sig
+    return kernel, sig
 
 
 def _tool(name):
@@ -104,41 +107,37 @@ def _cubin_facts(cubin: bytes, ptx: str, arch: int):
     return int(regs.group(1)) if regs else -1, int(local.group(1)) if local else -1, advisories, sass
 
 
-def compile_config(arch: int, mode: int, config: tuple, sync_rs: bool | None = None,
+def compile_config(arch: int, mode: int, config: dict, sync_rs: bool | None = None,
                    role: str = "forward") -> CompiledConfig:
-    """Compile the GEMM kernel for `sm_<arch>` with one config, in one role (ROLES, or inf_pass), with unit strides
-    where the wrapper's operands have them at run time.
+    """Compile a register-operand kernel for `sm_<arch>` with one config (a record of model_new._CONFIGS), in one
+    role (ROLES, or inf_pass), with unit strides where the wrapper's operands have them at run time.
 
     sync_rs defaults to what the wrapper passes (on for sm_90); False reproduces Triton's own, racy pipelining.
     """
-    block_n, block_m, block_k, group_m, warps, stages, tma = config
     sync_rs = (arch == 90) if sync_rs is None else sync_rs
     forward = role in FORWARD_ROLES
-    sig = _signature(mode, role)
-    constexprs = {name: 1 for name in ("stride_an", "stride_ak", "stride_bk", "stride_on", "stride_om")
-                  if sig[name] == "constexpr"}
-    constexprs.update({"MODE": 0 if role == "inf_pass" else mode, "HAS_BIAS": forward, "EMULATE": False,
-                       "ACC_DTYPE": tl.float32, "BLOCK_N": block_n, "BLOCK_M": block_m, "BLOCK_K": block_k,
-                       "GROUP_M": group_m,
-                       "USE_TMA": tma, "PROMOTE": True, "SYNC_RS": sync_rs, "A_T": not forward,
-                       "EPILOGUE": 0 if forward else 1, "STORE_P": role == "forward_p",
-                       "ONLY_FLAGGED": role == "inf_pass"})
+    kernel_fn, sig = _signature(mode, role)
+    constexprs = {name: 1 for name in sig if name.startswith("stride") and sig[name] == "constexpr"}
+    constexprs.update({"MODE": 0 if role == "inf_pass" else mode, "EMULATE": False, "ACC_DTYPE": tl.float32,
+                       "USE_TMA": config["tma"], "SYNC_RS": sync_rs})
+    constexprs.update({k: v for k, v in config.items() if k.isupper()})
+    if forward:
+        constexprs.update({"HAS_BIAS": True, "STORE_P": role == "forward_p", "ONLY_FLAGGED": role == "inf_pass"})
     # 16-byte alignment of pointers and divisibility of the non-unit strides, as Triton specializes them at launch.
-    names = list(sig)
-    attrs = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(names)
+    attrs = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(sig)
              if name.endswith("_ptr") or (name.startswith("stride") and sig[name] == "i32")}
-    src = ASTSource(fn=mn._gemm_kernel, signature=sig, constexprs=constexprs, attrs=attrs)
+    src = ASTSource(fn=kernel_fn, signature=sig, constexprs=constexprs, attrs=attrs)
     kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32),
-                            options={"num_warps": warps, "num_stages": stages})
+                            options={"num_warps": config["num_warps"], "num_stages": config["num_stages"]})
     ptx = kernel.asm["ptx"]
     ops = len(re.findall(TC_PATTERN[arch], ptx))
     kind = "wgmma" if "wgmma.mma_async" in ptx else ("mma.sync" if "mma.sync" in ptx else "none")
     regs, local, advisories, sass = _cubin_facts(kernel.asm["cubin"], ptx, arch)
     n_hgmma, hazards = hgmma_loop_hazards(sass)
-    return CompiledConfig(arch=arch, mode=MODE_NAMES[mode], role=role, config=config, shared=kernel.metadata.shared,
-                          registers=regs, spills=local, tensor_core_ops=ops, ptx_mma_kind=kind,
-                          ptxas_advisories=advisories, hgmma_in_loop=n_hgmma, wgmma_hazards=len(hazards),
-                          sync_rs=sync_rs)
+    return CompiledConfig(arch=arch, mode=MODE_NAMES[mode], role=role, config=dict(config),
+                          shared=kernel.metadata.shared, registers=regs, spills=local, tensor_core_ops=ops,
+                          ptx_mma_kind=kind, ptxas_advisories=advisories, hgmma_in_loop=n_hgmma,
+                          wgmma_hazards=len(hazards), sync_rs=sync_rs)
 
 
 def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = False) -> CompiledConfig:
@@ -170,7 +169,7 @@ def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = F
     regs, local, advisories, sass = _cubin_facts(kernel.asm["cubin"], ptx, arch)
     n_hgmma, hazards = hgmma_loop_hazards(sass)
     return CompiledConfig(arch=arch, mode=f"tf32-tma-{which}", role="forward",
-                          config=(bm, bn, bk, cfg.get("GROUP_M", 1), cfg["num_warps"], cfg["num_stages"], True),
+                          config={**cfg, "tma": True},
                           shared=kernel.metadata.shared,
                           registers=regs, spills=local, tensor_core_ops=len(re.findall(TC_PATTERN[arch], ptx)),
                           ptx_mma_kind="wgmma" if "wgmma.mma_async" in ptx else "none",

@@ -178,6 +178,7 @@ class _KernelFacts(ast.NodeVisitor):
         self.assign: dict[str, ast.AST] = {}
         self.dot = self.reduction = self.atomic = False
         self.memops: list[ast.Call] = []
+        self.calls: set[str] = set()  # plain-name calls: the @triton.jit helpers it inlines
 
     def visit_Assign(self, node):
         for t in node.targets:
@@ -195,6 +196,8 @@ class _KernelFacts(ast.NodeVisitor):
             self.reduction = True
         elif chain in ("tl.load", "tl.store"):
             self.memops.append(node)
+        elif isinstance(node.func, ast.Name):
+            self.calls.add(node.func.id)
         self.generic_visit(node)
 
     def names(self, node, seen=None) -> set[str]:
@@ -215,12 +218,24 @@ class _KernelFacts(ast.NodeVisitor):
 
 def _check_fusion(tree: ast.Module) -> list[Finding]:
     out = []
+    kernels = {}
     for fn in tree.body:
-        if not (isinstance(fn, ast.FunctionDef) and _is_jit(fn)):
+        if isinstance(fn, ast.FunctionDef) and _is_jit(fn):
+            facts = kernels[fn.name] = _KernelFacts()
+            facts.visit(fn)
+
+    def excluded(name, seen):
+        # A matmul or reduction kernel, itself or through the @triton.jit helpers it calls (Triton inlines them).
+        facts = kernels[name]
+        seen.add(name)
+        return (facts.dot or facts.reduction or facts.atomic
+                or any(excluded(c, seen) for c in facts.calls if c in kernels and c not in seen))
+
+    for fn in tree.body:
+        if not (isinstance(fn, ast.FunctionDef) and fn.name in kernels):
             continue
-        facts = _KernelFacts()
-        facts.visit(fn)
-        if facts.dot or facts.reduction or facts.atomic or len(facts.memops) < 2:
+        facts = kernels[fn.name]
+        if excluded(fn.name, set()) or len(facts.memops) < 2:
             continue  # matmul and reduction kernels: the seed excludes them from the element-wise rules
         offsets, masks = None, None
         for call in facts.memops:

@@ -7,36 +7,37 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 
 # y = x @ W.T + b;  y = 2 * (y * scale);  y = clamp(y, cmin, cmax);  lse = logsumexp(y, dim=1);  out = lse * mish(lse)
 #
-# Three GEMM kernels.
+# Four GEMM kernels, one job each.
 # _tf32_lse_mish_kernel, the default (tf32) forward on Hopper, inference and training alike, in one launch: x and W
 # reach shared memory through TMA tensor maps that round fp32 to tf32 on the way (ties to even), the tensor cores read
 # both from there, and the last program of each row block folds the row block's partials into out (and lse, P in
 # training). _tf32_lse_mish_few_rows_kernel is the same for a few rows of x (inference), with W's tile as the first
 # operand (no 64-row padding of x, deeper stages of W). Their launch (_tf32_tma_forward) follows a plan made once per
 # shape (config, grid, the compiled kernel) and calls Triton's C launcher directly.
-# _gemm_kernel serves every other forward (fp32, bf16, native dtypes; tf32 where TMA cannot describe an operand, on
-# sm_89, and under torch.compile) and both backward products. It computes acc[r, c] = sum_j A[r, j] * B[c, j]
-# with A the operand the tensor core reads from registers: rounding, splitting or casting it costs one
-# integer/convert op per element, and A is never copied. B, the smaller operand or one written by us anyway, is
-# prepared once per call (rounded to tf32, split, or cast) into a buffer with unit stride along j.
+# The register-operand kernels serve the rest: _register_lse_partials_kernel every other forward (fp32, bf16, native
+# dtypes; tf32 where TMA cannot describe an operand, on sm_89, and under torch.compile), and
+# _register_grad_product_kernel both backward products. Their shared loop (_register_product) computes
+# acc[r, c] = sum_j A[r, j] * B[c, j] with A the operand the tensor core reads from registers: rounding, splitting or
+# casting it costs one integer/convert op per element, and A is never copied. B, the smaller operand or one written by
+# us anyway, is prepared once per call (rounded to tf32, split, or cast) into a buffer with unit stride along j.
 #   forward:    A = W (N x K),       B = x (M x K)          -> per-row (max, sum of exp) partials, no (M, N) output
 #   grad x:     A = W^T (K x N),     B = G (M x N)          -> dX^T, stored transposed into dX
 #   grad W:     A = G^T (N x M),     B = x^T (K x M)        -> dW
-# where G[m, n] = d loss / d (x @ W.T + b)[m, n]. Inside the kernel the letters keep their forward meaning:
+# where G[m, n] = d loss / d (x @ W.T + b)[m, n]. Inside the kernels the letters keep their forward meaning:
 # N = rows of A, M = rows of B, K = the reduced dimension.
-# Each forward tile reduces its rows to a per-column (max, sum of exp) pair; a second kernel combines the pairs of all
-# tiles in a fixed order, so the result is deterministic and the (M, N) intermediate never reaches memory, except
-# when autograd needs it: then the forward also stores the pre-clamp values P (M x N, fp32; fp64 for float64
-# models), which the backward reads once instead of recomputing the GEMM.
+# Each forward tile reduces its rows to a per-column (max, sum of exp) pair; _lse_mish_combine_kernel combines the
+# pairs of all tiles in a fixed order, so the result is deterministic and the (M, N) intermediate never reaches
+# memory, except when autograd needs it: then the forward also stores the pre-clamp values P (M x N, fp32; fp64 for
+# float64 models), which the backward reads once instead of recomputing the GEMM.
 #
-# EMULATE (constexpr, Triton's interpreter only): do explicitly what the hardware does implicitly (the tensor cores
-# truncate an fp32 operand to tf32; a TFLOAT32 tensor map rounds it) and widen 16-bit operands, which the interpreter
-# cannot dot.
-# MODE (constexpr): 0 = tf32 with operands rounded to nearest; 1 = fp32 via 3xtf32; 2 = bf16 operands;
-#                   3 = native (operands already bf16/fp16/fp64: plain dot, fp32 or fp64 accumulate).
-# SYNC_RS (constexpr, Hopper): wait for every wgmma that reads A from registers before the next K step (see loop).
-# PROMOTE (constexpr, fp32 mode): fold each K step's products into the accumulator with an IEEE add (always on;
-#                   off only to reproduce the tensor core's accumulation loss in benchmarks/diag_tf32.py).
+# Constexprs the kernels share:
+# EMULATE (Triton's interpreter only): do explicitly what the hardware does implicitly (the tensor cores truncate an
+#                   fp32 operand to tf32; a TFLOAT32 tensor map rounds it) and widen 16-bit operands, which the
+#                   interpreter cannot dot.
+# MODE (register-operand kernels): 0 = tf32 with operands rounded to nearest; 1 = fp32 via 3xtf32, each K step's
+#                   products folded into the accumulator by an IEEE add; 2 = bf16 operands; 3 = native (operands
+#                   already bf16/fp16/fp64: plain dot, fp32 or fp64 accumulate).
+# SYNC_RS (Hopper): wait for every wgmma that reads A from registers before the next K step (see _register_product).
 
 
 @triton.jit
@@ -244,37 +245,42 @@ def _prepare_b_kernel(
 
 
 @triton.jit
-def _gemm_kernel(
-    a_ptr, b_ptr, lo_ptr, bias_ptr, out0_ptr, out1_ptr, p_ptr, flag_ptr,
-    N, M, K,
-    stride_an, stride_ak, stride_bm, stride_bk, stride_on, stride_om,
-    scale, clamp_min, clamp_max,
-    MODE: tl.constexpr, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, ACC_DTYPE: tl.constexpr,
-    USE_TMA: tl.constexpr, PROMOTE: tl.constexpr, SYNC_RS: tl.constexpr, A_T: tl.constexpr,
-    EPILOGUE: tl.constexpr, STORE_P: tl.constexpr, ONLY_FLAGGED: tl.constexpr,
-    BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
-):
-    # acc[n, m] = sum_k A[n, k] * B[m, k]. A: any strides (A_T: its unit stride runs along n). B: unit stride along
-    # k when USE_TMA. lo (MODE 1): the low part of B, contiguous (M, K).
-    # EPILOGUE 0 (forward): out0/out1 = per-column (max, sum of exp) of clamp(2 * scale * (acc + bias)), one row
-    #   of partials per A tile; STORE_P also stores the pre-clamp values into p (M, N), contiguous (with TMA: a bulk
-    #   store, which keeps the registers of the tf32 config at 128, so two CTAs still share an SM).
-    # EPILOGUE 1 (backward): out0[n * stride_on + m * stride_om] = acc.
-    # Program -> (tile of A rows, tile of B rows); consecutive programs share one A tile, so A comes from DRAM once.
-    scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, ACC_DTYPE)
-    pid_m, pid_n = _grouped_tile(tl.program_id(0), tl.cdiv(M, BLOCK_M), tl.cdiv(N, BLOCK_N), GROUP_M)
+def _register_k_step(a, bt, lo, acc, MODE: tl.constexpr, EMULATE: tl.constexpr):
+    # One K step of the register-operand products, acc + A B^T in MODE's arithmetic (a: A's tile as loaded, bt: B's
+    # tile transposed, lo: B's 3xtf32 low part, fp32 mode only).
+    if MODE == 0:
+        acc = tl.dot(_tf32_round(a), bt, acc, input_precision="tf32")
+    elif MODE == 1:
+        if EMULATE:
+            bt = _tf32_trunc(bt)
+        a_hi = _tf32_round(a)
+        a_lo = _tf32_round(a - a_hi)
+        # The tensor core's own accumulation is not IEEE fp32 (it loses low bits of small addends), so the three
+        # products of this K step go into a fresh accumulator that an IEEE add folds into acc.
+        part = tl.dot(a_lo, bt, tl.zeros_like(acc), input_precision="tf32")
+        part = tl.dot(a_hi, lo, part, input_precision="tf32")
+        part = tl.dot(a_hi, bt, part, input_precision="tf32")
+        acc = acc + part
+    elif EMULATE:
+        # Triton's interpreter cannot dot 16-bit floats: the same products in a wider type.
+        acc = tl.dot(a.to(bt.dtype).to(acc.dtype), bt.to(acc.dtype), acc, input_precision="ieee",
+                     out_dtype=acc.dtype)
+    elif MODE == 2:
+        acc = tl.dot(a.to(tl.bfloat16), bt, acc)
+    else:
+        acc = tl.dot(a, bt, acc, out_dtype=acc.dtype)
+    return acc
 
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_k = tl.arange(0, BLOCK_K)
-    write_m = offs_m < M
-    if ONLY_FLAGGED:
-        # Second pass over the B rows flagged in flag_ptr only: a tile without one has nothing to do.
-        write_m = write_m & (tl.load(flag_ptr + offs_m, mask=offs_m < M, other=0) != 0)
-        if tl.max(write_m.to(tl.int32), axis=0) == 0:
-            return
+
+@triton.jit
+def _register_product(a_ptr, b_ptr, lo_ptr, row_n, row_m, N, M, K, stride_an, stride_ak, stride_bm, stride_bk,
+                      MODE: tl.constexpr, EMULATE: tl.constexpr, ACC_DTYPE: tl.constexpr, USE_TMA: tl.constexpr,
+                      SYNC_RS: tl.constexpr, A_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr,
+                      BLOCK_K: tl.constexpr):
+    # acc[n, m] = sum_k A[n, k] * B[m, k] over BLOCK_N rows of A from row_n, BLOCK_M of B from row_m: A any strides, the
+    # tensor core's register operand (A_T: its unit stride runs along n); B (and lo) unit stride along k with TMA.
+    # With TMA (Hopper bulk tensor copies), out-of-range rows and the K tail arrive as zeros.
     if USE_TMA:
-        # Hopper bulk tensor copies; out-of-range rows and the K tail arrive as zeros.
         if A_T:
             a_desc = tl.make_tensor_descriptor(a_ptr, shape=[K, N], strides=[stride_ak, 1],
                                                block_shape=[BLOCK_K, BLOCK_N])
@@ -284,12 +290,12 @@ def _gemm_kernel(
         b_desc = tl.make_tensor_descriptor(b_ptr, shape=[M, K], strides=[stride_bm, 1], block_shape=[BLOCK_M, BLOCK_K])
         lo_desc = tl.make_tensor_descriptor(lo_ptr, shape=[M, K], strides=[K, 1], block_shape=[BLOCK_M, BLOCK_K])
     else:
-        rows_n = (offs_n % N).to(tl.int64)
-        rows_m = (offs_m % M).to(tl.int64)
+        offs_k = tl.arange(0, BLOCK_K)
+        rows_n = ((row_n + tl.arange(0, BLOCK_N)) % N).to(tl.int64)
+        rows_m = ((row_m + tl.arange(0, BLOCK_M)) % M).to(tl.int64)
         a_ptrs = a_ptr + rows_n[:, None] * stride_an + offs_k[None, :] * stride_ak
         bt_ptrs = b_ptr + offs_k[:, None] * stride_bk + rows_m[None, :] * stride_bm
         lo_ptrs = lo_ptr + offs_k[:, None] + rows_m[None, :] * K
-
     # K >= 1, so the loop runs at least once; saying so lets the compiler drop the zero-trip path, whose accumulator
     # moves made ptxas serialize every wgmma (its C7515 advisory).
     num_k = tl.maximum(tl.cdiv(K, BLOCK_K), 1)
@@ -297,45 +303,20 @@ def _gemm_kernel(
     for k in range(0, num_k):
         if USE_TMA:
             if A_T:
-                a = a_desc.load([k * BLOCK_K, pid_n * BLOCK_N]).T
+                a = a_desc.load([k * BLOCK_K, row_n]).T
             else:
-                a = a_desc.load([pid_n * BLOCK_N, k * BLOCK_K])
-            bt = b_desc.load([pid_m * BLOCK_M, k * BLOCK_K]).T
-            if MODE == 1:
-                lo = lo_desc.load([pid_m * BLOCK_M, k * BLOCK_K]).T
+                a = a_desc.load([row_n, k * BLOCK_K])
+            bt = b_desc.load([row_m, k * BLOCK_K]).T
+            lo = lo_desc.load([row_m, k * BLOCK_K]).T if MODE == 1 else bt
         else:
             k_left = K - k * BLOCK_K
             a = tl.load(a_ptrs, mask=offs_k[None, :] < k_left, other=0.0)
             bt = tl.load(bt_ptrs, mask=offs_k[:, None] < k_left, other=0.0)
-            if MODE == 1:
-                lo = tl.load(lo_ptrs, mask=offs_k[:, None] < k_left, other=0.0)
+            lo = tl.load(lo_ptrs, mask=offs_k[:, None] < k_left, other=0.0) if MODE == 1 else bt
             a_ptrs += BLOCK_K * stride_ak
             bt_ptrs += BLOCK_K * stride_bk
             lo_ptrs += BLOCK_K
-        if MODE == 0:
-            acc = tl.dot(_tf32_round(a), bt, acc, input_precision="tf32")
-        elif MODE == 1:
-            if EMULATE:
-                bt = _tf32_trunc(bt)
-            a_hi = _tf32_round(a)
-            a_lo = _tf32_round(a - a_hi)
-            # The tensor core's own accumulation is not IEEE fp32 (it loses low bits of small addends), so the
-            # three products of this K step go into a fresh accumulator that an IEEE add folds into acc.
-            if PROMOTE:
-                part = tl.dot(a_lo, bt, tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32), input_precision="tf32")
-            else:
-                part = tl.dot(a_lo, bt, acc, input_precision="tf32")
-            part = tl.dot(a_hi, lo, part, input_precision="tf32")
-            part = tl.dot(a_hi, bt, part, input_precision="tf32")
-            acc = acc + part if PROMOTE else part
-        elif EMULATE:
-            # Triton's interpreter cannot dot 16-bit floats: the same products in a wider type.
-            acc = tl.dot(a.to(bt.dtype).to(ACC_DTYPE), bt.to(ACC_DTYPE), acc, input_precision="ieee",
-                         out_dtype=ACC_DTYPE)
-        elif MODE == 2:
-            acc = tl.dot(a.to(tl.bfloat16), bt, acc)
-        else:
-            acc = tl.dot(a, bt, acc, out_dtype=ACC_DTYPE)
+        acc = _register_k_step(a, bt, lo, acc, MODE, EMULATE)
         if SYNC_RS and MODE != 3:
             # Hopper reads a register A operand asynchronously: it must not be overwritten before its wgmma has
             # completed (PTX ISA, wgmma.wait_group). Triton 3.6 pipelines such dots with too few waits, so the next
@@ -343,32 +324,72 @@ def _gemm_kernel(
             # here as wrong, unrepeatable results). An opaque use of the accumulator makes Triton wait for every
             # wgmma before the loop goes on; ptxas folds the move away.
             acc = tl.inline_asm_elementwise("mov.b32 $0, $1;", "=r,r", [acc], dtype=tl.float32, is_pure=True, pack=1)
-    if EPILOGUE == 1:
-        dst = out0_ptr + offs_n[:, None].to(tl.int64) * stride_on + offs_m[None, :].to(tl.int64) * stride_om
-        tl.store(dst, acc.to(out0_ptr.dtype.element_ty), mask=(offs_n[:, None] < N) & (offs_m[None, :] < M))
-    else:
-        # Epilogue on the accumulator (fp32; fp64 for float64 models): bias, scale, doubling, clamp (NaN propagates
-        # as in torch.clamp).
-        y = acc
-        if HAS_BIAS:
-            bias = tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0).to(ACC_DTYPE)
-            y = y + bias[:, None]
-        y = y * scale
-        y = y + y
-        if STORE_P:
-            if USE_TMA:
-                # (per-element 64-bit pointers took the tf32 config from 128 to 255 registers: one CTA per SM)
-                p_desc = tl.make_tensor_descriptor(p_ptr, shape=[M, N], strides=[N, 1],
-                                                   block_shape=[BLOCK_M, BLOCK_N])
-                p_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], tl.trans(y))
-            else:
-                dst = p_ptr + offs_m[None, :].to(tl.int64) * N + offs_n[:, None]
-                tl.store(dst, y, mask=(offs_n[:, None] < N) & (offs_m[None, :] < M))
-        # Per B row (column of the tile): max and sum of exp(y - max).
-        col_max, col_sum = _clamped_lse_pair(y, offs_n[:, None] < N, clamp_min, clamp_max, 0)
-        dst = pid_n * M + offs_m
-        tl.store(out0_ptr + dst, col_max, mask=write_m)
-        tl.store(out1_ptr + dst, col_sum, mask=write_m)
+    return acc
+
+
+@triton.jit
+def _register_lse_partials_kernel(
+    w_ptr, b_ptr, lo_ptr, bias_ptr, part_max_ptr, part_sum_ptr, p_ptr, flag_ptr, N, M, K,
+    stride_wn, stride_wk, stride_bm, stride_bk, scale, clamp_min, clamp_max,
+    MODE: tl.constexpr, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, ACC_DTYPE: tl.constexpr,
+    USE_TMA: tl.constexpr, SYNC_RS: tl.constexpr, STORE_P: tl.constexpr, ONLY_FLAGGED: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
+):
+    # Every forward but the default Hopper one: acc = (W x^T)[tile], W (N x K) the register operand and B the
+    # prepared x (M x K; lo its 3xtf32 low part). Per column m of the tile (a row of x): the (max, sum of exp) of
+    # clamp(2 * scale * (acc + bias)) into part_max / part_sum[pid_n, m], which _lse_mish_combine_kernel folds.
+    # STORE_P also stores the pre-clamp values into p (M x N, contiguous; with TMA a bulk store, which keeps the
+    # registers of the tf32 config at 128, so two CTAs still share an SM). ONLY_FLAGGED: redo only the columns
+    # flagged in flag_ptr (the fp32 mode's second pass over rows of x holding +-inf).
+    scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, ACC_DTYPE)
+    pid_m, pid_n = _grouped_tile(tl.program_id(0), tl.cdiv(M, BLOCK_M), tl.cdiv(N, BLOCK_N), GROUP_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    write_m = offs_m < M
+    if ONLY_FLAGGED:
+        write_m = write_m & (tl.load(flag_ptr + offs_m, mask=offs_m < M, other=0) != 0)
+        if tl.max(write_m.to(tl.int32), axis=0) == 0:  # no flagged row in this tile: nothing to do
+            return
+    acc = _register_product(w_ptr, b_ptr, lo_ptr, pid_n * BLOCK_N, pid_m * BLOCK_M, N, M, K, stride_wn, stride_wk,
+                            stride_bm, stride_bk, MODE, EMULATE, ACC_DTYPE, USE_TMA, SYNC_RS, False, BLOCK_N, BLOCK_M,
+                            BLOCK_K)
+    # Epilogue (fp32; fp64 for float64 models): bias, scale, doubling, clamp (NaN propagates as in torch.clamp).
+    y = acc
+    if HAS_BIAS:
+        y = y + tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0).to(ACC_DTYPE)[:, None]
+    y = y * scale
+    y = y + y
+    if STORE_P:
+        if USE_TMA:
+            # (per-element 64-bit pointers took the tf32 config from 128 to 255 registers: one CTA per SM)
+            p_desc = tl.make_tensor_descriptor(p_ptr, shape=[M, N], strides=[N, 1], block_shape=[BLOCK_M, BLOCK_N])
+            p_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], tl.trans(y))
+        else:
+            dst = p_ptr + offs_m[None, :].to(tl.int64) * N + offs_n[:, None]
+            tl.store(dst, y, mask=(offs_n[:, None] < N) & (offs_m[None, :] < M))
+    col_max, col_sum = _clamped_lse_pair(y, offs_n[:, None] < N, clamp_min, clamp_max, 0)
+    dst = pid_n * M + offs_m
+    tl.store(part_max_ptr + dst, col_max, mask=write_m)
+    tl.store(part_sum_ptr + dst, col_sum, mask=write_m)
+
+
+@triton.jit
+def _register_grad_product_kernel(
+    a_ptr, b_ptr, lo_ptr, out_ptr, N, M, K, stride_an, stride_ak, stride_bm, stride_bk, stride_on, stride_om,
+    MODE: tl.constexpr, EMULATE: tl.constexpr, ACC_DTYPE: tl.constexpr, USE_TMA: tl.constexpr,
+    SYNC_RS: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
+    GROUP_M: tl.constexpr,
+):
+    # The backward products: out[n * stride_on + m * stride_om] = sum_k A[n, k] * B[m, k], A read transposed (its
+    # unit stride runs along n) as the register operand, B prepared (lo: its 3xtf32 low part).
+    pid_m, pid_n = _grouped_tile(tl.program_id(0), tl.cdiv(M, BLOCK_M), tl.cdiv(N, BLOCK_N), GROUP_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    acc = _register_product(a_ptr, b_ptr, lo_ptr, pid_n * BLOCK_N, pid_m * BLOCK_M, N, M, K, stride_an, stride_ak,
+                            stride_bm, stride_bk, MODE, EMULATE, ACC_DTYPE, USE_TMA, SYNC_RS, True, BLOCK_N, BLOCK_M,
+                            BLOCK_K)
+    dst = out_ptr + offs_n[:, None].to(tl.int64) * stride_on + offs_m[None, :].to(tl.int64) * stride_om
+    tl.store(dst, acc.to(out_ptr.dtype.element_ty), mask=(offs_n[:, None] < N) & (offs_m[None, :] < M))
 
 
 @triton.jit
@@ -458,24 +479,29 @@ _MODE_OF = {"tf32": 0, "fp32": 1, "bf16": 2}
 _NATIVE_DTYPES = (torch.bfloat16, torch.float16, torch.float64)
 _DTYPES = (torch.float32,) + _NATIVE_DTYPES
 _B_DTYPE = {0: torch.float32, 1: torch.float32, 2: torch.bfloat16}
-# Always True; benchmarks/sweep_configs.py sets it False only to show the register-A race it prevents.
-_HOPPER_SYNC_RS = True
+# Backward P -> G kernel (_lse_mish_grad_kernel): rows per step, columns per program, warps, pipelined row blocks.
+_GRAD_CONFIG = dict(BLOCK_M=128, BLOCK_N=32, num_warps=4, STAGES=3)
 
-# Backward P -> G kernel: (BLOCK_M rows per step, BLOCK_N columns per program, num_warps, pipelined row blocks).
-_GRAD_CONFIG = (128, 32, 4, 3)
 
-# (BLOCK_N over A rows, BLOCK_M over B rows, BLOCK_K, GROUP_M, num_warps, num_stages, TMA), by architecture and mode.
-# sm_89 rows fit the 4090's 99 KB of shared memory per block; Hopper rows use its 227 KB. TMA (bulk tensor copies)
-# is used on Hopper when the row strides and pointers are 16-byte aligned; otherwise plain pointer loads.
+def _tile(BLOCK_N, BLOCK_M, BLOCK_K, GROUP_M, num_warps, num_stages, tma):
+    # A register-operand kernel's config: BLOCK_N rows of A (the register operand), BLOCK_M rows of B, BLOCK_K, L2
+    # grouping, warps, stages; tma: bulk tensor copies where the operands allow (Hopper).
+    return dict(BLOCK_N=BLOCK_N, BLOCK_M=BLOCK_M, BLOCK_K=BLOCK_K, GROUP_M=GROUP_M, num_warps=num_warps,
+                num_stages=num_stages, tma=tma)
+
+
+# The register-operand kernels' configs by architecture and mode (0 tf32, 1 fp32, 2 bf16, 3 native). sm_89 rows fit
+# the 4090's 99 KB of shared memory per block; Hopper rows use its 227 KB. TMA is used on Hopper when the row strides
+# and pointers are 16-byte aligned; otherwise plain pointer loads.
 _CONFIGS = {
-    "sm90": {0: (128, 128, 32, 8, 8, 3, True), 1: (128, 128, 32, 8, 8, 4, True), 2: (128, 256, 64, 8, 8, 3, True),
-             3: (256, 128, 64, 8, 8, 3, True)},
-    "sm89": {0: (128, 128, 32, 8, 8, 3, False), 1: (128, 64, 32, 8, 4, 3, False),
-             2: (128, 128, 32, 8, 8, 3, False), 3: (128, 128, 64, 8, 8, 3, False)},
-    "interpreter": {m: (32, 16, 16, 4, 4, 1, False) for m in range(4)},
+    "sm90": {0: _tile(128, 128, 32, 8, 8, 3, True), 1: _tile(128, 128, 32, 8, 8, 4, True),
+             2: _tile(128, 256, 64, 8, 8, 3, True), 3: _tile(256, 128, 64, 8, 8, 3, True)},
+    "sm89": {0: _tile(128, 128, 32, 8, 8, 3, False), 1: _tile(128, 64, 32, 8, 4, 3, False),
+             2: _tile(128, 128, 32, 8, 8, 3, False), 3: _tile(128, 128, 64, 8, 8, 3, False)},
+    "interpreter": {m: _tile(32, 16, 16, 4, 4, 1, False) for m in range(4)},
 }
 # float64 models (no tensor-core path worth tuning): small tiles that fit either GPU's shared memory.
-_FP64_CONFIG = (64, 64, 16, 8, 4, 2, False)
+_FP64_CONFIG = _tile(64, 64, 16, 8, 4, 2, False)
 
 
 # The TMA-rounded tf32 forward (_tf32_lse_mish_kernel): tile, L2 grouping, warps, stages. Chosen by the shape from
@@ -638,9 +664,9 @@ def _prepare_b(src, mode, write_hi=True, flags=None):
     lo = torch.empty((rows, cols), device=src.device, dtype=torch.float32) if mode == 1 else None
     grid = (_cdiv(rows, 32), _cdiv(cols, 128))
     out = lo if hi is None else hi
-    _kernel(_prepare_b_kernel, src)[grid](
-        src, out, hi if lo is None else lo, out if flags is None else flags, rows, cols, src.stride(0),
-        src.stride(1), MODE=mode, WRITE_HI=write_hi, FLAG_INF=flags is not None, BLOCK_M=32, BLOCK_K=128)
+    _launch(_prepare_b_kernel, src, grid,
+            (src, out, hi if lo is None else lo, out if flags is None else flags, rows, cols, src.stride(0),
+             src.stride(1)), dict(MODE=mode, WRITE_HI=write_hi, FLAG_INF=flags is not None, BLOCK_M=32, BLOCK_K=128))
     return hi, lo
 
 
@@ -728,28 +754,49 @@ def _resolve(kernel, grid, args, meta, rounded_descriptors):
     return compiled, run, compiled.function, compiled.packed_metadata, tuple(meta[name] for name in names[len(args):])
 
 
-def _launch_gemm(arch, mode, a, a_t, b, lo, n, m, k, epilogue, out0, out1=None, p=None, bias=None,
-                 out_strides=(0, 0), consts=(1.0, 0.0, 0.0), flags=None, config=None):
-    """acc[n, m] = sum_k A[n, k] * B[m, k], A = a (n, k) or, with a_t, a.T for a (k, n); B = b (m, k).
-    flags: only the B rows flagged there (the others are left as they are); config: instead of MODE's."""
-    block_n, block_m, block_k, group_m, warps, stages, tma = config or _config(arch, mode, a.dtype)
-    stride_an, stride_ak = (a.stride(1), a.stride(0)) if a_t else (a.stride(0), a.stride(1))
-    use_tma = tma and all(_tma_ok(t) for t in (a, b, lo, p) if t is not None)
+def _register_meta(arch, mode, dtype, tma_ok, config=None):
+    """(the constexprs both register-operand kernels share, the tile config and launch options): MODE's config for
+    arch (or the one given); TMA where the config has it and the operands allow (tma_ok)."""
+    cfg = dict(config or _config(arch, mode, dtype))
+    use_tma = cfg.pop("tma") and tma_ok
+    acc_dtype = tl.float64 if dtype == torch.float64 else tl.float32
+    meta = dict(MODE=mode, EMULATE=arch == "interpreter", ACC_DTYPE=acc_dtype, USE_TMA=use_tma, SYNC_RS=arch == "sm90")
     if use_tma:
         triton.set_allocator(_descriptor_scratch)
+    return meta, cfg
+
+
+def _register_lse_partials(arch, mode, weight, b, lo, part, p=None, bias=None, consts=(1.0, 0.0, 0.0), flags=None,
+                           config=None):
+    """part[0 | 1][tile, m] = per-tile (max, sum of exp) of row m of clamp(2 * scale * (x W^T + bias)), with B = x
+    prepared as MODE's dot reads it (b; lo: its 3xtf32 low part); p (M, N), if given, gets the pre-clamp values.
+    flags: redo only the rows of x flagged there; config: instead of MODE's."""
+    N, K = weight.shape
+    M = b.shape[0]
+    meta, cfg = _register_meta(arch, mode, weight.dtype, all(_tma_ok(t) for t in (weight, b, lo, p) if t is not None),
+                               config)
+    meta.update(HAS_BIAS=bias is not None, STORE_P=p is not None, ONLY_FLAGGED=flags is not None)
+    order = ("MODE", "HAS_BIAS", "EMULATE", "ACC_DTYPE", "USE_TMA", "SYNC_RS", "STORE_P", "ONLY_FLAGGED")
+    meta = {**{name: meta[name] for name in order}, **cfg}
+    grid = (_cdiv(N, cfg["BLOCK_N"]) * _cdiv(M, cfg["BLOCK_M"]),)
     lo = b if lo is None else lo
-    grid = (_cdiv(n, block_n) * _cdiv(m, block_m),)
-    _kernel(_gemm_kernel, a)[grid](
-        a, b, lo, a if bias is None else bias, out0, out0 if out1 is None else out1, out0 if p is None else p,
-        out0 if flags is None else flags, n, m, k,
-        stride_an, stride_ak, b.stride(0), b.stride(1), out_strides[0], out_strides[1],
-        float(consts[0]), float(consts[1]), float(consts[2]),
-        MODE=mode, HAS_BIAS=bias is not None, EMULATE=_interpreting(),
-        ACC_DTYPE=tl.float64 if a.dtype == torch.float64 else tl.float32, USE_TMA=use_tma, PROMOTE=True,
-        SYNC_RS=_HOPPER_SYNC_RS and arch == "sm90", A_T=a_t, EPILOGUE=epilogue, STORE_P=p is not None,
-        ONLY_FLAGGED=flags is not None,
-        BLOCK_N=block_n, BLOCK_M=block_m, BLOCK_K=block_k, GROUP_M=group_m, num_warps=warps, num_stages=stages,
-    )
+    _launch(_register_lse_partials_kernel, weight, grid,
+            (weight, b, lo, weight if bias is None else bias, part[0], part[1], part[0] if p is None else p,
+             part[0] if flags is None else flags, N, M, K, weight.stride(0), weight.stride(1), b.stride(0),
+             b.stride(1), *consts), meta)
+
+
+def _register_grad_product(arch, mode, a, b, lo, out, out_strides):
+    """out[n * out_strides[0] + m * out_strides[1]] = sum_k A[n, k] * B[m, k], A = a.T for a (K, N) (the register
+    operand, read transposed), B = b (M, K) prepared as MODE's dot reads it (lo: its 3xtf32 low part)."""
+    K, N = a.shape
+    M = b.shape[0]
+    meta, cfg = _register_meta(arch, mode, a.dtype, all(_tma_ok(t) for t in (a, b, lo) if t is not None))
+    meta.update(cfg)
+    grid = (_cdiv(N, cfg["BLOCK_N"]) * _cdiv(M, cfg["BLOCK_M"]),)
+    _launch(_register_grad_product_kernel, a, grid,
+            (a, b, b if lo is None else lo, out, N, M, K, a.stride(1), a.stride(0), b.stride(0), b.stride(1),
+             *out_strides), meta)
 
 
 def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
@@ -973,18 +1020,18 @@ def _register_operand_partials(arch, x, weight, bias, consts, mode, p):
         b, lo = x, _prepare_b(x, mode, write_hi=False, flags=flags)[1]
     else:
         b, lo = _prepare_b(x, mode)
-    tiles = _cdiv(N, _config(arch, mode, x.dtype)[0])
+    tiles = _cdiv(N, _config(arch, mode, x.dtype)["BLOCK_N"])
     # Two tensors, not views of one: torch.compile's functionalization of wrap_triton mutations wants distinct bases.
     part = [torch.empty((tiles, M), device=x.device, dtype=_epilogue_dtype(x)) for _ in range(2)]
-    _launch_gemm(arch, mode, weight, False, b, lo, N, M, K, 0, part[0], part[1], p=p, bias=bias, consts=consts)
+    _register_lse_partials(arch, mode, weight, b, lo, part, p=p, bias=bias, consts=consts)
     if flags is not None:
         # fp32 mode, rows of x holding +-inf: the 3xtf32 split meets inf with W's low part, whose sign may
         # oppose the high part's (inf - inf) or which may be 0 (0 * inf), and gives NaN where the reference
         # saturates. Those rows' partials are redone with one rounded-W product, whose infinities carry the
         # reference's signs (the finite parts no longer matter: every column is +-inf or NaN there). Tiles
         # without such a row return at once.
-        _launch_gemm(arch, 0, weight, False, x, None, N, M, K, 0, part[0], part[1], p=p, bias=bias,
-                     consts=consts, flags=flags, config=_config(arch, 1, x.dtype))
+        _register_lse_partials(arch, 0, weight, x, None, part, p=p, bias=bias, consts=consts, flags=flags,
+                               config=_config(arch, 1, x.dtype))
     return part
 
 
@@ -999,11 +1046,10 @@ def _grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo, db=None):
             db.zero_()
         return
     with scope:
-        block_m, block_n, warps, stages = _GRAD_CONFIG
-        _kernel(_lse_mish_grad_kernel, p)[(_cdiv(N, block_n),)](
-            p, lse, grad, g_hi, g_lo if mode == 1 else g_hi, g_hi if db is None else db, M, N, grad.stride(0),
-            float(consts[0]), float(consts[1]), float(consts[2]),
-            MODE=mode, HAS_BIAS=db is not None, BLOCK_M=block_m, BLOCK_N=block_n, STAGES=stages, num_warps=warps)
+        _launch(_lse_mish_grad_kernel, p, (_cdiv(N, _GRAD_CONFIG["BLOCK_N"]),),
+                (p, lse, grad, g_hi, g_lo if mode == 1 else g_hi, g_hi if db is None else db, M, N, grad.stride(0),
+                 float(consts[0]), float(consts[1]), float(consts[2])),
+                dict(MODE=mode, HAS_BIAS=db is not None, **_GRAD_CONFIG))
 
 
 def _linear_grads_into(g_hi, g_lo, x, weight, mode, dx=None, dw=None):
@@ -1020,13 +1066,12 @@ def _linear_grads_into(g_hi, g_lo, x, weight, mode, dx=None, dw=None):
         if dx is not None:
             # dX^T = W^T G^T: W is the register operand (read transposed), G the prepared one (g_lo: its low part,
             # read in the fp32 mode only).
-            _launch_gemm(arch, mode, weight, True, g_hi, g_lo if mode == 1 else None, K, M, N, 1, dx,
-                         out_strides=(dx.stride(1), dx.stride(0)))
+            _register_grad_product(arch, mode, weight, g_hi, g_lo if mode == 1 else None, dx,
+                                   (dx.stride(1), dx.stride(0)))
         if dw is not None:
             # dW = G^T x: G is the register operand (read transposed), x^T the prepared one.
             xt_hi, xt_lo = _prepare_b(x.t(), mode)
-            _launch_gemm(arch, mode, g_hi, True, xt_hi, xt_lo, N, K, M, 1, dw,
-                         out_strides=(dw.stride(0), dw.stride(1)))
+            _register_grad_product(arch, mode, g_hi, xt_hi, xt_lo, dw, (dw.stride(0), dw.stride(1)))
 
 
 def _g_buffers(x, mode, M, N):

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Session 6 H100 runs (repo root, PYTHONPATH=src; results under $OUT):
+#   1: the register-operand kernels split by role (_register_lse_partials_kernel, _register_grad_product_kernel)
+#      and launched through _launch (resolved once per specialization) instead of Triton's JIT dispatcher: GPU tests,
+#      KernelBench check (tf32 25 trials; fp32, bf16 5), gradient check; host time and per-call latency of the
+#      register paths against the session-5 module (src/lsemish/model_new.py at 6839888, in the ignored, carried
+#      .seed/model_s5.py); NCU of the fp32 and bf16 forwards and the tf32 backward products at the headline.
+set -uo pipefail
+export PYTHONPATH=src PYTHONUNBUFFERED=1
+O=${OUT:-/tmp/out}
+if [ "${1:-1}" = 1 ]; then
+  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv | tee "$O/device.txt"
+  python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" | tee -a "$O/device.txt"
+  TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -3 | tee "$O/log.txt"
+  python3 -m lsemish check --precision tf32 --json "$O/check-tf32.json" 2>&1 | tail -2 | tee -a "$O/log.txt"
+  for p in fp32 bf16; do python3 -m lsemish check --precision $p --trials 1 2>&1 | tail -1 | tee -a "$O/log.txt"; done
+  python3 -m lsemish grad --trials 1 --json "$O/grad.json" 2>&1 | tail -4 | tee -a "$O/log.txt"
+  python3 benchmarks/ab_host_paths.py "$O/ab-host-paths.json" .seed/model_s5.py:session5 \
+    src/lsemish/model_new.py:session6 2>&1 | tee "$O/ab-host-paths.txt"
+fi
+if [ "${1:-1}" = 2 ]; then
+  # 2: NCU (speed of light, compute, warp states) of the register-operand kernels at the headline: the fp32 and bf16
+  #    forwards, and the tf32 backward's two products (benchmarks/ncu_register.py drives one call of each).
+  NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  "$NCU" --clock-control none --profile-from-start off -k regex:"_register_" --section SpeedOfLight \
+    --section ComputeWorkloadAnalysis --section WarpStateStats --section Occupancy --section LaunchStats \
+    --csv --page details python3 benchmarks/ncu_register.py > "$O/ncu-register.csv" 2> "$O/ncu.err"
+  python3 benchmarks/ncu_summary.py "$O/ncu-register.csv" | tee "$O/ncu-register.txt"
+fi
