@@ -117,6 +117,24 @@ def test_inf_rows_follow_the_reference(precision):
                            clean[others])
 
 
+@pytest.mark.parametrize("precision", ["fp32", "tf32", "bf16"])
+def test_inf_in_weight_follows_the_reference(precision):
+    # An infinite W[n, k] makes column n +-inf for every row with x[m, k] != 0 (the clamp then saturates it). The fp32
+    # mode splits W into high and low parts in registers: inf - inf in the low part, or inf times a zero low part of
+    # x, would make every row NaN where the reference is finite.
+    x, w, b = make_problem(12, 16, 20, seed=10)
+    x[4, 2] = 0.0  # row 4 meets 0 * inf in column 3: NaN in the reference
+    w = w.clone()
+    w[3, 2] = float("inf")
+    w[5, 7] = -float("inf")
+    out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision)
+    ref = gold(x, w, b)
+    assert torch.equal(out.isnan(), ref.isnan()) and ref.isnan().sum() == 1
+    finite = ~ref.isnan().squeeze()
+    tol = {"fp32": 1e-5, "tf32": 1e-2, "bf16": 5e-2}[precision]
+    torch.testing.assert_close(out[finite].double(), ref[finite], rtol=tol, atol=tol)
+
+
 def test_large_values_do_not_overflow_mish():
     x, w, b = make_problem(8, 16, 12, seed=9)
     out = linear_lse_mish(x, w, b * 0 + 200.0, 2.0, -1e4, 1e4, "fp32")

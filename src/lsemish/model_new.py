@@ -254,11 +254,14 @@ def _register_k_step(a, bt, lo, acc, MODE: tl.constexpr, EMULATE: tl.constexpr):
         if EMULATE:
             bt = _tf32_trunc(bt)
         a_hi = _tf32_round(a)
-        a_lo = _tf32_round(a - a_hi)
+        # An infinite (or NaN) A element takes part in the high product only: its low part, and its high part where
+        # it meets B's low part, are 0, so that no inf - inf or inf * 0 gives NaN where the reference has +-inf.
+        finite = tl.abs(a) < float("inf")
+        a_lo = tl.where(finite, _tf32_round(a - a_hi), 0.0)
         # The tensor core's own accumulation is not IEEE fp32 (it loses low bits of small addends), so the three
         # products of this K step go into a fresh accumulator that an IEEE add folds into acc.
         part = tl.dot(a_lo, bt, tl.zeros_like(acc), input_precision="tf32")
-        part = tl.dot(a_hi, lo, part, input_precision="tf32")
+        part = tl.dot(tl.where(finite, a_hi, 0.0), lo, part, input_precision="tf32")
         part = tl.dot(a_hi, bt, part, input_precision="tf32")
         acc = acc + part
     elif EMULATE:
