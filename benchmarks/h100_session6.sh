@@ -27,3 +27,16 @@ if [ "${1:-1}" = 2 ]; then
     --csv --page details python3 benchmarks/ncu_register.py > "$O/ncu-register.csv" 2> "$O/ncu.err"
   python3 benchmarks/ncu_summary.py "$O/ncu-register.csv" | tee "$O/ncu-register.txt"
 fi
+if [ "${1:-1}" = 3 ]; then
+  # 3: the ops as opaque custom ops (torch.compile calls the same kernels as eager code) and the fp32 mode's guard
+  #    for infinite weights: GPU tests; ModelNew eager vs torch.compile at the headline, this module and the one
+  #    before both changes (6485fb7's, carried as .seed/model_s6a.py: triton_op, the traced graph on the
+  #    register-operand kernels), one process each; fp32 mode kernel time, with and without the guard.
+  TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -3 | tee "$O/log.txt"
+  python3 benchmarks/compiled_vs_eager.py "$O/compiled-session6.json" src/lsemish/model_new.py:custom_op 2>&1 \
+    | grep -v Warn | tail -12 | tee -a "$O/log.txt"
+  python3 benchmarks/compiled_vs_eager.py "$O/compiled-s6a.json" .seed/model_s6a.py:triton_op 2>&1 \
+    | grep -v Warn | tail -12 | tee -a "$O/log.txt"
+  python3 benchmarks/ab_fp32_guard.py "$O/fp32-guard.json" .seed/model_s6a.py:no_guard \
+    src/lsemish/model_new.py:guard 2>&1 | tail -6 | tee -a "$O/log.txt"
+fi

@@ -161,20 +161,45 @@ def test_gradcheck_float64():
     assert torch.autograd.gradcheck(fn, (x, w, b))
 
 
-def test_ops_are_registered():
+@pytest.mark.parametrize("precision", ["tf32", "fp32"])
+def test_ops_are_registered(precision):
+    # Every opcheck test, AOT dispatch included: the ops are opaque custom ops, so tracing sees only their fake
+    # implementations and the compiled graph calls the real ones (the same kernels as eager code).
     from torch.library import opcheck
-    x, w, b = make_problem(6, 10, 7, seed=15)
-    args = (x.requires_grad_(), w.requires_grad_(), b.requires_grad_(), 2.0, -10.0, 10.0, "fp32", True)
-    # The interpreter cannot run on fake tensors, so the AOT-dispatch tests of opcheck run on the GPU only.
-    utils = ("test_schema", "test_autograd_registration", "test_faketensor")
-    opcheck(torch.ops.lsemish.linear_lse_mish.default, args, test_utils=utils)
-    _, lse, p = torch.ops.lsemish.linear_lse_mish(*args)
+    x, w, b = make_problem(6, 12, 8, seed=15)
+    for save in (True, False):
+        args = (x.requires_grad_(), w.requires_grad_(), b.requires_grad_(), 2.0, -10.0, 10.0, precision, save)
+        opcheck(torch.ops.lsemish.linear_lse_mish.default, args)
+    _, lse, p = torch.ops.lsemish.linear_lse_mish(*args[:-1], True)
     g = torch.randn(6, 1)
-    gargs = (g, x.detach(), lse.detach(), p.detach(), 2.0, -10.0, 10.0, "fp32", True)
-    opcheck(torch.ops.lsemish.lse_mish_grad.default, gargs, test_utils=utils)
+    gargs = (g, x.detach(), lse.detach(), p.detach(), 2.0, -10.0, 10.0, precision, True)
+    opcheck(torch.ops.lsemish.lse_mish_grad.default, gargs)
     g_hi, g_lo, _ = torch.ops.lsemish.lse_mish_grad(*gargs)
-    opcheck(torch.ops.lsemish.linear_grads.default, (g_hi, g_lo, x.detach(), w.detach(), "fp32", True, True),
-            test_utils=utils)
+    opcheck(torch.ops.lsemish.linear_grads.default, (g_hi, g_lo, x.detach(), w.detach(), precision, True, True))
+
+
+@pytest.mark.parametrize("precision", ["tf32", "fp32"])
+def test_compiled_model_runs_the_same_kernels(precision):
+    # torch.compile traces the ops through their fake implementations and calls the real ones: forward and
+    # gradients equal eager's bitwise (aot_eager: the same graph Inductor gets, without code generation on the CPU).
+    from lsemish import ModelNew
+    torch._dynamo.reset()
+    torch.manual_seed(3)
+    model = ModelNew(16, 12, 2.0, -10.0, 10.0, precision=precision)
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    x = torch.rand(10, 16)
+    g = torch.randn(10, 1)
+    results = []
+    for fn in (model, compiled):
+        model.zero_grad(set_to_none=True)
+        xi = x.clone().requires_grad_()
+        out = fn(xi)
+        out.backward(g)
+        results.append([out.detach(), xi.grad] + [p.grad for p in model.parameters()])
+        with torch.no_grad():
+            results[-1].append(fn(x))
+    for got, want in zip(*results):
+        assert torch.equal(got, want)
 
 
 @pytest.mark.parametrize("M,N", [(37, 44), (5, 20)])

@@ -638,20 +638,12 @@ def _traced(t):
     return type(t) not in (torch.Tensor, nn.Parameter)
 
 
-def _kernel(fn, t):
-    # While tracing, kernels go through torch.library.wrap_triton, so that the compiler sees them; on real tensors
-    # they launch directly (the wrapper would add a dispatch per launch).
-    return torch.library.wrap_triton(fn) if _traced(t) else fn
-
-
 def _tma_ok(t):
-    # A tensor descriptor needs a unit inner stride and 16-byte aligned base and row stride. Under torch.compile the
-    # tensors are fakes without an address: their alignment is judged from the storage offset (allocations are).
-    size = t.element_size()
+    # A tensor descriptor needs a unit inner stride and 16-byte aligned base and row stride.
     rows, cols = t.stride()
-    if cols != 1 or (rows * size) % 16 or min(t.shape) == 0:
+    if cols != 1 or (rows * t.element_size()) % 16 or min(t.shape) == 0:
         return False
-    return (t.storage_offset() * size if _traced(t) else t.data_ptr()) % 16 == 0
+    return t.data_ptr() % 16 == 0
 
 
 def _descriptor_scratch(size, alignment, stream):
@@ -710,10 +702,9 @@ def _specialization(arg):
 def _launch(kernel, like, grid, args, meta, rounded_descriptors=()):
     """kernel[grid](*args, **meta), args being the kernel's leading parameters in order and meta its constexprs
     (which follow them) and launch options. On a GPU the compiled kernel is resolved once per specialization and
-    launched directly with the launcher Triton built for it; while tracing (torch.compile) the launch goes through
-    wrap_triton; the interpreter runs it as is."""
-    if _traced(like) or _interpreting():
-        _kernel(kernel, like)[grid](*args, **meta)
+    launched directly with the launcher Triton built for it; the interpreter runs it as is."""
+    if _interpreting():
+        kernel[grid](*args, **meta)
         return
     compiled, run, function, packed, constexprs = _resolved(kernel, like, grid, args, meta, rounded_descriptors)
     grid3 = tuple(grid) + (1,) * (3 - len(grid))
@@ -822,9 +813,8 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
 def _tma_rounding_applies(arch, mode, x, lse, p):
     # The default mode's TMA-rounded kernels: fp32 operands, on Hopper (or the interpreter, which emulates it), for
     # inference (neither lse nor P) or training (both); whether TMA can describe x, W (and P) is the plan's to say.
-    # torch.compile's tracing and lse without P (lsemish.distributed's inference) keep the register-operand kernel.
-    return (mode == 0 and arch in _TF32_TMA_CONFIGS and x.dtype == torch.float32 and (lse is None) == (p is None)
-            and not _traced(x))
+    # lse without P (lsemish.distributed's inference) keeps the register-operand kernel.
+    return mode == 0 and arch in _TF32_TMA_CONFIGS and x.dtype == torch.float32 and (lse is None) == (p is None)
 
 
 def _tma_config(arch, M, N, sms):
@@ -1024,7 +1014,6 @@ def _register_operand_partials(arch, x, weight, bias, consts, mode, p):
     else:
         b, lo = _prepare_b(x, mode)
     tiles = _cdiv(N, _config(arch, mode, x.dtype)["BLOCK_N"])
-    # Two tensors, not views of one: torch.compile's functionalization of wrap_triton mutations wants distinct bases.
     part = [torch.empty((tiles, M), device=x.device, dtype=_epilogue_dtype(x)) for _ in range(2)]
     _register_lse_partials(arch, mode, weight, b, lo, part, p=p, bias=bias, consts=consts)
     if flags is not None:
@@ -1091,9 +1080,11 @@ def _backward_into(grad, x, weight, lse, p, consts, mode, dx=None, dw=None, db=N
     _linear_grads_into(g_hi, g_lo, x, weight, mode, dx, dw)
 
 
-# torch.library ops. The forward returns (out, lse, P); lse and P are empty unless save_for_backward is set (without
-# them a backward recomputes them). The backward is two ops, so that P can be freed between them: P -> G (and db),
-# then G -> dx, dW. Registered once per process (a second copy of this file reuses the first registration).
+# torch.library custom ops, opaque to torch.compile and export: a compiled graph calls them on real tensors, so it runs
+# the same kernels, through the same launch plans, as eager code. The forward returns (out, lse, P); lse and P are
+# empty unless save_for_backward is set (without them a backward recomputes them). The backward is two ops, so that P
+# can be freed between them: P -> G (and db), then G -> dx, dW. Registered once per process (a second copy of this
+# file reuses the first registration).
 def _forward_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale_factor: float,
                 clamp_min: float, clamp_max: float, precision: str,
                 save_for_backward: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -1195,11 +1186,11 @@ class _LinearLseMishFunction(torch.autograd.Function):
 def _register_ops():
     if hasattr(torch.ops.lsemish, "linear_lse_mish"):
         return
-    fwd = torch.library.triton_op("lsemish::linear_lse_mish", _forward_op, mutates_args=())
+    fwd = torch.library.custom_op("lsemish::linear_lse_mish", _forward_op, mutates_args=())
     fwd.register_fake(_forward_fake)
-    grad_g = torch.library.triton_op("lsemish::lse_mish_grad", _grad_g_op, mutates_args=())
+    grad_g = torch.library.custom_op("lsemish::lse_mish_grad", _grad_g_op, mutates_args=())
     grad_g.register_fake(_grad_g_fake)
-    grads = torch.library.triton_op("lsemish::linear_grads", _linear_grads_op, mutates_args=())
+    grads = torch.library.custom_op("lsemish::linear_grads", _linear_grads_op, mutates_args=())
     grads.register_fake(_linear_grads_fake)
     fwd.register_autograd(_autograd_backward, setup_context=_setup_context)
 
@@ -1212,8 +1203,8 @@ def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precisi
 
     precision applies to float32 inputs ("tf32", "fp32" or "bf16"), forward and backward; bfloat16/float16/float64
     inputs compute in their own type. Differentiable in x, weight and bias. Under torch.compile / export this is
-    the op torch.ops.lsemish.linear_lse_mish (with its backward ops); eagerly the same code runs without the
-    op dispatch.
+    the custom op torch.ops.lsemish.linear_lse_mish (with its backward ops), which runs the same kernels; eagerly
+    the same code runs without the op dispatch.
     out, if given, is an (M, 1) tensor of x's dtype and device that receives the result (not differentiable).
     """
     check_precision(precision)

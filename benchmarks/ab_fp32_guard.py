@@ -1,0 +1,30 @@
+"""Kernel time (CUDA-graph replays, interleaved, medians) of the fp32 mode's forward at the headline and at
+16x8192x8192 in two copies of the deliverable, with rel-L2 against float64 (GPU).
+
+    PYTHONPATH=src python3 benchmarks/ab_fp32_guard.py OUT.json FILE_A:LABEL FILE_B:LABEL
+"""
+import sys
+
+import torch
+from ab_modules import load
+from graph_timing import interleaved_ms, problem, rel_l2, write_json
+
+
+def main(out_path, specs):
+    modules = [load(s) for s in specs]
+    rows = []
+    for M, K, N in ((1024, 8192, 8192), (16, 8192, 8192)):
+        x, w, b, gold = problem(M, K, N)
+        fns = {label: (lambda m: lambda: m.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, "fp32"))(m)
+               for label, m in modules}
+        ms = interleaved_ms(fns)
+        for label, fn in fns.items():
+            rows.append({"M": M, "K": K, "N": N, "module": label, "ms": ms[label], "rel_l2": rel_l2(fn(), gold),
+                         "x_first": ms[label] / ms[modules[0][0]]})
+            print(rows[-1], flush=True)
+    write_json(out_path, "fp32 mode forward, CUDA-graph kernel time, medians of 3 interleaved rounds", rows,
+               command=" ".join(sys.argv))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2:])
