@@ -40,3 +40,15 @@ if [ "${1:-1}" = 3 ]; then
   python3 benchmarks/ab_fp32_guard.py "$O/fp32-guard.json" .seed/model_s6a.py:no_guard \
     src/lsemish/model_new.py:guard 2>&1 | tail -6 | tee -a "$O/log.txt"
 fi
+if [ "${1:-1}" = 4 ]; then
+  # 4: TMA forward tile configs not swept before: at the headline, 4096^3 and 8192^3 (stages, GROUP_M, 256 x 128,
+  #    BLOCK_K 64, and 128 x 128 with one warpgroup: two or three CTAs per SM); at 333x1000x3000 and M = 128 (the
+  #    sweep's worst shapes) smaller tiles.
+  python3 benchmarks/sweep_tma.py "$O/sweep-large.json" --configs "[(128,256,32,8,3), (128,256,32,8,4),
+    (128,256,32,8,3,4), (128,256,32,8,3,16), (128,256,32,8,3,32), (128,128,32,4,3), (128,128,32,4,2),
+    (256,128,32,8,3), (128,256,64,8,2), (256,128,64,8,2)]" \
+    --shapes "[(1024,8192,8192), (4096,4096,4096), (8192,8192,8192)]" 2>&1 | grep -v Warn | tee "$O/sweep-large.txt"
+  python3 benchmarks/sweep_tma.py "$O/sweep-mid.json" --configs "[(64,256,32,4,4), (64,128,64,4,4), (64,128,32,4,6),
+    (64,64,64,4,6), (64,64,32,4,8), (128,128,32,4,3), (128,128,32,4,2), (64,256,32,4,4,4), (128,64,64,4,4)]" \
+    --shapes "[(333,1000,3000), (128,8192,8192), (256,8192,8192)]" 2>&1 | grep -v Warn | tee "$O/sweep-mid.txt"
+fi

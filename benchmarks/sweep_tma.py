@@ -1,8 +1,10 @@
 """Tile configs of the TMA-rounded tf32 forward across M (GPU): GPU time against cuBLAS tf32 addmm, interleaved
 (3 rounds, medians), and rel-L2 against float64. Writes a JSON and prints a table.
 
-    PYTHONPATH=src python3 benchmarks/sweep_tma.py OUT.json
+    PYTHONPATH=src python3 benchmarks/sweep_tma.py OUT.json [--configs "[(BM, BN, BK, warps, stages[, GROUP_M]), ...]"]
+                                                         [--shapes "[(M, K, N), ...]"]
 """
+import ast
 import sys
 
 import torch
@@ -10,7 +12,7 @@ from graph_timing import interleaved_ms, problem, rel_l2, write_json
 
 import lsemish.model_new as mn
 
-# (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages)
+# (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages[, GROUP_M (default 8)])
 CONFIGS = [(64, 64, 64, 4, 6), (64, 128, 32, 4, 6), (64, 64, 128, 4, 3), (64, 32, 128, 4, 4), (64, 128, 64, 4, 4),
            (64, 256, 32, 4, 4), (128, 64, 64, 8, 4), (128, 128, 32, 8, 4), (128, 128, 64, 8, 3),
            (128, 256, 32, 8, 3)]
@@ -19,27 +21,27 @@ SHAPES = [(1, 8192, 8192), (16, 8192, 8192), (64, 8192, 8192), (128, 8192, 8192)
 
 
 def use(cfg):
-    bm, bn, bk, warps, stages = cfg
-    d = dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=8, num_warps=warps, num_stages=stages)
+    bm, bn, bk, warps, stages, group_m = (*cfg, 8)[:6]
+    d = dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=group_m, num_warps=warps, num_stages=stages)
     # every M through the one-tile-per-program kernel in this config (not the few-rows kernel, nor "small")
     mn._TF32_TMA_CONFIGS["sm90"].update(FEW_M=0, SMALL_M=0, large=d)
     mn._TMA_PLANS.clear()  # plans hold the config they were made with
 
 
-def main(out_path):
+def main(out_path, configs=CONFIGS, shapes=SHAPES):
     torch.backends.cuda.matmul.allow_tf32 = True
     rows = []
-    for M, K, N in SHAPES:
+    for M, K, N in shapes:
         x, w, b, gold = problem(M, K, N)
         fns = {"cublas-tf32": lambda: torch.addmm(b, x, w.T)}
         errs = {}
-        for cfg in CONFIGS:
+        for cfg in configs:
             use(cfg)
             errs[cfg] = rel_l2(mn.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0), gold)
             fns[cfg] = (lambda c: (lambda: (use(c), mn.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0))))(cfg)
         ms = interleaved_ms(fns)
         base = ms["cublas-tf32"]
-        for cfg in CONFIGS:
+        for cfg in configs:
             rows.append({"M": M, "K": K, "N": N, "config": cfg, "ms": ms[cfg], "cublas_ms": base,
                          "x_cublas": ms[cfg] / base, "rel_l2": errs[cfg]})
             print(f"{M}x{K}x{N} {str(cfg):24s} {ms[cfg]:.4f} ms  {ms[cfg] / base:.2f}x cuBLAS ({base:.4f})  "
@@ -48,5 +50,9 @@ def main(out_path):
                rows)
 
 
+def _option(name, default):
+    return ast.literal_eval(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], _option("--configs", CONFIGS), _option("--shapes", SHAPES))
