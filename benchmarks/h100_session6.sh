@@ -52,3 +52,14 @@ if [ "${1:-1}" = 4 ]; then
     (64,64,64,4,6), (64,64,32,4,8), (128,128,32,4,3), (128,128,32,4,2), (64,256,32,4,4,4), (128,64,64,4,4)]" \
     --shapes "[(333,1000,3000), (128,8192,8192), (256,8192,8192)]" 2>&1 | grep -v Warn | tee "$O/sweep-mid.txt"
 fi
+if [ "${1:-1}" = 5 ]; then
+  # 5: the one-pass fold of the partials (4096 // BLOCK_M tiles per load, max and sum together): GPU tests, check,
+  #    kernel time A/B against the two-pass fold (1caeffd's module, carried as .seed/model_s6b.py) at ab_modules'
+  #    shapes, twice (order swapped).
+  TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -3 | tee "$O/log.txt"
+  python3 -m lsemish check --precision tf32 --json "$O/check-tf32.json" 2>&1 | tail -1 | tee -a "$O/log.txt"
+  python3 benchmarks/ab_modules.py "$O/ab-fold-1.json" .seed/model_s6b.py:two_pass src/lsemish/model_new.py:one_pass \
+    2>&1 | grep -v Warn | tee "$O/ab-fold-1.txt"
+  python3 benchmarks/ab_modules.py "$O/ab-fold-2.json" src/lsemish/model_new.py:one_pass .seed/model_s6b.py:two_pass \
+    2>&1 | grep -v Warn | tee "$O/ab-fold-2.txt"
+fi

@@ -182,7 +182,8 @@ def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr
         # Every program of the row block has counted: leave the counter at zero for the next launch (the counters
         # are kept between calls; see _kept_buffers).
         tl.store(count_ptr + pid_m, 0)
-        lse = _lse_of_partials(part_ptr, part_ptr + tiles * M, M, tiles, offs_m, m_ok, 16)
+        # one chunk of 4096 // BLOCK_M tiles per load: a single load at most shapes (tiles = N / BLOCK_N)
+        lse = _lse_of_partials(part_ptr, part_ptr + tiles * M, M, tiles, offs_m, m_ok, 4096 // BLOCK_M)
         tl.store(out_ptr + offs_m * stride_out, _lse_mish(lse), mask=m_ok)
         if TRAINING:
             tl.store(lse_ptr + offs_m, lse, mask=m_ok)
@@ -397,24 +398,23 @@ def _register_grad_product_kernel(
 
 @triton.jit
 def _lse_of_partials(part_max_ptr, part_sum_ptr, M, num_tiles, offs, mask, CHUNK: tl.constexpr):
-    # Fold the tiles' (max, sum of exp) pairs of rows offs, CHUNK tiles per load (independent loads in flight, not one
-    # L2 round trip per tile), in a fixed order (deterministic): lse per row. Loads bypass L1 (.cg): other programs
-    # wrote these partials during this launch.
+    # Fold the tiles' (max, sum of exp) pairs of rows offs into lse per row, in a fixed order (deterministic), in one
+    # pass: CHUNK tiles per load, both halves of the pair together (independent loads in flight, not an L2 round trip
+    # per tile), the running sum rescaled when a chunk raises the running max. Loads bypass L1 (.cg): other programs
+    # wrote these partials during this launch. (A tile's max is finite or NaN; -inf marks a row outside mask.)
     row_max = tl.full(offs.shape, -float("inf"), part_max_ptr.dtype.element_ty)  # fp32, or fp64 for float64 models
+    total = tl.zeros(offs.shape, part_sum_ptr.dtype.element_ty)
     chunk = tl.arange(0, CHUNK)
     for t0 in range(0, num_tiles, CHUNK):
         ok = ((t0 + chunk)[:, None] < num_tiles) & mask[None, :]
         at = (t0 + chunk)[:, None] * M + offs[None, :]
         t_max = tl.load(part_max_ptr + at, mask=ok, other=-float("inf"), cache_modifier=".cg")
-        row_max = tl.maximum(row_max, tl.max(t_max, axis=0))
-    row_max = tl.where(tl.abs(row_max) == float("inf"), 0.0, row_max)
-    total = tl.zeros(offs.shape, part_sum_ptr.dtype.element_ty)
-    for t0 in range(0, num_tiles, CHUNK):
-        ok = ((t0 + chunk)[:, None] < num_tiles) & mask[None, :]
-        at = (t0 + chunk)[:, None] * M + offs[None, :]
-        t_max = tl.load(part_max_ptr + at, mask=ok, other=-float("inf"), cache_modifier=".cg")
         t_sum = tl.load(part_sum_ptr + at, mask=ok, other=0.0, cache_modifier=".cg")
-        total += tl.sum(t_sum * tl.exp(t_max - row_max[None, :]), axis=0)
+        new_max = tl.maximum(row_max, tl.max(t_max, axis=0))
+        base = tl.where(new_max == -float("inf"), 0.0, new_max)
+        total = total * tl.exp(row_max - base) + tl.sum(t_sum * tl.exp(t_max - base[None, :]), axis=0)
+        row_max = new_max
+    row_max = tl.where(row_max == -float("inf"), 0.0, row_max)
     return row_max + tl.log(tl.where(mask, total, 1.0))  # rows outside mask: nothing was summed
 
 
