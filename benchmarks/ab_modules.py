@@ -1,8 +1,9 @@
 """Two copies of the deliverable, side by side (GPU): kernel time of linear_lse_mish (CUDA-graph replays, so no host
 time) at several shapes, interleaved (3 rounds, medians), with cuBLAS tf32 addmm, and rel-L2 against float64.
 
-    PYTHONPATH=src python3 benchmarks/ab_modules.py OUT.json FILE_A:LABEL FILE_B:LABEL
+    PYTHONPATH=src python3 benchmarks/ab_modules.py OUT.json FILE_A:LABEL FILE_B:LABEL [--shapes "[(M, K, N), ...]"]
 """
+import ast
 import importlib.util
 import sys
 
@@ -21,11 +22,11 @@ def load(spec):
     return label, module
 
 
-def main(out_path, specs):
+def main(out_path, specs, shapes=SHAPES):
     torch.backends.cuda.matmul.allow_tf32 = True
     modules = [load(s) for s in specs]
     rows = []
-    for M, K, N in SHAPES:
+    for M, K, N in shapes:
         x, w, b, gold = problem(M, K, N)
         fns = {"cublas-tf32": lambda: torch.addmm(b, x, w.T)}
         errs = {}
@@ -45,4 +46,10 @@ def main(out_path, specs):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2:])
+    args = sys.argv[1:]
+    shapes = SHAPES
+    if "--shapes" in args:
+        at = args.index("--shapes")
+        shapes = ast.literal_eval(args[at + 1])
+        del args[at:at + 2]
+    main(args[0], args[1:], shapes)

@@ -63,3 +63,11 @@ if [ "${1:-1}" = 5 ]; then
   python3 benchmarks/ab_modules.py "$O/ab-fold-2.json" src/lsemish/model_new.py:one_pass .seed/model_s6b.py:two_pass \
     2>&1 | grep -v Warn | tee "$O/ab-fold-2.txt"
 fi
+if [ "${1:-1}" = 6 ]; then
+  # 6: 256-row W tiles for a few rows of x where they fill >= 90 % of the SMs ("few_wide"): GPU tests, kernel time
+  #    A/B against the module before (the one-pass fold's commit, carried as .seed/model_s6c.py) at wide outputs.
+  TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -3 | tee "$O/log.txt"
+  python3 benchmarks/ab_modules.py "$O/ab-few-wide.json" .seed/model_s6c.py:few128 src/lsemish/model_new.py:few_wide \
+    --shapes "[(1, 8192, 128256), (8, 8192, 128256), (32, 8192, 128256), (16, 4096, 32000), (32, 4096, 32000),
+    (16, 4096, 50257), (4, 8192, 32768), (16, 8192, 8192)]" 2>&1 | grep -v Warn | tee "$O/ab-few-wide.txt"
+fi
