@@ -28,8 +28,7 @@ def use(variant):
         TABLE["FEW_M"] = 0
     elif variant != "shipped":
         bn, bk, stages, warps = variant
-        cfg = dict(BLOCK_M=64, BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages)
-        TABLE.update(FEW_M=128, few=cfg, few_wide=dict(cfg))  # this config whatever the width of W
+        TABLE.update(FEW_M=128, few=dict(BLOCK_M=64, BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages))
     mn._TMA_PLANS.clear()  # plans hold the config they were made with
 
 

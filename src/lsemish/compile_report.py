@@ -142,15 +142,13 @@ def compile_config(arch: int, mode: int, config: dict, sync_rs: bool | None = No
 
 def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = False) -> CompiledConfig:
     """The default mode's TMA-rounded forward (Hopper only: sm_89 has no TMA), in one of its configs: "small",
-    "medium" or "large" (_tf32_lse_mish_kernel), or "few" / "few_wide" (_tf32_lse_mish_few_rows_kernel at its most
-    rows, 128- or 256-row W tiles)."""
+    "medium" or "large" (_tf32_lse_mish_kernel), or "few" (_tf32_lse_mish_few_rows_kernel at its most rows)."""
     configs = mn._TF32_TMA_CONFIGS[ARCH_KEY[arch]]
-    wide = {"few": 8192, "few_wide": 128256}  # an N for which _few_rows picks each
-    cfg = mn._few_rows(configs, configs["FEW_M"], wide[which], 132, False) if which in wide else configs[which]
+    cfg = mn._few_rows(configs, configs["FEW_M"], False) if which == "few" else configs[which]
     bm, bn, bk = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]
     descs = {"x_desc": f"tensordesc<fp32[{bm},{bk}]>", "w_desc": f"tensordesc<fp32[{bn},{bk}]>"}
     scalars = {"scale": "fp32", "clamp_min": "fp32", "clamp_max": "fp32"}
-    if which in wide:
+    if which == "few":
         fn, pointers = mn._tf32_lse_mish_few_rows_kernel, (2, 3, 4, 5)
         sig = {**descs, "bias_ptr": "*fp32", "part_ptr": "*fp32", "count_ptr": "*i32", "out_ptr": "*fp32",
                "M": "i32", "N": "i32", "K": "i32", "stride_out": "i32", **scalars}
@@ -188,7 +186,7 @@ def all_configs():
 
 def report() -> list[CompiledConfig]:
     return ([compile_config(arch, mode, config, role=role) for arch, mode, config, role in all_configs()]
-            + [compile_tma_forward(90, which) for which in ("small", "medium", "large", "few", "few_wide")])
+            + [compile_tma_forward(90, which) for which in ("small", "medium", "large", "few")])
 
 
 def main():

@@ -512,19 +512,15 @@ _FP64_CONFIG = _tile(64, 64, 16, 8, 4, 2, False)
 # "large", 128 x 256 x 32 with 3 stages (147 KB of shared memory), where its tiles fill every SM at least once;
 # "medium" in between. Up to FEW_M rows (inference), "few": _tf32_lse_mish_few_rows_kernel, BLOCK_M the rows of x
 # rounded up to a power of two (16 at least), as many stages as fit FEW_SMEM (session5/few: 0.92-1.02x cuBLAS at
-# M = 1-32 against 0.94-1.13x for one tile per program; from 64 rows on the latter is faster); "few_wide", W tiles
-# of 256 rows, where they fill at least 90 % of the SMs (wide outputs such as a vocabulary; session5/few: 1.02 and
-# 0.95x cuBLAS at 16x4096x32000 and 8x8192x128256 against 1.15 and 1.00x with 128-row tiles).
+# M = 1-32 against 0.94-1.13x for one tile per program; from 64 rows on the latter is faster).
 _TF32_TMA_CONFIGS = {
     "sm90": {"SMALL_M": 128, "FEW_M": 32, "FEW_SMEM": 200 * 1024,
              "few": dict(BLOCK_M=32, BLOCK_N=128, BLOCK_K=64, num_warps=8, num_stages=8),
-             "few_wide": dict(BLOCK_M=32, BLOCK_N=256, BLOCK_K=64, num_warps=8, num_stages=8),
              "small": dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=64, GROUP_M=8, num_warps=4, num_stages=4),
              "medium": dict(BLOCK_M=64, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=4, num_stages=4),
              "large": dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=8, num_stages=3)},
     "interpreter": {"SMALL_M": 8, "FEW_M": 4, "FEW_SMEM": 2**20,
                     "few": dict(BLOCK_M=16, BLOCK_N=16, BLOCK_K=16, num_warps=4, num_stages=1),
-                    "few_wide": dict(BLOCK_M=16, BLOCK_N=32, BLOCK_K=16, num_warps=4, num_stages=1),
                     "small": dict(BLOCK_M=8, BLOCK_N=16, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
                     "medium": dict(BLOCK_M=8, BLOCK_N=32, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
                     "large": dict(BLOCK_M=16, BLOCK_N=32, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1)},
@@ -894,13 +890,12 @@ class _TmaPlan:
                 out.stride(0), *consts)
 
 
-def _few_rows(configs, M, N, sms, training):
-    """The few-rows kernel's config for M rows of x and N of W, or None where the one-tile-per-program kernel runs
-    (training, or more rows than FEW_M)."""
+def _few_rows(configs, M, training):
+    """The few-rows kernel's config for M rows of x, or None where the one-tile-per-program kernel runs (training,
+    or more rows than FEW_M)."""
     if training or M > configs["FEW_M"]:
         return None
-    wide = configs["few_wide"]
-    cfg = dict(wide if _cdiv(N, wide["BLOCK_N"]) * 10 >= sms * 9 else configs["few"])
+    cfg = dict(configs["few"])
     cfg["BLOCK_M"] = min(max(16, triton.next_power_of_2(M)), cfg["BLOCK_M"])
     # as many stages as fit FEW_SMEM bytes of shared memory (the x tile grows with BLOCK_M), the config's at most
     stage = (cfg["BLOCK_N"] + cfg["BLOCK_M"]) * cfg["BLOCK_K"] * 4
@@ -916,13 +911,13 @@ def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
     if not (_tma_ok(x) and _tma_ok(weight) and (p is None or _tma_ok(p))):
         plan.kernel = None
         return _keep_plan(key, plan)
-    configs, sms = _TF32_TMA_CONFIGS[arch], _sm_count(x.device)
-    few = _few_rows(configs, M, N, sms, p is not None)
+    configs = _TF32_TMA_CONFIGS[arch]
+    few = _few_rows(configs, M, p is not None)
     if few:
         plan.kernel, plan.cfg = _tf32_lse_mish_few_rows_kernel, few
         plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", **few)
     else:
-        plan.kernel, plan.cfg = _tf32_lse_mish_kernel, _tma_config(arch, M, N, sms)
+        plan.kernel, plan.cfg = _tf32_lse_mish_kernel, _tma_config(arch, M, N, _sm_count(x.device))
         plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", TRAINING=p is not None,
                          **plan.cfg)
     cfg = plan.cfg
