@@ -71,3 +71,10 @@ if [ "${1:-1}" = 6 ]; then
     --shapes "[(1, 8192, 128256), (8, 8192, 128256), (32, 8192, 128256), (16, 4096, 32000), (32, 4096, 32000),
     (16, 4096, 50257), (4, 8192, 32768), (16, 8192, 8192)]" 2>&1 | grep -v Warn | tee "$O/ab-few-wide.txt"
 fi
+if [ "${1:-1}" = 7 ]; then
+  # 7: tile configs of the backward products (tf32) at the headline, next to cuBLAS's products.
+  python3 benchmarks/sweep_grad.py "$O/sweep-grad.json" --configs "[(128, 128, 32, 8, 8, 3), (128, 256, 32, 8, 8, 3),
+    (256, 128, 32, 8, 8, 3), (128, 128, 64, 8, 8, 3), (128, 128, 32, 16, 8, 3), (128, 128, 32, 4, 8, 4),
+    (128, 256, 32, 16, 8, 3), (256, 128, 32, 16, 8, 3), (128, 128, 32, 8, 4, 3), (128, 64, 32, 8, 4, 4)]" 2>&1 \
+    | grep -v Warn | tee "$O/sweep-grad.txt"
+fi
