@@ -78,3 +78,21 @@ if [ "${1:-1}" = 7 ]; then
     (128, 256, 32, 16, 8, 3), (256, 128, 32, 16, 8, 3), (128, 128, 32, 8, 4, 3), (128, 64, 32, 8, 4, 4)]" 2>&1 \
     | grep -v Warn | tee "$O/sweep-grad.txt"
 fi
+if [ "${1:-1}" = 8 ]; then
+  # 8: the final code: GPU tests, check (tf32 25 trials; fp32, bf16 5), the restaging PTX probe on this Triton, the
+  #    ten-shape sweep (GPU time and per-call latency, tf32).
+  nvidia-smi --query-gpu=name,driver_version --format=csv | tee "$O/device.txt"
+  TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -3 | tee "$O/log.txt"
+  python3 -m lsemish check --precision tf32 --json "$O/check-tf32.json" 2>&1 | tail -1 | tee -a "$O/log.txt"
+  for p in fp32 bf16; do python3 -m lsemish check --precision $p --trials 1 2>&1 | tail -1 | tee -a "$O/log.txt"; done
+  python3 benchmarks/restage_ptx.py 2>&1 | grep -v Warn | tee "$O/restage-ptx.txt"
+  python3 -m lsemish bench --shapes sweep --precision tf32 --out "$O/sweep" 2>&1 | tail -3 | tee -a "$O/log.txt"
+fi
+if [ "${1:-1}" = 9 ]; then
+  # 9: the final code at the headline: every mode with the seed's code, then forward + backward (tf32); gradients.
+  python3 -m lsemish bench --shapes headline --candidate .seed/current_code.py:seed --out "$O/headline" 2>&1 \
+    | tail -16 | tee "$O/log.txt"
+  python3 -m lsemish bench --shapes headline --precision tf32 --backward --out "$O/training" 2>&1 | tail -12 \
+    | tee -a "$O/log.txt"
+  python3 -m lsemish grad --trials 1 --json "$O/grad.json" 2>&1 | tail -2 | tee -a "$O/log.txt"
+fi
