@@ -735,9 +735,9 @@ def _resolve(kernel, grid, args, meta, rounded_descriptors):
     # Compile (or load from Triton's cache) without launching; for Triton 3.6, make the descriptors listed in
     # rounded_descriptors round (see _TMA_ROUND_FLAG); return what a launch needs.
     names = kernel.arg_names
-    if tuple(names[len(args):]) != tuple(name for name in meta if name in names):
-        raise RuntimeError(f"{kernel.__name__}: the launch must give the leading parameters positionally and the "
-                           "trailing constexprs in order")
+    if set(names[len(args):]) != {name for name in meta if name in names}:
+        raise RuntimeError(f"{kernel.__name__}: the launch must give the leading parameters positionally and every "
+                           "trailing constexpr by name")
     compiled = kernel.warmup(*args, grid=grid, **meta)
     if not _TMA_ROUND_FLAG:
         tensor_maps = compiled.metadata.tensordesc_meta
@@ -769,9 +769,7 @@ def _register_lse_partials(arch, mode, weight, b, lo, part, p=None, bias=None, c
     M = b.shape[0]
     meta, cfg = _register_meta(arch, mode, weight.dtype, all(_tma_ok(t) for t in (weight, b, lo, p) if t is not None),
                                config)
-    meta.update(HAS_BIAS=bias is not None, STORE_P=p is not None, ONLY_FLAGGED=flags is not None)
-    order = ("MODE", "HAS_BIAS", "EMULATE", "ACC_DTYPE", "USE_TMA", "SYNC_RS", "STORE_P", "ONLY_FLAGGED")
-    meta = {**{name: meta[name] for name in order}, **cfg}
+    meta.update(HAS_BIAS=bias is not None, STORE_P=p is not None, ONLY_FLAGGED=flags is not None, **cfg)
     grid = (_cdiv(N, cfg["BLOCK_N"]) * _cdiv(M, cfg["BLOCK_M"]),)
     lo = b if lo is None else lo
     _launch(_register_lse_partials_kernel, weight, grid,
