@@ -46,3 +46,21 @@ def test_cpu_tensors_outside_the_interpreter(monkeypatch):
 def test_device_mismatch():
     with pytest.raises(ValueError, match="different devices"):
         linear_lse_mish(torch.rand(3, 4, device="cuda"), W, B, 2.0, -10.0, 10.0)
+
+
+@pytest.mark.parametrize("major,minor,ok", [(7, 5, False), (8, 0, True), (9, 0, True)])
+def test_gpus_without_tf32_tensor_cores_are_named(monkeypatch, major, minor, ok):
+    # A Turing card (sm_75) cannot run the kernels' tf32/bf16 instructions: one line naming the GPU, not a
+    # compiler error from deep inside Triton.
+    import types
+
+    import lsemish.model_new as mn
+    props = types.SimpleNamespace(major=major, minor=minor, name="Some GPU", multi_processor_count=40)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: props)
+    monkeypatch.setattr(mn, "_DEVICE_FACTS", {})
+    device = torch.device("cuda", 3)
+    if ok:
+        assert mn._device_facts(device) == ("sm90" if major >= 9 else "sm89", 40)
+    else:
+        with pytest.raises(RuntimeError, match=r"compute capability 8.0 or newer; Some GPU \(cuda:3\) is 7.5"):
+            mn._device_facts(device)

@@ -612,6 +612,9 @@ def _device_facts(device):
     facts = _DEVICE_FACTS.get(device.index)
     if facts is None:
         props = torch.cuda.get_device_properties(device)
+        if props.major < 8:  # the kernels use tf32 and bf16 tensor-core instructions (sm_80 on)
+            raise RuntimeError(f"lsemish needs a GPU of compute capability 8.0 or newer; {props.name} "
+                               f"({device}) is {props.major}.{props.minor}")
         facts = _DEVICE_FACTS[device.index] = ("sm90" if props.major >= 9 else "sm89", props.multi_processor_count)
     return facts
 
