@@ -15,7 +15,7 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 # operand (no 64-row padding of x, deeper stages of W). Their launch (_tf32_tma_forward) follows a plan made once per
 # shape (config, grid, the compiled kernel) and calls Triton's C launcher directly.
 # The register-operand kernels serve the rest: _register_lse_partials_kernel every other forward (fp32, bf16, native
-# dtypes; tf32 where TMA cannot describe an operand, on sm_89, and under torch.compile), and
+# dtypes; tf32 where TMA cannot describe an operand, and on sm_89), and
 # _register_grad_product_kernel both backward products. Their shared loop (_register_product) computes
 # acc[r, c] = sum_j A[r, j] * B[c, j] with A the operand the tensor core reads from registers: rounding, splitting or
 # casting it costs one integer/convert op per element, and A is never copied. B, the smaller operand or one written by
@@ -91,8 +91,8 @@ def _clamped_lse_pair(y, n_ok, clamp_min, clamp_max, AXIS: tl.constexpr):
 
 @triton.jit
 def _scalars(scale, clamp_min, clamp_max, dtype: tl.constexpr):
-    # Python floats arrive as fp32 from a direct launch but as fp64 from torch.compile's launcher; the reference
-    # applies them in the tensors' type (fp32, or fp64 for a float64 model).
+    # Python float arguments may arrive as fp32 or fp64, by launcher; the reference applies them in the tensors' type
+    # (fp32, or fp64 for a float64 model).
     return tl.cast(scale, dtype), tl.cast(clamp_min, dtype), tl.cast(clamp_max, dtype)
 
 
