@@ -96,3 +96,9 @@ if [ "${1:-1}" = 9 ]; then
     | tee -a "$O/log.txt"
   python3 -m lsemish grad --trials 1 --json "$O/grad.json" 2>&1 | tail -2 | tee -a "$O/log.txt"
 fi
+if [ "${1:-1}" = 10 ]; then
+  # 10: the "medium" config (M > 128 where 128 x 256 tiles do not fill the SMs) with two warpgroups instead of one.
+  python3 benchmarks/sweep_tma.py "$O/sweep-medium.json" --configs "[(64,256,32,4,4), (64,256,32,8,4), (64,256,32,8,3),
+    (64,128,64,8,4), (64,128,32,8,6)]" --shapes "[(333,1000,3000), (256,8192,8192), (512,4096,4096)]" 2>&1 \
+    | grep -v Warn | tee "$O/sweep-medium.txt"
+fi
