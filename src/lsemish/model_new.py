@@ -930,11 +930,10 @@ def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
         # Resolve (compile or load) the kernel for this key with real descriptors, then take its direct launch.
         buf = torch.empty((4,), device=x.device, dtype=torch.float32)  # stand-ins of the per-call buffers' types
         count = torch.empty((4,), device=x.device, dtype=torch.int32)
-        descs = [(d,) for d in _tma_descriptors(cfg, x, weight, p)]
-        args = plan.args(*descs, weight if bias is None else bias, buf, count, out, lse, consts)
+        descs = _tma_descriptors(cfg, x, weight, p)
+        args = plan.args(*[(d,) for d in descs], weight if bias is None else bias, buf, count, out, lse, consts)
         launch = _resolved(plan.kernel, x, plan.grid, args, plan.meta, (0, 1))
-        plan.direct = _direct_launch(launch, [cfg["BLOCK_M"], cfg["BLOCK_K"]], [cfg["BLOCK_N"], cfg["BLOCK_K"]],
-                                     [cfg["BLOCK_M"], cfg["BLOCK_N"]])
+        plan.direct = _direct_launch(launch, *(d.block_shape for d in descs if d is not None))
     return _keep_plan(key, plan)
 
 
