@@ -1,18 +1,20 @@
 """Two copies of the deliverable side by side (GPU), for the paths that launch the register-operand kernels (fp32 and
-bf16 inference, fwd+bwd) and the default tf32 inference as a control: host time per call (a warm loop at a tiny
-shape, where the GPU work is negligible) and per-call latency as KernelBench times it (an event pair and a
-synchronize around each call) at larger shapes. Interleaved: the two modules alternate within each of ROUNDS rounds;
-medians over rounds.
+bf16 inference, fwd+bwd) and the default tf32 inference as a control: host time per call (lsemish.bench.host_ms at
+a tiny shape, where the GPU work is negligible) and per-call latency as KernelBench times it
+(lsemish.bench.kernelbench_call_ms) at larger shapes. Interleaved: the two modules alternate within each of ROUNDS
+rounds; medians over rounds. (session6/launch-paths/ ran this script's own copies of the two timers at 6485fb7: a
+synchronize inside the host loop's timing, and per-call latency without the L2 flush.)
 
     PYTHONPATH=src python3 benchmarks/ab_host_paths.py OUT.json FILE_A:LABEL FILE_B:LABEL
 """
 import statistics
 import sys
-import time
 
 import torch
 from ab_modules import load
 from graph_timing import problem, write_json
+
+from lsemish.bench import host_ms, kernelbench_call_ms
 
 ROUNDS = 5
 CASES = [("tf32", False), ("fp32", False), ("bf16", False), ("tf32", True), ("fp32", True)]
@@ -20,30 +22,12 @@ HOST_SHAPE = (16, 64, 64)
 CALL_SHAPES = [(16, 1024, 1024), (1024, 8192, 8192)]
 
 
-def host_us(fn, n=200):
-    for _ in range(10):
-        fn()
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / n * 1e6
+def host_us(fn):
+    return host_ms(fn) * 1e3
 
 
-def call_ms(fn, n=30):
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(n):
-        torch.cuda.synchronize()
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.mean(times)
+def call_ms(fn):
+    return kernelbench_call_ms(fn, trials=30)
 
 
 def case_fn(module, precision, training, shape):
@@ -67,6 +51,8 @@ def main(out_path, specs):
         for metric, shapes, timer in (("host_us", [HOST_SHAPE], host_us), ("call_ms", CALL_SHAPES, call_ms)):
             for shape in shapes:
                 fns = {label: case_fn(module, precision, training, shape) for label, module in modules}
+                for fn in fns.values():  # compile outside the timed rounds
+                    fn()
                 got = {label: [] for label in fns}
                 for _ in range(ROUNDS):
                     for label, fn in fns.items():
@@ -80,9 +66,9 @@ def main(out_path, specs):
                       {k: round(v / med[first], 3) for k, v in med.items()}, flush=True)
                 del fns
                 torch.cuda.empty_cache()
-    write_json(out_path, "host_us: warm loop of 200 calls at 16x64x64, per call; call_ms: mean of 30 calls, each "
-               "timed by an event pair with a synchronize before and after (KernelBench's way, without its L2 "
-               "flush); medians over 5 interleaved rounds", rows, command=" ".join(sys.argv))
+    write_json(out_path, "host_us: lsemish.bench.host_ms at 16x64x64 (200 calls issued without waiting), per call; "
+               "call_ms: lsemish.bench.kernelbench_call_ms (L2 flush, an event pair, a synchronize; 30 trials); "
+               "medians over 5 interleaved rounds", rows, command=" ".join(sys.argv))
 
 
 if __name__ == "__main__":

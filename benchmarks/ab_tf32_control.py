@@ -8,7 +8,7 @@ import sys
 
 import torch
 import triton
-from ab_host_paths import call_ms, case_fn
+from ab_host_paths import call_ms, case_fn  # KernelBench's per-call latency (lsemish.bench)
 from ab_modules import load
 
 torch.backends.cuda.matmul.allow_tf32 = True

@@ -1,6 +1,7 @@
 """One copy of the deliverable (GPU): its ModelNew eagerly and under torch.compile (Inductor, default mode,
 fullgraph), side by side with cuBLAS tf32 addmm at the headline: forward (inference) and forward + backward. Per-call
-latency as KernelBench times it (call_ms, ab_host_paths.call_ms) and GPU time (triton.testing.do_bench), interleaved
+latency as KernelBench times it (lsemish.bench.kernelbench_call_ms; session6/custom-ops/ ran an earlier copy without
+the L2 flush) and GPU time (triton.testing.do_bench), interleaved
 over ROUNDS rounds, medians; the compiled outputs are compared with eager's. Run one copy per process: the copy loaded
 first registers the torch.ops the compiled graph calls.
 

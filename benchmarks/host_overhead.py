@@ -7,23 +7,18 @@ lsemish forward + backward.
 import cProfile
 import io
 import pstats
-import time
 
 import torch
 
 from lsemish import ModelNew
+from lsemish.bench import host_ms
 from lsemish.problem import Model
 
 
 def per_call_us(fn, n=300):
     for _ in range(20):
         fn()
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / n * 1e6
+    return host_ms(fn, n) * 1e3
 
 
 def main():

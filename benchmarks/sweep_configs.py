@@ -3,10 +3,11 @@
 Usage (device machine): PYTHONPATH=src python benchmarks/sweep_configs.py --out DIR [--shape M,K,N] [--only tf32,bf16]
 A variant is (precision, config, PROMOTE, SYNC_RS) for the register-operand forward (_register_lse_partials_kernel;
 tf32 variants run it instead of the default TMA kernel); config = model_new._tile's arguments. PROMOTE is always on
-now (the column stays so that older result files read the same); SYNC_RS 0 turns the kernel's wait off here only. Each variant is checked
-(KernelBench allclose vs eager fp32, rel-L2 vs float64) and run RACE_RUNS times on the same input: every run must be
-bitwise equal to the first and to the first variant of its precision with the same BLOCK_N (same arithmetic order),
-otherwise something races. Rows are written to the JSON as they finish, so a crash keeps what ran.
+now (the column stays so that older result files read the same); SYNC_RS 0 turns the kernel's wait off here only.
+Each variant is checked (KernelBench allclose vs eager fp32, rel-L2 vs float64) and run RACE_RUNS times on the same
+input: every run must be bitwise equal to the first and to the first variant of its precision with the same BLOCK_N
+(same arithmetic order), otherwise something races. Rows are written to the JSON as they finish, so a crash keeps
+what ran.
 """
 from __future__ import annotations
 
