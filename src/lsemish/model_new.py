@@ -141,6 +141,78 @@ def _tf32_lse_mish_kernel(
 
 
 @triton.jit
+def _tf32_lse_mish_stream_k_kernel(
+    x_desc, w_desc, p_desc, bias_ptr, part_ptr, count_ptr, frag_ptr, out_ptr, lse_ptr, M, N, K, SK_TILES, stride_out,
+    scale, clamp_min, clamp_max, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, TRAINING: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
+):
+    # _tf32_lse_mish_kernel's work on a persistent grid (one program per SM) in a stream-K schedule, for shapes whose
+    # tiles leave SMs idle in the last wave (or in the only one). The K steps of the first SK_TILES tiles are dealt
+    # out evenly, in order, over the programs: program p runs steps [p * S / G, (p + 1) * S / G) of the S = SK_TILES
+    # * steps, so a tile may be split between consecutive programs. A program that ends or starts inside a tile
+    # writes that fragment's accumulator to its own slot of frag_ptr (two per program: the fragment its range starts
+    # in, and the one it ends in); the last of a tile's programs to arrive (count_ptr[row blocks + tile]: zero at
+    # launch, left at zero) adds the tile's fragments in program order (deterministic) and runs the tile's epilogue.
+    # The remaining tiles follow whole, one per program at a time. Epilogue and row-block fold: _fold_tile.
+    scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, tl.float32)
+    programs = tl.num_programs(0)
+    pid = tl.program_id(0)
+    row_blocks = tl.cdiv(M, BLOCK_M)
+    tiles = tl.cdiv(N, BLOCK_N)
+    steps = tl.maximum(tl.cdiv(K, BLOCK_K), 1)
+    sk_steps = SK_TILES.to(tl.int64) * steps
+    start = (pid * sk_steps // programs).to(tl.int32)
+    end = ((pid + 1) * sk_steps // programs).to(tl.int32)
+    first_tile = start // steps
+    last_tile = tl.where(end > start, tl.cdiv(end, steps), first_tile)
+    for t in range(first_tile, last_tile):
+        k0 = tl.maximum(start - t * steps, 0)
+        k1 = tl.minimum(end - t * steps, steps)
+        pid_m, pid_n = _grouped_tile(t, row_blocks, tiles, GROUP_M)
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+        acc = _tma_tile_product(x_desc, w_desc, pid_m * BLOCK_M, pid_n * BLOCK_N, k0, k1, acc, EMULATE, BLOCK_K)
+        whole = k1 - k0 == steps
+        if not whole:
+            acc, whole = _stream_k_fixup(acc, frag_ptr, count_ptr + row_blocks + t, pid, t, t != first_tile, steps,
+                                         sk_steps, programs, BLOCK_M, BLOCK_N)
+        if whole:
+            _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out,
+                       scale, clamp_min, clamp_max, HAS_BIAS, TRAINING, BLOCK_M, BLOCK_N)
+    for t in range(SK_TILES + pid, row_blocks * tiles, programs):
+        pid_m, pid_n = _grouped_tile(t, row_blocks, tiles, GROUP_M)
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+        acc = _tma_tile_product(x_desc, w_desc, pid_m * BLOCK_M, pid_n * BLOCK_N, 0, steps, acc, EMULATE, BLOCK_K)
+        _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out,
+                   scale, clamp_min, clamp_max, HAS_BIAS, TRAINING, BLOCK_M, BLOCK_N)
+
+
+@triton.jit
+def _stream_k_fixup(acc, frag_ptr, tile_count_ptr, pid, t, ends_range, steps, sk_steps, programs,
+                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    # Program pid's fragment acc of tile t (the fragment its range ends in if ends_range, else the one it starts in):
+    # kept in the program's slot; (the whole tile, True) for the last of the tile's programs to arrive, which adds
+    # the fragments in program order; (acc, False) for the others.
+    tile = tl.arange(0, BLOCK_M)[:, None] * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]
+    tl.store(frag_ptr + (2 * pid + ends_range).to(tl.int64) * (BLOCK_M * BLOCK_N) + tile, acc)
+    # The tile's programs: the owners of its first and last K step (step i belongs to ((i + 1) * G - 1) // S).
+    t_step = (t * steps).to(tl.int64)
+    first = ((t_step + 1) * programs - 1) // sk_steps
+    last = ((t_step + steps) * programs - 1) // sk_steps
+    # Every thread's fragment is written before the (release) count; the last program acquires them all.
+    tl.debug_barrier()
+    done = tl.atomic_add(tile_count_ptr, 1, sem="acq_rel", scope="gpu") == last - first
+    if done:
+        tl.store(tile_count_ptr, 0)  # left at zero for the next launch
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+        for q in range(first, last + 1):
+            # q's fragment of t is the one its range ends in unless its range starts in t
+            q_ends = t != (q * sk_steps // programs) // steps
+            slot = (2 * q + q_ends.to(tl.int64)) * (BLOCK_M * BLOCK_N)
+            acc += tl.load(frag_ptr + slot + tile, cache_modifier=".cg")
+    return acc, done
+
+
+@triton.jit
 def _tma_tile_product(a_desc, b_desc, row_a, row_b, first, last, acc, EMULATE: tl.constexpr, BLOCK_K: tl.constexpr):
     # acc + A[row_a :, steps first..last) @ B[row_b :, same steps]^T, for the TMA kernels: both operands arrive in
     # shared memory through tensor maps that round fp32 to tf32 (to nearest, ties to even), and the tensor cores
@@ -514,12 +586,12 @@ _FP64_CONFIG = _tile(64, 64, 16, 8, 4, 2, False)
 # rounded up to a power of two (16 at least), as many stages as fit FEW_SMEM (session5/few: 0.92-1.02x cuBLAS at
 # M = 1-32 against 0.94-1.13x for one tile per program; from 64 rows on the latter is faster).
 _TF32_TMA_CONFIGS = {
-    "sm90": {"SMALL_M": 128, "FEW_M": 32, "FEW_SMEM": 200 * 1024,
+    "sm90": {"SMALL_M": 128, "FEW_M": 32, "FEW_SMEM": 200 * 1024, "STREAM_K": True,
              "few": dict(BLOCK_M=32, BLOCK_N=128, BLOCK_K=64, num_warps=8, num_stages=8),
              "small": dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=64, GROUP_M=8, num_warps=4, num_stages=4),
              "medium": dict(BLOCK_M=64, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=4, num_stages=4),
              "large": dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=8, num_stages=3)},
-    "interpreter": {"SMALL_M": 8, "FEW_M": 4, "FEW_SMEM": 2**20,
+    "interpreter": {"SMALL_M": 8, "FEW_M": 4, "FEW_SMEM": 2**20, "STREAM_K": True,
                     "few": dict(BLOCK_M=16, BLOCK_N=16, BLOCK_K=16, num_warps=4, num_stages=1),
                     "small": dict(BLOCK_M=8, BLOCK_N=16, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
                     "medium": dict(BLOCK_M=8, BLOCK_N=32, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
@@ -847,17 +919,17 @@ def _tf32_tma_forward(arch, x, weight, bias, consts, out, lse=None, p=None):
     if plan.kernel is None:  # TMA cannot describe x or W (or P)
         return False
     stream = 0 if arch == "interpreter" else torch._C._cuda_getCurrentRawStream(device.index)
-    count, buf = _kept_buffers(device, stream, plan.counters, plan.buffer_size, arch)
+    buffers = _kept_buffers(device, stream, plan.counters, plan.partials, plan.fragments, arch)
     bias_arg = weight if bias is None else bias
     if plan.direct is None or _launch_hooks_set():
         descs = [(d,) for d in _tma_descriptors(plan.cfg, x, weight, p)]
-        _launch(plan.kernel, x, plan.grid, plan.args(*descs, bias_arg, buf, count, out, lse, consts), plan.meta,
+        _launch(plan.kernel, x, plan.grid, plan.args(*descs, bias_arg, buffers, out, lse, consts), plan.meta,
                 rounded_descriptors=(0, 1))
         return True
     c_launch, function, head, tail, maps = plan.direct
     maps = (_tensor_map(maps, 0, x, x_ptr), _tensor_map(maps, 1, weight, w_ptr),
             _tensor_map(maps, 2, p, p.data_ptr()) if training else (None,))
-    c_launch(plan.grid[0], 1, 1, stream, function, *head, *plan.args(*maps, bias_arg, buf, count, out, lse, consts),
+    c_launch(plan.grid[0], 1, 1, stream, function, *head, *plan.args(*maps, bias_arg, buffers, out, lse, consts),
              *tail)
     return True
 
@@ -872,23 +944,39 @@ def _tma_descriptors(cfg, x, weight, p):
 
 
 # The TMA forward's launch plans, one per key of _tf32_tma_forward (device, shape, strides, what Triton specializes
-# on): the kernel, its config and grid, the per-call buffer's size, the compiled kernel and its direct launch. A plan
-# is a function of its key alone.
+# on): the kernel, its config and grid, the per-call buffers' sizes, the compiled kernel and its direct launch. A
+# plan is a function of its key alone.
 _TMA_PLANS = {}
 _MAX_PLANS = 256
 
 
 class _TmaPlan:
-    __slots__ = ("kernel", "cfg", "meta", "grid", "counters", "buffer_size", "direct", "M", "N", "K")
+    __slots__ = ("kernel", "cfg", "meta", "grid", "sk_tiles", "counters", "partials", "fragments", "direct", "M",
+                 "N", "K")
 
-    def args(self, x_desc, w_desc, p_desc, bias, buf, count, out, lse, consts):
+    def args(self, x_desc, w_desc, p_desc, bias, buffers, out, lse, consts):
         # The kernel's runtime arguments in order. Each descriptor comes as the tuple the launch spreads: (a
         # TensorDescriptor,), its tensor map, shape and strides for a direct launch, or (None,) for no P.
         M, N, K = self.M, self.N, self.K
+        count, part, frag = buffers
         if self.kernel is _tf32_lse_mish_few_rows_kernel:
-            return (*x_desc, *w_desc, bias, buf, count, out, M, N, K, out.stride(0), *consts)
-        return (*x_desc, *w_desc, *p_desc, bias, buf, count, out, out if lse is None else lse, M, N, K,
-                out.stride(0), *consts)
+            return (*x_desc, *w_desc, bias, part, count, out, M, N, K, out.stride(0), *consts)
+        lse = out if lse is None else lse
+        if self.kernel is _tf32_lse_mish_stream_k_kernel:
+            return (*x_desc, *w_desc, *p_desc, bias, part, count, frag, out, lse, M, N, K, self.sk_tiles,
+                    out.stride(0), *consts)
+        return (*x_desc, *w_desc, *p_desc, bias, part, count, out, lse, M, N, K, out.stride(0), *consts)
+
+
+def _stream_k(tiles, steps, sms):
+    """(programs, stream-K tiles) for `tiles` tiles of `steps` K steps on `sms` SMs, or None where whole tiles fill
+    every wave. The stream-K region is the partial last wave and the whole wave before it (so that no tile is dealt
+    out in slivers: each program gets at least half a tile's steps there), or every tile when there are fewer than
+    two waves."""
+    if tiles % sms == 0:
+        return None
+    sk_tiles = tiles if tiles < 2 * sms else sms + tiles % sms
+    return min(sms, sk_tiles * steps), sk_tiles
 
 
 def _few_rows(configs, M, training):
@@ -922,16 +1010,25 @@ def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
         plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", TRAINING=p is not None,
                          **plan.cfg)
     cfg = plan.cfg
-    tiles, plan.counters = _cdiv(N, cfg["BLOCK_N"]), _cdiv(M, cfg["BLOCK_M"])  # one counter per row block
-    plan.grid = (plan.counters * tiles,)
-    plan.buffer_size = 2 * tiles * M  # the partials (2, tiles, M)
+    tiles, row_blocks = _cdiv(N, cfg["BLOCK_N"]), _cdiv(M, cfg["BLOCK_M"])
+    plan.grid, plan.counters, plan.sk_tiles, plan.fragments = (row_blocks * tiles,), row_blocks, 0, 0
+    plan.partials = 2 * tiles * M  # (2, tiles, M)
+    split = None if few or not configs["STREAM_K"] else _stream_k(
+        row_blocks * tiles, max(1, _cdiv(K, cfg["BLOCK_K"])), _sm_count(x.device))
+    if split:
+        plan.kernel = _tf32_lse_mish_stream_k_kernel
+        programs, plan.sk_tiles = split
+        plan.grid = (programs,)
+        plan.counters += plan.sk_tiles  # and one per stream-K tile
+        plan.fragments = 2 * programs * cfg["BLOCK_M"] * cfg["BLOCK_N"]  # two accumulators per program
     plan.direct = None
     if arch != "interpreter":
         # Resolve (compile or load) the kernel for this key with real descriptors, then take its direct launch.
         buf = torch.empty((4,), device=x.device, dtype=torch.float32)  # stand-ins of the per-call buffers' types
         count = torch.empty((4,), device=x.device, dtype=torch.int32)
         descs = _tma_descriptors(cfg, x, weight, p)
-        args = plan.args(*[(d,) for d in descs], weight if bias is None else bias, buf, count, out, lse, consts)
+        args = plan.args(*[(d,) for d in descs], weight if bias is None else bias, (count, buf, buf), out, lse,
+                         consts)
         launch = _resolved(plan.kernel, x, plan.grid, args, plan.meta, (0, 1))
         plan.direct = _direct_launch(launch, *(d.block_shape for d in descs if d is not None))
     return _keep_plan(key, plan)
@@ -978,25 +1075,32 @@ def _tensor_map(memos, i, t, ptr):
 
 
 # The TMA forward's buffers, kept per (device, stream) and reused by every launch on that stream (the stream orders
-# them): int32 counters (one per row block), zero at launch and left at zero by the kernels, so no call clears them;
-# and the partials, which every launch writes before it reads them. A launch being captured into a CUDA graph (whose
-# replays may run on another stream), or one needing more than the kept buffers hold (_COUNTER_SLOTS counters,
-# _WORKSPACE floats: 4 MiB), gets fresh ones of its own.
+# them): int32 counters (one per row block and one per stream-K tile), zero at launch and left at zero by the
+# kernels, so no call clears them; the partials, and the stream-K fragments, which every launch writes before it
+# reads them (each grows to the largest a launch has needed). A launch being captured into a CUDA graph (whose
+# replays may run on another stream), or one needing more than the kept buffers may hold (_COUNTER_SLOTS counters,
+# _WORKSPACE floats: 64 MiB), gets fresh ones of its own.
 _KEPT = {}
 _COUNTER_SLOTS = 4096
-_WORKSPACE = 2**20
+_WORKSPACE = 2**24
 
 
-def _kept_buffers(device, stream, counters, workspace, arch):
-    """(int32 counters, zero; fp32 workspace) for one launch."""
-    if (counters > _COUNTER_SLOTS or workspace > _WORKSPACE
+def _kept_buffers(device, stream, counters, partials, fragments, arch):
+    """[int32 counters, zero; fp32 partials; fp32 fragments] for one launch."""
+    if (counters > _COUNTER_SLOTS or max(partials, fragments) > _WORKSPACE
             or (arch != "interpreter" and torch._C._cuda_isCurrentStreamCapturing())):
         return (torch.zeros((counters,), device=device, dtype=torch.int32),
-                torch.empty((workspace,), device=device, dtype=torch.float32))
+                torch.empty((partials,), device=device, dtype=torch.float32),
+                torch.empty((fragments,), device=device, dtype=torch.float32))
     kept = _KEPT.get((device, stream))
     if kept is None:
-        whole = torch.zeros((_COUNTER_SLOTS + _WORKSPACE,), device=device, dtype=torch.int32)
-        kept = _KEPT[(device, stream)] = (whole[:_COUNTER_SLOTS], whole[_COUNTER_SLOTS:].view(torch.float32))
+        none = torch.empty((0,), device=device, dtype=torch.float32)
+        kept = _KEPT[(device, stream)] = [torch.zeros((_COUNTER_SLOTS,), device=device, dtype=torch.int32), none,
+                                          none]
+    if kept[1].numel() < partials:  # the old buffer goes back to torch's allocator, in this stream's order
+        kept[1] = torch.empty((partials,), device=device, dtype=torch.float32)
+    if kept[2].numel() < fragments:
+        kept[2] = torch.empty((fragments,), device=device, dtype=torch.float32)
     return kept
 
 
