@@ -31,3 +31,42 @@ if [ "${1:-1}" = 2 ]; then
     done
   done
 fi
+if [ "${1:-1}" = 3 ]; then
+  # 3: split-K for shapes whose large tiles leave half the SMs idle (_tf32_lse_mish_split_k_kernel, which replaced
+  #    the stream-K kernel): GPU tests; kernel time A/B of the session-6 module (.seed/model_s7base.py), this module,
+  #    and this module with SPLIT_MAX 1 (control: must read as the base), at shapes that split and two that do not.
+  TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -4 | tee "$O/log.txt"
+  sed 's/"SPLIT_MAX": 4, "SPLIT_MIN_STEPS": 8/"SPLIT_MAX": 1, "SPLIT_MIN_STEPS": 8/' src/lsemish/model_new.py \
+    > /tmp/model_nosplit.py
+  grep -c '"SPLIT_MAX": 1' /tmp/model_nosplit.py | tee -a "$O/log.txt"
+  python3 benchmarks/ab_modules.py "$O/ab-split-k.json" .seed/model_s7base.py:base src/lsemish/model_new.py:split_k \
+    /tmp/model_nosplit.py:no_split --shapes "[(333,1000,3000), (300,512,1024), (200,1024,1024), (512,2048,2048),
+    (256,4096,4096), (512,4096,4096), (256,8192,8192), (1024,8192,8192)]" 2>&1 | grep -v Warn | tee "$O/ab-split-k.txt"
+fi
+if [ "${1:-1}" = 4 ]; then
+  # 4: NCU (speed of light, memory, warp states) of the session-6 kernel and the split-K kernel at 333x1000x3000
+  #    and 300x512x1024, for where the time goes at short shapes.
+  NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  sed 's/"SPLIT_MAX": 4, "SPLIT_MIN_STEPS": 8/"SPLIT_MAX": 1, "SPLIT_MIN_STEPS": 8/' src/lsemish/model_new.py \
+    > src/lsemish/_model_nosplit.py
+  for shape in 333,1000,3000 300,512,1024; do
+    for m in model_new _model_nosplit; do
+      "$NCU" --clock-control none --profile-from-start off -k regex:"_tf32_lse_mish" --section SpeedOfLight \
+        --section MemoryWorkloadAnalysis --section WarpStateStats --section LaunchStats --section Occupancy \
+        --metrics lts__t_sectors_srcunit_tex_op_read.sum,lts__throughput.avg.pct_of_peak_sustained_elapsed,l1tex__m_xbar2l1tex_read_bytes.sum \
+        --csv --page details python3 -c "
+import torch, lsemish.$m as mn
+M, K, N = $shape
+torch.manual_seed(0)
+x = torch.rand(M, K, device='cuda'); w = torch.randn(N, K, device='cuda') / K**0.5; b = torch.randn(N, device='cuda')
+mn.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0); torch.cuda.synchronize()
+torch.cuda.cudart().cudaProfilerStart(); mn.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0); torch.cuda.synchronize()
+torch.cuda.cudart().cudaProfilerStop()" > "$O/ncu-$m-$shape.csv" 2>> "$O/ncu.err"
+      echo "== $m $shape" | tee -a "$O/ncu-short.txt"
+      python3 benchmarks/ncu_summary.py "$O/ncu-$m-$shape.csv" | tee -a "$O/ncu-short.txt"
+      grep -E "lts__t_sectors_srcunit_tex_op_read.sum|lts__throughput|l1tex__m_xbar2l1tex" "$O/ncu-$m-$shape.csv" \
+        | cut -d, -f12- | tee -a "$O/ncu-short.txt"
+    done
+  done
+  rm -f src/lsemish/_model_nosplit.py
+fi

@@ -141,76 +141,39 @@ def _tf32_lse_mish_kernel(
 
 
 @triton.jit
-def _tf32_lse_mish_stream_k_kernel(
-    x_desc, w_desc, p_desc, bias_ptr, part_ptr, count_ptr, frag_ptr, out_ptr, lse_ptr, M, N, K, SK_TILES, stride_out,
-    scale, clamp_min, clamp_max, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, TRAINING: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
+def _tf32_lse_mish_split_k_kernel(
+    x_desc, w_desc, p_desc, bias_ptr, part_ptr, count_ptr, frag_ptr, out_ptr, lse_ptr, M, N, K, stride_out, scale,
+    clamp_min, clamp_max, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, TRAINING: tl.constexpr,
+    SPLIT: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
-    # _tf32_lse_mish_kernel's work on a persistent grid (one program per SM) in a stream-K schedule, for shapes whose
-    # tiles leave SMs idle in the last wave (or in the only one). The K steps of the first SK_TILES tiles are dealt
-    # out evenly, in order, over the programs: program p runs steps [p * S / G, (p + 1) * S / G) of the S = SK_TILES
-    # * steps, so a tile may be split between consecutive programs. A program that ends or starts inside a tile
-    # writes that fragment's accumulator to its own slot of frag_ptr (two per program: the fragment its range starts
-    # in, and the one it ends in); the last of a tile's programs to arrive (count_ptr[row blocks + tile]: zero at
-    # launch, left at zero) adds the tile's fragments in program order (deterministic) and runs the tile's epilogue.
-    # The remaining tiles follow whole, one per program at a time. Epilogue and row-block fold: _fold_tile.
+    # _tf32_lse_mish_kernel for shapes with too few tiles to fill the SMs: each tile's K steps in SPLIT equal parts,
+    # one program per (tile, part), every part of every tile at once (so the programs that share an operand tile
+    # read the same K steps together, as one tile per program does, and L2 serves them). Each part's accumulator
+    # goes to its slot of frag_ptr; the last part of a tile to finish (count_ptr[row blocks + tile]: zero at launch,
+    # left at zero) adds the tile's parts in part order (deterministic) and runs the tile's epilogue, _fold_tile.
     scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, tl.float32)
-    programs = tl.num_programs(0)
-    pid = tl.program_id(0)
     row_blocks = tl.cdiv(M, BLOCK_M)
-    tiles = tl.cdiv(N, BLOCK_N)
+    tiles = row_blocks * tl.cdiv(N, BLOCK_N)
+    t = tl.program_id(0) % tiles
+    split = tl.program_id(0) // tiles
+    pid_m, pid_n = _grouped_tile(t, row_blocks, tl.cdiv(N, BLOCK_N), GROUP_M)
     steps = tl.maximum(tl.cdiv(K, BLOCK_K), 1)
-    sk_steps = SK_TILES.to(tl.int64) * steps
-    start = (pid * sk_steps // programs).to(tl.int32)
-    end = ((pid + 1) * sk_steps // programs).to(tl.int32)
-    first_tile = start // steps
-    last_tile = tl.where(end > start, tl.cdiv(end, steps), first_tile)
-    for t in range(first_tile, last_tile):
-        k0 = tl.maximum(start - t * steps, 0)
-        k1 = tl.minimum(end - t * steps, steps)
-        pid_m, pid_n = _grouped_tile(t, row_blocks, tiles, GROUP_M)
-        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-        acc = _tma_tile_product(x_desc, w_desc, pid_m * BLOCK_M, pid_n * BLOCK_N, k0, k1, acc, EMULATE, BLOCK_K)
-        whole = k1 - k0 == steps
-        if not whole:
-            acc, whole = _stream_k_fixup(acc, frag_ptr, count_ptr + row_blocks + t, pid, t, t != first_tile, steps,
-                                         sk_steps, programs, BLOCK_M, BLOCK_N)
-        if whole:
-            _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out,
-                       scale, clamp_min, clamp_max, HAS_BIAS, TRAINING, BLOCK_M, BLOCK_N)
-    for t in range(SK_TILES + pid, row_blocks * tiles, programs):
-        pid_m, pid_n = _grouped_tile(t, row_blocks, tiles, GROUP_M)
-        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-        acc = _tma_tile_product(x_desc, w_desc, pid_m * BLOCK_M, pid_n * BLOCK_N, 0, steps, acc, EMULATE, BLOCK_K)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    acc = _tma_tile_product(x_desc, w_desc, pid_m * BLOCK_M, pid_n * BLOCK_N, split * steps // SPLIT,
+                            (split + 1) * steps // SPLIT, acc, EMULATE, BLOCK_K)
+    # part `split` of tile t into its slot; the last part to arrive adds them all
+    at = tl.arange(0, BLOCK_M)[:, None] * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]
+    slot = tiles.to(tl.int64) * (BLOCK_M * BLOCK_N)
+    tl.store(frag_ptr + (split * slot + t * (BLOCK_M * BLOCK_N)) + at, acc)
+    # Every thread's part is written before the (release) count; the last program acquires them all.
+    tl.debug_barrier()
+    if tl.atomic_add(count_ptr + row_blocks + t, 1, sem="acq_rel", scope="gpu") == SPLIT - 1:
+        tl.store(count_ptr + row_blocks + t, 0)  # left at zero for the next launch
+        acc = tl.load(frag_ptr + t * (BLOCK_M * BLOCK_N) + at, cache_modifier=".cg")
+        for q in tl.static_range(1, SPLIT):
+            acc += tl.load(frag_ptr + (q * slot + t * (BLOCK_M * BLOCK_N)) + at, cache_modifier=".cg")
         _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out,
                    scale, clamp_min, clamp_max, HAS_BIAS, TRAINING, BLOCK_M, BLOCK_N)
-
-
-@triton.jit
-def _stream_k_fixup(acc, frag_ptr, tile_count_ptr, pid, t, ends_range, steps, sk_steps, programs,
-                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
-    # Program pid's fragment acc of tile t (the fragment its range ends in if ends_range, else the one it starts in):
-    # kept in the program's slot; (the whole tile, True) for the last of the tile's programs to arrive, which adds
-    # the fragments in program order; (acc, False) for the others.
-    tile = tl.arange(0, BLOCK_M)[:, None] * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]
-    tl.store(frag_ptr + (2 * pid + ends_range).to(tl.int64) * (BLOCK_M * BLOCK_N) + tile, acc)
-    # The tile's programs: the owners of its first and last K step (step i belongs to ((i + 1) * G - 1) // S).
-    t_step = (t * steps).to(tl.int64)
-    first = ((t_step + 1) * programs - 1) // sk_steps
-    last = ((t_step + steps) * programs - 1) // sk_steps
-    # Every thread's fragment is written before the (release) count; the last program acquires them all.
-    tl.debug_barrier()
-    done = tl.atomic_add(tile_count_ptr, 1, sem="acq_rel", scope="gpu") == last - first
-    if done:
-        tl.store(tile_count_ptr, 0)  # left at zero for the next launch
-        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-        for q in range(first, last + 1):
-            # q's fragment of t is the one its range ends in unless its range starts in t
-            q_ends = t != (q * sk_steps // programs) // steps
-            slot = (2 * q + q_ends.to(tl.int64)) * (BLOCK_M * BLOCK_N)
-            acc += tl.load(frag_ptr + slot + tile, cache_modifier=".cg")
-    return acc, done
-
 
 @triton.jit
 def _tma_tile_product(a_desc, b_desc, row_a, row_b, first, last, acc, EMULATE: tl.constexpr, BLOCK_K: tl.constexpr):
@@ -584,14 +547,16 @@ _FP64_CONFIG = _tile(64, 64, 16, 8, 4, 2, False)
 # "large", 128 x 256 x 32 with 3 stages (147 KB of shared memory), where its tiles fill every SM at least once;
 # "medium" in between. Up to FEW_M rows (inference), "few": _tf32_lse_mish_few_rows_kernel, BLOCK_M the rows of x
 # rounded up to a power of two (16 at least), as many stages as fit FEW_SMEM (session5/few: 0.92-1.02x cuBLAS at
-# M = 1-32 against 0.94-1.13x for one tile per program; from 64 rows on the latter is faster).
+# M = 1-32 against 0.94-1.13x for one tile per program; from 64 rows on the latter is faster). Where the "large"
+# tiles number at most half the SMs, _tf32_lse_mish_split_k_kernel runs them with each tile's K steps in up to
+# SPLIT_MAX parts of SPLIT_MIN_STEPS steps at least, as many as the SMs hold (see _split_k).
 _TF32_TMA_CONFIGS = {
-    "sm90": {"SMALL_M": 128, "FEW_M": 32, "FEW_SMEM": 200 * 1024, "STREAM_K": True,
+    "sm90": {"SMALL_M": 128, "FEW_M": 32, "FEW_SMEM": 200 * 1024, "SPLIT_MAX": 4, "SPLIT_MIN_STEPS": 8,
              "few": dict(BLOCK_M=32, BLOCK_N=128, BLOCK_K=64, num_warps=8, num_stages=8),
              "small": dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=64, GROUP_M=8, num_warps=4, num_stages=4),
              "medium": dict(BLOCK_M=64, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=4, num_stages=4),
              "large": dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=8, num_stages=3)},
-    "interpreter": {"SMALL_M": 8, "FEW_M": 4, "FEW_SMEM": 2**20, "STREAM_K": True,
+    "interpreter": {"SMALL_M": 8, "FEW_M": 4, "FEW_SMEM": 2**20, "SPLIT_MAX": 4, "SPLIT_MIN_STEPS": 1,
                     "few": dict(BLOCK_M=16, BLOCK_N=16, BLOCK_K=16, num_warps=4, num_stages=1),
                     "small": dict(BLOCK_M=8, BLOCK_N=16, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
                     "medium": dict(BLOCK_M=8, BLOCK_N=32, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
@@ -890,14 +855,16 @@ def _tma_rounding_applies(arch, mode, x, lse, p):
     return mode == 0 and arch in _TF32_TMA_CONFIGS and x.dtype == torch.float32 and (lse is None) == (p is None)
 
 
-def _tma_config(arch, M, N, sms):
-    configs = _TF32_TMA_CONFIGS[arch]
+def _tma_config(configs, M, N, K, sms):
+    """(config, parts per tile's K steps) of the TMA forward for more than FEW_M rows of x."""
     if M <= configs["SMALL_M"]:
-        return configs["small"]
+        return configs["small"], 1
     large = configs["large"]
-    if _cdiv(M, large["BLOCK_M"]) * _cdiv(N, large["BLOCK_N"]) >= sms:
-        return large
-    return configs["medium"]
+    tiles = _cdiv(M, large["BLOCK_M"]) * _cdiv(N, large["BLOCK_N"])
+    if tiles >= sms:
+        return large, 1
+    split = _split_k(configs, tiles, max(1, _cdiv(K, large["BLOCK_K"])), sms)
+    return (large, split) if split > 1 else (configs["medium"], 1)
 
 
 def _tf32_tma_forward(arch, x, weight, bias, consts, out, lse=None, p=None):
@@ -951,8 +918,7 @@ _MAX_PLANS = 256
 
 
 class _TmaPlan:
-    __slots__ = ("kernel", "cfg", "meta", "grid", "sk_tiles", "counters", "partials", "fragments", "direct", "M",
-                 "N", "K")
+    __slots__ = ("kernel", "cfg", "meta", "grid", "counters", "partials", "fragments", "direct", "M", "N", "K")
 
     def args(self, x_desc, w_desc, p_desc, bias, buffers, out, lse, consts):
         # The kernel's runtime arguments in order. Each descriptor comes as the tuple the launch spreads: (a
@@ -962,21 +928,15 @@ class _TmaPlan:
         if self.kernel is _tf32_lse_mish_few_rows_kernel:
             return (*x_desc, *w_desc, bias, part, count, out, M, N, K, out.stride(0), *consts)
         lse = out if lse is None else lse
-        if self.kernel is _tf32_lse_mish_stream_k_kernel:
-            return (*x_desc, *w_desc, *p_desc, bias, part, count, frag, out, lse, M, N, K, self.sk_tiles,
-                    out.stride(0), *consts)
+        if self.kernel is _tf32_lse_mish_split_k_kernel:
+            return (*x_desc, *w_desc, *p_desc, bias, part, count, frag, out, lse, M, N, K, out.stride(0), *consts)
         return (*x_desc, *w_desc, *p_desc, bias, part, count, out, lse, M, N, K, out.stride(0), *consts)
 
 
-def _stream_k(tiles, steps, sms):
-    """(programs, stream-K tiles) for `tiles` tiles of `steps` K steps on `sms` SMs, or None where whole tiles fill
-    every wave. The stream-K region is the partial last wave and the whole wave before it (so that no tile is dealt
-    out in slivers: each program gets at least half a tile's steps there), or every tile when there are fewer than
-    two waves."""
-    if tiles % sms == 0:
-        return None
-    sk_tiles = tiles if tiles < 2 * sms else sms + tiles % sms
-    return min(sms, sk_tiles * steps), sk_tiles
+def _split_k(configs, tiles, steps, sms):
+    """How many parts to split each tile's `steps` K steps into where `tiles` tiles leave at least half of the `sms`
+    SMs idle: as many as the SMs hold, at most SPLIT_MAX, each of SPLIT_MIN_STEPS steps at least; 1: no split."""
+    return max(1, min(sms // tiles, configs["SPLIT_MAX"], steps // configs["SPLIT_MIN_STEPS"]))
 
 
 def _few_rows(configs, M, training):
@@ -1006,21 +966,21 @@ def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
         plan.kernel, plan.cfg = _tf32_lse_mish_few_rows_kernel, few
         plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", **few)
     else:
-        plan.kernel, plan.cfg = _tf32_lse_mish_kernel, _tma_config(arch, M, N, _sm_count(x.device))
-        plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", TRAINING=p is not None,
-                         **plan.cfg)
+        cfg, split = _tma_config(configs, M, N, K, _sm_count(x.device))
+        plan.kernel, plan.cfg = _tf32_lse_mish_kernel, cfg
+        plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", TRAINING=p is not None, **cfg)
+        if split > 1:
+            plan.kernel = _tf32_lse_mish_split_k_kernel
+            plan.meta = dict(plan.meta, SPLIT=split)
     cfg = plan.cfg
     tiles, row_blocks = _cdiv(N, cfg["BLOCK_N"]), _cdiv(M, cfg["BLOCK_M"])
-    plan.grid, plan.counters, plan.sk_tiles, plan.fragments = (row_blocks * tiles,), row_blocks, 0, 0
+    plan.grid, plan.counters, plan.fragments = (row_blocks * tiles,), row_blocks, 0
     plan.partials = 2 * tiles * M  # (2, tiles, M)
-    split = None if few or not configs["STREAM_K"] else _stream_k(
-        row_blocks * tiles, max(1, _cdiv(K, cfg["BLOCK_K"])), _sm_count(x.device))
-    if split:
-        plan.kernel = _tf32_lse_mish_stream_k_kernel
-        programs, plan.sk_tiles = split
-        plan.grid = (programs,)
-        plan.counters += plan.sk_tiles  # and one per stream-K tile
-        plan.fragments = 2 * programs * cfg["BLOCK_M"] * cfg["BLOCK_N"]  # two accumulators per program
+    if plan.kernel is _tf32_lse_mish_split_k_kernel:
+        split = plan.meta["SPLIT"]
+        plan.grid = (split * row_blocks * tiles,)
+        plan.counters += row_blocks * tiles  # and one per tile
+        plan.fragments = split * row_blocks * tiles * cfg["BLOCK_M"] * cfg["BLOCK_N"]  # every part's accumulator
     plan.direct = None
     if arch != "interpreter":
         # Resolve (compile or load) the kernel for this key with real descriptors, then take its direct launch.
