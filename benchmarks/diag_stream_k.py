@@ -8,6 +8,9 @@ schedule variants, at a few shapes:
 
     PYTHONPATH=src python3 benchmarks/diag_stream_k.py time OUT.json
     PYTHONPATH=src python3 benchmarks/diag_stream_k.py one VARIANT M K N   (one forward, e.g. under ncu)
+
+Runs against the module of commit 6f9808f (the stream-K kernel was measured slower and removed after it; results in
+benchmarks/results/2026-11-24-NVIDIA-H100-80GB-HBM3/session7/stream-k/).
 """
 import sys
 

@@ -140,11 +140,9 @@ def compile_config(arch: int, mode: int, config: dict, sync_rs: bool | None = No
                           wgmma_hazards=len(hazards), sync_rs=sync_rs)
 
 
-def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = False,
-                        split: int = 1) -> CompiledConfig:
+def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = False) -> CompiledConfig:
     """The default mode's TMA-rounded forward (Hopper only: sm_89 has no TMA), in one of its configs: "small",
-    "medium" or "large" (_tf32_lse_mish_kernel, or _tf32_lse_mish_split_k_kernel for split > 1), or "few"
-    (_tf32_lse_mish_few_rows_kernel at its most rows)."""
+    "medium" or "large" (_tf32_lse_mish_kernel), or "few" (_tf32_lse_mish_few_rows_kernel at its most rows)."""
     configs = mn._TF32_TMA_CONFIGS[ARCH_KEY[arch]]
     cfg = mn._few_rows(configs, configs["FEW_M"], False) if which == "few" else configs[which]
     bm, bn, bk = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]
@@ -155,12 +153,6 @@ def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = F
         sig = {**descs, "bias_ptr": "*fp32", "part_ptr": "*fp32", "count_ptr": "*i32", "out_ptr": "*fp32",
                "M": "i32", "N": "i32", "K": "i32", "stride_out": "i32", **scalars}
         constexprs = {"HAS_BIAS": True, "EMULATE": False}
-    elif split > 1:
-        fn, pointers = mn._tf32_lse_mish_split_k_kernel, (3, 4, 5, 6, 7, 8)
-        sig = {**descs, "p_desc": f"tensordesc<fp32[{bm},{bn}]>", "bias_ptr": "*fp32", "part_ptr": "*fp32",
-               "count_ptr": "*i32", "frag_ptr": "*fp32", "out_ptr": "*fp32", "lse_ptr": "*fp32", "M": "i32",
-               "N": "i32", "K": "i32", "stride_out": "i32", **scalars}
-        constexprs = {"HAS_BIAS": True, "EMULATE": False, "TRAINING": training, "SPLIT": split}
     else:
         fn, pointers = mn._tf32_lse_mish_kernel, (3, 4, 5, 6, 7)
         sig = {**descs, "p_desc": f"tensordesc<fp32[{bm},{bn}]>", "bias_ptr": "*fp32", "part_ptr": "*fp32",
@@ -176,8 +168,7 @@ def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = F
     ptx = kernel.asm["ptx"]
     regs, local, advisories, sass = _cubin_facts(kernel.asm["cubin"], ptx, arch)
     n_hgmma, hazards = hgmma_loop_hazards(sass)
-    return CompiledConfig(arch=arch, mode=f"tf32-tma-{which}" + (f"-split{split}" if split > 1 else ""),
-                          role="forward_p" if training else "forward",
+    return CompiledConfig(arch=arch, mode=f"tf32-tma-{which}", role="forward",
                           config={**cfg, "tma": True},
                           shared=kernel.metadata.shared,
                           registers=regs, spills=local, tensor_core_ops=len(re.findall(TC_PATTERN[arch], ptx)),

@@ -141,41 +141,6 @@ def _tf32_lse_mish_kernel(
 
 
 @triton.jit
-def _tf32_lse_mish_split_k_kernel(
-    x_desc, w_desc, p_desc, bias_ptr, part_ptr, count_ptr, frag_ptr, out_ptr, lse_ptr, M, N, K, stride_out, scale,
-    clamp_min, clamp_max, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, TRAINING: tl.constexpr,
-    SPLIT: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
-):
-    # _tf32_lse_mish_kernel for shapes with too few tiles to fill the SMs: each tile's K steps in SPLIT equal parts,
-    # one program per (tile, part), every part of every tile at once (so the programs that share an operand tile
-    # read the same K steps together, as one tile per program does, and L2 serves them). Each part's accumulator
-    # goes to its slot of frag_ptr; the last part of a tile to finish (count_ptr[row blocks + tile]: zero at launch,
-    # left at zero) adds the tile's parts in part order (deterministic) and runs the tile's epilogue, _fold_tile.
-    scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, tl.float32)
-    row_blocks = tl.cdiv(M, BLOCK_M)
-    tiles = row_blocks * tl.cdiv(N, BLOCK_N)
-    t = tl.program_id(0) % tiles
-    split = tl.program_id(0) // tiles
-    pid_m, pid_n = _grouped_tile(t, row_blocks, tl.cdiv(N, BLOCK_N), GROUP_M)
-    steps = tl.maximum(tl.cdiv(K, BLOCK_K), 1)
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    acc = _tma_tile_product(x_desc, w_desc, pid_m * BLOCK_M, pid_n * BLOCK_N, split * steps // SPLIT,
-                            (split + 1) * steps // SPLIT, acc, EMULATE, BLOCK_K)
-    # part `split` of tile t into its slot; the last part to arrive adds them all
-    at = tl.arange(0, BLOCK_M)[:, None] * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]
-    slot = tiles.to(tl.int64) * (BLOCK_M * BLOCK_N)
-    tl.store(frag_ptr + (split * slot + t * (BLOCK_M * BLOCK_N)) + at, acc)
-    # Every thread's part is written before the (release) count; the last program acquires them all.
-    tl.debug_barrier()
-    if tl.atomic_add(count_ptr + row_blocks + t, 1, sem="acq_rel", scope="gpu") == SPLIT - 1:
-        tl.store(count_ptr + row_blocks + t, 0)  # left at zero for the next launch
-        acc = tl.load(frag_ptr + t * (BLOCK_M * BLOCK_N) + at, cache_modifier=".cg")
-        for q in tl.static_range(1, SPLIT):
-            acc += tl.load(frag_ptr + (q * slot + t * (BLOCK_M * BLOCK_N)) + at, cache_modifier=".cg")
-        _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out,
-                   scale, clamp_min, clamp_max, HAS_BIAS, TRAINING, BLOCK_M, BLOCK_N)
-
-@triton.jit
 def _tma_tile_product(a_desc, b_desc, row_a, row_b, first, last, acc, EMULATE: tl.constexpr, BLOCK_K: tl.constexpr):
     # acc + A[row_a :, steps first..last) @ B[row_b :, same steps]^T, for the TMA kernels: both operands arrive in
     # shared memory through tensor maps that round fp32 to tf32 (to nearest, ties to even), and the tensor cores
@@ -547,16 +512,14 @@ _FP64_CONFIG = _tile(64, 64, 16, 8, 4, 2, False)
 # "large", 128 x 256 x 32 with 3 stages (147 KB of shared memory), where its tiles fill every SM at least once;
 # "medium" in between. Up to FEW_M rows (inference), "few": _tf32_lse_mish_few_rows_kernel, BLOCK_M the rows of x
 # rounded up to a power of two (16 at least), as many stages as fit FEW_SMEM (session5/few: 0.92-1.02x cuBLAS at
-# M = 1-32 against 0.94-1.13x for one tile per program; from 64 rows on the latter is faster). Where the "large"
-# tiles number at most half the SMs, _tf32_lse_mish_split_k_kernel runs them with each tile's K steps in up to
-# SPLIT_MAX parts of SPLIT_MIN_STEPS steps at least, as many as the SMs hold (see _split_k).
+# M = 1-32 against 0.94-1.13x for one tile per program; from 64 rows on the latter is faster).
 _TF32_TMA_CONFIGS = {
-    "sm90": {"SMALL_M": 128, "FEW_M": 32, "FEW_SMEM": 200 * 1024, "SPLIT_MAX": 4, "SPLIT_MIN_STEPS": 8,
+    "sm90": {"SMALL_M": 128, "FEW_M": 32, "FEW_SMEM": 200 * 1024,
              "few": dict(BLOCK_M=32, BLOCK_N=128, BLOCK_K=64, num_warps=8, num_stages=8),
              "small": dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=64, GROUP_M=8, num_warps=4, num_stages=4),
              "medium": dict(BLOCK_M=64, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=4, num_stages=4),
              "large": dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=8, num_stages=3)},
-    "interpreter": {"SMALL_M": 8, "FEW_M": 4, "FEW_SMEM": 2**20, "SPLIT_MAX": 4, "SPLIT_MIN_STEPS": 1,
+    "interpreter": {"SMALL_M": 8, "FEW_M": 4, "FEW_SMEM": 2**20,
                     "few": dict(BLOCK_M=16, BLOCK_N=16, BLOCK_K=16, num_warps=4, num_stages=1),
                     "small": dict(BLOCK_M=8, BLOCK_N=16, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
                     "medium": dict(BLOCK_M=8, BLOCK_N=32, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
@@ -855,16 +818,14 @@ def _tma_rounding_applies(arch, mode, x, lse, p):
     return mode == 0 and arch in _TF32_TMA_CONFIGS and x.dtype == torch.float32 and (lse is None) == (p is None)
 
 
-def _tma_config(configs, M, N, K, sms):
-    """(config, parts per tile's K steps) of the TMA forward for more than FEW_M rows of x."""
+def _tma_config(arch, M, N, sms):
+    configs = _TF32_TMA_CONFIGS[arch]
     if M <= configs["SMALL_M"]:
-        return configs["small"], 1
+        return configs["small"]
     large = configs["large"]
-    tiles = _cdiv(M, large["BLOCK_M"]) * _cdiv(N, large["BLOCK_N"])
-    if tiles >= sms:
-        return large, 1
-    split = _split_k(configs, tiles, max(1, _cdiv(K, large["BLOCK_K"])), sms)
-    return (large, split) if split > 1 else (configs["medium"], 1)
+    if _cdiv(M, large["BLOCK_M"]) * _cdiv(N, large["BLOCK_N"]) >= sms:
+        return large
+    return configs["medium"]
 
 
 def _tf32_tma_forward(arch, x, weight, bias, consts, out, lse=None, p=None):
@@ -886,17 +847,17 @@ def _tf32_tma_forward(arch, x, weight, bias, consts, out, lse=None, p=None):
     if plan.kernel is None:  # TMA cannot describe x or W (or P)
         return False
     stream = 0 if arch == "interpreter" else torch._C._cuda_getCurrentRawStream(device.index)
-    buffers = _kept_buffers(device, stream, plan.counters, plan.partials, plan.fragments, arch)
+    count, buf = _kept_buffers(device, stream, plan.counters, plan.buffer_size, arch)
     bias_arg = weight if bias is None else bias
     if plan.direct is None or _launch_hooks_set():
         descs = [(d,) for d in _tma_descriptors(plan.cfg, x, weight, p)]
-        _launch(plan.kernel, x, plan.grid, plan.args(*descs, bias_arg, buffers, out, lse, consts), plan.meta,
+        _launch(plan.kernel, x, plan.grid, plan.args(*descs, bias_arg, buf, count, out, lse, consts), plan.meta,
                 rounded_descriptors=(0, 1))
         return True
     c_launch, function, head, tail, maps = plan.direct
     maps = (_tensor_map(maps, 0, x, x_ptr), _tensor_map(maps, 1, weight, w_ptr),
             _tensor_map(maps, 2, p, p.data_ptr()) if training else (None,))
-    c_launch(plan.grid[0], 1, 1, stream, function, *head, *plan.args(*maps, bias_arg, buffers, out, lse, consts),
+    c_launch(plan.grid[0], 1, 1, stream, function, *head, *plan.args(*maps, bias_arg, buf, count, out, lse, consts),
              *tail)
     return True
 
@@ -911,32 +872,23 @@ def _tma_descriptors(cfg, x, weight, p):
 
 
 # The TMA forward's launch plans, one per key of _tf32_tma_forward (device, shape, strides, what Triton specializes
-# on): the kernel, its config and grid, the per-call buffers' sizes, the compiled kernel and its direct launch. A
-# plan is a function of its key alone.
+# on): the kernel, its config and grid, the per-call buffer's size, the compiled kernel and its direct launch. A plan
+# is a function of its key alone.
 _TMA_PLANS = {}
 _MAX_PLANS = 256
 
 
 class _TmaPlan:
-    __slots__ = ("kernel", "cfg", "meta", "grid", "counters", "partials", "fragments", "direct", "M", "N", "K")
+    __slots__ = ("kernel", "cfg", "meta", "grid", "counters", "buffer_size", "direct", "M", "N", "K")
 
-    def args(self, x_desc, w_desc, p_desc, bias, buffers, out, lse, consts):
+    def args(self, x_desc, w_desc, p_desc, bias, buf, count, out, lse, consts):
         # The kernel's runtime arguments in order. Each descriptor comes as the tuple the launch spreads: (a
         # TensorDescriptor,), its tensor map, shape and strides for a direct launch, or (None,) for no P.
         M, N, K = self.M, self.N, self.K
-        count, part, frag = buffers
         if self.kernel is _tf32_lse_mish_few_rows_kernel:
-            return (*x_desc, *w_desc, bias, part, count, out, M, N, K, out.stride(0), *consts)
-        lse = out if lse is None else lse
-        if self.kernel is _tf32_lse_mish_split_k_kernel:
-            return (*x_desc, *w_desc, *p_desc, bias, part, count, frag, out, lse, M, N, K, out.stride(0), *consts)
-        return (*x_desc, *w_desc, *p_desc, bias, part, count, out, lse, M, N, K, out.stride(0), *consts)
-
-
-def _split_k(configs, tiles, steps, sms):
-    """How many parts to split each tile's `steps` K steps into where `tiles` tiles leave at least half of the `sms`
-    SMs idle: as many as the SMs hold, at most SPLIT_MAX, each of SPLIT_MIN_STEPS steps at least; 1: no split."""
-    return max(1, min(sms // tiles, configs["SPLIT_MAX"], steps // configs["SPLIT_MIN_STEPS"]))
+            return (*x_desc, *w_desc, bias, buf, count, out, M, N, K, out.stride(0), *consts)
+        return (*x_desc, *w_desc, *p_desc, bias, buf, count, out, out if lse is None else lse, M, N, K,
+                out.stride(0), *consts)
 
 
 def _few_rows(configs, M, training):
@@ -966,29 +918,20 @@ def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
         plan.kernel, plan.cfg = _tf32_lse_mish_few_rows_kernel, few
         plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", **few)
     else:
-        cfg, split = _tma_config(configs, M, N, K, _sm_count(x.device))
-        plan.kernel, plan.cfg = _tf32_lse_mish_kernel, cfg
-        plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", TRAINING=p is not None, **cfg)
-        if split > 1:
-            plan.kernel = _tf32_lse_mish_split_k_kernel
-            plan.meta = dict(plan.meta, SPLIT=split)
+        plan.kernel, plan.cfg = _tf32_lse_mish_kernel, _tma_config(arch, M, N, _sm_count(x.device))
+        plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", TRAINING=p is not None,
+                         **plan.cfg)
     cfg = plan.cfg
-    tiles, row_blocks = _cdiv(N, cfg["BLOCK_N"]), _cdiv(M, cfg["BLOCK_M"])
-    plan.grid, plan.counters, plan.fragments = (row_blocks * tiles,), row_blocks, 0
-    plan.partials = 2 * tiles * M  # (2, tiles, M)
-    if plan.kernel is _tf32_lse_mish_split_k_kernel:
-        split = plan.meta["SPLIT"]
-        plan.grid = (split * row_blocks * tiles,)
-        plan.counters += row_blocks * tiles  # and one per tile
-        plan.fragments = split * row_blocks * tiles * cfg["BLOCK_M"] * cfg["BLOCK_N"]  # every part's accumulator
+    tiles, plan.counters = _cdiv(N, cfg["BLOCK_N"]), _cdiv(M, cfg["BLOCK_M"])  # one counter per row block
+    plan.grid = (plan.counters * tiles,)
+    plan.buffer_size = 2 * tiles * M  # the partials (2, tiles, M)
     plan.direct = None
     if arch != "interpreter":
         # Resolve (compile or load) the kernel for this key with real descriptors, then take its direct launch.
         buf = torch.empty((4,), device=x.device, dtype=torch.float32)  # stand-ins of the per-call buffers' types
         count = torch.empty((4,), device=x.device, dtype=torch.int32)
         descs = _tma_descriptors(cfg, x, weight, p)
-        args = plan.args(*[(d,) for d in descs], weight if bias is None else bias, (count, buf, buf), out, lse,
-                         consts)
+        args = plan.args(*[(d,) for d in descs], weight if bias is None else bias, buf, count, out, lse, consts)
         launch = _resolved(plan.kernel, x, plan.grid, args, plan.meta, (0, 1))
         plan.direct = _direct_launch(launch, *(d.block_shape for d in descs if d is not None))
     return _keep_plan(key, plan)
@@ -1035,32 +978,25 @@ def _tensor_map(memos, i, t, ptr):
 
 
 # The TMA forward's buffers, kept per (device, stream) and reused by every launch on that stream (the stream orders
-# them): int32 counters (one per row block and one per stream-K tile), zero at launch and left at zero by the
-# kernels, so no call clears them; the partials, and the stream-K fragments, which every launch writes before it
-# reads them (each grows to the largest a launch has needed). A launch being captured into a CUDA graph (whose
-# replays may run on another stream), or one needing more than the kept buffers may hold (_COUNTER_SLOTS counters,
-# _WORKSPACE floats: 64 MiB), gets fresh ones of its own.
+# them): int32 counters (one per row block), zero at launch and left at zero by the kernels, so no call clears them;
+# and the partials, which every launch writes before it reads them. A launch being captured into a CUDA graph (whose
+# replays may run on another stream), or one needing more than the kept buffers hold (_COUNTER_SLOTS counters,
+# _WORKSPACE floats: 4 MiB), gets fresh ones of its own.
 _KEPT = {}
 _COUNTER_SLOTS = 4096
-_WORKSPACE = 2**24
+_WORKSPACE = 2**20
 
 
-def _kept_buffers(device, stream, counters, partials, fragments, arch):
-    """[int32 counters, zero; fp32 partials; fp32 fragments] for one launch."""
-    if (counters > _COUNTER_SLOTS or max(partials, fragments) > _WORKSPACE
+def _kept_buffers(device, stream, counters, workspace, arch):
+    """(int32 counters, zero; fp32 workspace) for one launch."""
+    if (counters > _COUNTER_SLOTS or workspace > _WORKSPACE
             or (arch != "interpreter" and torch._C._cuda_isCurrentStreamCapturing())):
         return (torch.zeros((counters,), device=device, dtype=torch.int32),
-                torch.empty((partials,), device=device, dtype=torch.float32),
-                torch.empty((fragments,), device=device, dtype=torch.float32))
+                torch.empty((workspace,), device=device, dtype=torch.float32))
     kept = _KEPT.get((device, stream))
     if kept is None:
-        none = torch.empty((0,), device=device, dtype=torch.float32)
-        kept = _KEPT[(device, stream)] = [torch.zeros((_COUNTER_SLOTS,), device=device, dtype=torch.int32), none,
-                                          none]
-    if kept[1].numel() < partials:  # the old buffer goes back to torch's allocator, in this stream's order
-        kept[1] = torch.empty((partials,), device=device, dtype=torch.float32)
-    if kept[2].numel() < fragments:
-        kept[2] = torch.empty((fragments,), device=device, dtype=torch.float32)
+        whole = torch.zeros((_COUNTER_SLOTS + _WORKSPACE,), device=device, dtype=torch.int32)
+        kept = _KEPT[(device, stream)] = (whole[:_COUNTER_SLOTS], whole[_COUNTER_SLOTS:].view(torch.float32))
     return kept
 
 
