@@ -6,7 +6,9 @@ rounds; medians over rounds. (session6/launch-paths/ ran this script's own copie
 synchronize inside the host loop's timing, and per-call latency without the L2 flush.)
 
     PYTHONPATH=src python3 benchmarks/ab_host_paths.py OUT.json FILE_A:LABEL FILE_B:LABEL
+        [--host-shape M,K,N] [--call-shapes "[(M, K, N), ...]"] [--cases "[('tf32', False), ...]"]
 """
+import ast
 import statistics
 import sys
 
@@ -42,13 +44,13 @@ def case_fn(module, precision, training, shape):
     return step
 
 
-def main(out_path, specs):
+def main(out_path, specs, host_shape=HOST_SHAPE, call_shapes=CALL_SHAPES, cases=CASES):
     torch.backends.cuda.matmul.allow_tf32 = True
     modules = [load(s) for s in specs]
     rows = []
-    for precision, training in CASES:
+    for precision, training in cases:
         case = f"{precision} {'fwd+bwd' if training else 'inference'}"
-        for metric, shapes, timer in (("host_us", [HOST_SHAPE], host_us), ("call_ms", CALL_SHAPES, call_ms)):
+        for metric, shapes, timer in (("host_us", [host_shape], host_us), ("call_ms", call_shapes, call_ms)):
             for shape in shapes:
                 fns = {label: case_fn(module, precision, training, shape) for label, module in modules}
                 for fn in fns.values():  # compile outside the timed rounds
@@ -66,10 +68,19 @@ def main(out_path, specs):
                       {k: round(v / med[first], 3) for k, v in med.items()}, flush=True)
                 del fns
                 torch.cuda.empty_cache()
-    write_json(out_path, "host_us: lsemish.bench.host_ms at 16x64x64 (200 calls issued without waiting), per call; "
+    write_json(out_path, f"host_us: lsemish.bench.host_ms at {'x'.join(map(str, host_shape))} (200 calls issued "
+               "without waiting), per call; "
                "call_ms: lsemish.bench.kernelbench_call_ms (L2 flush, an event pair, a synchronize; 30 trials); "
                "medians over 5 interleaved rounds", rows, command=" ".join(sys.argv))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2:])
+    args, opts = sys.argv[1:], {}
+    for flag in ("--host-shape", "--call-shapes", "--cases"):
+        if flag in args:
+            at = args.index(flag)
+            value = args[at + 1]
+            opts[flag[2:].replace("-", "_")] = (tuple(map(int, value.split(","))) if flag == "--host-shape"
+                                                 else ast.literal_eval(value))
+            del args[at:at + 2]
+    main(args[0], args[1:], **opts)

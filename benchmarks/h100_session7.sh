@@ -70,3 +70,53 @@ torch.cuda.cudart().cudaProfilerStop()" > "$O/ncu-$m-$shape.csv" 2>> "$O/ncu.err
   done
   rm -f src/lsemish/_model_nosplit.py
 fi
+if [ "${1:-1}" = 5 ]; then
+  # 5: the exact-fp32 few-rows forward (_fma_lse_mish_few_rows_kernel): GPU tests; sweep of its configs against the
+  #    TMA few-rows kernel and cuBLAS (sweep_fma.py).
+  TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -4 | tee "$O/log.txt"
+  python3 benchmarks/sweep_fma.py "$O/sweep-fma.json" 2>&1 | grep -v Warn | tee "$O/sweep-fma.txt"
+fi
+if [ "${1:-1}" = 6 ]; then
+  # 6: the FMA kernel in the fp32 mode (against its register-operand 3xtf32 kernel and cuBLAS fp32), and the tf32
+  #    mode again at one and two rows.
+  python3 benchmarks/sweep_fma.py "$O/sweep-fma-fp32.json" --precision fp32 --configs "[(2, 2048, 8), (8, 512, 8)]" \
+    --shapes "[(1, 8192, 8192), (2, 8192, 8192), (4, 8192, 8192), (8, 8192, 8192), (16, 8192, 8192), (32, 8192, 8192),
+    (1, 4096, 32000), (8, 4096, 32000)]" 2>&1 | grep -v Warn | tee "$O/sweep-fma-fp32.txt"
+  python3 benchmarks/sweep_fma.py "$O/sweep-fma-tf32.json" --configs "[(2, 2048, 8), (8, 512, 8), (4, 1024, 8)]" \
+    --shapes "[(1, 8192, 8192), (2, 8192, 8192), (1, 4096, 32000), (1, 8192, 128256), (1, 1024, 1024)]" 2>&1 \
+    | grep -v Warn | tee "$O/sweep-fma-tf32.txt"
+fi
+if [ "${1:-1}" = 7 ]; then
+  # 7: the final code (the FMA kernel for one row in the tf32 mode, up to eight in the fp32 mode): GPU tests,
+  #    KernelBench check, host time and per-call latency at a few rows against the session-6 module
+  #    (.seed/model_s7base.py), the sweep (tf32; GPU time and per-call latency, chart), and a few rows in every mode.
+  nvidia-smi --query-gpu=name,driver_version --format=csv | tee "$O/device.txt"
+  python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" | tee -a "$O/device.txt"
+  TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -2 | tee "$O/log.txt"
+  python3 -m lsemish check --precision tf32 --json "$O/check-tf32.json" 2>&1 | tail -1 | tee -a "$O/log.txt"
+  for p in fp32 bf16; do python3 -m lsemish check --precision $p --trials 1 2>&1 | tail -1 | tee -a "$O/log.txt"; done
+  python3 benchmarks/ab_host_paths.py "$O/host-few-rows.json" .seed/model_s7base.py:session6 \
+    src/lsemish/model_new.py:fma --host-shape 1,64,64 --call-shapes "[(1, 8192, 8192), (8, 8192, 8192),
+    (1, 1024, 1024)]" --cases "[('tf32', False), ('fp32', False)]" 2>&1 | grep -v Warn | tee "$O/host-few-rows.txt"
+  python3 -m lsemish bench --shapes sweep --precision tf32 --out "$O/sweep" 2>&1 | tail -3 | tee -a "$O/log.txt"
+  python3 -m lsemish bench --shapes 1,8192,8192 8,8192,8192 1,4096,32000 --precision tf32 fp32 bf16 \
+    --out "$O/few-rows" 2>&1 | tail -3 | tee -a "$O/log.txt"
+fi
+if [ "${1:-1}" = 8 ]; then
+  # 8: the FMA forward with its own launch plan (direct launch, as the TMA forward's): GPU tests; host time and
+  #    per-call latency at a few rows against the session-6 module, in both orders; the sweep (tf32) and a few rows
+  #    in every mode (bench folders come back as one tar file: at most 8 files return).
+  TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -2 | tee "$O/log.txt"
+  python3 -m lsemish check --precision tf32 --json "$O/check-tf32.json" 2>&1 | tail -1 | tee -a "$O/log.txt"
+  for order in "session6 fma" "fma session6"; do
+    set -- $order
+    spec() { [ "$1" = session6 ] && echo .seed/model_s7base.py:session6 || echo src/lsemish/model_new.py:fma; }
+    python3 benchmarks/ab_host_paths.py "$O/host-few-rows-$1-first.json" "$(spec $1)" "$(spec $2)" \
+      --host-shape 1,64,64 --call-shapes "[(1, 8192, 8192), (8, 8192, 8192), (1, 1024, 1024)]" \
+      --cases "[('tf32', False), ('fp32', False)]" 2>&1 | grep -v Warn | tee -a "$O/host-few-rows.txt"
+  done
+  python3 -m lsemish bench --shapes sweep --precision tf32 --out "$O/b/sweep" 2>&1 | tail -3 | tee -a "$O/log.txt"
+  python3 -m lsemish bench --shapes 1,8192,8192 8,8192,8192 1,4096,32000 --precision tf32 fp32 bf16 \
+    --out "$O/b/few-rows" 2>&1 | tail -3 | tee -a "$O/log.txt"
+  tar czf "$O/bench.tgz" -C "$O/b" sweep few-rows && rm -rf "$O/b"
+fi

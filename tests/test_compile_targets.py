@@ -29,7 +29,8 @@ def test_every_config_reported(report):
     assert {(r["arch"], r["mode"], r["role"]) for r in report} == {
         (a, m, role) for a in (89, 90) for m in ("tf32", "fp32", "bf16", "native-bf16")
         for role in ("forward", "forward_p", "grad_x", "grad_w")} | {(a, "fp32", "inf_pass") for a in (89, 90)} | {
-        (90, f"tf32-tma-{which}", "forward") for which in ("small", "medium", "large", "few")}
+        (90, f"tf32-tma-{which}", "forward") for which in ("small", "medium", "large", "few")} | {
+        (a, "fma-few", "forward") for a in (89, 90)}
 
 
 def test_the_tma_forward_reads_both_operands_from_shared_memory(report):
@@ -41,8 +42,17 @@ def test_the_tma_forward_reads_both_operands_from_shared_memory(report):
         assert r["shared"] <= SMEM_LIMIT[90] and r["spills"] == 0, r
 
 
+def test_the_fma_kernel_fits_and_streams_w(report):
+    # The exact-fp32 few-rows kernel: CUDA-core FMAs, W read in 16-byte loads past L1, no spills, at 1 and 8 rows.
+    rows = [r for r in report if r["mode"] == "fma-few"]
+    assert len(rows) == 4
+    for r in rows:
+        assert r["ptx_mma_kind"] == "fma" and r["tensor_core_ops"] > 0 and r["spills"] == 0, r
+        assert r["shared"] <= SMEM_LIMIT[r["arch"]], r
+
+
 def test_configs_fit_and_use_tensor_cores(report):
-    for r in report:
+    for r in (r for r in report if r["mode"] != "fma-few"):
         assert r["shared"] <= SMEM_LIMIT[r["arch"]], r
         assert r["ptx_mma_kind"] == ("wgmma" if r["arch"] == 90 else "mma.sync"), r
         assert r["tensor_core_ops"] > 0, r
@@ -60,7 +70,7 @@ def test_registers_reported_and_nothing_spills(report):
 
 def test_hopper_configs_have_no_wgmma_register_hazard(report):
     for r in report:
-        if r["arch"] == 90:
+        if r["arch"] == 90 and r["mode"] != "fma-few":
             assert r["hgmma_in_loop"] > 0, r
             assert r["wgmma_hazards"] == 0, r
             assert not r["ptxas_advisories"], r  # e.g. C7515: ptxas serialized every wgmma

@@ -213,13 +213,13 @@ def test_tf32_either_kernel_matches_rounded_operands(shape, monkeypatch):
 
 
 @pytest.mark.parametrize("M,K,N,which", [
-    (1, 64, 70, "few"), (4, 64, 30, "few"), (3, 40, 20, "few"), (1, 16, 70, "few"), (8, 32, 140, "small"),
+    (2, 64, 70, "few"), (4, 64, 30, "few"), (3, 40, 20, "few"), (2, 16, 70, "few"), (8, 32, 140, "small"),
     (6, 64, 30, "small"), (9, 32, 40, "medium"), (16, 32, 64, "medium"), (40, 32, 70, "large"),
     (70, 32, 130, "large")])
 def test_tf32_tma_kernel_configs(M, K, N, which, monkeypatch):
     # Every config of the one-launch kernels, several row blocks and W tiles: the last program of each row block folds
-    # its partials. The interpreter's table (4 "SMs"): up to 4 rows the few-rows kernel (W's tile first, 16 rows of
-    # x); otherwise "small" up to 8 rows, "large" once its 16 x 32 tiles number at least 4, "medium" in between.
+    # its partials. The interpreter's table (4 "SMs"): from 2 (one row: the FMA kernel) up to 4 rows the few-rows
+    # kernel (W's tile first, 16 rows of x); otherwise "small" up to 8 rows, "large" once its 16 x 32 tiles number at least 4, "medium" in between.
     import lsemish.model_new as mn
     plans = []
     real = mn._tma_plan
@@ -291,3 +291,49 @@ def test_launch_cache_key_separates_what_triton_specializes_on():
     assert key(d) != key(TensorDescriptor(t[:15], [15, 32], [32, 1], [8, 16]))
     assert key(d) != key(TensorDescriptor(t, [16, 32], [32, 1], [16, 16]))
     assert key(True) != key(False) and key(None) != key(0.5)
+
+
+@pytest.mark.parametrize("dist", DISTRIBUTIONS)
+@pytest.mark.parametrize("precision,M,layout", [("tf32", 1, "contiguous"), ("fp32", 1, "contiguous"),
+                                                ("fp32", 5, "contiguous"), ("fp32", 8, "transposed"),
+                                                ("tf32", 1, "transposed"), ("fp32", 3, "no-bias")])
+def test_few_rows_fma_kernel_is_exact_fp32(precision, M, layout, dist, monkeypatch):
+    # Inference with at most MAX_M[mode] rows of fp32 x (one in the tf32 mode, eight in the fp32 mode) runs the FMA
+    # kernel: exact fp32, so it meets the float64 reference far below the error that rounding the operands to tf32
+    # gives (a tensor-core kernel would not). K and N have tails; column-major x and W; no bias.
+    import lsemish.model_new as mn
+    calls = []
+    real = mn._fma_forward
+    monkeypatch.setattr(mn, "_fma_forward", lambda *a: calls.append(a[1].shape) or real(*a))
+    x, w, b = make_problem(M, 300, 37, dist=dist, seed=zlib.crc32(repr((dist, M, layout)).encode()) % 1000)
+    if layout == "no-bias":
+        b = None
+    if layout == "transposed":
+        x, w = x.T.contiguous().T, w.T.contiguous().T
+    x0 = x.clone()
+    out = torch.full((M, 1), float("nan"))
+    linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision=precision, out=out)
+    assert calls == [(M, 300)] and torch.equal(x, x0)
+    err = rel_l2(out, gold(x, w, b))
+    assert err < 1e-6, err
+    assert rel_l2(gold(tf32(x, "round"), tf32(w, "round"), b), gold(x, w, b)) > 10 * err
+
+
+@pytest.mark.parametrize("precision,M,training,fma", [("tf32", 1, False, True), ("tf32", 2, False, False),
+                                                      ("fp32", 8, False, True), ("fp32", 9, False, False),
+                                                      ("tf32", 1, True, False), ("fp32", 4, True, False),
+                                                      ("bf16", 1, False, False)])
+def test_fma_kernel_switch(precision, M, training, fma, monkeypatch):
+    # Both sides of the switch: the FMA kernel up to MAX_M rows per mode, in inference only (training needs P and
+    # lse, which the tensor-core kernels write), never in the bf16 mode; the result right on either side.
+    import lsemish.model_new as mn
+    table = mn._FMA_CONFIGS["interpreter"]["MAX_M"]
+    assert table == mn._FMA_CONFIGS["sm90"]["MAX_M"] == mn._FMA_CONFIGS["sm89"]["MAX_M"]
+    calls = []
+    real = mn._fma_forward
+    monkeypatch.setattr(mn, "_fma_forward", lambda *a: calls.append(1) or real(*a))
+    x, w, b = make_problem(M, 64, 30, dist="laplace", seed=M)
+    x.requires_grad_(training)
+    out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision=precision)
+    assert calls == ([1] if fma else [])
+    assert rel_l2(out.detach(), gold(x.detach(), w, b)) < (1e-2 if precision == "bf16" else 1e-3)

@@ -226,7 +226,8 @@ def test_direct_launch_cache_never_reuses_the_wrong_kernel():
     # must match the float64 reference, whichever compiled kernel the cache hands back.
     from lsemish import linear_lse_mish
     from lsemish.problem import reference_forward
-    for M, K, N in ((64, 256, 384), (1, 256, 384), (37, 260, 390), (64, 256, 384), (130, 1028, 512)):
+    for M, K, N in ((64, 256, 384), (1, 256, 384), (37, 260, 390), (64, 256, 384), (130, 1028, 512), (5, 256, 384),
+                    (1, 260, 390), (8, 1028, 512), (1, 256, 384)):
         for precision, dtype, tol in (("tf32", torch.float32, 2e-4), ("fp32", torch.float32, 1e-5),
                                       ("tf32", torch.bfloat16, 2e-2), ("bf16", torch.float32, 5e-3)):
             x = torch.randn(M, K, device="cuda").to(dtype)
@@ -308,3 +309,62 @@ def test_tma_forward_direct_launch_plans_maps_and_streams():
         torch.cuda.synchronize()
         assert torch.equal(captured, eager)
         check(eager, x, w, b)
+
+
+def test_fma_forward_plans_follow_strides_addresses_streams_and_graphs():
+    # The few-rows FMA forward's direct launch: a plan per key (shape, strides, alignments). Column-major x and W,
+    # an x at an address only 4-byte aligned, a new address holding new data, two streams, a captured graph: each
+    # must give the float64 reference's result in exact fp32, and launch hooks must see the kernel.
+    import triton
+
+    import lsemish.model_new as mn
+    from lsemish import linear_lse_mish
+    from lsemish.problem import reference_forward
+
+    def check(out, x, w, b, precision="tf32"):
+        ref = reference_forward(x.double(), w.double(), None if b is None else b.double(), 2.0, -10.0, 10.0)
+        assert float((out.double() - ref).norm() / ref.norm()) < 1e-6, precision
+
+    torch.manual_seed(3)
+    w, b = torch.randn(3000, 1024, device="cuda") / 32, torch.randn(3000, device="cuda")
+    big = torch.randn(4, 1025, device="cuda")
+    cases = [(torch.randn(1, 1024, device="cuda"), w, b, "tf32"), (big[:1, 1:], w, b, "tf32"),
+             (torch.randn(6, 1024, device="cuda"), w, None, "fp32"),
+             (torch.randn(1024, 7, device="cuda").T, w.T.contiguous().T, b, "fp32")]
+    for _ in range(2):
+        for x, ww, bb, precision in cases:
+            check(linear_lse_mish(x, ww, bb, 2.0, -10.0, 10.0, precision), x, ww, bb, precision)
+    assert len(mn._FMA_PLANS) >= len(cases)
+    x = cases[0][0]
+    x.copy_(torch.rand_like(x))  # same address, new data
+    check(linear_lse_mish(x, w, b, 2.0, -10.0, 10.0), x, w, b)
+    streams = [torch.cuda.Stream() for _ in range(2)]
+    torch.cuda.synchronize()
+    outs = [[], []]
+    for _ in range(10):
+        for i, stream in enumerate(streams):
+            with torch.cuda.stream(stream):
+                outs[i].append(linear_lse_mish(cases[i][0], w, b, 2.0, -10.0, 10.0))
+    torch.cuda.synchronize()
+    for i in range(2):
+        for out in outs[i]:
+            check(out, cases[i][0], w, b)
+    graph, static = torch.cuda.CUDAGraph(), torch.empty(1, 1, device="cuda")
+    with torch.cuda.graph(graph):
+        linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, out=static)
+    for _ in range(3):
+        x.copy_(torch.randn_like(x))
+        static.fill_(float("nan"))
+        graph.replay()
+        check(linear_lse_mish(x, w, b, 2.0, -10.0, 10.0), x, w, b)  # an eager call between replays
+        torch.cuda.synchronize()
+        check(static, x, w, b)
+    seen = []
+    chain = triton.knobs.runtime.launch_enter_hook
+    if getattr(chain, "add", None) is not None:
+        hook = lambda metadata: seen.append(metadata.get()["name"] if hasattr(metadata, "get") else metadata["name"])
+        chain.add(hook)
+        linear_lse_mish(x, w, b, 2.0, -10.0, 10.0)
+        chain.remove(hook)
+        torch.cuda.synchronize()
+        assert any("fma_lse_mish" in name for name in seen), seen

@@ -176,6 +176,33 @@ def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = F
                           ptxas_advisories=advisories, hgmma_in_loop=n_hgmma, wgmma_hazards=len(hazards))
 
 
+def compile_fma_forward(arch: int = 90, rows: int = 8) -> CompiledConfig:
+    """The exact-fp32 few-rows forward (_fma_lse_mish_few_rows_kernel) for `rows` rows of x: CUDA-core FMAs by design
+    (no tensor-core op); tensor_core_ops counts its fma.rn.f32 instructions instead, and ptx_mma_kind says "fma" when
+    W's loads are 16-byte vectors that bypass L1 (ld.global.cg.v4)."""
+    cfg = dict(mn._FMA_CONFIGS[ARCH_KEY[arch]])
+    del cfg["MAX_M"]
+    sig = {"x_ptr": "*fp32", "w_ptr": "*fp32", "bias_ptr": "*fp32", "part_ptr": "*fp32", "count_ptr": "*i32",
+           "out_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32", "stride_xm": "i32", "stride_xk": "constexpr",
+           "stride_wn": "i32", "stride_wk": "constexpr", "stride_out": "i32", "scale": "fp32", "clamp_min": "fp32",
+           "clamp_max": "fp32"}
+    constexprs = {"stride_xk": 1, "stride_wk": 1, "HAS_BIAS": True, "BLOCK_M": triton.next_power_of_2(rows),
+                  **{k: v for k, v in cfg.items() if k.isupper()}}
+    sig.update({name: "constexpr" for name in constexprs})
+    # pointers 16-byte aligned, K and the row strides multiples of 16, as Triton specializes them at launch
+    divisible = [i for i, name in enumerate(sig) if name.endswith("_ptr") or name in ("K", "stride_xm", "stride_wn")]
+    src = ASTSource(fn=mn._fma_lse_mish_few_rows_kernel, signature=sig, constexprs=constexprs,
+                    attrs={(i,): [["tt.divisibility", 16]] for i in divisible})
+    kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32), options={"num_warps": cfg["num_warps"]})
+    ptx = kernel.asm["ptx"]
+    regs, local, advisories, _ = _cubin_facts(kernel.asm["cubin"], ptx, arch)
+    return CompiledConfig(arch=arch, mode="fma-few", role="forward", config={**cfg, "rows": rows, "tma": False},
+                          shared=kernel.metadata.shared, registers=regs, spills=local,
+                          tensor_core_ops=ptx.count("fma.rn.f32"),
+                          ptx_mma_kind="fma" if "ld.global.cg.v4" in ptx else "none",
+                          ptxas_advisories=advisories)
+
+
 def all_configs():
     """Yield (arch, mode, config, role) for every shipped GPU config in each of its three roles."""
     for arch, key in ARCH_KEY.items():
@@ -186,7 +213,8 @@ def all_configs():
 
 def report() -> list[CompiledConfig]:
     return ([compile_config(arch, mode, config, role=role) for arch, mode, config, role in all_configs()]
-            + [compile_tma_forward(90, which) for which in ("small", "medium", "large", "few")])
+            + [compile_tma_forward(90, which) for which in ("small", "medium", "large", "few")]
+            + [compile_fma_forward(arch, rows) for arch in ARCH_KEY for rows in (1, 8)])
 
 
 def main():

@@ -211,6 +211,33 @@ def _tf32_lse_mish_few_rows_kernel(
 
 
 @triton.jit
+def _fma_lse_mish_few_rows_kernel(
+    x_ptr, w_ptr, bias_ptr, part_ptr, count_ptr, out_ptr, M, N, K, stride_xm, stride_xk, stride_wn, stride_wk,
+    stride_out, scale, clamp_min, clamp_max, HAS_BIAS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    # The forward for a few rows of x (inference) in exact fp32, on the CUDA cores: reading W once is the whole cost
+    # there, and fp32 FMAs keep up with it. Each program streams BLOCK_N rows of W (BLOCK_K columns per load, past
+    # L1: each element is read once) against all M <= BLOCK_M rows of x (which stay in L1), keeps BLOCK_K partial
+    # sums per output, adds them at the end; the epilogue is the TMA kernels' (_fold_tile).
+    scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, tl.float32)
+    pid_n = tl.program_id(0)
+    offs_m = tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_k = tl.arange(0, BLOCK_K)
+    x_rows = x_ptr + offs_m[:, None].to(tl.int64) * stride_xm
+    w_rows = w_ptr + offs_n[:, None].to(tl.int64) * stride_wn
+    m_ok, n_ok = (offs_m < M)[:, None], (offs_n < N)[:, None]
+    acc = tl.zeros((BLOCK_M, BLOCK_N, BLOCK_K), dtype=tl.float32)
+    for k in range(0, K, BLOCK_K):
+        k_ok = (k + offs_k < K)[None, :]
+        xt = tl.load(x_rows + (k + offs_k)[None, :] * stride_xk, mask=m_ok & k_ok, other=0.0)
+        wt = tl.load(w_rows + (k + offs_k)[None, :] * stride_wk, mask=n_ok & k_ok, other=0.0, cache_modifier=".cg")
+        acc += xt[:, None, :] * wt[None, :, :]
+    _fold_tile(tl.sum(acc, axis=2), 0, pid_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N,
+               stride_out, scale, clamp_min, clamp_max, HAS_BIAS, False, BLOCK_M, BLOCK_N)
+
+@triton.jit
 def _prepare_b_kernel(
     src_ptr, hi_ptr, lo_ptr, flag_ptr, M, K, stride_sm, stride_sk,
     MODE: tl.constexpr, WRITE_HI: tl.constexpr, FLAG_INF: tl.constexpr, BLOCK_M: tl.constexpr,
@@ -527,6 +554,20 @@ _TF32_TMA_CONFIGS = {
 }
 
 
+# The exact-fp32 forward for a few rows of x (_fma_lse_mish_few_rows_kernel): in inference with fp32 x, up to MAX_M[mode]
+# rows in the tf32 (0) and fp32 (1) modes (x's block: the rows rounded up to a power of two); BLOCK_N rows of W per
+# program, BLOCK_K columns per load, warps.
+# H100 (session7/fma/): at one row, W read at 2.85 TB/s against the TMA few-rows kernel's 2.79 (0.86x cuBLAS tf32 vs
+# 0.87x) with rel-L2 4e-8 instead of 3e-6; from two rows on the tensor cores are faster. The fp32 mode's register-operand
+# kernel reads W at 0.75 TB/s at any M up to 32: the FMA kernel is 2.2-3.9x faster up to 8 rows (0.82-0.87x cuBLAS
+# fp32 at 8192 x 8192), slower from 16.
+_FMA_CONFIGS = {
+    "sm90": dict(MAX_M={0: 1, 1: 8}, BLOCK_N=8, BLOCK_K=512, num_warps=8),
+    "sm89": dict(MAX_M={0: 1, 1: 8}, BLOCK_N=8, BLOCK_K=512, num_warps=8),
+    "interpreter": dict(MAX_M={0: 1, 1: 8}, BLOCK_N=2, BLOCK_K=16, num_warps=4),
+}
+
+
 def _config(arch, mode, dtype):
     return _FP64_CONFIG if dtype == torch.float64 and arch != "interpreter" else _CONFIGS[arch][mode]
 
@@ -802,6 +843,9 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
         return
     arch = _arch_key(x.device)
     with scope:
+        if lse is None and x.dtype == torch.float32 and M <= _FMA_CONFIGS[arch]["MAX_M"].get(mode, 0):
+            _fma_forward(arch, x, weight, bias, consts, out)
+            return
         if _tma_rounding_applies(arch, mode, x, lse, p) and _tf32_tma_forward(arch, x, weight, bias, consts, out,
                                                                               lse, p):
             return
@@ -809,6 +853,42 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
         _launch(_lse_mish_combine_kernel, x, (_cdiv(M, 256),),
                 (part[0], part[1], out, out if lse is None else lse, M, part[0].shape[0], out.stride(0)),
                 dict(SAVE_LSE=lse is not None, BLOCK=256))
+
+
+def _fma_forward(arch, x, weight, bias, consts, out):
+    """out (M, 1) for a few rows of fp32 x, in exact fp32 (_fma_lse_mish_few_rows_kernel). As the TMA forward does, it
+    follows a plan per key (grid, partials, the compiled kernel resolved once) and calls Triton's launcher directly."""
+    M, K = x.shape
+    N = weight.shape[0]
+    device = x.device
+    # Everything Triton specializes on (the integers, the pointers' 16-byte alignment), and the shape.
+    key = (device.index, M, N, K, x.stride(), weight.stride(), x.data_ptr() % 16 == 0, weight.data_ptr() % 16 == 0,
+           None if bias is None else bias.data_ptr() % 16 == 0, out.data_ptr() % 16 == 0, out.stride(0), arch)
+    plan = _FMA_PLANS.get(key)
+    stream = 0 if arch == "interpreter" else torch._C._cuda_getCurrentRawStream(device.index)
+    if plan is None:
+        cfg = dict(_FMA_CONFIGS[arch])
+        del cfg["MAX_M"]
+        tiles = _cdiv(N, cfg["BLOCK_N"])
+        plan = [tiles, 2 * tiles * M, dict(HAS_BIAS=bias is not None, BLOCK_M=triton.next_power_of_2(M), **cfg), None]
+    count, part = _kept_buffers(device, stream, 1, plan[1], arch)
+    args = (x, weight, weight if bias is None else bias, part, count, out, M, N, K, x.stride(0), x.stride(1),
+            weight.stride(0), weight.stride(1), out.stride(0), *consts)
+    if arch == "interpreter" or _launch_hooks_set():
+        _launch(_fma_lse_mish_few_rows_kernel, x, (plan[0],), args, plan[2])
+        return
+    if plan[3] is None:  # resolve (compile or load) once for this key
+        if len(_FMA_PLANS) >= _MAX_PLANS:
+            _FMA_PLANS.clear()
+        plan[3] = _resolved(_fma_lse_mish_few_rows_kernel, x, (plan[0],), args, plan[2])[1:]
+        _FMA_PLANS[key] = plan
+    run, function, packed, constexprs = plan[3]
+    run(plan[0], 1, 1, stream, function, packed, None, None, None, *args, *constexprs)
+
+
+# The FMA forward's plans: key of _fma_forward -> [grid, partials' size, constexprs and launch options, (run,
+# function, packed metadata, constexpr values) of the compiled kernel].
+_FMA_PLANS = {}
 
 
 def _tma_rounding_applies(arch, mode, x, lse, p):
