@@ -7,13 +7,15 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 
 # y = x @ W.T + b;  y = 2 * (y * scale);  y = clamp(y, cmin, cmax);  lse = logsumexp(y, dim=1);  out = lse * mish(lse)
 #
-# Four GEMM kernels, one job each.
+# Five GEMM kernels, one job each.
 # _tf32_lse_mish_kernel, the default (tf32) forward on Hopper, inference and training alike, in one launch: x and W
 # reach shared memory through TMA tensor maps that round fp32 to tf32 on the way (ties to even), the tensor cores read
 # both from there, and the last program of each row block folds the row block's partials into out (and lse, P in
 # training). _tf32_lse_mish_few_rows_kernel is the same for a few rows of x (inference), with W's tile as the first
 # operand (no 64-row padding of x, deeper stages of W). Their launch (_tf32_tma_forward) follows a plan made once per
 # shape (config, grid, the compiled kernel) and calls Triton's C launcher directly.
+# _fma_lse_mish_few_rows_kernel serves inference on a few rows of fp32 x (one in the tf32 mode, up to eight in the
+# fp32 and bf16 modes; _FMA_CONFIGS) in exact fp32 on the CUDA cores, where reading W once is the whole cost.
 # The register-operand kernels serve the rest: _register_lse_partials_kernel every other forward (fp32, bf16, native
 # dtypes; tf32 where TMA cannot describe an operand, and on sm_89), and
 # _register_grad_product_kernel both backward products. Their shared loop (_register_product) computes
@@ -555,16 +557,17 @@ _TF32_TMA_CONFIGS = {
 
 
 # The exact-fp32 forward for a few rows of x (_fma_lse_mish_few_rows_kernel): in inference with fp32 x, up to MAX_M[mode]
-# rows in the tf32 (0) and fp32 (1) modes (x's block: the rows rounded up to a power of two); BLOCK_N rows of W per
-# program, BLOCK_K columns per load, warps.
+# rows in the tf32 (0), fp32 (1) and bf16 (2) modes (x's block: the rows rounded up to a power of two); BLOCK_N rows of
+# W per program, BLOCK_K columns per load, warps.
 # H100 (session7/fma/): at one row, W read at 2.85 TB/s against the TMA few-rows kernel's 2.79 (0.86x cuBLAS tf32 vs
 # 0.87x) with rel-L2 4e-8 instead of 3e-6; from two rows on the tensor cores are faster. The fp32 mode's register-operand
 # kernel reads W at 0.75 TB/s at any M up to 32: the FMA kernel is 2.2-3.9x faster up to 8 rows (0.82-0.87x cuBLAS
-# fp32 at 8192 x 8192), slower from 16.
+# fp32 at 8192 x 8192), slower from 16. The bf16 mode (2), whose register-operand kernel takes 0.18-0.19 ms there
+# (session7/final/few-rows), gets it too: more accurate than asked, and faster.
 _FMA_CONFIGS = {
-    "sm90": dict(MAX_M={0: 1, 1: 8}, BLOCK_N=8, BLOCK_K=512, num_warps=8),
-    "sm89": dict(MAX_M={0: 1, 1: 8}, BLOCK_N=8, BLOCK_K=512, num_warps=8),
-    "interpreter": dict(MAX_M={0: 1, 1: 8}, BLOCK_N=2, BLOCK_K=16, num_warps=4),
+    "sm90": dict(MAX_M={0: 1, 1: 8, 2: 8}, BLOCK_N=8, BLOCK_K=512, num_warps=8),
+    "sm89": dict(MAX_M={0: 1, 1: 8, 2: 8}, BLOCK_N=8, BLOCK_K=512, num_warps=8),
+    "interpreter": dict(MAX_M={0: 1, 1: 8, 2: 8}, BLOCK_N=2, BLOCK_K=16, num_warps=4),
 }
 
 
