@@ -120,3 +120,34 @@ if [ "${1:-1}" = 8 ]; then
     --out "$O/b/few-rows" 2>&1 | tail -3 | tee -a "$O/log.txt"
   tar czf "$O/bench.tgz" -C "$O/b" sweep few-rows && rm -rf "$O/b"
 fi
+if [ "${1:-1}" = 9 ]; then
+  # 9: the bf16 mode on the FMA kernel up to eight rows (GPU tests, few-rows bench in every mode); TMA configs with
+  #    64-wide K steps for the "medium" region (short K loops: half the steps, each twice the work).
+  TRITON_INTERPRET=0 python3 -m pytest -q tests/test_gpu.py 2>&1 | grep -v DEBUG | tail -2 | tee "$O/log.txt"
+  python3 -m lsemish check --precision bf16 --trials 3 2>&1 | tail -1 | tee -a "$O/log.txt"
+  python3 -m lsemish bench --shapes 1,8192,8192 8,8192,8192 --precision tf32 fp32 bf16 --no-compile \
+    --out "$O/b/few-rows-bf16" 2>&1 | tail -3 | tee -a "$O/log.txt"
+  tar czf "$O/bench.tgz" -C "$O/b" few-rows-bf16 && rm -rf "$O/b"
+  python3 benchmarks/sweep_tma.py "$O/sweep-medium-bk64.json" --configs "[(64,256,32,4,4), (64,256,64,4,2),
+    (64,256,64,8,2), (64,256,32,4,5), (128,128,64,8,3), (64,128,128,4,2)]" --shapes "[(333,1000,3000),
+    (300,512,1024), (512,2048,2048), (256,8192,8192)]" 2>&1 | grep -v Warn | tee "$O/sweep-medium-bk64.txt"
+fi
+if [ "${1:-1}" = 10 ]; then
+  # 10: where a short shape's time goes (300x512x1024: 12 us whatever the tile config, cuBLAS 5.3): NCU warp-state
+  #    sampling per SASS instruction of the shipped kernel (ncu_sass_hot.py lists the hottest).
+  NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  for shape in 300,512,1024 333,1000,3000; do
+    "$NCU" --clock-control none --profile-from-start off -k regex:"_tf32_lse_mish" --section WarpStateStats \
+      --section SourceCounters --page source --print-source sass --csv python3 -c "
+import torch, lsemish.model_new as mn
+M, K, N = $shape
+torch.manual_seed(0)
+x = torch.rand(M, K, device='cuda'); w = torch.randn(N, K, device='cuda') / K**0.5; b = torch.randn(N, device='cuda')
+mn.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0); torch.cuda.synchronize()
+torch.cuda.cudart().cudaProfilerStart(); mn.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0); torch.cuda.synchronize()
+torch.cuda.cudart().cudaProfilerStop()" > "$O/sass-$shape.csv" 2> "$O/ncu-$shape.err"
+    echo "== $shape" | tee -a "$O/sass-hot.txt"
+    python3 benchmarks/ncu_sass_hot.py "$O/sass-$shape.csv" 40 2>&1 | tee -a "$O/sass-hot.txt"
+  done
+  gzip "$O"/sass-*.csv
+fi
