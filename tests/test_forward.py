@@ -219,7 +219,8 @@ def test_tf32_either_kernel_matches_rounded_operands(shape, monkeypatch):
 def test_tf32_tma_kernel_configs(M, K, N, which, monkeypatch):
     # Every config of the one-launch kernels, several row blocks and W tiles: the last program of each row block folds
     # its partials. The interpreter's table (4 "SMs"): from 2 (one row: the FMA kernel) up to 4 rows the few-rows
-    # kernel (W's tile first, 16 rows of x); otherwise "small" up to 8 rows, "large" once its 16 x 32 tiles number at least 4, "medium" in between.
+    # kernel (W's tile first, 16 rows of x); otherwise "small" up to 8 rows, "large" once its 16 x 32 tiles number at
+    # least 4, "medium" in between.
     import lsemish.model_new as mn
     plans = []
     real = mn._tma_plan

@@ -239,6 +239,7 @@ def _fma_lse_mish_few_rows_kernel(
     _fold_tile(tl.sum(acc, axis=2), 0, pid_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N,
                stride_out, scale, clamp_min, clamp_max, HAS_BIAS, False, BLOCK_M, BLOCK_N)
 
+
 @triton.jit
 def _prepare_b_kernel(
     src_ptr, hi_ptr, lo_ptr, flag_ptr, M, K, stride_sm, stride_sk,
@@ -556,13 +557,13 @@ _TF32_TMA_CONFIGS = {
 }
 
 
-# The exact-fp32 forward for a few rows of x (_fma_lse_mish_few_rows_kernel): in inference with fp32 x, up to MAX_M[mode]
-# rows in the tf32 (0), fp32 (1) and bf16 (2) modes (x's block: the rows rounded up to a power of two); BLOCK_N rows of
-# W per program, BLOCK_K columns per load, warps.
+# The exact-fp32 forward for a few rows of x (_fma_lse_mish_few_rows_kernel): in inference with fp32 x, up to
+# MAX_M[mode] rows in the tf32 (0), fp32 (1) and bf16 (2) modes (x's block: the rows rounded up to a power of two);
+# BLOCK_N rows of W per program, BLOCK_K columns per load, warps.
 # H100 (session7/fma/): at one row, W read at 2.85 TB/s against the TMA few-rows kernel's 2.79 (0.86x cuBLAS tf32 vs
-# 0.87x) with rel-L2 4e-8 instead of 3e-6; from two rows on the tensor cores are faster. The fp32 mode's register-operand
-# kernel reads W at 0.75 TB/s at any M up to 32: the FMA kernel is 2.2-3.9x faster up to 8 rows (0.82-0.87x cuBLAS
-# fp32 at 8192 x 8192), slower from 16. The bf16 mode (2), whose register-operand kernel takes 0.18-0.19 ms there
+# 0.87x) with rel-L2 4e-8 instead of 3e-6; from two rows on the tensor cores are faster. The fp32 mode's
+# register-operand kernel reads W at 0.75 TB/s at any M up to 32: the FMA kernel is 2.2-3.9x faster up to 8 rows
+# (0.82-0.87x cuBLAS fp32 at 8192 x 8192), slower from 16. The bf16 mode (2), whose register-operand kernel takes 0.18-0.19 ms there
 # (session7/final/few-rows), gets it too: more accurate than asked, and faster.
 _FMA_CONFIGS = {
     "sm90": dict(MAX_M={0: 1, 1: 8, 2: 8}, BLOCK_N=8, BLOCK_K=512, num_warps=8),
