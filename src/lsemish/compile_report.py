@@ -180,8 +180,7 @@ def compile_fma_forward(arch: int = 90, rows: int = 8) -> CompiledConfig:
     """The exact-fp32 few-rows forward (_fma_lse_mish_few_rows_kernel) for `rows` rows of x: CUDA-core FMAs by design
     (no tensor-core op); tensor_core_ops counts its fma.rn.f32 instructions instead, and ptx_mma_kind says "fma" when
     W's loads are 16-byte vectors that bypass L1 (ld.global.cg.v4)."""
-    cfg = dict(mn._FMA_CONFIGS[ARCH_KEY[arch]])
-    del cfg["MAX_M"]
+    cfg = mn._fma_tile(ARCH_KEY[arch])
     sig = {"x_ptr": "*fp32", "w_ptr": "*fp32", "bias_ptr": "*fp32", "part_ptr": "*fp32", "count_ptr": "*i32",
            "out_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32", "stride_xm": "i32", "stride_xk": "constexpr",
            "stride_wn": "i32", "stride_wk": "constexpr", "stride_out": "i32", "scale": "fp32", "clamp_min": "fp32",

@@ -847,7 +847,7 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
         return
     arch = _arch_key(x.device)
     with scope:
-        if lse is None and x.dtype == torch.float32 and M <= _FMA_CONFIGS[arch]["MAX_M"].get(mode, 0):
+        if lse is None and _fma_serves(arch, mode, x.dtype, M):  # inference only: training needs lse and P
             _fma_forward(arch, x, weight, bias, consts, out)
             return
         if _tma_rounding_applies(arch, mode, x, lse, p) and _tf32_tma_forward(arch, x, weight, bias, consts, out,
@@ -859,39 +859,54 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
                 dict(SAVE_LSE=lse is not None, BLOCK=256))
 
 
+def _fma_serves(arch, mode, dtype, rows):
+    # Whether _fma_lse_mish_few_rows_kernel runs the inference forward of `rows` rows of x in this mode.
+    return dtype == torch.float32 and rows <= _FMA_CONFIGS[arch]["MAX_M"].get(mode, 0)
+
+
+def _fma_tile(arch):
+    # The FMA kernel's tile and launch options for arch (its _FMA_CONFIGS record without MAX_M).
+    return {name: value for name, value in _FMA_CONFIGS[arch].items() if name != "MAX_M"}
+
+
+class _FmaPlan:
+    # The FMA forward's plan for one key: grid, partials' size, constexprs and launch options, and (run, function,
+    # packed metadata, constexpr values) of the compiled kernel once resolved (GPU only).
+    __slots__ = ("grid", "partials", "meta", "launch")
+
+
 def _fma_forward(arch, x, weight, bias, consts, out):
     """out (M, 1) for a few rows of fp32 x, in exact fp32 (_fma_lse_mish_few_rows_kernel). As the TMA forward does, it
     follows a plan per key (grid, partials, the compiled kernel resolved once) and calls Triton's launcher directly."""
     M, K = x.shape
     N = weight.shape[0]
     device = x.device
-    # Everything Triton specializes on (the integers, the pointers' 16-byte alignment), and the shape.
-    key = (device.index, M, N, K, x.stride(), weight.stride(), x.data_ptr() % 16 == 0, weight.data_ptr() % 16 == 0,
+    # The facts _tf32_tma_forward's key holds (written out on each hot path): shape, strides, pointer alignments.
+    key = (device.index, M, N, K, x.stride(), weight.stride(), x.data_ptr() % 16, weight.data_ptr() % 16,
            None if bias is None else bias.data_ptr() % 16 == 0, out.data_ptr() % 16 == 0, out.stride(0), arch)
     plan = _FMA_PLANS.get(key)
-    stream = 0 if arch == "interpreter" else torch._C._cuda_getCurrentRawStream(device.index)
     if plan is None:
-        cfg = dict(_FMA_CONFIGS[arch])
-        del cfg["MAX_M"]
-        tiles = _cdiv(N, cfg["BLOCK_N"])
-        plan = [tiles, 2 * tiles * M, dict(HAS_BIAS=bias is not None, BLOCK_M=triton.next_power_of_2(M), **cfg), None]
-    count, part = _kept_buffers(device, stream, 1, plan[1], arch)
+        cfg = _fma_tile(arch)
+        plan = _FmaPlan()
+        plan.grid = _cdiv(N, cfg["BLOCK_N"])
+        plan.partials = 2 * plan.grid * M  # (2, tiles, M)
+        plan.meta = dict(HAS_BIAS=bias is not None, BLOCK_M=triton.next_power_of_2(M), **cfg)
+        plan.launch = None
+        _keep_plan(_FMA_PLANS, key, plan)
+    stream = 0 if arch == "interpreter" else torch._C._cuda_getCurrentRawStream(device.index)
+    count, part = _kept_buffers(device, stream, 1, plan.partials, arch)
     args = (x, weight, weight if bias is None else bias, part, count, out, M, N, K, x.stride(0), x.stride(1),
             weight.stride(0), weight.stride(1), out.stride(0), *consts)
     if arch == "interpreter" or _launch_hooks_set():
-        _launch(_fma_lse_mish_few_rows_kernel, x, (plan[0],), args, plan[2])
+        _launch(_fma_lse_mish_few_rows_kernel, x, (plan.grid,), args, plan.meta)
         return
-    if plan[3] is None:  # resolve (compile or load) once for this key
-        if len(_FMA_PLANS) >= _MAX_PLANS:
-            _FMA_PLANS.clear()
-        plan[3] = _resolved(_fma_lse_mish_few_rows_kernel, x, (plan[0],), args, plan[2])[1:]
-        _FMA_PLANS[key] = plan
-    run, function, packed, constexprs = plan[3]
-    run(plan[0], 1, 1, stream, function, packed, None, None, None, *args, *constexprs)
+    if plan.launch is None:  # resolve (compile or load) once for this key
+        plan.launch = _resolved(_fma_lse_mish_few_rows_kernel, x, (plan.grid,), args, plan.meta)[1:]
+    run, function, packed, constexprs = plan.launch
+    run(plan.grid, 1, 1, stream, function, packed, None, None, None, *args, *constexprs)
 
 
-# The FMA forward's plans: key of _fma_forward -> [grid, partials' size, constexprs and launch options, (run,
-# function, packed metadata, constexpr values) of the compiled kernel].
+# The FMA forward's plans, one per key of _fma_forward.
 _FMA_PLANS = {}
 
 
@@ -995,7 +1010,7 @@ def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
     plan.M, plan.N, plan.K = M, N, K
     if not (_tma_ok(x) and _tma_ok(weight) and (p is None or _tma_ok(p))):
         plan.kernel = None
-        return _keep_plan(key, plan)
+        return _keep_plan(_TMA_PLANS, key, plan)
     configs = _TF32_TMA_CONFIGS[arch]
     few = _few_rows(configs, M, p is not None)
     if few:
@@ -1018,13 +1033,14 @@ def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
         args = plan.args(*[(d,) for d in descs], weight if bias is None else bias, buf, count, out, lse, consts)
         launch = _resolved(plan.kernel, x, plan.grid, args, plan.meta, (0, 1))
         plan.direct = _direct_launch(launch, *(d.block_shape for d in descs if d is not None))
-    return _keep_plan(key, plan)
+    return _keep_plan(_TMA_PLANS, key, plan)
 
 
-def _keep_plan(key, plan):
-    if len(_TMA_PLANS) >= _MAX_PLANS:
-        _TMA_PLANS.clear()
-    _TMA_PLANS[key] = plan
+def _keep_plan(plans, key, plan):
+    # plans[key] = plan, at most _MAX_PLANS of them (a full cache is emptied first).
+    if len(plans) >= _MAX_PLANS:
+        plans.clear()
+    plans[key] = plan
     return plan
 
 
