@@ -12,7 +12,7 @@ import triton
 import triton.language as tl
 
 from lsemish import model_new as mn
-from lsemish.problem import reference_forward
+from lsemish.problems.problem22 import reference_forward
 
 
 @triton.jit

@@ -7,7 +7,7 @@ import statistics
 import torch
 import triton
 
-from lsemish.problem import reference_forward
+from lsemish.problems.problem22 import reference_forward
 
 
 def problem(M, K, N):

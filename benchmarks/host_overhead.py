@@ -12,7 +12,7 @@ import torch
 
 from lsemish import ModelNew
 from lsemish.bench import host_ms
-from lsemish.problem import Model
+from lsemish.problems.problem22 import Model
 
 
 def per_call_us(fn, n=300):

@@ -22,7 +22,7 @@ import torch
 import triton
 
 from lsemish import model_new as mn
-from lsemish.problem import reference_forward
+from lsemish.problems.problem22 import reference_forward
 
 T, F = True, False
 RACE_RUNS = 20

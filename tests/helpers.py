@@ -3,8 +3,8 @@ import os
 import torch
 
 from lsemish.grad_check import grads_of as our_grads
-from lsemish.inputs import make_x
-from lsemish.problem import reference_forward
+from lsemish.evaluate.inputs import make_x
+from lsemish.problems.problem22 import reference_forward
 
 
 def make_problem(M, K, N, dist="randn", seed=0, dtype=torch.float32):

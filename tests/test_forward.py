@@ -6,7 +6,7 @@ import torch
 
 from helpers import gold, make_problem, rel_l2, tf32
 from lsemish import linear_lse_mish
-from lsemish.inputs import DISTRIBUTIONS
+from lsemish.evaluate.inputs import DISTRIBUTIONS
 
 SHAPES = [(37, 53, 45), (1, 20, 17), (19, 7, 1), (33, 1, 40)]
 

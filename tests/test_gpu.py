@@ -117,7 +117,7 @@ def test_second_device():
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float64])
 def test_native_dtype_backward(dtype):
     # A model moved with .to(dtype): forward and backward in that dtype, gradients close to float64's.
-    from lsemish.problem import reference_forward
+    from lsemish.problems.problem22 import reference_forward
     model = _model("tf32", dtype)
     x = torch.rand(64, 256, device="cuda", dtype=dtype, requires_grad=True)
     g = torch.randn(64, 1, device="cuda", dtype=dtype)
@@ -136,7 +136,7 @@ def test_native_dtype_backward(dtype):
 def test_inf_rows_follow_the_reference(precision):
     # The fp32 mode's second pass over rows holding +-inf (TMA loads, early exit of tiles without such rows).
     from lsemish import linear_lse_mish
-    from lsemish.problem import reference_forward
+    from lsemish.problems.problem22 import reference_forward
     torch.manual_seed(3)
     x, w = torch.rand(300, 512, device="cuda"), torch.randn(640, 512, device="cuda") / 23
     b = torch.randn(640, device="cuda")
@@ -225,7 +225,7 @@ def test_direct_launch_cache_never_reuses_the_wrong_kernel():
     # Shapes that differ in what Triton specializes on (divisibility, M == 1), dtypes and modes, in turn: every result
     # must match the float64 reference, whichever compiled kernel the cache hands back.
     from lsemish import linear_lse_mish
-    from lsemish.problem import reference_forward
+    from lsemish.problems.problem22 import reference_forward
     for M, K, N in ((64, 256, 384), (1, 256, 384), (37, 260, 390), (64, 256, 384), (130, 1028, 512), (5, 256, 384),
                     (1, 260, 390), (8, 1028, 512), (1, 256, 384)):
         for precision, dtype, tol in (("tf32", torch.float32, 2e-4), ("fp32", torch.float32, 1e-5),
@@ -267,7 +267,7 @@ def test_tma_forward_direct_launch_plans_maps_and_streams():
 
     import lsemish.model_new as mn
     from lsemish import linear_lse_mish
-    from lsemish.problem import reference_forward
+    from lsemish.problems.problem22 import reference_forward
 
     def check(out, x, w, b):
         ref = reference_forward(x.double(), w.double(), b.double(), 2.0, -10.0, 10.0)
@@ -319,7 +319,7 @@ def test_fma_forward_plans_follow_strides_addresses_streams_and_graphs():
 
     import lsemish.model_new as mn
     from lsemish import linear_lse_mish
-    from lsemish.problem import reference_forward
+    from lsemish.problems.problem22 import reference_forward
 
     def check(out, x, w, b, precision="tf32"):
         ref = reference_forward(x.double(), w.double(), None if b is None else b.double(), 2.0, -10.0, 10.0)

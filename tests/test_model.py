@@ -4,7 +4,7 @@ import torch
 
 from helpers import gold
 from lsemish import ModelNew
-from lsemish.problem import Model
+from lsemish.problems.problem22 import Model
 
 INIT = [24, 40, 2.0, -10.0, 10.0]
 

@@ -3,9 +3,7 @@
 `ModelNew` and `linear_lse_mish` load on first use, so that a caller (the CLI, a test) can choose Triton's
 interpreter (TRITON_INTERPRET=1) before the kernels are defined.
 """
-from . import problem
-
-__all__ = ["ModelNew", "linear_lse_mish", "problem", "PRECISIONS"]
+__all__ = ["ModelNew", "linear_lse_mish", "PRECISIONS"]
 __version__ = "0.1.0"
 
 

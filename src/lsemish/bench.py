@@ -1,4 +1,6 @@
-"""Side-by-side timings in one process: lsemish per precision, cuBLAS alone, eager, torch.compile, candidates."""
+"""Side-by-side timings of lsemish's own deliverable in one process: its precision modes, cuBLAS alone, eager and
+torch.compile, interleaved. Only trusted code runs here; candidates are timed by evaluate/bench.py, each in a
+worker of its own."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,8 +12,8 @@ import time
 import torch
 import triton
 
-from .check import TOLERANCE, build_model, load_candidate
-from .problem import Model, reference_forward
+from .evaluate.compare import PRECISION_TOLERANCE as TOLERANCE
+from .problems.problem22 import Model, reference_forward
 
 SHAPES = {"headline": [(1024, 8192, 8192)],
           "sweep": [(1, 8192, 8192), (16, 8192, 8192), (128, 8192, 8192), (1024, 8192, 8192), (4096, 8192, 8192),
@@ -98,7 +100,7 @@ def measured_peaks(log):
     return peaks
 
 
-def bench_shape(M, K, N, precisions, candidates, log, with_compile=True):
+def bench_shape(M, K, N, precisions, log, with_compile=True):
     dev = torch.device("cuda")
     torch.manual_seed(0)
     init = [K, N, 2.0, -10.0, 10.0]
@@ -148,13 +150,6 @@ def bench_shape(M, K, N, precisions, candidates, log, with_compile=True):
         torch.backends.cuda.matmul.allow_tf32 = True
         compiled = torch.compile(ref)
         add("compile-tf32", lambda: compiled(x), "tf32", tf32=True)
-    for spec in candidates:
-        path, _, label = spec.partition(":")
-        label = label or os.path.splitext(os.path.basename(path))[0]
-        module = load_candidate(path)
-        cand = build_model(module, init, "tf32", 0).to(dev)
-        cand.load_state_dict(ref.state_dict())
-        add(label, lambda m=cand: m(x), "tf32")
     timings = _interleaved([(sp[0], sp[1]) for sp in specs], log)
     rows = []
     for name, fn, kind, tol, first_s, work in specs:
@@ -365,7 +360,7 @@ def _chart_backward(result, path):
     plt.close(fig)
 
 
-def run_bench(shapes, precisions, candidates, outdir, with_compile=True, log=print, backward=False):
+def run_bench(shapes, precisions, outdir, with_compile=True, log=print, backward=False):
     if not torch.cuda.is_available():
         raise SystemExit("bench needs a CUDA GPU (timings through the interpreter would mean nothing)")
     log(f"device: {torch.cuda.get_device_name()}")
@@ -373,7 +368,7 @@ def run_bench(shapes, precisions, candidates, outdir, with_compile=True, log=pri
     rows = []
     for (M, K, N) in shapes:
         log(f"shape {M}x{K}x{N}")
-        rows += bench_shape(M, K, N, precisions, candidates, log, with_compile)
+        rows += bench_shape(M, K, N, precisions, log, with_compile)
     backward_rows = []
     if backward:
         for (M, K, N) in shapes:
@@ -385,54 +380,3 @@ def run_bench(shapes, precisions, candidates, outdir, with_compile=True, log=pri
               "date": time.strftime("%Y-%m-%d"), "command": "python -m lsemish " + " ".join(sys.argv[1:]),
               "peaks_tflops": peaks, "rows": rows, "backward_rows": backward_rows}
     return result, write_results(result, outdir)
-
-
-def bench_problem(problem_path, candidates, outdir, with_compile=True, log=print):
-    """Any KernelBench-format problem: the reference in eager mode, torch.compile of it, and candidate ModelNews,
-    on get_inputs(), interleaved; each row has queued GPU time, KernelBench's per-call latency and host time."""
-    from .check import load_problem
-    if not torch.cuda.is_available():
-        raise SystemExit("bench needs a CUDA GPU (timings through the interpreter would mean nothing)")
-    problem = load_problem(problem_path)
-    dev = torch.device("cuda")
-    torch.manual_seed(0)
-    init = problem.get_init_inputs()
-    ref = problem.Model(*init).to(dev)
-    inputs = [v.to(dev) if isinstance(v, torch.Tensor) else v for v in problem.get_inputs()]
-    contenders = [("reference-eager", ref)]
-    if with_compile:
-        contenders.append(("reference-compile", torch.compile(ref)))
-    for spec in candidates:
-        path, _, label = spec.partition(":")
-        module = load_candidate(path)
-        torch.manual_seed(0)  # the reference's seed: KernelBench's same-seed parameters
-        model = module.ModelNew(*init).to(dev)
-        contenders.append((label or os.path.splitext(os.path.basename(path))[0], model))
-    fns = []
-    for name, model in contenders:
-        def fn(m=model):
-            with torch.no_grad():
-                return m(*inputs)
-        fn()
-        torch.cuda.synchronize()
-        fns.append((name, fn))
-    timings = _interleaved(fns, log)
-    base = timings["reference-eager"]
-    rows = [{"name": name, "ms": t[0], "p20": t[1], "p80": t[2], "call_ms": t[3], "host_ms": t[4],
-             "x_eager": t[0] / base[0], "call_x_eager": t[3] / base[3]} for name, t in timings.items()]
-    result = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
-              "date": time.strftime("%Y-%m-%d"), "command": "python -m lsemish " + " ".join(sys.argv[1:]),
-              "problem": problem_path or "lsemish.problem (KernelBench level 2, problem 22)", "rows": rows}
-    os.makedirs(outdir, exist_ok=True)
-    with open(os.path.join(outdir, "bench.json"), "w") as f:
-        json.dump(result, f, indent=1)
-    lines = [f"Device: {result['device']}; torch {result['torch']}; triton {result['triton']}; {result['date']}",
-             f"Problem: {result['problem']}", f"Command: `{result['command']}`", "",
-             "| name | GPU ms | p20–p80 | × eager (GPU) | per-call ms | × eager (per call) | host ms/call |",
-             "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['name']} | {r['ms']:.4f} | {r['p20']:.4f}–{r['p80']:.4f} | {r['x_eager']:.3f} | "
-                     f"{r['call_ms']:.4f} | {r['call_x_eager']:.3f} | {r['host_ms']:.4f} |")
-    with open(os.path.join(outdir, "bench.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return result, "\n".join(lines)

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from .inputs import DISTRIBUTIONS
+from .evaluate.inputs import ALL as DISTRIBUTIONS
 
 PRECISION_CHOICES = ("tf32", "fp32", "bf16")
 PROBLEM_HELP = "a KernelBench-format problem file (class Model, get_inputs, get_init_inputs); default: problem 22"
@@ -46,9 +46,35 @@ def _dists(text):
 
 
 def _existing_file(text):
-    if not os.path.isfile(text.split(":")[0]):
-        raise argparse.ArgumentTypeError(f"no such file: {text.split(':')[0]}")
+    path = text.split(":")[0]
+    if os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{path} is a folder; give a file")
+    if not os.path.isfile(path):
+        raise argparse.ArgumentTypeError(f"no such file: {path}")
     return text
+
+
+def _set_item(text):
+    from .problems import ProblemError, parse_sets
+    try:
+        parse_sets([text])
+    except ProblemError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds; got {text!r}")
+    return value
+
+
+SET_HELP = "NAME=VALUE: override a problem's module-level size before get_inputs()/get_init_inputs() (repeatable)"
+TIMEOUT_HELP = "seconds the candidate's worker may take for one request (one trial, one timed call)"
 
 
 def _output_file(text):
@@ -79,15 +105,20 @@ def build_parser(prog="lsemish"):
                            metavar="{check,bench,grad,profile,lint,emit,prompt,loop}")
     c = sub.add_parser("check", help="KernelBench correctness protocol against the reference", formatter_class=fmt)
     c.add_argument("--candidate", type=_existing_file, help="file defining ModelNew (default: lsemish's own)")
-    c.add_argument("--shape", type=_shape, help="M,K,N (default: 1024,8192,8192 on a GPU, 32,64,48 without)")
+    c.add_argument("--shape", type=_shape, help="problem 22: M,K,N (default: 1024,8192,8192 on a GPU, 32,64,48 "
+                   "without); the same as --set batch_size=M --set input_size=K --set hidden_size=N")
     c.add_argument("--precision", choices=PRECISION_CHOICES,
                    help="default tf32 on a GPU; fp32 through the interpreter, where shapes are too small for "
                         "tf32 to meet 1e-4 (cuBLAS tf32 does not either)")
     c.add_argument("--trials", type=_positive, default=5, help="trials per distribution")
-    c.add_argument("--dist", type=_dists, default=list(DISTRIBUTIONS), help="comma-separated distributions")
+    c.add_argument("--dist", type=_dists, default=list(DISTRIBUTIONS),
+                   help="comma-separated: kernelbench (the problem's get_inputs(), KernelBench's protocol) and "
+                        "the same shapes from other distributions")
+    c.add_argument("--set", dest="sets", action="append", type=_set_item, default=[], help=SET_HELP)
+    c.add_argument("--timeout", type=_seconds, default=120.0, help=TIMEOUT_HELP)
     c.add_argument("--seed", type=int, default=42, help="seed of the models' parameters and of the inputs")
     c.add_argument("--json", type=_output_file, help="write per-trial results here")
-    c.add_argument("--problem", type=_existing_file, help=PROBLEM_HELP + " (then --shape and --dist do not apply)")
+    c.add_argument("--problem", type=_existing_file, help=PROBLEM_HELP)
     b = sub.add_parser("bench", help="side-by-side timings (GPU)", formatter_class=fmt)
     b.add_argument("--shapes", nargs="+", type=_shapes_item, default=["headline"],
                    help="headline | sweep | M,K,N ...")
@@ -100,6 +131,12 @@ def build_parser(prog="lsemish"):
     b.add_argument("--backward", action="store_true", help="also time forward + backward and its peak memory")
     b.add_argument("--problem", type=_existing_file,
                    help=PROBLEM_HELP + " (then: reference eager, torch.compile and the candidates on get_inputs())")
+    b.add_argument("--set", dest="sets", action="append", type=_set_item, default=[], help=SET_HELP)
+    b.add_argument("--calls", type=_positive, default=30, help="timed calls per round, each on fresh inputs "
+                   "(with --candidate or --problem)")
+    b.add_argument("--budget", type=_seconds, default=300.0,
+                   help="seconds one contender's measurement may take in all (with --candidate or --problem)")
+    b.add_argument("--timeout", type=_seconds, default=120.0, help=TIMEOUT_HELP)
     g = sub.add_parser("grad", help="gradients of x, W, b against float64, next to eager PyTorch's (GPU)",
                        formatter_class=fmt)
     g.add_argument("--shape", type=_shape, default=HEADLINE, help="M,K,N")
@@ -113,9 +150,11 @@ def build_parser(prog="lsemish"):
     pr = sub.add_parser("profile", help="Nsight Compute metrics of one forward, in the seed's JSON shape (GPU)",
                         formatter_class=fmt)
     pr.add_argument("--candidate", type=_existing_file, help="file defining ModelNew (default: lsemish's own)")
-    pr.add_argument("--shape", type=_shape, default=HEADLINE, help="M,K,N")
+    pr.add_argument("--shape", type=_shape, help="problem 22: M,K,N (default: its headline sizes)")
     pr.add_argument("--out", type=_output_file, default="profile.json", help="where the metrics JSON goes")
     pr.add_argument("--problem", type=_existing_file, help=PROBLEM_HELP)
+    pr.add_argument("--set", dest="sets", action="append", type=_set_item, default=[], help=SET_HELP)
+    pr.add_argument("--timeout", type=_seconds, default=600.0, help="seconds the profiled run may take")
     li = sub.add_parser("lint", help="check a candidate file against the seed's rules", formatter_class=fmt)
     li.add_argument("file", type=_existing_file, help="the candidate file")
     sub.add_parser("emit", help="print the single-file deliverable")
@@ -141,6 +180,7 @@ def build_parser(prog="lsemish"):
     lo.add_argument("--step-timeout", type=_positive, default=900,
                     help="seconds a candidate's check, bench or profile may take")
     lo.add_argument("--trials", type=_positive, default=5, help="check trials per round")
+    lo.add_argument("--call-timeout", type=_seconds, default=120.0, help=TIMEOUT_HELP)
     return p
 
 
@@ -170,70 +210,110 @@ def main(argv=None, prog="lsemish"):
         errors = sum(f.severity == "error" for f in findings)
         print(f"{args.file}: {errors} error(s), {len(findings) - errors} warning(s)")
         return 1 if errors else 0
-    from .check import CandidateError
+    from .problems import ProblemError
     try:
         return _COMMANDS[args.command](args)
-    except CandidateError as e:  # a candidate that cannot be loaded or built: one line, exit 1
+    except ProblemError as e:  # a problem, candidate or size that cannot be used: one line, exit 1
         print(f"{prog} {args.command}: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"{prog} {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _problem_sets(args, gpu):
+    """The --set overrides, with problem 22's --shape turned into its three sizes."""
+    from .problems import ProblemError, is_problem_22, parse_sets
+    sets = parse_sets(args.sets)
+    shape = getattr(args, "shape", None)
+    if is_problem_22(args.problem):
+        shape = shape or (None if gpu else CPU_SHAPE)
+        if shape:
+            sets = {**dict(zip(("batch_size", "input_size", "hidden_size"), shape)), **sets}
+    elif shape:
+        raise ProblemError("--shape M,K,N is problem 22's; for another problem use --set NAME=VALUE")
+    return sets
 
 
 def _check(args):
     import torch
-    if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
-        os.environ["TRITON_INTERPRET"] = "1"
-        import triton
-        triton.knobs.runtime.interpret = True
     gpu = torch.cuda.is_available()
-    shape = args.shape or (HEADLINE if gpu else CPU_SHAPE)
-    precision = args.precision or ("tf32" if gpu else "fp32")
-    from .check import TOLERANCE, run_check
-    if not gpu and not args.problem:
-        print(f"no GPU: running through Triton's interpreter at {shape[0]}x{shape[1]}x{shape[2]}, "
-              f"precision {precision}, tolerance atol=rtol={TOLERANCE[precision]:g}")
-        if precision != "fp32":
-            print(f"note: {precision} rounds operands (relative error ~{'5e-4' if precision == 'tf32' else '4e-3'} "
-                  "per product), which the interpreter emulates exactly; at these small shapes the output is not "
-                  "averaged enough to meet KernelBench's fp32 tolerance (cuBLAS TF32 does not either). "
-                  "At the headline shape on a GPU it does.")
-    if args.problem:
-        from .check import run_problem_check
-        print(f"problem {args.problem}: KernelBench's protocol on its get_inputs(), {args.trials} trials on "
-              f"{'the GPU' if gpu else 'the CPU through Triton' + chr(39) + 's interpreter'}")
-        results = run_problem_check(args.problem, args.candidate, args.trials, args.seed)
-    else:
-        results = run_check(args.candidate, shape, precision, args.trials, args.dist, args.seed)
-    failed = sum(not r["passed"] for r in results)
-    print(f"{len(results) - failed} passed, {failed} failed")
+    if not gpu:
+        os.environ["TRITON_INTERPRET"] = "1"  # the worker runs Triton kernels through the interpreter
+    from .evaluate.check import run_check
+    from .evaluate.compare import PRECISION_TOLERANCE
+    from .evaluate.sandbox import Limits
+    from .problems import is_problem_22
+    from .evaluate.check import resolve_candidate
+    resolve_candidate(args.problem, args.candidate)  # a missing --candidate is said before anything runs
+    sets = _problem_sets(args, gpu)
+    kwargs, tolerance = {}, None
+    if is_problem_22(args.problem):
+        precision = args.precision or ("tf32" if gpu else "fp32")
+        kwargs = {"precision": precision}
+        tolerance = PRECISION_TOLERANCE[precision] if precision == "bf16" else None
+    elif args.precision:
+        kwargs = {"precision": args.precision}
+    where = "the GPU" if gpu else "the CPU through Triton's interpreter"
+    print(f"problem {args.problem or 'KernelBench level 2, problem 22'}{' ' + str(sets) if sets else ''}: "
+          f"candidate {args.candidate or 'lsemish (its own ModelNew)'} in its own worker on {where}; "
+          f"{args.trials} trial(s) per distribution: {', '.join(args.dist)}"
+          + (f"; precision {kwargs['precision']}" if kwargs else ""))
+    report = run_check(args.problem, args.candidate, sets, args.trials, args.dist, args.seed, model_kwargs=kwargs,
+                       tolerance=tolerance, limits=Limits(request_s=args.timeout))
+    print(f"{report['passed']} passed, {report['failed']} failed")
+    print(f"{report['verdict'].upper()}: {report['summary']}")
+    if report.get("log_bytes"):
+        print(f"the candidate printed {report['log_bytes']} bytes: {report['log']}")
     if args.json:
+        report.update(shape=getattr(args, "shape", None), torch=torch.__version__,
+                      device_name=torch.cuda.get_device_name() if gpu else "cpu (Triton interpreter)",
+                      results=report["trials"])
         with open(args.json, "w") as fh:
-            json.dump({"problem": args.problem, "shape": None if args.problem else shape,
-                       "precision": None if args.problem else precision, "candidate": args.candidate,
-                       "device": torch.cuda.get_device_name() if gpu else "cpu (Triton interpreter)",
-                       "torch": torch.__version__, "results": results}, fh, indent=1)
-    return 1 if failed else 0
+            json.dump(report, fh, indent=1)
+    return 0 if report["verdict"] == "pass" else 1
 
 
 def _bench(args):
     import torch
-    from .bench import SHAPES, run_bench
     if not torch.cuda.is_available():
         raise SystemExit("bench needs a CUDA GPU (timings through the interpreter would mean nothing)")
-    if args.problem:
-        from .bench import bench_problem
-        out = args.out or os.path.join("benchmarks", "results", f"{time.strftime('%Y-%m-%d')}-problem")
-        _, table = bench_problem(args.problem, args.candidate, out, not args.no_compile,
-                                 log=lambda m: print(m, file=sys.stderr, flush=True))
-        print(table)
-        return 0
+    if args.problem or args.candidate or args.sets:
+        return _bench_candidates(args)
+    from .bench import SHAPES, run_bench
     shapes = []
     for s in args.shapes:
         shapes += SHAPES[s] if isinstance(s, str) else [s]
     gpu = torch.cuda.get_device_name().replace(" ", "-")
     out = args.out or os.path.join("benchmarks", "results", f"{time.strftime('%Y-%m-%d')}-{gpu}")
-    _, table = run_bench(shapes, args.precision, args.candidate, out, not args.no_compile,
+    _, table = run_bench(shapes, args.precision, out, not args.no_compile,
                          log=lambda m: print(m, file=sys.stderr, flush=True), backward=args.backward)
     print(table)
+    return 0
+
+
+def _bench_candidates(args):
+    """Candidates (untrusted, each in its own worker) beside the problem's reference, every figure verified."""
+    from .evaluate.bench import run_bench, table
+    from .evaluate.sandbox import Limits
+    sets = _problem_sets(args, True)
+    candidates = []
+    for spec in args.candidate:
+        path, _, label = spec.partition(":")
+        candidates.append((label or os.path.splitext(os.path.basename(path))[0], path))
+    if not candidates and args.problem is None:
+        candidates = [("lsemish", None)]
+    result = run_bench(args.problem, candidates, sets, not args.no_compile, calls=args.calls, budget_s=args.budget,
+                       limits=Limits(request_s=args.timeout), log=lambda m: print(m, file=sys.stderr, flush=True))
+    result["command"] = "python -m lsemish " + " ".join(sys.argv[1:])
+    text = table(result)
+    out = args.out or os.path.join("benchmarks", "results", f"{time.strftime('%Y-%m-%d')}-problem")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "bench.json"), "w") as fh:
+        json.dump(result, fh, indent=1)
+    with open(os.path.join(out, "bench.md"), "w") as fh:
+        fh.write(text + "\n")
+    print(text)
     return 0
 
 
@@ -262,7 +342,8 @@ def _profile(args):
     if not torch.cuda.is_available():
         raise SystemExit("profile needs a CUDA GPU and Nsight Compute (ncu)")
     from .profile import run_profile
-    result = run_profile(args.candidate, args.shape, args.out, problem=args.problem)
+    result = run_profile(args.candidate, _problem_sets(args, True), args.out, problem=args.problem,
+                         timeout=args.timeout)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -284,7 +365,7 @@ def _prompt(args):
         if not torch.cuda.is_available():
             raise SystemExit("prompt: no GPU here to profile the candidate; pass its metrics with --metrics FILE")
         from .profile import run_profile
-        metrics = run_profile(args.candidate, HEADLINE, args.out + ".metrics.json" if args.out else "profile.json",
+        metrics = run_profile(args.candidate, {}, args.out + ".metrics.json" if args.out else "profile.json",
                               log=lambda m: print(m, file=sys.stderr), problem=args.problem)
     with open(args.candidate) as fh:
         code = fh.read()
@@ -305,7 +386,7 @@ def _loop(args):
     from .loop import run_loop
     summary = run_loop(args.agent, args.rounds, problem=args.problem, start=args.candidate, out=args.out,
                        gpu=args.gpu, stage_file=args.stage, agent_timeout=args.agent_timeout,
-                       step_timeout=args.step_timeout, trials=args.trials)
+                       step_timeout=args.step_timeout, trials=args.trials, call_timeout=args.call_timeout)
     print(summary)
     return 0
 

@@ -13,8 +13,8 @@ import random
 
 import torch
 
-from .inputs import DISTRIBUTIONS, make_x
-from .problem import Model, reference_forward
+from .evaluate.inputs import DISTRIBUTIONS, make_x
+from .problems.problem22 import Model, reference_forward
 
 CRITERION = {"fp32": ("eager-fp32", 2.0), "tf32": ("eager-tf32", 2.0), "bf16": ("eager-bf16-autocast", 2.0)}
 

@@ -20,6 +20,7 @@ import sys
 import time
 
 from . import deliverable_source
+from .problems import PROBLEM_22
 from .prompt import build_prompt, resolve_gpu
 
 FENCE = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.S)
@@ -59,10 +60,11 @@ def _gpu_available():
 
 
 class Loop:
-    def __init__(self, agent, problem, out, gpu, stage, agent_timeout, step_timeout, trials):
+    def __init__(self, agent, problem, out, gpu, stage, agent_timeout, step_timeout, trials, call_timeout=120.0):
         self.agent, self.problem, self.out = agent, problem, out
         self.gpu_spec, self.stage = gpu, stage
         self.agent_timeout, self.step_timeout, self.trials = agent_timeout, step_timeout, trials
+        self.call_timeout = call_timeout
         self.has_gpu = _gpu_available()
 
     def _lsemish(self, args, folder, name):
@@ -85,31 +87,44 @@ class Loop:
         if errors:
             rec["status"] = f"lint: {len(errors)} error(s), first: {errors[0]}"
             return rec
-        check = ["check", "--candidate", path, "--trials", str(self.trials), "--json",
-                 os.path.join(folder, "check.json")] + (["--problem", self.problem] if self.problem else [])
+        check = ["check", "--candidate", path, "--trials", str(self.trials), "--timeout", f"{self.call_timeout:g}",
+                 "--json", os.path.join(folder, "check.json")] + (["--problem", self.problem] if self.problem else [])
         rc, out, err, timed_out = self._lsemish(check, folder, "check")
         if timed_out:
             rec["status"] = f"check: killed after {self.step_timeout} s"
             return rec
-        summary = re.findall(r"(\d+) passed, (\d+) failed", out)
-        rec["check"] = f"{summary[-1][0]}/{int(summary[-1][0]) + int(summary[-1][1])}" if summary else "—"
-        if rc != 0:
+        try:
+            with open(os.path.join(folder, "check.json")) as fh:
+                report = json.load(fh)
+        except (OSError, ValueError):
             last = (err.strip().splitlines() or out.strip().splitlines() or ["(no output)"])[-1]
-            rec["status"] = f"check failed: {last[:200]}"
+            rec["status"] = f"check failed: {last[:300]}"
+            return rec
+        rec["check"] = f"{report['passed']}/{report['passed'] + report['failed']}"
+        rec["check_summary"] = report["summary"]
+        if report["verdict"] != "pass" or rc != 0:
+            rec["status"] = f"check failed: {report['reason']}"
             return rec
         rec["status"] = "pass"
         if not self.has_gpu:
             return rec
-        problem = self.problem or os.path.join(os.path.dirname(__file__), "problem.py")
+        problem = self.problem or PROBLEM_22
         bench_dir = os.path.join(folder, "bench")
         rc, _, err, timed_out = self._lsemish(["bench", "--problem", problem, "--candidate", f"{path}:candidate",
-                                               "--no-compile", "--out", bench_dir], folder, "bench")
-        if rc == 0:
+                                               "--no-compile", "--out", bench_dir, "--timeout",
+                                               f"{self.call_timeout:g}"], folder, "bench")
+        try:
             with open(os.path.join(bench_dir, "bench.json")) as fh:
                 rows = {r["name"]: r for r in json.load(fh)["rows"]}
-            rec.update(call_ms=rows["candidate"]["call_ms"], gpu_ms=rows["candidate"]["ms"],
+        except (OSError, ValueError):
+            rows = None
+        if rc == 0 and rows and not rows["candidate"].get("rejected"):
+            rec.update(call_ms=rows["candidate"]["call_ms"], gpu_ms=rows["candidate"].get("gpu_ms"),
                        eager_call_ms=rows["reference-eager"]["call_ms"],
                        speedup_vs_eager=rows["reference-eager"]["call_ms"] / rows["candidate"]["call_ms"])
+        elif rows and rows["candidate"].get("rejected"):
+            rec["status"] = f"rejected in bench: {rows['candidate']['rejected']}"
+            return rec
         else:
             rec["status"] = "pass (bench failed: " + ("timeout" if timed_out else err.strip()[-200:]) + ")"
         profile = ["profile", "--candidate", path, "--out", os.path.join(folder, "profile.json")]
@@ -149,13 +164,13 @@ class Loop:
 
 
 def run_loop(agent, rounds, problem=None, start=None, out="loop-out", gpu="4090", stage_file=None,
-             agent_timeout=600, step_timeout=900, trials=5, log=print):
+             agent_timeout=600, step_timeout=900, trials=5, log=print, call_timeout=120.0):
     """Run (or resume) the loop until `rounds` agent rounds are done; returns the summary table."""
     if start is None and problem is not None:
         raise SystemExit("loop: --candidate (the starting code) is needed for a problem other than 22")
     os.makedirs(out, exist_ok=True)
     stage = open(stage_file).read() if stage_file else None
-    loop = Loop(agent, problem, out, resolve_gpu(gpu), stage, agent_timeout, step_timeout, trials)
+    loop = Loop(agent, problem, out, resolve_gpu(gpu), stage, agent_timeout, step_timeout, trials, call_timeout)
     state_path = os.path.join(out, "state.json")
     if os.path.exists(state_path):
         with open(state_path) as fh:
@@ -195,6 +210,12 @@ def run_loop(agent, rounds, problem=None, start=None, out="loop-out", gpu="4090"
     return write_summary(state, out, loop.has_gpu)
 
 
+def _short(text, width=160):
+    """text cut at a word boundary, with an ellipsis, where it is longer than width."""
+    text = text.replace("|", "/")
+    return text if len(text) <= width else text[:width].rsplit(" ", 1)[0] + " …"
+
+
 def write_summary(state, out, timed):
     rows = ["| round | status | check | per-call ms | GPU ms | × eager (per call) | best so far |",
             "|---|---|---|---|---|---|---|"]
@@ -203,7 +224,7 @@ def write_summary(state, out, timed):
         if is_better(rec, best_so_far, timed):
             best_so_far = rec
         fmt = (lambda k, f: f.format(rec[k]) if k in rec else "—")
-        rows.append(f"| {rec['round']} | {rec['status'][:90]} | {rec.get('check', '—')} | "
+        rows.append(f"| {rec['round']} | {_short(rec['status'])} | {rec.get('check', '—')} | "
                     f"{fmt('call_ms', '{:.4f}')} | {fmt('gpu_ms', '{:.4f}')} | {fmt('speedup_vs_eager', '{:.2f}')} | "
                     f"{best_so_far['round'] if best_so_far else '—'} |")
     best = state["best"]

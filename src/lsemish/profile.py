@@ -41,59 +41,33 @@ def parse_ncu_csv(text):
     return result
 
 
-def run_profile(candidate, shape, out_path, log=print, problem=None):
+def run_profile(candidate, sets, out_path, log=print, problem=None, timeout=600.0):
+    """Nsight Compute on one forward of the candidate (default: lsemish's own, for problem 22), run in a sandboxed
+    worker (evaluate/worker.py's profile mode: its writes confined to a scratch folder, its environment scrubbed)."""
+    import tempfile
+
+    from .evaluate.check import resolve_candidate
+    from .evaluate.sandbox import scratch
+    from .problems import PROBLEM_22
     ncu = find_ncu()
-    target = [sys.executable, "-m", "lsemish.profile", "--shape", ",".join(map(str, shape))]
-    if candidate:
-        target += ["--candidate", candidate]
-    if problem:
-        target += ["--problem", problem]
-    # Only the kernels between cudaProfilerStart and Stop in forward_once: the model's, not the inputs' creation.
+    problem = os.path.abspath(problem or PROBLEM_22)
+    candidate = os.path.abspath(resolve_candidate(problem, candidate))
+    folder, env = scratch(tempfile.mkdtemp(prefix="lsemish-profile-"), "profile")
+    spec = {"problem": problem, "sets": sets or {}, "candidate": candidate, "seed": 0, "model_kwargs": {}}
+    target = [sys.executable, "-m", "lsemish.evaluate.worker", "--scratch", folder, "--profile", json.dumps(spec)]
+    # Only the kernels between cudaProfilerStart and Stop: the model's, not the inputs' creation.
     cmd = [ncu, "--clock-control", "none", "--profile-from-start", "off", "--csv", "--metrics",
            ",".join(METRICS)] + target
-    log("running: " + " ".join(cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    log("running: " + " ".join(cmd[:8]) + " ... (the candidate in a sandboxed worker)")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=folder, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"profile: no result within {timeout:g} s; the profiled run was killed") from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     if proc.returncode != 0:
         raise SystemExit(f"profile: ncu failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     result = parse_ncu_csv(proc.stdout)
     with open(out_path, "w") as f:
         json.dump(result, f, indent=2)
     return result
-
-
-def forward_once(candidate, shape, problem=None):
-    """The profiled program: build the model, run one warm-up and one profiled forward (problem 22 at `shape`, or
-    any KernelBench-format problem on its get_inputs())."""
-    import torch
-
-    from .check import build_model, load_candidate, load_problem
-    module = load_candidate(candidate)
-    if problem is None:
-        M, K, N = shape
-        model = build_model(module, [K, N, 2.0, -10.0, 10.0], "tf32", 0).cuda()
-        inputs = [torch.rand(M, K, device="cuda")]
-    else:
-        spec = load_problem(problem)
-        torch.manual_seed(0)
-        model = module.ModelNew(*spec.get_init_inputs()).cuda()
-        inputs = [v.cuda() if isinstance(v, torch.Tensor) else v for v in spec.get_inputs()]
-    with torch.no_grad():
-        model(*inputs)  # compiles and loads the kernels, outside the profiled range
-        torch.cuda.synchronize()
-        torch.cuda.cudart().cudaProfilerStart()
-        model(*inputs)
-        torch.cuda.synchronize()
-        torch.cuda.cudart().cudaProfilerStop()
-
-
-if __name__ == "__main__":
-    # The program ncu profiles: python -m lsemish.profile [--candidate F] [--shape M,K,N]
-    import argparse
-
-    from .cli import HEADLINE, _shape
-    parser = argparse.ArgumentParser(prog="python -m lsemish.profile", description=forward_once.__doc__)
-    parser.add_argument("--candidate", help="file defining ModelNew (default: lsemish's own)")
-    parser.add_argument("--shape", type=_shape, default=HEADLINE, help="M,K,N (problem 22)")
-    parser.add_argument("--problem", help="a KernelBench-format problem file (default: problem 22)")
-    cli_args = parser.parse_args()
-    forward_once(cli_args.candidate, cli_args.shape, cli_args.problem)

@@ -1,0 +1,194 @@
+"""Trusted side: KernelBench's correctness protocol for a candidate on any problem, with the candidate in its own
+worker process and every judgement made here.
+
+Per trial: a fresh seed; the reference here on the inputs that seed gives (and its float64 gold); the candidate in its
+worker on the same seed's inputs; its outputs back as bytes, compared here. Trials run first on the problem's own
+get_inputs() (KernelBench's protocol, its verdict reported as such), then on the same shapes from other
+distributions (reported separately; a candidate passes only if it passes both). A worker that rejects itself (input
+changed, replaced torch function, tensor subclass, thread left running) or fails (exit, crash, hang, limit) ends the
+check with that reason.
+"""
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+
+import torch
+
+from ..problems import PROBLEM_22, ProblemError, is_problem_22, load_problem, sizes
+from .compare import compare
+from .inputs import ALL, KERNELBENCH, NAMES
+from .memory import does_not_fit
+from .reference import Reference
+from .sandbox import Limits, Worker, WorkerFailed
+
+
+def default_device():
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def deliverable_path():
+    """lsemish's own deliverable as a candidate file (problem 22's default candidate)."""
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "model_new.py")
+
+
+def resolve_candidate(problem_path, candidate):
+    if candidate is not None:
+        if os.path.isdir(candidate):
+            raise ProblemError(f"candidate {candidate} is a folder; give the file that defines ModelNew")
+        return candidate
+    if is_problem_22(problem_path):
+        return deliverable_path()
+    raise ProblemError(f"problem {problem_path}: --candidate FILE (the file defining ModelNew) is needed; "
+                       "lsemish's own ModelNew solves problem 22 only")
+
+
+def start_worker(problem_path, candidate, sets, seed, device, limits, scratch_root, model_kwargs=None,
+                 compile_model=False, name="candidate"):
+    """A worker with the candidate's ModelNew built (candidate None: the problem's own Model). Returns (worker,
+    None) or (None, the one-line reason it could not be built)."""
+    try:
+        worker = Worker(scratch_root, name, limits)
+    except WorkerFailed as e:
+        return None, str(e)
+    try:
+        reply, _ = worker.request({"op": "init", "problem": os.path.abspath(problem_path), "sets": sets or {},
+                                   "candidate": candidate and os.path.abspath(candidate), "seed": seed,
+                                   "device": device, "model_kwargs": model_kwargs or {}, "compile": compile_model,
+                                   "gpu_memory_fraction": limits.gpu_fraction if device == "cuda" else None},
+                                  timeout=limits.setup_s, what="import and build")
+    except WorkerFailed as e:
+        worker.close()
+        return None, str(e)
+    if "error" in reply:
+        worker.close()
+        return None, reply["error"]
+    return worker, None
+
+
+def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL, seed=42, device=None,
+              model_kwargs=None, tolerance=None, limits=Limits(), log=print):
+    """The verdict of one candidate on one problem, as a dict: "verdict" ("pass"/"fail"), "reason" (why it failed,
+    one line), "kernelbench" and "other" (passed/run counts; per distribution), "trials" (per-trial rows),
+    "landlock" (None when file writes were confined, else why not), "log" (its captured output)."""
+    device = device or default_device()
+    problem_path = PROBLEM_22 if problem_path is None else problem_path
+    problem = load_problem(problem_path, sets)
+    candidate = resolve_candidate(problem_path, candidate)
+    known = ", ".join(f"{k}={v}" for k, v in sizes(problem).items())
+    too_big = does_not_fit(problem, device, known)
+    if too_big:
+        raise ProblemError(f"problem {problem_path} {too_big}")
+    scratch_root = tempfile.mkdtemp(prefix="lsemish-check-")
+    report = {"problem": problem_path, "candidate": candidate, "device": device, "sets": sets or {},
+              "verdict": "fail", "reason": None, "trials": [], "landlock": None, "log": None}
+    worker, why = start_worker(problem_path, candidate, sets, seed, device, limits, scratch_root, model_kwargs)
+    if worker is None:
+        report["reason"] = why
+        log(f"FAIL  {why}")
+        return _finish(report, dists, trials)
+    report["landlock"] = worker.landlock_note
+    if worker.landlock_note:
+        log(f"note: {worker.landlock_note}")
+    ref = Reference(problem, seed, device)
+    rng = random.Random(seed)
+    try:
+        for dist, trial, seed in _plan(dists, trials, rng):
+            reuse = rng.randrange(2**31) if trial == "reuse" else None
+            row = _trial(worker, ref, dist, trial, seed, tolerance, reuse)
+            report["trials"].append(row)
+            log(_trial_line(row))
+            if row.get("final"):
+                report["reason"] = row["reason"]
+                return _finish(report, dists, trials)
+    finally:
+        report["log"], report["log_bytes"] = worker.log_path, worker.log_bytes
+        worker.close()
+    return _finish(report, dists, trials)
+
+
+def _plan(dists, trials, rng):
+    """(dist, trial, seed) in order; the reuse probe ("reuse") follows the first trial, on its seed."""
+    plan = [(dist, trial, rng.randrange(2**31)) for dist in dists for trial in range(trials)]
+    if plan:
+        plan.insert(1, (plan[0][0], "reuse", plan[0][2]))
+    return plan
+
+
+def _trial_line(row):
+    label = f"{row['dist']:11s} " + ("reuse probe" if row["trial"] == "reuse" else f"trial {row['trial']}")
+    if not row["passed"]:
+        return f"{label}: FAIL  {row['reason']}"
+    detail = "; ".join(f"out{x['index']}: max-abs {x['max_abs_vs_eager']:.2e} vs eager (tol {x['tolerance']:g})"
+                       + (f", rel-L2 {x['rel_l2_vs_fp64']:.2e} vs fp64" if x.get("rel_l2_vs_fp64") is not None
+                          else "") for x in row["outputs"] if "max_abs_vs_eager" in x)
+    return f"{label}: PASS  {detail}"
+
+
+def _trial(worker, ref, dist, trial, seed, tolerance, reuse=None):
+    row = {"dist": dist, "trial": trial, "seed": seed, "passed": False, "reason": None, "outputs": []}
+    expected, gold = ref.run(seed, dist, reuse=reuse)
+    poison = sum(t.numel() * t.element_size() for t in expected if isinstance(t, torch.Tensor))
+    what = f"trial {trial} on {dist} inputs" if reuse is None else "the reuse probe (its last inputs, refilled)"
+    try:
+        reply, got = worker.request({"op": "trial", "seed": seed, "dist": dist, "poison_bytes": poison,
+                                     "reuse": reuse}, what=what)
+    except WorkerFailed as e:
+        row.update(reason=str(e), final=True)
+        return row
+    if "rejected" in reply or "error" in reply:
+        row.update(reason=reply.get("rejected") or reply["error"], final=bool(reply.get("cheat") or reply.get(
+            "fatal")), rejected=bool(reply.get("cheat")))
+        return row
+    verdict = compare(got, expected, gold, tolerance)
+    reason = verdict["reason"]
+    if reuse is not None and reason:
+        reason = f"stale answer on the reuse probe (the same input memory, half its values new): {reason}"
+    row.update(passed=verdict["passed"], reason=reason, outputs=verdict["outputs"])
+    return row
+
+
+def _finish(report, dists, trials):
+    rows = report["trials"]
+    by = {d: [r for r in rows if r["dist"] == d] for d in dists}
+    kb = by.get(KERNELBENCH, [])
+    first = dists[0] if dists and trials else None
+    report["kernelbench"] = {"passed": sum(r["passed"] for r in kb), "run": len(kb),
+                             "planned": (trials + (first == KERNELBENCH)) if KERNELBENCH in dists else 0}
+    report["other"] = {d: {"passed": sum(r["passed"] for r in rs), "run": len(rs),
+                           "planned": trials + (first == d)} for d, rs in by.items() if d != KERNELBENCH}
+    complete = len(rows) == len(dists) * trials + (1 if dists and trials else 0)
+    report["passed"] = sum(r["passed"] for r in rows)
+    report["failed"] = len(rows) - report["passed"]
+    if complete and all(r["passed"] for r in rows) and report["reason"] is None:
+        report["verdict"] = "pass"
+    else:
+        report["verdict"] = "fail"
+        if report["reason"] is None:
+            first = next((r for r in rows if not r["passed"]), None)
+            where = "reuse probe" if first and first["trial"] == "reuse" else f"trial {first and first['trial']}"
+            report["reason"] = f"{first['dist']} {where}: {first['reason']}" if first else \
+                "not every trial ran"
+    report["summary"] = summary_line(report)
+    return report
+
+
+def summary_line(report):
+    """'passes KernelBench's protocol (5/5); fails on signed (normal) inputs (0/5)' and the like."""
+    kb = report["kernelbench"]
+    parts = []
+    if kb["planned"]:
+        ok = kb["passed"] == kb["planned"]
+        parts.append(f"{'passes' if ok else 'fails'} KernelBench's protocol ({kb['passed']}/{kb['planned']})")
+    failing = [f"{NAMES.get(d, d)} inputs ({c['passed']}/{c['planned']})" for d, c in report["other"].items()
+               if c["passed"] < c["planned"]]
+    passing = [d for d, c in report["other"].items() if c["passed"] == c["planned"]]
+    if failing:
+        parts.append("fails on " + ", ".join(failing))
+    elif passing:
+        parts.append(f"passes on {len(passing)} other input distribution(s)")
+    text = "; ".join(parts) if parts else "no trials ran"
+    if report["verdict"] == "fail" and report["reason"]:
+        text += f" — {report['reason']}"
+    return text

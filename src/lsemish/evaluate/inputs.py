@@ -1,0 +1,63 @@
+"""Inputs for checks and timings: a problem's own get_inputs() under a seed (KernelBench's protocol), and the same
+shapes and dtypes drawn from other distributions (signed, heavy-tailed, ...), never zeros, fresh for every trial.
+
+Both sides use these functions: the trusted side to compute the reference, the worker to feed the candidate; a worker
+that fed its candidate anything else could only produce outputs that do not match the reference."""
+import torch
+
+KERNELBENCH = "kernelbench"
+DISTRIBUTIONS = ("rand", "randn", "uniform", "laplace", "lognormal")
+# Every check runs KernelBench's protocol (the problem's get_inputs()) and, separately, these others.
+OTHER = ("randn", "uniform", "laplace", "lognormal")
+ALL = (KERNELBENCH,) + OTHER
+KERNELBENCH_FALLBACK = "rand"  # the tail of the reuse probe on KernelBench's inputs: torch.rand's distribution
+NAMES = {"randn": "signed (normal)", "uniform": "signed (uniform ±1)", "laplace": "heavy-tailed (Laplace)",
+         "lognormal": "positive, skewed (log-normal)", "rand": "uniform [0, 1)", KERNELBENCH: "get_inputs()"}
+
+
+def make_x(dist, shape, generator=None, device="cpu", dtype=torch.float32):
+    """A tensor of `shape` drawn from `dist` (see DISTRIBUTIONS) on `device`."""
+    if dist == "rand":
+        x = torch.rand(shape, generator=generator)
+    elif dist == "randn":
+        x = torch.randn(shape, generator=generator)
+    elif dist == "uniform":
+        x = torch.rand(shape, generator=generator) * 2 - 1
+    elif dist == "laplace":
+        u = torch.rand(shape, generator=generator).clamp_(1e-7, 1 - 1e-7) - 0.5
+        x = -torch.sign(u) * torch.log1p(-2 * u.abs())
+    elif dist == "lognormal":
+        x = torch.exp(torch.randn(shape, generator=generator) * 0.5)
+    else:
+        raise ValueError(f"unknown distribution {dist!r}; valid: {', '.join(DISTRIBUTIONS)}")
+    return x.to(device=device, dtype=dtype)
+
+
+def problem_inputs(problem, seed, dist=KERNELBENCH, device="cpu"):
+    """The inputs of one trial: get_inputs() under torch.manual_seed(seed); for another `dist`, every floating-point
+    tensor among them replaced by one of the same shape and dtype drawn from `dist` (integer inputs, e.g. indices
+    or labels, and non-tensors are kept as get_inputs() made them)."""
+    torch.manual_seed(seed)
+    values = list(problem.get_inputs())
+    if dist != KERNELBENCH:
+        gen = torch.Generator().manual_seed(seed)
+        values = [make_x(dist, tuple(v.shape), gen, dtype=v.dtype) if isinstance(v, torch.Tensor)
+                  and v.is_floating_point() else v for v in values]
+    return [v.to(device) if isinstance(v, torch.Tensor) else v for v in values]
+
+
+def refill_tail(values, seed, dist):
+    """In place: the second half (flattened) of every floating-point tensor in `values` drawn afresh from `dist`
+    under `seed`; the first half, first row included, is left as it was. The reuse probe: the same memory, partly
+    the same values, a different answer; a candidate that remembers answers by address or by a sample of its input
+    returns the old one."""
+    gen = torch.Generator().manual_seed(seed)
+    for v in values:
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and v.numel() > 1:
+            flat = v.view(-1) if v.is_contiguous() else None
+            if flat is None:
+                continue
+            half = flat.numel() // 2
+            source = KERNELBENCH_FALLBACK if dist == KERNELBENCH else dist
+            flat[half:] = make_x(source, (flat.numel() - half,), gen, dtype=v.dtype).to(v.device)
+    return values

@@ -1,0 +1,62 @@
+"""Trusted side: what a check of a problem needs in memory, estimated before anything is allocated (the problem's
+inputs, parameters and outputs on PyTorch's meta device), against what the device has."""
+from __future__ import annotations
+
+import torch
+
+GIB = 2**30
+
+
+def _nbytes(values):
+    return sum(v.numel() * v.element_size() for v in values if isinstance(v, torch.Tensor))
+
+
+def footprint(problem, seed=0):
+    """{"inputs", "params", "outputs"} in bytes for one trial (outputs None when the meta forward fails)."""
+    with torch.device("meta"):
+        torch.manual_seed(seed)
+        args = list(problem.get_inputs())
+        model = problem.Model(*problem.get_init_inputs())
+        params = _nbytes(list(model.parameters()) + list(model.buffers()))
+        try:
+            with torch.no_grad():
+                out = model(*args)
+            outputs = _nbytes(list(out) if isinstance(out, (tuple, list)) else [out])
+        except Exception:  # an op without a meta kernel: outputs unknown, estimated as the inputs' size
+            outputs = None
+    return {"inputs": _nbytes(args), "params": params, "outputs": outputs}
+
+
+def check_needs(size):
+    """Bytes a check holds at once: the worker (parameters, inputs and their copy for the input check, outputs and
+    as much poison) and the trusted side (reference and float64 gold: parameters, inputs, outputs, three times)."""
+    outputs = size["outputs"] if size["outputs"] is not None else size["inputs"]
+    worker = size["params"] + 2 * size["inputs"] + 2 * outputs
+    trusted = 3 * (size["params"] + size["inputs"] + outputs)
+    return worker + trusted
+
+
+def available(device):
+    if device == "cuda":
+        free, _ = torch.cuda.mem_get_info()
+        return free, torch.cuda.get_device_name()
+    with open("/proc/meminfo") as fh:
+        info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh}
+    return info.get("MemAvailable", 0), "this machine's RAM"
+
+
+def does_not_fit(problem, device, sizes_text):
+    """None when a check fits; else one line: what it needs, what the device has, and the sizes --set can change."""
+    try:
+        size = footprint(problem)
+    except Exception:  # get_inputs or Model cannot run on the meta device: no estimate, the check goes ahead
+        return None
+    need = check_needs(size)
+    have, where = available(device)
+    if need <= have:
+        return None
+    return (f"needs about {need / GIB:.1f} GiB for a check (inputs {size['inputs'] / GIB:.2f} GiB, parameters "
+            f"{size['params'] / GIB:.2f} GiB, outputs "
+            + ("unknown" if size["outputs"] is None else f"{size['outputs'] / GIB:.2f} GiB")
+            + f"; the worker's copy and the float64 reference included) and {where} has {have / GIB:.1f} GiB free; "
+            f"make it smaller with --set NAME=VALUE (its sizes: {sizes_text or 'none'})")

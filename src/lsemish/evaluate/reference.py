@@ -1,0 +1,50 @@
+"""Trusted side: the problem's reference Model on a trial's inputs, and the same in float64 (the gold), computed in a
+process that never imports a candidate. Outputs come back to the CPU so that the device is free for the worker."""
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from .inputs import problem_inputs, refill_tail
+
+
+def _as_list(value):
+    return list(value) if isinstance(value, (tuple, list)) else [value]
+
+
+class Reference:
+    """The problem's Model built under `seed` (the parameters KernelBench's protocol gives a candidate built under
+    the same seed), and its float64 copy where every parameter is floating point."""
+
+    def __init__(self, problem, seed, device, gold=True):
+        self.problem, self.device = problem, device
+        torch.manual_seed(seed)
+        init = list(problem.get_init_inputs())
+        torch.manual_seed(seed)
+        self.model = problem.Model(*init).to(device)
+        self.gold_model = None
+        if gold and all(p.is_floating_point() for p in self.model.parameters()):
+            self.gold_model = copy.deepcopy(self.model).double()
+
+    def inputs(self, seed, dist):
+        return problem_inputs(self.problem, seed, dist, self.device)
+
+    def run(self, seed, dist, gold=True, reuse=None):
+        """(outputs, gold outputs or None) on the CPU for the trial's inputs (with `reuse`, a refill seed: the
+        seed's inputs with their second half refilled, as the reuse probe gives them to the candidate)."""
+        args = self.inputs(seed, dist)
+        if reuse is not None:
+            refill_tail(args, reuse, dist)
+        with torch.no_grad():
+            expected = [t.detach().cpu() if isinstance(t, torch.Tensor) else t for t in _as_list(self.model(*args))]
+            golds = None
+            if gold and self.gold_model is not None:
+                wide = [a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+                golds = [t.detach().cpu() if isinstance(t, torch.Tensor) else t
+                         for t in _as_list(self.gold_model(*wide))]
+                del wide
+        del args
+        if self.device == "cuda":
+            torch.cuda.empty_cache()
+        return expected, golds

@@ -1,0 +1,190 @@
+"""Trusted side: start, feed and watch one worker process (worker.py), which runs one candidate and nothing else.
+
+The worker gets a fresh scratch folder as its working and home directory (and its temporary and cache folders), an
+environment with only what Python, CUDA and Triton need (no tokens or keys of the user's), its file writes confined to
+the scratch folder (Landlock, applied by the worker before it imports the candidate), and limits: a deadline on every
+request, a cap on its host memory (checked while waiting) and a GPU memory fraction. Its standard output and error go
+to a log file, capped. A worker that breaks any of these, dies, or sends anything but a well-formed reply has failed,
+with one line saying how (`WorkerFailed`); it is killed and never reused.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+
+from . import wire
+
+LOG_CAP = 1 << 20  # bytes of a candidate's output kept in its log
+_ENV_KEEP = ("PATH", "LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_PATH", "CUDA_VISIBLE_DEVICES", "TRITON_INTERPRET",
+             "TRITON_PTXAS_PATH", "TRITON_LIBCUDA_PATH", "LANG", "LC_ALL", "NVIDIA_VISIBLE_DEVICES", "PYTHONPATH")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one worker may take: seconds per request (the first, which imports and builds, gets `setup_s`), host
+    memory in GiB (resident set), the fraction of the GPU's memory."""
+    request_s: float = 120.0
+    setup_s: float = 300.0
+    host_gib: float = 32.0
+    gpu_fraction: float = 0.9
+
+
+class WorkerFailed(Exception):
+    """The worker did not deliver a complete, well-formed reply; the message says what happened instead."""
+
+
+def _package_root():
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _rss_gib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        return 0.0
+    return 0.0
+
+
+def scratch(scratch_root, name, gpu=None):
+    """(a fresh scratch folder, the environment of a worker that uses it as its home, temporary and cache folder)."""
+    folder = tempfile.mkdtemp(prefix=f"{name}-", dir=scratch_root)
+    home, tmp = os.path.join(folder, "home"), os.path.join(folder, "tmp")
+    os.makedirs(home)
+    os.makedirs(tmp)
+    env = {k: os.environ[k] for k in _ENV_KEEP if k in os.environ}
+    root = _package_root()
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.update(HOME=home, TMPDIR=tmp, TRITON_CACHE_DIR=os.path.join(folder, "triton"),
+               TORCHINDUCTOR_CACHE_DIR=os.path.join(folder, "inductor"), PYTHONDONTWRITEBYTECODE="1",
+               PYTHONUNBUFFERED="1", XDG_CACHE_HOME=os.path.join(home, ".cache"))
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    return folder, env
+
+
+class Worker:
+    """One candidate's process. `request(header)` sends a request and returns (reply header, tensors)."""
+
+    def __init__(self, scratch_root, name, limits=Limits(), gpu=None):
+        self.limits, self.name = limits, name
+        self.scratch, env = scratch(scratch_root, name, gpu)
+        self.log_path = os.path.join(scratch_root, f"{os.path.basename(self.scratch)}.log")
+        req_r, self.req_w = os.pipe()
+        self.rep_r, rep_w = os.pipe()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lsemish.evaluate.worker", "--requests", str(req_r), "--replies", str(rep_w),
+             "--scratch", self.scratch], cwd=self.scratch, env=env, pass_fds=(req_r, rep_w),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        os.close(req_r)
+        os.close(rep_w)
+        self.log_bytes = 0
+        self._drain = threading.Thread(target=self._capture, daemon=True)
+        self._drain.start()
+        self.dead = None
+        hello, _ = self._receive(self.limits.setup_s, "start")
+        self.landlock_note = hello.get("landlock")
+
+    def _capture(self):
+        with open(self.log_path, "wb") as log:
+            for chunk in iter(lambda: self.proc.stdout.read1(65536), b""):
+                if self.log_bytes < LOG_CAP:
+                    log.write(chunk[:LOG_CAP - self.log_bytes])
+                self.log_bytes += len(chunk)
+            if self.log_bytes > LOG_CAP:
+                log.write(f"\n[lsemish: {self.log_bytes - LOG_CAP} more bytes of output dropped]\n".encode())
+
+    def _alive(self):
+        code = self.proc.poll()
+        if code is not None:
+            raise WorkerFailed(self._exit_text(code))
+        rss = _rss_gib(self.proc.pid)
+        if rss > self.limits.host_gib:
+            self.kill()
+            raise WorkerFailed(f"used {rss:.1f} GiB of host memory, over its limit of {self.limits.host_gib:g} GiB")
+
+    def _exit_text(self, code):
+        if code < 0:
+            try:
+                sig = signal.Signals(-code).name
+            except ValueError:
+                sig = str(-code)
+            return f"the worker was killed by {sig} before it delivered its result"
+        return f"the worker exited with status {code} before it delivered its result"
+
+    def _receive(self, timeout, what):
+        if self.dead:
+            raise WorkerFailed(self.dead)
+        try:
+            return wire.recv(self.rep_r, time.monotonic() + timeout, self._alive)
+        except WorkerFailed as e:
+            self.dead = str(e)
+            self.kill()
+            raise
+        except wire.WireError as e:
+            code = self.proc.poll()
+            if str(e) == "timeout":
+                text = f"no result within {timeout:g} s ({what}); the worker was killed"
+            elif code is not None or str(e) == "closed":
+                self.proc.wait(5) if code is None else None
+                text = self._exit_text(self.proc.poll() if self.proc.poll() is not None else 0)
+            else:
+                text = f"the worker sent a malformed reply ({e})"
+            self.dead = text
+            self.kill()
+            raise WorkerFailed(text) from None
+
+    def request(self, header, timeout=None, what=None):
+        """Send one request; its reply (header, tensors). WorkerFailed if the worker cannot deliver one."""
+        if self.dead:
+            raise WorkerFailed(self.dead)
+        try:
+            wire.send(self.req_w, header)
+        except OSError:
+            self._alive()
+            raise WorkerFailed(self._exit_text(self.proc.poll() or 0)) from None
+        reply = self._receive(timeout or self.limits.request_s, what or header.get("op", "request"))
+        if reply[0].get("fatal"):
+            self.dead = reply[0]["error"]
+            self.kill()
+        return reply
+
+    def kill(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+    def close(self):
+        """Ask the worker to exit, kill it if it does not, and remove its scratch folder."""
+        if self.proc.poll() is None and not self.dead:
+            try:
+                wire.send(self.req_w, {"op": "exit"})
+                self.proc.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.kill()
+        for fd in (self.req_w, self.rep_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._drain.join(5)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,89 @@
+"""Messages between the trusted side and a worker: a JSON header and raw tensor bytes, never pickle.
+
+A frame is 8 bytes of header length (big-endian), the header as UTF-8 JSON, then the bytes of each tensor the header
+lists under "tensors" ({"dtype", "shape"}), contiguous, in order. Nothing in a frame can run code when it is read:
+the trusted side reads whatever a candidate's worker sends with `recv`, which rebuilds plain CPU tensors.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import struct
+import time
+
+import torch
+
+MAX_HEADER = 1 << 20
+_DTYPES = {str(d).removeprefix("torch."): d for d in (
+    torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.int16, torch.int8,
+    torch.uint8, torch.bool, torch.complex64, torch.complex128)}
+
+
+class WireError(Exception):
+    """The other side closed the channel, sent a malformed frame, or did not answer in time."""
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view[:1 << 24])
+        view = view[n:]
+
+
+def send(fd, header: dict, tensors=()):
+    """Write one frame: header (made JSON) and the tensors' bytes (moved to the CPU, made contiguous)."""
+    cpu = [t.detach().to("cpu").contiguous() for t in tensors]
+    header = dict(header, tensors=[{"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape)}
+                                   for t in cpu])
+    body = json.dumps(header).encode()
+    _write_all(fd, struct.pack(">Q", len(body)) + body)
+    for t in cpu:
+        if t.numel():
+            _write_all(fd, t.view(-1).view(torch.uint8).numpy().tobytes() if t.dtype != torch.uint8
+                       else t.numpy().tobytes())
+
+
+def _read_exact(fd, n, deadline, alive):
+    chunks, got = [], 0
+    while got < n:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise WireError("timeout")
+        ready, _, _ = select.select([fd], [], [], 0.2 if left is None else min(0.2, left))
+        if not ready:
+            if alive is not None:
+                alive()  # raises when the writer died or broke a limit
+            continue
+        chunk = os.read(fd, min(n - got, 1 << 24))
+        if not chunk:
+            raise WireError("closed")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def recv(fd, deadline=None, alive=None):
+    """(header, [tensors]) of the next frame; WireError on end of stream, a malformed frame, or the deadline
+    (time.monotonic()) passing; `alive()` is called while waiting and may raise to stop the wait."""
+    (size,) = struct.unpack(">Q", _read_exact(fd, 8, deadline, alive))
+    if size > MAX_HEADER:
+        raise WireError(f"malformed frame (header of {size} bytes)")
+    try:
+        header = json.loads(_read_exact(fd, size, deadline, alive))
+        specs = header.get("tensors", [])
+        tensors = []
+        for spec in specs:
+            dtype, shape = _DTYPES[spec["dtype"]], [int(s) for s in spec["shape"]]
+            if any(s < 0 for s in shape):
+                raise ValueError(f"negative shape {shape}")
+            numel = 1
+            for s in shape:
+                numel *= s
+            nbytes = numel * torch.empty((), dtype=dtype).element_size()
+            raw = bytearray(_read_exact(fd, nbytes, deadline, alive)) if nbytes else bytearray()
+            flat = torch.frombuffer(raw, dtype=torch.uint8) if nbytes else torch.empty(0, dtype=torch.uint8)
+            tensors.append(flat.view(dtype).reshape(shape) if nbytes else torch.empty(shape, dtype=dtype))
+    except (ValueError, KeyError, TypeError) as e:
+        raise WireError(f"malformed frame ({e})") from None
+    return header, tensors

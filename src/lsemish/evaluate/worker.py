@@ -1,0 +1,374 @@
+"""The untrusted side: one candidate's ModelNew in a process of its own, which holds nothing the verdict depends on.
+
+Started by `sandbox.Worker` as `python -m lsemish.evaluate.worker --requests FD --replies FD --scratch DIR`. Before it
+imports any candidate code it confines its own file writes to DIR (Landlock, see landlock.py) and takes references to
+the functions it measures and checks with (synchronize, CUDA events, torch.equal); then it serves requests (wire.py
+frames) until told to exit. It builds inputs from the seeds it is sent (inputs.py), calls the model, and sends back
+what the trusted side needs to judge: the outputs as bytes, and what it saw (an input changed, a tensor subclass, a
+thread left running, a replaced torch function). The trusted side compares the outputs with its own reference and
+checks every time against its own clock: whatever the candidate does in this process can make it fail, never pass.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+import traceback
+
+# The functions whose replacement is reported: what comparisons, timers and references are computed with.
+WATCHED = ("torch", "torch.nn.functional", "torch.Tensor", "torch.cuda", "torch.cuda.Event", "torch.cuda.Stream",
+           "torch.testing", "torch.linalg", "torch.nn.Module", "time", "triton.testing")
+
+
+class Integrity:
+    """A snapshot of the watched namespaces; `replaced()` names the first entry that is no longer the same object."""
+
+    def __init__(self):
+        self.snapshot = {}
+        for label in WATCHED:
+            obj = _resolve(label)
+            if obj is not None:
+                self.snapshot[label] = (obj, dict(vars(obj)))
+
+    def replaced(self):
+        for label, (obj, entries) in self.snapshot.items():
+            now = vars(obj)
+            for name, value in entries.items():
+                if now.get(name, _MISSING) is not value:
+                    return f"{label}.{name}"
+        return None
+
+
+_MISSING = object()
+
+
+def _resolve(label):
+    parts = label.split(".")
+    obj = sys.modules.get(parts[0])
+    for p in parts[1:]:
+        obj = getattr(obj, p, None) if obj is not None else None
+    return obj
+
+
+def _describe(exc, path):
+    """'Type: message (file:line: source)' pointing at the deepest frame in the candidate file, if any."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [f for f in frames if path and os.path.abspath(f.filename) == os.path.abspath(path)]
+    frame = (mine or frames or [None])[-1]
+    text = f"{type(exc).__name__}: {str(exc).strip() or '(no message)'}".splitlines()[0][:300]
+    if frame is not None:
+        text += f" ({os.path.basename(frame.filename)}:{frame.lineno}: {(frame.line or '').strip()[:120]})"
+    return text
+
+
+class Server:
+    def __init__(self, requests, replies, landlock_note):
+        import torch
+
+        from . import inputs, wire
+        self.torch, self.wire, self.inputs = torch, wire, inputs
+        self.requests, self.replies = requests, replies
+        self.landlock_note = landlock_note
+        # Taken before any candidate code runs; a candidate that replaces the originals does not change these.
+        self.sync = torch.cuda.synchronize
+        self.Event = torch.cuda.Event
+        self.record, self.elapsed = torch.cuda.Event.record, torch.cuda.Event.elapsed_time
+        self.equal, self.clone, self.Tensor = torch.equal, torch.Tensor.clone, torch.Tensor
+        self.perf = time.perf_counter
+        self.integrity = Integrity()
+        self.model = self.problem = self.candidate = None
+        self.last = []
+        self.kept = []
+        self.flush = None
+        self.pending = (None, None)
+
+    # --- helpers -------------------------------------------------------------------------------------------------
+    def reply(self, header, tensors=()):
+        if self.replies is None:  # profile mode: no channel, the last reply is kept
+            self.last_reply = header
+            return
+        self.wire.send(self.replies, header, tensors)
+
+    def synchronize(self):
+        if self.device == "cuda":
+            self.sync()
+
+    def make_inputs(self, seed, dist):
+        return self.inputs.problem_inputs(self.problem, seed, dist, self.device)
+
+    def call(self, args):
+        with self.torch.no_grad():
+            return self.model(*args)
+
+    def examine(self, args, before, out, threads_before, integrity=True):
+        """Why this call's result cannot count, or None; and the output tensors as a list."""
+        outs = list(out) if isinstance(out, (tuple, list)) else [out]
+        for i, t in enumerate(outs):
+            if not isinstance(t, self.Tensor):
+                return f"output {i} is a {type(t).__name__}, not a tensor", outs
+            if type(t) is not self.Tensor:
+                return f"output {i} is a {type(t).__name__} (a torch.Tensor subclass), not a plain tensor", outs
+        for i, (a, b) in enumerate(zip(args, before)):
+            if b is not None and (a.shape != b.shape or not self.equal(a, b)):
+                return f"modified input {i}", outs
+        if self.candidate is not None:
+            new = [t for t in threading.enumerate() if t.ident not in threads_before and t.is_alive()]
+            if new:
+                return f"left a thread running after its call returned ({new[0].name})", outs
+        replaced = integrity and self.integrity.replaced()
+        if replaced:
+            return f"replaced {replaced} (the evaluator's own functions are not the candidate's to change)", outs
+        return None, outs
+
+    def poison(self, nbytes):
+        """Leave NaN in the allocator's free memory, as much as the outputs need: never-written outputs read NaN."""
+        if self.device == "cuda" and nbytes:
+            self.torch.full((nbytes // 4 + 1,), float("nan"), device="cuda")
+
+    def flush_l2(self):
+        if self.device == "cuda":
+            if self.flush is None:
+                self.flush = self.torch.empty(256 * 2**20 // 4, device="cuda")  # KernelBench's L2 flush
+            self.flush.fill_(1.0)
+
+    def guarded_call(self, args):
+        """(outputs, reason, extra): one call of the model with the checks around it; reason None when it counts."""
+        before = [self.clone(a) if isinstance(a, self.Tensor) else None for a in args]
+        threads = {t.ident for t in threading.enumerate()}
+        out = self.call(args)
+        self.synchronize()
+        reason, outs = self.examine(args, before, out, threads)
+        return outs, reason
+
+    # --- requests ------------------------------------------------------------------------------------------------
+    def op_init(self, req):
+        torch = self.torch
+        from ..problems import load_problem
+        self.device = req["device"]
+        if self.device == "cuda" and req.get("gpu_memory_fraction"):
+            torch.cuda.set_per_process_memory_fraction(float(req["gpu_memory_fraction"]))
+        self.problem = load_problem(req["problem"], req.get("sets"))
+        self.candidate = req.get("candidate")
+        torch.manual_seed(req["seed"])
+        init = list(self.problem.get_init_inputs())
+        if self.candidate is None:
+            cls = self.problem.Model
+        else:
+            from ..problems import ProblemError, load_module
+            try:
+                module = load_module(self.candidate, "candidate")
+            except ProblemError as e:
+                return self.reply({"error": str(e), "setup": True})
+            cls = getattr(module, "ModelNew", None)
+            if not isinstance(cls, type):
+                return self.reply({"error": f"candidate {self.candidate} defines no class ModelNew", "setup": True})
+        kwargs = {}
+        import inspect
+        try:
+            params = inspect.signature(cls.__init__).parameters
+        except (TypeError, ValueError):
+            params = {}
+        for name, value in (req.get("model_kwargs") or {}).items():
+            if name in params:
+                kwargs[name] = value
+        torch.manual_seed(req["seed"])
+        try:
+            model = cls(*init, **kwargs)
+            self.model = model.to(self.device) if hasattr(model, "to") else model
+        except Exception as e:
+            shown = ", ".join(map(repr, init))
+            return self.reply({"error": f"ModelNew({shown}) failed, the reference Model's constructor arguments "
+                                        f"(get_init_inputs()): {_describe(e, self.candidate)}", "setup": True})
+        if req.get("compile"):
+            self.model = torch.compile(self.model)
+        replaced = self.integrity.replaced()
+        if replaced:
+            return self.reply({"error": f"replaced {replaced} (the evaluator's own functions are not the "
+                                        "candidate's to change)", "setup": True, "cheat": True})
+        self.reply({"ok": True, "kwargs": sorted(kwargs)})
+
+    def op_trial(self, req):
+        """One correctness trial: fresh inputs from the seed (or, for the reuse probe, the last trial's input tensors
+        with their second half refilled), the call, the checks, the outputs back."""
+        if req.get("reuse"):
+            args = self.inputs.refill_tail(self.trial_args, req["reuse"], req["dist"])
+        else:
+            args = self.make_inputs(req["seed"], req["dist"])
+        self.trial_args = args
+        self.poison(req.get("poison_bytes", 0))
+        outs, reason = self.guarded_call(args)
+        if reason:
+            return self.reply({"rejected": reason, "cheat": True})
+        self.reply({"ok": True}, outs)
+
+    def settle(self):
+        """The checks of the last timed call that cost time (its inputs unchanged, no torch function replaced), made
+        after its reply so that they do not count in its wall clock; the reason it cannot count, or None."""
+        (args, before), self.pending = self.pending, (None, None)
+        if args is not None:
+            for i, (a, b) in enumerate(zip(args, before)):
+                if b is not None and (a.shape != b.shape or not self.equal(a, b)):
+                    return f"modified input {i}"
+        replaced = self.integrity.replaced()
+        return replaced and f"replaced {replaced} (the evaluator's own functions are not the candidate's to change)"
+
+    def op_settle(self, req):
+        reason = self.settle()
+        self.reply({"rejected": reason, "cheat": True} if reason else {"ok": True})
+
+    def op_prepare(self, req):
+        """Fresh inputs for the next timed call (never used before), copies of them when asked to check them after
+        the call, L2 flushed; none of it timed."""
+        reason = self.settle()
+        if reason:
+            return self.reply({"rejected": reason, "cheat": True})
+        self.args = self.make_inputs(req["seed"], req.get("dist", self.inputs.KERNELBENCH))
+        self.before = [self.clone(a) if isinstance(a, self.Tensor) and req.get("guard") else None for a in self.args]
+        self.last = []
+        self.flush_l2()
+        self.synchronize()
+        self.reply({"ok": True})
+
+    def op_call(self, req):
+        """One timed call as KernelBench times it: events around the call on the current stream, then a synchronize
+        of the whole device; also this process's wall clock over the same span. Only cheap checks follow before the
+        reply (outputs are plain tensors, no thread left running); the rest wait for `settle`."""
+        args, self.args = self.args, None
+        threads = {t.ident for t in threading.enumerate()}
+        if self.device == "cuda":
+            start, end = self.Event(enable_timing=True), self.Event(enable_timing=True)
+            t0 = self.perf()
+            self.record(start)
+            out = self.call(args)
+            self.record(end)
+            self.sync()
+            host = (self.perf() - t0) * 1e3
+            events = self.elapsed(start, end)
+        else:
+            t0 = self.perf()
+            out = self.call(args)
+            host = events = (self.perf() - t0) * 1e3
+        self.pending = (args, self.before)
+        reason, outs = self.examine([], [], out, threads, integrity=False)
+        if reason:
+            return self.reply({"rejected": reason, "cheat": True})
+        self.last = outs
+        self.reply({"events_ms": events, "host_ms": host})
+
+    def op_fetch(self, req):
+        """The outputs of the last timed call, as they are now (the trusted side asks right after the call)."""
+        reason = self.settle()
+        if reason:
+            return self.reply({"rejected": reason, "cheat": True})
+        self.reply({"ok": True}, self.last)
+
+    def op_queued(self, req):
+        """GPU time of calls queued back to back: fresh inputs for each (made before), events around them all."""
+        reason = self.settle()
+        if reason:
+            return self.reply({"rejected": reason, "cheat": True})
+        sets = [self.make_inputs(s, self.inputs.KERNELBENCH) for s in req["seeds"]]
+        self.flush_l2()
+        self.synchronize()
+        start, end = self.Event(enable_timing=True), self.Event(enable_timing=True)
+        t0 = self.perf()
+        self.record(start)
+        outs = [self.call(a) for a in sets]
+        self.record(end)
+        self.sync()
+        host = (self.perf() - t0) * 1e3
+        self.kept = [list(o) if isinstance(o, (tuple, list)) else [o] for o in outs]
+        pointers = [t.data_ptr() for o in self.kept for t in o if isinstance(t, self.Tensor) and t.numel()]
+        if len(set(pointers)) != len(pointers):
+            return self.reply({"rejected": "returned the same output memory from different calls (a later call "
+                                           "overwrites an earlier call's result)", "cheat": True})
+        reason, _ = self.examine([], [], outs[-1], {t.ident for t in threading.enumerate()})
+        if reason:
+            return self.reply({"rejected": reason, "cheat": True})
+        self.reply({"events_ms": self.elapsed(start, end), "host_ms": host, "calls": len(sets)})
+
+    def op_fetch_queued(self, req):
+        self.reply({"ok": True}, self.kept[req["index"]])
+
+    def op_noop(self, req):
+        self.synchronize()
+        self.reply({"ok": True})
+
+    def serve(self):
+        self.device = "cpu"
+        self.reply({"ready": True, "pid": os.getpid(), "landlock": self.landlock_note})
+        while True:
+            try:
+                req, _ = self.wire.recv(self.requests)
+            except self.wire.WireError:
+                return 0
+            op = req.get("op")
+            if op == "exit":
+                return 0
+            handler = getattr(self, f"op_{op}", None)
+            if handler is None:
+                self.reply({"error": f"unknown request {op!r}"})
+                continue
+            try:
+                handler(req)
+            except BaseException as e:  # the candidate raised (SystemExit and KeyboardInterrupt too): say so
+                fatal = "CUDA" in str(e) or type(e).__name__ in ("AcceleratorError", "OutOfMemoryError")
+                if isinstance(e, (SystemExit, KeyboardInterrupt)):
+                    text = f"the candidate raised {type(e).__name__}({e.args[0] if e.args else ''}) during its call"
+                else:
+                    text = f"candidate raised {_describe(e, self.candidate)}"
+                try:
+                    self.reply({"error": text, "fatal": fatal})
+                except Exception:
+                    return 3
+                if fatal:
+                    return 4  # a CUDA fault leaves the context unusable: this worker is not reused
+
+
+def profile_once(server, spec):
+    """The program Nsight Compute profiles: build the model, one warm-up call, one call between cudaProfilerStart
+    and Stop (so that only the model's kernels are profiled, not the inputs' creation)."""
+    torch = server.torch
+    server.op_init(dict(spec, device="cuda"))
+    if "error" in server.last_reply:
+        print(f"profile: {server.last_reply['error']}", file=sys.stderr)
+        return 1
+    args = server.make_inputs(spec["seed"], server.inputs.KERNELBENCH)
+    server.call(args)
+    torch.cuda.synchronize()
+    torch.cuda.cudart().cudaProfilerStart()
+    server.call(args)
+    torch.cuda.synchronize()
+    torch.cuda.cudart().cudaProfilerStop()
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m lsemish.evaluate.worker")
+    parser.add_argument("--requests", type=int)
+    parser.add_argument("--replies", type=int)
+    parser.add_argument("--scratch", required=True)
+    parser.add_argument("--profile", help="JSON: run once for Nsight Compute instead of serving requests")
+    args = parser.parse_args(argv)
+    from .landlock import restrict_writes
+    note = restrict_writes([args.scratch])  # before the first line of candidate code can run
+    os.chdir(args.scratch)
+    try:
+        import triton  # noqa: F401  (imported before the snapshot, so that its own changes are not reported)
+        import triton.testing  # noqa: F401
+    except ImportError:
+        pass
+    server = Server(args.requests, args.replies, note)
+    if args.profile:
+        import json
+        code = profile_once(server, json.loads(args.profile))
+    else:
+        code = server.serve()
+    sys.stdout.flush()
+    os._exit(code)  # no interpreter teardown: a candidate's atexit hooks and finalizers do not run
+
+
+if __name__ == "__main__":
+    main()
