@@ -59,6 +59,23 @@ def _verify(c, ref, seed, got, previous, what):
     c.verified += 1
 
 
+def probe(c, ref, rng):
+    """Before any timing: one trial on fresh inputs, then the reuse probe (the same input memory, its second half
+    refilled), both verified; a contender that remembers answers by address or by a sample of its input fails."""
+    seed, refill = rng.randrange(2**31), rng.randrange(2**31)
+    for reuse in (None, refill):
+        expected, _ = ref.run(seed, "kernelbench", gold=False, reuse=reuse)
+        poison = sum(t.numel() * t.element_size() for t in expected if isinstance(t, torch.Tensor))
+        _, got = _request(c, {"op": "trial", "seed": seed, "dist": "kernelbench", "poison_bytes": poison,
+                              "reuse": reuse}, "the reuse probe" if reuse else "the first verified call")
+        verdict = compare(got, expected, None, c.tolerance)
+        if not verdict["passed"]:
+            what = "returned a stale answer on the reuse probe (the same input memory, half its values new)" \
+                if reuse else "returned a wrong answer before timing"
+            raise Rejected(f"{what}: {verdict['reason']}")
+        c.verified += 1
+
+
 def time_block(c, ref, rng, calls, queued, deadline):
     """One round of one contender: `calls` timed calls (each on fresh inputs), then `queued` calls back to back."""
     events, walls, empties, hosts = [], [], [], []
@@ -117,21 +134,22 @@ def queued_count(problem, budget_bytes=2 * 2**30, most=10):
 
 
 def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, calls=30, rounds=3, seed=0,
-              budget_s=300.0, model_kwargs=None, tolerance=None, limits=Limits(), log=print):
+              budget_s=300.0, model_kwargs=None, tolerance=None, limits=Limits(), log=print, device="cuda"):
     """Rows {name, call_ms, call_median_ms, wall_ms, gpu_ms, x_eager (per call), verified, rejected} for the
-    reference (eager, compiled) and each candidate (label, path); medians over `rounds` interleaved rounds."""
-    if not torch.cuda.is_available():
+    reference (eager, compiled) and each candidate (label, path); medians over `rounds` interleaved rounds.
+    device "cpu" runs the same protocol through the interpreter, for tests of its logic (its times mean nothing)."""
+    if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("bench needs a CUDA GPU (timings through the interpreter would mean nothing)")
     problem_path = PROBLEM_22 if problem_path is None else problem_path
     problem = load_problem(problem_path, sets)
     scratch_root = tempfile.mkdtemp(prefix="lsemish-bench-")
-    ref = Reference(problem, seed, "cuda", gold=False)
+    ref = Reference(problem, seed, device, gold=False)
     specs = [("reference-eager", None, False)] + ([("reference-compile", None, True)] if with_compile else [])
     specs += [(label, resolve_candidate(problem_path, path), False) for label, path in candidates]
     contenders = []
     for label, path, comp in specs:
         log(f"  starting {label} ...")
-        worker, why = start_worker(problem_path, path, sets, seed, "cuda", limits, scratch_root,
+        worker, why = start_worker(problem_path, path, sets, seed, device, limits, scratch_root,
                                    model_kwargs if path else None, compile_model=comp, name=label.replace(" ", "_"))
         c = Contender(label, worker, tolerance if path else None)
         if worker is None:
@@ -146,6 +164,8 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
                 continue
             deadlines.setdefault(c.label, time.monotonic() + budget_s)
             try:
+                if r == 0:
+                    probe(c, ref, rng)
                 c.rounds.append(time_block(c, ref, rng, calls, queued, deadlines[c.label]))
             except Rejected as e:
                 c.rejected = str(e)
@@ -177,7 +197,8 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
     for r in rows:
         if comp and "call_ms" in r:
             r["speedup_vs_compile"] = comp["call_ms"] / r["call_ms"]
-    return {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
+    return {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu (interpreter)",
+            "torch": torch.__version__,
             "problem": os.path.abspath(problem_path), "sets": sets or {}, "calls": calls, "rounds": rounds,
             "queued": queued, "date": time.strftime("%Y-%m-%d"), "rows": rows}
 

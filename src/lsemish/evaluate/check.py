@@ -49,7 +49,7 @@ def start_worker(problem_path, candidate, sets, seed, device, limits, scratch_ro
     """A worker with the candidate's ModelNew built (candidate None: the problem's own Model). Returns (worker,
     None) or (None, the one-line reason it could not be built)."""
     try:
-        worker = Worker(scratch_root, name, limits)
+        worker = Worker(scratch_root, name, limits, triton_cache=limits.triton_cache)
     except WorkerFailed as e:
         return None, str(e)
     try:

@@ -38,9 +38,10 @@ def abi_version() -> int:
     return max(int(version), 0)
 
 
-def restrict_writes(writable, device_files=("/dev",)) -> str | None:
+def restrict_writes(writable, device_files=("/dev", "/proc/self")) -> str | None:
     """Allow writes only beneath the folders in `writable` (everything) and to existing files beneath
-    `device_files` (no creation); returns None when in force, else one line saying why it is not."""
+    `device_files` (no creation): device files, and this process's own /proc entries, which the CUDA driver writes
+    when it starts. Returns None when in force, else one line saying why it is not."""
     abi = abi_version()
     if abi < 1:
         return "the kernel has no Landlock (Linux >= 5.13 with Landlock enabled): file writes are not restricted"

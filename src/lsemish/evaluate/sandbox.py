@@ -29,11 +29,12 @@ _ENV_KEEP = ("PATH", "LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_PATH", "CUDA_VISIBLE_
 @dataclass(frozen=True)
 class Limits:
     """What one worker may take: seconds per request (the first, which imports and builds, gets `setup_s`), host
-    memory in GiB (resident set), the fraction of the GPU's memory."""
+    memory in GiB (resident set), the fraction of the GPU's memory; `triton_cache`: see `scratch`."""
     request_s: float = 120.0
     setup_s: float = 300.0
     host_gib: float = 32.0
     gpu_fraction: float = 0.9
+    triton_cache: str | None = None
 
 
 class WorkerFailed(Exception):
@@ -55,8 +56,10 @@ def _rss_gib(pid):
     return 0.0
 
 
-def scratch(scratch_root, name, gpu=None):
-    """(a fresh scratch folder, the environment of a worker that uses it as its home, temporary and cache folder)."""
+def scratch(scratch_root, name, gpu=None, triton_cache=None):
+    """(a fresh scratch folder, the environment of a worker that uses it as its home, temporary and cache folder).
+    `triton_cache`: a Triton cache folder shared by several workers instead (only for candidates that trust each
+    other, e.g. a set of our own: a worker can write anything there that the others then load)."""
     folder = tempfile.mkdtemp(prefix=f"{name}-", dir=scratch_root)
     home, tmp = os.path.join(folder, "home"), os.path.join(folder, "tmp")
     os.makedirs(home)
@@ -64,7 +67,7 @@ def scratch(scratch_root, name, gpu=None):
     env = {k: os.environ[k] for k in _ENV_KEEP if k in os.environ}
     root = _package_root()
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.update(HOME=home, TMPDIR=tmp, TRITON_CACHE_DIR=os.path.join(folder, "triton"),
+    env.update(HOME=home, TMPDIR=tmp, TRITON_CACHE_DIR=triton_cache or os.path.join(folder, "triton"),
                TORCHINDUCTOR_CACHE_DIR=os.path.join(folder, "inductor"), PYTHONDONTWRITEBYTECODE="1",
                PYTHONUNBUFFERED="1", XDG_CACHE_HOME=os.path.join(home, ".cache"))
     if gpu is not None:
@@ -75,15 +78,15 @@ def scratch(scratch_root, name, gpu=None):
 class Worker:
     """One candidate's process. `request(header)` sends a request and returns (reply header, tensors)."""
 
-    def __init__(self, scratch_root, name, limits=Limits(), gpu=None):
+    def __init__(self, scratch_root, name, limits=Limits(), gpu=None, triton_cache=None):
         self.limits, self.name = limits, name
-        self.scratch, env = scratch(scratch_root, name, gpu)
+        self.scratch, env = scratch(scratch_root, name, gpu, triton_cache)
         self.log_path = os.path.join(scratch_root, f"{os.path.basename(self.scratch)}.log")
         req_r, self.req_w = os.pipe()
         self.rep_r, rep_w = os.pipe()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lsemish.evaluate.worker", "--requests", str(req_r), "--replies", str(rep_w),
-             "--scratch", self.scratch], cwd=self.scratch, env=env, pass_fds=(req_r, rep_w),
+             "--scratch", self.scratch] + (["--writable", triton_cache] if triton_cache else []), cwd=self.scratch, env=env, pass_fds=(req_r, rep_w),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         os.close(req_r)
         os.close(rep_w)

@@ -22,6 +22,16 @@ WATCHED = ("torch", "torch.nn.functional", "torch.Tensor", "torch.cuda", "torch.
            "torch.testing", "torch.linalg", "torch.nn.Module", "time", "triton.testing")
 
 
+def _watched(obj, name, value):
+    """Public functions and classes (and a class's special methods): what a comparison, timer or reference calls.
+    Module state (flags, counters, caches) changes legitimately and is not watched."""
+    if not callable(value):
+        return False
+    if isinstance(obj, type):
+        return not name.startswith("_") or (name.startswith("__") and name.endswith("__"))
+    return not name.startswith("_")
+
+
 class Integrity:
     """A snapshot of the watched namespaces; `replaced()` names the first entry that is no longer the same object."""
 
@@ -30,7 +40,7 @@ class Integrity:
         for label in WATCHED:
             obj = _resolve(label)
             if obj is not None:
-                self.snapshot[label] = (obj, dict(vars(obj)))
+                self.snapshot[label] = (obj, {k: v for k, v in vars(obj).items() if _watched(obj, k, v)})
 
     def replaced(self):
         for label, (obj, entries) in self.snapshot.items():
@@ -272,13 +282,19 @@ class Server:
         sets = [self.make_inputs(s, self.inputs.KERNELBENCH) for s in req["seeds"]]
         self.flush_l2()
         self.synchronize()
-        start, end = self.Event(enable_timing=True), self.Event(enable_timing=True)
-        t0 = self.perf()
-        self.record(start)
-        outs = [self.call(a) for a in sets]
-        self.record(end)
-        self.sync()
-        host = (self.perf() - t0) * 1e3
+        if self.device == "cuda":
+            start, end = self.Event(enable_timing=True), self.Event(enable_timing=True)
+            t0 = self.perf()
+            self.record(start)
+            outs = [self.call(a) for a in sets]
+            self.record(end)
+            self.sync()
+            host = (self.perf() - t0) * 1e3
+            events = self.elapsed(start, end)
+        else:
+            t0 = self.perf()
+            outs = [self.call(a) for a in sets]
+            host = events = (self.perf() - t0) * 1e3
         self.kept = [list(o) if isinstance(o, (tuple, list)) else [o] for o in outs]
         pointers = [t.data_ptr() for o in self.kept for t in o if isinstance(t, self.Tensor) and t.numel()]
         if len(set(pointers)) != len(pointers):
@@ -287,7 +303,7 @@ class Server:
         reason, _ = self.examine([], [], outs[-1], {t.ident for t in threading.enumerate()})
         if reason:
             return self.reply({"rejected": reason, "cheat": True})
-        self.reply({"events_ms": self.elapsed(start, end), "host_ms": host, "calls": len(sets)})
+        self.reply({"events_ms": events, "host_ms": host, "calls": len(sets)})
 
     def op_fetch_queued(self, req):
         self.reply({"ok": True}, self.kept[req["index"]])
@@ -351,9 +367,11 @@ def main(argv=None):
     parser.add_argument("--replies", type=int)
     parser.add_argument("--scratch", required=True)
     parser.add_argument("--profile", help="JSON: run once for Nsight Compute instead of serving requests")
+    parser.add_argument("--writable", action="append", default=[], help="another folder it may write (a shared "
+                        "Triton cache)")
     args = parser.parse_args(argv)
     from .landlock import restrict_writes
-    note = restrict_writes([args.scratch])  # before the first line of candidate code can run
+    note = restrict_writes([args.scratch] + args.writable)  # before the first line of candidate code can run
     os.chdir(args.scratch)
     try:
         import triton  # noqa: F401  (imported before the snapshot, so that its own changes are not reported)
