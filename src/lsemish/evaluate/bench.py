@@ -1,9 +1,9 @@
 """Trusted side: per-call latency of candidates beside the problem's reference (eager and torch.compile), each in its
 own worker, interleaved round by round, every figure checked before it counts.
 
-Each timed call gets inputs made fresh for it from a new seed (never seen before: a remembered answer cannot be
-reused), the L2 flushed, CUDA events around the call and a synchronize of the whole device after it, as KernelBench
-times it; this side times the same request on its own clock (timing.cross_check). After a random sample of the
+Each timed call gets values made fresh for it from a new seed (never seen before: a remembered answer cannot be
+reused), in the same input tensors as the call before (as KernelBench calls a model), the L2 flush queued, CUDA events
+around the call and a synchronize of the whole device after it, as KernelBench times it; this side times the same request on its own clock (timing.cross_check). After a random sample of the
 calls, and always the last, the call's outputs come back and are compared with the reference on the same seed: a
 wrong or stale answer rejects the contender. Queued GPU time: calls on fresh inputs queued back to back, events
 around them all, a sample of their outputs verified. A contender that cannot finish within its budget is rejected.

@@ -80,6 +80,8 @@ class Worker:
 
     def __init__(self, scratch_root, name, limits=Limits(), gpu=None, triton_cache=None):
         self.limits, self.name = limits, name
+        if triton_cache:
+            os.makedirs(triton_cache, exist_ok=True)  # Landlock can only allow a folder that exists
         self.scratch, env = scratch(scratch_root, name, gpu, triton_cache)
         self.log_path = os.path.join(scratch_root, f"{os.path.basename(self.scratch)}.log")
         req_r, self.req_w = os.pipe()

@@ -234,12 +234,30 @@ class Server:
         reason = self.settle()
         if reason:
             return self.reply({"rejected": reason, "cheat": True})
-        self.args = self.make_inputs(req["seed"], req.get("dist", self.inputs.KERNELBENCH))
+        fresh = self.make_inputs(req["seed"], req.get("dist", self.inputs.KERNELBENCH))
+        self.args = self.into_buffers(fresh)
         self.before = [self.clone(a) if isinstance(a, self.Tensor) and req.get("guard") else None for a in self.args]
         self.last = []
-        self.flush_l2()
         self.synchronize()
         self.reply({"ok": True})
+
+    def into_buffers(self, fresh):
+        """The fresh values in the same input tensors as the last timed call's (as KernelBench calls a model: the
+        same tensors every time, here with new values): a candidate's per-address caches (launch plans, tensor
+        maps) behave as they do under KernelBench, while an answer remembered by address is stale."""
+        old = getattr(self, "buffers", None)
+        same = old is not None and len(old) == len(fresh) and all(
+            (isinstance(a, self.Tensor) and isinstance(b, self.Tensor) and a.shape == b.shape and a.dtype == b.dtype
+             and a.stride() == b.stride()) or (not isinstance(a, self.Tensor) and not isinstance(b, self.Tensor))
+            for a, b in zip(old, fresh))
+        if not same:
+            self.buffers = fresh
+            return fresh
+        for a, b in zip(old, fresh):
+            if isinstance(a, self.Tensor):
+                a.copy_(b)
+        self.buffers = [a if isinstance(a, self.Tensor) else b for a, b in zip(old, fresh)]
+        return self.buffers
 
     def op_call(self, req):
         """One timed call as KernelBench times it: events around the call on the current stream, then a synchronize
@@ -249,6 +267,7 @@ class Server:
         threads = {t.ident for t in threading.enumerate()}
         if self.device == "cuda":
             start, end = self.Event(enable_timing=True), self.Event(enable_timing=True)
+            self.flush_l2()  # as KernelBench: the flush queued just before the start event, no synchronize between
             t0 = self.perf()
             self.record(start)
             out = self.call(args)
@@ -312,10 +331,20 @@ class Server:
         self.synchronize()
         self.reply({"ok": True})
 
+    def spin(self, seconds=0.05):
+        """Wait for the next request busily for a moment before blocking, as a timing loop in one process would:
+        a core that slept between calls launches the next call's kernels slower."""
+        import select
+        deadline = self.perf() + seconds
+        while self.perf() < deadline:
+            if select.select([self.requests], [], [], 0)[0]:
+                return
+
     def serve(self):
         self.device = "cpu"
         self.reply({"ready": True, "pid": os.getpid(), "landlock": self.landlock_note})
         while True:
+            self.spin()
             try:
                 req, _ = self.wire.recv(self.requests)
             except self.wire.WireError:
