@@ -7,8 +7,11 @@ import sys
 import pytest
 
 from helpers import right_candidate, write_wrong_candidate
-from lsemish.check import CandidateError, run_check, run_problem_check
-from lsemish.problems import EXAMPLES
+from lsemish.evaluate.check import run_check
+from lsemish.problems import EXAMPLES, ProblemError
+
+QUIET = dict(log=lambda m: None)
+SMALL_22 = {"batch_size": 16, "input_size": 32, "hidden_size": 24}
 
 HERE = os.path.dirname(__file__)
 FIX = os.path.join(HERE, "fixtures")
@@ -34,31 +37,45 @@ def test_three_example_problems_ship():
 
 @pytest.mark.parametrize("name", ["matmul", "gemm_gelu_bias", "row_softmax_mean"])
 def test_check_passes_right_and_fails_wrong_for_each_problem(name, tmp_path):
-    right = run_problem_check(EXAMPLES[name], right_candidate(name), trials=2, log=lambda m: None)
-    wrong = run_problem_check(EXAMPLES[name], write_wrong_candidate(name, tmp_path / "wrong.py"), trials=2,
-                              log=lambda m: None)
-    assert len(right) == 2 and all(r["passed"] for r in right), right
-    assert len(wrong) == 2 and not any(r["passed"] for r in wrong), wrong
-    assert all(o["rel_l2_vs_fp64"] < 1e-5 for r in right for o in r["outputs"])
+    right = run_check(EXAMPLES[name], right_candidate(name), trials=1, **QUIET)
+    wrong = run_check(EXAMPLES[name], write_wrong_candidate(name, tmp_path / "wrong.py"), trials=1, **QUIET)
+    assert right["verdict"] == "pass" and right["passed"] == 6, right["summary"]
+    assert wrong["verdict"] == "fail" and not any(r["passed"] for r in wrong["trials"]), wrong["summary"]
+    assert "differs from the reference" in wrong["reason"]
+    assert all(o["rel_l2_vs_fp64"] < 1e-5 for r in right["trials"] for o in r["outputs"])
 
 
 def test_check_passes_right_and_fails_wrong_for_problem_22(deliverable):
-    quiet = dict(shape=(16, 32, 24), precision="fp32", trials=1, log=lambda m: None)
-    assert all(r["passed"] for r in run_check(deliverable, **quiet))
-    assert not any(r["passed"] for r in run_check(os.path.join(FIX, "wrong_candidate.py"), **quiet))
+    quiet = dict(sets=SMALL_22, model_kwargs={"precision": "fp32"}, trials=1, **QUIET)
+    assert run_check(None, deliverable, **quiet)["verdict"] == "pass"
+    wrong = run_check(None, os.path.join(FIX, "wrong_candidate.py"), **quiet)
+    assert wrong["verdict"] == "fail" and wrong["passed"] == 0
+
+
+def test_check_reports_kernelbench_and_other_distributions_apart(tmp_path):
+    # A "matmul" that is right only for non-negative inputs: passes KernelBench's protocol (torch.rand), fails on
+    # signed inputs; the verdict is a fail that says so.
+    relu = tmp_path / "relu_inputs.py"
+    relu.write_text(open(right_candidate("matmul")).read().replace("        return matmul(A, B)",
+                                                                    "        return matmul(A.abs(), B.abs())"))
+    r = run_check(EXAMPLES["matmul"], str(relu), trials=1, **QUIET)
+    assert r["kernelbench"]["passed"] == r["kernelbench"]["planned"] == 2
+    assert r["verdict"] == "fail" and "passes KernelBench's protocol (2/2); fails on signed (normal)" in r["summary"]
 
 
 def test_check_cli_takes_a_problem(tmp_path):
     r = cli("check", "--problem", EXAMPLES["matmul"], "--candidate",
-            write_wrong_candidate("matmul", tmp_path / "wrong.py"), "--trials", "1")
-    assert r.returncode == 1 and "0 passed, 1 failed" in r.stdout and "tol 0.0001" in r.stdout, r.stdout
+            write_wrong_candidate("matmul", tmp_path / "wrong.py"), "--trials", "1", "--dist", "kernelbench")
+    assert r.returncode == 1 and "0 passed, 2 failed" in r.stdout and "tolerance 0.0001" in r.stdout, r.stdout
 
 
 def test_a_file_that_is_not_a_problem_is_named(tmp_path):
     bad = tmp_path / "no_model.py"
     bad.write_text("def get_inputs():\n    return []\n")
-    with pytest.raises(CandidateError, match="problem .* defines no Model, get_init_inputs"):
-        run_problem_check(str(bad), right_candidate("matmul"))
+    with pytest.raises(ProblemError, match="problem .* defines no Model, get_init_inputs"):
+        run_check(str(bad), right_candidate("matmul"))
+    r = cli("check", "--problem", str(bad), "--candidate", right_candidate("matmul"))
+    assert r.returncode == 1 and "defines no Model" in r.stderr and "Traceback" not in r.stderr
 
 
 @pytest.mark.parametrize("args,msg", [
@@ -119,9 +136,10 @@ def test_loop_three_rounds_ends_on_the_right_best(tmp_path, deliverable):
     assert "no GPU: bench and profile are skipped" in r.stdout
     state = json.loads((out / "state.json").read_text())
     assert [rec["status"].split(":")[0] for rec in state["rounds"]] == ["check failed", "check failed", "pass", "pass"]
+    assert "differs from the reference" in state["rounds"][1]["status"]
     assert state["best"] == 3
     assert (out / "best.py").read_text() == open(deliverable).read()
-    for name in ("prompt.txt", "answer.txt", "candidate.py", "lint.txt", "check.json"):
+    for name in ("prompt.txt", "answer.txt", "candidate.py", "lint.txt", "check.json", "check.txt"):
         assert (out / "round-02" / name).exists(), name
     # The round-3 prompt carries the current code: round 2's passing candidate.
     assert open(right_candidate("problem22_torch")).read() in (out / "round-03" / "prompt.txt").read_text()
@@ -136,8 +154,8 @@ def test_bad_agents_and_bad_candidates_end_only_their_round(tmp_path):
     script = agent(tmp_path, "hang", "nocode", "fail", "garbage", str(hangs), right_candidate("matmul"))
     r = cli("loop", "--agent", script, "--rounds", "6", "--trials", "1", "--out", str(out), "--problem",
             EXAMPLES["matmul"], "--candidate", write_wrong_candidate("matmul", tmp_path / "wrong.py"),
-            "--agent-timeout", "3",
-            "--step-timeout", "25")
+            "--agent-timeout", "3", "--call-timeout", "5",
+            "--step-timeout", "60")
     assert r.returncode == 0, r.stderr[-2000:]
     statuses = [rec["status"] for rec in json.loads((out / "state.json").read_text())["rounds"]]
     assert statuses[0].startswith("check failed")
@@ -145,7 +163,7 @@ def test_bad_agents_and_bad_candidates_end_only_their_round(tmp_path):
     assert statuses[2] == "agent: no fenced python block in the answer"
     assert statuses[3].startswith("agent: exit 3")
     assert statuses[4].startswith("lint:")  # the garbage block does not parse
-    assert statuses[5] == "check: killed after 25 s"
+    assert statuses[5].startswith("check failed: no result within 5 s"), statuses[5]
     assert statuses[6] == "pass"
 
 

@@ -1,6 +1,7 @@
 # Writes files next to every path on its command line, into the evaluating package, the working and home
 # directories, /tmp, and the folders above the candidate file, then computes the right answer.
-# expect: Permission denied (and no file outside its scratch folder)
+# expect: Permission denied
+# (and no file outside its scratch folder: the test looks for HOSTILE_WAS_HERE everywhere it could reach)
 # where: cpu gpu
 import torch
 

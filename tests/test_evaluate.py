@@ -1,0 +1,180 @@
+"""The evaluation layer's parts on their own: the timing cross-check (with made-up clocks), the wire format, the
+comparison, Landlock, problem sizes (--set) and the memory estimate."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from lsemish.evaluate import landlock, wire
+from lsemish.evaluate.check import run_check
+from lsemish.evaluate.compare import compare
+from lsemish.evaluate.timing import cross_check
+from lsemish.problems import EXAMPLES, ProblemError, load_problem, parse_sets
+
+HERE = os.path.dirname(__file__)
+
+
+# --- timing ---------------------------------------------------------------------------------------------------------
+
+def test_honest_timings_agree_with_the_wall_clock():
+    events = [0.36, 0.35, 0.37, 0.36]
+    empty = [0.08, 0.09, 0.08, 0.08]
+    wall = [e + c + 0.02 for e, c in zip(events, empty)]
+    assert cross_check(events, wall, empty) is None
+
+
+def test_work_outside_the_timed_stream_is_named():
+    # KernelBench's events see 0.03 ms; the call's round trip (device synchronized) says 0.36 ms more than empty.
+    reason = cross_check([0.03] * 5, [0.44] * 5, [0.08] * 5)
+    assert reason == "work outside the timed stream: events 0.030 ms, wall clock 0.360 ms per call"
+
+
+def test_a_timer_that_reports_more_than_the_wall_clock_is_forged():
+    assert "a replaced timer" in cross_check([5.0] * 3, [0.5] * 3, [0.1] * 3)
+    assert "negative or NaN" in cross_check([float("nan")], [0.5], [0.1])
+    assert cross_check([], [], []) == "no timed call finished"
+
+
+def test_tiny_kernels_are_not_mistaken_for_side_streams():
+    # 5 us of work: the channel's jitter is within the slack.
+    assert cross_check([0.005] * 5, [0.11, 0.12, 0.10, 0.13, 0.11], [0.09, 0.10, 0.09, 0.10, 0.09]) is None
+
+
+# --- wire -----------------------------------------------------------------------------------------------------------
+
+def test_frames_carry_tensors_of_every_dtype_and_no_code():
+    r, w = os.pipe()
+    tensors = [torch.randn(3, 4), torch.randn(5).bfloat16(), torch.arange(6, dtype=torch.int64).view(2, 3),
+               torch.empty(0, 7), torch.tensor(True)]
+    wire.send(w, {"hello": 1}, tensors)
+    header, got = wire.recv(r, deadline=None)
+    assert header["hello"] == 1 and len(got) == len(tensors)
+    for a, b in zip(tensors, got):
+        assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+
+
+def test_malformed_and_closed_channels_are_errors():
+    r, w = os.pipe()
+    os.write(w, (2**40).to_bytes(8, "big"))
+    with pytest.raises(wire.WireError, match="malformed"):
+        wire.recv(r)
+    r, w = os.pipe()
+    body = b'{"tensors": [{"dtype": "pickle", "shape": [1]}]}'
+    os.write(w, len(body).to_bytes(8, "big") + body)
+    with pytest.raises(wire.WireError, match="malformed"):
+        wire.recv(r)
+    r, w = os.pipe()
+    os.close(w)
+    with pytest.raises(wire.WireError, match="closed"):
+        wire.recv(r)
+
+
+# --- compare --------------------------------------------------------------------------------------------------------
+
+def test_compare_uses_the_dtype_tolerance_and_names_the_output():
+    e = torch.randn(100, 3)
+    assert compare([e + 5e-5], [e])["passed"]
+    r = compare([e + 1e-2], [e])
+    assert not r["passed"] and r["reason"].startswith("output 0 differs from the reference: max-abs 1.00e-02")
+    assert compare([(e + 5e-3).bfloat16()], [e.bfloat16()])["passed"]  # 1e-2 for 16-bit outputs
+    nan = e.clone()
+    nan[0, 0] = float("nan")
+    assert "NaN or inf" in compare([nan], [e])["reason"]
+    assert "shape (100,)" in compare([e[:, 0]], [e])["reason"]
+    assert "returned 2 output(s)" in compare([e, e], [e])["reason"]
+    assert not compare([torch.tensor([1, 2])], [torch.tensor([1, 3])])["passed"]
+
+
+def test_compare_reports_the_error_against_float64():
+    gold = torch.randn(50, dtype=torch.float64)
+    r = compare([gold.float()], [gold.float()], [gold])
+    assert r["passed"] and 0 < r["outputs"][0]["rel_l2_vs_fp64"] < 1e-7
+
+
+# --- landlock -------------------------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(landlock.abi_version() < 1, reason="this kernel has no Landlock")
+def test_landlock_refuses_writes_outside_the_allowed_folder(tmp_path):
+    allowed, outside = tmp_path / "scratch", tmp_path / "outside"
+    allowed.mkdir()
+    outside.mkdir()
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {os.path.join(HERE, '..', 'src')!r})
+        from lsemish.evaluate.landlock import restrict_writes
+        assert restrict_writes([{str(allowed)!r}]) is None
+        open({str(allowed / 'ok')!r}, 'w').write('x')
+        try:
+            open({str(outside / 'no')!r}, 'w').write('x')
+        except PermissionError:
+            print('refused')
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.strip() == "refused", r.stderr
+    assert (allowed / "ok").exists() and not (outside / "no").exists()
+
+
+# --- problems: sizes and memory -------------------------------------------------------------------------------------
+
+def test_sets_override_module_sizes_and_bad_ones_are_named():
+    assert parse_sets(["batch_size=16", "scale=0.5", "flag=true"]) == {"batch_size": 16, "scale": 0.5, "flag": True}
+    p = load_problem(None, {"batch_size": 3})
+    assert p.get_inputs()[0].shape == (3, 8192)
+    with pytest.raises(ProblemError, match="has no module-level size of that name; it has: batch_size=1024"):
+        load_problem(None, {"batch": 3})
+    with pytest.raises(ProblemError, match="expected NAME=VALUE"):
+        parse_sets(["16"])
+
+
+BIG = '''
+import torch
+import torch.nn as nn
+
+batch_size = 4096
+dim = 393216
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+        return torch.sigmoid(x)
+
+
+def get_inputs():
+    return [torch.rand(batch_size, dim)]
+
+
+def get_init_inputs():
+    return []
+'''
+
+
+def test_a_problem_too_big_for_the_machine_is_one_line_and_set_makes_it_fit(tmp_path):
+    # KernelBench level 1's Sigmoid has a 6 GiB input: a check would hold many times that. Before allocating
+    # anything, check says what it needs and which sizes --set can change; shrunk, it passes.
+    problem = tmp_path / "sigmoid.py"
+    problem.write_text(BIG)
+    own = tmp_path / "own.py"
+    own.write_text(BIG + "\nModelNew = Model\n")
+    with pytest.raises(ProblemError, match=r"needs about \d+\.\d GiB for a check \(inputs 6\.00 GiB.*--set NAME=VALUE "
+                                           r"\(its sizes: batch_size=4096, dim=393216\)"):
+        run_check(str(problem), str(own), log=lambda m: None)
+    r = subprocess.run([sys.executable, "-m", "lsemish", "check", "--problem", str(problem), "--candidate", str(own)],
+                       capture_output=True, text=True, env=dict(os.environ, TRITON_INTERPRET="1"))
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "needs about" in r.stderr, r.stderr
+    small = run_check(str(problem), str(own), {"batch_size": 8, "dim": 64}, trials=1, log=lambda m: None)
+    assert small["verdict"] == "pass", small["reason"]
+
+
+def test_examples_pass_with_their_own_reference_as_candidate(tmp_path):
+    # The protocol on a problem whose candidate is its own reference (what issue 26 runs over KernelBench).
+    for name, path in EXAMPLES.items():
+        own = tmp_path / f"{name}_own.py"
+        own.write_text(open(path).read() + "\nModelNew = Model\n")
+        r = run_check(path, str(own), trials=1, log=lambda m: None)
+        assert r["verdict"] == "pass", (name, r["reason"])

@@ -1,0 +1,74 @@
+"""The hostile set (tests/hostile/) against `check` on the CPU: every class that needs no GPU is rejected with its
+reason, the flooding candidate passes with its output kept out of the verdicts, and no candidate leaves a file
+outside its scratch folder. Each one is lint-clean: only the evaluator's dynamic checks stop it."""
+import glob
+import os
+import tempfile
+
+import pytest
+
+import hostile_set
+from lsemish import deliverable_source
+from lsemish.evaluate.bench import run_bench
+from lsemish.evaluate.check import run_check
+from lsemish.evaluate.sandbox import Limits
+from lsemish.lint import lint_file
+
+SMALL_22 = {"batch_size": 16, "input_size": 32, "hidden_size": 24}
+FP32 = {"precision": "fp32"}
+CPU_NAMES = [n for n in hostile_set.NAMES if "cpu" in hostile_set.where(n)]
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile")
+    source = deliverable_source()
+    return {n: hostile_set.compose(n, source, folder / f"{n}.py") for n in hostile_set.NAMES}
+
+
+def planted():
+    roots = [REPO, os.path.expanduser("~"), tempfile.gettempdir()]
+    return {p for r in roots for p in glob.glob(os.path.join(r, "**", "HOSTILE_WAS_HERE"), recursive=True)}
+
+
+def test_the_set_covers_the_classes_the_issue_names():
+    assert {"stale_answers", "input_memo", "side_stream", "timer_patch", "comparison_patch", "silent_exit",
+            "reference_patch", "input_mutation", "tampering", "input_zeroing", "never_written"} <= set(hostile_set.NAMES)
+
+
+@pytest.mark.parametrize("name", hostile_set.NAMES)
+def test_each_hostile_candidate_is_lint_clean(hostile, name):
+    errors = [f for f in lint_file(hostile[name]) if f.severity == "error"]
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("name", CPU_NAMES)
+def test_check_rejects_each_hostile_candidate_with_its_reason(hostile, name):
+    before = planted()
+    r = run_check(None, hostile[name], SMALL_22, trials=1, dists=("kernelbench", "randn"), model_kwargs=FP32,
+                  limits=Limits(request_s=6), log=lambda m: None)
+    expect = hostile_set.expected(name)
+    if expect == ["pass"]:
+        assert r["verdict"] == "pass", r["reason"]
+    else:
+        assert r["verdict"] == "fail" and any(e in r["reason"] for e in expect), (r["reason"], expect)
+    assert planted() == before  # nothing outside the scratch folder, whatever the candidate did
+    if name == "flood":  # its output went to a capped log, not into the verdicts
+        assert r["log_bytes"] > 1 << 20 and os.path.getsize(r["log"]) <= (1 << 20) + 200
+
+
+def test_bench_logic_rejects_timing_cheats_on_the_cpu(hostile):
+    # The bench's protocol through the interpreter (its times mean nothing here; tests/test_gpu.py times on a GPU):
+    # a remembered answer fails the reuse probe, a stale one a verified timed call, a shared output buffer the
+    # queued calls; the honest deliverable is timed.
+    names = ["input_memo", "stale_answers", "output_reuse"]
+    result = run_bench(None, [("honest", None)] + [(n, hostile[n]) for n in names], SMALL_22, with_compile=False,
+                       calls=3, rounds=1, device="cpu", model_kwargs=FP32, limits=Limits(request_s=30),
+                       log=lambda m: None)
+    rows = {r["name"]: r for r in result["rows"]}
+    assert rows["honest"]["rejected"] is None and rows["honest"]["call_ms"] > 0
+    assert rows["reference-eager"]["rejected"] is None
+    assert "stale answer on the reuse probe" in rows["input_memo"]["rejected"]
+    assert "wrong answer" in rows["stale_answers"]["rejected"]
+    assert "same output memory" in rows["output_reuse"]["rejected"]
