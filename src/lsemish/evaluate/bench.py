@@ -80,10 +80,14 @@ def time_block(c, ref, rng, calls, queued, deadline):
     """One round of one contender: `calls` timed calls (each on fresh inputs), then `queued` calls back to back."""
     events, walls, empties, hosts = [], [], [], []
     previous = None
+    seeds = [rng.randrange(2**31) for _ in range(calls + 1)]
+    ahead = max(1, staged_count(ref.problem))
     for i in range(calls + 1):  # call 0 warms up (compiles, loads): not timed, but verified
         if time.monotonic() > deadline:
             raise Rejected(f"could not finish its measurement within its budget ({i} of {calls} timed calls done)")
-        seed = rng.randrange(2**31)
+        if i % ahead == 0:
+            _request(c, {"op": "stage", "seeds": seeds[i:i + ahead]}, f"inputs for timed calls {i} and on")
+        seed = seeds[i]
         _request(c, {"op": "prepare", "seed": seed, "guard": i == 0 or rng.random() < SAMPLE},
                  f"inputs for timed call {i}")
         t0 = time.perf_counter()
@@ -121,6 +125,15 @@ def time_block(c, ref, rng, calls, queued, deadline):
             _verify(c, ref, seeds[index], got, None, f"queued call {index}")
         row["gpu_ms"] = gpu / queued
     return row
+
+
+def staged_count(problem, budget_bytes=2**30, most=32):
+    """How many timed calls' inputs are made ahead at once: as many as fit in `budget_bytes`, 1 to `most`."""
+    try:
+        each = footprint(problem)["inputs"]
+    except Exception:
+        return 1
+    return max(1, min(most, budget_bytes // max(each, 1)))
 
 
 def queued_count(problem, budget_bytes=2 * 2**30, most=10):
