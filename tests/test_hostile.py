@@ -6,6 +6,7 @@ import os
 import tempfile
 
 import pytest
+import torch
 
 import hostile_set
 from lsemish import deliverable_source
@@ -27,6 +28,14 @@ def hostile(tmp_path_factory):
     return {n: hostile_set.compose(n, source, folder / f"{n}.py") for n in hostile_set.NAMES}
 
 
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
 def planted():
     roots = [REPO, os.path.expanduser("~"), tempfile.gettempdir()]
     return {p for r in roots for p in glob.glob(os.path.join(r, "**", "HOSTILE_WAS_HERE"), recursive=True)}
@@ -46,14 +55,19 @@ def test_each_hostile_candidate_is_lint_clean(hostile, name):
 @pytest.mark.parametrize("name", CPU_NAMES)
 def test_check_rejects_each_hostile_candidate_with_its_reason(hostile, name):
     before = planted()
+    modes = {p: (os.stat(p).st_mode, os.stat(p).st_mtime) for p in (hostile[name], os.path.dirname(torch.__file__))}
     r = run_check(None, hostile[name], SMALL_22, trials=1, dists=("kernelbench", "randn"), model_kwargs=FP32,
                   limits=Limits(request_s=6), log=lambda m: None)
     expect = hostile_set.expected(name)
-    if expect == ["pass"]:
+    if name == "daemon":  # it passes (it computes the right answer), and nothing of it outlives the check
+        assert r["verdict"] == "pass", r["reason"]
+        assert not [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p) == "sleep 314.159"]
+    elif expect == ["pass"]:
         assert r["verdict"] == "pass", r["reason"]
     else:
         assert r["verdict"] == "fail" and any(e in r["reason"] for e in expect), (r["reason"], expect)
     assert planted() == before  # nothing outside the scratch folder, whatever the candidate did
+    assert modes == {p: (os.stat(p).st_mode, os.stat(p).st_mtime) for p in modes}  # nor any file's mode or times
     if name == "flood":  # its output went to a capped log, not into the verdicts
         assert r["log_bytes"] > 1 << 20 and os.path.getsize(r["log"]) <= (1 << 20) + 200
 

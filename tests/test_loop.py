@@ -180,3 +180,27 @@ def test_loop_resumes(tmp_path):
     state = json.loads((out / "state.json").read_text())
     assert len(state["rounds"]) == 3 and state["best"] == 2
     assert (out / "round-01" / "answer.txt").read_text() == first
+
+
+def test_the_loop_keeps_no_cheat(tmp_path, deliverable):
+    # An agent that answers with cheats (each lint-clean: our deliverable plus a few lines) and then honestly: the
+    # cheating rounds fail with their reasons, the honest one is best, and no round's candidate touched the records.
+    import hostile_set
+    source = open(deliverable).read()
+    cheats = [hostile_set.compose(n, source, tmp_path / f"{n}.py")
+              for n in ("comparison_patch", "silent_exit", "input_mutation", "input_memo")]
+    out = tmp_path / "run"
+    script = agent(tmp_path, *cheats, deliverable)
+    r = cli("loop", "--agent", script, "--rounds", "5", "--trials", "1", "--out", str(out), "--candidate", deliverable)
+    assert r.returncode == 0, r.stderr[-2000:]
+    state = json.loads((out / "state.json").read_text())
+    statuses = [rec["status"] for rec in state["rounds"]]
+    assert statuses[0] == "pass" and statuses[5] == "pass", statuses
+    assert "replaced torch.allclose" in statuses[1]
+    assert "raised SystemExit(0)" in statuses[2]
+    assert "modified input 0" in statuses[3]
+    assert "stale answer on the reuse probe" in statuses[4]
+    assert state["best"] == 5
+    summary = (out / "summary.md").read_text()
+    assert "replaced torch.allclose" in summary and not any(
+        p.name == "HOSTILE_WAS_HERE" for p in out.rglob("*"))

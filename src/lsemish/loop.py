@@ -46,6 +46,15 @@ def run_limited(cmd, timeout, stdin_text=None, shell=False, env=None):
         return None, out, err, True
 
 
+_STEP_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TRITON_INTERPRET", "TMPDIR",
+             "CUDA_VISIBLE_DEVICES", "CUDA_HOME", "LD_LIBRARY_PATH", "TRITON_PTXAS_PATH", "TRITON_LIBCUDA_PATH")
+
+
+def step_environment():
+    """The environment of check, bench and profile: what they need, not the agent's keys or tokens."""
+    return {k: os.environ[k] for k in _STEP_ENV if k in os.environ}
+
+
 def is_better(rec, best, timed):
     """Does rec become the best? Only a candidate that passed lint and check can; then, timed (on a GPU), the lower
     per-call latency wins; untimed, the newer candidate."""
@@ -68,8 +77,10 @@ class Loop:
         self.has_gpu = _gpu_available()
 
     def _lsemish(self, args, folder, name):
-        """Run `python -m lsemish ARGS` in a child with the step time limit; keep its output in folder/name.txt."""
-        rc, out, err, timed_out = run_limited([sys.executable, "-m", "lsemish", *args], self.step_timeout)
+        """Run `python -m lsemish ARGS` in a child with the step time limit and an environment without the agent's
+        secrets (a candidate's worker is a grandchild of it); keep its output in folder/name.txt."""
+        rc, out, err, timed_out = run_limited([sys.executable, "-m", "lsemish", *args], self.step_timeout,
+                                              env=step_environment())
         with open(os.path.join(folder, f"{name}.txt"), "w") as fh:
             fh.write(out + ("\n" + err if err else "") + (f"\n(killed after {self.step_timeout} s)" if timed_out
                                                            else ""))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import tempfile
 
 import torch
@@ -85,6 +86,7 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
               "verdict": "fail", "reason": None, "trials": [], "landlock": None, "log": None}
     worker, why = start_worker(problem_path, candidate, sets, seed, device, limits, scratch_root, model_kwargs)
     if worker is None:
+        shutil.rmtree(scratch_root, ignore_errors=True)
         report["reason"] = why
         log(f"FAIL  {why}")
         return _finish(report, dists, trials)
@@ -105,6 +107,9 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
     finally:
         report["log"], report["log_bytes"] = worker.log_path, worker.log_bytes
         worker.close()
+        if not worker.log_bytes:  # keep the folder only for the candidate's log
+            shutil.rmtree(scratch_root, ignore_errors=True)
+            report["log"] = None
     return _finish(report, dists, trials)
 
 

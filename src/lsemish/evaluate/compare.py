@@ -55,6 +55,10 @@ def compare(got, expected, gold=None, tolerance=None):
         if tuple(g.shape) != tuple(e.shape):
             fail(f"output {i} has shape {tuple(g.shape)}, the reference's is {tuple(e.shape)}")
             continue
+        if g.is_complex() != e.is_complex() or g.is_floating_point() != e.is_floating_point():
+            fail(f"output {i} is {str(g.dtype).removeprefix('torch.')}, the reference's is "
+                 f"{str(e.dtype).removeprefix('torch.')}")
+            continue
         if not e.is_floating_point():
             ok = g.dtype == e.dtype and torch.equal(g, e)
             out.update(exact=True, passed=ok)

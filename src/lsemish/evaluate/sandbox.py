@@ -41,6 +41,53 @@ class WorkerFailed(Exception):
     """The worker did not deliver a complete, well-formed reply; the message says what happened instead."""
 
 
+def clean(text, width=400):
+    """A worker's message made safe to print: control characters (newlines, escape sequences) as spaces, one line,
+    at most `width` characters; anything not a string becomes its repr."""
+    text = text if isinstance(text, str) else repr(text)
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return text[:width] + (" …" if len(text) > width else "")
+
+
+def _become_subreaper():
+    """Orphans of a worker (a daemon it double-forked) become this process's children, not init's, so that
+    `reap_orphans` can end them: nothing a candidate started outlives its evaluation."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+_LIVE = set()  # pids of this process's workers that are running
+
+
+def reap_orphans():
+    """Kill every child of this process that is not one of its live workers: as a subreaper it has adopted them from
+    workers (a daemon a candidate double-forked, whatever it exec'd). Returns how many were killed."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    me, killed = os.getpid(), 0
+    for _ in range(3):  # an orphan's own children are reparented here once it dies
+        found = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) in _LIVE:
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == me:
+                try:
+                    os.kill(int(entry), signal.SIGKILL)
+                    os.waitpid(int(entry), 0)
+                    killed, found = killed + 1, True
+                except (ProcessLookupError, ChildProcessError):
+                    pass
+        if not found:
+            break
+    return killed
+
+
 def _package_root():
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -84,12 +131,14 @@ class Worker:
             os.makedirs(triton_cache, exist_ok=True)  # Landlock can only allow a folder that exists
         self.scratch, env = scratch(scratch_root, name, gpu, triton_cache)
         self.log_path = os.path.join(scratch_root, f"{os.path.basename(self.scratch)}.log")
+        _become_subreaper()
         req_r, self.req_w = os.pipe()
         self.rep_r, rep_w = os.pipe()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lsemish.evaluate.worker", "--requests", str(req_r), "--replies", str(rep_w),
              "--scratch", self.scratch] + (["--writable", triton_cache] if triton_cache else []), cwd=self.scratch, env=env, pass_fds=(req_r, rep_w),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        _LIVE.add(self.proc.pid)
         os.close(req_r)
         os.close(rep_w)
         self.log_bytes = 0
@@ -158,18 +207,24 @@ class Worker:
             self._alive()
             raise WorkerFailed(self._exit_text(self.proc.poll() or 0)) from None
         reply = self._receive(timeout or self.limits.request_s, what or header.get("op", "request"))
+        for key in ("error", "rejected"):  # the worker's words: one line, printable, bounded
+            if key in reply[0]:
+                reply[0][key] = clean(reply[0][key])
         if reply[0].get("fatal"):
             self.dead = reply[0]["error"]
             self.kill()
         return reply
 
     def kill(self):
+        """End the worker, its process group, and whatever it left behind that this process adopted."""
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             self.proc.wait()
+        _LIVE.discard(self.proc.pid)
+        reap_orphans()
 
     def close(self):
         """Ask the worker to exit, kill it if it does not, and remove its scratch folder."""

@@ -15,6 +15,7 @@ import time
 import torch
 
 MAX_HEADER = 1 << 20
+MAX_TENSOR = 1 << 38  # 256 GiB: more than any device holds
 _DTYPES = {str(d).removeprefix("torch."): d for d in (
     torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.int16, torch.int8,
     torch.uint8, torch.bool, torch.complex64, torch.complex128)}
@@ -31,17 +32,25 @@ def _write_all(fd, data):
         view = view[n:]
 
 
+def _payload(t):
+    """A tensor's bytes as a plain, contiguous CPU copy (conjugate and negative views resolved)."""
+    t = t.detach().resolve_conj().resolve_neg().to("cpu").contiguous()
+    if t.dtype not in _DTYPES.values():
+        raise WireError(f"a {t.dtype} tensor cannot be sent")
+    return t, (t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+
+
 def send(fd, header: dict, tensors=()):
-    """Write one frame: header (made JSON) and the tensors' bytes (moved to the CPU, made contiguous)."""
-    cpu = [t.detach().to("cpu").contiguous() for t in tensors]
+    """Write one frame: header (made JSON) and the tensors' bytes. Everything is converted before the first byte
+    is written, so that a tensor that cannot be sent leaves no half-written frame."""
+    parts = [_payload(t) for t in tensors]
     header = dict(header, tensors=[{"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape)}
-                                   for t in cpu])
+                                   for t, _ in parts])
     body = json.dumps(header).encode()
     _write_all(fd, struct.pack(">Q", len(body)) + body)
-    for t in cpu:
-        if t.numel():
-            _write_all(fd, t.view(-1).view(torch.uint8).numpy().tobytes() if t.dtype != torch.uint8
-                       else t.numpy().tobytes())
+    for _, data in parts:
+        if data:
+            _write_all(fd, data)
 
 
 def _read_exact(fd, n, deadline, alive):
@@ -69,21 +78,26 @@ def recv(fd, deadline=None, alive=None):
     (size,) = struct.unpack(">Q", _read_exact(fd, 8, deadline, alive))
     if size > MAX_HEADER:
         raise WireError(f"malformed frame (header of {size} bytes)")
+    raw_header = _read_exact(fd, size, deadline, alive)
     try:
-        header = json.loads(_read_exact(fd, size, deadline, alive))
+        header = json.loads(raw_header)
+        if not isinstance(header, dict) or not isinstance(header.get("tensors", []), list):
+            raise ValueError("the header is not an object with a list of tensors")
         specs = header.get("tensors", [])
         tensors = []
         for spec in specs:
-            dtype, shape = _DTYPES[spec["dtype"]], [int(s) for s in spec["shape"]]
-            if any(s < 0 for s in shape):
-                raise ValueError(f"negative shape {shape}")
+            dtype, shape = _DTYPES[spec["dtype"]], spec["shape"]
+            if not isinstance(shape, list) or any(type(s) is not int or s < 0 for s in shape):
+                raise ValueError(f"shape {shape!r} is not a list of non-negative integers")
             numel = 1
             for s in shape:
                 numel *= s
             nbytes = numel * torch.empty((), dtype=dtype).element_size()
+            if nbytes > MAX_TENSOR:
+                raise ValueError(f"a tensor of {nbytes} bytes")
             raw = bytearray(_read_exact(fd, nbytes, deadline, alive)) if nbytes else bytearray()
             flat = torch.frombuffer(raw, dtype=torch.uint8) if nbytes else torch.empty(0, dtype=torch.uint8)
             tensors.append(flat.view(dtype).reshape(shape) if nbytes else torch.empty(shape, dtype=dtype))
-    except (ValueError, KeyError, TypeError) as e:
-        raise WireError(f"malformed frame ({e})") from None
+    except (ValueError, KeyError, TypeError, RecursionError) as e:  # whatever the bytes are, never a crash here
+        raise WireError(f"malformed frame ({type(e).__name__}: {str(e)[:100]})") from None
     return header, tensors

@@ -167,6 +167,8 @@ class Server:
             cls = self.problem.Model
         else:
             from ..problems import ProblemError, load_module
+            from .seccomp import refuse_metadata_and_admin_calls
+            self.seccomp_note = refuse_metadata_and_admin_calls()  # before the candidate's first line runs
             try:
                 module = load_module(self.candidate, "candidate")
             except ProblemError as e:
@@ -197,7 +199,7 @@ class Server:
         if replaced:
             return self.reply({"error": f"replaced {replaced} (the evaluator's own functions are not the "
                                         "candidate's to change)", "setup": True, "cheat": True})
-        self.reply({"ok": True, "kwargs": sorted(kwargs)})
+        self.reply({"ok": True, "kwargs": sorted(kwargs), "seccomp": getattr(self, "seccomp_note", None)})
 
     def op_trial(self, req):
         """One correctness trial: fresh inputs from the seed (or, for the reuse probe, the last trial's input tensors

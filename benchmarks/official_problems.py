@@ -1,0 +1,119 @@
+"""Every official KernelBench problem through `check`, each with its own reference as the candidate (`ModelNew = Model`
+appended to a copy of the problem file): every verdict should be PASS, or one line naming the memory it needs.
+
+KernelBench is not vendored: fetch ScalingIntelligence/KernelBench (the search tool's `fetch`, or git clone) and pass
+its KernelBench/ folder. Each problem runs as `python -m lsemish check --problem P --candidate OWN --trials T --json`
+in a child process (several at once with --jobs; on one GPU they share it), with a wall-clock limit; per problem the
+verdict, the first line of any error, the seconds it took and the child's peak host memory go to OUT/official.jsonl,
+and a table to OUT/official.md. --estimate-only instead writes what each check would need (evaluate/memory.py) against
+what this machine has, without running anything.
+
+    PYTHONPATH=src python benchmarks/official_problems.py KB_DIR OUT [--levels 1,2] [--jobs 4] [--trials 1]
+"""
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def problems(root, levels):
+    out = []
+    for level in levels:
+        folder = os.path.join(root, f"level{level}")
+        out += [os.path.join(folder, f) for f in sorted(os.listdir(folder)) if f.endswith(".py")]
+    return out
+
+
+def run_one(path, trials, timeout, work):
+    own = os.path.join(work, f"own_{os.path.basename(os.path.dirname(path))}_{os.path.basename(path)}")
+    with open(path) as src, open(own, "w") as dst:
+        dst.write(src.read() + "\n\nModelNew = Model\n")
+    report = own + ".json"
+    t0 = time.time()
+    cmd = [sys.executable, "-m", "lsemish", "check", "--problem", path, "--candidate", own, "--trials", str(trials),
+           "--json", report]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        rc, out, err = proc.returncode, proc.stdout, proc.stderr
+    except subprocess.TimeoutExpired:
+        rc, out, err = None, "", f"no verdict within {timeout} s"
+    row = {"problem": os.path.relpath(path, os.path.dirname(os.path.dirname(path))), "rc": rc,
+           "seconds": round(time.time() - t0, 1), "traceback": "Traceback" in out + err}
+    if os.path.exists(report):
+        with open(report) as fh:
+            data = json.load(fh)
+        row.update(verdict=data["verdict"], reason=data["reason"], summary=data["summary"])
+    else:
+        row.update(verdict="no verdict", reason=(err.strip().splitlines() or out.strip().splitlines() or [""])[-1])
+    return row
+
+
+def estimate(path):
+    import torch
+
+    from lsemish.evaluate.memory import available, check_needs, footprint
+    from lsemish.problems import ProblemError, load_problem
+    try:
+        problem = load_problem(path)
+        size = footprint(problem)
+    except (ProblemError, Exception) as e:  # a problem the meta device cannot run: said per problem
+        return {"problem": path, "error": f"{type(e).__name__}: {str(e)[:200]}"}
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    have, where = available(device)
+    need = check_needs(size)
+    return {"problem": path, "need_gib": need / 2**30, "have_gib": have / 2**30, "fits": need <= have,
+            "inputs_gib": size["inputs"] / 2**30, "outputs_gib": None if size["outputs"] is None
+            else size["outputs"] / 2**30, "where": where}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("kb_dir", help="KernelBench's KernelBench/ folder (holding level1/, level2/)")
+    p.add_argument("out")
+    p.add_argument("--levels", default="1,2")
+    p.add_argument("--jobs", type=int, default=4)
+    p.add_argument("--trials", type=int, default=1)
+    p.add_argument("--timeout", type=int, default=300)
+    p.add_argument("--estimate-only", action="store_true")
+    p.add_argument("--only", default="", help="comma-separated substrings: only problems whose path holds one")
+    args = p.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    paths = problems(args.kb_dir, args.levels.split(","))
+    if args.only:
+        paths = [path for path in paths if any(k in path for k in args.only.split(","))]
+    if args.estimate_only:
+        rows = [estimate(path) for path in paths]
+        with open(os.path.join(args.out, "estimates.json"), "w") as fh:
+            json.dump(rows, fh, indent=1)
+        fits = sum(r.get("fits", False) for r in rows)
+        errors = [r for r in rows if "error" in r]
+        print(f"{len(rows)} problems: {fits} fit here, {len(rows) - fits - len(errors)} do not, {len(errors)} "
+              "could not be estimated" + "".join(f"\n  {r['problem']}: {r['error']}" for r in errors))
+        return
+    work = tempfile.mkdtemp(prefix="official-")
+    rows = []
+    with cf.ThreadPoolExecutor(args.jobs) as pool, open(os.path.join(args.out, "official.jsonl"), "w") as log:
+        for row in pool.map(lambda path: run_one(path, args.trials, args.timeout, work), paths):
+            rows.append(row)
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            print(f"{row['problem']:70s} {row['verdict']:10s} {row['seconds']:6.1f} s  {row['reason'] or ''}"[:220],
+                  flush=True)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    passed = sum(r["verdict"] == "pass" for r in rows)
+    lines = [f"{len(rows)} problems, {passed} pass, {sum(r['traceback'] for r in rows)} with a traceback; "
+             f"largest child's peak host memory {peak:.1f} GiB", "", "| problem | verdict | s | reason |",
+             "|---|---|---|---|"] + [f"| {r['problem']} | {r['verdict']} | {r['seconds']} | {r['reason'] or ''} |"
+                                    for r in rows]
+    with open(os.path.join(args.out, "official.md"), "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print(lines[0])
+
+
+if __name__ == "__main__":
+    main()

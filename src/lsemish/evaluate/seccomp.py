@@ -1,0 +1,72 @@
+"""Refuse the system calls that change files without writing them, and those only an administrator needs, for this
+process and everything it starts (a seccomp filter; unprivileged once no_new_privs is set).
+
+Landlock (landlock.py) confines writing, creating, renaming and removing files, but not changing a file's mode, owner,
+times or extended attributes: chmod, chown, utime and setxattr would still reach every file the user owns. Nor does it
+take root's powers away, and the GPU machine runs as root: mount, reboot, module loading, clocks and the like. The
+filter answers each of these with EPERM (the candidate sees a PermissionError). Only the standard library: a classic
+BPF program built by hand, for x86-64 and arm64 (elsewhere it says it is not in force).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import struct
+
+_EPERM = 1
+_RET_ALLOW, _RET_ERRNO = 0x7FFF0000, 0x00050000
+_LD_ABS_W, _JEQ_K, _JGE_K, _RET_K = 0x20, 0x15, 0x35, 0x06
+_PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _MODE_FILTER = 38, 22, 2
+_SET_MODE_FILTER, _FLAG_TSYNC = 1, 1
+
+# name: (x86-64 number, arm64 number or None where arm64 has no such call)
+CALLS = {
+    "chmod": (90, None), "fchmod": (91, 52), "fchmodat": (268, 53), "fchmodat2": (452, 452),
+    "chown": (92, None), "fchown": (93, 55), "lchown": (94, None), "fchownat": (260, 54),
+    "utime": (132, None), "utimes": (235, None), "futimesat": (261, None), "utimensat": (280, 88),
+    "setxattr": (188, 5), "lsetxattr": (189, 6), "fsetxattr": (190, 7), "removexattr": (197, 14),
+    "lremovexattr": (198, 15), "fremovexattr": (199, 16), "setxattrat": (463, 463), "removexattrat": (466, 466),
+    "mount": (165, 40), "umount2": (166, 39), "pivot_root": (155, 41), "chroot": (161, 51), "reboot": (169, 142),
+    "swapon": (167, 224), "swapoff": (168, 225), "sethostname": (170, 161), "setdomainname": (171, 162),
+    "init_module": (175, 105), "finit_module": (313, 273), "delete_module": (176, 106), "kexec_load": (246, 104),
+    "settimeofday": (164, 170), "clock_settime": (227, 112), "adjtimex": (159, 171), "setns": (308, 268),
+}
+_ARCHES = {"x86_64": (0xC000003E, 0, 317), "amd64": (0xC000003E, 0, 317), "aarch64": (0xC00000B7, 1, 277),
+           "arm64": (0xC00000B7, 1, 277)}
+
+
+def _program(audit_arch, column):
+    numbers = sorted({nums[column] for nums in CALLS.values() if nums[column] is not None})
+    n = len(numbers)
+    allow, deny = 4 + n, 5 + n
+    insns = [(_LD_ABS_W, 0, 0, 4),                          # the architecture
+             (_JEQ_K, 0, allow - 2, audit_arch),            # another one: not ours to judge
+             (_LD_ABS_W, 0, 0, 0),                          # the call's number
+             (_JGE_K, deny - 4, 0, 0x40000000)]             # x32 calls on x86-64: refused wholesale
+    insns += [(_JEQ_K, deny - (4 + i) - 1, 0, nr) for i, nr in enumerate(numbers)]
+    insns += [(_RET_K, 0, 0, _RET_ALLOW), (_RET_K, 0, 0, _RET_ERRNO | _EPERM)]
+    return b"".join(struct.pack("HBBI", *i) for i in insns), len(insns)
+
+
+def refuse_metadata_and_admin_calls() -> str | None:
+    """Install the filter on every thread of this process; None when in force, else one line saying why not."""
+    arch = _ARCHES.get(platform.machine().lower())
+    if arch is None or not os.sys.platform.startswith("linux"):
+        return f"no seccomp filter for {platform.machine()}: chmod/chown/utime/setxattr are not refused"
+    audit_arch, column, seccomp_nr = arch
+    code, count = _program(audit_arch, column)
+    buf = ctypes.create_string_buffer(code, len(code))
+
+    class _Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    prog = _Prog(count, ctypes.addressof(buf))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0):
+        return f"no_new_privs refused ({os.strerror(ctypes.get_errno())}): no seccomp filter"
+    if libc.syscall(seccomp_nr, _SET_MODE_FILTER, _FLAG_TSYNC, ctypes.byref(prog)) == 0:
+        return None
+    if libc.prctl(_PR_SET_SECCOMP, _MODE_FILTER, ctypes.byref(prog), 0, 0) == 0:  # this thread only (old kernels)
+        return None
+    return f"seccomp filter refused ({os.strerror(ctypes.get_errno())}): chmod/chown/utime/setxattr are not refused"

@@ -1,0 +1,24 @@
+"""On a GPU: the hostile classes that only timing shows (a side stream, a shared output buffer, a forged timer) are
+rejected by bench with their reasons, and the honest deliverable is timed (run on the GPU machine; skipped here)."""
+import pytest
+import torch
+
+import hostile_set
+from lsemish import deliverable_source
+from lsemish.evaluate.bench import run_bench
+from lsemish.evaluate.sandbox import Limits
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_bench_rejects_what_only_timing_shows(tmp_path):
+    source = deliverable_source()
+    names = ["side_stream", "output_reuse", "timer_patch", "stale_answers", "input_memo"]
+    cands = [("honest", None)] + [(n, hostile_set.compose(n, source, tmp_path / f"{n}.py")) for n in names]
+    result = run_bench(None, cands, None, with_compile=False, calls=8, rounds=1,
+                       limits=Limits(request_s=60, triton_cache=str(tmp_path / "cache")), log=lambda m: None)
+    rows = {r["name"]: r for r in result["rows"]}
+    assert rows["honest"]["rejected"] is None and rows["honest"]["call_ms"] > 0
+    for name in names:
+        reason = rows[name]["rejected"]
+        assert reason and any(e in reason for e in hostile_set.expected(name) + ["wrong answer"]), (name, reason)
