@@ -91,7 +91,7 @@ def test_gpu_commands_with_a_problem_on_the_cpu(args, msg):
 
 @pytest.mark.skipif(not os.path.exists(os.path.join(SEED, "seed_prompt.txt")), reason="../shared/seed not beside")
 def test_prompt_rebuilds_the_seeds_own_prompt_section_by_section(tmp_path):
-    from lsemish.prompt import split_sections
+    from lsemish.search.prompt import split_sections
     seed = open(os.path.join(SEED, "seed_prompt.txt")).read()
     metrics = tmp_path / "metrics.json"
     metrics.write_text(split_sections(seed)["[NCU PROFILING METRICS]"].strip())
@@ -127,6 +127,11 @@ def agent(tmp_path, *steps):
     return f"{sys.executable} {os.path.join(FIX, 'agent.py')} {tmp_path / 'agent.state'} " + " ".join(steps)
 
 
+def statuses(out):
+    state = json.loads((out / "state.json").read_text())
+    return [rec["status"] for rec in sorted(state["candidates"], key=lambda r: r["order"])], state
+
+
 def test_loop_three_rounds_ends_on_the_right_best(tmp_path, deliverable):
     out = tmp_path / "run"
     wrong = write_wrong_candidate("problem22_torch", tmp_path / "wrong.py")
@@ -134,16 +139,16 @@ def test_loop_three_rounds_ends_on_the_right_best(tmp_path, deliverable):
     r = cli("loop", "--agent", script, "--rounds", "3", "--trials", "1", "--out", str(out), "--candidate", wrong)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "no GPU: bench and profile are skipped" in r.stdout
-    state = json.loads((out / "state.json").read_text())
-    assert [rec["status"].split(":")[0] for rec in state["rounds"]] == ["check failed", "check failed", "pass", "pass"]
-    assert "differs from the reference" in state["rounds"][1]["status"]
-    assert state["best"] == 3
+    got, state = statuses(out)
+    assert [s.split(":")[0] for s in got] == ["check failed", "check failed", "pass", "pass"]
+    assert "differs from the reference" in got[1]
+    assert state["best"] == "r03-p0-s0"
     assert (out / "best.py").read_text() == open(deliverable).read()
-    for name in ("prompt.txt", "answer.txt", "candidate.py", "lint.txt", "check.json", "check.txt"):
-        assert (out / "round-02" / name).exists(), name
+    for name in ("answer.txt", "candidate.py", "lint.txt", "check.json", "check.txt"):
+        assert (out / "round-02" / "p0-s0" / name).exists(), name
     # The round-3 prompt carries the current code: round 2's passing candidate.
-    assert open(right_candidate("problem22_torch")).read() in (out / "round-03" / "prompt.txt").read_text()
-    assert "best: round 3" in (out / "summary.md").read_text()
+    assert open(right_candidate("problem22_torch")).read() in (out / "round-03" / "prompt-p0.txt").read_text()
+    assert "best: r03-p0-s0" in (out / "summary.md").read_text()
 
 
 def test_bad_agents_and_bad_candidates_end_only_their_round(tmp_path):
@@ -157,14 +162,14 @@ def test_bad_agents_and_bad_candidates_end_only_their_round(tmp_path):
             "--agent-timeout", "3", "--call-timeout", "5",
             "--step-timeout", "60")
     assert r.returncode == 0, r.stderr[-2000:]
-    statuses = [rec["status"] for rec in json.loads((out / "state.json").read_text())["rounds"]]
-    assert statuses[0].startswith("check failed")
-    assert statuses[1] == "agent: no answer within 3 s"
-    assert statuses[2] == "agent: no fenced python block in the answer"
-    assert statuses[3].startswith("agent: exit 3")
-    assert statuses[4].startswith("lint:")  # the garbage block does not parse
-    assert statuses[5].startswith("check failed: no result within 5 s"), statuses[5]
-    assert statuses[6] == "pass"
+    got, _ = statuses(out)
+    assert got[0].startswith("check failed")
+    assert got[1] == "agent: no answer within 3 s"
+    assert got[2] == "agent: no fenced python block in the answer"
+    assert got[3].startswith("agent: exit 3")
+    assert got[4].startswith("lint:")  # the garbage block does not parse
+    assert got[5].startswith("check failed: no result within 5 s"), got[5]
+    assert got[6] == "pass"
 
 
 def test_loop_resumes(tmp_path):
@@ -174,12 +179,12 @@ def test_loop_resumes(tmp_path):
     common = ["--agent", script, "--trials", "1", "--out", str(out), "--problem", EXAMPLES["row_softmax_mean"],
               "--candidate", wrong]
     assert cli("loop", "--rounds", "1", *common).returncode == 0
-    first = (out / "round-01" / "answer.txt").read_text()
+    first = (out / "round-01" / "p0-s0" / "answer.txt").read_text()
     r = cli("loop", "--rounds", "2", *common)
     assert r.returncode == 0 and "resuming" in r.stdout, r.stdout
-    state = json.loads((out / "state.json").read_text())
-    assert len(state["rounds"]) == 3 and state["best"] == 2
-    assert (out / "round-01" / "answer.txt").read_text() == first
+    got, state = statuses(out)
+    assert len(got) == 3 and state["best"] == "r02-p0-s0"
+    assert (out / "round-01" / "p0-s0" / "answer.txt").read_text() == first
 
 
 def test_the_loop_keeps_no_cheat(tmp_path, deliverable):
@@ -193,14 +198,12 @@ def test_the_loop_keeps_no_cheat(tmp_path, deliverable):
     script = agent(tmp_path, *cheats, deliverable)
     r = cli("loop", "--agent", script, "--rounds", "5", "--trials", "1", "--out", str(out), "--candidate", deliverable)
     assert r.returncode == 0, r.stderr[-2000:]
-    state = json.loads((out / "state.json").read_text())
-    statuses = [rec["status"] for rec in state["rounds"]]
-    assert statuses[0] == "pass" and statuses[5] == "pass", statuses
-    assert "replaced torch.allclose" in statuses[1]
-    assert "raised SystemExit(0)" in statuses[2]
-    assert "modified input 0" in statuses[3]
-    assert "stale answer on the reuse probe" in statuses[4]
-    assert state["best"] == 5
+    got, state = statuses(out)
+    assert got[0] == "pass" and got[5] == "pass", got
+    assert "replaced torch.allclose" in got[1]
+    assert "raised SystemExit(0)" in got[2]
+    assert "modified input 0" in got[3]
+    assert "stale answer on the reuse probe" in got[4]
+    assert state["best"] == "r05-p0-s0"
     summary = (out / "summary.md").read_text()
-    assert "replaced torch.allclose" in summary and not any(
-        p.name == "HOSTILE_WAS_HERE" for p in out.rglob("*"))
+    assert "replaced torch.allclose" in summary and not any(p.name == "HOSTILE_WAS_HERE" for p in out.rglob("*"))

@@ -166,16 +166,35 @@ def build_parser(prog="lsemish"):
     pm.add_argument("--metrics", type=_existing_file,
                     help="the candidate's metrics JSON (default: profile it here; needs a GPU and ncu)")
     pm.add_argument("--out", type=_output_file, help="write the prompt here instead of standard output")
-    lo = sub.add_parser("loop", help="the seed's optimization loop with an agent command", formatter_class=fmt)
-    lo.add_argument("--agent", required=True, help="shell command: the prompt on its standard input, an answer with "
+    lo = sub.add_parser("loop", help="the seed's optimization loop as a search: agents, samples, strategies, every "
+                        "GPU", description="Rounds of prompt -> agent -> lint -> check -> bench -> profile; the "
+                        "strategy picks each round's parents; candidates are evaluated on every GPU (or in parallel "
+                        "CPU processes without one), each in a sandboxed worker.", formatter_class=fmt)
+    lo.add_argument("--agent", required=True, help="openai:MODEL (an OpenAI-compatible endpoint: OPENAI_BASE_URL, "
+                    "OPENAI_API_KEY; pip install 'lsemish[openai]') or a shell command: the prompt on its standard "
+                    "input, an answer with "
                                                   "a fenced python block on its standard output")
     lo.add_argument("--rounds", type=_positive, required=True, help="rounds to run (in all, when resuming)")
     lo.add_argument("--problem", type=_existing_file, help=PROBLEM_HELP)
     lo.add_argument("--candidate", type=_existing_file,
                     help="the starting code (default for problem 22: lsemish's own deliverable)")
     lo.add_argument("--out", default="loop-out", help="folder for every round's files; an existing one is resumed")
-    lo.add_argument("--gpu", default="4090", help="target GPU named in the prompts")
+    lo.add_argument("--gpu", help="target GPU named in the prompts (default: auto, the GPU candidates are timed on; "
+                    "without one, the seed's 4090)")
     lo.add_argument("--stage", type=_existing_file, help="a file with the optimization stage (default: the seed's)")
+    lo.add_argument("--stages", nargs="+", help="stage files or folders, run in order (see --patience); the package "
+                    "ships some: " + os.path.join("src", "lsemish", "search", "stages"))
+    lo.add_argument("--patience", type=_positive, default=2,
+                    help="rounds without a better best before the next stage")
+    lo.add_argument("--samples", type=_positive, default=1, help="answers asked per parent per round")
+    lo.add_argument("--strategy", choices=("greedy", "best-of-n", "beam"), default="greedy",
+                    help="greedy: the best so far is the parent; best-of-n: the round's fastest passing; beam: the "
+                         "--beam fastest passing")
+    lo.add_argument("--beam", type=_positive, default=2, help="parents kept by --strategy beam")
+    lo.add_argument("--agent-concurrency", type=_positive, help="agent calls at once (default: all of a round's)")
+    lo.add_argument("--gpus", help="GPUs that evaluate: all or 0,1,... (default: all)")
+    lo.add_argument("--workers", type=_positive, help="without a GPU: parallel evaluations (default: CPU count, "
+                    "at most the round's samples)")
     lo.add_argument("--agent-timeout", type=_positive, default=600, help="seconds an agent may take per round")
     lo.add_argument("--step-timeout", type=_positive, default=900,
                     help="seconds a candidate's check, bench or profile may take")
@@ -359,7 +378,7 @@ def _profile(args):
 
 
 def _prompt(args):
-    from .prompt import build_prompt, resolve_gpu
+    from .search.prompt import build_prompt, resolve_gpu
     try:
         gpu = resolve_gpu(args.gpu)
     except ValueError as e:
@@ -393,10 +412,13 @@ def _prompt(args):
 
 
 def _loop(args):
-    from .loop import run_loop
+    from .search.loop import run_loop
     summary = run_loop(args.agent, args.rounds, problem=args.problem, start=args.candidate, out=args.out,
                        gpu=args.gpu, stage_file=args.stage, agent_timeout=args.agent_timeout,
-                       step_timeout=args.step_timeout, trials=args.trials, call_timeout=args.call_timeout)
+                       step_timeout=args.step_timeout, trials=args.trials, call_timeout=args.call_timeout,
+                       samples=args.samples, strategy=args.strategy, beam=args.beam,
+                       agent_concurrency=args.agent_concurrency, gpus=args.gpus, stages=args.stages,
+                       patience=args.patience, workers=args.workers)
     print(summary)
     return 0
 

@@ -69,13 +69,16 @@ def resolve_gpu(name: str) -> dict:
             "smem_per_block": props.shared_memory_per_block_optin // 1024, "l2": f"{props.L2_cache_size >> 20} MB"}
 
 
-def build_prompt(code: str, metrics: dict, gpu: dict | None = None, stage: str | None = None) -> str:
-    """The whole prompt: the seed's sections in the seed's order and spacing."""
+def build_prompt(code: str, metrics: dict, gpu: dict | None = None, stage: str | None = None,
+                 feedback: str = "") -> str:
+    """The whole prompt: the seed's sections in the seed's order and spacing; `feedback` (feedback.py), when not
+    empty, as one more section between the metrics and the task."""
     gpu = GPUS[DEFAULT_GPU] if gpu is None else gpu
     stage = STAGES["fused-grid"] if stage is None else stage.strip("\n")
     code = code if code.endswith("\n") else code + "\n"
+    extra = f"{feedback.strip()}\n\n" if feedback else ""
     return (f"{HEADER}\n\n{gpu_block(gpu)}\n\n[OPTIMIZATION STAGE]\n\n{stage}\n\n\n\n[CURRENT CODE]\n```python\n"
-            f"{code}```\n\n[NCU PROFILING METRICS]\n{json.dumps(metrics, indent=2)}\n\n{TASK_AND_RULES}")
+            f"{code}```\n\n[NCU PROFILING METRICS]\n{json.dumps(metrics, indent=2)}\n\n{extra}{TASK_AND_RULES}")
 
 
 SECTIONS = ("[OPTIMIZATION STAGE]", "[CURRENT CODE]", "[NCU PROFILING METRICS]", "**Task**")

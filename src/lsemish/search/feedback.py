@@ -1,0 +1,32 @@
+"""What happened to a parent's last children, as one section of the next prompt: lint findings, the check's reason
+(which output, the error against the tolerance, a rejection by the untrusted-candidate checks), a crash, the time
+against the parent. Bounded in length; no children, no section (the prompt keeps the seed's layout)."""
+from __future__ import annotations
+
+MARKER = "[FEEDBACK ON YOUR PREVIOUS ATTEMPTS]"
+LIMIT = 2400
+
+
+def _line(rec, parent):
+    status = rec["status"]
+    if status.startswith("pass") and rec.get("call_ms") and parent and parent.get("call_ms"):
+        ratio = rec["call_ms"] / parent["call_ms"]
+        verdict = "faster" if ratio < 1 else "slower"
+        return (f"- passed; {rec['call_ms']:.4f} ms per call, {ratio:.2f}x the current code's "
+                f"{parent['call_ms']:.4f} ms ({verdict})")
+    if status.startswith("pass"):
+        return "- passed the checks (not timed here)"
+    return f"- {status}"
+
+
+def feedback_section(children, parent):
+    """The section's text for `children` (loop records of the parent's last round), or "" when there are none."""
+    if not children:
+        return ""
+    lines = [MARKER, f"The current code's last {len(children)} descendant(s), newest last:"]
+    for rec in children:
+        lines.append(_line(rec, parent))
+    text = "\n".join(lines)
+    if len(text) > LIMIT:
+        text = text[:LIMIT].rsplit("\n", 1)[0] + "\n- (more omitted)"
+    return text

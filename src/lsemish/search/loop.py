@@ -1,0 +1,245 @@
+"""The seed's optimization loop as a search: rounds of prompt -> agents -> lint -> check -> bench -> profile.
+
+Each round every parent (strategies.py) gets its prompt — the seed's layout for its code and metrics, and, where its
+last children exist, what happened to them (feedback.py) — and `samples` answers from the agent (up to
+`agent_concurrency` at once). Each answer's first fenced python block is a candidate, evaluated on the pool
+(pool.py: one candidate at a time per GPU, or parallel CPU processes without one), in its own folder. The strategy then
+picks the next parents. Stages (several "Current Optimization Stage" texts) run in order, moving on when the best has
+not improved for `patience` rounds. Everything goes into the output folder; a folder that holds a run is resumed, mid-
+round too (answers already given are not asked again).
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import re
+import threading
+import time
+
+from .. import deliverable_source
+from ..problems import is_problem_22
+from .agents import make_agent
+from .feedback import feedback_section
+from .pool import Pool, Settings, evaluate, gpu_slots
+from .prompt import GPUS, build_prompt, resolve_gpu
+from .strategies import better, select
+from .summary import write_summary
+
+FENCE = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.S)
+NO_GPU_METRICS = {"unavailable": "no GPU on the machine that ran this loop: metrics not measured"}
+
+
+def extract_code(answer: str) -> str | None:
+    """The first fenced python block of an answer, or None."""
+    match = FENCE.search(answer)
+    return match.group(1) if match and match.group(1).strip() else None
+
+
+def load_stages(items):
+    """[(name, text)] from stage files and folders (a folder: its *.md and *.txt files in name order)."""
+    stages = []
+    for item in items:
+        paths = [os.path.join(item, f) for f in sorted(os.listdir(item)) if f.endswith((".md", ".txt"))] \
+            if os.path.isdir(item) else [item]
+        for path in paths:
+            with open(path) as fh:
+                stages.append((os.path.splitext(os.path.basename(path))[0], fh.read()))
+    if not stages:
+        raise SystemExit(f"loop: no stage files in {', '.join(items)}")
+    return stages
+
+
+class Search:
+    def __init__(self, agent, out, settings, strategy="greedy", samples=1, beam=2, agent_concurrency=None,
+                 gpu=None, stages=None, patience=2, slots=None, log=print):
+        self.agent, self.out, self.settings = agent, out, settings
+        self.strategy, self.samples, self.beam = strategy, samples, beam
+        self.agent_concurrency = agent_concurrency or samples * (beam if strategy == "beam" else 1)
+        self.gpu, self.stages, self.patience = gpu, stages or [("seed", None)], patience
+        self.pool = Pool(slots or [None])
+        self.log, self.lock = log, threading.Lock()
+        self.state_path = os.path.join(out, "state.json")
+
+    # --- state ---------------------------------------------------------------------------------------------------
+    def save(self):
+        with self.lock:
+            tmp = self.state_path + ".tmp"
+            with open(tmp, "w") as fh:
+                json.dump(self.state, fh, indent=1)
+            os.replace(tmp, self.state_path)
+
+    def rec(self, cid):
+        return next(r for r in self.state["candidates"] if r["id"] == cid)
+
+    def code_of(self, rec):
+        with open(os.path.join(self.out, rec["candidate"])) as fh:
+            return fh.read()
+
+    # --- one candidate -------------------------------------------------------------------------------------------
+    def _finish(self, rec, done, total):
+        with self.lock:
+            self.state["candidates"].append(rec)
+            if better(rec, self.best(), self.settings.timed):
+                self.state["best"] = rec["id"]
+        self.save()
+        timing = f"  {rec['call_ms']:.4f} ms per call" if rec.get("call_ms") else ""
+        self.log(f"  [{done}/{total}] {rec['id']}: {rec['status']}{timing}")
+
+    def best(self):
+        return self.rec(self.state["best"]) if self.state.get("best") else None
+
+    # --- rounds --------------------------------------------------------------------------------------------------
+    def start(self, start_path, problem, agent_spec):
+        os.makedirs(self.out, exist_ok=True)
+        if os.path.exists(self.state_path):
+            with open(self.state_path) as fh:
+                self.state = json.load(fh)
+            if self.state["problem"] != problem or self.state["agent"] != agent_spec:
+                raise SystemExit(f"loop: {self.out} holds a run of another problem or agent; use another --out")
+            done = sum(1 for r in self.state["rounds"] if r.get("done"))
+            self.log(f"resuming {self.out}: {done - 1} round(s) done")
+            return
+        self.state = {"problem": problem, "agent": agent_spec, "strategy": self.strategy, "samples": self.samples,
+                      "beam": self.beam, "gpu": self.gpu["name"], "candidates": [], "rounds": [], "best": None,
+                      "stage": 0, "stage_best": None, "stale_rounds": 0}
+        folder = os.path.join(self.out, "round-00", "start")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, "candidate.py")
+        with open(path, "w") as fh:
+            fh.write(open(start_path).read() if start_path else deliverable_source())
+        self.log("round 0: the starting code")
+        rec = {"id": "r00", "round": 0, "order": 0, "parent": None, "stage": self.stages[0][0],
+               "source": start_path or "lsemish deliverable", "candidate": os.path.relpath(path, self.out)}
+        rec.update(evaluate(path, folder, self.settings, self.pool.slots[0]))
+        self.state["rounds"].append({"round": 0, "parents": [], "done": True})
+        self._finish(rec, 1, 1)
+
+    def parents(self):
+        """The parents of the next round: the strategy's choice after the last round (the start before any)."""
+        rounds = self.state["rounds"]
+        if len(rounds) == 1:
+            return [self.state["candidates"][0]]
+        last = rounds[-1]
+        parents = [self.rec(p) for p in last["parents"]]
+        children = [r for r in self.state["candidates"] if r["round"] == last["round"]]
+        return select(self.strategy, parents, children, self.state["candidates"], self.settings.timed, self.beam)
+
+    def run_round(self, number):
+        rounds = self.state["rounds"]
+        if rounds[-1]["round"] != number:  # a new round (a resumed one keeps its parents)
+            rounds.append({"round": number, "parents": [p["id"] for p in self.parents()], "done": False,
+                           "stage": self.stages[self.state["stage"]][0]})
+            self.save()
+        entry = rounds[-1]
+        stage_name, stage_text = self.stages[self.state["stage"]]
+        parents = [self.rec(p) for p in entry["parents"]]
+        have = {r["id"] for r in self.state["candidates"]}
+        jobs = []
+        for i, parent in enumerate(parents):
+            children = [r for r in self.state["candidates"] if r.get("parent") == parent["id"]]
+            last_round = max((c["round"] for c in children), default=None)
+            feedback = feedback_section([c for c in children if c["round"] == last_round], parent)
+            metrics = parent.get("metrics") or (NO_GPU_METRICS if not self.settings.timed else {})
+            prompt = build_prompt(self.code_of(parent), metrics, self.gpu, stage_text, feedback)
+            folder = os.path.join(self.out, f"round-{number:02d}")
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, f"prompt-p{i}.txt"), "w") as fh:
+                fh.write(prompt)
+            for s in range(self.samples):
+                cid = f"r{number:02d}-p{i}-s{s}"
+                if cid not in have:
+                    jobs.append((cid, parent, prompt, os.path.join(folder, f"p{i}-s{s}")))
+        total, done = len(jobs), [0]
+        self.log(f"round {number} ({stage_name}): {len(parents)} parent(s) x {self.samples} sample(s), "
+                 f"{total} to do; agents {self.agent_concurrency} at once, evaluation on {len(self.pool.slots)} "
+                 f"slot(s)")
+        order0 = len(self.state["candidates"])
+        with cf.ThreadPoolExecutor(self.agent_concurrency) as agents:
+            evaluations = []
+            for k, job in enumerate(jobs):
+                evaluations.append(agents.submit(self._candidate, *job, number, stage_name, order0 + k))
+            for fut in cf.as_completed(evaluations):
+                rec = fut.result()
+                done[0] += 1
+                self._finish(rec, done[0], total)
+        entry["done"] = True
+        self._advance_stage()
+        self.save()
+
+    def _candidate(self, cid, parent, prompt, folder, number, stage, order):
+        """Ask the agent (or reuse an answer kept from an interrupted run), then evaluate on the pool."""
+        os.makedirs(folder, exist_ok=True)
+        rec = {"id": cid, "round": number, "order": order, "parent": parent["id"], "stage": stage}
+        answer_path = os.path.join(folder, "answer.txt")
+        if os.path.exists(answer_path):
+            with open(answer_path) as fh:
+                text, error = fh.read(), None
+        else:
+            answer = self.agent.ask(prompt)
+            text, error = answer.text, answer.error
+            rec.update(agent_s=answer.seconds, tokens=answer.tokens)
+            if not error:
+                with open(answer_path, "w") as fh:
+                    fh.write(text)
+        if error:
+            rec["status"] = error
+            return rec
+        code = extract_code(text)
+        if code is None:
+            rec["status"] = "agent: no fenced python block in the answer"
+            return rec
+        path = os.path.join(folder, "candidate.py")
+        with open(path, "w") as fh:
+            fh.write(code)
+        rec["candidate"] = os.path.relpath(path, self.out)
+        result = self.pool.submit(lambda slot: evaluate(path, folder, self.settings, slot)).result()
+        rec.update(result)
+        return rec
+
+    def _advance_stage(self):
+        """Move to the next stage when the best has not improved for `patience` rounds of this one."""
+        if self.state["best"] != self.state.get("stage_best"):
+            self.state["stage_best"], self.state["stale_rounds"] = self.state["best"], 0
+            return
+        self.state["stale_rounds"] += 1
+        if self.state["stale_rounds"] >= self.patience and self.state["stage"] + 1 < len(self.stages):
+            self.state["stage"] += 1
+            self.state["stale_rounds"] = 0
+            self.log(f"stage {self.stages[self.state['stage']][0]} from the next round on (no gain for "
+                     f"{self.patience} round(s))")
+
+
+def run_loop(agent, rounds, problem=None, start=None, out="loop-out", gpu=None, stage_file=None,
+             agent_timeout=600, step_timeout=900, trials=5, log=print, call_timeout=120.0, samples=1,
+             strategy="greedy", beam=2, agent_concurrency=None, gpus=None, stages=None, patience=2, workers=None):
+    """Run (or resume) the search until `rounds` rounds are done; returns the summary table."""
+    import torch
+    if start is None and not is_problem_22(problem):
+        raise SystemExit("loop: --candidate (the starting code) is needed for a problem other than 22")
+    timed = torch.cuda.is_available()
+    slots = gpu_slots(gpus) if timed else [None] * (workers or min(os.cpu_count() or 1, max(samples, 1)))
+    gpu_spec = resolve_gpu(gpu or ("auto" if timed else "4090"))
+    if stages:
+        stage_list = load_stages(stages)
+    else:
+        stage_list = [("seed" if stage_file is None else os.path.splitext(os.path.basename(stage_file))[0],
+                       open(stage_file).read() if stage_file else None)]
+    settings = Settings(problem, trials, step_timeout, call_timeout, timed)
+    search = Search(make_agent(agent, agent_timeout), out, settings, strategy, samples, beam, agent_concurrency,
+                    gpu_spec, stage_list, patience, slots, log)
+    started = time.time()
+    search.start(start, problem, agent)
+    if not timed:
+        log("no GPU: bench and profile are skipped; the newest candidate that passes lint and check is kept")
+    measured = torch.cuda.get_device_name() if timed else None
+    for number in range(len([r for r in search.state["rounds"] if r.get("done")]), rounds + 1):
+        search.run_round(number)
+    search.pool.shutdown()
+    search.state.setdefault("wall_s", []).append(round(time.time() - started, 1))
+    search.save()
+    note = None
+    if measured and not any(k.lower() in measured.lower().replace(" ", "") for k, v in GPUS.items()
+                            if v["name"] == gpu_spec["name"]):
+        note = f"the prompts name {gpu_spec['name']}; the candidates were timed on {measured}"
+    return write_summary(search.state, out, timed, note, log)

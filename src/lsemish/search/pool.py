@@ -1,0 +1,147 @@
+"""Evaluation of candidates on every GPU of the machine: a pool of slots, one GPU each (or, without a GPU, one CPU
+process each), that runs lint → check → bench → profile for one candidate at a time per slot, so that no two timings
+share a GPU. Every step is a fresh `python -m lsemish` process pinned to its slot's GPU (CUDA_VISIBLE_DEVICES), and
+each runs the candidate in a sandboxed worker of its own: a step that crashed or faulted leaves nothing behind, and
+the slot's next candidate starts clean."""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import queue
+import sys
+from dataclasses import dataclass
+
+from ..problems import PROBLEM_22
+from .agents import run_limited
+
+_STEP_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TRITON_INTERPRET", "TMPDIR",
+             "CUDA_HOME", "LD_LIBRARY_PATH", "TRITON_PTXAS_PATH", "TRITON_LIBCUDA_PATH")
+
+
+def step_environment(gpu=None):
+    """The environment of check, bench and profile: what they need, not the agent's keys or tokens; pinned to
+    `gpu` when given."""
+    env = {k: os.environ[k] for k in _STEP_ENV if k in os.environ}
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    elif "CUDA_VISIBLE_DEVICES" in os.environ:
+        env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    return env
+
+
+def gpu_slots(spec):
+    """The GPUs named by --gpus ('all' or '0,1,...'), [] without a GPU."""
+    import torch
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if spec in (None, "all"):
+        return [str(i) for i in range(count)]
+    ids = [s.strip() for s in spec.split(",") if s.strip()]
+    bad = [i for i in ids if not i.isdigit() or int(i) >= count]
+    if bad:
+        raise SystemExit(f"--gpus {spec}: no such GPU {', '.join(bad)} (this machine has {count})")
+    return ids
+
+
+@dataclass
+class Settings:
+    """What every evaluation of one loop shares."""
+    problem: str | None
+    trials: int
+    step_timeout: float
+    call_timeout: float
+    timed: bool
+
+
+def _step(args, folder, name, settings, slot):
+    """`python -m lsemish ARGS` in a child pinned to the slot, with the step's time limit; its output kept in
+    folder/name.txt."""
+    rc, out, err, timed_out = run_limited([sys.executable, "-m", "lsemish", *args], settings.step_timeout,
+                                          env=step_environment(slot))
+    with open(os.path.join(folder, f"{name}.txt"), "w") as fh:
+        fh.write(out + ("\n" + err if err else "") + (f"\n(killed after {settings.step_timeout} s)" if timed_out
+                                                       else ""))
+    return rc, out, err, timed_out
+
+
+def evaluate(path, folder, settings, slot=None):
+    """lint, check, and on a GPU bench and profile: a record of what passed and what was measured."""
+    from ..lint import lint_file
+    rec = {}
+    findings = lint_file(path)
+    with open(os.path.join(folder, "lint.txt"), "w") as fh:
+        fh.write("\n".join(map(str, findings)) + "\n")
+    errors = [f for f in findings if f.severity == "error"]
+    rec["lint_errors"] = len(errors)
+    if errors:
+        rec["status"] = f"lint: {len(errors)} error(s), first: {errors[0]}"
+        return rec
+    problem = ["--problem", settings.problem] if settings.problem else []
+    check = ["check", "--candidate", path, "--trials", str(settings.trials), "--timeout", f"{settings.call_timeout:g}",
+             "--json", os.path.join(folder, "check.json")] + problem
+    rc, out, err, timed_out = _step(check, folder, "check", settings, slot)
+    if timed_out:
+        rec["status"] = f"check: killed after {settings.step_timeout} s"
+        return rec
+    try:
+        with open(os.path.join(folder, "check.json")) as fh:
+            report = json.load(fh)
+    except (OSError, ValueError):
+        last = (err.strip().splitlines() or out.strip().splitlines() or ["(no output)"])[-1]
+        rec["status"] = f"check failed: {last[:300]}"
+        return rec
+    rec["check"] = f"{report['passed']}/{report['passed'] + report['failed']}"
+    rec["check_summary"] = report["summary"]
+    if report["verdict"] != "pass" or rc != 0:
+        rec["status"] = f"check failed: {report['reason']}"
+        return rec
+    rec["status"] = "pass"
+    if not settings.timed:
+        return rec
+    bench_dir = os.path.join(folder, "bench")
+    rc, _, err, timed_out = _step(["bench", "--problem", settings.problem or PROBLEM_22, "--candidate",
+                                   f"{path}:candidate", "--no-compile", "--out", bench_dir, "--timeout",
+                                   f"{settings.call_timeout:g}"], folder, "bench", settings, slot)
+    try:
+        with open(os.path.join(bench_dir, "bench.json")) as fh:
+            rows = {r["name"]: r for r in json.load(fh)["rows"]}
+    except (OSError, ValueError):
+        rows = None
+    if rc == 0 and rows and not rows["candidate"].get("rejected"):
+        rec.update(call_ms=rows["candidate"]["call_ms"], gpu_ms=rows["candidate"].get("gpu_ms"),
+                   eager_call_ms=rows["reference-eager"]["call_ms"],
+                   speedup_vs_eager=rows["reference-eager"]["call_ms"] / rows["candidate"]["call_ms"])
+    elif rows and rows["candidate"].get("rejected"):
+        rec["status"] = f"rejected in bench: {rows['candidate']['rejected']}"
+        return rec
+    else:
+        rec["status"] = "pass (bench failed: " + ("timeout" if timed_out else err.strip()[-200:]) + ")"
+    profile = ["profile", "--candidate", path, "--out", os.path.join(folder, "profile.json")] + problem
+    rc, _, _, _ = _step(profile, folder, "profile", settings, slot)
+    if rc == 0:
+        with open(os.path.join(folder, "profile.json")) as fh:
+            rec["metrics"] = json.load(fh)
+    return rec
+
+
+class Pool:
+    """Slots (GPU ids, or None for CPU processes); `submit(fn)` runs fn(slot) on the next free slot."""
+
+    def __init__(self, slots):
+        self.slots = list(slots)
+        self.free = queue.Queue()
+        for s in self.slots:
+            self.free.put(s)
+        self.executor = cf.ThreadPoolExecutor(len(self.slots))
+
+    def submit(self, fn, *args):
+        def run():
+            slot = self.free.get()
+            try:
+                return fn(*args, slot=slot)
+            finally:
+                self.free.put(slot)
+        return self.executor.submit(run)
+
+    def shutdown(self):
+        self.executor.shutdown(wait=True)
