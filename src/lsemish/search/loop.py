@@ -114,6 +114,8 @@ class Search:
         rec.update(evaluate(path, folder, self.settings, self.pool.slots[0]))
         self.state["rounds"].append({"round": 0, "parents": [], "done": True})
         self._finish(rec, 1, 1)
+        self.state["stage_best"] = self.state["best"]  # a stage's patience counts from the best it started with
+        self.save()
 
     def parents(self):
         """The parents of the next round: the strategy's choice after the last round (the start before any)."""

@@ -1,0 +1,159 @@
+"""The loop as a search, on the CPU with scripted agents: several samples a round evaluated in parallel, each
+strategy ending on the right best, feedback in the next prompt (and the seed's layout without it), stages advancing
+on patience, a candidate that kills its worker not stopping the others, resume mid-round, an OpenAI-compatible
+endpoint (a scripted local server), and the strategies' rules on made-up records."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import right_candidate, write_wrong_candidate
+from lsemish.problems import EXAMPLES
+from lsemish.search.feedback import MARKER, feedback_section
+from lsemish.search.prompt import build_prompt
+from lsemish.search.strategies import select
+
+HERE = os.path.dirname(__file__)
+FIX = os.path.join(HERE, "fixtures")
+STAGES = os.path.join(HERE, "..", "src", "lsemish", "search", "stages")
+
+
+def cli(*args):
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    return subprocess.run([sys.executable, "-m", "lsemish", *args], capture_output=True, text=True, env=env)
+
+
+def agent(tmp_path, *steps):
+    return f"{sys.executable} {os.path.join(FIX, 'agent.py')} {tmp_path / 'agent.state'} " + " ".join(steps)
+
+
+def state_of(out):
+    return json.loads((out / "state.json").read_text())
+
+
+def rec(i, ms=None, ok=True, rnd=1):
+    return {"id": f"c{i}", "order": i, "round": rnd, "status": "pass" if ok else "check failed: x",
+            **({"call_ms": ms} if ms else {})}
+
+
+# --- strategies on made-up records ------------------------------------------------------------------------------------
+
+def test_greedy_keeps_the_fastest_so_far_best_of_n_the_rounds_fastest_beam_the_k_fastest():
+    start, a, b, c, bad = rec(0, 1.0, rnd=0), rec(1, 2.0), rec(2, 0.5), rec(3, 0.7), rec(4, 0.1, ok=False)
+    everything = [start, a, b, c, bad]
+    assert select("greedy", [start], [a, b, c, bad], everything, timed=True) == [b]
+    assert select("best-of-n", [start], [a, c], everything, timed=True) == [c]  # slower than b, but this round's
+    assert select("best-of-n", [start], [bad], everything, timed=True) == [start]  # none passed: the parent stays
+    assert select("beam", [start, a], [b, c, bad], everything, timed=True, beam=2) == [b, c]
+    assert select("greedy", [start], [a, b], everything, timed=False) == [c]  # untimed: the newest that passed
+    with pytest.raises(ValueError, match="unknown strategy"):
+        select("random", [], [], [], True)
+
+
+def test_feedback_names_what_happened_and_is_bounded():
+    parent = {"call_ms": 0.5}
+    children = [{"status": "check failed: output 0 differs from the reference: max-abs 1.2e-01 (tolerance 0.0001)"},
+                {"status": "pass", "call_ms": 0.25}, {"status": "lint: 1 error(s), first: 3: error [order] x"}]
+    text = feedback_section(children, parent)
+    assert text.startswith(MARKER) and "max-abs 1.2e-01 (tolerance 0.0001)" in text
+    assert "0.2500 ms per call, 0.50x the current code's 0.5000 ms (faster)" in text and "lint: 1 error" in text
+    assert feedback_section([], parent) == ""
+    assert len(feedback_section([{"status": "check failed: " + "x" * 500}] * 20, parent)) <= 2400 + 20
+
+
+def test_no_feedback_keeps_the_seeds_layout():
+    plain = build_prompt("code\n", {"k": 1})
+    assert build_prompt("code\n", {"k": 1}, feedback="") == plain and MARKER not in plain
+    fed = build_prompt("code\n", {"k": 1}, feedback=MARKER + "\n- passed")
+    assert fed.replace(MARKER + "\n- passed\n\n", "") == plain
+
+
+# --- the loop -------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("strategy", ["greedy", "best-of-n", "beam"])
+def test_several_samples_a_round_end_on_the_right_best(tmp_path, strategy):
+    out = tmp_path / "run"
+    wrong = write_wrong_candidate("matmul", tmp_path / "wrong.py")
+    right = right_candidate("matmul")
+    # Round 1: wrong, garbage, right; round 2 (per parent): wrong, nocode, right.
+    script = agent(tmp_path, wrong, "garbage", right)
+    r = cli("loop", "--agent", script, "--rounds", "2", "--samples", "3", "--strategy", strategy, "--beam", "2",
+            "--trials", "1", "--out", str(out), "--problem", EXAMPLES["matmul"], "--candidate", wrong,
+            "--workers", "2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    state = state_of(out)
+    round1 = sorted((c for c in state["candidates"] if c["round"] == 1), key=lambda c: c["id"])
+    assert len(round1) == 3 and sum(c["status"] == "pass" for c in round1) == 1
+    best = next(c for c in state["candidates"] if c["id"] == state["best"])
+    assert best["status"] == "pass" and (out / "best.py").read_text() == open(right).read()
+    # Round 2's parents are the round-1 survivors; their prompts carry what happened to their own children.
+    parents = state["rounds"][2]["parents"]
+    assert parents and all(p.startswith("r01-") for p in parents)
+    prompt = (out / "round-02" / "prompt-p0.txt").read_text()
+    assert MARKER not in (out / "round-01" / "prompt-p0.txt").read_text()
+    assert "r00" in state["rounds"][1]["parents"]
+    summary = (out / "summary.md").read_text()
+    assert f"strategy {strategy}, 3 sample(s) per parent" in summary and "[1/3]" in r.stdout
+    if strategy != "beam":
+        assert MARKER not in prompt  # its parent is a round-1 child that has no children yet
+
+
+def test_feedback_reaches_the_next_prompt_of_the_same_parent(tmp_path):
+    # Greedy with a parent that stays (no child passes): its next prompt says what its children did.
+    out = tmp_path / "run"
+    right = right_candidate("matmul")
+    wrong = write_wrong_candidate("matmul", tmp_path / "wrong.py")
+    script = agent(tmp_path, wrong, "nocode")
+    r = cli("loop", "--agent", script, "--rounds", "2", "--samples", "2", "--trials", "1", "--out", str(out),
+            "--problem", EXAMPLES["matmul"], "--candidate", right)
+    assert r.returncode == 0, r.stderr[-2000:]
+    prompt = (out / "round-02" / "prompt-p0.txt").read_text()
+    assert MARKER in prompt and "differs from the reference" in prompt and "no fenced python block" in prompt
+
+
+def test_stages_advance_on_patience(tmp_path):
+    out = tmp_path / "run"
+    wrong = write_wrong_candidate("matmul", tmp_path / "wrong.py")
+    script = agent(tmp_path, wrong)  # never better: every stage runs out of patience
+    r = cli("loop", "--agent", script, "--rounds", "3", "--trials", "1", "--out", str(out), "--problem",
+            EXAMPLES["matmul"], "--candidate", right_candidate("matmul"), "--stages", STAGES, "--patience", "1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    stages = [r_["stage"] for r_ in state_of(out)["rounds"][1:]]
+    assert stages == ["1-fused-grid", "2-tiling-pipelining", "3-memory-vectorization"], stages
+    assert "Tiling & software pipelining" in (out / "round-02" / "prompt-p0.txt").read_text()
+    assert "| 3-memory-vectorization |" in (out / "summary.md").read_text()
+
+
+def test_a_candidate_that_kills_its_worker_does_not_stop_the_others(tmp_path):
+    out = tmp_path / "run"
+    dies = tmp_path / "dies.py"
+    dies.write_text(open(right_candidate("matmul")).read().replace(
+        "        return matmul(A, B)", "        torch.os.kill(torch.os.getpid(), 9)\n        return matmul(A, B)"))
+    script = agent(tmp_path, str(dies), right_candidate("matmul"), str(dies), right_candidate("matmul"))
+    r = cli("loop", "--agent", script, "--rounds", "1", "--samples", "4", "--trials", "1", "--out", str(out),
+            "--problem", EXAMPLES["matmul"], "--candidate", right_candidate("matmul"), "--workers", "2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = sorted(c["status"] for c in state_of(out)["candidates"] if c["round"] == 1)
+    assert got[:2] == ["check failed: the worker was killed by SIGKILL before it delivered its result"] * 2, got
+    assert got[2:] == ["pass", "pass"]
+
+
+def test_resume_mid_round_asks_no_answer_twice(tmp_path):
+    out = tmp_path / "run"
+    script = agent(tmp_path, right_candidate("matmul"))
+    args = ["--agent", script, "--trials", "1", "--out", str(out), "--problem", EXAMPLES["matmul"], "--candidate",
+            right_candidate("matmul"), "--samples", "3"]
+    assert cli("loop", "--rounds", "1", *args).returncode == 0
+    asked = int((tmp_path / "agent.state").read_text())
+    state = state_of(out)  # as if interrupted after the first answers: two candidates not recorded yet
+    state["candidates"] = [c for c in state["candidates"] if c["id"] not in ("r01-p0-s1", "r01-p0-s2")]
+    state["rounds"][1]["done"] = False
+    if state["best"] not in {c["id"] for c in state["candidates"]}:
+        state["best"] = "r01-p0-s0"
+    (out / "state.json").write_text(json.dumps(state))
+    r = cli("loop", "--rounds", "1", *args)
+    assert r.returncode == 0 and "resuming" in r.stdout, r.stdout
+    assert int((tmp_path / "agent.state").read_text()) == asked  # the kept answers were not asked again
+    assert sorted(c["id"] for c in state_of(out)["candidates"]) == ["r00", "r01-p0-s0", "r01-p0-s1", "r01-p0-s2"]
