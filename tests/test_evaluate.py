@@ -178,3 +178,30 @@ def test_examples_pass_with_their_own_reference_as_candidate(tmp_path):
         own.write_text(open(path).read() + "\nModelNew = Model\n")
         r = run_check(path, str(own), trials=1, log=lambda m: None)
         assert r["verdict"] == "pass", (name, r["reason"])
+
+
+NAIVE_SOFTMAX = """
+import torch
+import torch.nn as nn
+
+
+class ModelNew(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+        e = torch.exp(x)  # no max subtracted: overflows beyond 88
+        p = e / e.sum(dim=1, keepdim=True)
+        return (p * x).sum(dim=1, keepdim=True)
+"""
+
+
+def test_an_exp_without_its_max_fails_on_large_inputs_and_only_there(tmp_path):
+    # Right on get_inputs() (torch.rand) and on every unit-scale distribution; NaN on inputs of magnitude ~50, where
+    # the check judges against the float64 result (allclose would also fail honest matmuls there).
+    naive = tmp_path / "naive.py"
+    naive.write_text(NAIVE_SOFTMAX)
+    r = run_check(EXAMPLES["row_softmax_mean"], str(naive), trials=1, log=lambda m: None)
+    assert r["kernelbench"]["passed"] == 2 and r["verdict"] == "fail"
+    assert "large (normal x 50)" in r["summary"] and "NaN or inf where the float64 result is finite" in r["reason"]
+    assert [d for d, c in r["other"].items() if c["passed"] < c["planned"]] == ["scaled"]

@@ -36,6 +36,14 @@ def _cmdline(pid):
         return ""
 
 
+def segments():
+    try:
+        with open("/proc/sysvipc/shm") as fh:
+            return fh.read().splitlines()[1:]
+    except OSError:
+        return []
+
+
 def planted():
     roots = [REPO, os.path.expanduser("~"), tempfile.gettempdir()]
     return {p for r in roots for p in glob.glob(os.path.join(r, "**", "HOSTILE_WAS_HERE"), recursive=True)}
@@ -54,7 +62,7 @@ def test_each_hostile_candidate_is_lint_clean(hostile, name):
 
 @pytest.mark.parametrize("name", CPU_NAMES)
 def test_check_rejects_each_hostile_candidate_with_its_reason(hostile, name):
-    before = planted()
+    before, ipc = planted(), segments()
     modes = {p: (os.stat(p).st_mode, os.stat(p).st_mtime) for p in (hostile[name], os.path.dirname(torch.__file__))}
     r = run_check(None, hostile[name], SMALL_22, trials=1, dists=("kernelbench", "randn"), model_kwargs=FP32,
                   limits=Limits(request_s=6), log=lambda m: None)
@@ -67,6 +75,7 @@ def test_check_rejects_each_hostile_candidate_with_its_reason(hostile, name):
     else:
         assert r["verdict"] == "fail" and any(e in r["reason"] for e in expect), (r["reason"], expect)
     assert planted() == before  # nothing outside the scratch folder, whatever the candidate did
+    assert segments() == ipc  # nor a System V segment (they outlive every process)
     assert modes == {p: (os.stat(p).st_mode, os.stat(p).st_mtime) for p in modes}  # nor any file's mode or times
     if name == "flood":  # its output went to a capped log, not into the verdicts
         assert r["log_bytes"] > 1 << 20 and os.path.getsize(r["log"]) <= (1 << 20) + 200

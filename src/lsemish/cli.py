@@ -290,9 +290,9 @@ def _check(args):
     report = run_check(args.problem, args.candidate, sets, args.trials, args.dist, args.seed, model_kwargs=kwargs,
                        tolerance=tolerance, limits=Limits(request_s=args.timeout))
     print(f"{report['passed']} passed, {report['failed']} failed")
-    print(f"{report['verdict'].upper()}: {report['summary']}")
     if report.get("log_bytes"):
         print(f"the candidate printed {report['log_bytes']} bytes: {report['log']}")
+    print(f"{report['verdict'].upper()}: {report['summary']}")
     if args.json:
         report.update(shape=getattr(args, "shape", None), torch=torch.__version__,
                       device_name=torch.cuda.get_device_name() if gpu else "cpu (Triton interpreter)",

@@ -19,7 +19,7 @@ import torch
 
 from ..problems import PROBLEM_22, ProblemError, is_problem_22, load_problem, sizes
 from .compare import compare
-from .inputs import ALL, KERNELBENCH, NAMES
+from .inputs import ALL, GOLD_RULE, KERNELBENCH, NAMES
 from .memory import does_not_fit
 from .reference import Reference
 from .sandbox import Limits, Worker, WorkerFailed
@@ -146,7 +146,7 @@ def _trial(worker, ref, dist, trial, seed, tolerance, reuse=None):
         row.update(reason=reply.get("rejected") or reply["error"], final=bool(reply.get("cheat") or reply.get(
             "fatal")), rejected=bool(reply.get("cheat")))
         return row
-    verdict = compare(got, expected, gold, tolerance)
+    verdict = compare(got, expected, gold, tolerance, gold_rule=dist in GOLD_RULE)
     reason = verdict["reason"]
     if reuse is not None and reason:
         reason = f"stale answer on the reuse probe (the same input memory, half its values new): {reason}"

@@ -6,13 +6,17 @@ that fed its candidate anything else could only produce outputs that do not matc
 import torch
 
 KERNELBENCH = "kernelbench"
+# The kernels' own tests draw from these; the evaluator also from "scaled" (OTHER).
 DISTRIBUTIONS = ("rand", "randn", "uniform", "laplace", "lognormal")
 # Every check runs KernelBench's protocol (the problem's get_inputs()) and, separately, these others.
-OTHER = ("randn", "uniform", "laplace", "lognormal")
+OTHER = ("randn", "uniform", "laplace", "lognormal", "scaled")
 ALL = (KERNELBENCH,) + OTHER
+# Judged against the float64 result rather than by allclose: rounding error grows with the inputs' magnitude.
+GOLD_RULE = ("scaled",)
 KERNELBENCH_FALLBACK = "rand"  # the tail of the reuse probe on KernelBench's inputs: torch.rand's distribution
 NAMES = {"randn": "signed (normal)", "uniform": "signed (uniform ±1)", "laplace": "heavy-tailed (Laplace)",
-         "lognormal": "positive, skewed (log-normal)", "rand": "uniform [0, 1)", KERNELBENCH: "get_inputs()"}
+         "lognormal": "positive, skewed (log-normal)", "scaled": "large (normal x 50)", "rand": "uniform [0, 1)",
+         KERNELBENCH: "get_inputs()"}
 
 
 def make_x(dist, shape, generator=None, device="cpu", dtype=torch.float32):
@@ -28,8 +32,10 @@ def make_x(dist, shape, generator=None, device="cpu", dtype=torch.float32):
         x = -torch.sign(u) * torch.log1p(-2 * u.abs())
     elif dist == "lognormal":
         x = torch.exp(torch.randn(shape, generator=generator) * 0.5)
+    elif dist == "scaled":  # large magnitudes: an exp without its max subtracted overflows here
+        x = torch.randn(shape, generator=generator) * 50
     else:
-        raise ValueError(f"unknown distribution {dist!r}; valid: {', '.join(DISTRIBUTIONS)}")
+        raise ValueError(f"unknown distribution {dist!r}; valid: {', '.join(DISTRIBUTIONS + ('scaled',))}")
     return x.to(device=device, dtype=dtype)
 
 

@@ -19,6 +19,7 @@ _RULE_PATH_BENEATH = 1
 WRITE_FILE, TRUNCATE = 1 << 1, 1 << 14
 _TREE_WRITES = ((1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12))
 # remove dir/file, make char/dir/reg/sock/fifo/block/sym
+_MAKE_CHAR, _MAKE_BLOCK = 1 << 6, 1 << 11
 _REFER = 1 << 13
 _NET_BIND, _NET_CONNECT = 1, 2
 _SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1, 2
@@ -38,7 +39,14 @@ def abi_version() -> int:
     return max(int(version), 0)
 
 
-def restrict_writes(writable, device_files=("/dev", "/proc/self")) -> str | None:
+def default_device_files():
+    """The existing files a worker may write besides its folders: /dev/null, the NVIDIA devices, and this process's
+    own /proc entries (the CUDA driver writes them when it starts)."""
+    import glob
+    return ["/dev/null", "/proc/self"] + sorted(glob.glob("/dev/nvidia*"))
+
+
+def restrict_writes(writable, device_files=None) -> str | None:
     """Allow writes only beneath the folders in `writable` (everything) and to existing files beneath
     `device_files` (no creation): device files, and this process's own /proc entries, which the CUDA driver writes
     when it starts. Returns None when in force, else one line saying why it is not."""
@@ -46,7 +54,9 @@ def restrict_writes(writable, device_files=("/dev", "/proc/self")) -> str | None
     if abi < 1:
         return "the kernel has no Landlock (Linux >= 5.13 with Landlock enabled): file writes are not restricted"
     libc = ctypes.CDLL(None, use_errno=True)
+    device_files = default_device_files() if device_files is None else device_files
     handled = WRITE_FILE | _TREE_WRITES | (_REFER if abi >= 2 else 0) | (TRUNCATE if abi >= 3 else 0)
+    folder_rights = handled & ~(_MAKE_CHAR | _MAKE_BLOCK)  # no device nodes anywhere: they would reach /dev
     fields = [handled, (_NET_BIND | _NET_CONNECT) if abi >= 4 else 0,
               (_SCOPE_ABSTRACT_UNIX | _SCOPE_SIGNAL) if abi >= 6 else 0]
     count = 1 if abi < 4 else (2 if abi < 6 else 3)
@@ -57,7 +67,7 @@ def restrict_writes(writable, device_files=("/dev", "/proc/self")) -> str | None
         return f"Landlock ruleset refused ({os.strerror(ctypes.get_errno())}): file writes are not restricted"
     try:
         file_rights = WRITE_FILE | (TRUNCATE if abi >= 3 else 0)
-        for path, rights in [(p, handled) for p in writable] + [(p, file_rights) for p in device_files]:
+        for path, rights in [(p, folder_rights) for p in writable] + [(p, file_rights) for p in device_files]:
             if not os.path.exists(path):
                 continue
             fd = os.open(path, os.O_PATH | os.O_CLOEXEC)

@@ -31,22 +31,64 @@ CALLS = {
     "swapon": (167, 224), "swapoff": (168, 225), "sethostname": (170, 161), "setdomainname": (171, 162),
     "init_module": (175, 105), "finit_module": (313, 273), "delete_module": (176, 106), "kexec_load": (246, 104),
     "settimeofday": (164, 170), "clock_settime": (227, 112), "adjtimex": (159, 171), "setns": (308, 268),
+    # System V IPC and kernel keyrings outlive the process that made them; device nodes bypass Landlock's /dev rule.
+    "shmget": (29, 194), "semget": (64, 190), "msgget": (68, 186), "add_key": (248, 217),
+    "request_key": (249, 218), "keyctl": (250, 219), "mknod": (133, None), "mknodat": (259, 33),
+    # Another process's priority, scheduling and I/O class (same user, no capability needed).
+    "setpriority": (141, 140), "ioprio_set": (251, 30), "sched_setparam": (142, 118),
+    "sched_setscheduler": (144, 119), "sched_setattr": (314, 274),
 }
+# Allowed on the calling process itself (first argument 0), refused on any other: limits and CPU affinity of
+# another process (a limit on the evaluating process could kill it).
+SELF_ONLY = {"prlimit64": (302, 261), "sched_setaffinity": (203, 122)}
 _ARCHES = {"x86_64": (0xC000003E, 0, 317), "amd64": (0xC000003E, 0, 317), "aarch64": (0xC00000B7, 1, 277),
            "arm64": (0xC00000B7, 1, 277)}
 
 
 def _program(audit_arch, column):
     numbers = sorted({nums[column] for nums in CALLS.values() if nums[column] is not None})
-    n = len(numbers)
-    allow, deny = 4 + n, 5 + n
+    own = sorted({nums[column] for nums in SELF_ONLY.values() if nums[column] is not None})
+    n, m = len(numbers), len(own)
+    # Layout: arch check, nr, x32 check, n refusals, m self-only tests, ALLOW, arg0 == 0 ? ALLOW : DENY, DENY
+    allow = 4 + n + m
+    arg_test = allow + 1
+    deny = arg_test + 3
     insns = [(_LD_ABS_W, 0, 0, 4),                          # the architecture
              (_JEQ_K, 0, allow - 2, audit_arch),            # another one: not ours to judge
              (_LD_ABS_W, 0, 0, 0),                          # the call's number
              (_JGE_K, deny - 4, 0, 0x40000000)]             # x32 calls on x86-64: refused wholesale
     insns += [(_JEQ_K, deny - (4 + i) - 1, 0, nr) for i, nr in enumerate(numbers)]
-    insns += [(_RET_K, 0, 0, _RET_ALLOW), (_RET_K, 0, 0, _RET_ERRNO | _EPERM)]
+    insns += [(_JEQ_K, arg_test - (4 + n + j) - 1, 0, nr) for j, nr in enumerate(own)]
+    insns += [(_RET_K, 0, 0, _RET_ALLOW),
+              (_LD_ABS_W, 0, 0, 16),                        # the first argument's low word (a pid)
+              (_JEQ_K, 0, 1, 0),                            # 0: this process
+              (_RET_K, 0, 0, _RET_ALLOW),
+              (_RET_K, 0, 0, _RET_ERRNO | _EPERM)]
+    assert len(insns) == deny + 1
     return b"".join(struct.pack("HBBI", *i) for i in insns), len(insns)
+
+
+def drop_capabilities() -> str | None:
+    """Give up every capability (a root worker keeps its uid, not root's powers: no network administration, no
+    device nodes, no raw I/O); None when done, else why not."""
+    if not os.sys.platform.startswith("linux"):
+        return "not Linux: capabilities kept"
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in range(64):
+        libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP (fails harmlessly for caps that do not exist)
+    libc.prctl(47, 4, 0, 0, 0)        # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
+
+    class _Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class _Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    header, data = _Header(0x20080522, 0), (_Data * 2)()  # _LINUX_CAPABILITY_VERSION_3: two 32-bit words
+    if libc.capset(ctypes.byref(header), data):
+        return f"capset refused ({os.strerror(ctypes.get_errno())}): capabilities kept"
+    return None
 
 
 def refuse_metadata_and_admin_calls() -> str | None:

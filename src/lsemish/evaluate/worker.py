@@ -167,8 +167,11 @@ class Server:
             cls = self.problem.Model
         else:
             from ..problems import ProblemError, load_module
-            from .seccomp import refuse_metadata_and_admin_calls
-            self.seccomp_note = refuse_metadata_and_admin_calls()  # before the candidate's first line runs
+            from .seccomp import drop_capabilities, refuse_metadata_and_admin_calls
+            # Before the candidate's first line runs. Profiling keeps the capabilities: Nsight Compute's counters
+            # need them where the driver restricts profiling to administrators.
+            self.caps_note = None if req.get("keep_capabilities") else drop_capabilities()
+            self.seccomp_note = refuse_metadata_and_admin_calls()
             try:
                 module = load_module(self.candidate, "candidate")
             except ProblemError as e:
@@ -182,8 +185,9 @@ class Server:
             params = inspect.signature(cls.__init__).parameters
         except (TypeError, ValueError):
             params = {}
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         for name, value in (req.get("model_kwargs") or {}).items():
-            if name in params:
+            if name in params or takes_any:
                 kwargs[name] = value
         torch.manual_seed(req["seed"])
         try:
@@ -383,11 +387,22 @@ class Server:
                     return 4  # a CUDA fault leaves the context unusable: this worker is not reused
 
 
+FILE_LIMIT = 4 << 30  # bytes: the largest file a worker may write (its Triton cache holds kilobytes)
+
+
+def _die_with_parent():
+    """SIGKILL this worker when the process that started it dies, however it dies."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
 def profile_once(server, spec):
     """The program Nsight Compute profiles: build the model, one warm-up call, one call between cudaProfilerStart
     and Stop (so that only the model's kernels are profiled, not the inputs' creation)."""
     torch = server.torch
-    server.op_init(dict(spec, device="cuda"))
+    server.op_init(dict(spec, device="cuda", keep_capabilities=True))
     if "error" in server.last_reply:
         print(f"profile: {server.last_reply['error']}", file=sys.stderr)
         return 1
@@ -410,7 +425,10 @@ def main(argv=None):
     parser.add_argument("--writable", action="append", default=[], help="another folder it may write (a shared "
                         "Triton cache)")
     args = parser.parse_args(argv)
+    import resource
     from .landlock import restrict_writes
+    _die_with_parent()
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))  # no file larger (a sparse one neither)
     note = restrict_writes([args.scratch] + args.writable)  # before the first line of candidate code can run
     os.chdir(args.scratch)
     try:
