@@ -157,3 +157,25 @@ def test_resume_mid_round_asks_no_answer_twice(tmp_path):
     assert r.returncode == 0 and "resuming" in r.stdout, r.stdout
     assert int((tmp_path / "agent.state").read_text()) == asked  # the kept answers were not asked again
     assert sorted(c["id"] for c in state_of(out)["candidates"]) == ["r00", "r01-p0-s0", "r01-p0-s1", "r01-p0-s2"]
+
+
+def test_an_openai_compatible_endpoint_with_a_rate_limit(tmp_path):
+    # A scripted local server: a rate limit first (retried with backoff), then answers; tokens in the summary.
+    pytest.importorskip("openai")
+    sys.path.insert(0, FIX)
+    from chat_server import ChatServer
+    wrong = write_wrong_candidate("matmul", tmp_path / "wrong.py")
+    server = ChatServer(["429", wrong, right_candidate("matmul")])
+    try:
+        env = dict(os.environ, TRITON_INTERPRET="1", OPENAI_BASE_URL=server.url, OPENAI_API_KEY="test-key")
+        r = subprocess.run([sys.executable, "-m", "lsemish", "loop", "--agent", "openai:scripted-model", "--rounds",
+                            "1", "--samples", "2", "--agent-concurrency", "1", "--trials", "1", "--out",
+                            str(tmp_path / "run"), "--problem", EXAMPLES["matmul"], "--candidate", wrong],
+                           capture_output=True, text=True, env=env)
+    finally:
+        server.close()
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = sorted(c["status"].split(":")[0] for c in state_of(tmp_path / "run")["candidates"] if c["round"] == 1)
+    assert got == ["check failed", "pass"], got
+    assert len(server.prompts) == 3 and "[CURRENT CODE]" in server.prompts[0]
+    assert "tokens: 2000 prompt, 400 completion" in (tmp_path / "run" / "summary.md").read_text()

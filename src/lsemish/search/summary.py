@@ -66,11 +66,16 @@ def _chart(state, path, timed):
     from matplotlib.ticker import MaxNLocator
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     recs = sorted(state["candidates"], key=lambda r: r["order"])
+    spread = {}
+    for r in recs:  # the candidates of one round side by side, not on top of each other
+        spread.setdefault(r["round"], []).append(r["id"])
+    at = {cid: rnd + (k - (len(ids) - 1) / 2) * min(0.6 / max(len(ids), 1), 0.12)
+          for rnd, ids in spread.items() for k, cid in enumerate(ids)}
     if timed:
-        xs = [r["round"] for r in recs if r.get("call_ms")]
+        xs = [at[r["id"]] for r in recs if r.get("call_ms")]
         ax.scatter(xs, [r["call_ms"] for r in recs if r.get("call_ms")], color="tab:green", zorder=3,
                    label="passed (per call)")
-        failed = [r["round"] for r in recs if not r.get("call_ms")]
+        failed = [at[r["id"]] for r in recs if not r.get("call_ms")]
         if failed:
             ax.scatter(failed, [max([r["call_ms"] for r in recs if r.get("call_ms")] or [1.0])] * len(failed),
                        marker="x", color="tab:red", label="failed or rejected")
@@ -87,7 +92,7 @@ def _chart(state, path, timed):
     else:
         for r in recs:
             ok = passed(r)
-            ax.scatter(r["round"], "passed" if ok else "failed", color="tab:green" if ok else "tab:red", zorder=3)
+            ax.scatter(at[r["id"]], "passed" if ok else "failed", color="tab:green" if ok else "tab:red", zorder=3)
         ax.set_ylabel("lint and check")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("round")
