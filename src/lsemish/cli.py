@@ -103,7 +103,7 @@ def build_parser(prog="lsemish"):
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=fmt)
     sub = p.add_subparsers(dest="command", required=True,
                            metavar="{check,bench,grad,profile,lint,emit,prompt,loop}")
-    c = sub.add_parser("check", help="KernelBench correctness protocol against the reference", formatter_class=fmt)
+    c = sub.add_parser("check", help="KernelBench correctness protocol against the reference", description="The candidate (default: lsemish's own, for problem 22) in a sandboxed worker, judged here: KernelBench's protocol on the problem's get_inputs(), the reuse probe, and the same shapes from other distributions. Exit 0 only when all pass.", formatter_class=fmt)
     c.add_argument("--candidate", type=_existing_file, help="file defining ModelNew (default: lsemish's own)")
     c.add_argument("--shape", type=_shape, help="problem 22: M,K,N (default: 1024,8192,8192 on a GPU, 32,64,48 "
                    "without); the same as --set batch_size=M --set input_size=K --set hidden_size=N")
@@ -119,7 +119,7 @@ def build_parser(prog="lsemish"):
     c.add_argument("--seed", type=int, default=42, help="seed of the models' parameters and of the inputs")
     c.add_argument("--json", type=_output_file, help="write per-trial results here")
     c.add_argument("--problem", type=_existing_file, help=PROBLEM_HELP)
-    b = sub.add_parser("bench", help="side-by-side timings (GPU)", formatter_class=fmt)
+    b = sub.add_parser("bench", help="side-by-side timings (GPU)", description="Without --candidate/--problem/--set: lsemish's own modes beside cuBLAS, eager and torch.compile, in one process. With them: candidates in sandboxed workers beside the problem's reference, every figure verified.", formatter_class=fmt)
     b.add_argument("--shapes", nargs="+", type=_shapes_item, default=["headline"],
                    help="headline | sweep | M,K,N ...")
     b.add_argument("--precision", nargs="+", choices=PRECISION_CHOICES, default=list(PRECISION_CHOICES),
@@ -155,16 +155,21 @@ def build_parser(prog="lsemish"):
     pr.add_argument("--problem", type=_existing_file, help=PROBLEM_HELP)
     pr.add_argument("--set", dest="sets", action="append", type=_set_item, default=[], help=SET_HELP)
     pr.add_argument("--timeout", type=_seconds, default=600.0, help="seconds the profiled run may take")
-    li = sub.add_parser("lint", help="check a candidate file against the seed's rules", formatter_class=fmt)
+    from .lint import RULES
+    li = sub.add_parser("lint", help="check a candidate file against the seed's rules",
+                        description="Static checks of a candidate file; each finding names its line and rule. "
+                                    "Errors make the exit status 1. Rules: "
+                        + "; ".join(f"[{k}] {v}" for k, v in RULES.items()), formatter_class=fmt)
     li.add_argument("file", type=_existing_file, help="the candidate file")
-    sub.add_parser("emit", help="print the single-file deliverable")
-    pm = sub.add_parser("prompt", help="write the seed's prompt for a candidate", formatter_class=fmt)
+    sub.add_parser("emit", help="print the single-file deliverable", description="The deliverable as one file in the seed's order: imports, kernels, wrappers, class ModelNew.")
+    pm = sub.add_parser("prompt", help="write the seed's prompt for a candidate", description="The seed's prompt layout for a candidate: target GPU, stage, the code, its Nsight Compute metrics, the task and rules.", formatter_class=fmt)
     pm.add_argument("--candidate", type=_existing_file, required=True, help="the current code")
     pm.add_argument("--problem", type=_existing_file, help=PROBLEM_HELP + " (used to profile the candidate)")
     pm.add_argument("--gpu", default="4090", help="target GPU: " + ", ".join(GPU_NAMES) + ", or auto (this machine's)")
     pm.add_argument("--stage", type=_existing_file, help="a file with the optimization stage (default: the seed's)")
-    pm.add_argument("--metrics", type=_existing_file,
-                    help="the candidate's metrics JSON (default: profile it here; needs a GPU and ncu)")
+    pm.add_argument("--metrics", help="the candidate's metrics JSON as `profile` writes it, or `seed` for the "
+                    "seed's own (shipped; rebuilds the seed's prompt without a GPU) (default: profile it here; needs "
+                    "a GPU and ncu)")
     pm.add_argument("--out", type=_output_file, help="write the prompt here instead of standard output")
     lo = sub.add_parser("loop", help="the seed's optimization loop as a search: agents, samples, strategies, every "
                         "GPU", description="Rounds of prompt -> agent -> lint -> check -> bench -> profile; the "
@@ -384,11 +389,11 @@ def _prompt(args):
     except ValueError as e:
         raise SystemExit(f"prompt: {e}")
     if args.metrics:
+        from .search.prompt import load_metrics
         try:
-            with open(args.metrics) as fh:
-                metrics = json.load(fh)
+            metrics = load_metrics(args.metrics)
         except ValueError as e:
-            raise SystemExit(f"prompt: {args.metrics} is not JSON: {e}")
+            raise SystemExit(f"prompt: {e}")
     else:
         import torch
         if not torch.cuda.is_available():

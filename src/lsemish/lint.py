@@ -15,6 +15,27 @@ TIMING_TARGETS = {"synchronize", "Event", "elapsed_time", "record", "do_bench", 
 LOW_PRECISION = {"float16", "bfloat16", "half", "float8_e4m3fn", "float8_e5m2"}
 
 
+# Every rule a finding can name, with what it checks (`lint --help` lists them).
+RULES = {
+    "syntax": "the file parses as Python",
+    "order": "the seed's layout: imports, @triton.jit kernels, wrappers, class ModelNew last; at least one kernel",
+    "imports": "only torch, torch.nn as nn, triton, triton.language as tl (and torch/triton submodules)",
+    "test-code": "no test code: no `if __name__ == ...`, no get_inputs/get_init_inputs/test_* functions",
+    "triton-api": "no tl.tanh/sigmoid/gelu/silu/softmax/mish (not in Triton): build them from tl.exp/tl.log",
+    "fusion-offsets": "in an element-wise kernel every load and store uses the same offsets (the seed's fusion rules)",
+    "fusion-mask": "in an element-wise kernel every load and store uses the same mask",
+    "kb-try": "KernelBench's static checker: no try/except anywhere outside comments",
+    "kb-pass": "KernelBench's static checker: no `pass` anywhere outside comments",
+    "kb-pytorch-wrap": "KernelBench's static checker: no torch.nn.functional / nn layers doing the work",
+    "kb-torch-op": "KernelBench's static checker (warning): high-level torch ops doing the work",
+    "kb-precision": "KernelBench's static checker (warning): lower precision than the fp32 reference",
+    "kb-stream": "KernelBench's static checker: no CUDA streams",
+    "kb-threads": "KernelBench's static checker: no threads or processes",
+    "kb-timing": "KernelBench's static checker: no assignment to timing or synchronization functions",
+    "kb-subclass": "KernelBench's static checker: no torch.Tensor subclasses",
+}
+
+
 @dataclass(frozen=True)
 class Finding:
     line: int

@@ -3,6 +3,7 @@ metrics, the task, the Triton API constraints and the output rules (the layout o
 from __future__ import annotations
 
 import json
+import os
 
 from .prompt_text import HEADER, STAGES, TASK_AND_RULES
 
@@ -96,3 +97,26 @@ def split_sections(prompt: str) -> dict:
         previous = marker
     out[previous] = rest
     return out
+
+
+SEED_METRICS = os.path.join(os.path.dirname(__file__), "seed_metrics.json")
+
+
+def load_metrics(path):
+    """Metrics for a prompt: `seed` (the seed's own, shipped) or a JSON file in the shape `profile` writes ({kernel
+    name: {metric: number}}); ValueError with one line saying what is wrong."""
+    path = SEED_METRICS if path == "seed" else path
+    try:
+        with open(path) as fh:
+            metrics = json.load(fh)
+    except OSError as e:
+        raise ValueError(f"cannot read metrics {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise ValueError(f"{path} is not JSON: {e}") from None
+    if not isinstance(metrics, dict) or not metrics:
+        raise ValueError(f"{path}: expected an object of kernels ({{kernel name: {{metric: number}}}}), as `profile` "
+                         "writes")
+    for kernel, values in metrics.items():
+        if not isinstance(values, dict) or not all(isinstance(v, (int, float)) for v in values.values()):
+            raise ValueError(f"{path}: kernel {kernel!r} should map metric names to numbers, as `profile` writes")
+    return metrics
