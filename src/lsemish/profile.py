@@ -1,4 +1,5 @@
-"""Nsight Compute on each kernel of one forward, written in the seed's JSON shape (keyed by kernel name)."""
+"""Nsight Compute on each kernel of one forward, written in the seed's JSON shape (keyed by kernel name). The
+profiled program is a sandboxed worker in its profile mode (evaluate/worker.py): the candidate never runs here."""
 from __future__ import annotations
 
 import csv
