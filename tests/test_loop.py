@@ -40,7 +40,8 @@ def test_check_passes_right_and_fails_wrong_for_each_problem(name, tmp_path):
     right = run_check(EXAMPLES[name], right_candidate(name), trials=1, **QUIET)
     wrong = run_check(EXAMPLES[name], write_wrong_candidate(name, tmp_path / "wrong.py"), trials=1, **QUIET)
     assert right["verdict"] == "pass" and right["passed"] == 7, right["summary"]  # 6 distributions, the reuse probe
-    assert wrong["verdict"] == "fail" and not any(r["passed"] for r in wrong["trials"]), wrong["summary"]
+    # (Judged against float64 on large inputs, a small absolute error can pass there: the verdict still fails.)
+    assert wrong["verdict"] == "fail" and wrong["kernelbench"]["passed"] == 0, wrong["summary"]
     assert "differs from the reference" in wrong["reason"]
     assert all(o["rel_l2_vs_fp64"] < 1e-5 for r in right["trials"] for o in r["outputs"])
 
