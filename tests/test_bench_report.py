@@ -1,7 +1,7 @@
 """bench's report writer (no GPU): the table, the JSON and the fp32 mode's peak against 3 tf32 products."""
 import json
 
-from lsemish.bench import write_results
+from lsemish.report.bench import write_results
 
 
 def _row(name, ms, kind, work=1, rel=None, ok=None):

@@ -58,10 +58,6 @@ def test_configs_fit_and_use_tensor_cores(report):
         assert r["tensor_core_ops"] > 0, r
 
 
-def test_the_4090_limit_is_99_kb():
-    assert SMEM_LIMIT[89] == 99 * 1024
-
-
 def test_registers_reported_and_nothing_spills(report):
     for r in report:
         assert 0 < r["registers"] <= 255, r

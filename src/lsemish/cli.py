@@ -8,11 +8,11 @@ import sys
 import time
 
 from .evaluate.inputs import ALL as DISTRIBUTIONS
+from .evaluate.inputs import DISTRIBUTIONS as GRAD_DISTRIBUTIONS
 
 PRECISION_CHOICES = ("tf32", "fp32", "bf16")
 PROBLEM_HELP = "a KernelBench-format problem file (class Model, get_inputs, get_init_inputs); default: problem 22"
 GPU_NAMES = ("4090", "H100", "H200", "A100", "L40S")
-HEADLINE = (1024, 8192, 8192)
 CPU_SHAPE = (32, 64, 48)
 # Options whose value may start with '-' (a negative shape is then rejected by the option's own check, not mistaken
 # by argparse for another option).
@@ -37,12 +37,17 @@ def _positive(text):
     return int(text)
 
 
-def _dists(text):
-    names = [d.strip() for d in text.split(",") if d.strip()]
-    bad = [d for d in names if d not in DISTRIBUTIONS]
-    if bad or not names:
-        raise argparse.ArgumentTypeError(f"unknown distribution(s) {bad}; valid: {', '.join(DISTRIBUTIONS)}")
-    return names
+def _dist_list(valid):
+    def parse(text):
+        names = [d.strip() for d in text.split(",") if d.strip()]
+        bad = [d for d in names if d not in valid]
+        if bad or not names:
+            raise argparse.ArgumentTypeError(f"unknown distribution(s) {bad}; valid: {', '.join(valid)}")
+        return names
+    return parse
+
+
+_dists = _dist_list(DISTRIBUTIONS)
 
 
 def _existing_file(text):
@@ -139,11 +144,12 @@ def build_parser(prog="lsemish"):
     b.add_argument("--timeout", type=_seconds, default=120.0, help=TIMEOUT_HELP)
     g = sub.add_parser("grad", help="gradients of x, W, b against float64, next to eager PyTorch's (GPU)",
                        formatter_class=fmt)
-    g.add_argument("--shape", type=_shape, default=HEADLINE, help="M,K,N")
+    g.add_argument("--shape", type=_shape, help="M,K,N (default: the headline, 1024,8192,8192)")
     g.add_argument("--precision", nargs="+", choices=PRECISION_CHOICES, default=list(PRECISION_CHOICES),
                    help="lsemish precision modes to check")
     g.add_argument("--trials", type=_positive, default=2, help="trials per distribution")
-    g.add_argument("--dist", type=_dists, default=list(DISTRIBUTIONS), help="comma-separated distributions")
+    g.add_argument("--dist", type=_dist_list(GRAD_DISTRIBUTIONS), default=list(GRAD_DISTRIBUTIONS),
+                   help="comma-separated distributions")
     g.add_argument("--seed", type=int, default=7, help="seed of the parameters and inputs")
     g.add_argument("--json", type=_output_file, help="write per-trial results here")
     g.add_argument("--problem", type=_existing_file, help="problem 22 only (the gradient check knows its reference)")
@@ -319,16 +325,18 @@ def _bench(args):
         shapes += SHAPES[s] if isinstance(s, str) else [s]
     gpu = torch.cuda.get_device_name().replace(" ", "-")
     out = args.out or os.path.join("benchmarks", "results", f"{time.strftime('%Y-%m-%d')}-{gpu}")
-    _, table = run_bench(shapes, args.precision, out, not args.no_compile,
-                         log=lambda m: print(m, file=sys.stderr, flush=True), backward=args.backward)
-    print(table)
+    from .report.bench import write_results
+    result = run_bench(shapes, args.precision, not args.no_compile,
+                       log=lambda m: print(m, file=sys.stderr, flush=True), backward=args.backward)
+    print(write_results(result, out))
     return 0
 
 
 def _bench_candidates(args):
     """Candidates (untrusted, each in its own worker) beside the problem's reference, every figure verified."""
-    from .evaluate.bench import run_bench, table
+    from .evaluate.bench import run_bench
     from .evaluate.sandbox import Limits
+    from .report.candidates import write_candidates
     sets = _problem_sets(args, True)
     candidates = []
     for spec in args.candidate:
@@ -339,14 +347,8 @@ def _bench_candidates(args):
     result = run_bench(args.problem, candidates, sets, not args.no_compile, calls=args.calls, budget_s=args.budget,
                        limits=Limits(request_s=args.timeout), log=lambda m: print(m, file=sys.stderr, flush=True))
     result["command"] = "python -m lsemish " + " ".join(sys.argv[1:])
-    text = table(result)
     out = args.out or os.path.join("benchmarks", "results", f"{time.strftime('%Y-%m-%d')}-problem")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "bench.json"), "w") as fh:
-        json.dump(result, fh, indent=1)
-    with open(os.path.join(out, "bench.md"), "w") as fh:
-        fh.write(text + "\n")
-    print(text)
+    print(write_candidates(result, out))
     return 0
 
 
@@ -359,7 +361,8 @@ def _grad(args):
     if not torch.cuda.is_available():
         raise SystemExit("grad needs a CUDA GPU (tests/test_backward.py covers gradients through the interpreter)")
     from .grad_check import run_grad_check
-    rows = run_grad_check(args.shape, args.precision, args.trials, args.dist, args.seed)
+    from .problems.problem22 import HEADLINE
+    rows = run_grad_check(args.shape or HEADLINE, args.precision, args.trials, args.dist, args.seed)
     checked = [r for r in rows if "passed" in r]
     failed = sum(not r["passed"] for r in checked)
     print(f"{len(checked) - failed} passed, {failed} failed")

@@ -14,7 +14,7 @@ import random
 import torch
 
 from .evaluate.inputs import DISTRIBUTIONS, make_x
-from .problems.problem22 import Model, reference_forward
+from .problems.problem22 import CONSTANTS, HEADLINE, Model, init_inputs, reference_forward
 
 CRITERION = {"fp32": ("eager-fp32", 2.0), "tf32": ("eager-tf32", 2.0), "bf16": ("eager-bf16-autocast", 2.0)}
 
@@ -39,14 +39,14 @@ def _rel(a, ref):
     return float((a.double() - ref).norm() / ref.norm())
 
 
-def run_grad_check(shape=(1024, 8192, 8192), precisions=("tf32", "fp32", "bf16"), trials=2, dists=DISTRIBUTIONS,
+def run_grad_check(shape=HEADLINE, precisions=("tf32", "fp32", "bf16"), trials=2, dists=DISTRIBUTIONS,
                    seed=7, device="cuda", log=print):
     from . import model_new
     M, K, N = shape
     torch.manual_seed(seed)
-    ref = Model(K, N, 2.0, -10.0, 10.0).to(device)
+    ref = Model(*init_inputs(K, N)).to(device)
     w, b = ref.matmul.weight.detach(), ref.matmul.bias.detach()
-    consts = (2.0, -10.0, 10.0)
+    consts = CONSTANTS
     rng = random.Random(seed)
     contenders = {"eager-fp32": (lambda xx, ww, bb: reference_forward(xx, ww, bb, *consts), False),
                   "eager-tf32": (lambda xx, ww, bb: reference_forward(xx, ww, bb, *consts), True),

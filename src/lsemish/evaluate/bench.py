@@ -218,20 +218,3 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
             "torch": torch.__version__,
             "problem": os.path.abspath(problem_path), "sets": sets or {}, "calls": calls, "rounds": rounds,
             "queued": queued, "date": time.strftime("%Y-%m-%d"), "rows": rows}
-
-
-def table(result):
-    lines = [f"Device: {result['device']}; torch {result['torch']}; {result['date']}",
-             f"Problem: {result['problem']} {result['sets'] or ''}".rstrip(),
-             f"Per call: KernelBench's figure (events around one call on fresh inputs, L2 flushed, synchronize after; "
-             f"mean of {result['calls']}), median over {result['rounds']} interleaved rounds; every call checked "
-             "against this process's clock, a sample of outputs verified.", "",
-             "| name | per-call ms | × eager | wall ms | GPU ms (queued) | verified calls | verdict |",
-             "|---|---|---|---|---|---|---|"]
-    for r in result["rows"]:
-        if r.get("rejected"):
-            lines.append(f"| {r['name']} | — | — | — | — | {r['verified_calls']} | REJECTED: {r['rejected']} |")
-            continue
-        lines.append(f"| {r['name']} | {r['call_ms']:.4f} | {r.get('x_eager', float('nan')):.3f} | "
-                     f"{r['wall_ms']:.4f} | {r.get('gpu_ms', float('nan')):.4f} | {r['verified_calls']} | timed |")
-    return "\n".join(lines)

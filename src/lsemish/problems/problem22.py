@@ -16,6 +16,15 @@ clamp_min = -10.0
 clamp_max = 10.0
 
 
+HEADLINE = (batch_size, input_size, hidden_size)  # M, K, N of the headline shape
+CONSTANTS = (scale_factor, clamp_min, clamp_max)
+
+
+def init_inputs(K, N):
+    """The Model's (and ModelNew's) constructor arguments for input size K and hidden size N."""
+    return [K, N, *CONSTANTS]
+
+
 def reference_forward(x, weight, bias, scale_factor, clamp_min, clamp_max):
     """The reference computation on explicit tensors (any dtype; float64 inputs give the gold result)."""
     y = F.linear(x, weight, bias)
@@ -46,4 +55,4 @@ def get_inputs():
 
 
 def get_init_inputs():
-    return [input_size, hidden_size, scale_factor, clamp_min, clamp_max]
+    return [input_size, hidden_size, scale_factor, clamp_min, clamp_max]  # KernelBench's form: module-level names
