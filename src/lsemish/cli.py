@@ -107,7 +107,7 @@ def build_parser(prog="lsemish"):
     fmt = _Help
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=fmt)
     sub = p.add_subparsers(dest="command", required=True,
-                           metavar="{check,bench,grad,profile,lint,emit,prompt,loop}")
+                           metavar="{check,bench,grad,profile,lint,emit,prompt,loop,report}")
     c = sub.add_parser("check", help="KernelBench correctness protocol against the reference", description="The candidate (default: lsemish's own, for problem 22) in a sandboxed worker, judged here: KernelBench's protocol on the problem's get_inputs(), the reuse probe, and the same shapes from other distributions. Exit 0 only when all pass.", formatter_class=fmt)
     c.add_argument("--candidate", type=_existing_file, help="file defining ModelNew (default: lsemish's own)")
     c.add_argument("--shape", type=_shape, help="problem 22: M,K,N (default: 1024,8192,8192 on a GPU, 32,64,48 "
@@ -211,6 +211,13 @@ def build_parser(prog="lsemish"):
                     help="seconds a candidate's check, bench or profile may take")
     lo.add_argument("--trials", type=_positive, default=5, help="check trials per round")
     lo.add_argument("--call-timeout", type=_seconds, default=120.0, help=TIMEOUT_HELP)
+    rp = sub.add_parser("report", help="a folder of loop runs as a suite: KernelBench's scores", description="Each "
+                        "subfolder of DIR holding a loop's summary.json is one problem: suite.md (per problem: "
+                        "correct, best per-call latency, speedup vs eager and torch.compile, rounds to best; "
+                        "KernelBench's fast_p for p = 0, 1, 1.5, 2 and geomean speedups), suite.json, fast_p.png.",
+                        formatter_class=fmt)
+    rp.add_argument("dir", help="the folder of loop runs")
+    rp.add_argument("--out", help="where the report goes (default: DIR)")
     return p
 
 
@@ -431,4 +438,13 @@ def _loop(args):
     return 0
 
 
-_COMMANDS = {"check": _check, "bench": _bench, "grad": _grad, "profile": _profile, "prompt": _prompt, "loop": _loop}
+def _report(args):
+    from .report.suite import write_report
+    try:
+        print(write_report(args.dir, args.out))
+    except ValueError as e:
+        raise SystemExit(str(e))
+    return 0
+
+
+_COMMANDS = {"report": _report, "check": _check, "bench": _bench, "grad": _grad, "profile": _profile, "prompt": _prompt, "loop": _loop}

@@ -1,0 +1,112 @@
+"""A folder of loop runs (one subfolder per problem, each with the loop's summary.json) as a suite: a table per
+problem (correct, best per-call latency, speedup against eager and against torch.compile where measured, rounds to
+the best) and KernelBench's scores (scores.py) against each baseline, with a chart of fast_p over p."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+
+from .scores import P_VALUES, scores
+
+
+def read_runs(folder):
+    """[(problem name, loop state)] for every subfolder of `folder` holding a summary.json; ValueError (one line)
+    when there is none."""
+    if not os.path.isdir(folder):
+        raise ValueError(f"report: {folder} is not a folder")
+    runs = []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name, "summary.json")
+        if os.path.isfile(path):
+            with open(path) as fh:
+                runs.append((name, json.load(fh)))
+    if not runs:
+        raise ValueError(f"report: no loop runs in {folder} (a run is a subfolder with summary.json)")
+    return runs
+
+
+def problem_row(name, state):
+    best = next((c for c in state["candidates"] if c["id"] == state.get("best")), None)
+    row = {"problem": name, "correct": best is not None, "call_ms": None, "eager_ms": None, "compile_ms": None,
+           "rounds_to_best": best["round"] if best else None}
+    if best is not None:
+        row.update(call_ms=best.get("call_ms"), eager_ms=best.get("eager_call_ms"),
+                   compile_ms=best.get("compile_call_ms"))
+    return row
+
+
+def suite_scores(rows, baseline):
+    """KernelBench's scores against `baseline` ("eager_ms" or "compile_ms") over every problem; a correct kernel
+    not timed against that baseline counts in n but as neither fast nor in the geomeans ("untimed"). None when no
+    problem was timed against it."""
+    timed = [bool(r["correct"] and r[baseline] and r["call_ms"]) for r in rows]
+    if not any(timed):
+        return None
+    result = scores(timed, [r[baseline] or 1.0 for r in rows], [r["call_ms"] or 1.0 for r in rows])
+    result.update(correct=sum(bool(r["correct"]) for r in rows),
+                  untimed=sum(bool(r["correct"]) and not t for r, t in zip(rows, timed)))
+    return result
+
+
+def write_report(folder, out=None, log=print):
+    """suite.md, suite.json and fast_p.png in `out` (default: `folder`); returns the markdown."""
+    out = out or folder
+    runs = read_runs(folder)
+    rows = [problem_row(name, state) for name, state in runs]
+    result = {"problems": rows, "vs_eager": suite_scores(rows, "eager_ms"),
+              "vs_compile": suite_scores(rows, "compile_ms")}
+    fmt = (lambda v, f="{:.4f}": "—" if v is None else f.format(v))
+    lines = [f"{len(rows)} problem(s), {sum(r['correct'] for r in rows)} with a correct kernel", "",
+             "| problem | correct | best per-call ms | × eager | × torch.compile | rounds to best |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        speed = {k: (r[k] / r["call_ms"] if r[k] and r["call_ms"] else None) for k in ("eager_ms", "compile_ms")}
+        lines.append(f"| {r['problem']} | {'yes' if r['correct'] else 'no'} | {fmt(r['call_ms'])} | "
+                     f"{fmt(speed['eager_ms'], '{:.2f}')} | {fmt(speed['compile_ms'], '{:.2f}')} | "
+                     f"{fmt(r['rounds_to_best'], '{}')} |")
+    for key, label in (("vs_eager", "eager"), ("vs_compile", "torch.compile")):
+        s = result[key]
+        if s is None:
+            lines += ["", f"Against {label}: no problem timed against it."]
+            continue
+        lines += ["", f"Against {label} (KernelBench's scores over {s['n']} problem(s)"
+                  + (f"; {s['untimed']} correct but not timed against it count as not faster" if s["untimed"]
+                     else "") + "):", "",
+                  "| " + " | ".join(f"fast_{p:g}" for p in P_VALUES) + " | geomean (correct) | geomean (correct, faster) |",
+                  "|" + "---|" * (len(P_VALUES) + 2),
+                  "| " + " | ".join(f"{s['fast_p'][p]:.2f}" for p in P_VALUES)
+                  + f" | {s['geomean_correct']:.2f} | {s['geomean_correct_and_faster']:.2f} |"]
+    text = "\n".join(lines) + "\n"
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "suite.md"), "w") as fh:
+        fh.write(text)
+    with open(os.path.join(out, "suite.json"), "w") as fh:
+        json.dump(result, fh, indent=1)
+    if importlib.util.find_spec("matplotlib") is None:
+        log("report: matplotlib is not installed, so fast_p.png was not drawn (pip install matplotlib)")
+    elif result["vs_eager"] or result["vs_compile"]:
+        _chart(rows, os.path.join(out, "fast_p.png"))
+    return text
+
+
+def _chart(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .scores import fast_p
+    ps = [i / 20 for i in range(0, 81)]
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for key, label in (("eager_ms", "vs eager"), ("compile_ms", "vs torch.compile")):
+        timed = [bool(r["correct"] and r[key] and r["call_ms"]) for r in rows]
+        if any(timed):
+            ax.step(ps, [fast_p(timed, [r[key] or 1.0 for r in rows], [r["call_ms"] or 1.0 for r in rows], p)
+                         for p in ps], where="post", label=label)
+    ax.set_xlabel("p (speedup threshold)")
+    ax.set_ylabel("fast_p")
+    ax.set_ylim(0, 1.02)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

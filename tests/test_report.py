@@ -1,0 +1,65 @@
+"""Suite reports: KernelBench's score formulas on hand-made data (the values its score.py gives), and `report DIR`
+over made-up loop runs."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lsemish.report.scores import fast_p, geomean_correct, geomean_correct_and_faster, scores
+
+# Five problems: correct or not, the baseline's time, the kernel's time.
+CORRECT = [True, True, False, True, True]
+BASE = [10.0, 4.0, 5.0, 2.0, 9.0]
+ACTUAL = [2.0, 4.0, 1.0, 4.0, 3.0]  # speedups of the correct ones: 5, 1, 0.5, 3
+
+
+def test_fast_p_counts_correct_and_faster_over_all_problems():
+    assert fast_p(CORRECT, BASE, ACTUAL, 0.0) == 4 / 5
+    assert fast_p(CORRECT, BASE, ACTUAL, 1.0) == 2 / 5  # strictly faster: the 1x one does not count
+    assert fast_p(CORRECT, BASE, ACTUAL, 1.5) == 2 / 5
+    assert fast_p(CORRECT, BASE, ACTUAL, 3.0) == 1 / 5
+    assert fast_p([], [], [], 1.0) == 0.0
+
+
+def test_geomeans_are_over_correct_kernels_only():
+    assert geomean_correct(CORRECT, BASE, ACTUAL) == pytest.approx((5 * 1 * 0.5 * 3) ** (1 / 4))
+    assert geomean_correct_and_faster(CORRECT, BASE, ACTUAL) == pytest.approx((5 * 3) ** 0.5)
+    assert geomean_correct([False], [1.0], [1.0]) == 0.0 and geomean_correct_and_faster([True], [1.0], [2.0]) == 0.0
+    s = scores(CORRECT, BASE, ACTUAL)
+    assert s["n"] == 5 and s["correct"] == 4 and s["fast_p"][2.0] == 2 / 5
+
+
+def _run(folder, name, best_ms, eager_ms, compile_ms=None, correct=True):
+    os.makedirs(folder / name)
+    cands = [{"id": "r00", "round": 0, "status": "check failed: x"}]
+    if correct:
+        cands.append({"id": "r02-p0-s1", "round": 2, "status": "pass", "call_ms": best_ms, "eager_call_ms": eager_ms,
+                      **({"compile_call_ms": compile_ms} if compile_ms else {})})
+    state = {"candidates": cands, "best": "r02-p0-s1" if correct else None}
+    (folder / name / "summary.json").write_text(json.dumps(state))
+
+
+def test_report_over_loop_runs(tmp_path):
+    runs = tmp_path / "suite"
+    _run(runs, "p1", 1.0, 4.0, 2.0)
+    _run(runs, "p2", 2.0, 3.0)
+    _run(runs, "p3", None, None, correct=False)
+    (runs / "not-a-run").mkdir()
+    r = subprocess.run([sys.executable, "-m", "lsemish", "report", str(runs)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = (runs / "suite.md").read_text()
+    assert "3 problem(s), 2 with a correct kernel" in text
+    assert "| p1 | yes | 1.0000 | 4.00 | 2.00 | 2 |" in text and "| p3 | no | — | — | — | — |" in text
+    data = json.loads((runs / "suite.json").read_text())
+    assert data["vs_eager"]["fast_p"]["1.5"] == pytest.approx(1 / 3)  # 4x and 1.5x: only 4x is above 1.5
+    assert data["vs_eager"]["fast_p"]["1.0"] == pytest.approx(2 / 3)
+    assert data["vs_compile"]["untimed"] == 1 and data["vs_compile"]["fast_p"]["1.0"] == pytest.approx(1 / 3)
+    assert (runs / "fast_p.png").exists()
+
+
+def test_report_on_a_folder_without_runs_is_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "lsemish", "report", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.strip() == f"report: no loop runs in {tmp_path} (a run is a subfolder " \
+                                                     "with summary.json)"
