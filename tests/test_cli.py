@@ -129,7 +129,7 @@ def test_help_lists_public_commands_only_and_documents_every_option():
     assert r.stdout.startswith("usage: python -m lsemish")
     from lsemish.cli import build_parser
     subparsers = next(a for a in build_parser()._actions if a.dest == "command").choices
-    assert set(subparsers) == {"check", "bench", "grad", "profile", "lint", "emit", "prompt", "loop"}
+    assert set(subparsers) == {"check", "bench", "grad", "profile", "lint", "emit", "prompt", "loop", "report"}
     for name, sub in subparsers.items():
         for action in sub._actions:
             assert action.help, (name, action.dest)
