@@ -143,6 +143,23 @@ class Server:
                 self.flush = self.torch.empty(256 * 2**20 // 4, device="cuda")  # KernelBench's L2 flush
             self.flush.fill_(1.0)
 
+    def timed(self, work):
+        """(work's result, CUDA-event ms, this process's wall ms): events around `work` on the current stream, then a
+        synchronize of the whole device; without a GPU both figures are the wall clock."""
+        if self.device != "cuda":
+            t0 = self.perf()
+            result = work()
+            ms = (self.perf() - t0) * 1e3
+            return result, ms, ms
+        start, end = self.Event(enable_timing=True), self.Event(enable_timing=True)
+        t0 = self.perf()
+        self.record(start)
+        result = work()
+        self.record(end)
+        self.sync()
+        host = (self.perf() - t0) * 1e3
+        return result, self.elapsed(start, end), host
+
     def guarded_call(self, args):
         """(outputs, reason, extra): one call of the model with the checks around it; reason None when it counts."""
         before = [self.clone(a) if isinstance(a, self.Tensor) else None for a in args]
@@ -280,20 +297,8 @@ class Server:
         reply (outputs are plain tensors, no thread left running); the rest wait for `settle`."""
         args, self.args = self.args, None
         threads = {t.ident for t in threading.enumerate()}
-        if self.device == "cuda":
-            start, end = self.Event(enable_timing=True), self.Event(enable_timing=True)
-            self.flush_l2()  # as KernelBench: the flush queued just before the start event, no synchronize between
-            t0 = self.perf()
-            self.record(start)
-            out = self.call(args)
-            self.record(end)
-            self.sync()
-            host = (self.perf() - t0) * 1e3
-            events = self.elapsed(start, end)
-        else:
-            t0 = self.perf()
-            out = self.call(args)
-            host = events = (self.perf() - t0) * 1e3
+        self.flush_l2()  # as KernelBench: the flush queued just before the start event, no synchronize between
+        out, events, host = self.timed(lambda: self.call(args))
         self.pending = (args, self.before)
         reason, outs = self.examine([], [], out, threads, integrity=False)
         if reason:
@@ -316,19 +321,7 @@ class Server:
         sets = [self.make_inputs(s, self.inputs.KERNELBENCH) for s in req["seeds"]]
         self.flush_l2()
         self.synchronize()
-        if self.device == "cuda":
-            start, end = self.Event(enable_timing=True), self.Event(enable_timing=True)
-            t0 = self.perf()
-            self.record(start)
-            outs = [self.call(a) for a in sets]
-            self.record(end)
-            self.sync()
-            host = (self.perf() - t0) * 1e3
-            events = self.elapsed(start, end)
-        else:
-            t0 = self.perf()
-            outs = [self.call(a) for a in sets]
-            host = events = (self.perf() - t0) * 1e3
+        outs, events, host = self.timed(lambda: [self.call(a) for a in sets])
         self.kept = [list(o) if isinstance(o, (tuple, list)) else [o] for o in outs]
         pointers = [t.data_ptr() for o in self.kept for t in o if isinstance(t, self.Tensor) and t.numel()]
         if len(set(pointers)) != len(pointers):
