@@ -20,8 +20,9 @@ import time
 import torch
 
 from ..problems import PROBLEM_22, load_problem
-from .check import resolve_candidate, start_worker
+from .check import resolve_candidate, run_trial, start_worker
 from .compare import compare, same_values
+from .inputs import KERNELBENCH
 from .memory import footprint
 from .reference import Reference
 from .sandbox import Limits, WorkerFailed
@@ -62,18 +63,13 @@ def _verify(c, ref, seed, got, previous, what):
 
 def probe(c, ref, rng):
     """Before any timing: one trial on fresh inputs, then the reuse probe (the same input memory, its second half
-    refilled), both verified; a contender that remembers answers by address or by a sample of its input fails."""
+    refilled), both judged as check judges them; a contender that remembers answers by address or by a sample of its
+    input fails."""
     seed, refill = rng.randrange(2**31), rng.randrange(2**31)
     for reuse in (None, refill):
-        expected, _ = ref.run(seed, "kernelbench", gold=False, reuse=reuse)
-        poison = sum(t.numel() * t.element_size() for t in expected if isinstance(t, torch.Tensor))
-        _, got = _request(c, {"op": "trial", "seed": seed, "dist": "kernelbench", "poison_bytes": poison,
-                              "reuse": reuse}, "the reuse probe" if reuse else "the first verified call")
-        verdict = compare(got, expected, None, c.tolerance)
-        if not verdict["passed"]:
-            what = "returned a stale answer on the reuse probe (the same input memory, half its values new)" \
-                if reuse else "returned a wrong answer before timing"
-            raise Rejected(f"{what}: {verdict['reason']}")
+        row = run_trial(c.worker, ref, KERNELBENCH, "before timing", seed, c.tolerance, reuse)
+        if not row["passed"]:
+            raise Rejected(row["reason"] if reuse or row.get("final") else f"the first verified call: {row['reason']}")
         c.verified += 1
 
 

@@ -98,7 +98,7 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
     try:
         for dist, trial, seed in _plan(dists, trials, rng):
             reuse = rng.randrange(2**31) if trial == "reuse" else None
-            row = _trial(worker, ref, dist, trial, seed, tolerance, reuse)
+            row = run_trial(worker, ref, dist, trial, seed, tolerance, reuse)
             report["trials"].append(row)
             log(_trial_line(row))
             if row.get("final"):
@@ -131,7 +131,9 @@ def _trial_line(row):
     return f"{label}: PASS  {detail}"
 
 
-def _trial(worker, ref, dist, trial, seed, tolerance, reuse=None):
+def run_trial(worker, ref, dist, trial, seed, tolerance, reuse=None):
+    """One trial (or, with `reuse`, the reuse probe on the last trial's inputs) judged here: a row with "passed",
+    "reason", per-output errors, and "final" when the worker failed or rejected itself."""
     row = {"dist": dist, "trial": trial, "seed": seed, "passed": False, "reason": None, "outputs": []}
     expected, gold = ref.run(seed, dist, reuse=reuse)
     poison = sum(t.numel() * t.element_size() for t in expected if isinstance(t, torch.Tensor))
