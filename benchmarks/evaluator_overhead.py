@@ -1,7 +1,17 @@
-"""Does the sandboxed evaluator change an honest candidate's figure? lsemish's deliverable timed two ways, in
-alternating rounds: in this (trusted) process exactly as KernelBench times it (lsemish.bench.kernelbench_call_ms: the
-same inputs every call, L2 flush, events, synchronize), and through evaluate/bench.py (a worker; fresh inputs each
-call; checked against this process's clock; outputs sampled). Writes overhead.json to OUT.
+"""Does the sandboxed evaluator change an honest candidate's figure, and why? lsemish's deliverable timed in this
+(trusted) process exactly as KernelBench times it (lsemish.bench.kernelbench_call_ms: the same inputs every call,
+L2 flush, events, synchronize), in variants that each add one thing a worker's call has and KernelBench's
+back-to-back loop has not, and through evaluate/bench.py (a worker; fresh inputs each call; checked against this
+process's clock; outputs sampled) with and without the GPU kept busy right before each timed call (bench.WARM_MS).
+Rounds alternate; writes overhead.json to OUT.
+
+In-process variants, before each timed trial (outside its events):
+  back-to-back   nothing (KernelBench)
+  fresh-inputs   new values as get_inputs() makes them (on the CPU), copied into the same input tensor, synchronize
+  fresh+busy     the same, then ~1 ms of fills on the GPU, synchronize (what the worker does with WARM_MS)
+  gpu-idle       synchronize, then 30 ms of a busy-waiting host (the GPU idle, the host's caches kept)
+  host-churn     get_inputs()'s host work while the GPU is busy with 30 ms of fills, synchronize (host caches
+                 churned, the GPU busy until just before)
 
     PYTHONPATH=src python benchmarks/evaluator_overhead.py OUT [--shape M,K,N] [--rounds R]
 """
@@ -15,8 +25,13 @@ import time
 import torch
 
 from lsemish import ModelNew
-from lsemish.bench import kernelbench_call_ms
-from lsemish.evaluate.bench import run_bench
+from lsemish.bench import _l2_flush_buffer, kernelbench_call_ms
+from lsemish.evaluate import bench as worker_bench
+
+
+def fills(buf, ms, each_ms):
+    for _ in range(max(1, int(ms / each_ms))):
+        buf.fill_(1.0)
 
 
 def main():
@@ -29,31 +44,70 @@ def main():
     torch.manual_seed(0)
     model = ModelNew(K, N, 2.0, -10.0, 10.0).cuda()
     x = torch.rand(M, K, device="cuda")
+    flush = _l2_flush_buffer()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record(); flush.fill_(1.0); end.record(); torch.cuda.synchronize()
+    fill_ms = start.elapsed_time(end)
+
+    def fresh():
+        x.copy_(torch.rand(M, K))
+
+    def spin(ms):
+        t = time.perf_counter() + ms / 1e3
+        while time.perf_counter() < t:
+            pass
+
+    def before(kind):
+        if kind == "fresh-inputs":
+            fresh(); torch.cuda.synchronize()
+        elif kind == "fresh+busy":
+            fresh(); fills(flush, 1.0, fill_ms); torch.cuda.synchronize()
+        elif kind == "gpu-idle":
+            torch.cuda.synchronize(); spin(30)
+        elif kind == "host-churn":
+            fills(flush, 30, fill_ms); torch.rand(M, K); torch.cuda.synchronize()
+
+    def timed(kind, trials):  # kernelbench_call_ms's loop with `before` outside the events
+        for _ in range(3):
+            model(x)
+        times = []
+        for _ in range(trials):
+            before(kind)
+            flush.fill_(1.0)
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record(); model(x); e.record(); torch.cuda.synchronize()
+            times.append(s.elapsed_time(e))
+        return sum(times[1:]) / (len(times) - 1)
+
+    kinds = ["fresh-inputs", "fresh+busy", "gpu-idle", "host-churn"]
     rows = []
     for r in range(args.rounds):
+        row = {}
         with torch.no_grad():
-            inproc = kernelbench_call_ms(lambda: model(x), trials=100)
-
-            def after_idle():  # the same, with the GPU idle for 40 ms before each call (get_inputs() on the CPU)
-                torch.cuda.synchronize()
-                time.sleep(0.04)
-                model(x)
-            idle = kernelbench_call_ms(after_idle, trials=30)
-        res = run_bench(None, [("lsemish", None)], {"batch_size": M, "input_size": K, "hidden_size": N},
-                        with_compile=False, calls=30, rounds=1, log=lambda m: None)
-        row = {r_["name"]: r_ for r_ in res["rows"]}
-        rows.append({"in_process_call_ms": inproc, "in_process_after_40ms_idle_call_ms": idle, "worker_call_ms": row["lsemish"]["call_ms"],
-                     "worker_wall_ms": row["lsemish"]["wall_ms"], "worker_gpu_ms": row["lsemish"].get("gpu_ms"),
-                     "eager_worker_call_ms": row["reference-eager"]["call_ms"]})
-        print(rows[-1], flush=True)
-    ratio = statistics.median(r["worker_call_ms"] / r["in_process_call_ms"] for r in rows)
+            row["in_process:back-to-back"] = kernelbench_call_ms(lambda: model(x), trials=100)
+            for kind in kinds:
+                row[f"in_process:{kind}"] = timed(kind, 30)
+        for warm in (0.0, worker_bench.WARM_MS):
+            worker_bench.WARM_MS = warm
+            res = worker_bench.run_bench(None, [("lsemish", None)], {"batch_size": M, "input_size": K, "hidden_size": N},
+                                         with_compile=False, calls=30, rounds=1, log=lambda m: None)
+            by = {r_["name"]: r_ for r_ in res["rows"]}
+            row[f"worker:warm_{warm:g}ms"] = by["lsemish"]["call_ms"]
+            row[f"worker:warm_{warm:g}ms:gpu"] = by["lsemish"].get("gpu_ms")
+            row[f"worker:warm_{warm:g}ms:eager"] = by["reference-eager"]["call_ms"]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    base = "in_process:back-to-back"
+    ratios = {k: statistics.median(r[k] / r[base] for r in rows) for k in rows[0]
+              if not k.endswith((":gpu", ":eager"))}
     out = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
-           "command": "PYTHONPATH=src python " + " ".join(sys.argv), "shape": [M, K, N], "rounds": rows,
-           "median_worker_over_in_process": ratio}
+           "command": "PYTHONPATH=src python " + " ".join(sys.argv), "shape": [M, K, N], "fill_ms": fill_ms,
+           "rounds": rows, "median_over_back_to_back": ratios}
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "overhead.json"), "w") as fh:
         json.dump(out, fh, indent=1)
-    print(f"worker / in-process per-call latency: {ratio:.3f}")
+    for k, v in ratios.items():
+        print(f"{k:32s} {v:.3f} x back-to-back")
 
 
 if __name__ == "__main__":

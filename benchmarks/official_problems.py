@@ -29,7 +29,10 @@ def problems(root, levels):
     return out
 
 
-def run_one(path, trials, timeout, work):
+def run_one(path, trials, timeout, work, deadline=None, gpu=None):
+    if deadline is not None and time.time() + 5 > deadline:
+        return {"problem": os.path.relpath(path, os.path.dirname(os.path.dirname(path))), "rc": None, "seconds": 0,
+                "traceback": False, "verdict": "not run", "reason": "the run's --deadline came first"}
     own = os.path.join(work, f"own_{os.path.basename(os.path.dirname(path))}_{os.path.basename(path)}")
     with open(path) as src, open(own, "w") as dst:
         dst.write(src.read() + "\n\nModelNew = Model\n")
@@ -38,7 +41,8 @@ def run_one(path, trials, timeout, work):
     cmd = [sys.executable, "-m", "lsemish", "check", "--problem", path, "--candidate", own, "--trials", str(trials),
            "--json", report]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        env = dict(os.environ, **({"CUDA_VISIBLE_DEVICES": str(gpu)} if gpu is not None else {}))
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         rc, out, err = proc.returncode, proc.stdout, proc.stderr
     except subprocess.TimeoutExpired:
         rc, out, err = None, "", f"no verdict within {timeout} s"
@@ -81,6 +85,9 @@ def main():
     p.add_argument("--timeout", type=int, default=300)
     p.add_argument("--estimate-only", action="store_true")
     p.add_argument("--only", default="", help="comma-separated substrings: only problems whose path holds one")
+    p.add_argument("--gpus", type=int, default=0, help="spread the checks over this many GPUs (0: as the "
+                   "environment has them)")
+    p.add_argument("--deadline", type=float, default=None, help="seconds: start no problem after this")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     paths = problems(args.kb_dir, args.levels.split(","))
@@ -96,14 +103,28 @@ def main():
               "could not be estimated" + "".join(f"\n  {r['problem']}: {r['error']}" for r in errors))
         return
     work = tempfile.mkdtemp(prefix="official-")
+    deadline = time.time() + args.deadline if args.deadline else None
     rows = []
     with cf.ThreadPoolExecutor(args.jobs) as pool, open(os.path.join(args.out, "official.jsonl"), "w") as log:
-        for row in pool.map(lambda path: run_one(path, args.trials, args.timeout, work), paths):
-            rows.append(row)
+        def record(row):
             log.write(json.dumps(row) + "\n")
             log.flush()
             print(f"{row['problem']:70s} {row['verdict']:10s} {row['seconds']:6.1f} s  {row['reason'] or ''}"[:220],
                   flush=True)
+        gpu = (lambda i: i % args.gpus) if args.gpus else (lambda i: None)
+        for row in pool.map(lambda ip: run_one(ip[1], args.trials, args.timeout, work, deadline, gpu(ip[0])),
+                            enumerate(paths)):
+            rows.append(row)
+            record(row)
+        # Several checks at once share one GPU: a memory verdict may be the neighbours' doing. Each is run again,
+        # alone, and both verdicts are kept.
+        for i, row in enumerate(rows):
+            if row["verdict"] != "pass" and any(w in (row["reason"] or "") for w in ("memory", "GiB free")) and not (
+                    deadline and time.time() + 5 > deadline):
+                again = run_one(os.path.join(args.kb_dir, row["problem"]), args.trials, args.timeout, work, deadline)
+                again["alone_after"] = row["verdict"] + ": " + (row["reason"] or "")
+                rows[i] = again
+                record(again)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     passed = sum(r["verdict"] == "pass" for r in rows)
     lines = [f"{len(rows)} problems, {passed} pass, {sum(r['traceback'] for r in rows)} with a traceback; "

@@ -14,11 +14,14 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 def test_bench_rejects_what_only_timing_shows(tmp_path):
     source = deliverable_source()
     names = ["side_stream", "output_reuse", "timer_patch", "stale_answers", "input_memo"]
-    cands = [("honest", None)] + [(n, hostile_set.compose(n, source, tmp_path / f"{n}.py")) for n in names]
+    cands = [("honest", None), ("lookahead", hostile_set.compose("lookahead", source, tmp_path / "lookahead.py"))]
+    cands += [(n, hostile_set.compose(n, source, tmp_path / f"{n}.py")) for n in names]
     result = run_bench(None, cands, None, with_compile=False, calls=8, rounds=1,
                        limits=Limits(request_s=60, triton_cache=str(tmp_path / "cache")), log=lambda m: None)
     rows = {r["name"]: r for r in result["rows"]}
     assert rows["honest"]["rejected"] is None and rows["honest"]["call_ms"] > 0
+    # no input exists before its call: a candidate that answers inputs found in memory does the honest work
+    assert rows["lookahead"]["rejected"] is None and rows["lookahead"]["call_ms"] > 0.8 * rows["honest"]["call_ms"]
     for name in names:
         reason = rows[name]["rejected"]
         assert reason and any(e in reason for e in hostile_set.expected(name) + ["wrong answer"]), (name, reason)

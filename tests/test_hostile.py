@@ -84,8 +84,9 @@ def test_check_rejects_each_hostile_candidate_with_its_reason(hostile, name):
 def test_bench_logic_rejects_timing_cheats_on_the_cpu(hostile):
     # The bench's protocol through the interpreter (its times mean nothing here; tests/test_gpu.py times on a GPU):
     # a remembered answer fails the reuse probe, a stale one a verified timed call, a shared output buffer the
-    # queued calls; the honest deliverable is timed.
-    names = ["input_memo", "stale_answers", "output_reuse"]
+    # queued calls; the honest deliverable is timed, and so is a candidate that answers inputs it finds made ahead
+    # (none are: it does honest work, at least as slowly as the honest candidate).
+    names = ["input_memo", "stale_answers", "output_reuse", "lookahead"]
     result = run_bench(None, [("honest", None)] + [(n, hostile[n]) for n in names], SMALL_22, with_compile=False,
                        calls=3, rounds=1, device="cpu", model_kwargs=FP32, limits=Limits(request_s=30),
                        log=lambda m: None)
@@ -95,3 +96,4 @@ def test_bench_logic_rejects_timing_cheats_on_the_cpu(hostile):
     assert "stale answer on the reuse probe" in rows["input_memo"]["rejected"]
     assert "wrong answer" in rows["stale_answers"]["rejected"]
     assert "same output memory" in rows["output_reuse"]["rejected"]
+    assert rows["lookahead"]["rejected"] is None and rows["lookahead"]["call_ms"] > 0.5 * rows["honest"]["call_ms"]

@@ -1,12 +1,15 @@
 """Trusted side: per-call latency of candidates beside the problem's reference (eager and torch.compile), each in its
 own worker, interleaved round by round, every figure checked before it counts.
 
-Each timed call gets values made fresh for it from a new seed (never seen before: a remembered answer cannot be
-reused), in the same input tensors as the call before (as KernelBench calls a model), the L2 flush queued, CUDA events
-around the call and a synchronize of the whole device after it, as KernelBench times it; this side times the same request on its own clock (timing.cross_check). After a random sample of the
-calls, and always the last, the call's outputs come back and are compared with the reference on the same seed: a
-wrong or stale answer rejects the contender. Queued GPU time: calls on fresh inputs queued back to back, events
-around them all, a sample of their outputs verified. A contender that cannot finish within its budget is rejected.
+Each timed call gets values made fresh for it from a new seed, right before it (never earlier: inputs made ahead
+would sit in the worker's memory, where a candidate can find and answer them in advance), in the same input tensors
+as the call before (as KernelBench calls a model); the GPU is kept busy until just before the call, the L2 flush
+queued, CUDA events around the call and a synchronize of the whole device after it, as KernelBench times it; this
+side times the same request on its own clock (timing.cross_check). After a random sample of the calls, and always
+the last, the call's outputs come back and are compared with the reference on the same seed: a wrong or stale answer
+rejects the contender. Queued GPU time: calls on fresh inputs queued back to back, events around them all, a sample
+of their outputs verified (all their inputs exist before the first: a candidate could batch them; the ranked figure
+is the per-call one). A contender that cannot finish within its budget is rejected.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from .sandbox import Limits, WorkerFailed
 from .timing import cross_check, kernelbench_mean
 
 SAMPLE = 0.2  # the share of timed calls whose outputs are verified, chosen after each call (and always the last)
+WARM_MS = 1.0  # the GPU's own work (fills, no candidate code) queued right before each timed call: see perf-notes
 
 
 class Rejected(Exception):
@@ -78,14 +82,11 @@ def time_block(c, ref, rng, calls, queued, deadline):
     events, walls, empties, hosts = [], [], [], []
     previous = None
     seeds = [rng.randrange(2**31) for _ in range(calls + 1)]
-    ahead = max(1, staged_count(ref.problem))
     for i in range(calls + 1):  # call 0 warms up (compiles, loads): not timed, but verified
         if time.monotonic() > deadline:
             raise Rejected(f"could not finish its measurement within its budget ({i} of {calls} timed calls done)")
-        if i % ahead == 0:
-            _request(c, {"op": "stage", "seeds": seeds[i:i + ahead]}, f"inputs for timed calls {i} and on")
         seed = seeds[i]
-        _request(c, {"op": "prepare", "seed": seed, "guard": True}, f"inputs for timed call {i}")
+        _request(c, {"op": "prepare", "seed": seed, "guard": True, "warm_ms": WARM_MS}, f"inputs for timed call {i}")
         t0 = time.perf_counter()
         reply, _ = _request(c, {"op": "call"}, f"timed call {i}")
         t1 = time.perf_counter()
@@ -121,15 +122,6 @@ def time_block(c, ref, rng, calls, queued, deadline):
             _verify(c, ref, seeds[index], got, None, f"queued call {index}")
         row["gpu_ms"] = gpu / queued
     return row
-
-
-def staged_count(problem, budget_bytes=2**30, most=32):
-    """How many timed calls' inputs are made ahead at once: as many as fit in `budget_bytes`, 1 to `most`."""
-    try:
-        each = footprint(problem)["inputs"]
-    except Exception:
-        return 1
-    return max(1, min(most, budget_bytes // max(each, 1)))
 
 
 def queued_count(problem, budget_bytes=2 * 2**30, most=10):

@@ -252,26 +252,35 @@ class Server:
         self.reply({"rejected": reason, "cheat": True} if reason else {"ok": True})
 
     def op_prepare(self, req):
-        """Fresh inputs for the next timed call (never used before), copies of them when asked to check them after
-        the call, L2 flushed; none of it timed."""
+        """Fresh inputs for the next timed call, made now from its seed (never before: a candidate could find inputs
+        made ahead in this process's memory and answer them in advance), copies of them when asked to check them
+        after the call, then about `warm_ms` of the GPU's own work (no candidate code) so that the timed call finds
+        the GPU busy until just before it, as in KernelBench's back-to-back loop; none of it timed."""
         reason = self.settle()
         if reason:
             return self.reply({"rejected": reason, "cheat": True})
-        staged = getattr(self, "staged", {}).pop(req["seed"], None)
-        fresh = staged if staged is not None else self.make_inputs(req["seed"], req.get("dist", self.inputs.KERNELBENCH))
+        fresh = self.make_inputs(req["seed"], req.get("dist", self.inputs.KERNELBENCH))
         self.args = self.into_buffers(fresh)
         self.before = [self.clone(a) if isinstance(a, self.Tensor) and req.get("guard") else None for a in self.args]
         self.last = []
+        self.keep_busy(float(req.get("warm_ms") or 0))
         self.synchronize()
         self.reply({"ok": True})
 
-    def op_stage(self, req):
-        """Inputs for the next timed calls made ahead, on the device, so that preparing a call is a copy: the GPU is
-        not left idle for the tens of milliseconds get_inputs() takes on the CPU right before a timed call (a GPU
-        that idled starts the next kernels slower than one in KernelBench's back-to-back loop)."""
-        self.staged = {seed: self.make_inputs(seed, self.inputs.KERNELBENCH) for seed in req["seeds"]}
-        self.synchronize()
-        self.reply({"ok": True})
+    def keep_busy(self, ms):
+        """Queue about `ms` of fills of the L2-flush buffer (each timed once, on first use)."""
+        if self.device != "cuda" or ms <= 0:
+            return
+        self.flush_l2()
+        if getattr(self, "fill_ms", None) is None:
+            start, end = self.Event(enable_timing=True), self.Event(enable_timing=True)
+            self.record(start)
+            self.flush_l2()
+            self.record(end)
+            self.sync()
+            self.fill_ms = max(self.elapsed(start, end), 1e-3)
+        for _ in range(min(1000, int(ms / self.fill_ms))):
+            self.flush_l2()
 
     def into_buffers(self, fresh):
         """The fresh values in the same input tensors as the last timed call's (as KernelBench calls a model: the
