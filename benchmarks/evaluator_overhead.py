@@ -2,16 +2,19 @@
 (trusted) process exactly as KernelBench times it (lsemish.bench.kernelbench_call_ms: the same inputs every call,
 L2 flush, events, synchronize), in variants that each add one thing a worker's call has and KernelBench's
 back-to-back loop has not, and through evaluate/bench.py (a worker; fresh inputs each call; checked against this
-process's clock; outputs sampled) with and without the GPU kept busy right before each timed call (bench.WARM_MS).
+process's clock; outputs sampled) with and without an untimed call on the last inputs before each timed call's
+inputs are made (bench.WARM_CALL).
 Rounds alternate; writes overhead.json to OUT.
 
 In-process variants, before each timed trial (outside its events):
   back-to-back   nothing (KernelBench)
   fresh-inputs   new values as get_inputs() makes them (on the CPU), copied into the same input tensor, synchronize
-  fresh+busy     the same, then ~1 ms of fills on the GPU, synchronize (what the worker does with WARM_MS)
+  fresh+busy     the same, then ~1 ms of fills on the GPU, synchronize
   gpu-idle       synchronize, then 30 ms of a busy-waiting host (the GPU idle, the host's caches kept)
   host-churn     get_inputs()'s host work while the GPU is busy with 30 ms of fills, synchronize (host caches
                  churned, the GPU busy until just before)
+  worker-like    one call on the last inputs, new values drawn on the GPU into the same tensor, synchronize (what
+                 the worker does before a timed call with WARM_CALL)
 
     PYTHONPATH=src python benchmarks/evaluator_overhead.py OUT [--shape M,K,N] [--rounds R]
 """
@@ -66,6 +69,8 @@ def main():
             torch.cuda.synchronize(); spin(30)
         elif kind == "host-churn":
             fills(flush, 30, fill_ms); torch.rand(M, K); torch.cuda.synchronize()
+        elif kind == "worker-like":
+            model(x); x.copy_(torch.rand(M, K, device="cuda")); torch.cuda.synchronize()
 
     def timed(kind, trials):  # kernelbench_call_ms's loop with `before` outside the events
         for _ in range(3):
@@ -79,7 +84,7 @@ def main():
             times.append(s.elapsed_time(e))
         return sum(times[1:]) / (len(times) - 1)
 
-    kinds = ["fresh-inputs", "fresh+busy", "gpu-idle", "host-churn"]
+    kinds = ["fresh-inputs", "fresh+busy", "gpu-idle", "host-churn", "worker-like"]
     rows = []
     for r in range(args.rounds):
         row = {}
@@ -87,14 +92,14 @@ def main():
             row["in_process:back-to-back"] = kernelbench_call_ms(lambda: model(x), trials=100)
             for kind in kinds:
                 row[f"in_process:{kind}"] = timed(kind, 30)
-        for warm in (0.0, worker_bench.WARM_MS):
-            worker_bench.WARM_MS = warm
+        for warm in (False, True):
+            worker_bench.WARM_CALL = warm
             res = worker_bench.run_bench(None, [("lsemish", None)], {"batch_size": M, "input_size": K, "hidden_size": N},
                                          with_compile=False, calls=30, rounds=1, log=lambda m: None)
             by = {r_["name"]: r_ for r_ in res["rows"]}
-            row[f"worker:warm_{warm:g}ms"] = by["lsemish"]["call_ms"]
-            row[f"worker:warm_{warm:g}ms:gpu"] = by["lsemish"].get("gpu_ms")
-            row[f"worker:warm_{warm:g}ms:eager"] = by["reference-eager"]["call_ms"]
+            row[f"worker:warm_call_{warm}"] = by["lsemish"]["call_ms"]
+            row[f"worker:warm_call_{warm}:gpu"] = by["lsemish"].get("gpu_ms")
+            row[f"worker:warm_call_{warm}:eager"] = by["reference-eager"]["call_ms"]
         rows.append(row)
         print(json.dumps(row), flush=True)
     base = "in_process:back-to-back"

@@ -1,5 +1,5 @@
 # Writes its own reply frame (a deeply nested JSON header) on the worker's reply channel, found on its command line.
-# expect: malformed reply
+# expect: malformed reply | exited with status 0 before it delivered
 # where: cpu gpu
 import torch
 

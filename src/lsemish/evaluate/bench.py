@@ -1,10 +1,11 @@
 """Trusted side: per-call latency of candidates beside the problem's reference (eager and torch.compile), each in its
 own worker, interleaved round by round, every figure checked before it counts.
 
-Each timed call gets values made fresh for it from a new seed, right before it (never earlier: inputs made ahead
-would sit in the worker's memory, where a candidate can find and answer them in advance), in the same input tensors
-as the call before (as KernelBench calls a model); the GPU is kept busy until just before the call, the L2 flush
-queued, CUDA events around the call and a synchronize of the whole device after it, as KernelBench times it; this
+Each timed call gets values made fresh for it from a new seed, on the device, right before it (never earlier: inputs
+made ahead would sit in the worker's memory, where a candidate can find and answer them in advance), in the same
+input tensors as the call before (as KernelBench calls a model); before they are made, the candidate runs once,
+untimed, on the last call's inputs (KernelBench's loop runs its calls back to back: the GPU and the host come to a
+timed call from the same work); the L2 flush queued, CUDA events around the call and a synchronize of the whole device after it, as KernelBench times it; this
 side times the same request on its own clock (timing.cross_check). After a random sample of the calls, and always
 the last, the call's outputs come back and are compared with the reference on the same seed: a wrong or stale answer
 rejects the contender. Queued GPU time: calls on fresh inputs queued back to back, events around them all, a sample
@@ -32,7 +33,7 @@ from .sandbox import Limits, WorkerFailed
 from .timing import cross_check, kernelbench_mean
 
 SAMPLE = 0.2  # the share of timed calls whose outputs are verified, chosen after each call (and always the last)
-WARM_MS = 1.0  # the GPU's own work (fills, no candidate code) queued right before each timed call: see perf-notes
+WARM_CALL = True  # an untimed call on the last call's inputs right before each timed call's inputs are made
 
 
 class Rejected(Exception):
@@ -56,7 +57,7 @@ def _request(c, header, what):
 
 
 def _verify(c, ref, seed, got, previous, what):
-    expected, _ = ref.run(seed, "kernelbench", gold=False)
+    expected, _ = ref.run(seed, KERNELBENCH, gold=False, on_device=True)
     verdict = compare(got, expected, None, c.tolerance)
     if not verdict["passed"]:
         stale = previous is not None and same_values(got, previous)
@@ -86,7 +87,7 @@ def time_block(c, ref, rng, calls, queued, deadline):
         if time.monotonic() > deadline:
             raise Rejected(f"could not finish its measurement within its budget ({i} of {calls} timed calls done)")
         seed = seeds[i]
-        _request(c, {"op": "prepare", "seed": seed, "guard": True, "warm_ms": WARM_MS}, f"inputs for timed call {i}")
+        _request(c, {"op": "prepare", "seed": seed, "guard": True, "warm": WARM_CALL}, f"inputs for timed call {i}")
         t0 = time.perf_counter()
         reply, _ = _request(c, {"op": "call"}, f"timed call {i}")
         t1 = time.perf_counter()

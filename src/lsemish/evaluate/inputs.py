@@ -39,12 +39,18 @@ def make_x(dist, shape, generator=None, device="cpu", dtype=torch.float32):
     return x.to(device=device, dtype=dtype)
 
 
-def problem_inputs(problem, seed, dist=KERNELBENCH, device="cpu"):
+def problem_inputs(problem, seed, dist=KERNELBENCH, device="cpu", on_device=False):
     """The inputs of one trial: get_inputs() under torch.manual_seed(seed); for another `dist`, every floating-point
     tensor among them replaced by one of the same shape and dtype drawn from `dist` (integer inputs, e.g. indices
-    or labels, and non-tensors are kept as get_inputs() made them)."""
+    or labels, and non-tensors are kept as get_inputs() made them). `on_device` (KernelBench's inputs only): drawn
+    with `device` as torch's default device (its own generator: other values than on the CPU, the same on both
+    sides), so that making them costs the host microseconds instead of tens of milliseconds (a timed call's)."""
     torch.manual_seed(seed)
-    values = list(problem.get_inputs())
+    if on_device and dist == KERNELBENCH and device != "cpu":
+        with torch.device(device):
+            values = list(problem.get_inputs())
+    else:
+        values = list(problem.get_inputs())
     if dist != KERNELBENCH:
         gen = torch.Generator().manual_seed(seed)
         values = [make_x(dist, tuple(v.shape), gen, dtype=v.dtype) if isinstance(v, torch.Tensor)

@@ -27,13 +27,14 @@ class Reference:
         if gold and all(p.is_floating_point() for p in self.model.parameters()):
             self.gold_model = copy.deepcopy(self.model).double()
 
-    def inputs(self, seed, dist):
-        return problem_inputs(self.problem, seed, dist, self.device)
+    def inputs(self, seed, dist, on_device=False):
+        return problem_inputs(self.problem, seed, dist, self.device, on_device)
 
-    def run(self, seed, dist, gold=True, reuse=None):
+    def run(self, seed, dist, gold=True, reuse=None, on_device=False):
         """(outputs, gold outputs or None) on the CPU for the trial's inputs (with `reuse`, a refill seed: the
-        seed's inputs with their second half refilled, as the reuse probe gives them to the candidate)."""
-        args = self.inputs(seed, dist)
+        seed's inputs with their second half refilled, as the reuse probe gives them to the candidate;
+        `on_device`: inputs.problem_inputs)."""
+        args = self.inputs(seed, dist, on_device)
         if reuse is not None:
             refill_tail(args, reuse, dist)
         with torch.no_grad():

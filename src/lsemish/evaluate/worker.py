@@ -93,6 +93,7 @@ class Server:
         self.kept = []
         self.flush = None
         self.pending = (None, None)
+        self.threads = set()
 
     # --- helpers -------------------------------------------------------------------------------------------------
     def reply(self, header, tensors=()):
@@ -105,8 +106,8 @@ class Server:
         if self.device == "cuda":
             self.sync()
 
-    def make_inputs(self, seed, dist):
-        return self.inputs.problem_inputs(self.problem, seed, dist, self.device)
+    def make_inputs(self, seed, dist, on_device=False):
+        return self.inputs.problem_inputs(self.problem, seed, dist, self.device, on_device)
 
     def call(self, args):
         with self.torch.no_grad():
@@ -252,35 +253,23 @@ class Server:
         self.reply({"rejected": reason, "cheat": True} if reason else {"ok": True})
 
     def op_prepare(self, req):
-        """Fresh inputs for the next timed call, made now from its seed (never before: a candidate could find inputs
-        made ahead in this process's memory and answer them in advance), copies of them when asked to check them
-        after the call, then about `warm_ms` of the GPU's own work (no candidate code) so that the timed call finds
-        the GPU busy until just before it, as in KernelBench's back-to-back loop; none of it timed."""
+        """The next timed call's inputs: with `warm`, first one untimed call on the last timed call's inputs (still
+        in place), as KernelBench's back-to-back loop comes to a call from the one before; then fresh values made
+        now from the seed (never before: a candidate could find inputs made ahead in this process's memory and
+        answer them in advance), on the device (no host work between that call and the timed one), in the same
+        input tensors; copies of them when asked to check them after the call; none of it timed."""
         reason = self.settle()
         if reason:
             return self.reply({"rejected": reason, "cheat": True})
-        fresh = self.make_inputs(req["seed"], req.get("dist", self.inputs.KERNELBENCH))
+        self.threads = {t.ident for t in threading.enumerate()}
+        if req.get("warm") and getattr(self, "buffers", None) is not None:
+            self.call(self.buffers)
+        fresh = self.make_inputs(req["seed"], req.get("dist", self.inputs.KERNELBENCH), on_device=True)
         self.args = self.into_buffers(fresh)
         self.before = [self.clone(a) if isinstance(a, self.Tensor) and req.get("guard") else None for a in self.args]
         self.last = []
-        self.keep_busy(float(req.get("warm_ms") or 0))
         self.synchronize()
         self.reply({"ok": True})
-
-    def keep_busy(self, ms):
-        """Queue about `ms` of fills of the L2-flush buffer (each timed once, on first use)."""
-        if self.device != "cuda" or ms <= 0:
-            return
-        self.flush_l2()
-        if getattr(self, "fill_ms", None) is None:
-            start, end = self.Event(enable_timing=True), self.Event(enable_timing=True)
-            self.record(start)
-            self.flush_l2()
-            self.record(end)
-            self.sync()
-            self.fill_ms = max(self.elapsed(start, end), 1e-3)
-        for _ in range(min(1000, int(ms / self.fill_ms))):
-            self.flush_l2()
 
     def into_buffers(self, fresh):
         """The fresh values in the same input tensors as the last timed call's (as KernelBench calls a model: the
@@ -305,7 +294,7 @@ class Server:
         of the whole device; also this process's wall clock over the same span. Only cheap checks follow before the
         reply (outputs are plain tensors, no thread left running); the rest wait for `settle`."""
         args, self.args = self.args, None
-        threads = {t.ident for t in threading.enumerate()}
+        threads = self.threads
         self.flush_l2()  # as KernelBench: the flush queued just before the start event, no synchronize between
         out, events, host = self.timed(lambda: self.call(args))
         self.pending = (args, self.before)
@@ -327,7 +316,7 @@ class Server:
         reason = self.settle()
         if reason:
             return self.reply({"rejected": reason, "cheat": True})
-        sets = [self.make_inputs(s, self.inputs.KERNELBENCH) for s in req["seeds"]]
+        sets = [self.make_inputs(s, self.inputs.KERNELBENCH, on_device=True) for s in req["seeds"]]
         self.flush_l2()
         self.synchronize()
         outs, events, host = self.timed(lambda: [self.call(a) for a in sets])
