@@ -2,8 +2,7 @@
 (trusted) process exactly as KernelBench times it (lsemish.bench.kernelbench_call_ms: the same inputs every call,
 L2 flush, events, synchronize), in variants that each add one thing a worker's call has and KernelBench's
 back-to-back loop has not, and through evaluate/bench.py (a worker; fresh inputs each call; checked against this
-process's clock; outputs sampled) with and without an untimed call on the last inputs before each timed call's
-inputs are made (bench.WARM_CALL).
+process's clock less an empty request's; outputs sampled).
 Rounds alternate; writes overhead.json to OUT.
 
 In-process variants, before each timed trial (outside its events):
@@ -13,8 +12,9 @@ In-process variants, before each timed trial (outside its events):
   gpu-idle       synchronize, then 30 ms of a busy-waiting host (the GPU idle, the host's caches kept)
   host-churn     get_inputs()'s host work while the GPU is busy with 30 ms of fills, synchronize (host caches
                  churned, the GPU busy until just before)
-  worker-like    one call on the last inputs, new values drawn on the GPU into the same tensor, synchronize (what
-                 the worker does before a timed call with WARM_CALL)
+  worker-like    one call on the last inputs, new values drawn on the GPU into the same tensor, synchronize
+  device-fresh   new values drawn on the GPU into the same tensor, synchronize (what the worker does in the
+                 request that times a call)
 
     PYTHONPATH=src python benchmarks/evaluator_overhead.py OUT [--shape M,K,N] [--rounds R]
 """
@@ -71,6 +71,8 @@ def main():
             fills(flush, 30, fill_ms); torch.rand(M, K); torch.cuda.synchronize()
         elif kind == "worker-like":
             model(x); x.copy_(torch.rand(M, K, device="cuda")); torch.cuda.synchronize()
+        elif kind == "device-fresh":
+            x.copy_(torch.rand(M, K, device="cuda")); torch.cuda.synchronize()
 
     def timed(kind, trials):  # kernelbench_call_ms's loop with `before` outside the events
         for _ in range(3):
@@ -84,7 +86,7 @@ def main():
             times.append(s.elapsed_time(e))
         return sum(times[1:]) / (len(times) - 1)
 
-    kinds = ["fresh-inputs", "fresh+busy", "gpu-idle", "host-churn", "worker-like"]
+    kinds = ["fresh-inputs", "fresh+busy", "gpu-idle", "host-churn", "worker-like", "device-fresh"]
     rows = []
     for r in range(args.rounds):
         row = {}
@@ -92,19 +94,18 @@ def main():
             row["in_process:back-to-back"] = kernelbench_call_ms(lambda: model(x), trials=100)
             for kind in kinds:
                 row[f"in_process:{kind}"] = timed(kind, 30)
-        for warm in (False, True):
-            worker_bench.WARM_CALL = warm
-            res = worker_bench.run_bench(None, [("lsemish", None)], {"batch_size": M, "input_size": K, "hidden_size": N},
-                                         with_compile=False, calls=30, rounds=1, log=lambda m: None)
-            by = {r_["name"]: r_ for r_ in res["rows"]}
-            row[f"worker:warm_call_{warm}"] = by["lsemish"]["call_ms"]
-            row[f"worker:warm_call_{warm}:gpu"] = by["lsemish"].get("gpu_ms")
-            row[f"worker:warm_call_{warm}:eager"] = by["reference-eager"]["call_ms"]
+        res = worker_bench.run_bench(None, [("lsemish", None)], {"batch_size": M, "input_size": K, "hidden_size": N},
+                                     with_compile=False, calls=30, rounds=1, log=lambda m: None)
+        by = {r_["name"]: r_ for r_ in res["rows"]}
+        row["worker"] = by["lsemish"]["call_ms"]
+        row["worker:wall_less_empty"] = by["lsemish"]["wall_ms"]
+        row["worker:gpu"] = by["lsemish"].get("gpu_ms")
+        row["worker:eager"] = by["reference-eager"]["call_ms"]
         rows.append(row)
         print(json.dumps(row), flush=True)
     base = "in_process:back-to-back"
     ratios = {k: statistics.median(r[k] / r[base] for r in rows) for k in rows[0]
-              if not k.endswith((":gpu", ":eager"))}
+              if k in ("worker",) or k.startswith("in_process")}
     out = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
            "command": "PYTHONPATH=src python " + " ".join(sys.argv), "shape": [M, K, N], "fill_ms": fill_ms,
            "rounds": rows, "median_over_back_to_back": ratios}

@@ -1,12 +1,12 @@
 """Trusted side: per-call latency of candidates beside the problem's reference (eager and torch.compile), each in its
 own worker, interleaved round by round, every figure checked before it counts.
 
-Each timed call gets values made fresh for it from a new seed, on the device, right before it (never earlier: inputs
-made ahead would sit in the worker's memory, where a candidate can find and answer them in advance), in the same
-input tensors as the call before (as KernelBench calls a model); before they are made, the candidate runs once,
-untimed, on the last call's inputs (KernelBench's loop runs its calls back to back: the GPU and the host come to a
-timed call from the same work); the L2 flush queued, CUDA events around the call and a synchronize of the whole device after it, as KernelBench times it; this
-side times the same request on its own clock (timing.cross_check). After a random sample of the calls, and always
+Each timed call gets values made fresh for it from a new seed, on the device, in the request that times it (never
+earlier: inputs made ahead would sit in the worker's memory, where a candidate can find and answer them in advance;
+on the device and in the same request: host work or a pause right before a call slows it, see perf-notes), in the
+same input tensors as the call before (as KernelBench calls a model); the L2 flush queued, CUDA events around the
+call and a synchronize of the whole device after it, as KernelBench times it; this side times the same request on
+its own clock, less an empty request that does all of it but the call (timing.cross_check). After a random sample of the calls, and always
 the last, the call's outputs come back and are compared with the reference on the same seed: a wrong or stale answer
 rejects the contender. Queued GPU time: calls on fresh inputs queued back to back, events around them all, a sample
 of their outputs verified (all their inputs exist before the first: a candidate could batch them; the ranked figure
@@ -33,7 +33,6 @@ from .sandbox import Limits, WorkerFailed
 from .timing import cross_check, kernelbench_mean
 
 SAMPLE = 0.2  # the share of timed calls whose outputs are verified, chosen after each call (and always the last)
-WARM_CALL = True  # an untimed call on the last call's inputs right before each timed call's inputs are made
 
 
 class Rejected(Exception):
@@ -87,11 +86,11 @@ def time_block(c, ref, rng, calls, queued, deadline):
         if time.monotonic() > deadline:
             raise Rejected(f"could not finish its measurement within its budget ({i} of {calls} timed calls done)")
         seed = seeds[i]
-        _request(c, {"op": "prepare", "seed": seed, "guard": True, "warm": WARM_CALL}, f"inputs for timed call {i}")
+        _request(c, {"op": "settle"}, f"the checks before timed call {i}")
         t0 = time.perf_counter()
-        reply, _ = _request(c, {"op": "call"}, f"timed call {i}")
+        reply, _ = _request(c, {"op": "call", "seed": seed}, f"timed call {i}")
         t1 = time.perf_counter()
-        _request(c, {"op": "noop"}, "an empty request")
+        _request(c, {"op": "empty", "seed": rng.randrange(2**31)}, "an empty request")
         t2 = time.perf_counter()
         if i:
             events.append(float(reply["events_ms"]))

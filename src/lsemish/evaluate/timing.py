@@ -1,8 +1,8 @@
 """Trusted side: what a worker's own timings are worth, judged against this process's clock.
 
 A worker reports each timed call's CUDA-event time (KernelBench's per-call figure) and its own wall time; this
-side measures, for the same call, the round trip of the request (send, call, synchronize of the whole device,
-reply) and, after it, the round trip of an empty request (the channel's own cost). A call's work that the events
+side measures, for the same call, the round trip of the request (send, inputs made, flush, call, synchronize of the
+whole device, reply) and, after it, the round trip of an empty request that does the same without the call. A call's work that the events
 missed (a side stream the caller never waits for, work deferred past the call) shows as wall time the events lack;
 events longer than the wall clock of the same call are forged. Pure functions: tests drive them with made-up clocks.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 
-SLACK_MS = 0.05      # the channel's jitter between a call's round trip and an empty one's
+SLACK_MS = 0.05      # the jitter between a call's round trip and an empty one's
 OUTSIDE_RATIO = 1.5  # wall time beyond the events, as a multiple of them, that counts as work outside the timed span
 
 

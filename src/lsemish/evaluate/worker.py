@@ -93,7 +93,6 @@ class Server:
         self.kept = []
         self.flush = None
         self.pending = (None, None)
-        self.threads = set()
 
     # --- helpers -------------------------------------------------------------------------------------------------
     def reply(self, header, tensors=()):
@@ -252,24 +251,14 @@ class Server:
         reason = self.settle()
         self.reply({"rejected": reason, "cheat": True} if reason else {"ok": True})
 
-    def op_prepare(self, req):
-        """The next timed call's inputs: with `warm`, first one untimed call on the last timed call's inputs (still
-        in place), as KernelBench's back-to-back loop comes to a call from the one before; then fresh values made
-        now from the seed (never before: a candidate could find inputs made ahead in this process's memory and
-        answer them in advance), on the device (no host work between that call and the timed one), in the same
-        input tensors; copies of them when asked to check them after the call; none of it timed."""
-        reason = self.settle()
-        if reason:
-            return self.reply({"rejected": reason, "cheat": True})
-        self.threads = {t.ident for t in threading.enumerate()}
-        if req.get("warm") and getattr(self, "buffers", None) is not None:
-            self.call(self.buffers)
-        fresh = self.make_inputs(req["seed"], req.get("dist", self.inputs.KERNELBENCH), on_device=True)
-        self.args = self.into_buffers(fresh)
-        self.before = [self.clone(a) if isinstance(a, self.Tensor) and req.get("guard") else None for a in self.args]
-        self.last = []
+    def fresh_inputs(self, seed):
+        """A timed call's inputs, made now from its seed (never before: a candidate could find inputs made ahead in
+        this process's memory and answer them in advance), on the device (microseconds of host work right before
+        the call, as in KernelBench's loop), and copies of them for the check after the call."""
+        fresh = self.make_inputs(seed, self.inputs.KERNELBENCH, on_device=True)
+        copies = [self.clone(a) if isinstance(a, self.Tensor) else None for a in fresh]
         self.synchronize()
-        self.reply({"ok": True})
+        return fresh, copies
 
     def into_buffers(self, fresh):
         """The fresh values in the same input tensors as the last timed call's (as KernelBench calls a model: the
@@ -290,18 +279,32 @@ class Server:
         return self.buffers
 
     def op_call(self, req):
-        """One timed call as KernelBench times it: events around the call on the current stream, then a synchronize
+        """One timed call as KernelBench times it, on inputs made for it (fresh_inputs, in the same input tensors as
+        the last timed call): the L2 flush queued, events around the call on the current stream, then a synchronize
         of the whole device; also this process's wall clock over the same span. Only cheap checks follow before the
         reply (outputs are plain tensors, no thread left running); the rest wait for `settle`."""
-        args, self.args = self.args, None
-        threads = self.threads
+        if self.pending[0] is not None:
+            return self.reply({"error": "the last timed call was not settled"})
+        fresh, before = self.fresh_inputs(req["seed"])
+        args = self.into_buffers(fresh)
+        self.last = []
+        threads = {t.ident for t in threading.enumerate()}
         self.flush_l2()  # as KernelBench: the flush queued just before the start event, no synchronize between
         out, events, host = self.timed(lambda: self.call(args))
-        self.pending = (args, self.before)
+        self.pending = (args, before)
         reason, outs = self.examine([], [], out, threads, integrity=False)
         if reason:
             return self.reply({"rejected": reason, "cheat": True})
         self.last = outs
+        self.reply({"events_ms": events, "host_ms": host})
+
+    def op_empty(self, req):
+        """A timed call's request without the call: the same inputs made, flush, events and synchronize around
+        nothing. Its round trip is what the trusted side subtracts from a call's (timing.cross_check)."""
+        fresh, before = self.fresh_inputs(req["seed"])
+        self.flush_l2()
+        _, events, host = self.timed(lambda: None)
+        del fresh, before
         self.reply({"events_ms": events, "host_ms": host})
 
     def op_fetch(self, req):
@@ -332,10 +335,6 @@ class Server:
 
     def op_fetch_queued(self, req):
         self.reply({"ok": True}, self.kept[req["index"]])
-
-    def op_noop(self, req):
-        self.synchronize()
-        self.reply({"ok": True})
 
     def spin(self, seconds=0.05):
         """Wait for the next request busily for a moment before blocking, as a timing loop in one process would:
