@@ -188,7 +188,16 @@ def build_parser(prog="lsemish"):
     lo.add_argument("--rounds", type=_positive, required=True, help="rounds to run (in all, when resuming)")
     lo.add_argument("--problem", type=_existing_file, help=PROBLEM_HELP)
     lo.add_argument("--candidate", type=_existing_file,
-                    help="the starting code (default for problem 22: lsemish's own deliverable)")
+                    help="the starting code (default: for problem 22 lsemish's own deliverable, for any other problem "
+                         "its reference Model, as KernelBench's prompts show it)")
+    lo.add_argument("--problems", help="a suite: a folder of problem files or a glob pattern; each problem runs in "
+                    "OUT/<its name>/, all at once on one evaluation pool, then 'report' scores the suite")
+    lo.add_argument("--candidates", help="with --problems: a folder of starting candidates, matched by file name "
+                    "(a problem without one starts from its reference)")
+    lo.add_argument("--set", dest="sets", action="append", type=_set_item, default=[], help=SET_HELP)
+    lo.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help="evaluate as Ray tasks, one GPU "
+                    "each, on a local Ray instance (no ADDRESS) or a cluster (ADDRESS, e.g. auto); pip install "
+                    "'lsemish[ray]'")
     lo.add_argument("--out", default="loop-out", help="folder for every round's files; an existing one is resumed")
     lo.add_argument("--gpu", help="target GPU named in the prompts (default: auto, the GPU candidates are timed on; "
                     "without one, the seed's 4090)")
@@ -427,13 +436,33 @@ def _prompt(args):
 
 
 def _loop(args):
-    from .search.loop import run_loop
-    summary = run_loop(args.agent, args.rounds, problem=args.problem, start=args.candidate, out=args.out,
-                       gpu=args.gpu, stage_file=args.stage, agent_timeout=args.agent_timeout,
-                       step_timeout=args.step_timeout, trials=args.trials, call_timeout=args.call_timeout,
-                       samples=args.samples, strategy=args.strategy, beam=args.beam,
-                       agent_concurrency=args.agent_concurrency, gpus=args.gpus, stages=args.stages,
-                       patience=args.patience, workers=args.workers)
+    from .problems import parse_sets
+    from .search.loop import run_loop, run_suite
+    common = dict(gpu=args.gpu, stage_file=args.stage, agent_timeout=args.agent_timeout,
+                  step_timeout=args.step_timeout, trials=args.trials, call_timeout=args.call_timeout,
+                  samples=args.samples, strategy=args.strategy, beam=args.beam,
+                  agent_concurrency=args.agent_concurrency, gpus=args.gpus, stages=args.stages,
+                  patience=args.patience, workers=args.workers, sets=parse_sets(args.sets), ray=args.ray)
+    if args.problems:
+        if args.problem or args.candidate:
+            raise SystemExit("loop: --problems runs a suite; --problem and --candidate are for one problem "
+                             "(use --candidates DIR for a suite's starting code)")
+        if args.candidates and not os.path.isdir(args.candidates):
+            raise SystemExit(f"loop: --candidates {args.candidates}: not a folder")
+        results = run_suite(args.agent, args.rounds, args.problems, out=args.out, candidates=args.candidates,
+                            **common)
+        for name, text in results.items():
+            if text.startswith("stopped:"):
+                print(f"{name}: {text}")
+        from .report.suite import write_report
+        try:
+            print(write_report(args.out))
+        except ValueError as e:
+            raise SystemExit(str(e))
+        return 0
+    if args.candidates:
+        raise SystemExit("loop: --candidates goes with --problems (a suite); for one problem use --candidate FILE")
+    summary = run_loop(args.agent, args.rounds, problem=args.problem, start=args.candidate, out=args.out, **common)
     print(summary)
     return 0
 

@@ -39,9 +39,8 @@ def load_module(path, role, required=()):
 
 
 def sizes(module) -> dict:
-    """The module-level numbers a --set can override (e.g. batch_size), by name."""
-    return {k: v for k, v in vars(module).items()
-            if not k.startswith("_") and type(v) in _SETTABLE and not k.isupper()}
+    """The module-level numbers a --set can override (e.g. batch_size, or M in `M, K, N = 128, 96, 80`), by name."""
+    return {k: v for k, v in vars(module).items() if not k.startswith("_") and type(v) in _SETTABLE}
 
 
 def parse_sets(items) -> dict:

@@ -18,10 +18,10 @@ import threading
 import time
 
 from .. import deliverable_source
-from ..problems import is_problem_22
+from ..problems import ProblemError, is_problem_22, load_problem
 from .agents import make_agent
 from .feedback import feedback_section
-from .pool import Pool, Settings, evaluate, gpu_slots
+from .pool import Pool, Settings, gpu_slots
 from .prompt import GPUS, build_prompt, resolve_gpu
 from .strategies import better, select
 from .summary import write_summary
@@ -52,12 +52,12 @@ def load_stages(items):
 
 class Search:
     def __init__(self, agent, out, settings, strategy="greedy", samples=1, beam=2, agent_concurrency=None,
-                 gpu=None, stages=None, patience=2, slots=None, log=print):
+                 gpu=None, stages=None, patience=2, pool=None, log=print):
         self.agent, self.out, self.settings = agent, out, settings
         self.strategy, self.samples, self.beam = strategy, samples, beam
         self.agent_concurrency = agent_concurrency or samples * (beam if strategy == "beam" else 1)
         self.gpu, self.stages, self.patience = gpu, stages or [("seed", None)], patience
-        self.pool = Pool(slots or [None])
+        self.pool = pool or Pool([None])
         self.log, self.lock = log, threading.Lock()
         self.state_path = os.path.join(out, "state.json")
 
@@ -95,23 +95,32 @@ class Search:
         if os.path.exists(self.state_path):
             with open(self.state_path) as fh:
                 self.state = json.load(fh)
-            if self.state["problem"] != problem or self.state["agent"] != agent_spec:
-                raise SystemExit(f"loop: {self.out} holds a run of another problem or agent; use another --out")
+            if self.state["problem"] != problem or self.state["agent"] != agent_spec or \
+                    self.state.get("sets", {}) != (self.settings.sets or {}):
+                raise SystemExit(f"loop: {self.out} holds a run of another problem, agent or --set; use another --out")
             done = sum(1 for r in self.state["rounds"] if r.get("done"))
             self.log(f"resuming {self.out}: {done - 1} round(s) done")
             return
-        self.state = {"problem": problem, "agent": agent_spec, "strategy": self.strategy, "samples": self.samples,
+        self.state = {"problem": problem, "sets": self.settings.sets or {}, "agent": agent_spec,
+                      "strategy": self.strategy, "samples": self.samples,
                       "beam": self.beam, "gpu": self.gpu["name"], "candidates": [], "rounds": [], "best": None,
                       "stage": 0, "stage_best": None, "stale_rounds": 0}
         folder = os.path.join(self.out, "round-00", "start")
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, "candidate.py")
+        reference = start_path is None and not is_problem_22(problem)
         with open(path, "w") as fh:
-            fh.write(open(start_path).read() if start_path else deliverable_source())
-        self.log("round 0: the starting code")
+            fh.write(open(start_path).read() if start_path else reference_start(problem) if reference
+                     else deliverable_source())
+        self.log("round 0: " + ("the problem's reference, as the code to improve" if reference
+                                else "the starting code"))
         rec = {"id": "r00", "round": 0, "order": 0, "parent": None, "stage": self.stages[0][0],
-               "source": start_path or "lsemish deliverable", "candidate": os.path.relpath(path, self.out)}
-        rec.update(evaluate(path, folder, self.settings, self.pool.slots[0]))
+               "source": start_path or ("the problem's reference" if reference else "lsemish deliverable"),
+               "candidate": os.path.relpath(path, self.out)}
+        if reference:  # not a candidate: KernelBench's own prompts start from it; bench times it as eager anyway
+            rec["status"] = "start: the problem's reference (not evaluated)"
+        else:
+            rec.update(self.pool.evaluate(path, folder, self.settings).result())
         self.state["rounds"].append({"round": 0, "parents": [], "done": True})
         self._finish(rec, 1, 1)
         self.state["stage_best"] = self.state["best"]  # a stage's patience counts from the best it started with
@@ -195,7 +204,7 @@ class Search:
         with open(path, "w") as fh:
             fh.write(code)
         rec["candidate"] = os.path.relpath(path, self.out)
-        result = self.pool.submit(lambda slot: evaluate(path, folder, self.settings, slot)).result()
+        result = self.pool.evaluate(path, folder, self.settings).result()
         rec.update(result)
         return rec
 
@@ -212,36 +221,122 @@ class Search:
                      f"{self.patience} round(s))")
 
 
-def run_loop(agent, rounds, problem=None, start=None, out="loop-out", gpu=None, stage_file=None,
-             agent_timeout=600, step_timeout=900, trials=5, log=print, call_timeout=120.0, samples=1,
-             strategy="greedy", beam=2, agent_concurrency=None, gpus=None, stages=None, patience=2, workers=None):
-    """Run (or resume) the search until `rounds` rounds are done; returns the summary table."""
+def reference_start(problem):
+    """The first code of a loop without a starting candidate: the problem's file, its Model as ModelNew (KernelBench's
+    prompts show the reference architecture as the code to improve)."""
+    with open(problem) as fh:
+        return fh.read().rstrip("\n") + "\n\n\nModelNew = Model  # the reference: the code to improve\n"
+
+
+def _settings_and_pool(problems, sets, trials, step_timeout, call_timeout, gpus, workers, samples, ray):
+    """One Settings per problem (its sizes validated: a bad --set fails here, in one line) and the evaluation pool."""
     import torch
-    if start is None and not is_problem_22(problem):
-        raise SystemExit("loop: --candidate (the starting code) is needed for a problem other than 22")
     timed = torch.cuda.is_available()
-    slots = gpu_slots(gpus) if timed else [None] * (workers or min(os.cpu_count() or 1, max(samples, 1)))
-    gpu_spec = resolve_gpu(gpu or ("auto" if timed else "4090"))
-    if stages:
-        stage_list = load_stages(stages)
+    settings = []
+    for problem in problems:
+        try:
+            load_problem(problem, sets)
+        except ProblemError as e:
+            raise SystemExit(f"loop: {e}")
+        settings.append(Settings(problem, trials, step_timeout, call_timeout, timed, sets or None))
+    if ray is not None:
+        from .ray_pool import RayPool
+        pool = RayPool(ray, timed)
     else:
-        stage_list = [("seed" if stage_file is None else os.path.splitext(os.path.basename(stage_file))[0],
-                       open(stage_file).read() if stage_file else None)]
-    settings = Settings(problem, trials, step_timeout, call_timeout, timed)
+        slots = gpu_slots(gpus) if timed else [None] * (workers or min(os.cpu_count() or 1, max(samples, 1)))
+        pool = Pool(slots)
+    return settings, pool, timed
+
+
+def _stage_list(stages, stage_file):
+    if stages:
+        return load_stages(stages)
+    return [("seed" if stage_file is None else os.path.splitext(os.path.basename(stage_file))[0],
+             open(stage_file).read() if stage_file else None)]
+
+
+def _one(agent, rounds, settings, start, out, gpu_spec, stage_list, agent_timeout, samples, strategy, beam,
+         agent_concurrency, patience, pool, log):
+    """Run (or resume) one problem's search until `rounds` rounds are done; its summary table."""
     search = Search(make_agent(agent, agent_timeout), out, settings, strategy, samples, beam, agent_concurrency,
-                    gpu_spec, stage_list, patience, slots, log)
+                    gpu_spec, stage_list, patience, pool, log)
     started = time.time()
-    search.start(start, problem, agent)
-    if not timed:
-        log("no GPU: bench and profile are skipped; the newest candidate that passes lint and check is kept")
-    measured = torch.cuda.get_device_name() if timed else None
+    search.start(start, settings.problem, agent)
     for number in range(len([r for r in search.state["rounds"] if r.get("done")]), rounds + 1):
         search.run_round(number)
-    search.pool.shutdown()
     search.state.setdefault("wall_s", []).append(round(time.time() - started, 1))
     search.save()
     note = None
+    measured = _measured_gpu() if settings.timed else None
     if measured and not any(k.lower() in measured.lower().replace(" ", "") for k, v in GPUS.items()
                             if v["name"] == gpu_spec["name"]):
         note = f"the prompts name {gpu_spec['name']}; the candidates were timed on {measured}"
-    return write_summary(search.state, out, timed, note, log)
+    return write_summary(search.state, out, settings.timed, note, log)
+
+
+def _measured_gpu():
+    import torch
+    return torch.cuda.get_device_name()
+
+
+def run_loop(agent, rounds, problem=None, start=None, out="loop-out", gpu=None, stage_file=None,
+             agent_timeout=600, step_timeout=900, trials=5, log=print, call_timeout=120.0, samples=1,
+             strategy="greedy", beam=2, agent_concurrency=None, gpus=None, stages=None, patience=2, workers=None,
+             sets=None, ray=None):
+    """Run (or resume) the search on one problem until `rounds` rounds are done; returns the summary table. Without
+    `start`, problem 22 starts from lsemish's deliverable and any other problem from its reference."""
+    (settings,), pool, timed = _settings_and_pool([problem] if problem else [None], sets, trials, step_timeout,
+                                                  call_timeout, gpus, workers, samples, ray)
+    if not timed:
+        log("no GPU: bench and profile are skipped; the newest candidate that passes lint and check is kept")
+    gpu_spec = resolve_gpu(gpu or ("auto" if timed else "4090"))
+    try:
+        return _one(agent, rounds, settings, start, out, gpu_spec, _stage_list(stages, stage_file), agent_timeout,
+                    samples, strategy, beam, agent_concurrency, patience, pool, log)
+    finally:
+        pool.shutdown()
+
+
+def suite_problems(spec):
+    """The problem files of --problems: a folder (its *.py files) or a glob pattern, sorted; SystemExit when none."""
+    import glob
+    paths = sorted(os.path.join(spec, f) for f in os.listdir(spec) if f.endswith(".py")) if os.path.isdir(spec) \
+        else sorted(p for p in glob.glob(spec) if p.endswith(".py"))
+    if not paths:
+        raise SystemExit(f"loop: --problems {spec}: no problem files (.py) there")
+    return paths
+
+
+def run_suite(agent, rounds, problems, out="loop-out", candidates=None, gpu=None, stage_file=None,
+              agent_timeout=600, step_timeout=900, trials=5, log=print, call_timeout=120.0, samples=1,
+              strategy="greedy", beam=2, agent_concurrency=None, gpus=None, stages=None, patience=2, workers=None,
+              sets=None, ray=None):
+    """The loop over every problem of a suite, all problems at once on one evaluation pool; each in
+    out/<problem name>/ (resumable on its own), starting from candidates/<same file name> when that exists, else
+    from its reference. Returns {problem name: its summary table or the one-line reason it stopped}."""
+    paths = suite_problems(problems)
+    settings, pool, timed = _settings_and_pool(paths, sets, trials, step_timeout, call_timeout, gpus, workers,
+                                               samples, ray)
+    if not timed:
+        log("no GPU: bench and profile are skipped; the newest candidate that passes lint and check is kept")
+    gpu_spec = resolve_gpu(gpu or ("auto" if timed else "4090"))
+    stage_list = _stage_list(stages, stage_file)
+    results = {}
+
+    def one(path, st):
+        name = os.path.splitext(os.path.basename(path))[0]
+        own = os.path.join(candidates, os.path.basename(path)) if candidates else None
+        start = own if own and os.path.exists(own) else None
+        try:
+            results[name] = _one(agent, rounds, st, start, os.path.join(out, name), gpu_spec, stage_list,
+                                 agent_timeout, samples, strategy, beam, agent_concurrency, patience, pool,
+                                 lambda m: log(f"[{name}] {m}"))
+        except SystemExit as e:
+            results[name] = f"stopped: {e}"
+            log(f"[{name}] stopped: {e}")
+    try:
+        with cf.ThreadPoolExecutor(len(paths)) as problems_at_once:
+            list(problems_at_once.map(one, paths, settings))
+    finally:
+        pool.shutdown()
+    return results

@@ -51,6 +51,10 @@ class Settings:
     step_timeout: float
     call_timeout: float
     timed: bool
+    sets: dict | None = None  # the problem's sizes, as --set NAME=VALUE
+
+    def set_args(self):
+        return [a for name, value in (self.sets or {}).items() for a in ("--set", f"{name}={value}")]
 
 
 def _step(args, folder, name, settings, slot):
@@ -76,7 +80,7 @@ def evaluate(path, folder, settings, slot=None):
     if errors:
         rec["status"] = f"lint: {len(errors)} error(s), first: {errors[0]}"
         return rec
-    problem = ["--problem", settings.problem] if settings.problem else []
+    problem = (["--problem", settings.problem] if settings.problem else []) + settings.set_args()
     check = ["check", "--candidate", path, "--trials", str(settings.trials), "--timeout", f"{settings.call_timeout:g}",
              "--json", os.path.join(folder, "check.json")] + problem
     rc, out, err, timed_out = _step(check, folder, "check", settings, slot)
@@ -101,7 +105,8 @@ def evaluate(path, folder, settings, slot=None):
     bench_dir = os.path.join(folder, "bench")
     rc, _, err, timed_out = _step(["bench", "--problem", settings.problem or PROBLEM_22, "--candidate",
                                    f"{path}:candidate", "--no-compile", "--out", bench_dir, "--timeout",
-                                   f"{settings.call_timeout:g}"], folder, "bench", settings, slot)
+                                   f"{settings.call_timeout:g}"] + settings.set_args(), folder, "bench", settings,
+                                  slot)
     try:
         with open(os.path.join(bench_dir, "bench.json")) as fh:
             rows = {r["name"]: r for r in json.load(fh)["rows"]}
@@ -142,6 +147,10 @@ class Pool:
             finally:
                 self.free.put(slot)
         return self.executor.submit(run)
+
+    def evaluate(self, path, folder, settings):
+        """A future of evaluate(path, folder, settings) on the next free slot."""
+        return self.submit(lambda slot: evaluate(path, folder, settings, slot))
 
     def shutdown(self):
         self.executor.shutdown(wait=True)

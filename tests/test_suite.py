@@ -1,0 +1,127 @@
+"""Suites on the CPU with a scripted agent: `loop --problems` over a folder (a starting candidate matched by file name,
+the reference as the start without one, one folder per problem, the suite's report), `--set` reaching every step,
+the same suite through a local Ray instance with the same verdicts, and the one-line errors of a suite's options."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from helpers import right_candidate
+from lsemish.problems import EXAMPLES
+
+HERE = os.path.dirname(__file__)
+AGENT = os.path.join(HERE, "fixtures", "agent.py")
+
+
+def cli(*args):
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    return subprocess.run([sys.executable, "-m", "lsemish", *args], capture_output=True, text=True, env=env)
+
+
+def make_suite(tmp_path):
+    """Two problems (matmul with a starting candidate, row_softmax_mean without) and an agent that answers each
+    prompt with the right candidate of the problem the prompt is about."""
+    probs, cands = tmp_path / "problems", tmp_path / "candidates"
+    probs.mkdir()
+    cands.mkdir()
+    for name in ("matmul", "row_softmax_mean"):
+        shutil.copy(EXAMPLES[name], probs / f"{name}.py")
+    shutil.copy(right_candidate("matmul"), cands / "matmul.py")
+    return probs, cands
+
+
+def suite_agent(tmp_path):
+    # The scripted agent answers in turn; a prompt names its problem's code, so answer by what the prompt shows.
+    script = tmp_path / "by_problem.py"
+    script.write_text(
+        "import sys\n"
+        "prompt = sys.stdin.read()\n"
+        "name = 'matmul' if 'def forward(self, A, B)' in prompt else 'row_softmax_mean'\n"
+        f"paths = {{'matmul': {right_candidate('matmul')!r}, 'row_softmax_mean': "
+        f"{right_candidate('row_softmax_mean')!r}}}\n"
+        "print('```python\\n' + open(paths[name]).read() + '```')\n")
+    return f"{sys.executable} {script}"
+
+
+def outcome(out):
+    """{problem: {candidate id: status}} of a suite's run folder."""
+    result = {}
+    for name in sorted(os.listdir(out)):
+        path = out / name / "state.json"
+        if path.exists():
+            state = json.loads(path.read_text())
+            result[name] = {c["id"]: c["status"] for c in state["candidates"]}
+    return result
+
+
+def test_a_suite_runs_every_problem_in_its_folder_and_scores_it(tmp_path):
+    probs, cands = make_suite(tmp_path)
+    out = tmp_path / "out"
+    r = cli("loop", "--agent", suite_agent(tmp_path), "--rounds", "1", "--samples", "2", "--trials", "1",
+            "--problems", str(probs), "--candidates", str(cands), "--out", str(out), "--workers", "2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = outcome(out)
+    assert set(result) == {"matmul", "row_softmax_mean"}
+    assert result["matmul"]["r00"] == "pass"  # its own starting candidate, evaluated
+    assert result["row_softmax_mean"]["r00"].startswith("start: the problem's reference")
+    first = (out / "row_softmax_mean" / "round-01" / "prompt-p0.txt").read_text()
+    assert "ModelNew = Model" in first and "def get_inputs" in first  # the reference shown as the code to improve
+    for name in result:
+        assert all(result[name][f"r01-p0-s{s}"] == "pass" for s in range(2)), result[name]
+        assert (out / name / "best.py").exists()
+    assert "2 problem(s), 2 with a correct kernel" in (out / "suite.md").read_text()
+    assert "2 problem(s), 2 with a correct kernel" in r.stdout
+
+
+def test_the_same_suite_through_ray_gives_the_same_verdicts(tmp_path):
+    ray = pytest.importorskip("ray")
+    from lsemish.search.loop import run_suite
+    probs, cands = make_suite(tmp_path)
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    common = dict(candidates=str(cands), trials=1, samples=2, log=lambda m: None)
+    run_suite(suite_agent(tmp_path), 1, str(probs), out=str(local), workers=2, **common)
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 2**20, log_to_driver=False)
+    try:
+        run_suite(suite_agent(tmp_path), 1, str(probs), out=str(remote), ray="local", **common)
+    finally:
+        ray.shutdown()
+    assert outcome(remote) == outcome(local)
+    assert all(v == "pass" for name in outcome(remote) for k, v in outcome(remote)[name].items() if k != "r00")
+    # The driver wrote the files the tasks made on their nodes.
+    assert (remote / "matmul" / "round-01" / "p0-s0" / "check.json").exists()
+
+
+def test_set_reaches_every_step_and_a_bad_name_stops_before_any_agent_call(tmp_path):
+    out = tmp_path / "run"
+    state = tmp_path / "agent.state"
+    agent = f"{sys.executable} {AGENT} {state} {right_candidate('matmul')}"
+    r = cli("loop", "--agent", agent, "--rounds", "1", "--trials", "1", "--problem", EXAMPLES["matmul"],
+            "--set", "M=16", "--set", "K=8", "--set", "N=24", "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    check = json.loads((out / "round-01" / "p0-s0" / "check.json").read_text())
+    assert check["verdict"] == "pass" and check["sets"] == {"M": 16, "K": 8, "N": 24}
+    assert json.loads((out / "state.json").read_text())["sets"] == {"M": 16, "K": 8, "N": 24}
+    bad = cli("loop", "--agent", agent, "--rounds", "1", "--problem", EXAMPLES["matmul"], "--set", "Q=3",
+              "--out", str(tmp_path / "bad"))
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and "Q" in bad.stderr.strip().splitlines()[-1]
+    assert int(state.read_text()) == 1  # the bad run asked the agent nothing
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--problems", "P", "--candidate", "C"], "--problems runs a suite"),
+    (["--candidates", "D"], "--candidates goes with --problems"),
+    (["--problems", "nowhere/*.py"], "no problem files"),
+])
+def test_a_suites_options_fail_in_one_line(tmp_path, args, message):
+    for name in ("P", "C"):
+        (tmp_path / name).write_text("x = 1\n")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        r = cli("loop", "--agent", "true", "--rounds", "1", "--out", str(tmp_path / "o"), *args)
+    finally:
+        os.chdir(cwd)
+    assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
