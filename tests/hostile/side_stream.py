@@ -1,5 +1,5 @@
 # Does all its work on a stream the caller's stream never waits for (the names built at run time).
-# expect: work outside the timed stream
+# expect: work outside the timed call
 # where: gpu
 import torch
 

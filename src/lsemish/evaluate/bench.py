@@ -5,12 +5,16 @@ Each timed call gets values made fresh for it from a new seed, on the device, in
 earlier: inputs made ahead would sit in the worker's memory, where a candidate can find and answer them in advance;
 on the device and in the same request: host work or a pause right before a call slows it, see perf-notes), in the
 same input tensors as the call before (as KernelBench calls a model); the L2 flush queued, CUDA events around the
-call and a synchronize of the whole device after it, as KernelBench times it; this side times the same request on
-its own clock, less an empty request that does all of it but the call (timing.cross_check). After a random sample of the calls, and always
-the last, the call's outputs come back and are compared with the reference on the same seed: a wrong or stale answer
-rejects the contender. Queued GPU time: calls on fresh inputs queued back to back, events around them all, a sample
-of their outputs verified (all their inputs exist before the first: a candidate could batch them; the ranked figure
-is the per-call one). A contender that cannot finish within its budget is rejected.
+call and a synchronize of the whole device after it, as KernelBench times it. Right after, in a request of its own,
+the worker commits to the call's outputs (commit.py: digests under a key it learns only then); every call's digests
+are checked against the reference's outputs, and the outputs of a random fifth of the calls, and of the last, are
+fetched and compared in full (and must still have their digests). This side times the call and its commitment on
+its own clock; what the protocol itself costs is measured on the reference's worker, which runs no candidate code
+(timing.cross_check): nothing a candidate does in its own process (and it can change anything there, the worker's
+own checks and timers included) can move that baseline. Queued GPU time: calls on fresh inputs queued back to back,
+events around them all, every call's outputs committed and checked, a sample fetched (all their inputs exist
+before the first: a candidate could batch them; the ranked figure is the per-call one). A contender that cannot
+finish within its budget is rejected.
 """
 from __future__ import annotations
 
@@ -24,8 +28,9 @@ import time
 import torch
 
 from ..problems import PROBLEM_22, load_problem
+from . import commit
 from .check import resolve_candidate, run_trial, start_worker
-from .compare import compare, same_values
+from .compare import DTYPE_TOLERANCE, compare, same_values
 from .inputs import KERNELBENCH
 from .memory import footprint
 from .reference import Reference
@@ -55,13 +60,37 @@ def _request(c, header, what):
     return reply, tensors
 
 
-def _verify(c, ref, seed, got, previous, what):
+def _tolerances(c, expected):
+    return [(DTYPE_TOLERANCE.get(e.dtype, 1e-4) if c.tolerance is None else c.tolerance)
+            if isinstance(e, torch.Tensor) and e.is_floating_point() else 0.0 for e in expected]
+
+
+def _committed(c, key, what, queued=False):
+    """The digests of the commitment request right after a call (or after the queued calls)."""
+    reply, _ = _request(c, {"op": "commit", "key": list(key), "queued": queued}, f"{what}'s commitment")
+    return reply.get("digests")
+
+
+def _judge_digests(c, ref, seed, digests, key, what, fetch, previous=None):
+    """The reference's outputs for `seed`, after checking the committed digests against them; on a mismatch the
+    outputs are fetched and compared, for the precise reason (a wrong or stale answer, or outputs that changed)."""
     expected, _ = ref.run(seed, KERNELBENCH, gold=False, on_device=True)
+    problem = commit.check(digests, expected, key, _tolerances(c, expected))
+    if problem:
+        _, got = _request(c, fetch, f"the outputs of {what}")
+        _verify(c, expected, got, previous, digests, key, what)
+        raise Rejected(f"{what}: {problem}")
+    return expected
+
+
+def _verify(c, expected, got, previous, digests, key, what):
     verdict = compare(got, expected, None, c.tolerance)
     if not verdict["passed"]:
         stale = previous is not None and same_values(got, previous)
         raise Rejected(f"{what} returned a {'stale answer (the same values as an earlier call)' if stale else 'wrong answer'}: "
                        f"{verdict['reason']}")
+    if not commit.same(digests, got, key):
+        raise Rejected(f"{what}'s outputs changed after its call (they no longer have the digests committed then)")
     c.verified += 1
 
 
@@ -78,50 +107,64 @@ def probe(c, ref, rng):
 
 
 def time_block(c, ref, rng, calls, queued, deadline):
-    """One round of one contender: `calls` timed calls (each on fresh inputs), then `queued` calls back to back."""
-    events, walls, empties, hosts = [], [], [], []
+    """One round of one contender: `calls` timed calls (each on fresh inputs, its outputs committed right after it
+    and checked against the reference), then `queued` calls back to back. Keeps the raw per-call figures
+    ("events", "walls") for the cross-check against the reference's overhead (timing.cross_check)."""
+    events, walls, hosts = [], [], []
     previous = None
-    seeds = [rng.randrange(2**31) for _ in range(calls + 1)]
     for i in range(calls + 1):  # call 0 warms up (compiles, loads): not timed, but verified
         if time.monotonic() > deadline:
             raise Rejected(f"could not finish its measurement within its budget ({i} of {calls} timed calls done)")
-        seed = seeds[i]
+        seed, key = rng.randrange(2**31), commit.new_key(rng)
         _request(c, {"op": "settle"}, f"the checks before timed call {i}")
         t0 = time.perf_counter()
         reply, _ = _request(c, {"op": "call", "seed": seed}, f"timed call {i}")
+        digests = _committed(c, key, f"timed call {i}")
         t1 = time.perf_counter()
-        _request(c, {"op": "empty", "seed": rng.randrange(2**31)}, "an empty request")
-        t2 = time.perf_counter()
+        digests = digests[0] if isinstance(digests, list) and digests else digests
+        expected = _judge_digests(c, ref, seed, digests, key, f"timed call {i}", {"op": "fetch"}, previous)
         if i:
             events.append(float(reply["events_ms"]))
             hosts.append(float(reply["host_ms"]))
             walls.append((t1 - t0) * 1e3)
-            empties.append((t2 - t1) * 1e3)
         if i in (0, calls) or rng.random() < SAMPLE:
             _, got = _request(c, {"op": "fetch"}, f"the outputs of timed call {i}")
-            _verify(c, ref, seed, got, previous, f"timed call {i}")
+            _verify(c, expected, got, previous, digests, key, f"timed call {i}")
             previous = got
     _request(c, {"op": "settle"}, "the checks after the last timed call")
-    problem = cross_check(events, walls, empties)
-    if problem:
-        raise Rejected(problem)
+    if not events or any(e != e or e < 0 for e in events):
+        raise Rejected("its timer reported a negative or NaN time" if events else "no timed call finished")
     row = {"call_ms": kernelbench_mean(events), "call_median_ms": statistics.median(events),
-           "wall_ms": statistics.median(w - e for w, e in zip(walls, empties)), "worker_host_ms":
-           statistics.median(hosts)}
+           "wall_ms": statistics.median(walls), "worker_host_ms": statistics.median(hosts),
+           "events": events, "walls": walls}
     if queued:
         seeds = [rng.randrange(2**31) for _ in range(queued)]
+        key = commit.new_key(rng)
         t0 = time.perf_counter()
         reply, _ = _request(c, {"op": "queued", "seeds": seeds}, "queued calls")
+        digests = _committed(c, key, "the queued calls", queued=True)
         wall = (time.perf_counter() - t0) * 1e3
         gpu = float(reply["events_ms"])
         if gpu != gpu or gpu <= 0 or gpu > wall + 1.0:
             raise Rejected(f"its timer reported {gpu:.3f} ms for {queued} queued calls that took {wall:.3f} ms on "
                            "the wall clock: a replaced timer")
-        for index in sorted(rng.sample(range(queued), min(2, queued)) + [queued - 1]):
+        if not isinstance(digests, list) or len(digests) != queued:
+            raise Rejected(f"committed {len(digests) if isinstance(digests, list) else 'no'} digest list(s) for "
+                           f"{queued} queued calls")
+        expected = [_judge_digests(c, ref, s_, d, key, f"queued call {k}", {"op": "fetch_queued", "index": k})
+                    for k, (s_, d) in enumerate(zip(seeds, digests))]
+        for index in sorted(set(rng.sample(range(queued), min(2, queued)) + [queued - 1])):
             _, got = _request(c, {"op": "fetch_queued", "index": index}, f"queued call {index}'s outputs")
-            _verify(c, ref, seeds[index], got, None, f"queued call {index}")
-        row["gpu_ms"] = gpu / queued
+            _verify(c, expected[index], got, None, digests[index], key, f"queued call {index}")
+        row.update(gpu_ms=gpu / queued, queued_events_ms=gpu, queued_wall_ms=wall)
     return row
+
+
+def overhead_of(row):
+    """The reference's own cost of the protocol around a call (ms): the request, the inputs, the flush, the
+    synchronize, the commitment; for one timed call, and for the queued calls together."""
+    return {"call": statistics.median(w - e for w, e in zip(row["walls"], row["events"])),
+            "queued": row["queued_wall_ms"] - row["queued_events_ms"] if "queued_wall_ms" in row else None}
 
 
 def queued_count(problem, budget_bytes=2 * 2**30, most=10):
@@ -160,6 +203,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
     queued = queued_count(problem)
     deadlines = {}
     for r in range(rounds):
+        baseline = None  # the reference's overhead this round: the trusted measure of what is not the call
         for c in contenders:
             if c.rejected:
                 continue
@@ -167,7 +211,24 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
             try:
                 if r == 0:
                     probe(c, ref, rng)
-                c.rounds.append(time_block(c, ref, rng, calls, queued, deadlines[c.label]))
+                row = time_block(c, ref, rng, calls, queued, deadlines[c.label])
+                problem = None
+                if c is contenders[0]:  # the reference: trusted code, whose overhead is the baseline
+                    baseline = overhead_of(row)
+                elif baseline is None:
+                    raise Rejected("no trusted baseline to check its times against (the reference was not timed: "
+                                   f"{contenders[0].rejected or 'it failed'})")
+                else:
+                    problem = cross_check(row["events"], row["walls"], baseline["call"])
+                if not problem and c is not contenders[0] and baseline["queued"] is not None \
+                        and "queued_wall_ms" in row:
+                    problem = cross_check([row["queued_events_ms"]], [row["queued_wall_ms"]], baseline["queued"],
+                                          what=f"{queued} queued calls")
+                if problem:
+                    raise Rejected(problem)
+                for k in ("events", "walls", "queued_events_ms", "queued_wall_ms"):
+                    row.pop(k, None)
+                c.rounds.append(row)
             except Rejected as e:
                 c.rejected = str(e)
                 c.worker.close()

@@ -33,14 +33,19 @@ def _watched(obj, name, value):
 
 
 class Integrity:
-    """A snapshot of the watched namespaces; `replaced()` names the first entry that is no longer the same object."""
+    """A snapshot of the watched namespaces and of the worker's own Server class; `replaced()` names the first entry
+    that is no longer the same object, a Server method shadowed on the instance, or a profile or trace hook (a way
+    to run code inside the worker's requests without replacing anything)."""
 
-    def __init__(self):
-        self.snapshot = {}
-        for label in WATCHED:
-            obj = _resolve(label)
+    def __init__(self, server=None):
+        self.snapshot, self.server = {}, server
+        targets = [(label, _resolve(label)) for label in WATCHED]
+        if server is not None:
+            targets.append(("the worker's Server", type(server)))
+        for label, obj in targets:
             if obj is not None:
-                self.snapshot[label] = (obj, {k: v for k, v in vars(obj).items() if _watched(obj, k, v)})
+                self.snapshot[label] = (obj, {k: v for k, v in vars(obj).items() if _watched(obj, k, v)
+                                              or (isinstance(obj, type) and callable(v))})
 
     def replaced(self):
         for label, (obj, entries) in self.snapshot.items():
@@ -48,6 +53,13 @@ class Integrity:
             for name, value in entries.items():
                 if now.get(name, _MISSING) is not value:
                     return f"{label}.{name}"
+        if self.server is not None:
+            cls = type(self.server)
+            for name, value in vars(self.server).items():
+                if callable(value) and hasattr(cls, name):
+                    return f"the worker's Server.{name}"
+        if sys.getprofile() is not None or sys.gettrace() is not None:
+            return "sys.setprofile / sys.settrace (a hook inside the worker's own requests)"
         return None
 
 
@@ -77,8 +89,8 @@ class Server:
     def __init__(self, requests, replies, landlock_note):
         import torch
 
-        from . import inputs, wire
-        self.torch, self.wire, self.inputs = torch, wire, inputs
+        from . import commit, inputs, wire
+        self.torch, self.wire, self.inputs, self.commit = torch, wire, inputs, commit
         self.requests, self.replies = requests, replies
         self.landlock_note = landlock_note
         # Taken before any candidate code runs; a candidate that replaces the originals does not change these.
@@ -87,7 +99,7 @@ class Server:
         self.record, self.elapsed = torch.cuda.Event.record, torch.cuda.Event.elapsed_time
         self.equal, self.clone, self.Tensor = torch.equal, torch.Tensor.clone, torch.Tensor
         self.perf = time.perf_counter
-        self.integrity = Integrity()
+        self.integrity = Integrity(self)
         self.model = self.problem = self.candidate = None
         self.last = []
         self.kept = []
@@ -298,14 +310,12 @@ class Server:
         self.last = outs
         self.reply({"events_ms": events, "host_ms": host})
 
-    def op_empty(self, req):
-        """A timed call's request without the call: the same inputs made, flush, events and synchronize around
-        nothing. Its round trip is what the trusted side subtracts from a call's (timing.cross_check)."""
-        fresh, before = self.fresh_inputs(req["seed"])
-        self.flush_l2()
-        _, events, host = self.timed(lambda: None)
-        del fresh, before
-        self.reply({"events_ms": events, "host_ms": host})
+    def op_commit(self, req):
+        """Digests of the last timed call's outputs (or of every queued call's), under a key sent only now: the
+        outputs must exist, whole, before this request, whose time the trusted side counts with the call's."""
+        key = tuple(req["key"])
+        kept = self.kept if req.get("queued") else [self.last]
+        self.reply({"digests": [self.commit.digest(outs, key) for outs in kept]})
 
     def op_fetch(self, req):
         """The outputs of the last timed call, as they are now (the trusted side asks right after the call)."""
