@@ -86,7 +86,7 @@ def test_bench_logic_rejects_timing_cheats_on_the_cpu(hostile):
     # a remembered answer fails the reuse probe, a stale one a verified timed call, a shared output buffer the
     # queued calls; the honest deliverable is timed, and so is a candidate that answers inputs it finds made ahead
     # (none are: it does honest work, at least as slowly as the honest candidate).
-    names = ["input_memo", "stale_answers", "output_reuse", "lookahead", "lazy_fetch", "worker_timer"]
+    names = ["input_memo", "stale_answers", "output_reuse", "lookahead", "lazy_fetch", "worker_timer", "empty_inflate"]
     result = run_bench(None, [("honest", None)] + [(n, hostile[n]) for n in names], SMALL_22, with_compile=False,
                        calls=3, rounds=1, device="cpu", model_kwargs=FP32, limits=Limits(request_s=30),
                        log=lambda m: None)
@@ -97,7 +97,8 @@ def test_bench_logic_rejects_timing_cheats_on_the_cpu(hostile):
     assert "wrong answer" in rows["stale_answers"]["rejected"]
     assert "same output memory" in rows["output_reuse"]["rejected"]
     assert rows["lookahead"]["rejected"] is None and rows["lookahead"]["call_ms"] > 0.5 * rows["honest"]["call_ms"]
-    # Two that blind the worker's own checks (nothing in its process can be relied on): the commitment right after
-    # each call and the reference's overhead, both outside the worker, catch them.
+    # Three that blind the worker's own checks (nothing in its process can be relied on): the commitment right after
+    # each call, this process's clock, and the reference's empty requests catch them.
     assert "outputs changed after its call" in rows["lazy_fetch"]["rejected"]
     assert "work outside the timed call" in rows["worker_timer"]["rejected"]
+    assert "work hidden in requests that are not timed" in rows["empty_inflate"]["rejected"]

@@ -35,7 +35,7 @@ from .inputs import KERNELBENCH
 from .memory import footprint
 from .reference import Reference
 from .sandbox import Limits, WorkerFailed
-from .timing import cross_check, kernelbench_mean
+from .timing import cross_check, kernelbench_mean, queued_check, slowed_baseline
 
 SAMPLE = 0.2  # the share of timed calls whose outputs are verified, chosen after each call (and always the last)
 
@@ -108,25 +108,34 @@ def probe(c, ref, rng):
 
 def time_block(c, ref, rng, calls, queued, deadline):
     """One round of one contender: `calls` timed calls (each on fresh inputs, its outputs committed right after it
-    and checked against the reference), then `queued` calls back to back. Keeps the raw per-call figures
-    ("events", "walls") for the cross-check against the reference's overhead (timing.cross_check)."""
-    events, walls, hosts = [], [], []
+    and checked against the reference; then the same requests without the call, an empty one and a second
+    commitment of the same outputs), then `queued` calls back to back. Keeps the raw per-call figures ("events",
+    "walls", "empties") for the cross-checks (timing.cross_check, timing.slowed_baseline)."""
+    events, walls, empties, hosts = [], [], [], []
     previous = None
     for i in range(calls + 1):  # call 0 warms up (compiles, loads): not timed, but verified
         if time.monotonic() > deadline:
             raise Rejected(f"could not finish its measurement within its budget ({i} of {calls} timed calls done)")
-        seed, key = rng.randrange(2**31), commit.new_key(rng)
+        seed, key, key2 = rng.randrange(2**31), commit.new_key(rng), commit.new_key(rng)
         _request(c, {"op": "settle"}, f"the checks before timed call {i}")
         t0 = time.perf_counter()
         reply, _ = _request(c, {"op": "call", "seed": seed}, f"timed call {i}")
         digests = _committed(c, key, f"timed call {i}")
         t1 = time.perf_counter()
+        _request(c, {"op": "empty", "seed": rng.randrange(2**31)}, "an empty request")
+        again = _committed(c, key2, f"timed call {i} (again)")
+        t2 = time.perf_counter()
         digests = digests[0] if isinstance(digests, list) and digests else digests
+        again = again[0] if isinstance(again, list) and again else again
         expected = _judge_digests(c, ref, seed, digests, key, f"timed call {i}", {"op": "fetch"}, previous)
+        problem = commit.check(again, expected, key2, _tolerances(c, expected))
+        if problem:
+            raise Rejected(f"timed call {i}'s outputs changed after its call ({problem})")
         if i:
             events.append(float(reply["events_ms"]))
             hosts.append(float(reply["host_ms"]))
             walls.append((t1 - t0) * 1e3)
+            empties.append((t2 - t1) * 1e3)
         if i in (0, calls) or rng.random() < SAMPLE:
             _, got = _request(c, {"op": "fetch"}, f"the outputs of timed call {i}")
             _verify(c, expected, got, previous, digests, key, f"timed call {i}")
@@ -136,7 +145,7 @@ def time_block(c, ref, rng, calls, queued, deadline):
         raise Rejected("its timer reported a negative or NaN time" if events else "no timed call finished")
     row = {"call_ms": kernelbench_mean(events), "call_median_ms": statistics.median(events),
            "wall_ms": statistics.median(walls), "worker_host_ms": statistics.median(hosts),
-           "events": events, "walls": walls}
+           "events": events, "walls": walls, "empties": empties}
     if queued:
         seeds = [rng.randrange(2**31) for _ in range(queued)]
         key = commit.new_key(rng)
@@ -161,9 +170,9 @@ def time_block(c, ref, rng, calls, queued, deadline):
 
 
 def overhead_of(row):
-    """The reference's own cost of the protocol around a call (ms): the request, the inputs, the flush, the
-    synchronize, the commitment; for one timed call, and for the queued calls together."""
-    return {"call": statistics.median(w - e for w, e in zip(row["walls"], row["events"])),
+    """The reference's own cost of the protocol (ms): an empty request with its commitment, per timed call; and
+    around the queued calls together."""
+    return {"empty": statistics.median(row["empties"]),
             "queued": row["queued_wall_ms"] - row["queued_events_ms"] if "queued_wall_ms" in row else None}
 
 
@@ -192,20 +201,29 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
     specs += [(label, resolve_candidate(problem_path, path), False) for label, path in candidates]
     contenders = []
     for label, path, comp in specs:
-        log(f"  starting {label} ...")
+        c = Contender(label, None, tolerance if path else None)
+        c.spec = (path, comp)
+        contenders.append(c)
+
+    def open_worker(c):
+        """A fresh worker for this contender's round: only one contender's code is alive at a time, so that none
+        can slow another's timing (a candidate's processes that burn the CPU while others are timed)."""
+        path, comp = c.spec
+        log(f"  starting {c.label} ...")
         worker, why = start_worker(problem_path, path, sets, seed, device, limits, scratch_root,
-                                   model_kwargs if path else None, compile_model=comp, name=label.replace(" ", "_"))
-        c = Contender(label, worker, tolerance if path else None)
+                                   model_kwargs if path else None, compile_model=comp, name=c.label.replace(" ", "_"))
+        c.worker = worker or c.worker
         if worker is None:
             c.rejected = why
-        contenders.append(c)
+        return worker is not None
+
     rng = random.Random(seed + 1)
     queued = queued_count(problem)
     deadlines = {}
     for r in range(rounds):
         baseline = None  # the reference's overhead this round: the trusted measure of what is not the call
         for c in contenders:
-            if c.rejected:
+            if c.rejected or not open_worker(c):
                 continue
             deadlines.setdefault(c.label, time.monotonic() + budget_s)
             try:
@@ -213,27 +231,28 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
                     probe(c, ref, rng)
                 row = time_block(c, ref, rng, calls, queued, deadlines[c.label])
                 problem = None
-                if c is contenders[0]:  # the reference: trusted code, whose overhead is the baseline
+                if c is contenders[0]:  # the reference: trusted code, whose overhead bounds the others'
                     baseline = overhead_of(row)
                 elif baseline is None:
                     raise Rejected("no trusted baseline to check its times against (the reference was not timed: "
                                    f"{contenders[0].rejected or 'it failed'})")
                 else:
-                    problem = cross_check(row["events"], row["walls"], baseline["call"])
-                if not problem and c is not contenders[0] and baseline["queued"] is not None \
-                        and "queued_wall_ms" in row:
-                    problem = cross_check([row["queued_events_ms"]], [row["queued_wall_ms"]], baseline["queued"],
-                                          what=f"{queued} queued calls")
+                    problem = slowed_baseline(row["empties"], baseline["empty"]) or \
+                        cross_check(row["events"], row["walls"], row["empties"])
+                    if not problem and baseline["queued"] is not None and "queued_wall_ms" in row:
+                        problem = queued_check(row["queued_events_ms"], row["queued_wall_ms"], baseline["queued"],
+                                               queued)
                 if problem:
                     raise Rejected(problem)
-                for k in ("events", "walls", "queued_events_ms", "queued_wall_ms"):
+                for k in ("events", "walls", "empties", "queued_events_ms", "queued_wall_ms"):
                     row.pop(k, None)
                 c.rounds.append(row)
             except Rejected as e:
                 c.rejected = str(e)
-                c.worker.close()
                 log(f"  {c.label:18s} REJECTED: {c.rejected}")
                 continue
+            finally:
+                c.worker.close()
             last = c.rounds[-1]
             log(f"  round {r}: {c.label:18s} per call {last['call_ms']:.4f} ms  wall {last['wall_ms']:.4f} ms  "
                 f"GPU {last.get('gpu_ms', float('nan')):.4f} ms")

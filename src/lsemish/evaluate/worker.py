@@ -310,6 +310,15 @@ class Server:
         self.last = outs
         self.reply({"events_ms": events, "host_ms": host})
 
+    def op_empty(self, req):
+        """A timed call's request without the call: the same inputs made, flush, events and synchronize around
+        nothing. With a commitment after it, its round trip is the protocol's own cost in this worker."""
+        fresh, before = self.fresh_inputs(req["seed"])
+        self.flush_l2()
+        _, events, host = self.timed(lambda: None)
+        del fresh, before
+        self.reply({"events_ms": events, "host_ms": host})
+
     def op_commit(self, req):
         """Digests of the last timed call's outputs (or of every queued call's), under a key sent only now: the
         outputs must exist, whole, before this request, whose time the trusted side counts with the call's."""
