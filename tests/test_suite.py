@@ -94,6 +94,15 @@ def test_the_same_suite_through_ray_gives_the_same_verdicts(tmp_path):
     assert (remote / "matmul" / "round-01" / "p0-s0" / "check.json").exists()
 
 
+def test_a_suites_set_applies_to_the_problems_that_have_the_size(tmp_path):
+    from lsemish.search.loop import _settings_and_pool
+    probs, _ = make_suite(tmp_path)
+    paths = [str(probs / "matmul.py"), str(probs / "row_softmax_mean.py")]
+    settings, pool, _ = _settings_and_pool(paths, {"M": 16}, 1, 60, 60, None, 1, 1, None)
+    pool.shutdown()
+    assert [s.sets for s in settings] == [{"M": 16}, None]
+
+
 def test_set_reaches_every_step_and_a_bad_name_stops_before_any_agent_call(tmp_path):
     out = tmp_path / "run"
     state = tmp_path / "agent.state"
@@ -114,10 +123,14 @@ def test_set_reaches_every_step_and_a_bad_name_stops_before_any_agent_call(tmp_p
     (["--problems", "P", "--candidate", "C"], "--problems runs a suite"),
     (["--candidates", "D"], "--candidates goes with --problems"),
     (["--problems", "nowhere/*.py"], "no problem files"),
+    (["--problems", "suite", "--set", "Q=3"], "no problem of the suite has a size of that name"),
 ])
 def test_a_suites_options_fail_in_one_line(tmp_path, args, message):
     for name in ("P", "C"):
         (tmp_path / name).write_text("x = 1\n")
+    (tmp_path / "suite").mkdir()
+    for name in ("matmul", "row_softmax_mean"):
+        shutil.copy(EXAMPLES[name], tmp_path / "suite" / f"{name}.py")
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:

@@ -231,14 +231,27 @@ def reference_start(problem):
 def _settings_and_pool(problems, sets, trials, step_timeout, call_timeout, gpus, workers, samples, ray):
     """One Settings per problem (its sizes validated: a bad --set fails here, in one line) and the evaluation pool."""
     import torch
+
+    from ..problems import sizes
     timed = torch.cuda.is_available()
-    settings = []
+    settings, used = [], set()
     for problem in problems:
+        own = sets
+        if sets and len(problems) > 1:  # a suite: each problem takes the sizes it has
+            try:
+                names = sizes(load_problem(problem))
+            except ProblemError as e:
+                raise SystemExit(f"loop: {e}")
+            own = {k: v for k, v in sets.items() if k in names}
+            used |= set(own)
         try:
-            load_problem(problem, sets)
+            load_problem(problem, own)
         except ProblemError as e:
             raise SystemExit(f"loop: {e}")
-        settings.append(Settings(problem, trials, step_timeout, call_timeout, timed, sets or None))
+        settings.append(Settings(problem, trials, step_timeout, call_timeout, timed, own or None))
+    unused = sorted(set(sets or {}) - used) if sets and len(problems) > 1 else []
+    if unused:
+        raise SystemExit(f"loop: --set {', '.join(unused)}: no problem of the suite has a size of that name")
     if ray is not None:
         from .ray_pool import RayPool
         pool = RayPool(ray, timed)
