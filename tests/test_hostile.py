@@ -102,3 +102,19 @@ def test_bench_logic_rejects_timing_cheats_on_the_cpu(hostile):
     assert "outputs changed after its call" in rows["lazy_fetch"]["rejected"]
     assert "work outside the timed call" in rows["worker_timer"]["rejected"]
     assert "work hidden in requests that are not timed" in rows["empty_inflate"]["rejected"]
+
+
+def test_only_one_contenders_worker_is_alive_at_a_time(hostile):
+    # A candidate's processes end with its round: none is left while another contender is started and timed.
+    seen = []
+
+    def log(message):
+        if "starting" in message:
+            alive = any(_cmdline(p) == "sleep 271.828" for p in os.listdir("/proc") if p.isdigit())
+            seen.append((message.split()[-2], alive))
+    result = run_bench(None, [("hog", hostile["hog"])], SMALL_22, with_compile=False, calls=2, rounds=2,
+                       device="cpu", model_kwargs=FP32, limits=Limits(request_s=30), log=log)
+    assert {r["name"]: r["rejected"] for r in result["rows"]} == {"reference-eager": None, "hog": None}
+    assert [name for name, _ in seen] == ["reference-eager", "hog", "reference-eager", "hog"]
+    assert not any(alive for _, alive in seen), seen
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p) == "sleep 271.828"]
