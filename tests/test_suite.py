@@ -138,3 +138,32 @@ def test_a_suites_options_fail_in_one_line(tmp_path, args, message):
     finally:
         os.chdir(cwd)
     assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+SUITE = os.path.join(HERE, "..", "benchmarks", "suite")
+SMALL = {"gemm_sigmoid_sum": ["batch_size=8", "in_features=40", "out_features=70"]}
+
+
+@pytest.mark.parametrize("name", sorted(f[:-3] for f in os.listdir(os.path.join(SUITE, "problems"))))
+def test_each_suite_problem_has_a_right_candidate(name):
+    sets = SMALL.get(name, ["batch_size=8", "dim=100"])
+    r = cli("check", "--problem", os.path.join(SUITE, "problems", f"{name}.py"), "--candidate",
+            os.path.join(SUITE, "candidates", f"{name}.py"), "--trials", "1",
+            *[a for s in sets for a in ("--set", s)])
+    assert r.returncode == 0 and r.stdout.strip().splitlines()[-1].startswith("PASS"), r.stdout[-500:] + r.stderr[-500:]
+
+
+def test_the_suite_agent_answers_with_the_kernel_the_prompt_shows(tmp_path):
+    folder = os.path.join(SUITE, "candidates")
+
+    def ask(prompt):
+        return subprocess.run([sys.executable, os.path.join(SUITE, "agent.py"), folder], input=prompt,
+                              capture_output=True, text=True).stdout
+    assert "def softplus_kernel" in ask("[CURRENT CODE]\n...softplus_kernel[(grid,)](x)...")
+    assert "```" not in ask("[CURRENT CODE]\nsomething else entirely")
+
+
+def test_a_package_folder_is_a_suite_without_its_init():
+    from lsemish.search.loop import suite_problems
+    names = [os.path.basename(p) for p in suite_problems(os.path.dirname(EXAMPLES["matmul"]))]
+    assert "__init__.py" not in names and "matmul.py" in names and "problem22.py" in names

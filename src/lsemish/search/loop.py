@@ -311,10 +311,11 @@ def run_loop(agent, rounds, problem=None, start=None, out="loop-out", gpu=None, 
 
 
 def suite_problems(spec):
-    """The problem files of --problems: a folder (its *.py files) or a glob pattern, sorted; SystemExit when none."""
+    """The problem files of --problems: a folder (its *.py files) or a glob pattern, sorted, without files whose
+    name starts with '_' (a package's __init__.py); SystemExit when none."""
     import glob
-    paths = sorted(os.path.join(spec, f) for f in os.listdir(spec) if f.endswith(".py")) if os.path.isdir(spec) \
-        else sorted(p for p in glob.glob(spec) if p.endswith(".py"))
+    paths = sorted(os.path.join(spec, f) for f in os.listdir(spec)) if os.path.isdir(spec) else sorted(glob.glob(spec))
+    paths = [p for p in paths if p.endswith(".py") and not os.path.basename(p).startswith("_")]  # not __init__.py
     if not paths:
         raise SystemExit(f"loop: --problems {spec}: no problem files (.py) there")
     return paths
