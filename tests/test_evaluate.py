@@ -49,6 +49,7 @@ def test_a_worker_that_slows_its_own_empty_requests_is_named():
     assert cross_check([0.0004] * 5, [0.44] * 5, [0.44] * 5) is None  # within its own worker it looks consistent
     assert "work hidden in requests that are not timed" in slowed_baseline([0.44] * 5, 0.08)
     assert slowed_baseline([0.09, 0.1, 0.08], 0.08) is None
+    assert slowed_baseline([0.09, 1.4, 0.08, 0.1], 0.08) is None  # one stall of the host is not a cheat
     assert "work outside the timed calls" in queued_check(0.004, 4.2, 0.6, 10)
     assert queued_check(3.6, 4.2, 0.6, 10) is None
 
@@ -238,6 +239,10 @@ def test_a_digest_accepts_what_allclose_accepts_and_nothing_far_from_it():
     assert commit.check(commit.digest([ints], key), [ints], key, [0.0]) is None
     assert commit.check(commit.digest([ints + 1], key), [ints], key, [0.0]) is not None
     assert "committed 0 digest(s) for 1 output(s)" in commit.check([], [ref], key, [1e-4])
+    flat = ref.reshape(-1)  # the same values, another shape: the digest alone cannot tell
+    assert commit.check(commit.digest([flat], key), [ref], key, [1e-4]) is None
+    assert "output 0 has shape (2100,), the reference's is (300, 7)" in commit.check(
+        commit.digest([flat], key), [ref], key, [1e-4], [[2100]])
 
 
 def test_a_digest_notices_outputs_that_change_after_it():

@@ -66,16 +66,17 @@ def _tolerances(c, expected):
 
 
 def _committed(c, key, what, queued=False):
-    """The digests of the commitment request right after a call (or after the queued calls)."""
+    """(digests, shapes) of the commitment request right after a call (or after the queued calls)."""
     reply, _ = _request(c, {"op": "commit", "key": list(key), "queued": queued}, f"{what}'s commitment")
-    return reply.get("digests")
+    return reply.get("digests"), reply.get("shapes")
 
 
-def _judge_digests(c, ref, seed, digests, key, what, fetch, previous=None):
-    """The reference's outputs for `seed`, after checking the committed digests against them; on a mismatch the
-    outputs are fetched and compared, for the precise reason (a wrong or stale answer, or outputs that changed)."""
+def _judge_digests(c, ref, seed, digests, key, what, fetch, previous=None, shapes=None):
+    """The reference's outputs for `seed`, after checking the committed digests (and shapes) against them; on a
+    mismatch the outputs are fetched and compared, for the precise reason (a wrong or stale answer, or outputs that
+    changed)."""
     expected, _ = ref.run(seed, KERNELBENCH, gold=False, on_device=True)
-    problem = commit.check(digests, expected, key, _tolerances(c, expected))
+    problem = commit.check(digests, expected, key, _tolerances(c, expected), shapes)
     if problem:
         _, got = _request(c, fetch, f"the outputs of {what}")
         _verify(c, expected, got, previous, digests, key, what)
@@ -120,14 +121,14 @@ def time_block(c, ref, rng, calls, queued, deadline):
         _request(c, {"op": "settle"}, f"the checks before timed call {i}")
         t0 = time.perf_counter()
         reply, _ = _request(c, {"op": "call", "seed": seed}, f"timed call {i}")
-        digests = _committed(c, key, f"timed call {i}")
+        digests, shapes = _committed(c, key, f"timed call {i}")
         t1 = time.perf_counter()
         _request(c, {"op": "empty", "seed": rng.randrange(2**31)}, "an empty request")
-        again = _committed(c, key2, f"timed call {i} (again)")
+        again, _ = _committed(c, key2, f"timed call {i} (again)")
         t2 = time.perf_counter()
-        digests = digests[0] if isinstance(digests, list) and digests else digests
-        again = again[0] if isinstance(again, list) and again else again
-        expected = _judge_digests(c, ref, seed, digests, key, f"timed call {i}", {"op": "fetch"}, previous)
+        digests, again, shapes = (v[0] if isinstance(v, list) and v else v for v in (digests, again, shapes))
+        expected = _judge_digests(c, ref, seed, digests, key, f"timed call {i}", {"op": "fetch"}, previous,
+                                  shapes)
         problem = commit.check(again, expected, key2, _tolerances(c, expected))
         if problem:
             raise Rejected(f"timed call {i}'s outputs changed after its call ({problem})")
@@ -151,7 +152,7 @@ def time_block(c, ref, rng, calls, queued, deadline):
         key = commit.new_key(rng)
         t0 = time.perf_counter()
         reply, _ = _request(c, {"op": "queued", "seeds": seeds}, "queued calls")
-        digests = _committed(c, key, "the queued calls", queued=True)
+        digests, shapes = _committed(c, key, "the queued calls", queued=True)
         wall = (time.perf_counter() - t0) * 1e3
         gpu = float(reply["events_ms"])
         if gpu != gpu or gpu <= 0 or gpu > wall + 1.0:
@@ -160,8 +161,9 @@ def time_block(c, ref, rng, calls, queued, deadline):
         if not isinstance(digests, list) or len(digests) != queued:
             raise Rejected(f"committed {len(digests) if isinstance(digests, list) else 'no'} digest list(s) for "
                            f"{queued} queued calls")
-        expected = [_judge_digests(c, ref, s_, d, key, f"queued call {k}", {"op": "fetch_queued", "index": k})
-                    for k, (s_, d) in enumerate(zip(seeds, digests))]
+        shapes = shapes if isinstance(shapes, list) and len(shapes) == queued else [None] * queued
+        expected = [_judge_digests(c, ref, s_, d, key, f"queued call {k}", {"op": "fetch_queued", "index": k},
+                                   shapes=sh) for k, (s_, d, sh) in enumerate(zip(seeds, digests, shapes))]
         for index in sorted(set(rng.sample(range(queued), min(2, queued)) + [queued - 1])):
             _, got = _request(c, {"op": "fetch_queued", "index": index}, f"queued call {index}'s outputs")
             _verify(c, expected[index], got, None, digests[index], key, f"queued call {index}")

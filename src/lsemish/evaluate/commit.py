@@ -55,13 +55,21 @@ def digest(outputs, key):
             if isinstance(t, torch.Tensor) else None for t in outputs]
 
 
-def check(digests, expected, key, tolerances):
-    """None when each digest is within the bound of the reference output's (`expected`, CPU tensors); else one
-    line naming the output. `tolerances`: per output, allclose's tolerance (0 for exact outputs)."""
+def check(digests, expected, key, tolerances, shapes=None):
+    """None when each digest is within the bound of the reference output's (`expected`, CPU tensors), and each
+    shape (when given) is the reference's; else one line naming the output. `tolerances`: per output, allclose's
+    tolerance (0 for exact outputs)."""
     if not isinstance(digests, list) or len(digests) != len(expected):
         return f"committed {len(digests) if isinstance(digests, list) else 'no'} digest(s) for {len(expected)} output(s)"
     for i, (d, e, tol) in enumerate(zip(digests, expected, tolerances)):
-        if not isinstance(e, torch.Tensor) or not e.numel():
+        if not isinstance(e, torch.Tensor):
+            continue
+        if shapes is not None and (not isinstance(shapes, list) or len(shapes) != len(expected)
+                                   or shapes[i] != list(e.shape)):
+            got = shapes[i] if isinstance(shapes, list) and i < len(shapes) else None
+            return f"output {i} has shape {tuple(got) if isinstance(got, list) else got}, the reference's is " \
+                   f"{tuple(e.shape)}"
+        if not e.numel():
             continue
         if not isinstance(d, (int, float)) or d != d:
             return f"output {i}'s digest is {d!r}"

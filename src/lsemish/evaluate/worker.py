@@ -260,6 +260,8 @@ class Server:
         return replaced and f"replaced {replaced} (the evaluator's own functions are not the candidate's to change)"
 
     def op_settle(self, req):
+        import gc
+        gc.collect()  # untimed: the timed requests that follow start with nothing for the collector to do
         reason = self.settle()
         self.reply({"rejected": reason, "cheat": True} if reason else {"ok": True})
 
@@ -324,7 +326,8 @@ class Server:
         outputs must exist, whole, before this request, whose time the trusted side counts with the call's."""
         key = tuple(req["key"])
         kept = self.kept if req.get("queued") else [self.last]
-        self.reply({"digests": [self.commit.digest(outs, key) for outs in kept]})
+        self.reply({"digests": [self.commit.digest(outs, key) for outs in kept],
+                    "shapes": [[list(t.shape) if isinstance(t, self.Tensor) else None for t in outs] for outs in kept]})
 
     def op_fetch(self, req):
         """The outputs of the last timed call, as they are now (the trusted side asks right after the call)."""
