@@ -86,7 +86,8 @@ def test_bench_logic_rejects_timing_cheats_on_the_cpu(hostile):
     # a remembered answer fails the reuse probe, a stale one a verified timed call, a shared output buffer the
     # queued calls; the honest deliverable is timed, and so is a candidate that answers inputs it finds made ahead
     # (none are: it does honest work, at least as slowly as the honest candidate).
-    names = ["input_memo", "stale_answers", "output_reuse", "lookahead", "lazy_fetch", "worker_timer", "empty_inflate"]
+    names = ["input_memo", "stale_answers", "output_reuse", "lookahead", "lazy_fetch", "worker_timer", "empty_inflate",
+             "timed_low_precision"]
     result = run_bench(None, [("honest", None)] + [(n, hostile[n]) for n in names], SMALL_22, with_compile=False,
                        calls=3, rounds=1, device="cpu", model_kwargs=FP32, limits=Limits(request_s=30),
                        log=lambda m: None)
@@ -99,9 +100,10 @@ def test_bench_logic_rejects_timing_cheats_on_the_cpu(hostile):
     assert rows["lookahead"]["rejected"] is None and rows["lookahead"]["call_ms"] > 0.5 * rows["honest"]["call_ms"]
     # Three that blind the worker's own checks (nothing in its process can be relied on): the commitment right after
     # each call, this process's clock, and the reference's empty requests catch them.
-    assert "outputs changed after its call" in rows["lazy_fetch"]["rejected"]
+    assert "timed call 0 returned a wrong answer" in rows["lazy_fetch"]["rejected"]  # its outputs came with the commit
     assert "work outside the timed call" in rows["worker_timer"]["rejected"]
     assert "work hidden in requests that are not timed" in rows["empty_inflate"]["rejected"]
+    assert "wrong answer" in rows["timed_low_precision"]["rejected"]
 
 
 def test_only_one_contenders_worker_is_alive_at_a_time(hostile):

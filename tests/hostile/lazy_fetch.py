@@ -3,7 +3,7 @@
 # there, outside the timed request; unverified calls stay zeros. It first blinds the worker's check for replaced
 # functions (__main__.Integrity.replaced): nothing in the worker's process can be relied on. From a red team
 # (session 9).
-# expect: changed after its call | does not match the reference
+# expect: wrong answer | changed after its call | does not match the reference
 # where: gpu
 _lazy = {"pending": None}
 

@@ -38,6 +38,7 @@ from .sandbox import Limits, WorkerFailed
 from .timing import cross_check, kernelbench_mean, queued_check, slowed_baseline
 
 SAMPLE = 0.2  # the share of timed calls whose outputs are verified, chosen after each call (and always the last)
+WHOLE_BYTES = 64 << 20  # outputs up to this size come back with every call's commitment and are compared in full
 
 
 class Rejected(Exception):
@@ -65,10 +66,11 @@ def _tolerances(c, expected):
             if isinstance(e, torch.Tensor) and e.is_floating_point() else 0.0 for e in expected]
 
 
-def _committed(c, key, what, queued=False):
-    """(digests, shapes) of the commitment request right after a call (or after the queued calls)."""
-    reply, _ = _request(c, {"op": "commit", "key": list(key), "queued": queued}, f"{what}'s commitment")
-    return reply.get("digests"), reply.get("shapes")
+def _committed(c, key, what, queued=False, outputs=False):
+    """(digests, shapes, outputs or None) of the commitment request right after a call (or the queued calls)."""
+    reply, got = _request(c, {"op": "commit", "key": list(key), "queued": queued, "outputs": outputs},
+                          f"{what}'s commitment")
+    return reply.get("digests"), reply.get("shapes"), (got if outputs else None)
 
 
 def _judge_digests(c, ref, seed, digests, key, what, fetch, previous=None, shapes=None):
@@ -107,7 +109,7 @@ def probe(c, ref, rng):
         c.verified += 1
 
 
-def time_block(c, ref, rng, calls, queued, deadline):
+def time_block(c, ref, rng, calls, queued, deadline, whole=True):
     """One round of one contender: `calls` timed calls (each on fresh inputs, its outputs committed right after it
     and checked against the reference; then the same requests without the call, an empty one and a second
     commitment of the same outputs), then `queued` calls back to back. Keeps the raw per-call figures ("events",
@@ -121,14 +123,19 @@ def time_block(c, ref, rng, calls, queued, deadline):
         _request(c, {"op": "settle"}, f"the checks before timed call {i}")
         t0 = time.perf_counter()
         reply, _ = _request(c, {"op": "call", "seed": seed}, f"timed call {i}")
-        digests, shapes = _committed(c, key, f"timed call {i}")
+        digests, shapes, got = _committed(c, key, f"timed call {i}", outputs=whole)
         t1 = time.perf_counter()
         _request(c, {"op": "empty", "seed": rng.randrange(2**31)}, "an empty request")
-        again, _ = _committed(c, key2, f"timed call {i} (again)")
+        again, _, _ = _committed(c, key2, f"timed call {i} (again)", outputs=whole)  # the same work, for the baseline
         t2 = time.perf_counter()
         digests, again, shapes = (v[0] if isinstance(v, list) and v else v for v in (digests, again, shapes))
-        expected = _judge_digests(c, ref, seed, digests, key, f"timed call {i}", {"op": "fetch"}, previous,
-                                  shapes)
+        if whole:  # every call's outputs, as they were when committed, compared in full
+            expected, _ = ref.run(seed, KERNELBENCH, gold=False, on_device=True)
+            _verify(c, expected, got, previous, digests, key, f"timed call {i}")
+            previous = got
+        else:
+            expected = _judge_digests(c, ref, seed, digests, key, f"timed call {i}", {"op": "fetch"}, previous,
+                                      shapes)
         problem = commit.check(again, expected, key2, _tolerances(c, expected))
         if problem:
             raise Rejected(f"timed call {i}'s outputs changed after its call ({problem})")
@@ -137,7 +144,7 @@ def time_block(c, ref, rng, calls, queued, deadline):
             hosts.append(float(reply["host_ms"]))
             walls.append((t1 - t0) * 1e3)
             empties.append((t2 - t1) * 1e3)
-        if i in (0, calls) or rng.random() < SAMPLE:
+        if not whole and (i in (0, calls) or rng.random() < SAMPLE):
             _, got = _request(c, {"op": "fetch"}, f"the outputs of timed call {i}")
             _verify(c, expected, got, previous, digests, key, f"timed call {i}")
             previous = got
@@ -152,7 +159,7 @@ def time_block(c, ref, rng, calls, queued, deadline):
         key = commit.new_key(rng)
         t0 = time.perf_counter()
         reply, _ = _request(c, {"op": "queued", "seeds": seeds}, "queued calls")
-        digests, shapes = _committed(c, key, "the queued calls", queued=True)
+        digests, shapes, _ = _committed(c, key, "the queued calls", queued=True)
         wall = (time.perf_counter() - t0) * 1e3
         gpu = float(reply["events_ms"])
         if gpu != gpu or gpu <= 0 or gpu > wall + 1.0:
@@ -176,6 +183,15 @@ def overhead_of(row):
     around the queued calls together."""
     return {"empty": statistics.median(row["empties"]),
             "queued": row["queued_wall_ms"] - row["queued_events_ms"] if "queued_wall_ms" in row else None}
+
+
+def _outputs_bytes(problem):
+    """The outputs' size of one call (footprint on the meta device); unknown counts as large."""
+    try:
+        size = footprint(problem)["outputs"]
+    except Exception:
+        return float("inf")
+    return float("inf") if size is None else size
 
 
 def queued_count(problem, budget_bytes=2 * 2**30, most=10):
@@ -221,6 +237,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
 
     rng = random.Random(seed + 1)
     queued = queued_count(problem)
+    whole = _outputs_bytes(problem) <= WHOLE_BYTES
     deadlines = {}
     for r in range(rounds):
         baseline = None  # the reference's overhead this round: the trusted measure of what is not the call
@@ -231,7 +248,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
             try:
                 if r == 0:
                     probe(c, ref, rng)
-                row = time_block(c, ref, rng, calls, queued, deadlines[c.label])
+                row = time_block(c, ref, rng, calls, queued, deadlines[c.label], whole)
                 problem = None
                 if c is contenders[0]:  # the reference: trusted code, whose overhead bounds the others'
                     baseline = overhead_of(row)

@@ -323,11 +323,13 @@ class Server:
 
     def op_commit(self, req):
         """Digests of the last timed call's outputs (or of every queued call's), under a key sent only now: the
-        outputs must exist, whole, before this request, whose time the trusted side counts with the call's."""
+        outputs must exist, whole, before this request, whose time the trusted side counts with the call's; with
+        `outputs`, the outputs themselves too (small ones: every timed call is then compared in full)."""
         key = tuple(req["key"])
         kept = self.kept if req.get("queued") else [self.last]
-        self.reply({"digests": [self.commit.digest(outs, key) for outs in kept],
-                    "shapes": [[list(t.shape) if isinstance(t, self.Tensor) else None for t in outs] for outs in kept]})
+        header = {"digests": [self.commit.digest(outs, key) for outs in kept],
+                  "shapes": [[list(t.shape) if isinstance(t, self.Tensor) else None for t in outs] for outs in kept]}
+        self.reply(header, self.last if req.get("outputs") and not req.get("queued") else ())
 
     def op_fetch(self, req):
         """The outputs of the last timed call, as they are now (the trusted side asks right after the call)."""
