@@ -6,15 +6,16 @@ earlier: inputs made ahead would sit in the worker's memory, where a candidate c
 on the device and in the same request: host work or a pause right before a call slows it, see perf-notes), in the
 same input tensors as the call before (as KernelBench calls a model); the L2 flush queued, CUDA events around the
 call and a synchronize of the whole device after it, as KernelBench times it. Right after, in a request of its own,
-the worker commits to the call's outputs (commit.py: digests under a key it learns only then); every call's digests
-are checked against the reference's outputs, and the outputs of a random fifth of the calls, and of the last, are
-fetched and compared in full (and must still have their digests). This side times the call and its commitment on
-its own clock; what the protocol itself costs is measured on the reference's worker, which runs no candidate code
-(timing.cross_check): nothing a candidate does in its own process (and it can change anything there, the worker's
-own checks and timers included) can move that baseline. Queued GPU time: calls on fresh inputs queued back to back,
-events around them all, every call's outputs committed and checked, a sample fetched (all their inputs exist
-before the first: a candidate could batch them; the ranked figure is the per-call one). A contender that cannot
-finish within its budget is rejected.
+the worker commits to the call's outputs (commit.py: digests and shapes under a key it learns only then). Outputs up
+to WHOLE_BYTES come back with that commitment and every call is compared in full; of larger ones, every call's
+digests are checked against the reference and a random fifth of the calls, and the last, are fetched, compared in
+full and must still have their digests. This side times the call and its commitment on its own clock, less the
+same requests without the call (an empty request and a second commitment) in the same worker; a candidate that
+slows those to hide work in them is caught by comparing them with the reference's (timing.slowed_baseline). Only
+one contender's worker is alive at a time. Queued GPU time: calls on fresh inputs queued back to back, events around
+them all, every call's outputs committed and checked, a sample fetched (all their inputs exist before the first: a
+candidate could batch them; the ranked figure is the per-call one). A contender that cannot finish within its
+budget is rejected.
 """
 from __future__ import annotations
 
@@ -185,20 +186,18 @@ def overhead_of(row):
             "queued": row["queued_wall_ms"] - row["queued_events_ms"] if "queued_wall_ms" in row else None}
 
 
-def _outputs_bytes(problem):
-    """The outputs' size of one call (footprint on the meta device); unknown counts as large."""
+def sizes_of(problem):
+    """footprint() of one call on the meta device, or None where the problem cannot run there."""
     try:
-        size = footprint(problem)["outputs"]
+        return footprint(problem)
     except Exception:
-        return float("inf")
-    return float("inf") if size is None else size
+        return None
 
 
-def queued_count(problem, budget_bytes=2 * 2**30, most=10):
-    """How many fresh input sets (with their outputs) fit in `budget_bytes` of device memory, 1 to `most`."""
-    try:
-        size = footprint(problem)
-    except Exception:
+def queued_count(size, budget_bytes=2 * 2**30, most=10):
+    """How many fresh input sets (with their outputs) fit in `budget_bytes` of device memory, 1 to `most` (1 when
+    the sizes are unknown)."""
+    if size is None:
         return 1
     each = size["inputs"] + (size["outputs"] or size["inputs"])
     return max(1, min(most, budget_bytes // max(each, 1)))
@@ -236,8 +235,9 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
         return worker is not None
 
     rng = random.Random(seed + 1)
-    queued = queued_count(problem)
-    whole = _outputs_bytes(problem) <= WHOLE_BYTES
+    size = sizes_of(problem)  # one footprint, for both: unknown outputs count as large
+    queued = queued_count(size)
+    whole = size is not None and size["outputs"] is not None and size["outputs"] <= WHOLE_BYTES
     deadlines = {}
     for r in range(rounds):
         baseline = None  # the reference's overhead this round: the trusted measure of what is not the call
@@ -249,20 +249,20 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
                 if r == 0:
                     probe(c, ref, rng)
                 row = time_block(c, ref, rng, calls, queued, deadlines[c.label], whole)
-                problem = None
+                reason = None
                 if c is contenders[0]:  # the reference: trusted code, whose overhead bounds the others'
                     baseline = overhead_of(row)
                 elif baseline is None:
                     raise Rejected("no trusted baseline to check its times against (the reference was not timed: "
                                    f"{contenders[0].rejected or 'it failed'})")
                 else:
-                    problem = slowed_baseline(row["empties"], baseline["empty"]) or \
+                    reason = slowed_baseline(row["empties"], baseline["empty"]) or \
                         cross_check(row["events"], row["walls"], row["empties"])
-                    if not problem and baseline["queued"] is not None and "queued_wall_ms" in row:
-                        problem = queued_check(row["queued_events_ms"], row["queued_wall_ms"], baseline["queued"],
-                                               queued)
-                if problem:
-                    raise Rejected(problem)
+                    if not reason and baseline["queued"] is not None and "queued_wall_ms" in row:
+                        reason = queued_check(row["queued_events_ms"], row["queued_wall_ms"], baseline["queued"],
+                                              queued)
+                if reason:
+                    raise Rejected(reason)
                 for k in ("events", "walls", "empties", "queued_events_ms", "queued_wall_ms"):
                     row.pop(k, None)
                 c.rounds.append(row)
