@@ -255,3 +255,5 @@ def test_a_digest_notices_outputs_that_change_after_it():
     assert commit.same(digests, [out.clone()], key)
     out[17] += 1e-3
     assert not commit.same(digests, [out], key)
+    for forged in (None, "0", ["0"], [[1.0]]):  # a worker's reply is not to be trusted with a traceback either
+        assert not commit.same(forged, [out], key)
