@@ -235,21 +235,20 @@ def _settings_and_pool(problems, sets, trials, step_timeout, call_timeout, gpus,
     from ..problems import sizes
     timed = torch.cuda.is_available()
     settings, used = [], set()
+    suite = len(problems) > 1
     for problem in problems:
-        own = sets
-        if sets and len(problems) > 1:  # a suite: each problem takes the sizes it has
-            try:
-                names = sizes(load_problem(problem))
-            except ProblemError as e:
-                raise SystemExit(f"loop: {e}")
-            own = {k: v for k, v in sets.items() if k in names}
-            used |= set(own)
         try:
-            load_problem(problem, own)
+            if suite and sets:  # each problem of a suite takes the sizes it has
+                names = sizes(load_problem(problem))
+                own = {k: v for k, v in sets.items() if k in names}
+                used |= set(own)
+            else:
+                own = sets
+                load_problem(problem, own)  # a size the problem lacks or a bad value stops here, in one line
         except ProblemError as e:
             raise SystemExit(f"loop: {e}")
         settings.append(Settings(problem, trials, step_timeout, call_timeout, timed, own or None))
-    unused = sorted(set(sets or {}) - used) if sets and len(problems) > 1 else []
+    unused = sorted(set(sets) - used) if suite and sets else []
     if unused:
         raise SystemExit(f"loop: --set {', '.join(unused)}: no problem of the suite has a size of that name")
     if ray is not None:
