@@ -5,7 +5,12 @@ back-to-back loop has not, and through evaluate/bench.py (a worker; fresh inputs
 process's clock less the reference's overhead; every call's outputs committed, a sample compared).
 Rounds alternate; writes overhead.json to OUT.
 
-In-process variants, before each timed trial (outside its events):
+Through a worker, three orders of the protocol's requests (bench.SETTLE_BEFORE_CALL, bench.REFERENCE_FIRST): as
+today (settle right before each call, the reference's outputs computed between calls); the settle request after the
+call's commitment; and that with the block's reference outputs computed before its calls (the trusted process then
+uses the GPU during no call).
+
+In-process variants, before each timed trial (outside its events; with --all also those of session 9):
   back-to-back   nothing (KernelBench)
   fresh-inputs   new values as get_inputs() makes them (on the CPU), copied into the same input tensor, synchronize
   fresh+busy     the same, then ~1 ms of fills on the GPU, synchronize
@@ -15,10 +20,13 @@ In-process variants, before each timed trial (outside its events):
   worker-like    one call on the last inputs, new values drawn on the GPU into the same tensor, synchronize
   device-fresh   new values drawn on the GPU into the same tensor, synchronize (what the worker does in the
                  request that times a call)
+  gc+device-fresh         gc.collect() first (what the worker's settle request does before the call)
+  integrity+device-fresh  the worker's scan of torch's namespaces first (the other half of settle)
 
     PYTHONPATH=src python benchmarks/evaluator_overhead.py OUT [--shape M,K,N] [--rounds R]
 """
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -30,6 +38,7 @@ import torch
 from lsemish import ModelNew
 from lsemish.bench import _l2_flush_buffer, kernelbench_call_ms
 from lsemish.evaluate import bench as worker_bench
+from lsemish.evaluate.worker import Integrity
 
 
 def fills(buf, ms, each_ms):
@@ -42,6 +51,7 @@ def main():
     p.add_argument("out")
     p.add_argument("--shape", default="1024,8192,8192")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--all", action="store_true", help="also the variants with inputs made on the CPU (session 9)")
     args = p.parse_args()
     M, K, N = map(int, args.shape.split(","))
     torch.manual_seed(0)
@@ -73,6 +83,10 @@ def main():
             model(x); x.copy_(torch.rand(M, K, device="cuda")); torch.cuda.synchronize()
         elif kind == "device-fresh":
             x.copy_(torch.rand(M, K, device="cuda")); torch.cuda.synchronize()
+        elif kind == "gc+device-fresh":
+            gc.collect(); x.copy_(torch.rand(M, K, device="cuda")); torch.cuda.synchronize()
+        elif kind == "integrity+device-fresh":
+            integrity.replaced(); x.copy_(torch.rand(M, K, device="cuda")); torch.cuda.synchronize()
 
     def timed(kind, trials):  # kernelbench_call_ms's loop with `before` outside the events
         for _ in range(3):
@@ -86,7 +100,11 @@ def main():
             times.append(s.elapsed_time(e))
         return sum(times[1:]) / (len(times) - 1)
 
-    kinds = ["fresh-inputs", "fresh+busy", "gpu-idle", "host-churn", "worker-like", "device-fresh"]
+    integrity = Integrity()
+    kinds = ["device-fresh", "gc+device-fresh", "integrity+device-fresh"] + \
+        (["fresh-inputs", "fresh+busy", "gpu-idle", "host-churn", "worker-like"] if args.all else [])
+    variants = {"worker": (True, False), "worker:settle-after-commit": (False, False),
+                "worker:settle-after-commit+reference-first": (False, True)}
     rows = []
     for r in range(args.rounds):
         row = {}
@@ -94,18 +112,28 @@ def main():
             row["in_process:back-to-back"] = kernelbench_call_ms(lambda: model(x), trials=100)
             for kind in kinds:
                 row[f"in_process:{kind}"] = timed(kind, 30)
-        res = worker_bench.run_bench(None, [("lsemish", None)], {"batch_size": M, "input_size": K, "hidden_size": N},
-                                     with_compile=False, calls=30, rounds=1, log=lambda m: None)
-        by = {r_["name"]: r_ for r_ in res["rows"]}
-        row["worker"] = by["lsemish"]["call_ms"]
-        row["worker:wall_with_commit"] = by["lsemish"]["wall_ms"]
-        row["worker:gpu"] = by["lsemish"].get("gpu_ms")
-        row["worker:eager"] = by["reference-eager"]["call_ms"]
+        for name, (settle_before, reference_first) in variants.items():
+            worker_bench.SETTLE_BEFORE_CALL, worker_bench.REFERENCE_FIRST = settle_before, reference_first
+            res = worker_bench.run_bench(None, [("lsemish", None)],
+                                         {"batch_size": M, "input_size": K, "hidden_size": N},
+                                         with_compile=False, calls=30, rounds=1, log=lambda m: None)
+            by = {r_["name"]: r_ for r_ in res["rows"]}
+            if by["lsemish"].get("rejected"):
+                row[f"{name}:rejected"] = by["lsemish"]["rejected"]
+                continue
+            row[name] = by["lsemish"]["call_ms"]
+            row[f"{name}:median"] = by["lsemish"]["call_median_ms"]
+            row[f"{name}:wall_with_commit"] = by["lsemish"]["wall_ms"]
+            row[f"{name}:gpu"] = by["lsemish"].get("gpu_ms")
+            row[f"{name}:eager"] = by["reference-eager"]["call_ms"]
         rows.append(row)
         print(json.dumps(row), flush=True)
     base = "in_process:back-to-back"
-    ratios = {k: statistics.median(r[k] / r[base] for r in rows) for k in rows[0]
-              if k in ("worker",) or k.startswith("in_process")}
+    ratios = {k: statistics.median(r[k] / r[base] for r in rows if k in r) for k in rows[0]
+              if k in variants or k.startswith("in_process")}
+    ratios.update({f"{k} / in_process:device-fresh": statistics.median(r[k] / r["in_process:device-fresh"]
+                                                                       for r in rows if k in r)
+                   for k in variants if k in rows[0]})
     out = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
            "command": "PYTHONPATH=src python " + " ".join(sys.argv), "shape": [M, K, N], "fill_ms": fill_ms,
            "rounds": rows, "median_over_back_to_back": ratios}

@@ -40,6 +40,9 @@ from .timing import cross_check, kernelbench_mean, queued_check, slowed_baseline
 
 SAMPLE = 0.2  # the share of timed calls whose outputs are verified, chosen after each call (and always the last)
 WHOLE_BYTES = 64 << 20  # outputs up to this size come back with every call's commitment and are compared in full
+# Diagnostic switches (benchmarks/evaluator_overhead.py), under measurement in session 10:
+SETTLE_BEFORE_CALL = True  # the settle request (gc.collect, the checks of the last call) right before each call
+REFERENCE_FIRST = False  # whole outputs: the block's reference outputs computed before its calls, not between them
 
 
 class Rejected(Exception):
@@ -117,21 +120,28 @@ def time_block(c, ref, rng, calls, queued, deadline, whole=True):
     "walls", "empties") for the cross-checks (timing.cross_check, timing.slowed_baseline)."""
     events, walls, empties, hosts = [], [], [], []
     previous = None
+    seeds = [rng.randrange(2**31) for _ in range(calls + 1)]
+    ahead = [ref.run(s, KERNELBENCH, gold=False, on_device=True)[0] for s in seeds] \
+        if whole and REFERENCE_FIRST else None
     for i in range(calls + 1):  # call 0 warms up (compiles, loads): not timed, but verified
         if time.monotonic() > deadline:
             raise Rejected(f"could not finish its measurement within its budget ({i} of {calls} timed calls done)")
-        seed, key, key2 = rng.randrange(2**31), commit.new_key(rng), commit.new_key(rng)
-        _request(c, {"op": "settle"}, f"the checks before timed call {i}")
+        seed, key, key2 = seeds[i], commit.new_key(rng), commit.new_key(rng)
+        if SETTLE_BEFORE_CALL or i == 0:
+            _request(c, {"op": "settle"}, f"the checks before timed call {i}")
         t0 = time.perf_counter()
         reply, _ = _request(c, {"op": "call", "seed": seed}, f"timed call {i}")
         digests, shapes, got = _committed(c, key, f"timed call {i}", outputs=whole)
         t1 = time.perf_counter()
+        if not SETTLE_BEFORE_CALL:
+            _request(c, {"op": "settle"}, f"the checks after timed call {i}")
+        t1e = time.perf_counter()
         _request(c, {"op": "empty", "seed": rng.randrange(2**31)}, "an empty request")
         again, _, _ = _committed(c, key2, f"timed call {i} (again)", outputs=whole)  # the same work, for the baseline
         t2 = time.perf_counter()
         digests, again, shapes = (v[0] if isinstance(v, list) and v else v for v in (digests, again, shapes))
         if whole:  # every call's outputs, as they were when committed, compared in full
-            expected, _ = ref.run(seed, KERNELBENCH, gold=False, on_device=True)
+            expected = ahead[i] if ahead else ref.run(seed, KERNELBENCH, gold=False, on_device=True)[0]
             _verify(c, expected, got, previous, digests, key, f"timed call {i}")
             previous = got
         else:
@@ -144,7 +154,7 @@ def time_block(c, ref, rng, calls, queued, deadline, whole=True):
             events.append(float(reply["events_ms"]))
             hosts.append(float(reply["host_ms"]))
             walls.append((t1 - t0) * 1e3)
-            empties.append((t2 - t1) * 1e3)
+            empties.append((t2 - t1e) * 1e3)
         if not whole and (i in (0, calls) or rng.random() < SAMPLE):
             _, got = _request(c, {"op": "fetch"}, f"the outputs of timed call {i}")
             _verify(c, expected, got, previous, digests, key, f"timed call {i}")
