@@ -5,10 +5,10 @@ back-to-back loop has not, and through evaluate/bench.py (a worker; fresh inputs
 process's clock less the reference's overhead; every call's outputs committed, a sample compared).
 Rounds alternate; writes overhead.json to OUT.
 
-Through a worker, three orders of the protocol's requests (bench.SETTLE_BEFORE_CALL, bench.REFERENCE_FIRST): as
-today (settle right before each call, the reference's outputs computed between calls); the settle request after the
-call's commitment; and that with the block's reference outputs computed before its calls (the trusted process then
-uses the GPU during no call).
+Through a worker, variants of the protocol's requests (bench.SETTLE_BEFORE_CALL, REFERENCE_FIRST, COLLECT): as
+today (settle right before each call, collecting garbage and freezing the survivors; the reference's outputs
+computed between calls); the block's reference outputs computed before its calls (the trusted process then uses the
+GPU during no call); settle without a collection; settle after the call's commitment.
 
 In-process variants, before each timed trial (outside its events; with --all also those of session 9):
   back-to-back   nothing (KernelBench)
@@ -22,6 +22,7 @@ In-process variants, before each timed trial (outside its events; with --all als
                  request that times a call)
   gc+device-fresh         gc.collect() first (what the worker's settle request does before the call)
   integrity+device-fresh  the worker's scan of torch's namespaces first (the other half of settle)
+  frozen-gc+device-fresh  gc.collect() then gc.freeze() first (the worker's settle since session 10)
 
     PYTHONPATH=src python benchmarks/evaluator_overhead.py OUT [--shape M,K,N] [--rounds R]
 """
@@ -85,6 +86,8 @@ def main():
             x.copy_(torch.rand(M, K, device="cuda")); torch.cuda.synchronize()
         elif kind == "gc+device-fresh":
             gc.collect(); x.copy_(torch.rand(M, K, device="cuda")); torch.cuda.synchronize()
+        elif kind == "frozen-gc+device-fresh":  # what the worker's settle does since session 10
+            gc.collect(); gc.freeze(); x.copy_(torch.rand(M, K, device="cuda")); torch.cuda.synchronize()
         elif kind == "integrity+device-fresh":
             integrity.replaced(); x.copy_(torch.rand(M, K, device="cuda")); torch.cuda.synchronize()
 
@@ -102,9 +105,10 @@ def main():
 
     integrity = Integrity()
     kinds = ["device-fresh", "gc+device-fresh", "integrity+device-fresh"] + \
-        (["fresh-inputs", "fresh+busy", "gpu-idle", "host-churn", "worker-like"] if args.all else [])
-    variants = {"worker": (True, False), "worker:settle-after-commit": (False, False),
-                "worker:settle-after-commit+reference-first": (False, True)}
+        (["fresh-inputs", "fresh+busy", "gpu-idle", "host-churn", "worker-like"] if args.all else []) + \
+        ["frozen-gc+device-fresh"]  # last: it freezes this process's objects until the round ends
+    variants = {"worker": (True, False, True), "worker:reference-first": (True, True, True),
+                "worker:no-collect": (True, False, False), "worker:settle-after-commit": (False, False, True)}
     rows = []
     for r in range(args.rounds):
         row = {}
@@ -112,8 +116,9 @@ def main():
             row["in_process:back-to-back"] = kernelbench_call_ms(lambda: model(x), trials=100)
             for kind in kinds:
                 row[f"in_process:{kind}"] = timed(kind, 30)
-        for name, (settle_before, reference_first) in variants.items():
-            worker_bench.SETTLE_BEFORE_CALL, worker_bench.REFERENCE_FIRST = settle_before, reference_first
+            gc.unfreeze()
+        for name, flags in variants.items():
+            worker_bench.SETTLE_BEFORE_CALL, worker_bench.REFERENCE_FIRST, worker_bench.COLLECT = flags
             res = worker_bench.run_bench(None, [("lsemish", None)],
                                          {"batch_size": M, "input_size": K, "hidden_size": N},
                                          with_compile=False, calls=30, rounds=1, log=lambda m: None)

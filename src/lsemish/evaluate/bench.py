@@ -43,6 +43,7 @@ WHOLE_BYTES = 64 << 20  # outputs up to this size come back with every call's co
 # Diagnostic switches (benchmarks/evaluator_overhead.py), under measurement in session 10:
 SETTLE_BEFORE_CALL = True  # the settle request (gc.collect, the checks of the last call) right before each call
 REFERENCE_FIRST = False  # whole outputs: the block's reference outputs computed before its calls, not between them
+COLLECT = True  # the settle request collects garbage (and freezes what survives)
 
 
 class Rejected(Exception):
@@ -128,13 +129,13 @@ def time_block(c, ref, rng, calls, queued, deadline, whole=True):
             raise Rejected(f"could not finish its measurement within its budget ({i} of {calls} timed calls done)")
         seed, key, key2 = seeds[i], commit.new_key(rng), commit.new_key(rng)
         if SETTLE_BEFORE_CALL or i == 0:
-            _request(c, {"op": "settle"}, f"the checks before timed call {i}")
+            _request(c, {"op": "settle", "collect": COLLECT}, f"the checks before timed call {i}")
         t0 = time.perf_counter()
         reply, _ = _request(c, {"op": "call", "seed": seed}, f"timed call {i}")
         digests, shapes, got = _committed(c, key, f"timed call {i}", outputs=whole)
         t1 = time.perf_counter()
         if not SETTLE_BEFORE_CALL:
-            _request(c, {"op": "settle"}, f"the checks after timed call {i}")
+            _request(c, {"op": "settle", "collect": COLLECT}, f"the checks after timed call {i}")
         t1e = time.perf_counter()
         _request(c, {"op": "empty", "seed": rng.randrange(2**31)}, "an empty request")
         again, _, _ = _committed(c, key2, f"timed call {i} (again)", outputs=whole)  # the same work, for the baseline
