@@ -5,10 +5,8 @@ back-to-back loop has not, and through evaluate/bench.py (a worker; fresh inputs
 process's clock less the reference's overhead; every call's outputs committed, a sample compared).
 Rounds alternate; writes overhead.json to OUT.
 
-Through a worker, variants of the protocol's requests (bench.SETTLE_BEFORE_CALL, REFERENCE_FIRST, COLLECT): as
-today (settle right before each call, collecting garbage and freezing the survivors; the reference's outputs
-computed between calls); the block's reference outputs computed before its calls (the trusted process then uses the
-GPU during no call); settle without a collection; settle after the call's commitment.
+Through a worker: the protocol as it is (session 10 measured three other orders of its requests, perf-notes); with
+each contender's median empty request (the protocol's own cost in its worker).
 
 In-process variants, before each timed trial (outside its events; with --all also those of session 9):
   back-to-back   nothing (KernelBench)
@@ -107,8 +105,7 @@ def main():
     kinds = ["device-fresh", "gc+device-fresh", "integrity+device-fresh"] + \
         (["fresh-inputs", "fresh+busy", "gpu-idle", "host-churn", "worker-like"] if args.all else []) + \
         ["frozen-gc+device-fresh"]  # last: it freezes this process's objects until the round ends
-    variants = {"worker": (True, False, True), "worker:reference-first": (True, True, True),
-                "worker:no-collect": (True, False, False), "worker:settle-after-commit": (False, False, True)}
+    variants = {"worker": None}
     rows = []
     for r in range(args.rounds):
         row = {}
@@ -117,8 +114,7 @@ def main():
             for kind in kinds:
                 row[f"in_process:{kind}"] = timed(kind, 30)
             gc.unfreeze()
-        for name, flags in variants.items():
-            worker_bench.SETTLE_BEFORE_CALL, worker_bench.REFERENCE_FIRST, worker_bench.COLLECT = flags
+        for name in variants:
             res = worker_bench.run_bench(None, [("lsemish", None)],
                                          {"batch_size": M, "input_size": K, "hidden_size": N},
                                          with_compile=False, calls=30, rounds=1, log=lambda m: None)
@@ -131,6 +127,8 @@ def main():
             row[f"{name}:wall_with_commit"] = by["lsemish"]["wall_ms"]
             row[f"{name}:gpu"] = by["lsemish"].get("gpu_ms")
             row[f"{name}:eager"] = by["reference-eager"]["call_ms"]
+            row[f"{name}:empty"] = by["lsemish"]["empty_ms"]
+            row[f"{name}:eager_empty"] = by["reference-eager"]["empty_ms"]
         rows.append(row)
         print(json.dumps(row), flush=True)
     base = "in_process:back-to-back"

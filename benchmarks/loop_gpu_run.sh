@@ -32,7 +32,7 @@ for run in samples4 samples1; do
   if [ $run = samples4 ]; then extra="--samples 4 --gpus all"; else extra="--samples 1 --gpus 0"; fi
   rm -f "$work/state-$run"
   start=$(date +%s.%N)
-  timeout 270 python -m lsemish loop --agent "python tests/fixtures/agent.py $work/state-$run --delay $delay $steps" \
+  timeout ${LOOP_TIMEOUT:-270} python -m lsemish loop --agent "python tests/fixtures/agent.py $work/state-$run --delay $delay $steps" \
     --rounds 3 $extra --trials 1 --candidate "$work/seed.py" --out "$work/$run" > "$out/log-$run.txt" 2>&1
   echo "rc $? wall $(echo "$(date +%s.%N) - $start" | bc) s ($extra, delay $delay s)" > "$out/wall-$run.txt"
   mkdir -p "$out/$run"

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 def test_bench_rejects_what_only_timing_shows(tmp_path):
     source = deliverable_source()
     names = ["side_stream", "output_reuse", "timer_patch", "stale_answers", "input_memo", "lazy_fetch", "worker_timer",
-             "empty_inflate"]
+             "empty_inflate", "empty_inflate_quiet"]
     cands = [("honest", None), ("lookahead", hostile_set.compose("lookahead", source, tmp_path / "lookahead.py"))]
     cands += [(n, hostile_set.compose(n, source, tmp_path / f"{n}.py")) for n in names]
     result = run_bench(None, cands, None, with_compile=False, calls=8, rounds=1,

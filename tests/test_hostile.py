@@ -86,7 +86,7 @@ def test_bench_logic_rejects_timing_cheats_on_the_cpu(hostile):
     # a remembered answer fails the reuse probe, a stale one a verified timed call, a shared output buffer the
     # queued calls; the honest deliverable is timed, and so is a candidate that answers inputs it finds made ahead
     # (none are: it does honest work, at least as slowly as the honest candidate).
-    names = ["input_memo", "stale_answers", "output_reuse", "lookahead", "lazy_fetch", "worker_timer", "empty_inflate",
+    names = ["input_memo", "stale_answers", "output_reuse", "lookahead", "lazy_fetch", "worker_timer", "empty_inflate", "empty_inflate_quiet",
              "timed_low_precision"]
     result = run_bench(None, [("honest", None)] + [(n, hostile[n]) for n in names], SMALL_22, with_compile=False,
                        calls=3, rounds=1, device="cpu", model_kwargs=FP32, limits=Limits(request_s=30),
@@ -103,6 +103,7 @@ def test_bench_logic_rejects_timing_cheats_on_the_cpu(hostile):
     assert "timed call 0 returned a wrong answer" in rows["lazy_fetch"]["rejected"]  # its outputs came with the commit
     assert "work outside the timed call" in rows["worker_timer"]["rejected"]
     assert "work hidden in requests that are not timed" in rows["empty_inflate"]["rejected"]
+    assert "work hidden in requests that are not timed" in rows["empty_inflate_quiet"]["rejected"]
     assert "wrong answer" in rows["timed_low_precision"]["rejected"]
 
 

@@ -2,7 +2,7 @@
 # empty request (the protocol's own cost, which the trusted side takes off a call's wall clock), after blinding the
 # worker's check for replaced functions. A red team's win (session 9) against a baseline measured in the
 # candidate's own worker.
-# expect: work hidden in requests that are not timed
+# expect: work hidden in requests that are not timed | work outside the timed call
 # where: gpu
 _hidden = [0.0]
 

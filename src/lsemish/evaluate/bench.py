@@ -5,8 +5,9 @@ Each timed call gets values made fresh for it from a new seed, on the device, in
 earlier: inputs made ahead would sit in the worker's memory, where a candidate can find and answer them in advance;
 on the device and in the same request: host work or a pause right before a call slows it, see perf-notes), in the
 same input tensors as the call before (as KernelBench calls a model); the L2 flush queued, CUDA events around the
-call and a synchronize of the whole device after it, as KernelBench times it. Right after, in a request of its own,
-the worker commits to the call's outputs (commit.py: digests and shapes under a key it learns only then). Outputs up
+call and a synchronize of the whole device after it, as KernelBench times it. The reference's outputs for a block's seeds are
+computed ahead (Expected: this process keeps off the GPU between a contender's calls). Right after, in a request of
+its own, the worker commits to the call's outputs (commit.py: digests and shapes under a key it learns only then). Outputs up
 to WHOLE_BYTES come back with that commitment and every call is compared in full; of larger ones, every call's
 digests are checked against the reference and a random fifth of the calls, and the last, are fetched, compared in
 full and must still have their digests. This side times the call and its commitment on its own clock, less the
@@ -40,10 +41,25 @@ from .timing import cross_check, kernelbench_mean, queued_check, slowed_baseline
 
 SAMPLE = 0.2  # the share of timed calls whose outputs are verified, chosen after each call (and always the last)
 WHOLE_BYTES = 64 << 20  # outputs up to this size come back with every call's commitment and are compared in full
-# Diagnostic switches (benchmarks/evaluator_overhead.py), under measurement in session 10:
-SETTLE_BEFORE_CALL = True  # the settle request (gc.collect, the checks of the last call) right before each call
-REFERENCE_FIRST = False  # whole outputs: the block's reference outputs computed before its calls, not between them
-COLLECT = True  # the settle request collects garbage (and freezes what survives)
+AHEAD_BYTES = 1 << 30  # host memory for reference outputs computed ahead of the calls they judge
+
+
+class Expected:
+    """The reference's outputs for a block's seeds, computed ahead in batches of up to AHEAD_BYTES (at least one
+    call's): this process then uses the GPU between a contender's calls only once a batch, not before every call
+    (its work on the same GPU right before a call slowed the call's events, perf-notes session 10). The seeds are
+    this process's own: nothing ahead exists in the worker."""
+
+    def __init__(self, ref, seeds, out_bytes):
+        self.ref, self.seeds, self.cache = ref, seeds, {}
+        self.batch = max(1, AHEAD_BYTES // max(out_bytes or AHEAD_BYTES, 1))
+
+    def __getitem__(self, i):
+        if i not in self.cache:
+            self.cache.clear()
+            for k in range(i, min(i + self.batch, len(self.seeds))):
+                self.cache[k] = self.ref.run(self.seeds[k], KERNELBENCH, gold=False, on_device=True)[0]
+        return self.cache[i]
 
 
 class Rejected(Exception):
@@ -78,17 +94,14 @@ def _committed(c, key, what, queued=False, outputs=False):
     return reply.get("digests"), reply.get("shapes"), (got if outputs else None)
 
 
-def _judge_digests(c, ref, seed, digests, key, what, fetch, previous=None, shapes=None):
-    """The reference's outputs for `seed`, after checking the committed digests (and shapes) against them; on a
-    mismatch the outputs are fetched and compared, for the precise reason (a wrong or stale answer, or outputs that
-    changed)."""
-    expected, _ = ref.run(seed, KERNELBENCH, gold=False, on_device=True)
+def _judge_digests(c, expected, digests, key, what, fetch, previous=None, shapes=None):
+    """Checks the committed digests (and shapes) against the reference's outputs; on a mismatch the outputs are
+    fetched and compared, for the precise reason (a wrong or stale answer, or outputs that changed)."""
     problem = commit.check(digests, expected, key, _tolerances(c, expected), shapes)
     if problem:
         _, got = _request(c, fetch, f"the outputs of {what}")
         _verify(c, expected, got, previous, digests, key, what)
         raise Rejected(f"{what}: {problem}")
-    return expected
 
 
 def _verify(c, expected, got, previous, digests, key, what):
@@ -114,40 +127,36 @@ def probe(c, ref, rng):
         c.verified += 1
 
 
-def time_block(c, ref, rng, calls, queued, deadline, whole=True):
+def time_block(c, ref, rng, calls, queued, deadline, out_bytes):
     """One round of one contender: `calls` timed calls (each on fresh inputs, its outputs committed right after it
     and checked against the reference; then the same requests without the call, an empty one and a second
-    commitment of the same outputs), then `queued` calls back to back. Keeps the raw per-call figures ("events",
-    "walls", "empties") for the cross-checks (timing.cross_check, timing.slowed_baseline)."""
+    commitment of the same outputs), then `queued` calls back to back. `out_bytes`: one call's outputs (None:
+    unknown). Keeps the raw per-call figures ("events", "walls", "empties") for the cross-checks
+    (timing.cross_check, timing.slowed_baseline)."""
+    whole = out_bytes is not None and out_bytes <= WHOLE_BYTES
     events, walls, empties, hosts = [], [], [], []
     previous = None
     seeds = [rng.randrange(2**31) for _ in range(calls + 1)]
-    ahead = [ref.run(s, KERNELBENCH, gold=False, on_device=True)[0] for s in seeds] \
-        if whole and REFERENCE_FIRST else None
+    references = Expected(ref, seeds, out_bytes)
     for i in range(calls + 1):  # call 0 warms up (compiles, loads): not timed, but verified
         if time.monotonic() > deadline:
             raise Rejected(f"could not finish its measurement within its budget ({i} of {calls} timed calls done)")
         seed, key, key2 = seeds[i], commit.new_key(rng), commit.new_key(rng)
-        if SETTLE_BEFORE_CALL or i == 0:
-            _request(c, {"op": "settle", "collect": COLLECT}, f"the checks before timed call {i}")
+        expected = references[i]
+        _request(c, {"op": "settle"}, f"the checks before timed call {i}")
         t0 = time.perf_counter()
         reply, _ = _request(c, {"op": "call", "seed": seed}, f"timed call {i}")
         digests, shapes, got = _committed(c, key, f"timed call {i}", outputs=whole)
         t1 = time.perf_counter()
-        if not SETTLE_BEFORE_CALL:
-            _request(c, {"op": "settle", "collect": COLLECT}, f"the checks after timed call {i}")
-        t1e = time.perf_counter()
         _request(c, {"op": "empty", "seed": rng.randrange(2**31)}, "an empty request")
         again, _, _ = _committed(c, key2, f"timed call {i} (again)", outputs=whole)  # the same work, for the baseline
         t2 = time.perf_counter()
         digests, again, shapes = (v[0] if isinstance(v, list) and v else v for v in (digests, again, shapes))
         if whole:  # every call's outputs, as they were when committed, compared in full
-            expected = ahead[i] if ahead else ref.run(seed, KERNELBENCH, gold=False, on_device=True)[0]
             _verify(c, expected, got, previous, digests, key, f"timed call {i}")
             previous = got
         else:
-            expected = _judge_digests(c, ref, seed, digests, key, f"timed call {i}", {"op": "fetch"}, previous,
-                                      shapes)
+            _judge_digests(c, expected, digests, key, f"timed call {i}", {"op": "fetch"}, previous, shapes)
         problem = commit.check(again, expected, key2, _tolerances(c, expected))
         if problem:
             raise Rejected(f"timed call {i}'s outputs changed after its call ({problem})")
@@ -155,7 +164,7 @@ def time_block(c, ref, rng, calls, queued, deadline, whole=True):
             events.append(float(reply["events_ms"]))
             hosts.append(float(reply["host_ms"]))
             walls.append((t1 - t0) * 1e3)
-            empties.append((t2 - t1e) * 1e3)
+            empties.append((t2 - t1) * 1e3)
         if not whole and (i in (0, calls) or rng.random() < SAMPLE):
             _, got = _request(c, {"op": "fetch"}, f"the outputs of timed call {i}")
             _verify(c, expected, got, previous, digests, key, f"timed call {i}")
@@ -165,6 +174,7 @@ def time_block(c, ref, rng, calls, queued, deadline, whole=True):
         raise Rejected("its timer reported a negative or NaN time" if events else "no timed call finished")
     row = {"call_ms": kernelbench_mean(events), "call_median_ms": statistics.median(events),
            "wall_ms": statistics.median(walls), "worker_host_ms": statistics.median(hosts),
+           "empty_ms": statistics.median(empties),
            "events": events, "walls": walls, "empties": empties}
     if queued:
         seeds = [rng.randrange(2**31) for _ in range(queued)]
@@ -181,8 +191,9 @@ def time_block(c, ref, rng, calls, queued, deadline, whole=True):
             raise Rejected(f"committed {len(digests) if isinstance(digests, list) else 'no'} digest list(s) for "
                            f"{queued} queued calls")
         shapes = shapes if isinstance(shapes, list) and len(shapes) == queued else [None] * queued
-        expected = [_judge_digests(c, ref, s_, d, key, f"queued call {k}", {"op": "fetch_queued", "index": k},
-                                   shapes=sh) for k, (s_, d, sh) in enumerate(zip(seeds, digests, shapes))]
+        expected = [ref.run(s_, KERNELBENCH, gold=False, on_device=True)[0] for s_ in seeds]
+        for k, (e, d, sh) in enumerate(zip(expected, digests, shapes)):
+            _judge_digests(c, e, d, key, f"queued call {k}", {"op": "fetch_queued", "index": k}, shapes=sh)
         for index in sorted(set(rng.sample(range(queued), min(2, queued)) + [queued - 1])):
             _, got = _request(c, {"op": "fetch_queued", "index": index}, f"queued call {index}'s outputs")
             _verify(c, expected[index], got, None, digests[index], key, f"queued call {index}")
@@ -248,7 +259,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
     rng = random.Random(seed + 1)
     size = sizes_of(problem)  # one footprint, for both: unknown outputs count as large
     queued = queued_count(size)
-    whole = size is not None and size["outputs"] is not None and size["outputs"] <= WHOLE_BYTES
+    out_bytes = size["outputs"] if size is not None else None
     deadlines = {}
     for r in range(rounds):
         baseline = None  # the reference's overhead this round: the trusted measure of what is not the call
@@ -259,7 +270,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
             try:
                 if r == 0:
                     probe(c, ref, rng)
-                row = time_block(c, ref, rng, calls, queued, deadlines[c.label], whole)
+                row = time_block(c, ref, rng, calls, queued, deadlines[c.label], out_bytes)
                 reason = None
                 if c is contenders[0]:  # the reference: trusted code, whose overhead bounds the others'
                     baseline = overhead_of(row)
