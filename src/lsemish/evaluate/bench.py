@@ -260,17 +260,18 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
     size = sizes_of(problem)  # one footprint, for both: unknown outputs count as large
     queued = queued_count(size)
     out_bytes = size["outputs"] if size is not None else None
-    deadlines = {}
+    spent = {}  # seconds of each contender's own rounds, against budget_s
     for r in range(rounds):
         baseline = None  # the reference's overhead this round: the trusted measure of what is not the call
         for c in contenders:
             if c.rejected or not open_worker(c):
                 continue
-            deadlines.setdefault(c.label, time.monotonic() + budget_s)
+            deadline = time.monotonic() + budget_s - spent.get(c.label, 0.0)  # its own rounds' time counts
+            started = time.monotonic()
             try:
                 if r == 0:
                     probe(c, ref, rng)
-                row = time_block(c, ref, rng, calls, queued, deadlines[c.label], out_bytes)
+                row = time_block(c, ref, rng, calls, queued, deadline, out_bytes)
                 reason = None
                 if c is contenders[0]:  # the reference: trusted code, whose overhead bounds the others'
                     baseline = overhead_of(row)
@@ -294,6 +295,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
                 continue
             finally:
                 c.worker.close()
+                spent[c.label] = spent.get(c.label, 0.0) + time.monotonic() - started
             last = c.rounds[-1]
             log(f"  round {r}: {c.label:18s} per call {last['call_ms']:.4f} ms  wall {last['wall_ms']:.4f} ms  "
                 f"GPU {last.get('gpu_ms', float('nan')):.4f} ms")

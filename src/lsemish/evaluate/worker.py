@@ -192,15 +192,17 @@ class Server:
         self.candidate = req.get("candidate")
         torch.manual_seed(req["seed"])
         init = list(self.problem.get_init_inputs())
+        from .seccomp import drop_capabilities, refuse_metadata_and_admin_calls
+        # Before the candidate's first line runs; the reference's worker too, so that the protocol's own cost (its
+        # empty requests, the baseline that candidates' are held to) is measured under the same filter. Profiling
+        # keeps the capabilities: Nsight Compute's counters need them where the driver restricts profiling to
+        # administrators.
+        self.caps_note = None if req.get("keep_capabilities") else drop_capabilities()
+        self.seccomp_note = refuse_metadata_and_admin_calls()
         if self.candidate is None:
             cls = self.problem.Model
         else:
             from ..problems import ProblemError, load_module
-            from .seccomp import drop_capabilities, refuse_metadata_and_admin_calls
-            # Before the candidate's first line runs. Profiling keeps the capabilities: Nsight Compute's counters
-            # need them where the driver restricts profiling to administrators.
-            self.caps_note = None if req.get("keep_capabilities") else drop_capabilities()
-            self.seccomp_note = refuse_metadata_and_admin_calls()
             try:
                 module = load_module(self.candidate, "candidate")
             except ProblemError as e:
