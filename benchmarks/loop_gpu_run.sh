@@ -34,7 +34,7 @@ for run in samples4 samples1; do
   start=$(date +%s.%N)
   timeout ${LOOP_TIMEOUT:-270} python -m lsemish loop --agent "python tests/fixtures/agent.py $work/state-$run --delay $delay $steps" \
     --rounds 3 $extra --trials 1 --candidate "$work/seed.py" --out "$work/$run" > "$out/log-$run.txt" 2>&1
-  echo "rc $? wall $(echo "$(date +%s.%N) - $start" | bc) s ($extra, delay $delay s)" > "$out/wall-$run.txt"
+  rc=$?; echo "rc $rc wall $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s ($extra, delay $delay s)" > "$out/wall-$run.txt"
   mkdir -p "$out/$run"
   cp "$work/$run/summary.md" "$work/$run/summary.json" "$work/$run/summary.png" "$out/$run/" 2>/dev/null
   cp "$work/$run/state.json" "$out/$run/" 2>/dev/null
