@@ -20,6 +20,8 @@ budget is rejected.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import random
 import shutil
@@ -201,6 +203,20 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes):
     return row
 
 
+@contextlib.contextmanager
+def _collector_paused():
+    """This process's garbage collector off during a block: its wall clock, which checks a worker's times, then
+    measures the requests and not a collection of this process's own objects."""
+    was = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def overhead_of(row):
     """The reference's own cost of the protocol (ms): an empty request with its commitment, per timed call; and
     around the queued calls together."""
@@ -271,7 +287,8 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
             try:
                 if r == 0:
                     probe(c, ref, rng)
-                row = time_block(c, ref, rng, calls, queued, deadline, out_bytes)
+                with _collector_paused():
+                    row = time_block(c, ref, rng, calls, queued, deadline, out_bytes)
                 reason = None
                 if c is contenders[0]:  # the reference: trusted code, whose overhead bounds the others'
                     baseline = overhead_of(row)

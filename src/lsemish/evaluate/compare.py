@@ -13,14 +13,22 @@ CHUNK = 1 << 24
 GOLD_FACTOR = 4.0
 
 
+def _arithmetic_device(numel):
+    """Where a comparison's arithmetic runs: a GPU for outputs over one chunk (float64 passes over GBs take seconds
+    per GB on a CPU), chunk by chunk so that it holds one chunk at a time; the CPU for smaller ones (the bench
+    compares every timed call's outputs, and this process keeps off the GPU between a contender's calls)."""
+    return "cuda" if numel > CHUNK and torch.cuda.is_available() else "cpu"
+
+
 def _stats(got, expected, gold, tol):
     """(all within tolerance, max |got - expected|, ||got - gold|| / ||gold|| or None, any non-finite in got where
     the reference is finite, ||expected - gold|| / ||gold|| or None)."""
     g, e = got.reshape(-1), expected.reshape(-1)
     ref = gold.reshape(-1) if gold is not None else None
     ok, max_abs, err2, gold2, nonfinite, ref_err2 = True, 0.0, 0.0, 0.0, False, 0.0
+    dev = _arithmetic_device(g.numel())
     for start in range(0, g.numel(), CHUNK):
-        gc, ec = g[start:start + CHUNK].double(), e[start:start + CHUNK].double()
+        gc, ec = (t[start:start + CHUNK].to(dev).double() for t in (g, e))
         diff = (gc - ec).abs()
         nonfinite |= bool((~torch.isfinite(gc) & torch.isfinite(ec)).any())
         both_inf = (gc == ec) & torch.isinf(ec)
@@ -32,7 +40,7 @@ def _stats(got, expected, gold, tol):
         if not (torch.isfinite(diff) | both_inf | both_nan).all():
             max_abs = float("inf")
         if ref is not None:
-            rc = ref[start:start + CHUNK].double()
+            rc = ref[start:start + CHUNK].to(dev).double()
             finite = torch.isfinite(rc)
             err2 += float(((gc - rc)[finite] ** 2).sum())
             ref_err2 += float(((ec - rc)[finite] ** 2).sum())

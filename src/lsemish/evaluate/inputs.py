@@ -20,29 +20,38 @@ NAMES = {"randn": "signed (normal)", "uniform": "signed (uniform ±1)", "laplace
 
 
 def make_x(dist, shape, generator=None, device="cpu", dtype=torch.float32):
-    """A tensor of `shape` drawn from `dist` (see DISTRIBUTIONS) on `device`."""
+    """A tensor of `shape` drawn from `dist` (see DISTRIBUTIONS), drawn on the generator's device (a GPU draws GBs
+    in milliseconds, a CPU in seconds) and returned on `device`."""
+    kw = {"generator": generator, "device": generator.device if generator is not None else "cpu"}
     if dist == "rand":
-        x = torch.rand(shape, generator=generator)
+        x = torch.rand(shape, **kw)
     elif dist == "randn":
-        x = torch.randn(shape, generator=generator)
+        x = torch.randn(shape, **kw)
     elif dist == "uniform":
-        x = torch.rand(shape, generator=generator) * 2 - 1
+        x = torch.rand(shape, **kw) * 2 - 1
     elif dist == "laplace":
-        u = torch.rand(shape, generator=generator).clamp_(1e-7, 1 - 1e-7) - 0.5
+        u = torch.rand(shape, **kw).clamp_(1e-7, 1 - 1e-7) - 0.5
         x = -torch.sign(u) * torch.log1p(-2 * u.abs())
     elif dist == "lognormal":
-        x = torch.exp(torch.randn(shape, generator=generator) * 0.5)
+        x = torch.exp(torch.randn(shape, **kw) * 0.5)
     elif dist == "scaled":  # large magnitudes: an exp without its max subtracted overflows here
-        x = torch.randn(shape, generator=generator) * 50
+        x = torch.randn(shape, **kw) * 50
     else:
         raise ValueError(f"unknown distribution {dist!r}; valid: {', '.join(DISTRIBUTIONS + ('scaled',))}")
     return x.to(device=device, dtype=dtype)
 
 
+def generator(seed, device="cpu"):
+    """A generator on `device` under `seed`: both sides draw a trial's values on the same kind of device, so they
+    agree (a GPU's stream of values differs from a CPU's)."""
+    return torch.Generator(device=device).manual_seed(seed)
+
+
 def problem_inputs(problem, seed, dist=KERNELBENCH, device="cpu", on_device=False):
     """The inputs of one trial: get_inputs() under torch.manual_seed(seed); for another `dist`, every floating-point
     tensor among them replaced by one of the same shape and dtype drawn from `dist` (integer inputs, e.g. indices
-    or labels, and non-tensors are kept as get_inputs() made them). `on_device` (KernelBench's inputs only): drawn
+    or labels, and non-tensors are kept as get_inputs() made them), drawn on `device`. `on_device` (KernelBench's
+    inputs: get_inputs() itself): drawn
     with `device` as torch's default device (its own generator: other values than on the CPU, the same on both
     sides), so that making them costs the host microseconds instead of tens of milliseconds (a timed call's)."""
     torch.manual_seed(seed)
@@ -51,9 +60,9 @@ def problem_inputs(problem, seed, dist=KERNELBENCH, device="cpu", on_device=Fals
             values = list(problem.get_inputs())
     else:
         values = list(problem.get_inputs())
-    if dist != KERNELBENCH:
-        gen = torch.Generator().manual_seed(seed)
-        values = [make_x(dist, tuple(v.shape), gen, dtype=v.dtype) if isinstance(v, torch.Tensor)
+    if dist != KERNELBENCH:  # drawn on the device (values made on the CPU cost seconds per GB, seven times a check)
+        gen = generator(seed, device)
+        values = [make_x(dist, tuple(v.shape), gen, device, dtype=v.dtype) if isinstance(v, torch.Tensor)
                   and v.is_floating_point() else v for v in values]
     return [v.to(device) if isinstance(v, torch.Tensor) else v for v in values]
 
@@ -63,7 +72,7 @@ def refill_tail(values, seed, dist):
     under `seed`; the first half, first row included, is left as it was. The reuse probe: the same memory, partly
     the same values, a different answer; a candidate that remembers answers by address or by a sample of its input
     returns the old one."""
-    gen = torch.Generator().manual_seed(seed)
+    gens = {}
     for v in values:
         if isinstance(v, torch.Tensor) and v.is_floating_point() and v.numel() > 1:
             flat = v.view(-1) if v.is_contiguous() else None
@@ -71,5 +80,6 @@ def refill_tail(values, seed, dist):
                 continue
             half = flat.numel() // 2
             source = KERNELBENCH_FALLBACK if dist == KERNELBENCH else dist
-            flat[half:] = make_x(source, (flat.numel() - half,), gen, dtype=v.dtype).to(v.device)
+            gen = gens.setdefault(v.device, generator(seed, v.device))
+            flat[half:] = make_x(source, (flat.numel() - half,), gen, v.device, dtype=v.dtype)
     return values
