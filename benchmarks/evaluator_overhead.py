@@ -6,7 +6,9 @@ process's clock less the reference's overhead; every call's outputs committed, a
 Rounds alternate; writes overhead.json to OUT.
 
 Through a worker: the protocol as it is (session 10 measured three other orders of its requests, perf-notes); with
-each contender's median empty request (the protocol's own cost in its worker).
+each contender's median empty request (the protocol's own cost in its worker), and the deliverable a second time in
+a worker of its own (a twin: how far the protocol's cost spreads between two workers running the same code, the
+room a bound on empty requests must leave).
 
 In-process variants, before each timed trial (outside its events; with --all also those of session 9):
   back-to-back   nothing (KernelBench)
@@ -115,7 +117,7 @@ def main():
                 row[f"in_process:{kind}"] = timed(kind, 30)
             gc.unfreeze()
         for name in variants:
-            res = worker_bench.run_bench(None, [("lsemish", None)],
+            res = worker_bench.run_bench(None, [("lsemish", None), ("lsemish-twin", None)],
                                          {"batch_size": M, "input_size": K, "hidden_size": N},
                                          with_compile=False, calls=30, rounds=1, log=lambda m: None)
             by = {r_["name"]: r_ for r_ in res["rows"]}
@@ -129,6 +131,10 @@ def main():
             row[f"{name}:eager"] = by["reference-eager"]["call_ms"]
             row[f"{name}:empty"] = by["lsemish"]["empty_ms"]
             row[f"{name}:eager_empty"] = by["reference-eager"]["empty_ms"]
+            twin = by["lsemish-twin"]
+            row[f"{name}:twin"] = twin.get("call_ms")
+            row[f"{name}:twin_empty"] = twin.get("empty_ms")  # the same code in another worker: the spread
+            row[f"{name}:twin_rejected"] = twin.get("rejected")
         rows.append(row)
         print(json.dumps(row), flush=True)
     base = "in_process:back-to-back"
