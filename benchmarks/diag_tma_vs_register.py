@@ -12,12 +12,12 @@ x = torch.rand(64, 256, device="cuda", requires_grad=True)
 w = (torch.randn(384, 256, device="cuda") / 16).requires_grad_()
 b = torch.randn(384, device="cuda", requires_grad=True)
 def run(tma):
-    real = mn._tma_rounding_applies
+    real = mn._tma_forward_applies
     if not tma:
-        mn._tma_rounding_applies = lambda *a: False
+        mn._tma_forward_applies = lambda *a: False
     outs = torch.ops.lsemish.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, "tf32", True)
     g = torch.autograd.grad(outs[0].sum(), (x, w, b))
-    mn._tma_rounding_applies = real
+    mn._tma_forward_applies = real
     return [o.detach() for o in outs] + list(g)
 a, r = run(True), run(False)
 for name, u, v in zip(["out", "lse", "p", "dx", "dw", "db"], a, r):

@@ -51,7 +51,7 @@ VARIANTS = [
 
 
 _REGISTER_META = mn._register_meta
-mn._tma_rounding_applies = lambda *args: False  # the register-operand kernel in every mode
+mn._tma_forward_applies = lambda *args: False  # the register-operand kernel in every mode
 
 
 def _with_sync(sync):

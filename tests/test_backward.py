@@ -208,8 +208,8 @@ def test_tf32_training_forward_through_the_tma_kernel(M, N, monkeypatch):
     # proves it); P equals the pre-clamp values of the rounded operands, and the gradients match float64 on them.
     import lsemish.model_new as mn
     calls = []
-    real = mn._tf32_tma_forward
-    monkeypatch.setattr(mn, "_tf32_tma_forward", lambda *a: calls.append((a[-1] is not None, real(*a))) or calls[-1][1])
+    real = mn._tma_forward
+    monkeypatch.setattr(mn, "_tma_forward", lambda *a: calls.append((a[-1] is not None, real(*a))) or calls[-1][1])
     x, w, b = make_problem(M, 64, N, dist="randn", seed=M)
     ws = w.clone().requires_grad_()
     out, lse, p = torch.ops.lsemish.linear_lse_mish(x, ws, b, 2.0, -10.0, 10.0, "tf32", True)

@@ -7,6 +7,7 @@ import torch
 from helpers import gold, make_problem, rel_l2, tf32
 from lsemish import linear_lse_mish
 from lsemish.evaluate.inputs import DISTRIBUTIONS
+from lsemish.problems.problem22 import reference_forward
 
 SHAPES = [(37, 53, 45), (1, 20, 17), (19, 7, 1), (33, 1, 40)]
 
@@ -185,8 +186,8 @@ def test_tf32_tma_kernel_rounds_ties_to_even(monkeypatch):
     # rounds them: to nearest, ties to even.
     import lsemish.model_new as mn
     calls = []
-    real = mn._tf32_tma_forward
-    monkeypatch.setattr(mn, "_tf32_tma_forward", lambda *a: calls.append(real(*a)) or calls[-1])
+    real = mn._tma_forward
+    monkeypatch.setattr(mn, "_tma_forward", lambda *a: calls.append(real(*a)) or calls[-1])
     gen = torch.Generator().manual_seed(11)
     x = _tie_values((37, 64), gen)
     w = _tie_values((45, 64), gen) / 64
@@ -203,8 +204,8 @@ def test_tf32_either_kernel_matches_rounded_operands(shape, monkeypatch):
     # K % 4 != 0 (rows not 16-byte aligned, no TMA): the register-operand kernel; K % 4 == 0: the TMA kernel.
     import lsemish.model_new as mn
     used = []
-    real = mn._tf32_tma_forward
-    monkeypatch.setattr(mn, "_tf32_tma_forward", lambda *a: used.append(real(*a)) or used[-1])
+    real = mn._tma_forward
+    monkeypatch.setattr(mn, "_tma_forward", lambda *a: used.append(real(*a)) or used[-1])
     x, w, b = make_problem(*shape, dist="lognormal", seed=12)
     out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32")
     assert used == [shape[1] % 4 == 0]  # the TMA kernel ran (True) or the plan said TMA cannot (False)
@@ -338,3 +339,45 @@ def test_fma_kernel_switch(precision, M, training, fma, monkeypatch):
     out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision=precision)
     assert calls == ([1] if fma else [])
     assert rel_l2(out.detach(), gold(x.detach(), w, b)) < (1e-6 if fma else 1e-2 if precision == "bf16" else 1e-3)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("M,K,N,which", [(3, 64, 70, "few"), (6, 64, 30, "small"), (40, 32, 70, "large")])
+@pytest.mark.parametrize("dist", ["randn", "lognormal"])
+def test_16bit_models_take_the_tma_kernels_within_twice_eagers_error(dtype, M, K, N, which, dist, monkeypatch):
+    # Inference of a bf16 or fp16 model: the TMA kernels, 16-bit operands copied as they are (BLOCK_K scaled so a
+    # stage holds the fp32 tables' bytes), fp32 accumulation and epilogue, the output in the model's dtype; its error
+    # against float64 within twice eager's in the same dtype.
+    import lsemish.model_new as mn
+    plans, ran = [], []
+    real_plan, real_forward = mn._tma_plan, mn._tma_forward
+    monkeypatch.setattr(mn, "_TMA_PLANS", {})  # a plan is made for this call, not found from an earlier test's
+    monkeypatch.setattr(mn, "_tma_plan", lambda *a: plans.append(real_plan(*a)) or plans[-1])
+    monkeypatch.setattr(mn, "_tma_forward", lambda *a: ran.append(real_forward(*a)) or ran[-1])
+    x, w, b = make_problem(M, K, N, dist=dist, seed=M + K + N, dtype=dtype)
+    out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0)
+    assert ran == [True] and out.dtype == dtype and out.shape == (M, 1)
+    table = mn._TF32_TMA_CONFIGS["interpreter"]
+    few = plans[0].kernel is mn._tf32_lse_mish_few_rows_kernel
+    assert few == (which == "few")
+    expected = mn._few_rows(table, M, False, 2) if few else dict(table[which], BLOCK_K=table[which]["BLOCK_K"] * 2)
+    assert plans[0].cfg == expected
+    exact = gold(x, w, b)
+    eager = reference_forward(x, w, b, 2.0, -10.0, 10.0)
+    assert rel_l2(out, exact) <= 2 * rel_l2(eager, exact) + 1e-6
+    # tighter: fp32 products and sums, then one rounding to the model's dtype (as a GPU rounds: to nearest)
+    assert rel_l2(out, exact) <= 1.5 * rel_l2(exact.to(dtype), exact) + 1e-6
+
+
+def test_16bit_training_keeps_the_register_operand_kernel(monkeypatch):
+    # Training a 16-bit model stores P for the backward: the register-operand forward (the TMA kernels serve its
+    # inference only).
+    import lsemish.model_new as mn
+    ran = []
+    real = mn._tma_forward
+    monkeypatch.setattr(mn, "_tma_forward", lambda *a: ran.append(real(*a)) or ran[-1])
+    x, w, b = make_problem(6, 64, 30, seed=3, dtype=torch.bfloat16)
+    w.requires_grad_(True)
+    out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0)
+    out.sum().backward()
+    assert ran == [] and w.grad is not None and w.grad.isfinite().all()

@@ -140,23 +140,31 @@ def compile_config(arch: int, mode: int, config: dict, sync_rs: bool | None = No
                           wgmma_hazards=len(hazards), sync_rs=sync_rs)
 
 
-def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = False) -> CompiledConfig:
-    """The default mode's TMA-rounded forward (Hopper only: sm_89 has no TMA), in one of its configs: "small",
-    "medium" or "large" (_tf32_lse_mish_kernel), or "few" (_tf32_lse_mish_few_rows_kernel at its most rows)."""
+TMA_DTYPES = {"fp32": 4, "bf16": 2, "fp16": 2}  # the TMA forward's operand types (tf32 from fp32), element bytes
+
+
+def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = False,
+                        dtype: str = "fp32") -> CompiledConfig:
+    """The TMA forward (Hopper only: sm_89 has no TMA) of fp32 operands (tf32-rounded; inference and training) or of
+    a bf16 or fp16 model (inference), in one of its configs: "small", "medium" or "large" (_tf32_lse_mish_kernel),
+    or "few" (_tf32_lse_mish_few_rows_kernel at its most rows); BLOCK_K scaled by the operands' size as
+    model_new._tma_tile scales it."""
     configs = mn._TF32_TMA_CONFIGS[ARCH_KEY[arch]]
-    cfg = mn._few_rows(configs, configs["FEW_M"], False) if which == "few" else configs[which]
+    size = TMA_DTYPES[dtype]
+    cfg = mn._few_rows(configs, configs["FEW_M"], False, size) if which == "few" else \
+        mn._tma_tile(configs[which], size)
     bm, bn, bk = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]
-    descs = {"x_desc": f"tensordesc<fp32[{bm},{bk}]>", "w_desc": f"tensordesc<fp32[{bn},{bk}]>"}
+    descs = {"x_desc": f"tensordesc<{dtype}[{bm},{bk}]>", "w_desc": f"tensordesc<{dtype}[{bn},{bk}]>"}
     scalars = {"scale": "fp32", "clamp_min": "fp32", "clamp_max": "fp32"}
     if which == "few":
         fn, pointers = mn._tf32_lse_mish_few_rows_kernel, (2, 3, 4, 5)
-        sig = {**descs, "bias_ptr": "*fp32", "part_ptr": "*fp32", "count_ptr": "*i32", "out_ptr": "*fp32",
+        sig = {**descs, "bias_ptr": f"*{dtype}", "part_ptr": "*fp32", "count_ptr": "*i32", "out_ptr": f"*{dtype}",
                "M": "i32", "N": "i32", "K": "i32", "stride_out": "i32", **scalars}
         constexprs = {"HAS_BIAS": True, "EMULATE": False}
     else:
         fn, pointers = mn._tf32_lse_mish_kernel, (3, 4, 5, 6, 7)
-        sig = {**descs, "p_desc": f"tensordesc<fp32[{bm},{bn}]>", "bias_ptr": "*fp32", "part_ptr": "*fp32",
-               "count_ptr": "*i32", "out_ptr": "*fp32", "lse_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32",
+        sig = {**descs, "p_desc": f"tensordesc<fp32[{bm},{bn}]>", "bias_ptr": f"*{dtype}", "part_ptr": "*fp32",
+               "count_ptr": "*i32", "out_ptr": f"*{dtype}", "lse_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32",
                "stride_out": "i32", **scalars}
         constexprs = {"HAS_BIAS": True, "EMULATE": False, "TRAINING": training}
     constexprs.update({k: v for k, v in cfg.items() if k.isupper()})
@@ -168,7 +176,7 @@ def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = F
     ptx = kernel.asm["ptx"]
     regs, local, advisories, sass = _cubin_facts(kernel.asm["cubin"], ptx, arch)
     n_hgmma, hazards = hgmma_loop_hazards(sass)
-    return CompiledConfig(arch=arch, mode=f"tf32-tma-{which}", role="forward",
+    return CompiledConfig(arch=arch, mode=f"{'tf32' if dtype == 'fp32' else dtype}-tma-{which}", role="forward",
                           config={**cfg, "tma": True},
                           shared=kernel.metadata.shared,
                           registers=regs, spills=local, tensor_core_ops=len(re.findall(TC_PATTERN[arch], ptx)),
@@ -212,7 +220,8 @@ def all_configs():
 
 def report() -> list[CompiledConfig]:
     return ([compile_config(arch, mode, config, role=role) for arch, mode, config, role in all_configs()]
-            + [compile_tma_forward(90, which) for which in ("small", "medium", "large", "few")]
+            + [compile_tma_forward(90, which, dtype=dtype) for dtype in TMA_DTYPES
+               for which in ("small", "medium", "large", "few")]
             + [compile_fma_forward(arch, rows) for arch in ARCH_KEY for rows in (1, 8)])
 
 

@@ -12,12 +12,14 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 # reach shared memory through TMA tensor maps that round fp32 to tf32 on the way (ties to even), the tensor cores read
 # both from there, and the last program of each row block folds the row block's partials into out (and lse, P in
 # training). _tf32_lse_mish_few_rows_kernel is the same for a few rows of x (inference), with W's tile as the first
-# operand (no 64-row padding of x, deeper stages of W). Their launch (_tf32_tma_forward) follows a plan made once per
-# shape (config, grid, the compiled kernel) and calls Triton's C launcher directly.
+# operand (no 64-row padding of x, deeper stages of W). Both also serve the inference forward of bf16 and fp16 models
+# (their tensor maps copy 16-bit operands as they are; the kernels keep the name of their first job). Their launch
+# (_tma_forward) follows a plan made once per shape and dtype (config, grid, the compiled kernel) and calls Triton's
+# C launcher directly.
 # _fma_lse_mish_few_rows_kernel serves inference on a few rows of fp32 x (one in the tf32 mode, up to eight in the
 # fp32 and bf16 modes; _FMA_CONFIGS) in exact fp32 on the CUDA cores, where reading W once is the whole cost.
-# The register-operand kernels serve the rest: _register_lse_partials_kernel every other forward (fp32, bf16, native
-# dtypes; tf32 where TMA cannot describe an operand, and on sm_89), and
+# The register-operand kernels serve the rest: _register_lse_partials_kernel every other forward (fp32, bf16, float64
+# models, 16-bit models in training; tf32 and 16-bit models where TMA cannot describe an operand, and on sm_89), and
 # _register_grad_product_kernel both backward products. Their shared loop (_register_product) computes
 # acc[r, c] = sum_j A[r, j] * B[c, j] with A the operand the tensor core reads from registers: rounding, splitting or
 # casting it costs one integer/convert op per element, and A is never copied. B, the smaller operand or one written by
@@ -139,28 +141,43 @@ def _tf32_lse_mish_kernel(
     acc = _tma_tile_product(x_desc, w_desc, pid_m * BLOCK_M, pid_n * BLOCK_N, 0, tl.maximum(tl.cdiv(K, BLOCK_K), 1),
                             acc, EMULATE, BLOCK_K)
     _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out, scale,
-               clamp_min, clamp_max, HAS_BIAS, TRAINING, BLOCK_M, BLOCK_N)
+               clamp_min, clamp_max, HAS_BIAS, TRAINING, BLOCK_M, BLOCK_N, EMULATE)
 
 
 @triton.jit
 def _tma_tile_product(a_desc, b_desc, row_a, row_b, first, last, acc, EMULATE: tl.constexpr, BLOCK_K: tl.constexpr):
     # acc + A[row_a :, steps first..last) @ B[row_b :, same steps]^T, for the TMA kernels: both operands arrive in
-    # shared memory through tensor maps that round fp32 to tf32 (to nearest, ties to even), and the tensor cores
-    # read them from there; no operand passes through registers, so Triton pipelines the loop freely.
+    # shared memory through tensor maps (that round fp32 to tf32, to nearest, ties to even; 16-bit operands are
+    # copied as they are), and the tensor cores read them from there; no operand passes through registers, so Triton
+    # pipelines the loop freely.
     for k in range(first, last):
         a = a_desc.load([row_a, k * BLOCK_K])
         b = b_desc.load([row_b, k * BLOCK_K])
-        if EMULATE:  # the interpreter's copies never round: do what the tensor map does
-            a = _tf32_round_even(a)
-            b = _tf32_round_even(b)
+        if EMULATE:  # the interpreter's copies never round: do what the tensor map does; it cannot dot 16-bit
+            if a.dtype == tl.float32:
+                a = _tf32_round_even(a)
+                b = _tf32_round_even(b)
+            else:
+                a = a.to(tl.float32)
+                b = b.to(tl.float32)
         acc = tl.dot(a, b.T, acc, input_precision="tf32")
     return acc
 
 
 @triton.jit
+def _as_stored(v, ptr):
+    # fp32 v as a store to ptr converts it on a GPU: to the nearest bf16 value, ties to even, for a bf16 ptr (kept in
+    # fp32: the interpreter's own conversion truncates); as it is otherwise.
+    if ptr.dtype.element_ty == tl.bfloat16:
+        u = v.to(tl.uint32, bitcast=True)
+        v = ((u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000).to(tl.float32, bitcast=True)
+    return v
+
+
+@triton.jit
 def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out, scale,
                clamp_min, clamp_max, HAS_BIAS: tl.constexpr, TRAINING: tl.constexpr, BLOCK_M: tl.constexpr,
-               BLOCK_N: tl.constexpr):
+               BLOCK_N: tl.constexpr, EMULATE: tl.constexpr):
     # The TMA kernels' epilogue for the finished tile acc = (x W^T)[pid_m, pid_n]: y = clamp(2 * scale * (acc + b)),
     # the tile's per-row (max, sum of exp) into part[0 | 1, pid_n, m]; the last program of the row block folds the
     # block's partials in tile order into out (and lse, in training, which also stores P).
@@ -186,7 +203,10 @@ def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr
         tl.store(count_ptr + pid_m, 0)
         # one chunk of 4096 // BLOCK_M tiles per load: a single load at most shapes (tiles = N / BLOCK_N)
         lse = _lse_of_partials(part_ptr, part_ptr + tiles * M, M, tiles, offs_m, m_ok, 4096 // BLOCK_M)
-        tl.store(out_ptr + offs_m * stride_out, _lse_mish(lse), mask=m_ok)
+        if EMULATE:  # the store's conversion to a bf16 out, as a GPU makes it
+            tl.store(out_ptr + offs_m * stride_out, _as_stored(_lse_mish(lse), out_ptr), mask=m_ok)
+        else:
+            tl.store(out_ptr + offs_m * stride_out, _lse_mish(lse), mask=m_ok)
         if TRAINING:
             tl.store(lse_ptr + offs_m, lse, mask=m_ok)
 
@@ -209,7 +229,7 @@ def _tf32_lse_mish_few_rows_kernel(
     acc = _tma_tile_product(w_desc, x_desc, pid_n * BLOCK_N, pid_m * BLOCK_M, 0, tl.maximum(tl.cdiv(K, BLOCK_K), 1),
                             acc, EMULATE, BLOCK_K)
     _fold_tile(tl.trans(acc), pid_m, pid_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N, stride_out,
-               scale, clamp_min, clamp_max, HAS_BIAS, False, BLOCK_M, BLOCK_N)
+               scale, clamp_min, clamp_max, HAS_BIAS, False, BLOCK_M, BLOCK_N, EMULATE)
 
 
 @triton.jit
@@ -237,7 +257,7 @@ def _fma_lse_mish_few_rows_kernel(
         wt = tl.load(w_rows + (k + offs_k)[None, :] * stride_wk, mask=n_ok & k_ok, other=0.0, cache_modifier=".cg")
         acc += xt[:, None, :] * wt[None, :, :]
     _fold_tile(tl.sum(acc, axis=2), 0, pid_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N,
-               stride_out, scale, clamp_min, clamp_max, HAS_BIAS, False, BLOCK_M, BLOCK_N)
+               stride_out, scale, clamp_min, clamp_max, HAS_BIAS, False, BLOCK_M, BLOCK_N, False)
 
 
 @triton.jit
@@ -731,6 +751,11 @@ def _rounding_descriptor(t, block_shape):
     return TensorDescriptor(t, list(t.shape), list(t.stride()), block_shape)
 
 
+def _plain_descriptor(t, block_shape):
+    # A host-side TMA descriptor of the matrix t whose copies keep its values (16-bit operands).
+    return TensorDescriptor(t, list(t.shape), list(t.stride()), block_shape)
+
+
 def _specialization(arg):
     # What Triton's launcher specializes a kernel on, per argument (a superset: ints by ==1 and divisibility by 16,
     # pointers by dtype and 16-byte alignment, descriptors by dtype, block and the same facts of shape and strides).
@@ -850,8 +875,7 @@ def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
         if lse is None and _fma_serves(arch, mode, x.dtype, M):  # inference only: training needs lse and P
             _fma_forward(arch, x, weight, bias, consts, out)
             return
-        if _tma_rounding_applies(arch, mode, x, lse, p) and _tf32_tma_forward(arch, x, weight, bias, consts, out,
-                                                                              lse, p):
+        if _tma_forward_applies(arch, mode, x, lse, p) and _tma_forward(arch, x, weight, bias, consts, out, lse, p):
             return
         part = _register_operand_partials(arch, x, weight, bias, consts, mode, p)
         _launch(_lse_mish_combine_kernel, x, (_cdiv(M, 256),),
@@ -881,7 +905,7 @@ def _fma_forward(arch, x, weight, bias, consts, out):
     M, K = x.shape
     N = weight.shape[0]
     device = x.device
-    # The facts _tf32_tma_forward's key holds (written out on each hot path): shape, strides, pointer alignments.
+    # The facts _tma_forward's key holds (written out on each hot path): shape, strides, pointer alignments.
     key = (device.index, M, N, K, x.stride(), weight.stride(), x.data_ptr() % 16, weight.data_ptr() % 16,
            None if bias is None else bias.data_ptr() % 16 == 0, out.data_ptr() % 16 == 0, out.stride(0), arch)
     plan = _FMA_PLANS.get(key)
@@ -910,11 +934,25 @@ def _fma_forward(arch, x, weight, bias, consts, out):
 _FMA_PLANS = {}
 
 
-def _tma_rounding_applies(arch, mode, x, lse, p):
-    # The default mode's TMA-rounded kernels: fp32 operands, on Hopper (or the interpreter, which emulates it), for
-    # inference (neither lse nor P) or training (both); whether TMA can describe x, W (and P) is the plan's to say.
-    # lse without P (lsemish.distributed's inference) keeps the register-operand kernel.
-    return mode == 0 and arch in _TF32_TMA_CONFIGS and x.dtype == torch.float32 and (lse is None) == (p is None)
+def _tma_forward_applies(arch, mode, x, lse, p):
+    # The TMA kernels, on Hopper (or the interpreter, which emulates it): the default mode's fp32 operands, rounded
+    # to tf32 by the tensor maps, for inference (neither lse nor P) or training (both); bf16 and fp16 models
+    # (mode 3), for inference. Whether TMA can describe x, W (and P) is the plan's to say. lse without P
+    # (lsemish.distributed's inference) keeps the register-operand kernel.
+    if arch not in _TF32_TMA_CONFIGS:
+        return False
+    if mode == 0 and x.dtype == torch.float32:
+        return (lse is None) == (p is None)
+    return mode == 3 and x.dtype in _TMA_16BIT and lse is None and p is None
+
+
+_TMA_16BIT = (torch.bfloat16, torch.float16)
+
+
+def _tma_tile(cfg, element_size):
+    # A TMA config for operands of element_size bytes: the fp32 tables' BLOCK_K scaled so that a stage holds the
+    # same bytes (BLOCK_K 32 fp32 -> 64 bf16).
+    return cfg if element_size == 4 else dict(cfg, BLOCK_K=cfg["BLOCK_K"] * 4 // element_size)
 
 
 def _tma_config(arch, M, N, sms):
@@ -927,9 +965,9 @@ def _tma_config(arch, M, N, sms):
     return configs["medium"]
 
 
-def _tf32_tma_forward(arch, x, weight, bias, consts, out, lse=None, p=None):
-    """out (M, 1) from the one-launch TMA-rounded kernels (W's tile first for a few rows of x, in inference); in
-    training also lse (M,) and P (M, N). False, launching nothing, where TMA cannot describe x or W (or P)."""
+def _tma_forward(arch, x, weight, bias, consts, out, lse=None, p=None):
+    """out (M, 1) from the one-launch TMA kernels (W's tile first for a few rows of x, in inference); in training
+    also lse (M,) and P (M, N). False, launching nothing, where TMA cannot describe x or W (or P)."""
     M, K = x.shape
     N = weight.shape[0]
     training = p is not None
@@ -937,7 +975,7 @@ def _tf32_tma_forward(arch, x, weight, bias, consts, out, lse=None, p=None):
     x_ptr, w_ptr = x.data_ptr(), weight.data_ptr()
     # Everything the plan depends on: what TMA needs of x and W (strides, 16-byte alignment), what Triton
     # specializes on (alignment of the other pointers, the integers), the shape and the role.
-    key = (device.index, M, N, K, x.stride(), weight.stride(), x_ptr % 16, w_ptr % 16,
+    key = (device.index, M, N, K, x.dtype, x.stride(), weight.stride(), x_ptr % 16, w_ptr % 16,
            None if bias is None else bias.data_ptr() % 16 == 0, out.data_ptr() % 16 == 0, out.stride(0), training,
            arch)
     plan = _TMA_PLANS.get(key)
@@ -951,7 +989,7 @@ def _tf32_tma_forward(arch, x, weight, bias, consts, out, lse=None, p=None):
     if plan.direct is None or _launch_hooks_set():
         descs = [(d,) for d in _tma_descriptors(plan.cfg, x, weight, p)]
         _launch(plan.kernel, x, plan.grid, plan.args(*descs, bias_arg, buf, count, out, lse, consts), plan.meta,
-                rounded_descriptors=(0, 1))
+                rounded_descriptors=_rounded(x))
         return True
     c_launch, function, head, tail, maps = plan.direct
     maps = (_tensor_map(maps, 0, x, x_ptr), _tensor_map(maps, 1, weight, w_ptr),
@@ -961,16 +999,22 @@ def _tf32_tma_forward(arch, x, weight, bias, consts, out, lse=None, p=None):
     return True
 
 
+def _rounded(x):
+    # Which of the TMA kernels' descriptors round to tf32: x's and W's for fp32 operands, none for 16-bit ones.
+    return (0, 1) if x.dtype == torch.float32 else ()
+
+
 def _tma_descriptors(cfg, x, weight, p):
-    # Host descriptors of x and W whose copies round to tf32, and of P (training) if given.
+    # Host descriptors of x and W (whose copies round to tf32 if they are fp32), and of P (training) if given.
     M, N = x.shape[0], weight.shape[0]
-    x_desc = _rounding_descriptor(x, [cfg["BLOCK_M"], cfg["BLOCK_K"]])
-    w_desc = _rounding_descriptor(weight, [cfg["BLOCK_N"], cfg["BLOCK_K"]])
+    describe = _rounding_descriptor if x.dtype == torch.float32 else _plain_descriptor
+    x_desc = describe(x, [cfg["BLOCK_M"], cfg["BLOCK_K"]])
+    w_desc = describe(weight, [cfg["BLOCK_N"], cfg["BLOCK_K"]])
     p_desc = None if p is None else TensorDescriptor(p, [M, N], [N, 1], [cfg["BLOCK_M"], cfg["BLOCK_N"]])
     return x_desc, w_desc, p_desc
 
 
-# The TMA forward's launch plans, one per key of _tf32_tma_forward (device, shape, strides, what Triton specializes
+# The TMA forward's launch plans, one per key of _tma_forward (device, shape, dtype, strides, what Triton specializes
 # on): the kernel, its config and grid, the per-call buffer's size, the compiled kernel and its direct launch. A plan
 # is a function of its key alone.
 _TMA_PLANS = {}
@@ -990,15 +1034,15 @@ class _TmaPlan:
                 out.stride(0), *consts)
 
 
-def _few_rows(configs, M, training):
-    """The few-rows kernel's config for M rows of x, or None where the one-tile-per-program kernel runs (training,
-    or more rows than FEW_M)."""
+def _few_rows(configs, M, training, element_size=4):
+    """The few-rows kernel's config for M rows of x of element_size bytes, or None where the one-tile-per-program
+    kernel runs (training, or more rows than FEW_M)."""
     if training or M > configs["FEW_M"]:
         return None
-    cfg = dict(configs["few"])
+    cfg = _tma_tile(dict(configs["few"]), element_size)
     cfg["BLOCK_M"] = min(max(16, triton.next_power_of_2(M)), cfg["BLOCK_M"])
     # as many stages as fit FEW_SMEM bytes of shared memory (the x tile grows with BLOCK_M), the config's at most
-    stage = (cfg["BLOCK_N"] + cfg["BLOCK_M"]) * cfg["BLOCK_K"] * 4
+    stage = (cfg["BLOCK_N"] + cfg["BLOCK_M"]) * cfg["BLOCK_K"] * element_size
     cfg["num_stages"] = max(1, min(cfg["num_stages"], configs["FEW_SMEM"] // stage))
     return cfg
 
@@ -1012,12 +1056,13 @@ def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
         plan.kernel = None
         return _keep_plan(_TMA_PLANS, key, plan)
     configs = _TF32_TMA_CONFIGS[arch]
-    few = _few_rows(configs, M, p is not None)
+    few = _few_rows(configs, M, p is not None, x.element_size())
     if few:
         plan.kernel, plan.cfg = _tf32_lse_mish_few_rows_kernel, few
         plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", **few)
     else:
-        plan.kernel, plan.cfg = _tf32_lse_mish_kernel, _tma_config(arch, M, N, _sm_count(x.device))
+        plan.kernel, plan.cfg = _tf32_lse_mish_kernel, _tma_tile(_tma_config(arch, M, N, _sm_count(x.device)),
+                                                                 x.element_size())
         plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", TRAINING=p is not None,
                          **plan.cfg)
     cfg = plan.cfg
@@ -1031,7 +1076,7 @@ def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
         count = torch.empty((4,), device=x.device, dtype=torch.int32)
         descs = _tma_descriptors(cfg, x, weight, p)
         args = plan.args(*[(d,) for d in descs], weight if bias is None else bias, buf, count, out, lse, consts)
-        launch = _resolved(plan.kernel, x, plan.grid, args, plan.meta, (0, 1))
+        launch = _resolved(plan.kernel, x, plan.grid, args, plan.meta, _rounded(x))
         plan.direct = _direct_launch(launch, *(d.block_shape for d in descs if d is not None))
     return _keep_plan(_TMA_PLANS, key, plan)
 

@@ -1,0 +1,122 @@
+"""16-bit models at cuBLAS's speed? (issue 23) The forward of a bf16 or fp16 model through lsemish (the TMA kernels since
+session 10) against cuBLAS `addmm` of the same dtype (the GEMM alone: parity means the fused epilogue is free) and
+against lsemish's register-operand kernel (the path 16-bit models took before), GPU time by CUDA-graph replays in
+interleaved rounds; the error of each against the float64 result next to eager's in the same dtype; and a bf16
+model's training step (forward + backward, events around each step) against eager and torch.compile of the
+reference. Writes native16.json to OUT (fields as issue 23 names them).
+
+    PYTHONPATH=src python benchmarks/native16.py OUT [--shapes M,K,N;...] [--no-train]
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+import triton
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from graph_timing import interleaved_ms, rel_l2, write_json  # noqa: E402
+
+import lsemish.model_new as mn  # noqa: E402
+from lsemish import ModelNew, linear_lse_mish  # noqa: E402
+from lsemish.problems.problem22 import Model, reference_forward  # noqa: E402
+
+SHAPES = "1024,8192,8192;4096,8192,50257;16,8192,8192"
+
+
+def operands(M, K, N, dtype):
+    torch.manual_seed(0)
+    x = torch.rand(M, K, device="cuda")
+    w = torch.randn(N, K, device="cuda") / K**0.5
+    b = torch.randn(N, device="cuda")
+    gold = reference_forward(x.double(), w.to(dtype).double(), b.to(dtype).double(), 2.0, -10.0, 10.0)
+    return x.to(dtype), w.to(dtype), b.to(dtype), gold
+
+
+def register_path(fn):
+    """fn with the TMA kernels switched off: the register-operand forward, as 16-bit models ran before."""
+    def run():
+        real = mn._tma_forward_applies
+        mn._tma_forward_applies = lambda *a: False
+        try:
+            return fn()
+        finally:
+            mn._tma_forward_applies = real
+    return run
+
+
+def forward_rows(shapes, log):
+    rows = []
+    for dtype in (torch.bfloat16, torch.float16):
+        for M, K, N in shapes:
+            x, w, b, gold = operands(M, K, N, dtype)
+            out = torch.empty(M, 1, device="cuda", dtype=dtype)
+            with torch.no_grad():
+                ours = lambda: linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, out=out)  # noqa: E731
+                mine = register_path(lambda: linear_lse_mish(x, w, b, 2.0, -10.0, 10.0))
+                errors = {"lsemish": rel_l2(linear_lse_mish(x, w, b, 2.0, -10.0, 10.0), gold),
+                          "register": rel_l2(mine(), gold),
+                          "eager": rel_l2(reference_forward(x, w, b, 2.0, -10.0, 10.0), gold),
+                          "rounding_floor": rel_l2(gold.to(dtype), gold)}
+                y = torch.empty(M, N, device="cuda", dtype=dtype)
+                # the switch is host code: a graph captured with it off holds the register-operand kernels
+                ms = interleaved_ms({"lsemish": ours, "cublas": lambda: torch.addmm(b, x, w.t(), out=y),
+                                     "register": mine})
+            name = str(dtype).removeprefix("torch.")
+            row = {"dtype": name, "shape": [M, K, N], "lsemish_ms": ms["lsemish"], "cublas_ms": ms["cublas"],
+                   "lsemish_over_cublas": ms["lsemish"] / ms["cublas"], "register_ms": ms["register"],
+                   "rel_l2_vs_fp64": errors}
+            rows.append(row)
+            log(f"{name} {M}x{K}x{N}: lsemish {ms['lsemish']:.4f} ms, cuBLAS addmm {ms['cublas']:.4f} ms "
+                f"({row['lsemish_over_cublas']:.3f}x); register path {ms['register']:.4f} ms; rel-L2 "
+                + ", ".join(f"{k} {v:.2e}" for k, v in errors.items()))
+            del x, w, b, gold, y
+            torch.cuda.empty_cache()
+    return rows
+
+
+def training_row(M, K, N, log):
+    """A bf16 model's step: forward + backward of out.sum(), events around each (do_bench: L2 flushed)."""
+    torch.manual_seed(0)
+    args = (K, N, 2.0, -10.0, 10.0)
+    ours, ref = ModelNew(*args).cuda().bfloat16(), Model(*args).cuda().bfloat16()
+    compiled = torch.compile(Model(*args).cuda().bfloat16())
+    x = torch.rand(M, K, device="cuda").bfloat16().requires_grad_(True)
+
+    def step(model):
+        return lambda: model(x).sum().backward()
+    for model in (ours, ref, compiled):
+        step(model)()  # compile, autotune
+    times = {name: [] for name in ("lsemish", "eager", "compile")}
+    for _ in range(3):
+        for name, model in (("lsemish", ours), ("eager", ref), ("compile", compiled)):
+            times[name].append(triton.testing.do_bench(step(model), rep=200))
+    ms = {k: sorted(v)[1] for k, v in times.items()}
+    log(f"bf16 training step {M}x{K}x{N}: lsemish {ms['lsemish']:.3f} ms, eager {ms['eager']:.3f} ms, "
+        f"torch.compile {ms['compile']:.3f} ms")
+    return {"dtype": "bfloat16", "shape": [M, K, N], "lsemish_fwd_bwd_ms": ms["lsemish"],
+            "eager_fwd_bwd_ms": ms["eager"], "compile_fwd_bwd_ms": ms["compile"]}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("out")
+    p.add_argument("--shapes", default=SHAPES)
+    p.add_argument("--no-train", action="store_true")
+    a = p.parse_args()
+    shapes = [tuple(map(int, s.split(","))) for s in a.shapes.split(";")]
+    os.makedirs(a.out, exist_ok=True)
+
+    def log(m):
+        print(m, flush=True)
+    rows = forward_rows(shapes, log)
+    train = [] if a.no_train else [training_row(1024, 8192, 8192, log)]
+    write_json(os.path.join(a.out, "native16.json"), "forward: GPU time by CUDA-graph replays, interleaved, median "
+               "of 3 rounds; training: events per step, L2 flushed, median of 3",
+               rows, training=train, date=time.strftime("%Y-%m-%d"),
+               command="PYTHONPATH=src python " + " ".join(sys.argv))
+
+
+if __name__ == "__main__":
+    main()
