@@ -369,15 +369,23 @@ def test_16bit_models_take_the_tma_kernels_within_twice_eagers_error(dtype, M, K
     assert rel_l2(out, exact) <= 1.5 * rel_l2(exact.to(dtype), exact) + 1e-6
 
 
-def test_16bit_training_keeps_the_register_operand_kernel(monkeypatch):
-    # Training a 16-bit model stores P for the backward: the register-operand forward (the TMA kernels serve its
-    # inference only).
+def test_16bit_training_takes_the_tma_kernel_and_its_gradients_match(monkeypatch):
+    # Training a 16-bit model: the TMA forward stores lse and P (fp32) for the backward; the gradients equal those
+    # of the register-operand forward's P (the same fp32 products in another order: within a few 16-bit ulps).
     import lsemish.model_new as mn
     ran = []
     real = mn._tma_forward
-    monkeypatch.setattr(mn, "_tma_forward", lambda *a: ran.append(real(*a)) or ran[-1])
-    x, w, b = make_problem(6, 64, 30, seed=3, dtype=torch.bfloat16)
-    w.requires_grad_(True)
-    out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0)
-    out.sum().backward()
-    assert ran == [] and w.grad is not None and w.grad.isfinite().all()
+    monkeypatch.setattr(mn, "_tma_forward", lambda *a: ran.append(a[-1] is not None and real(*a)) or ran[-1])
+    grads = []
+    for tma in (True, False):
+        if not tma:
+            monkeypatch.setattr(mn, "_tma_forward_applies", lambda *a: False)
+        x, w, b = make_problem(40, 64, 32, seed=3, dtype=torch.bfloat16)
+        for t in (x, w, b):
+            t.requires_grad_(True)
+        out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0)
+        out.sum().backward()
+        grads.append([out.detach()] + [t.grad for t in (x, w, b)])
+    assert ran == [True]
+    for got, want in zip(*grads):
+        assert got.dtype == torch.bfloat16 and rel_l2(got, want.double()) < 1e-2

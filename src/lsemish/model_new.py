@@ -12,14 +12,14 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 # reach shared memory through TMA tensor maps that round fp32 to tf32 on the way (ties to even), the tensor cores read
 # both from there, and the last program of each row block folds the row block's partials into out (and lse, P in
 # training). _tf32_lse_mish_few_rows_kernel is the same for a few rows of x (inference), with W's tile as the first
-# operand (no 64-row padding of x, deeper stages of W). Both also serve the inference forward of bf16 and fp16 models
-# (their tensor maps copy 16-bit operands as they are; the kernels keep the name of their first job). Their launch
+# operand (no 64-row padding of x, deeper stages of W). Both also serve the forward of bf16 and fp16 models (their
+# tensor maps copy 16-bit operands as they are; the kernels keep the name of their first job). Their launch
 # (_tma_forward) follows a plan made once per shape and dtype (config, grid, the compiled kernel) and calls Triton's
 # C launcher directly.
 # _fma_lse_mish_few_rows_kernel serves inference on a few rows of fp32 x (one in the tf32 mode, up to eight in the
 # fp32 and bf16 modes; _FMA_CONFIGS) in exact fp32 on the CUDA cores, where reading W once is the whole cost.
 # The register-operand kernels serve the rest: _register_lse_partials_kernel every other forward (fp32, bf16, float64
-# models, 16-bit models in training; tf32 and 16-bit models where TMA cannot describe an operand, and on sm_89), and
+# models; tf32 and 16-bit models where TMA cannot describe an operand, and on sm_89), and
 # _register_grad_product_kernel both backward products. Their shared loop (_register_product) computes
 # acc[r, c] = sum_j A[r, j] * B[c, j] with A the operand the tensor core reads from registers: rounding, splitting or
 # casting it costs one integer/convert op per element, and A is never copied. B, the smaller operand or one written by
@@ -935,15 +935,13 @@ _FMA_PLANS = {}
 
 
 def _tma_forward_applies(arch, mode, x, lse, p):
-    # The TMA kernels, on Hopper (or the interpreter, which emulates it): the default mode's fp32 operands, rounded
-    # to tf32 by the tensor maps, for inference (neither lse nor P) or training (both); bf16 and fp16 models
-    # (mode 3), for inference. Whether TMA can describe x, W (and P) is the plan's to say. lse without P
-    # (lsemish.distributed's inference) keeps the register-operand kernel.
-    if arch not in _TF32_TMA_CONFIGS:
+    # The TMA kernels, on Hopper (or the interpreter, which emulates it): the default mode's fp32 operands (rounded
+    # to tf32 by the tensor maps) and bf16 and fp16 models (mode 3, copied as they are), for inference (neither lse
+    # nor P) or training (both; P in fp32). Whether TMA can describe x, W (and P) is the plan's to say. lse without
+    # P (lsemish.distributed's inference) keeps the register-operand kernel.
+    if arch not in _TF32_TMA_CONFIGS or (lse is None) != (p is None):
         return False
-    if mode == 0 and x.dtype == torch.float32:
-        return (lse is None) == (p is None)
-    return mode == 3 and x.dtype in _TMA_16BIT and lse is None and p is None
+    return (mode == 0 and x.dtype == torch.float32) or (mode == 3 and x.dtype in _TMA_16BIT)
 
 
 _TMA_16BIT = (torch.bfloat16, torch.float16)
