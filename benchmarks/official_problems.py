@@ -8,7 +8,10 @@ verdict, the first line of any error, the seconds it took and the child's peak h
 and a table to OUT/official.md. --estimate-only instead writes what each check would need (evaluate/memory.py) against
 what this machine has, without running anything.
 
+With --gpus N, checks are placed on the GPUs by the memory each needs (MemoryBudget), --jobs at most at once.
+
     PYTHONPATH=src python benchmarks/official_problems.py KB_DIR OUT [--levels 1,2] [--jobs 4] [--trials 1]
+        [--gpus N [--gpu-budget 0.8]] [--deadline S] [--only SUBSTR,...]
 """
 import argparse
 import concurrent.futures as cf
@@ -18,6 +21,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 
@@ -57,6 +61,32 @@ def run_one(path, trials, timeout, work, deadline=None, gpu=None):
     return row
 
 
+class MemoryBudget:
+    """Checks placed on GPUs by the memory each needs (evaluate/memory.check_needs), not by a count of jobs: a check
+    starts on the GPU with the most budget left once that covers its need; one that needs more than a whole GPU's
+    budget waits for an idle GPU and has it alone (its own check then runs or says in one line that it does not fit).
+    Needs unknown (the meta device could not run the problem) count as a whole GPU."""
+
+    def __init__(self, gpus, budget):
+        self.budget, self.left = budget, {g: budget for g in gpus}
+        self.cv = threading.Condition()
+
+    def take(self, need):
+        need = self.budget if need is None else min(need, self.budget)
+        with self.cv:
+            while True:
+                gpu = max(self.left, key=lambda g: (self.left[g], -g))
+                if self.left[gpu] >= need:
+                    self.left[gpu] -= need
+                    return gpu, need
+                self.cv.wait()
+
+    def give(self, gpu, need):
+        with self.cv:
+            self.left[gpu] += need
+            self.cv.notify_all()
+
+
 def estimate(path):
     import torch
 
@@ -70,7 +100,8 @@ def estimate(path):
     device = "cuda" if torch.cuda.is_available() else "cpu"
     have, where = available(device)
     need = check_needs(size)
-    return {"problem": path, "need_gib": need / 2**30, "have_gib": have / 2**30, "fits": need <= have,
+    return {"problem": path, "need_bytes": need, "need_gib": need / 2**30, "have_gib": have / 2**30,
+            "fits": need <= have,
             "inputs_gib": size["inputs"] / 2**30, "outputs_gib": None if size["outputs"] is None
             else size["outputs"] / 2**30, "where": where}
 
@@ -85,8 +116,10 @@ def main():
     p.add_argument("--timeout", type=int, default=300)
     p.add_argument("--estimate-only", action="store_true")
     p.add_argument("--only", default="", help="comma-separated substrings: only problems whose path holds one")
-    p.add_argument("--gpus", type=int, default=0, help="spread the checks over this many GPUs (0: as the "
-                   "environment has them)")
+    p.add_argument("--gpus", type=int, default=0, help="spread the checks over this many GPUs by the memory each "
+                   "needs (0: as the environment has them, jobs by count)")
+    p.add_argument("--gpu-budget", type=float, default=0.8, help="with --gpus: the share of a GPU's memory that "
+                   "the checks placed on it may need together")
     p.add_argument("--deadline", type=float, default=None, help="seconds: start no problem after this")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -111,9 +144,22 @@ def main():
             log.flush()
             print(f"{row['problem']:70s} {row['verdict']:10s} {row['seconds']:6.1f} s  {row['reason'] or ''}"[:220],
                   flush=True)
-        gpu = (lambda i: i % args.gpus) if args.gpus else (lambda i: None)
-        for row in pool.map(lambda ip: run_one(ip[1], args.trials, args.timeout, work, deadline, gpu(ip[0])),
-                            enumerate(paths)):
+        budget = None
+        if args.gpus:
+            import torch
+            budget = MemoryBudget(range(args.gpus), args.gpu_budget * torch.cuda.get_device_properties(0).total_memory)
+            needs = {path: estimate(path).get("need_bytes") for path in paths}
+
+        def one(path):
+            if budget is None:
+                return run_one(path, args.trials, args.timeout, work, deadline)
+            gpu, held = budget.take(needs[path])
+            try:
+                return dict(run_one(path, args.trials, args.timeout, work, deadline, gpu), gpu=gpu,
+                            need_gib=None if needs[path] is None else round(needs[path] / 2**30, 2))
+            finally:
+                budget.give(gpu, held)
+        for row in pool.map(one, paths):
             rows.append(row)
             record(row)
         # Several checks at once share one GPU: a memory verdict may be the neighbours' doing. Each is run again,

@@ -1,0 +1,39 @@
+"""The official-problems runner (benchmarks/official_problems.py) places checks on GPUs by the memory they need."""
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+
+from official_problems import MemoryBudget  # noqa: E402
+
+
+def test_checks_share_a_gpu_only_within_its_budget_and_a_huge_one_runs_alone():
+    budget = MemoryBudget(range(2), 10.0)
+    held = {0: 0.0, 1: 0.0}
+    most = {0: 0.0, 1: 0.0}
+    alone = []
+    lock = threading.Lock()
+
+    def job(need):
+        gpu, taken = budget.take(need)
+        with lock:
+            held[gpu] += taken
+            most[gpu] = max(most[gpu], held[gpu])
+            if need is None or need > 10:
+                alone.append(held[gpu] == 10.0)
+        time.sleep(0.02)
+        with lock:
+            held[gpu] -= taken
+        budget.give(gpu, taken)
+    needs = [4, 4, 4, 30, 6, None, 3, 3, 7, 2]
+    threads = [threading.Thread(target=job, args=(n,)) for n in needs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
+    assert max(most.values()) <= 10.0 and min(most.values()) > 0  # both GPUs used, neither over its budget
+    assert alone == [True, True]  # the one over a GPU's budget and the unknown one each had a GPU to themselves
+    assert budget.left == {0: 10.0, 1: 10.0}
