@@ -2,7 +2,7 @@
 
 Usage (device machine): PYTHONPATH=src python benchmarks/sweep_configs.py --out DIR [--shape M,K,N] [--only tf32,bf16]
 A variant is (precision, config, PROMOTE, SYNC_RS) for the register-operand forward (_register_lse_partials_kernel;
-tf32 variants run it instead of the default TMA kernel); config = model_new._tile's arguments. PROMOTE is always on
+tf32 variants run it instead of the default TMA kernel); config = model_new._register_config's arguments. PROMOTE is always on
 now (the column stays so that older result files read the same); SYNC_RS 0 turns the kernel's wait off here only.
 Each variant is checked (KernelBench allclose vs eager fp32, rel-L2 vs float64) and run RACE_RUNS times on the same
 input: every run must be bitwise equal to the first and to the first variant of its precision with the same BLOCK_N
@@ -124,7 +124,7 @@ def main():
         native = prec == "native"
         xi, wi, bi = (xb, wb, bb) if native else (x, w, b)
         mn._register_meta = _with_sync(bool(sync))
-        mn._CONFIGS["sm90"][3 if native else mn._MODE_OF[prec]] = mn._tile(*cfg)
+        mn._CONFIGS["sm90"][3 if native else mn._MODE_OF[prec]] = mn._register_config(*cfg)
         p = "tf32" if native else prec
 
         def run():

@@ -31,7 +31,7 @@ def main(out_path, shape, configs):
     table = mn._CONFIGS["sm90"]  # the products read their config from here when they launch
 
     for cfg in configs:
-        tile = mn._tile(*cfg, True)
+        tile = mn._register_config(*cfg, True)
         fns[("dX", cfg)] = (lambda t: lambda: (table.__setitem__(0, t), mn._register_grad_product(
             "sm90", 0, w, g_hi, None, dx, (1, K))))(tile)
         fns[("dW", cfg)] = (lambda t: lambda: (table.__setitem__(0, t), mn._register_grad_product(

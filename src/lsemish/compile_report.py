@@ -148,11 +148,11 @@ def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = F
     """The TMA forward (Hopper only: sm_89 has no TMA) of fp32 operands (tf32-rounded; inference and training) or of
     a bf16 or fp16 model (inference), in one of its configs: "small", "medium" or "large" (_tf32_lse_mish_kernel),
     or "few" (_tf32_lse_mish_few_rows_kernel at its most rows); BLOCK_K scaled by the operands' size as
-    model_new._tma_tile scales it."""
+    model_new._tma_config_for scales it."""
     configs = mn._TF32_TMA_CONFIGS[ARCH_KEY[arch]]
     size = TMA_DTYPES[dtype]
     cfg = mn._few_rows(configs, configs["FEW_M"], False, size) if which == "few" else \
-        mn._tma_tile(configs[which], size)
+        mn._tma_config_for(configs[which], size)
     bm, bn, bk = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]
     descs = {"x_desc": f"tensordesc<{dtype}[{bm},{bk}]>", "w_desc": f"tensordesc<{dtype}[{bn},{bk}]>"}
     scalars = {"scale": "fp32", "clamp_min": "fp32", "clamp_max": "fp32"}
@@ -188,7 +188,7 @@ def compile_fma_forward(arch: int = 90, rows: int = 8) -> CompiledConfig:
     """The exact-fp32 few-rows forward (_fma_lse_mish_few_rows_kernel) for `rows` rows of x: CUDA-core FMAs by design
     (no tensor-core op); tensor_core_ops counts its fma.rn.f32 instructions instead, and ptx_mma_kind says "fma" when
     W's loads are 16-byte vectors that bypass L1 (ld.global.cg.v4)."""
-    cfg = mn._fma_tile(ARCH_KEY[arch])
+    cfg = mn._fma_config(ARCH_KEY[arch])
     sig = {"x_ptr": "*fp32", "w_ptr": "*fp32", "bias_ptr": "*fp32", "part_ptr": "*fp32", "count_ptr": "*i32",
            "out_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32", "stride_xm": "i32", "stride_xk": "constexpr",
            "stride_wn": "i32", "stride_wk": "constexpr", "stride_out": "i32", "scale": "fp32", "clamp_min": "fp32",

@@ -536,7 +536,7 @@ _B_DTYPE = {0: torch.float32, 1: torch.float32, 2: torch.bfloat16}
 _GRAD_CONFIG = dict(BLOCK_M=128, BLOCK_N=32, num_warps=4, STAGES=3)
 
 
-def _tile(BLOCK_N, BLOCK_M, BLOCK_K, GROUP_M, num_warps, num_stages, tma):
+def _register_config(BLOCK_N, BLOCK_M, BLOCK_K, GROUP_M, num_warps, num_stages, tma):
     # A register-operand kernel's config: BLOCK_N rows of A (the register operand), BLOCK_M rows of B, BLOCK_K, L2
     # grouping, warps, stages; tma: bulk tensor copies where the operands allow (Hopper).
     return dict(BLOCK_N=BLOCK_N, BLOCK_M=BLOCK_M, BLOCK_K=BLOCK_K, GROUP_M=GROUP_M, num_warps=num_warps,
@@ -547,14 +547,14 @@ def _tile(BLOCK_N, BLOCK_M, BLOCK_K, GROUP_M, num_warps, num_stages, tma):
 # the 4090's 99 KB of shared memory per block; Hopper rows use its 227 KB. TMA is used on Hopper when the row strides
 # and pointers are 16-byte aligned; otherwise plain pointer loads.
 _CONFIGS = {
-    "sm90": {0: _tile(128, 128, 32, 8, 8, 3, True), 1: _tile(128, 128, 32, 8, 8, 4, True),
-             2: _tile(128, 256, 64, 8, 8, 3, True), 3: _tile(256, 128, 64, 8, 8, 3, True)},
-    "sm89": {0: _tile(128, 128, 32, 8, 8, 3, False), 1: _tile(128, 64, 32, 8, 4, 3, False),
-             2: _tile(128, 128, 32, 8, 8, 3, False), 3: _tile(128, 128, 64, 8, 8, 3, False)},
-    "interpreter": {m: _tile(32, 16, 16, 4, 4, 1, False) for m in range(4)},
+    "sm90": {0: _register_config(128, 128, 32, 8, 8, 3, True), 1: _register_config(128, 128, 32, 8, 8, 4, True),
+             2: _register_config(128, 256, 64, 8, 8, 3, True), 3: _register_config(256, 128, 64, 8, 8, 3, True)},
+    "sm89": {0: _register_config(128, 128, 32, 8, 8, 3, False), 1: _register_config(128, 64, 32, 8, 4, 3, False),
+             2: _register_config(128, 128, 32, 8, 8, 3, False), 3: _register_config(128, 128, 64, 8, 8, 3, False)},
+    "interpreter": {m: _register_config(32, 16, 16, 4, 4, 1, False) for m in range(4)},
 }
 # float64 models (no tensor-core path worth tuning): small tiles that fit either GPU's shared memory.
-_FP64_CONFIG = _tile(64, 64, 16, 8, 4, 2, False)
+_FP64_CONFIG = _register_config(64, 64, 16, 8, 4, 2, False)
 
 
 # The TMA-rounded tf32 forward (_tf32_lse_mish_kernel): tile, L2 grouping, warps, stages. Chosen by the shape from
@@ -592,7 +592,7 @@ _FMA_CONFIGS = {
 }
 
 
-def _config(arch, mode, dtype):
+def _register_config_of(arch, mode, dtype):
     return _FP64_CONFIG if dtype == torch.float64 and arch != "interpreter" else _CONFIGS[arch][mode]
 
 
@@ -779,7 +779,7 @@ def _launch(kernel, like, grid, args, meta, rounded_descriptors=()):
     if _interpreting():
         kernel[grid](*args, **meta)
         return
-    compiled, run, function, packed, constexprs = _resolved(kernel, like, grid, args, meta, rounded_descriptors)
+    compiled, run, function, packed, constexprs = _compiled_launch(kernel, like, grid, args, meta, rounded_descriptors)
     grid3 = tuple(grid) + (1,) * (3 - len(grid))
     if _launch_hooks_set():
         compiled[grid3](*args, *constexprs)  # with launch hooks (profilers) set, Triton's runner builds their data
@@ -788,12 +788,12 @@ def _launch(kernel, like, grid, args, meta, rounded_descriptors=()):
         *constexprs)
 
 
-def _resolved(kernel, like, grid, args, meta, rounded_descriptors=()):
-    # The compiled kernel for these arguments, resolved once per specialization (see _resolve).
+def _compiled_launch(kernel, like, grid, args, meta, rounded_descriptors=()):
+    # The compiled kernel for these arguments, resolved once per specialization (see _compile_launch).
     key = (kernel, like.device.index, tuple(meta.values()), tuple(map(_specialization, args)))
     launch = _COMPILED.get(key)
     if launch is None:
-        launch = _COMPILED[key] = _resolve(kernel, grid, args, meta, rounded_descriptors)
+        launch = _COMPILED[key] = _compile_launch(kernel, grid, args, meta, rounded_descriptors)
     return launch
 
 
@@ -804,7 +804,7 @@ def _launch_hooks_set():
     return bool(getattr(enter, "calls", enter)) or bool(getattr(leave, "calls", leave))
 
 
-def _resolve(kernel, grid, args, meta, rounded_descriptors):
+def _compile_launch(kernel, grid, args, meta, rounded_descriptors):
     # Compile (or load from Triton's cache) without launching; for Triton 3.6, make the descriptors listed in
     # rounded_descriptors round (see _TMA_ROUND_FLAG); return what a launch needs.
     names = kernel.arg_names
@@ -824,7 +824,7 @@ def _resolve(kernel, grid, args, meta, rounded_descriptors):
 def _register_meta(arch, mode, dtype, tma_ok, config=None):
     """(the constexprs both register-operand kernels share, the tile config and launch options): MODE's config for
     arch (or the one given); TMA where the config has it and the operands allow (tma_ok)."""
-    cfg = dict(config or _config(arch, mode, dtype))
+    cfg = dict(config or _register_config_of(arch, mode, dtype))
     use_tma = cfg.pop("tma") and tma_ok
     acc_dtype = tl.float64 if dtype == torch.float64 else tl.float32
     meta = dict(MODE=mode, EMULATE=arch == "interpreter", ACC_DTYPE=acc_dtype, USE_TMA=use_tma, SYNC_RS=arch == "sm90")
@@ -888,7 +888,7 @@ def _fma_serves(arch, mode, dtype, rows):
     return dtype == torch.float32 and rows <= _FMA_CONFIGS[arch]["MAX_M"].get(mode, 0)
 
 
-def _fma_tile(arch):
+def _fma_config(arch):
     # The FMA kernel's tile and launch options for arch (its _FMA_CONFIGS record without MAX_M).
     return {name: value for name, value in _FMA_CONFIGS[arch].items() if name != "MAX_M"}
 
@@ -910,7 +910,7 @@ def _fma_forward(arch, x, weight, bias, consts, out):
            None if bias is None else bias.data_ptr() % 16 == 0, out.data_ptr() % 16 == 0, out.stride(0), arch)
     plan = _FMA_PLANS.get(key)
     if plan is None:
-        cfg = _fma_tile(arch)
+        cfg = _fma_config(arch)
         plan = _FmaPlan()
         plan.grid = _cdiv(N, cfg["BLOCK_N"])
         plan.partials = 2 * plan.grid * M  # (2, tiles, M)
@@ -925,7 +925,7 @@ def _fma_forward(arch, x, weight, bias, consts, out):
         _launch(_fma_lse_mish_few_rows_kernel, x, (plan.grid,), args, plan.meta)
         return
     if plan.launch is None:  # resolve (compile or load) once for this key
-        plan.launch = _resolved(_fma_lse_mish_few_rows_kernel, x, (plan.grid,), args, plan.meta)[1:]
+        plan.launch = _compiled_launch(_fma_lse_mish_few_rows_kernel, x, (plan.grid,), args, plan.meta)[1:]
     run, function, packed, constexprs = plan.launch
     run(plan.grid, 1, 1, stream, function, packed, None, None, None, *args, *constexprs)
 
@@ -947,7 +947,7 @@ def _tma_forward_applies(arch, mode, x, lse, p):
 _TMA_16BIT = (torch.bfloat16, torch.float16)
 
 
-def _tma_tile(cfg, element_size):
+def _tma_config_for(cfg, element_size):
     # A TMA config for operands of element_size bytes: the fp32 tables' BLOCK_K scaled so that a stage holds the
     # same bytes (BLOCK_K 32 fp32 -> 64 bf16).
     return cfg if element_size == 4 else dict(cfg, BLOCK_K=cfg["BLOCK_K"] * 4 // element_size)
@@ -1037,7 +1037,7 @@ def _few_rows(configs, M, training, element_size=4):
     kernel runs (training, or more rows than FEW_M)."""
     if training or M > configs["FEW_M"]:
         return None
-    cfg = _tma_tile(dict(configs["few"]), element_size)
+    cfg = _tma_config_for(dict(configs["few"]), element_size)
     cfg["BLOCK_M"] = min(max(16, triton.next_power_of_2(M)), cfg["BLOCK_M"])
     # as many stages as fit FEW_SMEM bytes of shared memory (the x tile grows with BLOCK_M), the config's at most
     stage = (cfg["BLOCK_N"] + cfg["BLOCK_M"]) * cfg["BLOCK_K"] * element_size
@@ -1059,7 +1059,7 @@ def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
         plan.kernel, plan.cfg = _tf32_lse_mish_few_rows_kernel, few
         plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", **few)
     else:
-        plan.kernel, plan.cfg = _tf32_lse_mish_kernel, _tma_tile(_tma_config(arch, M, N, _sm_count(x.device)),
+        plan.kernel, plan.cfg = _tf32_lse_mish_kernel, _tma_config_for(_tma_config(arch, M, N, _sm_count(x.device)),
                                                                  x.element_size())
         plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", TRAINING=p is not None,
                          **plan.cfg)
@@ -1074,7 +1074,7 @@ def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
         count = torch.empty((4,), device=x.device, dtype=torch.int32)
         descs = _tma_descriptors(cfg, x, weight, p)
         args = plan.args(*[(d,) for d in descs], weight if bias is None else bias, buf, count, out, lse, consts)
-        launch = _resolved(plan.kernel, x, plan.grid, args, plan.meta, _rounded(x))
+        launch = _compiled_launch(plan.kernel, x, plan.grid, args, plan.meta, _rounded(x))
         plan.direct = _direct_launch(launch, *(d.block_shape for d in descs if d is not None))
     return _keep_plan(_TMA_PLANS, key, plan)
 
@@ -1156,7 +1156,7 @@ def _register_operand_partials(arch, x, weight, bias, consts, mode, p):
         b, lo = x, _prepare_b(x, mode, write_hi=False, flags=flags)[1]
     else:
         b, lo = _prepare_b(x, mode)
-    tiles = _cdiv(N, _config(arch, mode, x.dtype)["BLOCK_N"])
+    tiles = _cdiv(N, _register_config_of(arch, mode, x.dtype)["BLOCK_N"])
     part = [torch.empty((tiles, M), device=x.device, dtype=_epilogue_dtype(x)) for _ in range(2)]
     _register_lse_partials(arch, mode, weight, b, lo, part, p=p, bias=bias, consts=consts)
     if flags is not None:
@@ -1166,7 +1166,7 @@ def _register_operand_partials(arch, x, weight, bias, consts, mode, p):
         # reference's signs (the finite parts no longer matter: every column is +-inf or NaN there). Tiles
         # without such a row return at once.
         _register_lse_partials(arch, 0, weight, x, None, part, p=p, bias=bias, consts=consts, flags=flags,
-                               config=_config(arch, 1, x.dtype))
+                               config=_register_config_of(arch, 1, x.dtype))
     return part
 
 
@@ -1326,7 +1326,7 @@ class _LinearLseMishFunction(torch.autograd.Function):
         return _autograd_backward(ctx, grad_out, grad_lse, grad_p)
 
 
-def _register_ops():
+def _define_ops():
     if hasattr(torch.ops.lsemish, "linear_lse_mish"):
         return
     fwd = torch.library.custom_op("lsemish::linear_lse_mish", _forward_op, mutates_args=())
@@ -1338,7 +1338,7 @@ def _register_ops():
     fwd.register_autograd(_autograd_backward, setup_context=_setup_context)
 
 
-_register_ops()
+_define_ops()
 
 
 def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precision="tf32", out=None):
