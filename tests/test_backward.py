@@ -147,7 +147,7 @@ def test_poisoned_gradient_buffers_are_fully_written(precision):
     lse = torch.full((23,), float("nan"))
     p = torch.full((23, 37), float("nan"))
     consts, mode = (2.0, -10.0, 10.0), mn._MODE_OF[precision]
-    mn._forward_into(x, w, b, consts, mode, out, lse, p)
+    mn.forward_into(x, w, b, consts, mode, out, lse, p)
     dx, dw, db = (torch.full(s, float("nan")) for s in ((23, 31), (37, 31), (37,)))
     mn._backward_into(g, x, w, lse, p, consts, mode, dx, dw, db)
     for t in (out, lse, p, dx, dw, db):

@@ -62,14 +62,14 @@ def _lse_mish(lse):
 class _ShardedLinearLseMish(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, scale, cmin, cmax, group, precision):
-        mode = mn._mode(x, precision)
+        mode = mn.mode_of(x, precision)
         consts = (float(scale), float(cmin), float(cmax))
         M, N = x.shape[0], weight.shape[0]
-        dtype = mn._epilogue_dtype(x)
+        dtype = mn.epilogue_dtype(x)
         lse_local = torch.empty((M,), device=x.device, dtype=dtype)
         out_local = torch.empty((M, 1), device=x.device, dtype=x.dtype)
         p = torch.empty((M, N), device=x.device, dtype=dtype) if ctx.needs_input_grad[:3] != (False,) * 3 else None
-        mn._forward_into(x, weight, bias, consts, mode, out_local, lse_local, p)
+        mn.forward_into(x, weight, bias, consts, mode, out_local, lse_local, p)
         lse = _global_lse(lse_local, group)
         ctx.save_for_backward(x, weight, bias, lse)
         ctx.p, ctx.args = p, (consts, mode, group)
@@ -84,13 +84,13 @@ class _ShardedLinearLseMish(torch.autograd.Function):
             raise RuntimeError("lsemish.distributed: a second backward through this graph is not supported")
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         need_b = ctx.needs_input_grad[2] and bias is not None
-        g_hi, g_lo = mn._g_buffers(x, mode, *p.shape)
+        g_hi, g_lo = mn.g_buffers(x, mode, *p.shape)
         db = torch.empty((p.shape[1],), device=x.device, dtype=x.dtype) if need_b else None
-        mn._grad_g_into(grad_out.contiguous(), x, lse.contiguous(), p, consts, mode, g_hi, g_lo, db)
+        mn.grad_g_into(grad_out.contiguous(), x, lse.contiguous(), p, consts, mode, g_hi, g_lo, db)
         del p
         dx = torch.empty_like(x) if need_x else None
         dw = torch.empty_like(weight) if need_w else None
-        mn._linear_grads_into(g_hi, g_lo, x, weight, mode, dx, dw)
+        mn.linear_grads_into(g_hi, g_lo, x, weight, mode, dx, dw)
         if need_x:
             dx = _sum_in_rank_order(dx, group)
         return dx, dw, db, None, None, None, None, None
@@ -102,7 +102,7 @@ def linear_lse_mish(x, weight_shard, bias_shard, scale_factor, clamp_min, clamp_
     summed over ranks), and in the rank's own shard of W and b."""
     mn.check_precision(precision)
     if weight_shard.dim() != 2 or weight_shard.shape[0]:  # an empty shard is reported by every rank, below
-        mn._check_inputs(x, weight_shard, bias_shard)
+        mn.check_inputs(x, weight_shard, bias_shard)
     group = group or dist.group.WORLD
     _check_group_inputs(x, weight_shard, group)
     return _ShardedLinearLseMish.apply(x, weight_shard, bias_shard, scale_factor, clamp_min, clamp_max, group,

@@ -42,6 +42,9 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 #                   products folded into the accumulator by an IEEE add; 2 = bf16 operands; 3 = native (operands
 #                   already bf16/fp16/fp64: plain dot, fp32 or fp64 accumulate).
 # SYNC_RS (Hopper): wait for every wgmma that reads A from registers before the next K step (see _register_product).
+#
+# Besides linear_lse_mish and ModelNew, lsemish's own modules (distributed.py) call a small API, named without an
+# underscore: check_inputs, mode_of, epilogue_dtype, forward_into, g_buffers, grad_g_into, linear_grads_into.
 
 
 @triton.jit
@@ -290,7 +293,7 @@ def _prepare_b_kernel(
         lo = tl.where(finite, _tf32_round(v - _tf32_trunc(v)), 0.0)
         tl.store(lo_ptr + dst, lo, mask=mask)
     if FLAG_INF:
-        # Rows holding +-inf, for the fp32 mode's second pass (see _forward_into).
+        # Rows holding +-inf, for the fp32 mode's second pass (see forward_into).
         row_inf = tl.max((tl.abs(v) == float("inf")).to(tl.int32), axis=1)
         tl.atomic_max(flag_ptr + offs_m, row_inf, mask=(offs_m < M) & (row_inf > 0))
 
@@ -611,7 +614,7 @@ def _interpreting():
     return bool(triton.knobs.runtime.interpret)
 
 
-def _check_inputs(x, weight, bias):
+def check_inputs(x, weight, bias):
     for name, t in (("x", x), ("weight", weight)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -692,12 +695,12 @@ def _sm_count(device):
     return 4 if _interpreting() else _device_facts(device)[1]
 
 
-def _epilogue_dtype(x):
+def epilogue_dtype(x):
     # The type of the epilogue, the partials, lse, P and G: float64 for float64 models, float32 otherwise.
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
-def _mode(x, precision):
+def mode_of(x, precision):
     return 3 if x.dtype in _NATIVE_DTYPES else _MODE_OF[precision]
 
 
@@ -864,7 +867,7 @@ def _register_grad_product(arch, mode, a, b, lo, out, out_strides):
              *out_strides), meta)
 
 
-def _forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
+def forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
     """out (M, 1) = lse * mish(lse); with lse (M,) and p (M, N) given, also the values the backward needs."""
     scope = _device_scope(x)
     M = x.shape[0]
@@ -1157,7 +1160,7 @@ def _register_operand_partials(arch, x, weight, bias, consts, mode, p):
     else:
         b, lo = _prepare_b(x, mode)
     tiles = _cdiv(N, _register_config_of(arch, mode, x.dtype)["BLOCK_N"])
-    part = [torch.empty((tiles, M), device=x.device, dtype=_epilogue_dtype(x)) for _ in range(2)]
+    part = [torch.empty((tiles, M), device=x.device, dtype=epilogue_dtype(x)) for _ in range(2)]
     _register_lse_partials(arch, mode, weight, b, lo, part, p=p, bias=bias, consts=consts)
     if flags is not None:
         # fp32 mode, rows of x holding +-inf: the 3xtf32 split meets inf with W's low part, whose sign may
@@ -1170,9 +1173,9 @@ def _register_operand_partials(arch, x, weight, bias, consts, mode, p):
     return part
 
 
-def _grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo, db=None):
+def grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo, db=None):
     """G (M, N) = d loss / d (x @ W.T + b) from grad (M, 1) and the forward's lse and p, in the form the grad-x
-    product reads it (g_hi, plus g_lo in the fp32 mode: the buffers of _g_buffers); db (N,) = column sums of G, if
+    product reads it (g_hi, plus g_lo in the fp32 mode: the buffers of g_buffers); db (N,) = column sums of G, if
     given."""
     scope = _device_scope(x)
     M, N = p.shape
@@ -1187,8 +1190,8 @@ def _grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo, db=None):
                 dict(MODE=mode, HAS_BIAS=db is not None, **_GRAD_CONFIG))
 
 
-def _linear_grads_into(g_hi, g_lo, x, weight, mode, dx=None, dw=None):
-    """dx (M, K) = G W and dw (N, K) = G^T x, those given, from the buffers of _g_buffers."""
+def linear_grads_into(g_hi, g_lo, x, weight, mode, dx=None, dw=None):
+    """dx (M, K) = G W and dw (N, K) = G^T x, those given, from the buffers of g_buffers."""
     scope = _device_scope(x)
     M, K = x.shape
     N = weight.shape[0]
@@ -1209,7 +1212,7 @@ def _linear_grads_into(g_hi, g_lo, x, weight, mode, dx=None, dw=None):
             _register_grad_product(arch, mode, g_hi, xt_hi, xt_lo, dw, (dw.stride(0), dw.stride(1)))
 
 
-def _g_buffers(x, mode, M, N):
+def g_buffers(x, mode, M, N):
     # G as the grad-x product's B operand, and its 3xtf32 low part (fp32 mode; empty otherwise).
     g_hi = torch.empty((M, N), device=x.device, dtype=_B_DTYPE.get(mode, x.dtype))
     g_lo = torch.empty((M, N) if mode == 1 else (0,), device=x.device, dtype=torch.float32)
@@ -1218,9 +1221,9 @@ def _g_buffers(x, mode, M, N):
 
 def _backward_into(grad, x, weight, lse, p, consts, mode, dx=None, dw=None, db=None):
     """Both backward steps into the given dx, dw, db (tests and benchmarks; autograd runs them as two ops)."""
-    g_hi, g_lo = _g_buffers(x, mode, *p.shape)
-    _grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo, db)
-    _linear_grads_into(g_hi, g_lo, x, weight, mode, dx, dw)
+    g_hi, g_lo = g_buffers(x, mode, *p.shape)
+    grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo, db)
+    linear_grads_into(g_hi, g_lo, x, weight, mode, dx, dw)
 
 
 # torch.library custom ops, opaque to torch.compile and export: a compiled graph calls them on real tensors, so it runs
@@ -1232,7 +1235,7 @@ def _forward_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
                 clamp_min: float, clamp_max: float, precision: str,
                 save_for_backward: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     out, lse, p = _forward_fake(x, weight, bias, scale_factor, clamp_min, clamp_max, precision, save_for_backward)
-    _forward_into(x, weight, bias, (scale_factor, clamp_min, clamp_max), _mode(x, precision), out,
+    forward_into(x, weight, bias, (scale_factor, clamp_min, clamp_max), mode_of(x, precision), out,
                   lse if save_for_backward else None, p if save_for_backward else None)
     return out, lse, p
 
@@ -1240,8 +1243,8 @@ def _forward_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 def _forward_fake(x, weight, bias, scale_factor, clamp_min, clamp_max, precision, save_for_backward):
     M, N = x.shape[0], weight.shape[0]
     out = torch.empty((M, 1), device=x.device, dtype=x.dtype)
-    lse = torch.empty((M,) if save_for_backward else (0,), device=x.device, dtype=_epilogue_dtype(x))
-    p = torch.empty((M, N) if save_for_backward else (0,), device=x.device, dtype=_epilogue_dtype(x))
+    lse = torch.empty((M,) if save_for_backward else (0,), device=x.device, dtype=epilogue_dtype(x))
+    p = torch.empty((M, N) if save_for_backward else (0,), device=x.device, dtype=epilogue_dtype(x))
     return out, lse, p
 
 
@@ -1249,13 +1252,13 @@ def _grad_g_op(grad: torch.Tensor, x: torch.Tensor, lse: torch.Tensor, p: torch.
                clamp_min: float, clamp_max: float, precision: str,
                need_b: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     g_hi, g_lo, db = _grad_g_fake(grad, x, lse, p, scale_factor, clamp_min, clamp_max, precision, need_b)
-    _grad_g_into(grad, x, lse, p, (scale_factor, clamp_min, clamp_max), _mode(x, precision), g_hi, g_lo,
+    grad_g_into(grad, x, lse, p, (scale_factor, clamp_min, clamp_max), mode_of(x, precision), g_hi, g_lo,
                  db if need_b else None)
     return g_hi, g_lo, db
 
 
 def _grad_g_fake(grad, x, lse, p, scale_factor, clamp_min, clamp_max, precision, need_b):
-    g_hi, g_lo = _g_buffers(x, _mode(x, precision), *p.shape)
+    g_hi, g_lo = g_buffers(x, mode_of(x, precision), *p.shape)
     db = torch.empty((p.shape[1],) if need_b else (0,), device=x.device, dtype=x.dtype)
     return g_hi, g_lo, db
 
@@ -1263,7 +1266,7 @@ def _grad_g_fake(grad, x, lse, p, scale_factor, clamp_min, clamp_max, precision,
 def _linear_grads_op(g_hi: torch.Tensor, g_lo: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, precision: str,
                      need_x: bool, need_w: bool) -> tuple[torch.Tensor, torch.Tensor]:
     dx, dw = _linear_grads_fake(g_hi, g_lo, x, weight, precision, need_x, need_w)
-    _linear_grads_into(g_hi, g_lo, x, weight, _mode(x, precision), dx if need_x else None, dw if need_w else None)
+    linear_grads_into(g_hi, g_lo, x, weight, mode_of(x, precision), dx if need_x else None, dw if need_w else None)
     return dx, dw
 
 
@@ -1351,7 +1354,7 @@ def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precisi
     out, if given, is an (M, 1) tensor of x's dtype and device that receives the result (not differentiable).
     """
     check_precision(precision)
-    _check_inputs(x, weight, bias)
+    check_inputs(x, weight, bias)
     consts = (float(scale_factor), float(clamp_min), float(clamp_max))
     needs_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
                                               or (bias is not None and bias.requires_grad))
@@ -1362,7 +1365,7 @@ def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precisi
         if needs_grad:
             return _LinearLseMishFunction.apply(*args)[0]
         out = torch.empty((x.shape[0], 1), device=x.device, dtype=x.dtype)
-        _forward_into(x, weight, bias, consts, _mode(x, precision), out)  # inference: no lse or P to return
+        forward_into(x, weight, bias, consts, mode_of(x, precision), out)  # inference: no lse or P to return
         return out
     if needs_grad:
         raise RuntimeError("linear_lse_mish(..., out=...) does not support automatic differentiation; "
@@ -1371,7 +1374,7 @@ def linear_lse_mish(x, weight, bias, scale_factor, clamp_min, clamp_max, precisi
     if out.shape != (M, 1) or out.dtype != x.dtype or out.device != x.device:
         raise ValueError(f"out must be a ({M}, 1) {x.dtype} tensor on {x.device}; got {tuple(out.shape)} "
                          f"{out.dtype} on {out.device}")
-    _forward_into(x, weight, bias, consts, _mode(x, precision), out)
+    forward_into(x, weight, bias, consts, mode_of(x, precision), out)
     return out
 
 
