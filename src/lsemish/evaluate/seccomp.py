@@ -3,8 +3,8 @@ process and everything it starts (a seccomp filter; unprivileged once no_new_pri
 
 Landlock (landlock.py) confines writing, creating, renaming and removing files, but not changing a file's mode, owner,
 times or extended attributes: chmod, chown, utime and setxattr would still reach every file the user owns. Nor does it
-take root's powers away, and the GPU machine runs as root: mount, reboot, module loading, clocks and the like. The
-filter answers each of these with EPERM (the candidate sees a PermissionError). Only the standard library: a classic
+take root's powers away, and the GPU machine runs as root: mount, reboot, module loading, clocks and the like; and
+io_uring, which does file operations without their system calls. The filter answers each of these with EPERM (the candidate sees a PermissionError). Only the standard library: a classic
 BPF program built by hand, for x86-64 and arm64 (elsewhere it says it is not in force).
 """
 from __future__ import annotations
@@ -34,6 +34,9 @@ CALLS = {
     # System V IPC and kernel keyrings outlive the process that made them; device nodes bypass Landlock's /dev rule.
     "shmget": (29, 194), "semget": (64, 190), "msgget": (68, 186), "add_key": (248, 217),
     "request_key": (249, 218), "keyctl": (250, 219), "mknod": (133, None), "mknodat": (259, 33),
+    # io_uring runs file operations without their system calls, so without this filter's refusals (its SETXATTR and
+    # FSETXATTR operations set extended attributes on any file the user owns: a red team's win, session 10).
+    "io_uring_setup": (425, 425), "io_uring_enter": (426, 426), "io_uring_register": (427, 427),
     # Another process's priority, scheduling and I/O class (same user, no capability needed).
     "setpriority": (141, 140), "ioprio_set": (251, 30), "sched_setparam": (142, 118),
     "sched_setscheduler": (144, 119), "sched_setattr": (314, 274),
