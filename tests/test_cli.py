@@ -17,16 +17,16 @@ def run(*args):
 def test_check_passes_our_deliverable(tmp_path):
     r = run("check", "--trials", "2", "--json", str(tmp_path / "c.json"))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "interpreter" in r.stdout and "13 passed, 0 failed" in r.stdout  # 6 distributions x 2, the reuse probe
-    assert "PASS: passes KernelBench's protocol (3/3); passes on 5 other input distribution(s)" in r.stdout
+    assert "interpreter" in r.stdout and "15 passed, 0 failed" in r.stdout  # 7 distributions x 2 (edges: problem 22's), the reuse probe
+    assert "PASS: passes KernelBench's protocol (3/3); passes on 6 other input distribution(s)" in r.stdout
     data = json.loads((tmp_path / "c.json").read_text())
-    assert data["verdict"] == "pass" and len(data["results"]) == 13 and all(t["passed"] for t in data["results"])
+    assert data["verdict"] == "pass" and len(data["results"]) == 15 and all(t["passed"] for t in data["results"])
 
 
 def test_check_fails_a_wrong_candidate():
     r = run("check", "--trials", "1", "--candidate", os.path.join(HERE, "fixtures", "wrong_candidate.py"))
     assert r.returncode == 1
-    assert "0 passed, 7 failed" in r.stdout and "FAIL: fails KernelBench's protocol (0/2)" in r.stdout
+    assert "1 passed, 7 failed" in r.stdout and "FAIL: fails KernelBench's protocol (0/2)" in r.stdout
 
 
 @pytest.mark.parametrize("args,msg", [

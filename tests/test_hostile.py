@@ -64,8 +64,8 @@ def test_each_hostile_candidate_is_lint_clean(hostile, name):
 def test_check_rejects_each_hostile_candidate_with_its_reason(hostile, name):
     before, ipc = planted(), segments()
     modes = {p: (os.stat(p).st_mode, os.stat(p).st_mtime) for p in (hostile[name], os.path.dirname(torch.__file__))}
-    r = run_check(None, hostile[name], SMALL_22, trials=1, dists=("kernelbench", "randn"), model_kwargs=FP32,
-                  limits=Limits(request_s=6), log=lambda m: None)
+    r = run_check(None, hostile[name], SMALL_22, trials=1, dists=("kernelbench", "randn", "edges"),
+                  model_kwargs=FP32, limits=Limits(request_s=6), log=lambda m: None)
     expect = hostile_set.expected(name)
     if name == "daemon":  # it passes (it computes the right answer), and nothing of it outlives the check
         assert r["verdict"] == "pass", r["reason"]

@@ -19,7 +19,7 @@ import torch
 
 from ..problems import PROBLEM_22, ProblemError, is_problem_22, load_problem, sizes
 from .compare import compare
-from .inputs import ALL, GOLD_RULE, KERNELBENCH, NAMES
+from .inputs import ALL, EDGES, GOLD_RULE, KERNELBENCH, NAMES
 from .memory import does_not_fit
 from .reference import Reference
 from .sandbox import Limits, Worker, WorkerFailed
@@ -76,6 +76,8 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
     device = device or default_device()
     problem_path = PROBLEM_22 if problem_path is None else problem_path
     problem = load_problem(problem_path, sets)
+    if not hasattr(problem, "edge_inputs"):  # a problem's edge cases exist only where it defines them
+        dists = tuple(d for d in dists if d != EDGES)
     candidate = resolve_candidate(problem_path, candidate)
     known = ", ".join(f"{k}={v}" for k, v in sizes(problem).items())
     too_big = does_not_fit(problem, device, known)

@@ -6,17 +6,19 @@ that fed its candidate anything else could only produce outputs that do not matc
 import torch
 
 KERNELBENCH = "kernelbench"
+EDGES = "edges"  # a problem's own edge cases: its edge_inputs(model, seed), where it defines one
 # The kernels' own tests draw from these; the evaluator also from "scaled" (OTHER).
 DISTRIBUTIONS = ("rand", "randn", "uniform", "laplace", "lognormal")
-# Every check runs KernelBench's protocol (the problem's get_inputs()) and, separately, these others.
-OTHER = ("randn", "uniform", "laplace", "lognormal", "scaled")
+# Every check runs KernelBench's protocol (the problem's get_inputs()) and, separately, these others (EDGES only for a
+# problem that defines edge_inputs).
+OTHER = ("randn", "uniform", "laplace", "lognormal", "scaled", EDGES)
 ALL = (KERNELBENCH,) + OTHER
 # Judged against the float64 result rather than by allclose: rounding error grows with the inputs' magnitude.
 GOLD_RULE = ("scaled",)
 KERNELBENCH_FALLBACK = "rand"  # the tail of the reuse probe on KernelBench's inputs: torch.rand's distribution
 NAMES = {"randn": "signed (normal)", "uniform": "signed (uniform ±1)", "laplace": "heavy-tailed (Laplace)",
          "lognormal": "positive, skewed (log-normal)", "scaled": "large (normal x 50)", "rand": "uniform [0, 1)",
-         KERNELBENCH: "get_inputs()"}
+         KERNELBENCH: "get_inputs()", EDGES: "the problem's edge cases (edge_inputs)"}
 
 
 def make_x(dist, shape, generator=None, device="cpu", dtype=torch.float32):
@@ -47,13 +49,18 @@ def generator(seed, device="cpu"):
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def problem_inputs(problem, seed, dist=KERNELBENCH, device="cpu", on_device=False):
+def problem_inputs(problem, seed, dist=KERNELBENCH, device="cpu", on_device=False, model=None):
     """The inputs of one trial: get_inputs() under torch.manual_seed(seed); for another `dist`, every floating-point
     tensor among them replaced by one of the same shape and dtype drawn from `dist` (integer inputs, e.g. indices
     or labels, and non-tensors are kept as get_inputs() made them), drawn on `device`. `on_device` (KernelBench's
     inputs: get_inputs() itself): drawn
     with `device` as torch's default device (its own generator: other values than on the CPU, the same on both
-    sides), so that making them costs the host microseconds instead of tens of milliseconds (a timed call's)."""
+    sides), so that making them costs the host microseconds instead of tens of milliseconds (a timed call's).
+    EDGES: the problem's edge_inputs(model, seed), `model` being the problem's own Model built as the reference is
+    (inputs made from its weights: both sides build the same one)."""
+    if dist == EDGES:
+        with torch.no_grad():
+            return [v.to(device) if isinstance(v, torch.Tensor) else v for v in problem.edge_inputs(model, seed)]
     torch.manual_seed(seed)
     if on_device and dist == KERNELBENCH and device != "cpu":
         with torch.device(device):

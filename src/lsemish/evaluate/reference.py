@@ -28,7 +28,7 @@ class Reference:
             self.gold_model = copy.deepcopy(self.model).double()
 
     def inputs(self, seed, dist, on_device=False):
-        return problem_inputs(self.problem, seed, dist, self.device, on_device)
+        return problem_inputs(self.problem, seed, dist, self.device, on_device, self.model)
 
     def run(self, seed, dist, gold=True, reuse=None, on_device=False):
         """(outputs, gold outputs or None) on the CPU for the trial's inputs (with `reuse`, a refill seed: the

@@ -100,7 +100,7 @@ class Server:
         self.equal, self.clone, self.Tensor = torch.equal, torch.Tensor.clone, torch.Tensor
         self.perf = time.perf_counter
         self.integrity = Integrity(self)
-        self.model = self.problem = self.candidate = None
+        self.model = self.problem = self.candidate = self.edge_model = None
         self.last = []
         self.kept = []
         self.flush = None
@@ -118,7 +118,7 @@ class Server:
             self.sync()
 
     def make_inputs(self, seed, dist, on_device=False):
-        return self.inputs.problem_inputs(self.problem, seed, dist, self.device, on_device)
+        return self.inputs.problem_inputs(self.problem, seed, dist, self.device, on_device, self.edge_model)
 
     def call(self, args):
         with self.torch.no_grad():
@@ -228,6 +228,9 @@ class Server:
             shown = ", ".join(map(repr, init))
             return self.reply({"error": f"ModelNew({shown}) failed, the reference Model's constructor arguments "
                                         f"(get_init_inputs()): {_describe(e, self.candidate)}", "setup": True})
+        if hasattr(self.problem, "edge_inputs"):  # the problem's Model as the reference builds it: edge inputs
+            torch.manual_seed(req["seed"])       # are made from its weights
+            self.edge_model = self.problem.Model(*init).to(self.device)
         if req.get("compile"):
             self.model = torch.compile(self.model)
         replaced = self.integrity.replaced()

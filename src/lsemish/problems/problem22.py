@@ -54,5 +54,25 @@ def get_inputs():
     return [torch.rand(batch_size, input_size)]
 
 
+def edge_inputs(model, seed):
+    """x whose rows put every pre-clamp value below clamp_min (even rows) or above clamp_max (odd rows), 10 to 50
+    past the bound: the clamps' saturated branches, which independent random inputs never reach (a red team's
+    candidate without the lower clamp passed every random distribution). x solves x W^T = target / (2 scale) - b in
+    float64 for the model's own W and b: exactly where W has no more rows than columns (N <= K, the headline's
+    N = K; least norm for N < K), in the least-squares sense otherwise (then the rows reach the bounds only in part)."""
+    w, b = model.matmul.weight.detach().double(), model.matmul.bias.detach().double()
+    gen = torch.Generator(device=w.device).manual_seed(seed)
+    n, k = w.shape
+    past = 10 + 40 * torch.rand(batch_size, n, generator=gen, device=w.device, dtype=torch.float64)
+    low = (torch.arange(batch_size, device=w.device) % 2 == 0)[:, None]
+    target = torch.where(low, model.clamp_min - past, model.clamp_max + past)
+    rhs = (target / (2 * model.scale_factor) - b).T  # (N, M): W x^T = rhs
+    if n >= k:
+        x = torch.linalg.lstsq(w, rhs).solution
+    else:
+        x = w.T @ torch.linalg.solve(w @ w.T, rhs)
+    return [x.T.contiguous().float()]
+
+
 def get_init_inputs():
     return [input_size, hidden_size, scale_factor, clamp_min, clamp_max]  # KernelBench's form: module-level names
