@@ -31,9 +31,20 @@ try:
         stop = start if rank == world - 1 else stop
         linear_lse_mish(x, model.matmul.weight.detach()[start:stop], model.matmul.bias.detach()[start:stop],
                         2.0, -10.0, 10.0, precision="fp32")
-    elif scenario == "mismatched_x":
-        sharded = ShardedModelNew(model)
+    elif scenario == "mismatched_x":  # another x of the same shape: found only when asked (check_inputs)
+        sharded = ShardedModelNew(model, check_inputs=True)
         sharded(x + (1e-3 if rank == 1 else 0.0))
+    elif scenario == "mismatched_shape":  # found on the first call with these shapes, without being asked
+        sharded = ShardedModelNew(model)
+        sharded(x[:M - rank])
+    elif scenario == "inference_stores_nothing":  # under no_grad, with W requiring grad: no (M, N/world) P made
+        import lsemish.model_new as mn
+        sharded, given = ShardedModelNew(model), []
+        real = mn.forward_into
+        mn.forward_into = lambda *a: given.append(a[7] is not None) or real(*a)
+        with torch.no_grad():
+            out = sharded(x)
+        result = {"out": out, "p_given": given, "requires_grad": sharded.weight.requires_grad}
 except ValueError as e:
     result = {"error": str(e)}
 torch.save(result, out_path)

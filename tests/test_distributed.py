@@ -60,3 +60,19 @@ def test_an_empty_shard_is_rejected_on_every_rank(tmp_path):
 def test_mismatched_x_is_detected_on_every_rank(tmp_path):
     for res in run_ranks(tmp_path, 3, "mismatched_x"):
         assert "x differs across ranks (rank(s) [1] vs rank 0" in res["error"]
+
+
+def test_another_x_shape_is_detected_on_every_rank_without_asking(tmp_path):
+    for res in run_ranks(tmp_path, 2, "mismatched_shape"):
+        assert "x differs across ranks (rank(s) [1] vs rank 0" in res["error"]
+
+
+def test_inference_stores_nothing_and_matches_training(tmp_path):
+    # Under torch.no_grad with W requiring grad: the kernels get no P to store (only lse), and the output is the
+    # training forward's, bit for bit.
+    (tmp_path / "t").mkdir()
+    (tmp_path / "i").mkdir()
+    trained = run_ranks(tmp_path / "t", 2, "forward_backward")
+    for res, ref in zip(run_ranks(tmp_path / "i", 2, "inference_stores_nothing"), trained):
+        assert res["p_given"] == [False] and res["requires_grad"]
+        assert torch.equal(res["out"], ref["out"])

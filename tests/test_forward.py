@@ -389,3 +389,20 @@ def test_16bit_training_takes_the_tma_kernel_and_its_gradients_match(monkeypatch
     assert ran == [True]
     for got, want in zip(*grads):
         assert got.dtype == torch.bfloat16 and rel_l2(got, want.double()) < 1e-2
+
+
+@pytest.mark.parametrize("M", [3, 40])
+def test_lse_alone_takes_the_tma_kernel_and_equals_trainings(M, monkeypatch):
+    # lsemish.distributed's inference asks for lse without P: the one-tile-per-program TMA kernel stores it (the
+    # few-rows kernel cannot), and it equals the lse the training forward stores, bit for bit.
+    import lsemish.model_new as mn
+    ran = []
+    real = mn._tma_forward
+    monkeypatch.setattr(mn, "_tma_forward", lambda *a: ran.append(real(*a)) or ran[-1])
+    x, w, b = make_problem(M, 64, 40, seed=M)
+    out, lse = torch.empty(M, 1), torch.full((M,), float("nan"))
+    mn.forward_into(x, w, b, (2.0, -10.0, 10.0), 0, out, lse)
+    out2, lse2, p = torch.empty(M, 1), torch.empty(M), torch.empty(M, 40)
+    mn.forward_into(x, w, b, (2.0, -10.0, 10.0), 0, out2, lse2, p)
+    assert ran == [True, True]
+    assert torch.equal(lse, lse2) and torch.equal(out, out2)

@@ -166,7 +166,7 @@ def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = F
         sig = {**descs, "p_desc": f"tensordesc<fp32[{bm},{bn}]>", "bias_ptr": f"*{dtype}", "part_ptr": "*fp32",
                "count_ptr": "*i32", "out_ptr": f"*{dtype}", "lse_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32",
                "stride_out": "i32", **scalars}
-        constexprs = {"HAS_BIAS": True, "EMULATE": False, "TRAINING": training}
+        constexprs = {"HAS_BIAS": True, "EMULATE": False, "SAVE_P": training, "SAVE_LSE": training}
     constexprs.update({k: v for k, v in cfg.items() if k.isupper()})
     sig.update({name: "constexpr" for name in constexprs})
     src = ASTSource(fn=fn, signature=sig, constexprs=constexprs,

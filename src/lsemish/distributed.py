@@ -30,12 +30,23 @@ def _sum_in_rank_order(t, group):
     return total
 
 
-def _check_group_inputs(x, weight_shard, group):
-    # Every rank learns of every rank's problem, so that all raise together rather than some hanging in a collective.
+# (group, x's shape, dtype and device, the shard's rows) whose shapes every rank has agreed on: checked once
+_AGREED = set()
+
+
+def _check_group_inputs(x, weight_shard, group, contents):
+    """Every rank learns of every rank's shapes (and, with `contents`, of x's sum and sum of squares), so that all
+    raise together rather than some hanging in a collective. Shapes are checked on the first call with them only
+    (a collective and a host synchronisation); contents on every call where asked (as costly again: an opt-in)."""
+    key = (id(group), tuple(x.shape), x.dtype, x.device, weight_shard.shape[0])
+    if not contents and key in _AGREED:
+        return
     rank = dist.get_rank(group)
-    xd = x.detach().double()
-    facts = torch.tensor([x.shape[0], x.shape[1], weight_shard.shape[0], float(xd.sum()), float((xd * xd).sum())],
-                         dtype=torch.float64, device=x.device)
+    facts = [x.shape[0], x.shape[1], weight_shard.shape[0]]
+    facts = torch.tensor(facts + [0.0, 0.0], dtype=torch.float64, device=x.device)
+    if contents:
+        facts[3] = torch.sum(x.detach(), dtype=torch.float64)
+        facts[4] = torch.sum(x.detach().square(), dtype=torch.float64)
     table = torch.stack(_gather(facts, group)).cpu()
     empty = [r for r in range(len(table)) if table[r, 2] == 0]
     if empty:
@@ -45,6 +56,7 @@ def _check_group_inputs(x, weight_shard, group):
     if differ:
         raise ValueError(f"x differs across ranks (rank(s) {differ} vs rank 0: shape or contents): every rank must "
                          f"pass the same x (this is rank {rank})")
+    _AGREED.add(key)
 
 
 def _global_lse(lse_local, group):
@@ -59,21 +71,26 @@ def _lse_mish(lse):
     return lse * torch.nn.functional.mish(lse)
 
 
+def _forward(x, weight, bias, consts, mode, group, p=None):
+    """(out, global lse): this rank's lse over its shard (and P, if given), combined with every rank's."""
+    M = x.shape[0]
+    lse_local = torch.empty((M,), device=x.device, dtype=mn.epilogue_dtype(x))
+    out_local = torch.empty((M, 1), device=x.device, dtype=x.dtype)  # the kernels' own; the rank's out is global
+    mn.forward_into(x, weight, bias, consts, mode, out_local, lse_local, p)
+    lse = _global_lse(lse_local, group)
+    return _lse_mish(lse).unsqueeze(1).to(x.dtype), lse
+
+
 class _ShardedLinearLseMish(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, scale, cmin, cmax, group, precision):
         mode = mn.mode_of(x, precision)
         consts = (float(scale), float(cmin), float(cmax))
-        M, N = x.shape[0], weight.shape[0]
-        dtype = mn.epilogue_dtype(x)
-        lse_local = torch.empty((M,), device=x.device, dtype=dtype)
-        out_local = torch.empty((M, 1), device=x.device, dtype=x.dtype)
-        p = torch.empty((M, N), device=x.device, dtype=dtype) if ctx.needs_input_grad[:3] != (False,) * 3 else None
-        mn.forward_into(x, weight, bias, consts, mode, out_local, lse_local, p)
-        lse = _global_lse(lse_local, group)
+        p = torch.empty((x.shape[0], weight.shape[0]), device=x.device, dtype=mn.epilogue_dtype(x))
+        out, lse = _forward(x, weight, bias, consts, mode, group, p)
         ctx.save_for_backward(x, weight, bias, lse)
         ctx.p, ctx.args = p, (consts, mode, group)
-        return _lse_mish(lse).unsqueeze(1).to(x.dtype)
+        return out
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -96,15 +113,24 @@ class _ShardedLinearLseMish(torch.autograd.Function):
         return dx, dw, db, None, None, None, None, None
 
 
-def linear_lse_mish(x, weight_shard, bias_shard, scale_factor, clamp_min, clamp_max, group=None, precision="tf32"):
+def linear_lse_mish(x, weight_shard, bias_shard, scale_factor, clamp_min, clamp_max, group=None, precision="tf32",
+                    check_inputs=False):
     """lsemish.linear_lse_mish with W and b sharded over N across `group` (default: the whole world). Every rank
     passes the same x and its own shard; every rank gets the same (M, 1) output. Differentiable in x (gradient
-    summed over ranks), and in the rank's own shard of W and b."""
+    summed over ranks), and in the rank's own shard of W and b; where no gradient is needed (torch.no_grad, or
+    nothing requires one), nothing is stored for a backward.
+    Every rank's shapes are checked against the others' on the first call with them (an empty shard, another x
+    shape: every rank raises the same error); `check_inputs=True` also compares x's contents across ranks on every
+    call (a collective and a host synchronisation per call). Pass the same `check_inputs` on every rank."""
     mn.check_precision(precision)
     if weight_shard.dim() != 2 or weight_shard.shape[0]:  # an empty shard is reported by every rank, below
         mn.check_inputs(x, weight_shard, bias_shard)
     group = group or dist.group.WORLD
-    _check_group_inputs(x, weight_shard, group)
+    _check_group_inputs(x, weight_shard, group, check_inputs)
+    if not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight_shard, bias_shard))):
+        mode = mn.mode_of(x, precision)
+        return _forward(x, weight_shard, bias_shard, (float(scale_factor), float(clamp_min), float(clamp_max)), mode,
+                        group)[0]
     return _ShardedLinearLseMish.apply(x, weight_shard, bias_shard, scale_factor, clamp_min, clamp_max, group,
                                        precision)
 
@@ -123,9 +149,10 @@ def shard_rows(n, world):
 class ShardedModelNew(nn.Module):
     """ModelNew with its Linear layer's rows (out features) split across a group."""
 
-    def __init__(self, model, group=None):
+    def __init__(self, model, group=None, check_inputs=False):
         super().__init__()
         self.group = group or dist.group.WORLD
+        self.check_inputs = check_inputs  # x's contents compared across ranks on every call (see linear_lse_mish)
         rank, world = dist.get_rank(self.group), dist.get_world_size(self.group)
         n = model.matmul.weight.shape[0]
         if n < world:
@@ -140,7 +167,7 @@ class ShardedModelNew(nn.Module):
 
     def forward(self, x):
         return linear_lse_mish(x, self.weight, self.bias, self.scale_factor, self.clamp_min, self.clamp_max,
-                               self.group, self.precision)
+                               self.group, self.precision, self.check_inputs)
 
     def gather_state_dict(self):
         """The whole ModelNew's state_dict (matmul.weight, matmul.bias), gathered from every rank's shard."""

@@ -126,7 +126,7 @@ def _tanh_softplus(y):
 @triton.jit
 def _tf32_lse_mish_kernel(
     x_desc, w_desc, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, K, stride_out, scale, clamp_min,
-    clamp_max, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, TRAINING: tl.constexpr,
+    clamp_max, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, SAVE_P: tl.constexpr, SAVE_LSE: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
     # The default (tf32) forward on Hopper, in one launch. x (M x K) and W (N x K) arrive through TMA tensor maps
@@ -144,7 +144,7 @@ def _tf32_lse_mish_kernel(
     acc = _tma_tile_product(x_desc, w_desc, pid_m * BLOCK_M, pid_n * BLOCK_N, 0, tl.maximum(tl.cdiv(K, BLOCK_K), 1),
                             acc, EMULATE, BLOCK_K)
     _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out, scale,
-               clamp_min, clamp_max, HAS_BIAS, TRAINING, BLOCK_M, BLOCK_N, EMULATE)
+               clamp_min, clamp_max, HAS_BIAS, SAVE_P, SAVE_LSE, BLOCK_M, BLOCK_N, EMULATE)
 
 
 @triton.jit
@@ -179,11 +179,12 @@ def _as_stored(v, ptr):
 
 @triton.jit
 def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out, scale,
-               clamp_min, clamp_max, HAS_BIAS: tl.constexpr, TRAINING: tl.constexpr, BLOCK_M: tl.constexpr,
+               clamp_min, clamp_max, HAS_BIAS: tl.constexpr, SAVE_P: tl.constexpr, SAVE_LSE: tl.constexpr,
+               BLOCK_M: tl.constexpr,
                BLOCK_N: tl.constexpr, EMULATE: tl.constexpr):
     # The TMA kernels' epilogue for the finished tile acc = (x W^T)[pid_m, pid_n]: y = clamp(2 * scale * (acc + b)),
     # the tile's per-row (max, sum of exp) into part[0 | 1, pid_n, m]; the last program of the row block folds the
-    # block's partials in tile order into out (and lse, in training, which also stores P).
+    # block's partials in tile order into out (and lse with SAVE_LSE; SAVE_P stores the pre-clamp values P).
     tiles = tl.cdiv(N, BLOCK_N)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -192,7 +193,7 @@ def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr
         y = y + tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0)[None, :]
     y = y * scale
     y = y + y
-    if TRAINING:  # the pre-clamp values P (M x N) and lse, which the backward reads (TMA bulk store of P)
+    if SAVE_P:  # the pre-clamp values P (M x N), which the backward reads (TMA bulk store)
         p_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], y)
     row_max, row_sum = _clamped_lse_pair(y, offs_n[None, :] < N, clamp_min, clamp_max, 1)
     m_ok = offs_m < M
@@ -210,7 +211,7 @@ def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr
             tl.store(out_ptr + offs_m * stride_out, _as_stored(_lse_mish(lse), out_ptr), mask=m_ok)
         else:
             tl.store(out_ptr + offs_m * stride_out, _lse_mish(lse), mask=m_ok)
-        if TRAINING:
+        if SAVE_LSE:  # training, and lsemish.distributed's inference (whose ranks combine their lse)
             tl.store(lse_ptr + offs_m, lse, mask=m_ok)
 
 
@@ -232,7 +233,7 @@ def _tf32_lse_mish_few_rows_kernel(
     acc = _tma_tile_product(w_desc, x_desc, pid_n * BLOCK_N, pid_m * BLOCK_M, 0, tl.maximum(tl.cdiv(K, BLOCK_K), 1),
                             acc, EMULATE, BLOCK_K)
     _fold_tile(tl.trans(acc), pid_m, pid_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N, stride_out,
-               scale, clamp_min, clamp_max, HAS_BIAS, False, BLOCK_M, BLOCK_N, EMULATE)
+               scale, clamp_min, clamp_max, HAS_BIAS, False, False, BLOCK_M, BLOCK_N, EMULATE)
 
 
 @triton.jit
@@ -260,7 +261,7 @@ def _fma_lse_mish_few_rows_kernel(
         wt = tl.load(w_rows + (k + offs_k)[None, :] * stride_wk, mask=n_ok & k_ok, other=0.0, cache_modifier=".cg")
         acc += xt[:, None, :] * wt[None, :, :]
     _fold_tile(tl.sum(acc, axis=2), 0, pid_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N,
-               stride_out, scale, clamp_min, clamp_max, HAS_BIAS, False, BLOCK_M, BLOCK_N, False)
+               stride_out, scale, clamp_min, clamp_max, HAS_BIAS, False, False, BLOCK_M, BLOCK_N, False)
 
 
 @triton.jit
@@ -868,7 +869,8 @@ def _register_grad_product(arch, mode, a, b, lo, out, out_strides):
 
 
 def forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
-    """out (M, 1) = lse * mish(lse); with lse (M,) and p (M, N) given, also the values the backward needs."""
+    """out (M, 1) = lse * mish(lse); with lse (M,) and p (M, N) given, also the values the backward needs; with lse
+    alone, lse too (lsemish.distributed's inference)."""
     scope = _device_scope(x)
     M = x.shape[0]
     if M == 0:
@@ -940,9 +942,9 @@ _FMA_PLANS = {}
 def _tma_forward_applies(arch, mode, x, lse, p):
     # The TMA kernels, on Hopper (or the interpreter, which emulates it): the default mode's fp32 operands (rounded
     # to tf32 by the tensor maps) and bf16 and fp16 models (mode 3, copied as they are), for inference (neither lse
-    # nor P) or training (both; P in fp32). Whether TMA can describe x, W (and P) is the plan's to say. lse without
-    # P (lsemish.distributed's inference) keeps the register-operand kernel.
-    if arch not in _TF32_TMA_CONFIGS or (lse is None) != (p is None):
+    # nor P), training (both; P in fp32) and lsemish.distributed's inference (lse alone). Whether TMA can describe
+    # x, W (and P) is the plan's to say.
+    if arch not in _TF32_TMA_CONFIGS or (p is not None and lse is None):
         return False
     return (mode == 0 and x.dtype == torch.float32) or (mode == 3 and x.dtype in _TMA_16BIT)
 
@@ -971,14 +973,14 @@ def _tma_forward(arch, x, weight, bias, consts, out, lse=None, p=None):
     also lse (M,) and P (M, N). False, launching nothing, where TMA cannot describe x or W (or P)."""
     M, K = x.shape
     N = weight.shape[0]
-    training = p is not None
+    training = p is not None  # P stored (and lse)
     device = x.device
     x_ptr, w_ptr = x.data_ptr(), weight.data_ptr()
     # Everything the plan depends on: what TMA needs of x and W (strides, 16-byte alignment), what Triton
     # specializes on (alignment of the other pointers, the integers), the shape and the role.
     key = (device.index, M, N, K, x.dtype, x.stride(), weight.stride(), x_ptr % 16, w_ptr % 16,
            None if bias is None else bias.data_ptr() % 16 == 0, out.data_ptr() % 16 == 0, out.stride(0), training,
-           arch)
+           lse is not None, arch)
     plan = _TMA_PLANS.get(key)
     if plan is None:
         plan = _tma_plan(key, arch, x, weight, bias, out, lse, p, consts)
@@ -1035,10 +1037,10 @@ class _TmaPlan:
                 out.stride(0), *consts)
 
 
-def _few_rows(configs, M, training, element_size=4):
+def _few_rows(configs, M, saves_lse, element_size=4):
     """The few-rows kernel's config for M rows of x of element_size bytes, or None where the one-tile-per-program
-    kernel runs (training, or more rows than FEW_M)."""
-    if training or M > configs["FEW_M"]:
+    kernel runs (lse to store, in training or for lsemish.distributed, or more rows than FEW_M)."""
+    if saves_lse or M > configs["FEW_M"]:
         return None
     cfg = _tma_config_for(dict(configs["few"]), element_size)
     cfg["BLOCK_M"] = min(max(16, triton.next_power_of_2(M)), cfg["BLOCK_M"])
@@ -1057,15 +1059,15 @@ def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
         plan.kernel = None
         return _keep_plan(_TMA_PLANS, key, plan)
     configs = _TF32_TMA_CONFIGS[arch]
-    few = _few_rows(configs, M, p is not None, x.element_size())
+    few = _few_rows(configs, M, lse is not None, x.element_size())
     if few:
         plan.kernel, plan.cfg = _tf32_lse_mish_few_rows_kernel, few
         plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", **few)
     else:
         plan.kernel, plan.cfg = _tf32_lse_mish_kernel, _tma_config_for(_tma_config(arch, M, N, _sm_count(x.device)),
                                                                  x.element_size())
-        plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", TRAINING=p is not None,
-                         **plan.cfg)
+        plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", SAVE_P=p is not None,
+                         SAVE_LSE=lse is not None, **plan.cfg)
     cfg = plan.cfg
     tiles, plan.counters = _cdiv(N, cfg["BLOCK_N"]), _cdiv(M, cfg["BLOCK_M"])  # one counter per row block
     plan.grid = (plan.counters * tiles,)
