@@ -1,8 +1,9 @@
 """lsemish.distributed across the GPUs of one host (NCCL): output against one GPU's, forward and forward+backward
-time against one GPU. One process per GPU, started here.
+time against one GPU, interleaved in the same processes, per shape. One process per GPU, started here.
 
-    NCCL_NVLS_ENABLE=0 PYTHONPATH=src python3 benchmarks/multi_gpu.py --gpus 2 --shape 1024,8192,128256 --out r.json
-    PYTHONPATH=src python3 benchmarks/multi_gpu.py --cpu --gpus 2 --shape 8,32,50    # gloo + interpreter, no timing
+    PYTHONPATH=src python3 benchmarks/multi_gpu.py --gpus 2 --out multi-gpu-2.json
+        [--shapes "4096,8192,50257;1024,8192,128256;16,8192,128256"] [--rounds 3] [--reps 10]
+    PYTHONPATH=src python3 benchmarks/multi_gpu.py --cpu --gpus 2 --shapes 8,32,50    # gloo + interpreter, no timing
 
 NVLink multicast stays off (NCCL_NVLS_ENABLE=0 is set for the workers whatever the caller's environment says).
 """
@@ -17,8 +18,8 @@ import torch
 import torch.multiprocessing as mp
 
 
-def _timed(fn, reps=20):
-    fn()
+def _queued_ms(fn, reps):
+    """Wall time per call of `reps` calls issued back to back, then a synchronize: the throughput figure."""
     torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(reps):
@@ -27,7 +28,52 @@ def _timed(fn, reps=20):
     return (time.perf_counter() - start) * 1e3 / reps
 
 
-def worker(rank, world, store, shape, cpu, out_path):
+def _per_call_ms(fn, reps):
+    """Median wall time of one call followed by a synchronize (KernelBench's per-call latency, host included)."""
+    times = []
+    for _ in range(reps):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1e3)
+    return sorted(times)[len(times) // 2]
+
+
+def _measure(rank, dist, sharded, model, x, g, rounds, reps):
+    """One- and two-GPU figures interleaved round by round in these processes: every rank runs the sharded op
+    together; then rank 0 alone runs the whole op (the others wait at a barrier). Medians over rounds."""
+    xs = x.clone().requires_grad_()
+
+    def step(m):
+        m.zero_grad(set_to_none=True)
+        xs.grad = None
+        m(xs).backward(g)
+
+    def sharded_forward():
+        with torch.no_grad():
+            sharded(x)
+
+    def whole_forward():
+        with torch.no_grad():
+            model(x)
+    figures = {}
+    for _ in range(rounds):
+        for name, fn in (("forward", sharded_forward), ("forward_backward", lambda: step(sharded))):
+            fn()
+            figures.setdefault(f"{name}_ms", []).append(_queued_ms(fn, reps))
+            figures.setdefault(f"{name}_call_ms", []).append(_per_call_ms(fn, reps))
+        dist.barrier()
+        if rank == 0:
+            for name, fn in (("forward", whole_forward), ("forward_backward", lambda: step(model))):
+                fn()
+                figures.setdefault(f"one_gpu_{name}_ms", []).append(_queued_ms(fn, reps))
+                figures.setdefault(f"one_gpu_{name}_call_ms", []).append(_per_call_ms(fn, reps))
+        dist.barrier()
+    return {k: sorted(v)[len(v) // 2] for k, v in figures.items()}
+
+
+def worker(rank, world, store, shapes, cpu, out_path, rounds, reps):
     import torch.distributed as dist
     if cpu:
         os.environ["TRITON_INTERPRET"] = "1"
@@ -36,58 +82,60 @@ def worker(rank, world, store, shape, cpu, out_path):
     dist.init_process_group("gloo" if cpu else "nccl", init_method=f"file://{store}", rank=rank, world_size=world)
     from lsemish import ModelNew, linear_lse_mish
     from lsemish.distributed import ShardedModelNew
-    M, K, N = shape
     device = "cpu" if cpu else f"cuda:{rank}"
-    torch.manual_seed(0)
-    model = ModelNew(K, N, 2.0, -10.0, 10.0).to(device)
-    x = torch.rand(M, K, device=device)
-    g = torch.randn(M, 1, device=device)
-    sharded = ShardedModelNew(model)
-    with torch.no_grad():
-        out = sharded(x)
-    row = {"rank": rank, "rows": sharded.rows[rank]}
-    if rank == 0:
+    results = []
+    for M, K, N in shapes:
+        torch.manual_seed(0)
+        model = ModelNew(K, N, 2.0, -10.0, 10.0).to(device)
+        x = torch.rand(M, K, device=device)
+        g = torch.randn(M, 1, device=device)
+        sharded = ShardedModelNew(model)
         with torch.no_grad():
-            single = linear_lse_mish(x, model.matmul.weight, model.matmul.bias, 2.0, -10.0, 10.0)
-        row["rel_l2_vs_one_device"] = float((out.double() - single.double()).norm() / single.double().norm())
-    if not cpu:
-        xs = x.clone().requires_grad_()
-
-        def step(m):
-            m.zero_grad(set_to_none=True)
-            xs.grad = None
-            m(xs).backward(g)
-
-        with torch.no_grad():
-            row["forward_ms"] = _timed(lambda: sharded(x))
-        row["forward_backward_ms"] = _timed(lambda: step(sharded))
+            out = sharded(x)
+        row = {"shape": [M, K, N], "rank": rank, "rows": sharded.rows[rank]}
         if rank == 0:
             with torch.no_grad():
-                row["one_gpu_forward_ms"] = _timed(lambda: model(x))
-            row["one_gpu_forward_backward_ms"] = _timed(lambda: step(model))
-    del model
-    rows = [None] * world
-    dist.all_gather_object(rows, row)
+                single = linear_lse_mish(x, model.matmul.weight, model.matmul.bias, 2.0, -10.0, 10.0)
+            row["rel_l2_vs_one_device"] = float((out.double() - single.double()).norm() / single.double().norm())
+        if not cpu:
+            row.update(_measure(rank, dist, sharded, model, x, g, rounds, reps))
+            if rank == 0:
+                for name in ("forward", "forward_backward"):
+                    row[f"{name}_over_one_gpu"] = row[f"{name}_ms"] / row[f"one_gpu_{name}_ms"]
+                print(json.dumps(row), flush=True)
+        del model, sharded
+        if not cpu:
+            torch.cuda.empty_cache()
+        rows = [None] * world
+        dist.all_gather_object(rows, row)
+        results.append(rows)
     if rank == 0:
         with open(out_path, "w") as fh:
-            json.dump({"world": world, "shape": shape, "device": "cpu (gloo, interpreter)" if cpu else
-                       torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}, fh, indent=1)
+            json.dump({"world": world, "device": "cpu (gloo, interpreter)" if cpu else torch.cuda.get_device_name(),
+                       "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv),
+                       "note": "*_ms: calls back to back, then a synchronize (per call); *_call_ms: median of one "
+                               "call then a synchronize (per-call latency); one- and two-GPU figures interleaved "
+                               "round by round in the same processes, medians over rounds",
+                       "shapes": results}, fh, indent=1)
     dist.destroy_process_group()
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gpus", type=int, default=2, help="processes (one GPU each)")
-    p.add_argument("--shape", default="1024,8192,128256", help="M,K,N")
+    p.add_argument("--shapes", default="4096,8192,50257;1024,8192,128256;16,8192,128256", help="M,K,N;...")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--reps", type=int, default=10)
     p.add_argument("--cpu", action="store_true", help="gloo on the CPU through the interpreter (a dry run)")
-    p.add_argument("--out", default="multi_gpu.json")
+    p.add_argument("--out", default="multi-gpu-2.json")
     args = p.parse_args()
     os.environ["NCCL_NVLS_ENABLE"] = "0"
-    shape = tuple(int(v) for v in args.shape.split(","))
+    shapes = [tuple(int(v) for v in shape.split(",")) for shape in args.shapes.split(";")]
     if not args.cpu and torch.cuda.device_count() < args.gpus:
         sys.exit(f"--gpus {args.gpus}: this machine has {torch.cuda.device_count()} GPU(s)")
     with tempfile.TemporaryDirectory() as tmp:
-        mp.spawn(worker, args=(args.gpus, os.path.join(tmp, "store"), shape, args.cpu, args.out), nprocs=args.gpus)
+        mp.spawn(worker, args=(args.gpus, os.path.join(tmp, "store"), shapes, args.cpu, args.out, args.rounds,
+                               args.reps), nprocs=args.gpus)
     print(open(args.out).read())
 
 
