@@ -222,3 +222,27 @@ def test_tf32_training_forward_through_the_tma_kernel(M, N, monkeypatch):
     _, *grads = our_grads(lambda xx, ww, bb: linear_lse_mish(xx, ww, bb, 2.0, -10.0, 10.0, "tf32"), x, w, b, g)
     for got, ref in zip(grads, gold_grads(tf32(x, "round"), tf32(w, "round"), b, g)):
         assert rel_l2(got, ref) < 1e-3  # the backward products round G and the other operand to tf32 (2^-11)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("M,K,N", [(40, 64, 48), (5, 32, 80), (33, 48, 16)])
+def test_16bit_gradients_take_the_shared_memory_products(dtype, M, K, N, monkeypatch):
+    # bf16 and fp16 models' dX = G W and dW = G^T x: both operands through TMA into shared memory (G read transposed
+    # there for dW, never copied), fp32 accumulation, one rounding to the model's dtype; errors against float64
+    # within twice eager's in the same dtype (eager computes the whole chain in 16 bits: far worse here) and within
+    # the register-operand path's (which the interpreter's truncating stores make slightly worse).
+    from lsemish.problems.problem22 import reference_forward
+    import lsemish.model_new as mn
+    ran = []
+    real = mn._smem_grad_product
+    monkeypatch.setattr(mn, "_smem_grad_product", lambda *a: ran.append(a[-1]) or real(*a))
+    x, w, b = make_problem(M, K, N, seed=M + N, dtype=dtype)
+    g = torch.randn(M, 1, generator=torch.Generator().manual_seed(5)).to(dtype)
+    _, *grads = our_grads(lambda xx, ww, bb: linear_lse_mish(xx, ww, bb, 2.0, -10.0, 10.0), x, w, b, g)
+    assert sorted(ran) == [False, True]  # dX (G as stored) and dW (G transposed)
+    monkeypatch.setattr(mn, "_smem_grads_apply", lambda *a: False)
+    _, *register = our_grads(lambda xx, ww, bb: linear_lse_mish(xx, ww, bb, 2.0, -10.0, 10.0), x, w, b, g)
+    _, *eager = our_grads(lambda xx, ww, bb: reference_forward(xx, ww, bb, 2.0, -10.0, 10.0), x, w, b, g)
+    for got, reg, eag, ref in zip(grads, register, eager, gold_grads(x, w, b, g)):
+        assert got.dtype == dtype
+        assert rel_l2(got, ref) <= 2 * rel_l2(eag, ref) and rel_l2(got, ref) <= 1.05 * rel_l2(reg, ref) + 1e-6

@@ -31,6 +31,7 @@ def test_every_config_reported(report):
         for role in ("forward", "forward_p", "grad_x", "grad_w")} | {(a, "fp32", "inf_pass") for a in (89, 90)} | {
         (90, f"{d}-tma-{which}", "forward") for d in ("tf32", "bf16", "fp16")
         for which in ("small", "medium", "large", "few")} | {
+        (90, f"{d}-smem", role) for d in ("bf16", "fp16") for role in ("grad_x", "grad_w")} | {
         (a, "fma-few", "forward") for a in (89, 90)}
 
 
@@ -41,6 +42,26 @@ def test_the_tma_forward_reads_both_operands_from_shared_memory(report):
     assert len(rows) == 12
     for r in rows:
         assert r["ptx_mma_kind"] == "wgmma" and r["tensor_core_ops"] > 0 and r["wgmma_hazards"] == 0, r
+        assert r["a_operand"] == "shared memory", r
+        assert r["shared"] <= SMEM_LIMIT[90] and r["spills"] == 0, r
+
+
+def test_register_operand_kernels_read_a_from_registers(report):
+    # The negative control of the two tests around it: the register-operand kernels' wgmmas take A from registers
+    # where A is converted on the way (tf32 rounding, 3xtf32 split, bf16 cast). Native 16-bit operands need no
+    # conversion, and Triton stages them through shared memory (found in session 10; not asserted).
+    rows = [r for r in report if r["arch"] == 90 and r["mode"] in ("tf32", "fp32", "bf16")]
+    assert rows and all(r["a_operand"] == "registers" for r in rows), [r for r in rows if r["a_operand"] != "registers"]
+
+
+def test_16bit_backward_products_read_both_operands_from_shared_memory(report):
+    # dX = G W and dW = G^T x for bf16 and fp16 models: wgmma with A from shared memory (G transposed there for dW:
+    # the instruction's transpose flag, no copy), no register hazard, inside 227 KB.
+    rows = [r for r in report if r["mode"].endswith("-smem")]
+    assert len(rows) == 4
+    for r in rows:
+        assert r["ptx_mma_kind"] == "wgmma" and r["tensor_core_ops"] > 0 and r["wgmma_hazards"] == 0, r
+        assert r["a_operand"] == "shared memory", r
         assert r["shared"] <= SMEM_LIMIT[90] and r["spills"] == 0, r
 
 

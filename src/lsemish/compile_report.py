@@ -45,6 +45,7 @@ class CompiledConfig:
     hgmma_in_loop: int = 0
     wgmma_hazards: int = 0
     sync_rs: bool = False
+    a_operand: str = ""  # sm_90: where the first wgmma reads its A operand ("shared memory" or "registers")
 
     @property
     def fits(self) -> bool:
@@ -137,10 +138,17 @@ def compile_config(arch: int, mode: int, config: dict, sync_rs: bool | None = No
     return CompiledConfig(arch=arch, mode=MODE_NAMES[mode], role=role, config=dict(config),
                           shared=kernel.metadata.shared, registers=regs, spills=local, tensor_core_ops=ops,
                           ptx_mma_kind=kind, ptxas_advisories=advisories, hgmma_in_loop=n_hgmma,
-                          wgmma_hazards=len(hazards), sync_rs=sync_rs)
+                          wgmma_hazards=len(hazards), sync_rs=sync_rs, a_operand=_a_operand(ptx))
 
 
 TMA_DTYPES = {"fp32": 4, "bf16": 2, "fp16": 2}  # the TMA forward's operand types (tf32 from fp32), element bytes
+
+
+def _a_operand(ptx):
+    """Where the first wgmma of the PTX reads A: after the accumulator's register list comes either A's shared-memory
+    descriptor (a 64-bit register) or A's own register list."""
+    match = re.search(r"wgmma\.mma_async[^{]*\{[^}]*\},\s*(\S)", ptx)
+    return "" if match is None else ("registers" if match.group(1) == "{" else "shared memory")
 
 
 def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = False,
@@ -181,7 +189,33 @@ def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = F
                           shared=kernel.metadata.shared,
                           registers=regs, spills=local, tensor_core_ops=len(re.findall(TC_PATTERN[arch], ptx)),
                           ptx_mma_kind="wgmma" if "wgmma.mma_async" in ptx else "none",
-                          ptxas_advisories=advisories, hgmma_in_loop=n_hgmma, wgmma_hazards=len(hazards))
+                          ptxas_advisories=advisories, hgmma_in_loop=n_hgmma, wgmma_hazards=len(hazards),
+                          a_operand=_a_operand(ptx))
+
+
+def compile_smem_grad(arch: int = 90, dtype: str = "bf16", transposed: bool = False) -> CompiledConfig:
+    """A 16-bit model's backward product through TMA and shared memory (_smem_grad_product_kernel; Hopper only):
+    grad x (G as stored) or, transposed, grad W (G's tiles read transposed in shared memory)."""
+    cfg = mn._SMEM_GRAD_CONFIGS[ARCH_KEY[arch]]
+    br, bc, bk = cfg["BLOCK_R"], cfg["BLOCK_C"], cfg["BLOCK_K"]
+    a_block = f"[{bk},{br}]" if transposed else f"[{br},{bk}]"
+    sig = {"a_desc": f"tensordesc<{dtype}{a_block}>", "b_desc": f"tensordesc<{dtype}[{bk},{bc}]>",
+           "out_ptr": f"*{dtype}", "ROWS": "i32", "COLS": "i32", "RED": "i32", "stride_out": "i32"}
+    constexprs = {"TRANS_A": transposed, "EMULATE": False, **{k: v for k, v in cfg.items() if k.isupper()}}
+    sig.update({name: "constexpr" for name in constexprs})
+    src = ASTSource(fn=mn._smem_grad_product_kernel, signature=sig, constexprs=constexprs,
+                    attrs={(2,): [["tt.divisibility", 16]]})
+    kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32),
+                            options={"num_warps": cfg["num_warps"], "num_stages": cfg["num_stages"]})
+    ptx = kernel.asm["ptx"]
+    regs, local, advisories, sass = _cubin_facts(kernel.asm["cubin"], ptx, arch)
+    n_hgmma, hazards = hgmma_loop_hazards(sass)
+    return CompiledConfig(arch=arch, mode=f"{dtype}-smem", role="grad_w" if transposed else "grad_x",
+                          config={**cfg, "tma": True}, shared=kernel.metadata.shared, registers=regs, spills=local,
+                          tensor_core_ops=len(re.findall(TC_PATTERN[arch], ptx)),
+                          ptx_mma_kind="wgmma" if "wgmma.mma_async" in ptx else "none",
+                          ptxas_advisories=advisories, hgmma_in_loop=n_hgmma, wgmma_hazards=len(hazards),
+                          a_operand=_a_operand(ptx))
 
 
 def compile_fma_forward(arch: int = 90, rows: int = 8) -> CompiledConfig:
@@ -222,6 +256,7 @@ def report() -> list[CompiledConfig]:
     return ([compile_config(arch, mode, config, role=role) for arch, mode, config, role in all_configs()]
             + [compile_tma_forward(90, which, dtype=dtype) for dtype in TMA_DTYPES
                for which in ("small", "medium", "large", "few")]
+            + [compile_smem_grad(90, dtype, transposed) for dtype in ("bf16", "fp16") for transposed in (False, True)]
             + [compile_fma_forward(arch, rows) for arch in ARCH_KEY for rows in (1, 8)])
 
 

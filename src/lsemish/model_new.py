@@ -7,7 +7,7 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 
 # y = x @ W.T + b;  y = 2 * (y * scale);  y = clamp(y, cmin, cmax);  lse = logsumexp(y, dim=1);  out = lse * mish(lse)
 #
-# Five GEMM kernels, one job each.
+# Six GEMM kernels, one job each.
 # _tf32_lse_mish_kernel, the default (tf32) forward on Hopper, inference and training alike, in one launch: x and W
 # reach shared memory through TMA tensor maps that round fp32 to tf32 on the way (ties to even), the tensor cores read
 # both from there, and the last program of each row block folds the row block's partials into out (and lse, P in
@@ -18,9 +18,11 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 # C launcher directly.
 # _fma_lse_mish_few_rows_kernel serves inference on a few rows of fp32 x (one in the tf32 mode, up to eight in the
 # fp32 and bf16 modes; _FMA_CONFIGS) in exact fp32 on the CUDA cores, where reading W once is the whole cost.
+# _smem_grad_product_kernel runs both backward products of bf16 and fp16 models on Hopper with both operands in shared
+# memory (dW = G^T x reads G's tiles transposed there: wgmma's transpose flag for 16-bit operands, no copy).
 # The register-operand kernels serve the rest: _register_lse_partials_kernel every other forward (fp32, bf16, float64
 # models; tf32 and 16-bit models where TMA cannot describe an operand, and on sm_89), and
-# _register_grad_product_kernel both backward products. Their shared loop (_register_product) computes
+# _register_grad_product_kernel the other backward products. Their shared loop (_register_product) computes
 # acc[r, c] = sum_j A[r, j] * B[c, j] with A the operand the tensor core reads from registers: rounding, splitting or
 # casting it costs one integer/convert op per element, and A is never copied. B, the smaller operand or one written by
 # us anyway, is prepared once per call (rounded to tf32, split, or cast) into a buffer with unit stride along j.
@@ -451,6 +453,38 @@ def _register_grad_product_kernel(
 
 
 @triton.jit
+def _smem_grad_product_kernel(
+    a_desc, b_desc, out_ptr, ROWS, COLS, RED, stride_out, TRANS_A: tl.constexpr, EMULATE: tl.constexpr,
+    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
+):
+    # The backward products of bf16 and fp16 models on Hopper: out (ROWS x COLS) = A (ROWS x RED) @ B (RED x COLS),
+    # both 16-bit operands copied by TMA into shared memory and read from there by the tensor cores (no register
+    # operand, so the K loop pipelines freely). A arrives as stored: RED x ROWS when TRANS_A (dW = G^T x reads G's
+    # tiles transposed in shared memory: wgmma takes 16-bit operands in either major order, so G is never copied).
+    #   grad x: A = G (M x N), B = W (N x K) -> dX;   grad W: A = G^T (G stored M x N), B = x (M x K) -> dW
+    pid_r, pid_c = _grouped_tile(tl.program_id(0), tl.cdiv(ROWS, BLOCK_R), tl.cdiv(COLS, BLOCK_C), GROUP_M)
+    acc = tl.zeros((BLOCK_R, BLOCK_C), dtype=tl.float32)
+    for k in range(0, tl.maximum(tl.cdiv(RED, BLOCK_K), 1)):
+        if TRANS_A:
+            a = a_desc.load([k * BLOCK_K, pid_r * BLOCK_R]).T
+        else:
+            a = a_desc.load([pid_r * BLOCK_R, k * BLOCK_K])
+        b = b_desc.load([k * BLOCK_K, pid_c * BLOCK_C])
+        if EMULATE:  # the interpreter cannot dot 16-bit operands
+            a = a.to(tl.float32)
+            b = b.to(tl.float32)
+        acc = tl.dot(a, b, acc)
+    offs_r = pid_r * BLOCK_R + tl.arange(0, BLOCK_R)
+    offs_c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
+    dst = out_ptr + offs_r[:, None].to(tl.int64) * stride_out + offs_c[None, :]
+    mask = (offs_r[:, None] < ROWS) & (offs_c[None, :] < COLS)
+    if EMULATE:  # the store's conversion to a bf16 out, as a GPU makes it
+        tl.store(dst, _as_stored(acc, out_ptr), mask=mask)
+    else:
+        tl.store(dst, acc.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
 def _lse_of_partials(part_max_ptr, part_sum_ptr, M, num_tiles, offs, mask, CHUNK: tl.constexpr):
     # Fold the tiles' (max, sum of exp) pairs of rows offs into lse per row, in a fixed order (deterministic), in one
     # pass: CHUNK tiles per load, both halves of the pair together (independent loads in flight, not an L2 round trip
@@ -538,6 +572,12 @@ _DTYPES = (torch.float32,) + _NATIVE_DTYPES
 _B_DTYPE = {0: torch.float32, 1: torch.float32, 2: torch.bfloat16}
 # Backward P -> G kernel (_lse_mish_grad_kernel): rows per step, columns per program, warps, pipelined row blocks.
 _GRAD_CONFIG = dict(BLOCK_M=128, BLOCK_N=32, num_warps=4, STAGES=3)
+# The 16-bit backward products on Hopper (_smem_grad_product_kernel): output tile BLOCK_R x BLOCK_C, BLOCK_K of the
+# reduced dimension per step, L2 grouping, warps, stages (4 x 32 KB of shared memory). Not yet tuned on a GPU.
+_SMEM_GRAD_CONFIGS = {
+    "sm90": dict(BLOCK_R=128, BLOCK_C=128, BLOCK_K=64, GROUP_M=8, num_warps=8, num_stages=4),
+    "interpreter": dict(BLOCK_R=16, BLOCK_C=16, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
+}
 
 
 def _register_config(BLOCK_N, BLOCK_M, BLOCK_K, GROUP_M, num_warps, num_stages, tma):
@@ -1203,6 +1243,12 @@ def linear_grads_into(g_hi, g_lo, x, weight, mode, dx=None, dw=None):
         return
     arch = _arch_key(x.device)
     with scope:
+        if _smem_grads_apply(arch, mode, x, weight, g_hi):
+            if dx is not None:
+                _smem_grad_product(arch, g_hi, weight, dx, False)
+            if dw is not None:
+                _smem_grad_product(arch, g_hi, x, dw, True)
+            return
         if dx is not None:
             # dX^T = W^T G^T: W is the register operand (read transposed), G the prepared one (g_lo: its low part,
             # read in the fp32 mode only).
@@ -1212,6 +1258,27 @@ def linear_grads_into(g_hi, g_lo, x, weight, mode, dx=None, dw=None):
             # dW = G^T x: G is the register operand (read transposed), x^T the prepared one.
             xt_hi, xt_lo = _prepare_b(x.t(), mode)
             _register_grad_product(arch, mode, g_hi, xt_hi, xt_lo, dw, (dw.stride(0), dw.stride(1)))
+
+
+def _smem_grads_apply(arch, mode, x, weight, g):
+    # The shared-memory products: bf16 and fp16 models (G in the model's dtype), on Hopper (or the interpreter), where
+    # TMA can describe G, W and x.
+    return (mode == 3 and x.dtype in _TMA_16BIT and arch in _SMEM_GRAD_CONFIGS
+            and all(_tma_ok(t) for t in (g, weight, x)))
+
+
+def _smem_grad_product(arch, g, b, out, transposed):
+    """out = G B (grad x: b = W, out = dX) or, transposed, G^T B (grad W: b = x, out = dW), through TMA."""
+    cfg = _SMEM_GRAD_CONFIGS[arch]
+    M, N = g.shape
+    rows, red = (N, M) if transposed else (M, N)
+    cols = b.shape[1]
+    a_block = [cfg["BLOCK_K"], cfg["BLOCK_R"]] if transposed else [cfg["BLOCK_R"], cfg["BLOCK_K"]]
+    a_desc = _plain_descriptor(g, a_block)
+    b_desc = _plain_descriptor(b, [cfg["BLOCK_K"], cfg["BLOCK_C"]])
+    grid = (_cdiv(rows, cfg["BLOCK_R"]) * _cdiv(cols, cfg["BLOCK_C"]),)
+    _launch(_smem_grad_product_kernel, g, grid, (a_desc, b_desc, out, rows, cols, red, out.stride(0)),
+            dict(TRANS_A=transposed, EMULATE=arch == "interpreter", **cfg))
 
 
 def g_buffers(x, mode, M, N):
