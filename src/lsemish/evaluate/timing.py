@@ -40,10 +40,11 @@ def cross_check(events_ms, wall_ms, empty_ms):
 def slowed_baseline(empty_ms, reference_empty_ms):
     """None when a candidate's empty requests take about as long as the reference's; else one line. Counted per
     call: a host's sporadic stalls slow a few empty requests, a cheat must slow every one it hides work in, so more
-    than a third beyond the bound rejects (a cheat hiding work in fewer gains less than a third of its calls)."""
+    than a third beyond the bound, and at least two, reject (a cheat hiding work in fewer gains less than a third of
+    its calls)."""
     bound = BASELINE_RATIO * reference_empty_ms + BASELINE_SLACK_MS
     slow = sorted(e for e in empty_ms if e > bound)
-    if empty_ms and len(slow) * 3 > len(empty_ms):
+    if len(slow) >= 2 and len(slow) * 3 > len(empty_ms):  # one stall alone is never a cheat's doing
         return f"its empty requests take {statistics.median(empty_ms):.3f} ms ({len(slow)} of {len(empty_ms)} over " \
                f"{bound:.3f}), the reference's {reference_empty_ms:.3f} ms: work hidden in requests that are not timed"
     return None
