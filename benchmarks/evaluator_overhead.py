@@ -135,6 +135,8 @@ def main():
             row[f"{name}:twin"] = twin.get("call_ms")
             row[f"{name}:twin_empty"] = twin.get("empty_ms")  # the same code in another worker: the spread
             row[f"{name}:twin_rejected"] = twin.get("rejected")
+            for label, r_ in (("", by["lsemish"]), (":twin", twin), (":eager", by["reference-eager"])):
+                row[f"{name}{label}:requests"] = r_.get("requests_ms")  # each request on the trusted clock
         rows.append(row)
         print(json.dumps(row), flush=True)
     base = "in_process:back-to-back"

@@ -137,6 +137,7 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes):
     (timing.cross_check, timing.slowed_baseline)."""
     whole = out_bytes is not None and out_bytes <= WHOLE_BYTES
     events, walls, empties, hosts = [], [], [], []
+    parts = ([], [], [], [])  # this side's clock per request: call, its commitment, empty, its commitment
     previous = None
     seeds = [rng.randrange(2**31) for _ in range(calls + 1)]
     references = Expected(ref, seeds, out_bytes)
@@ -148,9 +149,11 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes):
         _request(c, {"op": "settle"}, f"the checks before timed call {i}")
         t0 = time.perf_counter()
         reply, _ = _request(c, {"op": "call", "seed": seed}, f"timed call {i}")
+        tc = time.perf_counter()
         digests, shapes, got = _committed(c, key, f"timed call {i}", outputs=whole)
         t1 = time.perf_counter()
         _request(c, {"op": "empty", "seed": rng.randrange(2**31)}, "an empty request")
+        te = time.perf_counter()
         again, _, _ = _committed(c, key2, f"timed call {i} (again)", outputs=whole)  # the same work, for the baseline
         t2 = time.perf_counter()
         digests, again, shapes = (v[0] if isinstance(v, list) and v else v for v in (digests, again, shapes))
@@ -167,6 +170,8 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes):
             hosts.append(float(reply["host_ms"]))
             walls.append((t1 - t0) * 1e3)
             empties.append((t2 - t1) * 1e3)
+            for part, ms in zip(parts, (tc - t0, t1 - tc, te - t1, t2 - te)):
+                part.append(ms * 1e3)
         if not whole and (i in (0, calls) or rng.random() < SAMPLE):
             _, got = _request(c, {"op": "fetch"}, f"the outputs of timed call {i}")
             _verify(c, expected, got, previous, digests, key, f"timed call {i}")
@@ -177,6 +182,8 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes):
     row = {"call_ms": kernelbench_mean(events), "call_median_ms": statistics.median(events),
            "wall_ms": statistics.median(walls), "worker_host_ms": statistics.median(hosts),
            "empty_ms": statistics.median(empties),
+           "requests_ms": {name: statistics.median(p) for name, p in zip(("call", "commit", "empty", "commit_again"),
+                                                                           parts)},
            "events": events, "walls": walls, "empties": empties}
     if queued:
         seeds = [rng.randrange(2**31) for _ in range(queued)]
@@ -326,8 +333,9 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
             if not c.worker.log_bytes:
                 row["log"] = None
         if not c.rejected and c.rounds:
-            for key in c.rounds[0]:
-                row[key] = statistics.median(rr[key] for rr in c.rounds)
+            for key, first in c.rounds[0].items():
+                row[key] = {k: statistics.median(rr[key][k] for rr in c.rounds) for k in first} \
+                    if isinstance(first, dict) else statistics.median(rr[key] for rr in c.rounds)
         rows.append(row)
     if not any(r["log"] for r in rows):
         shutil.rmtree(scratch_root, ignore_errors=True)
