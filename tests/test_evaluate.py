@@ -11,7 +11,7 @@ import torch
 from lsemish.evaluate import landlock, wire
 from lsemish.evaluate.check import run_check
 from lsemish.evaluate.compare import compare
-from lsemish.evaluate.timing import cross_check, queued_check, slowed_baseline
+from lsemish.evaluate.timing import below_its_work, cross_check, queued_check, slowed_baseline
 from lsemish.problems import EXAMPLES, ProblemError, load_problem, parse_sets
 
 HERE = os.path.dirname(__file__)
@@ -51,6 +51,10 @@ def test_a_worker_that_slows_its_own_empty_requests_is_named():
     assert slowed_baseline([0.09, 0.1, 0.08], 0.08) is None
     assert slowed_baseline([0.09, 1.4, 0.08, 0.1], 0.08) is None  # one stall of the host is not a cheat
     assert slowed_baseline([1.9, 0.4], 0.39) is None  # nor in two calls (a loaded CI machine, session 10)
+    # A worker that forges its per-call timer only: the call cannot take less than its own queued work per call.
+    assert "a call cannot take less than its work" in below_its_work(0.0005, 0.34)
+    assert below_its_work(0.44, 0.335) is None and below_its_work(0.2, 0.335) is None  # honest; a cold L2 aside
+    assert below_its_work(0.44, None) is None  # no queued figure: nothing to compare
     assert "work outside the timed calls" in queued_check(0.004, 4.2, 0.6, 10)
     assert queued_check(3.6, 4.2, 0.6, 10) is None
 

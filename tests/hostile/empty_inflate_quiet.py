@@ -1,7 +1,7 @@
 # empty_inflate, quieter: forges only the timer of the per-call request (the queued calls keep the honest timer, so
 # that their check sees nothing) and sleeps the hidden time in the worker's empty request, after blinding the
 # worker's check for replaced functions. Written against the bound on empty requests (session 10).
-# expect: work hidden in requests that are not timed
+# expect: work hidden in requests that are not timed | a call cannot take less than its work
 # where: gpu
 _hidden = [0.0]
 

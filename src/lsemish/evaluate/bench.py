@@ -39,7 +39,7 @@ from .inputs import KERNELBENCH
 from .memory import footprint
 from .reference import Reference
 from .sandbox import Limits, WorkerFailed
-from .timing import cross_check, kernelbench_mean, queued_check, slowed_baseline
+from .timing import below_its_work, cross_check, kernelbench_mean, queued_check, slowed_baseline
 
 SAMPLE = 0.2  # the share of timed calls whose outputs are verified, chosen after each call (and always the last)
 WHOLE_BYTES = 64 << 20  # outputs up to this size come back with every call's commitment and are compared in full
@@ -308,6 +308,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
                     if not reason and baseline["queued"] is not None and "queued_wall_ms" in row:
                         reason = queued_check(row["queued_events_ms"], row["queued_wall_ms"], baseline["queued"],
                                               queued)
+                    reason = reason or below_its_work(row["call_median_ms"], row.get("gpu_ms"))
                 if reason:
                     raise Rejected(reason)
                 for k in ("events", "walls", "empties", "queued_events_ms", "queued_wall_ms"):

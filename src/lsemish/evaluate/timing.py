@@ -60,6 +60,20 @@ def queued_check(events_ms, wall_ms, reference_overhead_ms, calls):
     return None
 
 
+WORK_FLOOR = 0.5  # a call's per-call time below this share of its own queued GPU time per call is not believed
+
+
+def below_its_work(call_ms, queued_per_call_ms):
+    """None when a call's per-call time (events around one call) is not far below the GPU time one call takes when
+    calls are queued back to back (a call cannot take less than its work; a cold L2 and host gaps make the
+    per-call figure the larger one for honest candidates); else one line. A worker that forges only its per-call
+    timer, and hides the time in requests that are not timed, fails here (tests/hostile/empty_inflate_quiet.py)."""
+    if queued_per_call_ms is None or call_ms >= WORK_FLOOR * queued_per_call_ms:
+        return None
+    return f"its per-call time ({call_ms:.4f} ms) is below {WORK_FLOOR:g}x its own GPU time per call when its " \
+           f"calls are queued ({queued_per_call_ms:.4f} ms): a call cannot take less than its work"
+
+
 def kernelbench_mean(events_ms):
     """KernelBench's per-call figure: the mean of the trials (after its warm-up calls, which are not timed)."""
     return sum(events_ms) / len(events_ms)
