@@ -1,5 +1,5 @@
-"""16-bit models at cuBLAS's speed? (issue 23) The forward of a bf16 or fp16 model through lsemish (the TMA kernels since
-session 10) against cuBLAS `addmm` of the same dtype (the GEMM alone: parity means the fused epilogue is free) and
+"""16-bit models at cuBLAS's speed? (issue 23) The forward of a bf16 or fp16 model through lsemish (the TMA kernels
+since session 10) against cuBLAS `addmm` of the same dtype (the GEMM alone: parity means the fused epilogue is free) and
 against lsemish's register-operand kernel (the path 16-bit models took before), GPU time by CUDA-graph replays in
 interleaved rounds; the error of each against the float64 result next to eager's in the same dtype; and a bf16
 model's training step (forward + backward, events around each step) against eager and torch.compile of the

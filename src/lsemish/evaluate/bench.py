@@ -5,18 +5,19 @@ Each timed call gets values made fresh for it from a new seed, on the device, in
 earlier: inputs made ahead would sit in the worker's memory, where a candidate can find and answer them in advance;
 on the device and in the same request: host work or a pause right before a call slows it, see perf-notes), in the
 same input tensors as the call before (as KernelBench calls a model); the L2 flush queued, CUDA events around the
-call and a synchronize of the whole device after it, as KernelBench times it. The reference's outputs for a block's seeds are
-computed ahead (Expected: this process keeps off the GPU between a contender's calls). Right after, in a request of
-its own, the worker commits to the call's outputs (commit.py: digests and shapes under a key it learns only then). Outputs up
-to WHOLE_BYTES come back with that commitment and every call is compared in full; of larger ones, every call's
-digests are checked against the reference and a random fifth of the calls, and the last, are fetched, compared in
-full and must still have their digests. This side times the call and its commitment on its own clock, less the
-same requests without the call (an empty request and a second commitment) in the same worker; a candidate that
-slows those to hide work in them is caught by comparing them with the reference's (timing.slowed_baseline). Only
-one contender's worker is alive at a time. Queued GPU time: calls on fresh inputs queued back to back, events around
-them all, every call's outputs committed and checked, a sample fetched (all their inputs exist before the first: a
-candidate could batch them; the ranked figure is the per-call one). A contender that cannot finish within its
-budget is rejected.
+call and a synchronize of the whole device after it, as KernelBench times it. The reference's outputs for a block's
+seeds are computed ahead (Expected: this process keeps off the GPU between a contender's calls). Right after, in a
+request of its own, the worker commits to the call's outputs (commit.py: digests and shapes under a key it learns
+only then). Outputs up to WHOLE_BYTES come back with that commitment and every call is compared in full; of larger
+ones, every call's digests are checked against the reference and a random fifth of the calls, and the last, are
+fetched, compared in full and must still have their digests. This side times the call and its commitment on its own
+clock, less the same requests without the call (an empty request and a second commitment) in the same worker; a
+candidate that slows those to hide work in them is caught by comparing them with the reference's
+(timing.slowed_baseline; loosely: the protocol's cost spreads between workers, see README), and a per-call time
+below half the contender's own queued GPU time per call is not believed (timing.below_its_work). Only one contender's worker is alive at a time. Queued GPU time: calls on fresh inputs
+queued back to back, events around them all, every call's outputs committed and checked, a sample fetched (all their
+inputs exist before the first: a candidate could batch them; the ranked figure is the per-call one). A contender
+that cannot finish within its budget is rejected.
 """
 from __future__ import annotations
 
@@ -110,8 +111,8 @@ def _verify(c, expected, got, previous, digests, key, what):
     verdict = compare(got, expected, None, c.tolerance)
     if not verdict["passed"]:
         stale = previous is not None and same_values(got, previous)
-        raise Rejected(f"{what} returned a {'stale answer (the same values as an earlier call)' if stale else 'wrong answer'}: "
-                       f"{verdict['reason']}")
+        kind = "stale answer (the same values as an earlier call)" if stale else "wrong answer"
+        raise Rejected(f"{what} returned a {kind}: {verdict['reason']}")
     if not commit.same(digests, got, key):
         raise Rejected(f"{what}'s outputs changed after its call (they no longer have the digests committed then)")
     c.verified += 1

@@ -1,11 +1,12 @@
 """Refuse the system calls that change files without writing them, and those only an administrator needs, for this
 process and everything it starts (a seccomp filter; unprivileged once no_new_privs is set).
 
-Landlock (landlock.py) confines writing, creating, renaming and removing files, but not changing a file's mode, owner,
-times or extended attributes: chmod, chown, utime and setxattr would still reach every file the user owns. Nor does it
-take root's powers away, and the GPU machine runs as root: mount, reboot, module loading, clocks and the like; and
-io_uring, which does file operations without their system calls. The filter answers each of these with EPERM (the candidate sees a PermissionError). Only the standard library: a classic
-BPF program built by hand, for x86-64 and arm64 (elsewhere it says it is not in force).
+Landlock (landlock.py) confines writing, creating, renaming and removing files, but not changing a file's mode,
+owner, times or extended attributes: chmod, chown, utime and setxattr would still reach every file the user owns.
+Nor does it take root's powers away, and the GPU machine runs as root: mount, reboot, module loading, clocks and the
+like; and io_uring, which does file operations without their system calls. The filter answers each of these with
+EPERM (the candidate sees a PermissionError). Only the standard library: a classic BPF program built by hand, for
+x86-64 and arm64 (elsewhere it says it is not in force).
 """
 from __future__ import annotations
 
