@@ -4,7 +4,8 @@ appended to a copy of the problem file): every verdict should be PASS, or one li
 KernelBench is not vendored: fetch ScalingIntelligence/KernelBench (the search tool's `fetch`, or git clone) and pass
 its KernelBench/ folder. Each problem runs as `python -m lsemish check --problem P --candidate OWN --trials T --json`
 in a child process (several at once with --jobs; on one GPU they share it), with a wall-clock limit; per problem the
-verdict, the first line of any error, the seconds it took and the child's peak host memory go to OUT/official.jsonl,
+verdict, the first line of any error, the seconds it took and the peak memory of the check's two processes (the GPU
+allocator's on a GPU; the worker's as it reports it) go to OUT/official.jsonl,
 and a table to OUT/official.md. --estimate-only instead writes what each check would need (evaluate/memory.py) against
 what this machine has, without running anything.
 
@@ -56,6 +57,8 @@ def run_one(path, trials, timeout, work, deadline=None, gpu=None):
         with open(report) as fh:
             data = json.load(fh)
         row.update(verdict=data["verdict"], reason=data["reason"], summary=data["summary"])
+        peaks = data.get("peak_bytes") or {}
+        row["peak_gib"] = {k: None if v is None else round(v / 2**30, 2) for k, v in peaks.items()}
     else:
         row.update(verdict="no verdict", reason=(err.strip().splitlines() or out.strip().splitlines() or [""])[-1])
     return row
@@ -174,9 +177,11 @@ def main():
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     passed = sum(r["verdict"] == "pass" for r in rows)
     lines = [f"{len(rows)} problems, {passed} pass, {sum(r['traceback'] for r in rows)} with a traceback; "
-             f"largest child's peak host memory {peak:.1f} GiB", "", "| problem | verdict | s | reason |",
-             "|---|---|---|---|"] + [f"| {r['problem']} | {r['verdict']} | {r['seconds']} | {r['reason'] or ''} |"
-                                    for r in rows]
+             f"largest child's peak host memory {peak:.1f} GiB", "",
+             "| problem | verdict | s | peak GiB (trusted / worker) | reason |", "|---|---|---|---|---|"] + [
+        f"| {r['problem']} | {r['verdict']} | {r['seconds']} | "
+        f"{(r.get('peak_gib') or {}).get('trusted', '—')} / {(r.get('peak_gib') or {}).get('worker', '—')} | "
+        f"{r['reason'] or ''} |" for r in rows]
     with open(os.path.join(args.out, "official.md"), "w") as fh:
         fh.write("\n".join(lines) + "\n")
     print(lines[0])

@@ -107,12 +107,25 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
                 report["reason"] = row["reason"]
                 return _finish(report, dists, trials)
     finally:
+        report["peak_bytes"] = _peaks(report["trials"], device)
         report["log"], report["log_bytes"] = worker.log_path, worker.log_bytes
         worker.close()
         if not worker.log_bytes:  # keep the folder only for the candidate's log
             shutil.rmtree(scratch_root, ignore_errors=True)
             report["log"] = None
     return _finish(report, dists, trials)
+
+
+def _peaks(rows, device):
+    """{"trusted": this process's peak memory (GPU allocator or resident set), "worker": the largest the worker
+    reported (None if none)}, bytes."""
+    if device == "cuda":
+        trusted = int(torch.cuda.max_memory_allocated())
+    else:
+        import resource
+        trusted = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    reported = [r["worker_peak_bytes"] for r in rows if "worker_peak_bytes" in r]
+    return {"trusted": trusted, "worker": max(reported) if reported else None}
 
 
 def _plan(dists, trials, rng):
@@ -150,6 +163,8 @@ def run_trial(worker, ref, dist, trial, seed, tolerance, reuse=None):
         row.update(reason=reply.get("rejected") or reply["error"], final=bool(reply.get("cheat") or reply.get(
             "fatal")), rejected=bool(reply.get("cheat")))
         return row
+    if isinstance(reply.get("peak_bytes"), int):
+        row["worker_peak_bytes"] = reply["peak_bytes"]
     verdict = compare(got, expected, gold, tolerance, gold_rule=dist in GOLD_RULE)
     reason = verdict["reason"]
     if reuse is not None and reason:

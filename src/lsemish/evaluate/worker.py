@@ -251,7 +251,15 @@ class Server:
         outs, reason = self.guarded_call(args)
         if reason:
             return self.reply({"rejected": reason, "cheat": True})
-        self.reply({"ok": True}, outs)
+        self.reply({"ok": True, "peak_bytes": self.peak_bytes()}, outs)
+
+    def peak_bytes(self):
+        """This process's peak memory so far: the GPU allocator's on a GPU, the resident set's on the CPU (as the
+        worker reports it: a figure for the reader, not for a verdict)."""
+        if self.device == "cuda":
+            return int(self.torch.cuda.max_memory_allocated())
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
     def settle(self):
         """The checks of the last timed call that cost time (its inputs unchanged, no torch function replaced), made
