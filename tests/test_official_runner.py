@@ -37,3 +37,24 @@ def test_checks_share_a_gpu_only_within_its_budget_and_a_huge_one_runs_alone():
     assert max(most.values()) <= 10.0 and min(most.values()) > 0  # both GPUs used, neither over its budget
     assert alone == [True, True]  # the one over a GPU's budget and the unknown one each had a GPU to themselves
     assert budget.left == {0: 10.0, 1: 10.0}
+
+
+def test_the_runner_checks_each_problem_with_its_own_reference_and_records_time_and_memory(tmp_path):
+    # A KernelBench-shaped folder of two small problems (ours: KernelBench is not vendored); each is checked with its
+    # own Model as the candidate, in a child process, and passes; the table and the JSON lines say so.
+    import json
+    import shutil
+    import subprocess
+    here = os.path.dirname(__file__)
+    problems = os.path.join(here, "..", "src", "lsemish", "problems")
+    (tmp_path / "kb" / "level1").mkdir(parents=True)
+    for i, name in enumerate(("matmul", "row_softmax_mean"), 1):
+        shutil.copy(os.path.join(problems, f"{name}.py"), tmp_path / "kb" / "level1" / f"{i}_{name}.py")
+    r = subprocess.run([sys.executable, os.path.join(here, "..", "benchmarks", "official_problems.py"),
+                        str(tmp_path / "kb"), str(tmp_path / "out"), "--levels", "1", "--jobs", "2", "--trials", "1",
+                        "--timeout", "200"], capture_output=True, text=True, timeout=400)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "out" / "official.jsonl").read_text().splitlines()]
+    assert [row["verdict"] for row in rows] == ["pass", "pass"] and not any(row["traceback"] for row in rows)
+    assert all(row["peak_gib"]["trusted"] > 0 and row["peak_gib"]["worker"] > 0 for row in rows)
+    assert "2 problems, 2 pass, 0 with a traceback" in (tmp_path / "out" / "official.md").read_text()
