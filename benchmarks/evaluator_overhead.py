@@ -47,6 +47,26 @@ def fills(buf, ms, each_ms):
         buf.fill_(1.0)
 
 
+def worker_figures(M, K, N):
+    """One round through evaluate/bench.py: the deliverable, its twin in a second worker (the spread of the
+    protocol's cost between workers running the same code) and the eager reference; "worker*" keys."""
+    res = worker_bench.run_bench(None, [("lsemish", None), ("lsemish-twin", None)],
+                                 {"batch_size": M, "input_size": K, "hidden_size": N},
+                                 with_compile=False, calls=30, rounds=1, log=lambda m: None)
+    by = {r_["name"]: r_ for r_ in res["rows"]}
+    ours, twin, eager = by["lsemish"], by["lsemish-twin"], by["reference-eager"]
+    if ours.get("rejected"):
+        return {"worker:rejected": ours["rejected"]}
+    row = {"worker": ours["call_ms"], "worker:median": ours["call_median_ms"],
+           "worker:wall_with_commit": ours["wall_ms"], "worker:gpu": ours.get("gpu_ms"),
+           "worker:eager": eager["call_ms"], "worker:empty": ours["empty_ms"], "worker:eager_empty": eager["empty_ms"],
+           "worker:twin": twin.get("call_ms"), "worker:twin_empty": twin.get("empty_ms"),
+           "worker:twin_rejected": twin.get("rejected")}
+    for label, r_ in (("", ours), (":twin", twin), (":eager", eager)):
+        row[f"worker{label}:requests"] = r_.get("requests_ms")  # each request on the trusted clock
+    return row
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("out")
@@ -107,7 +127,6 @@ def main():
     kinds = ["device-fresh", "gc+device-fresh", "integrity+device-fresh"] + \
         (["fresh-inputs", "fresh+busy", "gpu-idle", "host-churn", "worker-like"] if args.all else []) + \
         ["frozen-gc+device-fresh"]  # last: it freezes this process's objects until the round ends
-    variants = {"worker": None}
     rows = []
     for r in range(args.rounds):
         row = {}
@@ -116,35 +135,15 @@ def main():
             for kind in kinds:
                 row[f"in_process:{kind}"] = timed(kind, 30)
             gc.unfreeze()
-        for name in variants:
-            res = worker_bench.run_bench(None, [("lsemish", None), ("lsemish-twin", None)],
-                                         {"batch_size": M, "input_size": K, "hidden_size": N},
-                                         with_compile=False, calls=30, rounds=1, log=lambda m: None)
-            by = {r_["name"]: r_ for r_ in res["rows"]}
-            if by["lsemish"].get("rejected"):
-                row[f"{name}:rejected"] = by["lsemish"]["rejected"]
-                continue
-            row[name] = by["lsemish"]["call_ms"]
-            row[f"{name}:median"] = by["lsemish"]["call_median_ms"]
-            row[f"{name}:wall_with_commit"] = by["lsemish"]["wall_ms"]
-            row[f"{name}:gpu"] = by["lsemish"].get("gpu_ms")
-            row[f"{name}:eager"] = by["reference-eager"]["call_ms"]
-            row[f"{name}:empty"] = by["lsemish"]["empty_ms"]
-            row[f"{name}:eager_empty"] = by["reference-eager"]["empty_ms"]
-            twin = by["lsemish-twin"]
-            row[f"{name}:twin"] = twin.get("call_ms")
-            row[f"{name}:twin_empty"] = twin.get("empty_ms")  # the same code in another worker: the spread
-            row[f"{name}:twin_rejected"] = twin.get("rejected")
-            for label, r_ in (("", by["lsemish"]), (":twin", twin), (":eager", by["reference-eager"])):
-                row[f"{name}{label}:requests"] = r_.get("requests_ms")  # each request on the trusted clock
+        row.update(worker_figures(M, K, N))
         rows.append(row)
         print(json.dumps(row), flush=True)
     base = "in_process:back-to-back"
     ratios = {k: statistics.median(r[k] / r[base] for r in rows if k in r) for k in rows[0]
-              if k in variants or k.startswith("in_process")}
+              if k == "worker" or k.startswith("in_process")}
     ratios.update({f"{k} / in_process:device-fresh": statistics.median(r[k] / r["in_process:device-fresh"]
                                                                        for r in rows if k in r)
-                   for k in variants if k in rows[0]})
+                   for k in ("worker",) if k in rows[0]})
     out = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
            "command": "PYTHONPATH=src python " + " ".join(sys.argv), "shape": [M, K, N], "fill_ms": fill_ms,
            "rounds": rows, "median_over_back_to_back": ratios}

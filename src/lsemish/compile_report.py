@@ -128,17 +128,21 @@ def compile_config(arch: int, mode: int, config: dict, sync_rs: bool | None = No
     attrs = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(sig)
              if name.endswith("_ptr") or (name.startswith("stride") and sig[name] == "i32")}
     src = ASTSource(fn=kernel_fn, signature=sig, constexprs=constexprs, attrs=attrs)
+    return _tensor_core_row(src, arch, config, MODE_NAMES[mode], role, dict(config), sync_rs=sync_rs)
+
+
+def _tensor_core_row(src, arch, launch, mode, role, config, **extra) -> CompiledConfig:
+    """Compile `src` for sm_<arch> with `launch`'s warps and stages; the report's row for a tensor-core kernel."""
     kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32),
-                            options={"num_warps": config["num_warps"], "num_stages": config["num_stages"]})
+                            options={"num_warps": launch["num_warps"], "num_stages": launch["num_stages"]})
     ptx = kernel.asm["ptx"]
-    ops = len(re.findall(TC_PATTERN[arch], ptx))
     kind = "wgmma" if "wgmma.mma_async" in ptx else ("mma.sync" if "mma.sync" in ptx else "none")
     regs, local, advisories, sass = _cubin_facts(kernel.asm["cubin"], ptx, arch)
     n_hgmma, hazards = hgmma_loop_hazards(sass)
-    return CompiledConfig(arch=arch, mode=MODE_NAMES[mode], role=role, config=dict(config),
-                          shared=kernel.metadata.shared, registers=regs, spills=local, tensor_core_ops=ops,
+    return CompiledConfig(arch=arch, mode=mode, role=role, config=config, shared=kernel.metadata.shared,
+                          registers=regs, spills=local, tensor_core_ops=len(re.findall(TC_PATTERN[arch], ptx)),
                           ptx_mma_kind=kind, ptxas_advisories=advisories, hgmma_in_loop=n_hgmma,
-                          wgmma_hazards=len(hazards), sync_rs=sync_rs, a_operand=_a_operand(ptx))
+                          wgmma_hazards=len(hazards), a_operand=_a_operand(ptx), **extra)
 
 
 TMA_DTYPES = {"fp32": 4, "bf16": 2, "fp16": 2}  # the TMA forward's operand types (tf32 from fp32), element bytes
@@ -179,18 +183,8 @@ def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = F
     sig.update({name: "constexpr" for name in constexprs})
     src = ASTSource(fn=fn, signature=sig, constexprs=constexprs,
                     attrs={(i,): [["tt.divisibility", 16]] for i in pointers})
-    kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32),
-                            options={"num_warps": cfg["num_warps"], "num_stages": cfg["num_stages"]})
-    ptx = kernel.asm["ptx"]
-    regs, local, advisories, sass = _cubin_facts(kernel.asm["cubin"], ptx, arch)
-    n_hgmma, hazards = hgmma_loop_hazards(sass)
-    return CompiledConfig(arch=arch, mode=f"{'tf32' if dtype == 'fp32' else dtype}-tma-{which}", role="forward",
-                          config={**cfg, "tma": True},
-                          shared=kernel.metadata.shared,
-                          registers=regs, spills=local, tensor_core_ops=len(re.findall(TC_PATTERN[arch], ptx)),
-                          ptx_mma_kind="wgmma" if "wgmma.mma_async" in ptx else "none",
-                          ptxas_advisories=advisories, hgmma_in_loop=n_hgmma, wgmma_hazards=len(hazards),
-                          a_operand=_a_operand(ptx))
+    return _tensor_core_row(src, arch, cfg, f"{'tf32' if dtype == 'fp32' else dtype}-tma-{which}", "forward",
+                            {**cfg, "tma": True})
 
 
 def compile_smem_grad(arch: int = 90, dtype: str = "bf16", transposed: bool = False) -> CompiledConfig:
@@ -205,17 +199,8 @@ def compile_smem_grad(arch: int = 90, dtype: str = "bf16", transposed: bool = Fa
     sig.update({name: "constexpr" for name in constexprs})
     src = ASTSource(fn=mn._smem_grad_product_kernel, signature=sig, constexprs=constexprs,
                     attrs={(2,): [["tt.divisibility", 16]]})
-    kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32),
-                            options={"num_warps": cfg["num_warps"], "num_stages": cfg["num_stages"]})
-    ptx = kernel.asm["ptx"]
-    regs, local, advisories, sass = _cubin_facts(kernel.asm["cubin"], ptx, arch)
-    n_hgmma, hazards = hgmma_loop_hazards(sass)
-    return CompiledConfig(arch=arch, mode=f"{dtype}-smem", role="grad_w" if transposed else "grad_x",
-                          config={**cfg, "tma": True}, shared=kernel.metadata.shared, registers=regs, spills=local,
-                          tensor_core_ops=len(re.findall(TC_PATTERN[arch], ptx)),
-                          ptx_mma_kind="wgmma" if "wgmma.mma_async" in ptx else "none",
-                          ptxas_advisories=advisories, hgmma_in_loop=n_hgmma, wgmma_hazards=len(hazards),
-                          a_operand=_a_operand(ptx))
+    return _tensor_core_row(src, arch, cfg, f"{dtype}-smem", "grad_w" if transposed else "grad_x",
+                            {**cfg, "tma": True})
 
 
 def compile_fma_forward(arch: int = 90, rows: int = 8) -> CompiledConfig:

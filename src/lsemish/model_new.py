@@ -792,7 +792,7 @@ def _rounding_descriptor(t, block_shape):
     # A host-side TMA descriptor of the fp32 matrix t whose copies round to tf32 (see _TMA_ROUND_FLAG).
     if _TMA_ROUND_FLAG:
         return TensorDescriptor(t, list(t.shape), list(t.stride()), block_shape, round_f32_to_tf32=True)
-    return TensorDescriptor(t, list(t.shape), list(t.stride()), block_shape)
+    return _plain_descriptor(t, block_shape)  # Triton 3.6: its compiled kernel's record rounds (_compile_launch)
 
 
 def _plain_descriptor(t, block_shape):
@@ -1160,8 +1160,7 @@ def _tensor_map(memos, i, t, ptr):
     if args is None:
         if len(memo) >= 64:
             memo.clear()
-        desc = TensorDescriptor(t, list(t.shape), list(t.stride()), block)
-        args = memo[ptr] = tuple(encode(desc, meta))
+        args = memo[ptr] = tuple(encode(_plain_descriptor(t, block), meta))
     return args
 
 

@@ -45,6 +45,7 @@ from .timing import below_its_work, cross_check, kernelbench_mean, queued_check,
 SAMPLE = 0.2  # the share of timed calls whose outputs are verified, chosen after each call (and always the last)
 WHOLE_BYTES = 64 << 20  # outputs up to this size come back with every call's commitment and are compared in full
 AHEAD_BYTES = 1 << 30  # host memory for reference outputs computed ahead of the calls they judge
+REQUESTS = ("call", "commit", "empty", "commit_again")  # a timed call's requests, in order
 
 
 class Expected:
@@ -137,8 +138,8 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes):
     unknown). Keeps the raw per-call figures ("events", "walls", "empties") for the cross-checks
     (timing.cross_check, timing.slowed_baseline)."""
     whole = out_bytes is not None and out_bytes <= WHOLE_BYTES
-    events, walls, empties, hosts = [], [], [], []
-    parts = ([], [], [], [])  # this side's clock per request: call, its commitment, empty, its commitment
+    events, hosts = [], []
+    requests = {name: [] for name in REQUESTS}  # this side's clock per request of each timed call
     previous = None
     seeds = [rng.randrange(2**31) for _ in range(calls + 1)]
     references = Expected(ref, seeds, out_bytes)
@@ -169,10 +170,8 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes):
         if i:
             events.append(float(reply["events_ms"]))
             hosts.append(float(reply["host_ms"]))
-            walls.append((t1 - t0) * 1e3)
-            empties.append((t2 - t1) * 1e3)
-            for part, ms in zip(parts, (tc - t0, t1 - tc, te - t1, t2 - te)):
-                part.append(ms * 1e3)
+            for name, seconds in zip(REQUESTS, (tc - t0, t1 - tc, te - t1, t2 - te)):
+                requests[name].append(seconds * 1e3)
         if not whole and (i in (0, calls) or rng.random() < SAMPLE):
             _, got = _request(c, {"op": "fetch"}, f"the outputs of timed call {i}")
             _verify(c, expected, got, previous, digests, key, f"timed call {i}")
@@ -180,11 +179,12 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes):
     _request(c, {"op": "settle"}, "the checks after the last timed call")
     if not events or any(e != e or e < 0 for e in events):
         raise Rejected("its timer reported a negative or NaN time" if events else "no timed call finished")
+    walls = [a + b for a, b in zip(requests["call"], requests["commit"])]  # a call with its commitment
+    empties = [a + b for a, b in zip(requests["empty"], requests["commit_again"])]  # the same without the call
     row = {"call_ms": kernelbench_mean(events), "call_median_ms": statistics.median(events),
            "wall_ms": statistics.median(walls), "worker_host_ms": statistics.median(hosts),
            "empty_ms": statistics.median(empties),
-           "requests_ms": {name: statistics.median(p) for name, p in zip(("call", "commit", "empty", "commit_again"),
-                                                                           parts)},
+           "requests_ms": {name: statistics.median(ms) for name, ms in requests.items()},
            "events": events, "walls": walls, "empties": empties}
     if queued:
         seeds = [rng.randrange(2**31) for _ in range(queued)]
@@ -228,7 +228,7 @@ def _collector_paused():
 def overhead_of(row):
     """The reference's own cost of the protocol (ms): an empty request with its commitment, per timed call; and
     around the queued calls together."""
-    return {"empty": statistics.median(row["empties"]),
+    return {"empty": row["empty_ms"],
             "queued": row["queued_wall_ms"] - row["queued_events_ms"] if "queued_wall_ms" in row else None}
 
 

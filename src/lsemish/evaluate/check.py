@@ -20,7 +20,7 @@ import torch
 from ..problems import PROBLEM_22, ProblemError, is_problem_22, load_problem, sizes
 from .compare import compare
 from .inputs import ALL, EDGES, GOLD_RULE, KERNELBENCH, NAMES
-from .memory import does_not_fit
+from .memory import does_not_fit, peak_bytes
 from .reference import Reference
 from .sandbox import Limits, Worker, WorkerFailed
 
@@ -119,11 +119,7 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
 def _peaks(rows, device):
     """{"trusted": this process's peak memory (GPU allocator or resident set), "worker": the largest the worker
     reported (None if none)}, bytes."""
-    if device == "cuda":
-        trusted = int(torch.cuda.max_memory_allocated())
-    else:
-        import resource
-        trusted = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    trusted = peak_bytes(device)
     reported = [r["worker_peak_bytes"] for r in rows if "worker_peak_bytes" in r]
     return {"trusted": trusted, "worker": max(reported) if reported else None}
 

@@ -36,6 +36,14 @@ def check_needs(size):
     return worker + trusted
 
 
+def peak_bytes(device):
+    """This process's peak memory so far: the GPU allocator's on a GPU, the resident set's on the CPU."""
+    if device == "cuda":
+        return int(torch.cuda.max_memory_allocated())
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def available(device):
     if device == "cuda":
         free, _ = torch.cuda.mem_get_info()

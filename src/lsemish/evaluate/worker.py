@@ -89,8 +89,8 @@ class Server:
     def __init__(self, requests, replies, landlock_note):
         import torch
 
-        from . import commit, inputs, wire
-        self.torch, self.wire, self.inputs, self.commit = torch, wire, inputs, commit
+        from . import commit, inputs, memory, wire
+        self.torch, self.wire, self.inputs, self.commit, self.memory = torch, wire, inputs, commit, memory
         self.requests, self.replies = requests, replies
         self.landlock_note = landlock_note
         # Taken before any candidate code runs; a candidate that replaces the originals does not change these.
@@ -251,15 +251,8 @@ class Server:
         outs, reason = self.guarded_call(args)
         if reason:
             return self.reply({"rejected": reason, "cheat": True})
-        self.reply({"ok": True, "peak_bytes": self.peak_bytes()}, outs)
-
-    def peak_bytes(self):
-        """This process's peak memory so far: the GPU allocator's on a GPU, the resident set's on the CPU (as the
-        worker reports it: a figure for the reader, not for a verdict)."""
-        if self.device == "cuda":
-            return int(self.torch.cuda.max_memory_allocated())
-        import resource
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        # its peak memory, as the worker reports it: a figure for the reader, not for a verdict
+        self.reply({"ok": True, "peak_bytes": self.memory.peak_bytes(self.device)}, outs)
 
     def settle(self):
         """The checks of the last timed call that cost time (its inputs unchanged, no torch function replaced), made
