@@ -118,6 +118,11 @@ class Server:
             self.sync()
 
     def make_inputs(self, seed, dist, on_device=False):
+        if dist == self.inputs.EDGES and self.edge_model is None:
+            # the problem's Model as the reference builds it (its edge inputs are made from its weights), built on
+            # the first request for them only: bench and profile never ask
+            self.torch.manual_seed(self.init_seed)
+            self.edge_model = self.problem.Model(*self.init).to(self.device)
         return self.inputs.problem_inputs(self.problem, seed, dist, self.device, on_device, self.edge_model)
 
     def call(self, args):
@@ -228,9 +233,7 @@ class Server:
             shown = ", ".join(map(repr, init))
             return self.reply({"error": f"ModelNew({shown}) failed, the reference Model's constructor arguments "
                                         f"(get_init_inputs()): {_describe(e, self.candidate)}", "setup": True})
-        if hasattr(self.problem, "edge_inputs"):  # the problem's Model as the reference builds it: edge inputs
-            torch.manual_seed(req["seed"])       # are made from its weights
-            self.edge_model = self.problem.Model(*init).to(self.device)
+        self.init_seed, self.init = req["seed"], init
         if req.get("compile"):
             self.model = torch.compile(self.model)
         replaced = self.integrity.replaced()
