@@ -5,10 +5,10 @@ back-to-back loop has not, and through evaluate/bench.py (a worker; fresh inputs
 process's clock less the reference's overhead; every call's outputs committed, a sample compared).
 Rounds alternate; writes overhead.json to OUT.
 
-Through a worker: the protocol as it is (session 10 measured three other orders of its requests, perf-notes); with
-each contender's median empty request (the protocol's own cost in its worker), and the deliverable a second time in
-a worker of its own (a twin: how far the protocol's cost spreads between two workers running the same code, the
-room a bound on empty requests must leave).
+Through a worker: the protocol as it is (session 11: a block's calls one request each, back to back, one commitment
+after them); with each contender's own cost of the protocol on the trusted clock (a call's request beyond its
+events, the commitment per call), and the deliverable a second time in a worker of its own (a twin: how far that
+cost spreads between two workers running the same code, the room the bound on a candidate's must leave).
 
 In-process variants, before each timed trial (outside its events; with --all also those of session 9):
   back-to-back   nothing (KernelBench)
@@ -59,11 +59,14 @@ def worker_figures(M, K, N):
         return {"worker:rejected": ours["rejected"]}
     row = {"worker": ours["call_ms"], "worker:median": ours["call_median_ms"],
            "worker:wall_with_commit": ours["wall_ms"], "worker:gpu": ours.get("gpu_ms"),
-           "worker:eager": eager["call_ms"], "worker:empty": ours["empty_ms"], "worker:eager_empty": eager["empty_ms"],
-           "worker:twin": twin.get("call_ms"), "worker:twin_empty": twin.get("empty_ms"),
+           "worker:eager": eager["call_ms"], "worker:twin": twin.get("call_ms"),
            "worker:twin_rejected": twin.get("rejected")}
-    for label, r_ in (("", ours), (":twin", twin), (":eager", eager)):
-        row[f"worker{label}:requests"] = r_.get("requests_ms")  # each request on the trusted clock
+    for label, r_ in (("", ours), (":twin", twin), (":eager", eager)):  # the protocol's own cost, trusted clock
+        row[f"worker{label}:overhead"] = r_.get("overhead_ms")
+        row[f"worker{label}:commit"] = r_.get("commit_ms")
+        row[f"worker{label}:ping"] = r_.get("ping_ms")
+        row[f"worker{label}:steps"] = r_.get("worker_steps_ms")
+        row[f"worker{label}:host"] = r_.get("worker_host_ms")
     return row
 
 

@@ -9,9 +9,12 @@ import pytest
 import torch
 
 from lsemish.evaluate import landlock, wire
-from lsemish.evaluate.check import run_check
+from lsemish.evaluate.bench import calibrate, expected_overhead
+from lsemish.evaluate.check import run_check, start_worker
 from lsemish.evaluate.compare import compare
-from lsemish.evaluate.timing import below_its_work, cross_check, queued_check, slowed_baseline
+from lsemish.evaluate.sandbox import Limits
+from lsemish.evaluate.timing import (CALL_SHARE, OVERHEAD_RATIO, SLACK_MS, below_its_work, commit_check, cross_check,
+                                     overhead, queued_check)
 from lsemish.problems import EXAMPLES, ProblemError, load_problem, parse_sets
 
 HERE = os.path.dirname(__file__)
@@ -21,42 +24,83 @@ HERE = os.path.dirname(__file__)
 
 def test_honest_timings_agree_with_the_wall_clock():
     events = [0.36, 0.35, 0.37, 0.36]
-    empty = [0.08, 0.09, 0.08, 0.08]
-    wall = [e + c + 0.02 for e, c in zip(events, empty)]
-    assert cross_check(events, wall, empty) is None
+    wall = [e + o for e, o in zip(events, [0.30, 0.31, 0.29, 0.32])]
+    assert cross_check(events, wall, 0.30) is None
+    assert overhead(events, wall) == pytest.approx(0.305)
 
 
 def test_work_outside_the_timed_call_is_named():
-    # KernelBench's events see 0.03 ms; the call's requests (device synchronized) take 0.36 ms more than empty ones.
-    reason = cross_check([0.03] * 5, [0.44] * 5, [0.08] * 5)
-    assert reason == "work outside the timed call: events 0.030 ms, wall clock 0.360 ms per call"
+    # KernelBench's events see 0.03 ms; the call's requests (device synchronized) take 0.36 ms more than such a
+    # request costs in its worker.
+    reason = cross_check([0.03] * 5, [0.69] * 5, 0.30)
+    assert reason == "work outside the timed call: events 0.030 ms, wall clock 0.690 ms per call, 0.360 ms more " \
+                     "than the protocol's own cost in its worker (0.300 ms, measured before its code was loaded)"
+
+
+def test_the_expected_cost_is_the_workers_own_scaled_as_the_references():
+    # A worker twice as slow at host work as the reference's (calibrated before its candidate was loaded) may cost
+    # twice as much; the reference's growth from calibration to timed calls (here 1.2x) applies to it too.
+    assert expected_overhead(0.8, {"call": 0.48, "calibration": 0.4}) == pytest.approx(0.96)
+    assert expected_overhead(None, {"call": 0.48, "calibration": 0.4}) == 0.48  # no calibration: the reference's
 
 
 def test_a_timer_that_reports_more_than_the_wall_clock_is_forged():
-    assert "a replaced timer" in cross_check([5.0] * 3, [0.5] * 3, [0.1] * 3)
-    assert "negative or NaN" in cross_check([float("nan")], [0.5], [0.1])
-    assert cross_check([], [], []) == "no timed call finished"
+    assert "a replaced timer" in cross_check([5.0] * 3, [0.5] * 3, 0.1)
+    assert "negative or NaN" in cross_check([float("nan")], [0.5], 0.1)
+    assert cross_check([], [], 0.1) == "no timed call finished"
 
 
-def test_tiny_kernels_are_not_mistaken_for_side_streams():
-    # 5 us of work: the channel's jitter is within the slack.
-    assert cross_check([0.005] * 5, [0.11, 0.12, 0.10, 0.13, 0.11], [0.09, 0.10, 0.09, 0.10, 0.09]) is None
-
-
-def test_a_worker_that_slows_its_own_empty_requests_is_named():
-    # A timer that reports 1/1000 of the call, the hidden 0.36 ms slept in the empty request: the candidate's empty
-    # requests against the reference's give it away.
-    assert cross_check([0.0004] * 5, [0.44] * 5, [0.44] * 5) is None  # within its own worker it looks consistent
-    assert "work hidden in requests that are not timed" in slowed_baseline([0.44] * 5, 0.08)
-    assert slowed_baseline([0.09, 0.1, 0.08], 0.08) is None
-    assert slowed_baseline([0.09, 1.4, 0.08, 0.1], 0.08) is None  # one stall of the host is not a cheat
-    assert slowed_baseline([1.9, 0.4], 0.39) is None  # nor in two calls (a loaded CI machine, session 10)
+def test_the_bound_leaves_room_for_the_spread_between_honest_workers_and_no_more():
+    # Honest: a worker whose requests cost a tenth more than the reference's. A forged timer that hides more than the
+    # room (OVERHEAD_RATIO - 1 of the reference's cost, plus SLACK_MS) of a 0.43 ms call, or all of it, is caught.
+    assert cross_check([0.43] * 5, [0.43 + 0.33] * 5, 0.30) is None
+    room = (OVERHEAD_RATIO - 1) * 0.30 + SLACK_MS + CALL_SHARE * 0.43  # about: CALL_SHARE of the reported events
+    assert cross_check([0.43 - 0.8 * room] * 5, [0.43 + 0.30] * 5, 0.30) is None  # the room a forger has
+    assert "work outside the timed call" in cross_check([0.43 - 1.1 * room] * 5, [0.43 + 0.30] * 5, 0.30)
+    assert "work outside the timed call" in cross_check([0.0004] * 5, [0.43 + 0.30] * 5, 0.30)
+    assert cross_check([0.005] * 5, [0.31, 0.32, 0.30, 0.33, 0.31], 0.30) is None  # 5 us of work: jitter
+    # One stalled request in five does not move the median.
+    assert cross_check([0.43] * 5, [0.73, 0.74, 5.0, 0.73, 0.72], 0.30) is None
+    assert commit_check(0.06, 0.05, 30, 0.43) is None
+    assert commit_check(0.5, 0.2, 1, 0.43) is None  # one stalled request of a block of one call
+    assert "work after its calls" in commit_check(0.5, 0.05, 30, 0.43)
     # A worker that forges its per-call timer only: the call cannot take less than its own queued work per call.
     assert "a call cannot take less than its work" in below_its_work(0.0005, 0.34)
     assert below_its_work(0.44, 0.335) is None and below_its_work(0.2, 0.335) is None  # honest; a cold L2 aside
     assert below_its_work(0.44, None) is None  # no queued figure: nothing to compare
     assert "work outside the timed calls" in queued_check(0.004, 4.2, 0.6, 10)
     assert queued_check(3.6, 4.2, 0.6, 10) is None
+
+
+def test_a_workers_calibration_runs_before_any_candidate_code(tmp_path):
+    # The candidate leaves a file in its working folder when it is imported; bench's calibration (timed calls of
+    # the worker's stand-in) must find none, and the candidate must be loaded after it.
+    cand = tmp_path / "loud.py"
+    cand.write_text(textwrap.dedent("""
+        import torch
+        open("CANDIDATE-IMPORTED", "w").close()
+
+        class ModelNew(torch.nn.Module):
+            def __init__(self, *args, **kwargs):
+                super().__init__()
+
+            def forward(self, x):
+                return x
+        """))
+    seen = {}
+
+    def before_load(worker):
+        import random
+        seen["overhead"] = calibrate(worker, random.Random(0), "cpu", calls=3)
+        seen["imported"] = os.path.exists(os.path.join(worker.scratch, "CANDIDATE-IMPORTED"))
+    worker, why = start_worker(EXAMPLES["matmul"], str(cand), {}, 0, "cpu", Limits(request_s=30), str(tmp_path),
+                               before_load=before_load)
+    assert worker is not None, why
+    try:
+        assert seen["overhead"] > 0 and not seen["imported"]
+        assert os.path.exists(os.path.join(worker.scratch, "CANDIDATE-IMPORTED"))
+    finally:
+        worker.close()
 
 
 # --- wire -----------------------------------------------------------------------------------------------------------

@@ -27,14 +27,17 @@ def test_bench_rejects_what_only_timing_shows(tmp_path):
         assert reason and any(e in reason for e in hostile_set.expected(name) + ["wrong answer"]), (name, reason)
 
 
-@pytest.mark.xfail(strict=True, reason="a known hole (README, 'Forging the timer after rewriting the worker'): on an "
-                   "H200 the protocol's own cost differs between workers by more than a fast call, so a call's time "
-                   "slept in the empty requests passes (benchmarks/results/2026-11-30-NVIDIA-H200/untrusted-3/)")
-def test_bench_rejects_a_timer_forged_with_its_time_slept_in_empty_requests(tmp_path):
+def test_bench_rejects_a_forged_timer_whatever_it_does_with_the_hidden_time(tmp_path):
+    # Since session 11 no baseline is measured in the candidate's worker: the time slept in untimed requests
+    # (empty_inflate*) or not hidden at all (a quarter of each call shaved off, timer_shave) shows on this side's
+    # clock against the reference's cost of the same requests.
     source = deliverable_source()
-    cands = [(n, hostile_set.compose(n, source, tmp_path / f"{n}.py")) for n in ("empty_inflate", "empty_inflate_quiet")]
+    names = ("empty_inflate", "empty_inflate_quiet", "timer_shave")
+    cands = [("honest", None)] + [(n, hostile_set.compose(n, source, tmp_path / f"{n}.py")) for n in names]
     result = run_bench(None, cands, None, with_compile=False, calls=8, rounds=1,
                        limits=Limits(request_s=60, triton_cache=str(tmp_path / "cache")), log=lambda m: None)
     rows = {r["name"]: r for r in result["rows"]}
-    assert all("work hidden in requests that are not timed" in (rows[n]["rejected"] or "") for n in rows
-               if n.startswith("empty_inflate"))
+    assert rows["honest"]["rejected"] is None
+    for name in names:
+        reason = rows[name]["rejected"]
+        assert reason and any(e in reason for e in hostile_set.expected(name)), (name, reason)

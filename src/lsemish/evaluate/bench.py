@@ -5,19 +5,21 @@ Each timed call gets values made fresh for it from a new seed, on the device, in
 earlier: inputs made ahead would sit in the worker's memory, where a candidate can find and answer them in advance;
 on the device and in the same request: host work or a pause right before a call slows it, see perf-notes), in the
 same input tensors as the call before (as KernelBench calls a model); the L2 flush queued, CUDA events around the
-call and a synchronize of the whole device after it, as KernelBench times it. The reference's outputs for a block's
-seeds are computed ahead (Expected: this process keeps off the GPU between a contender's calls). Right after, in a
-request of its own, the worker commits to the call's outputs (commit.py: digests and shapes under a key it learns
-only then). Outputs up to WHOLE_BYTES come back with that commitment and every call is compared in full; of larger
-ones, every call's digests are checked against the reference and a random fifth of the calls, and the last, are
-fetched, compared in full and must still have their digests. This side times the call and its commitment on its own
-clock, less the same requests without the call (an empty request and a second commitment) in the same worker; a
-candidate that slows those to hide work in them is caught by comparing them with the reference's
-(timing.slowed_baseline; loosely: the protocol's cost spreads between workers, see README), and a per-call time
-below half the contender's own queued GPU time per call is not believed (timing.below_its_work). Only one contender's worker is alive at a time. Queued GPU time: calls on fresh inputs
-queued back to back, events around them all, every call's outputs committed and checked, a sample fetched (all their
-inputs exist before the first: a candidate could batch them; the ranked figure is the per-call one). A contender
-that cannot finish within its budget is rejected.
+call and a synchronize of the whole device after it, as KernelBench times it. A block's calls follow each other with
+nothing between them but their requests (KernelBench's loop, one request per call: a seed is sent only when the call
+before has ended, so no call can be answered ahead from later inputs); then the worker commits to all their outputs
+(commit.py: digests and shapes under a key it learns only then) and this side checks them against the reference's,
+computed ahead (Expected: this process keeps off the GPU while a contender runs). Outputs up to WHOLE_BYTES come back
+with that commitment and every call is compared in full; of larger ones, every call's digests are checked and a
+random fifth of the calls, and the last, are fetched, compared in full and must still have their digests. This side
+times every call's request on its own clock: what a request costs beyond its call's events, and what the
+commitment costs, may not exceed what they cost the reference (trusted code, the same requests, the same shapes) by
+more than the spread between honest workers (timing.cross_check, timing.commit_check): nothing the candidate measures
+in its own worker is the baseline. A per-call time below half the contender's own queued GPU time per call is not
+believed either (timing.below_its_work). Only one contender's worker is alive at a time. Queued GPU time: calls on
+fresh inputs queued back to back, events around them all, every call's outputs committed and checked, a sample
+fetched (all their inputs exist before the first: a candidate could batch them; the ranked figure is the per-call
+one). A contender that cannot finish within its budget is rejected.
 """
 from __future__ import annotations
 
@@ -39,13 +41,15 @@ from .compare import DTYPE_TOLERANCE, compare, same_values
 from .inputs import KERNELBENCH
 from .memory import footprint
 from .reference import Reference
-from .sandbox import Limits, WorkerFailed
-from .timing import below_its_work, cross_check, kernelbench_mean, queued_check, slowed_baseline
+from .sandbox import Limits, WorkerFailed, timing_cpus
+from .timing import below_its_work, commit_check, cross_check, kernelbench_mean, overhead, queued_check
 
 SAMPLE = 0.2  # the share of timed calls whose outputs are verified, chosen after each call (and always the last)
 WHOLE_BYTES = 64 << 20  # outputs up to this size come back with every call's commitment and are compared in full
 AHEAD_BYTES = 1 << 30  # host memory for reference outputs computed ahead of the calls they judge
-REQUESTS = ("call", "commit", "empty", "commit_again")  # a timed call's requests, in order
+CALIBRATION_CALLS = 20  # timed calls of a worker's stand-in model, before the candidate is loaded
+PINGS = 5  # round trips of an empty request before a contender's timed calls
+KEEP_BYTES = 2 << 30  # a worker's memory for the outputs of a block of timed calls, kept until their commitment
 
 
 class Expected:
@@ -76,9 +80,9 @@ class Contender:
         self.rounds, self.rejected, self.verified = [], None, 0
 
 
-def _request(c, header, what):
+def _request(c, header, what, spin=0.0):
     try:
-        reply, tensors = c.worker.request(header, what=what)
+        reply, tensors = c.worker.request(header, what=what, spin_s=spin)
     except WorkerFailed as e:
         raise Rejected(str(e)) from None
     if "rejected" in reply or "error" in reply:
@@ -91,10 +95,9 @@ def _tolerances(c, expected):
             if isinstance(e, torch.Tensor) and e.is_floating_point() else 0.0 for e in expected]
 
 
-def _committed(c, key, what, queued=False, outputs=False):
-    """(digests, shapes, outputs or None) of the commitment request right after a call (or the queued calls)."""
-    reply, got = _request(c, {"op": "commit", "key": list(key), "queued": queued, "outputs": outputs},
-                          f"{what}'s commitment")
+def _committed(c, key, what, outputs=False, spin=0.0):
+    """(digests, shapes, outputs or None), per call, of the commitment request right after a block of calls."""
+    reply, got = _request(c, {"op": "commit", "key": list(key), "outputs": outputs}, f"{what}'s commitment", spin)
     return reply.get("digests"), reply.get("shapes"), (got if outputs else None)
 
 
@@ -131,67 +134,111 @@ def probe(c, ref, rng):
         c.verified += 1
 
 
-def time_block(c, ref, rng, calls, queued, deadline, out_bytes):
-    """One round of one contender: `calls` timed calls (each on fresh inputs, its outputs committed right after it
-    and checked against the reference; then the same requests without the call, an empty one and a second
-    commitment of the same outputs), then `queued` calls back to back. `out_bytes`: one call's outputs (None:
-    unknown). Keeps the raw per-call figures ("events", "walls", "empties") for the cross-checks
-    (timing.cross_check, timing.slowed_baseline)."""
+def calibrate(worker, rng, device, calls=CALIBRATION_CALLS):
+    """The protocol's own cost of a timed call's request in `worker` (ms: its wall clock on this side less its
+    events, median), measured with the worker's stand-in model before any candidate code is loaded into it: the same
+    requests as the timed calls', in the same process, whose speed at host work differs from another worker's by up
+    to 2x on an H200 (perf-notes, session 11). A candidate cannot change this figure: it does not run yet."""
+    spin = 0.05 if device == "cuda" else 0.0
+    events, walls = [], []
+    for i in range(calls + 1):  # the first warms up
+        t0 = time.perf_counter()
+        reply, _ = worker.request({"op": "call", "seed": rng.randrange(2**31)}, what="a calibration call", spin_s=spin)
+        wall = (time.perf_counter() - t0) * 1e3
+        if "events_ms" not in reply:
+            raise WorkerFailed(f"the calibration before loading the candidate failed: {reply.get('error') or reply}")
+        if i:
+            events.append(float(reply["events_ms"]))
+            walls.append(wall)
+    reply, _ = worker.request({"op": "settle"}, what="the calibration's end")
+    if "ok" not in reply:
+        raise WorkerFailed(f"the calibration before loading the candidate failed: {reply}")
+    return overhead(events, walls)
+
+
+def block_size(out_bytes, calls):
+    """How many timed calls share one commitment: as many as keep KEEP_BYTES of outputs alive in the worker (1 when
+    the outputs' size is unknown)."""
+    if out_bytes is None:
+        return 1
+    return max(1, min(calls, KEEP_BYTES // max(out_bytes, 1)))
+
+
+def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
+    """One round of one contender: `calls` timed calls (after one that warms up), each on fresh inputs in a request of
+    its own, the calls of a block back to back; then the commitment of all the block's outputs and their check
+    against the reference; then `queued` calls back to back. `out_bytes`: one call's outputs (None: unknown). On a
+    GPU this side waits for a timed request's reply busily (its arrival time is the measurement). Keeps
+    the raw per-call figures ("events", "walls") for the cross-check with the reference's (timing.cross_check)."""
     whole = out_bytes is not None and out_bytes <= WHOLE_BYTES
-    events, hosts = [], []
-    requests = {name: [] for name in REQUESTS}  # this side's clock per request of each timed call
+    events, hosts, walls, commits = [], [], [], []
+    spin = 0.05 if device == "cuda" else 0.0
     previous = None
     seeds = [rng.randrange(2**31) for _ in range(calls + 1)]
     references = Expected(ref, seeds, out_bytes)
-    for i in range(calls + 1):  # call 0 warms up (compiles, loads): not timed, but verified
-        if time.monotonic() > deadline:
-            raise Rejected(f"could not finish its measurement within its budget ({i} of {calls} timed calls done)")
-        seed, key, key2 = seeds[i], commit.new_key(rng), commit.new_key(rng)
-        expected = references[i]
-        _request(c, {"op": "settle"}, f"the checks before timed call {i}")
+    size = block_size(out_bytes, calls + 1)
+    pings = []
+    for _ in range(PINGS):  # the channel's own round trip, for the reader (perf-notes)
         t0 = time.perf_counter()
-        reply, _ = _request(c, {"op": "call", "seed": seed}, f"timed call {i}")
-        tc = time.perf_counter()
-        digests, shapes, got = _committed(c, key, f"timed call {i}", outputs=whole)
-        t1 = time.perf_counter()
-        _request(c, {"op": "empty", "seed": rng.randrange(2**31)}, "an empty request")
-        te = time.perf_counter()
-        again, _, _ = _committed(c, key2, f"timed call {i} (again)", outputs=whole)  # the same work, for the baseline
-        t2 = time.perf_counter()
-        digests, again, shapes = (v[0] if isinstance(v, list) and v else v for v in (digests, again, shapes))
-        if whole:  # every call's outputs, as they were when committed, compared in full
-            _verify(c, expected, got, previous, digests, key, f"timed call {i}")
-            previous = got
-        else:
-            _judge_digests(c, expected, digests, key, f"timed call {i}", {"op": "fetch"}, previous, shapes)
-        problem = commit.check(again, expected, key2, _tolerances(c, expected))
-        if problem:
-            raise Rejected(f"timed call {i}'s outputs changed after its call ({problem})")
-        if i:
-            events.append(float(reply["events_ms"]))
-            hosts.append(float(reply["host_ms"]))
-            for name, seconds in zip(REQUESTS, (tc - t0, t1 - tc, te - t1, t2 - te)):
-                requests[name].append(seconds * 1e3)
-        if not whole and (i in (0, calls) or rng.random() < SAMPLE):
-            _, got = _request(c, {"op": "fetch"}, f"the outputs of timed call {i}")
-            _verify(c, expected, got, previous, digests, key, f"timed call {i}")
-            previous = got
-    _request(c, {"op": "settle"}, "the checks after the last timed call")
+        _request(c, {"op": "ping"}, "a ping", spin)
+        pings.append((time.perf_counter() - t0) * 1e3)
+    _request(c, {"op": "settle"}, "the checks before the timed calls")
+    # call 0 warms up (compiles, loads), alone in its block, whose commitment also warms the worker's digests (the
+    # first use of their kernels cost ~0.2 s on an H200): not timed, but verified
+    blocks = [range(0, 1)] + [range(first, min(first + size, calls + 1)) for first in range(1, calls + 1, size)]
+    steps = []
+    for block in blocks:
+        first = block[0]
+        if time.monotonic() > deadline:
+            raise Rejected(f"could not finish its measurement within its budget ({first} of {calls} timed calls done)")
+        for i in block:
+            t0 = time.perf_counter()
+            reply, _ = _request(c, {"op": "call", "seed": seeds[i]}, f"timed call {i}", spin)
+            wall = (time.perf_counter() - t0) * 1e3
+            if i:
+                events.append(float(reply["events_ms"]))
+                hosts.append(float(reply["host_ms"]))
+                walls.append(wall)
+                steps.append(reply.get("steps_ms"))
+        key = commit.new_key(rng)
+        t0 = time.perf_counter()
+        digests, shapes, got = _committed(c, key, f"timed calls {first}-{block[-1]}", outputs=whole, spin=spin)
+        if first:
+            commits.append((time.perf_counter() - t0) * 1e3 / len(block))
+        _request(c, {"op": "settle"}, f"the checks of timed calls {first}-{block[-1]}")
+        if not isinstance(digests, list) or len(digests) != len(block):
+            raise Rejected(f"committed {len(digests) if isinstance(digests, list) else 'no'} digest list(s) for "
+                           f"{len(block)} timed calls")
+        shapes = shapes if isinstance(shapes, list) and len(shapes) == len(block) else [None] * len(block)
+        for k, i in enumerate(block):
+            expected = references[i]
+            if whole:  # every call's outputs, as they were when committed, compared in full
+                n = len(expected)
+                mine = got[k * n:(k + 1) * n] if len(got) == n * len(block) else got
+                _verify(c, expected, mine, previous, digests[k], key, f"timed call {i}")
+                previous = mine
+            else:
+                _judge_digests(c, expected, digests[k], key, f"timed call {i}", {"op": "fetch", "index": k},
+                               previous, shapes[k])
+                if i in (0, calls) or rng.random() < SAMPLE:
+                    _, mine = _request(c, {"op": "fetch", "index": k}, f"the outputs of timed call {i}")
+                    _verify(c, expected, mine, previous, digests[k], key, f"timed call {i}")
+                    previous = mine
     if not events or any(e != e or e < 0 for e in events):
         raise Rejected("its timer reported a negative or NaN time" if events else "no timed call finished")
-    walls = [a + b for a, b in zip(requests["call"], requests["commit"])]  # a call with its commitment
-    empties = [a + b for a, b in zip(requests["empty"], requests["commit_again"])]  # the same without the call
     row = {"call_ms": kernelbench_mean(events), "call_median_ms": statistics.median(events),
            "wall_ms": statistics.median(walls), "worker_host_ms": statistics.median(hosts),
-           "empty_ms": statistics.median(empties),
-           "requests_ms": {name: statistics.median(ms) for name, ms in requests.items()},
-           "events": events, "walls": walls, "empties": empties}
+           "overhead_ms": overhead(events, walls), "commit_ms": statistics.median(commits),
+           "block": size, "ping_ms": statistics.median(pings), "events": events, "walls": walls}
+    names = ("inputs", "copies", "flush", "timed", "checks")
+    if all(isinstance(st, list) and len(st) == len(names) for st in steps):  # the worker's account, for the reader
+        row["worker_steps_ms"] = dict(zip(names, (statistics.median(st[k] for st in steps) for k in range(5))))
     if queued:
         seeds = [rng.randrange(2**31) for _ in range(queued)]
         key = commit.new_key(rng)
         t0 = time.perf_counter()
         reply, _ = _request(c, {"op": "queued", "seeds": seeds}, "queued calls")
-        digests, shapes, _ = _committed(c, key, "the queued calls", queued=True)
+        digests, shapes, _ = _committed(c, key, "the queued calls")
         wall = (time.perf_counter() - t0) * 1e3
         gpu = float(reply["events_ms"])
         if gpu != gpu or gpu <= 0 or gpu > wall + 1.0:
@@ -203,9 +250,9 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes):
         shapes = shapes if isinstance(shapes, list) and len(shapes) == queued else [None] * queued
         expected = [ref.run(s_, KERNELBENCH, gold=False, on_device=True)[0] for s_ in seeds]
         for k, (e, d, sh) in enumerate(zip(expected, digests, shapes)):
-            _judge_digests(c, e, d, key, f"queued call {k}", {"op": "fetch_queued", "index": k}, shapes=sh)
+            _judge_digests(c, e, d, key, f"queued call {k}", {"op": "fetch", "index": k}, shapes=sh)
         for index in sorted(set(rng.sample(range(queued), min(2, queued)) + [queued - 1])):
-            _, got = _request(c, {"op": "fetch_queued", "index": index}, f"queued call {index}'s outputs")
+            _, got = _request(c, {"op": "fetch", "index": index}, f"queued call {index}'s outputs")
             _verify(c, expected[index], got, None, digests[index], key, f"queued call {index}")
         row.update(gpu_ms=gpu / queued, queued_events_ms=gpu, queued_wall_ms=wall)
     return row
@@ -225,11 +272,34 @@ def _collector_paused():
             gc.enable()
 
 
+@contextlib.contextmanager
+def _pinned(cpu):
+    """This process on one CPU (None: left as it is) for the timing, its affinity restored after."""
+    if cpu is None:
+        yield
+        return
+    was = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, was)
+
+
 def overhead_of(row):
-    """The reference's own cost of the protocol (ms): an empty request with its commitment, per timed call; and
-    around the queued calls together."""
-    return {"empty": row["empty_ms"],
+    """The reference's own cost of the protocol (ms): a call's request beyond its events (and the same before its
+    model was loaded, its calibration), and a block's commitment, per timed call; and around the queued calls
+    together."""
+    return {"call": row["overhead_ms"], "calibration": row["calibration_ms"], "commit": row["commit_ms"],
             "queued": row["queued_wall_ms"] - row["queued_events_ms"] if "queued_wall_ms" in row else None}
+
+
+def expected_overhead(calibration, baseline):
+    """What a candidate's call request should cost beyond its events (ms): its own worker's calibration, scaled as
+    the reference's cost grew from its calibration to its timed calls (a model loaded, a larger heap)."""
+    if not calibration or not baseline["calibration"]:
+        return baseline["call"]
+    return calibration * baseline["call"] / baseline["calibration"]
 
 
 def sizes_of(problem):
@@ -273,8 +343,13 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
         can slow another's timing (a candidate's processes that burn the CPU while others are timed)."""
         path, comp = c.spec
         log(f"  starting {c.label} ...")
+        c.calibration = None
+
+        def calibration(w):
+            c.calibration = calibrate(w, rng, device)
         worker, why = start_worker(problem_path, path, sets, seed, device, limits, scratch_root,
-                                   model_kwargs if path else None, compile_model=comp, name=c.label.replace(" ", "_"))
+                                   model_kwargs if path else None, compile_model=comp, name=c.label.replace(" ", "_"),
+                                   before_load=calibration)
         c.worker = worker or c.worker
         if worker is None:
             c.rejected = why
@@ -284,47 +359,54 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
     size = sizes_of(problem)  # one footprint, for both: unknown outputs count as large
     queued = queued_count(size)
     out_bytes = size["outputs"] if size is not None else None
-    spent = {}  # seconds of each contender's own rounds, against budget_s
-    for r in range(rounds):
-        baseline = None  # the reference's overhead this round: the trusted measure of what is not the call
-        for c in contenders:
-            if c.rejected or not open_worker(c):
-                continue
-            deadline = time.monotonic() + budget_s - spent.get(c.label, 0.0)  # its own rounds' time counts
-            started = time.monotonic()
-            try:
-                if r == 0:
-                    probe(c, ref, rng)
-                with _collector_paused():
-                    row = time_block(c, ref, rng, calls, queued, deadline, out_bytes)
-                reason = None
-                if c is contenders[0]:  # the reference: trusted code, whose overhead bounds the others'
-                    baseline = overhead_of(row)
-                elif baseline is None:
-                    raise Rejected("no trusted baseline to check its times against (the reference was not timed: "
-                                   f"{contenders[0].rejected or 'it failed'})")
-                else:
-                    reason = slowed_baseline(row["empties"], baseline["empty"]) or \
-                        cross_check(row["events"], row["walls"], row["empties"])
-                    if not reason and baseline["queued"] is not None and "queued_wall_ms" in row:
-                        reason = queued_check(row["queued_events_ms"], row["queued_wall_ms"], baseline["queued"],
-                                              queued)
-                    reason = reason or below_its_work(row["call_median_ms"], row.get("gpu_ms"))
-                if reason:
-                    raise Rejected(reason)
-                for k in ("events", "walls", "empties", "queued_events_ms", "queued_wall_ms"):
-                    row.pop(k, None)
-                c.rounds.append(row)
-            except Rejected as e:
-                c.rejected = str(e)
-                log(f"  {c.label:18s} REJECTED: {c.rejected}")
-                continue
-            finally:
-                c.worker.close()
-                spent[c.label] = spent.get(c.label, 0.0) + time.monotonic() - started
-            last = c.rounds[-1]
-            log(f"  round {r}: {c.label:18s} per call {last['call_ms']:.4f} ms  wall {last['wall_ms']:.4f} ms  "
-                f"GPU {last.get('gpu_ms', float('nan')):.4f} ms")
+    if device == "cuda":
+        limits, trusted_cpu = timing_cpus(limits)
+    else:
+        trusted_cpu = None
+    with _pinned(trusted_cpu):
+        spent = {}  # seconds of each contender's own rounds, against budget_s
+        for r in range(rounds):
+            baseline = None  # the reference's overhead this round: the trusted measure of what is not the call
+            for c in contenders:
+                if c.rejected or not open_worker(c):
+                    continue
+                deadline = time.monotonic() + budget_s - spent.get(c.label, 0.0)  # its own rounds' time counts
+                started = time.monotonic()
+                try:
+                    if r == 0:
+                        probe(c, ref, rng)
+                    with _collector_paused():
+                        row = time_block(c, ref, rng, calls, queued, deadline, out_bytes, device)
+                    reason = None
+                    row["calibration_ms"] = c.calibration
+                    if c is contenders[0]:  # the reference: trusted code, whose overhead bounds the others'
+                        baseline = overhead_of(row)
+                    elif baseline is None:
+                        raise Rejected("no trusted baseline to check its times against (the reference was not timed: "
+                                       f"{contenders[0].rejected or 'it failed'})")
+                    else:
+                        reason = cross_check(row["events"], row["walls"], expected_overhead(c.calibration,
+                                                                                             baseline)) or \
+                            commit_check(row["commit_ms"], baseline["commit"], row["block"], row["call_median_ms"])
+                        if not reason and baseline["queued"] is not None and "queued_wall_ms" in row:
+                            reason = queued_check(row["queued_events_ms"], row["queued_wall_ms"], baseline["queued"],
+                                                  queued)
+                        reason = reason or below_its_work(row["call_median_ms"], row.get("gpu_ms"))
+                    if reason:
+                        raise Rejected(reason)
+                    for k in ("events", "walls", "queued_events_ms", "queued_wall_ms"):
+                        row.pop(k, None)
+                    c.rounds.append(row)
+                except Rejected as e:
+                    c.rejected = str(e)
+                    log(f"  {c.label:18s} REJECTED: {c.rejected}")
+                    continue
+                finally:
+                    c.worker.close()
+                    spent[c.label] = spent.get(c.label, 0.0) + time.monotonic() - started
+                last = c.rounds[-1]
+                log(f"  round {r}: {c.label:18s} per call {last['call_ms']:.4f} ms  wall {last['wall_ms']:.4f} ms  "
+                    f"GPU {last.get('gpu_ms', float('nan')):.4f} ms")
     rows = []
     for c in contenders:
         row = {"name": c.label, "verified_calls": c.verified, "rejected": c.rejected,

@@ -46,9 +46,10 @@ def resolve_candidate(problem_path, candidate):
 
 
 def start_worker(problem_path, candidate, sets, seed, device, limits, scratch_root, model_kwargs=None,
-                 compile_model=False, name="candidate"):
+                 compile_model=False, name="candidate", before_load=None):
     """A worker with the candidate's ModelNew built (candidate None: the problem's own Model). Returns (worker,
-    None) or (None, the one-line reason it could not be built)."""
+    None) or (None, the one-line reason it could not be built). `before_load(worker)` runs once the worker holds the
+    problem and its sandbox, before any candidate code is imported (bench's calibration)."""
     try:
         worker = Worker(scratch_root, name, limits, triton_cache=limits.triton_cache)
     except WorkerFailed as e:
@@ -58,7 +59,11 @@ def start_worker(problem_path, candidate, sets, seed, device, limits, scratch_ro
                                    "candidate": candidate and os.path.abspath(candidate), "seed": seed,
                                    "device": device, "model_kwargs": model_kwargs or {}, "compile": compile_model,
                                    "gpu_memory_fraction": limits.gpu_fraction if device == "cuda" else None},
-                                  timeout=limits.setup_s, what="import and build")
+                                  timeout=limits.setup_s, what="start")
+        if "error" not in reply and before_load is not None:
+            before_load(worker)
+        if "error" not in reply:
+            reply, _ = worker.request({"op": "load"}, timeout=limits.setup_s, what="import and build")
     except WorkerFailed as e:
         worker.close()
         return None, str(e)

@@ -34,8 +34,8 @@ def _weights(key, start, n, device):
     return ((((y * y) % P) * c + d) % P).double() / P * 2 - 1
 
 
-def _sums(t, key, tol=0.0):
-    """(sum w*x, the bound on a digest's difference for an output within tol of t) in float64, in chunks."""
+def _device_sums(t, key, tol=0.0):
+    """(sum w*x, sum of squared bounds, sum |w x|) as float64 tensors on t's device, in chunks."""
     flat = t.reshape(-1)
     total, squares, magnitude = (torch.zeros((), dtype=torch.float64, device=t.device) for _ in range(3))
     for start in range(0, flat.numel(), CHUNK):
@@ -46,13 +46,27 @@ def _sums(t, key, tol=0.0):
         total += (w * x).sum()
         squares += (((tol + tol * x.abs()) * finite) ** 2).sum()
         magnitude += (w * x).abs().sum()
-    return float(total), SIGMAS * float(squares) ** 0.5 + ROUNDING * float(magnitude)
+    return total, squares, magnitude
+
+
+def _sums(t, key, tol=0.0):
+    """(sum w*x, the bound on a digest's difference for an output within tol of t) in float64."""
+    total, squares, magnitude = (float(v) for v in _device_sums(t, key, tol))
+    return total, SIGMAS * squares ** 0.5 + ROUNDING * magnitude
+
+
+def digests(calls, key):
+    """[[digest per output] per call] (None for a non-tensor output), read back from the device at once."""
+    sums = [_device_sums(t, key)[0] for outs in calls for t in outs if isinstance(t, torch.Tensor) and t.numel()]
+    one_device = len({v.device for v in sums}) == 1
+    totals = iter(torch.stack(sums).tolist() if one_device else [float(v) for v in sums])
+    return [[(next(totals) if t.numel() else 0.0) if isinstance(t, torch.Tensor) else None for t in outs]
+            for outs in calls]
 
 
 def digest(outputs, key):
     """[digest per output] (None for a non-tensor output)."""
-    return [(_sums(t, key)[0] if isinstance(t, torch.Tensor) and t.numel() else 0.0)
-            if isinstance(t, torch.Tensor) else None for t in outputs]
+    return digests([outputs], key)[0]
 
 
 def check(digests, expected, key, tolerances, shapes=None):

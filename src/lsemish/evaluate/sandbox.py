@@ -9,6 +9,7 @@ with one line saying how (`WorkerFailed`); it is killed and never reused.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -29,12 +30,28 @@ _ENV_KEEP = ("PATH", "LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_PATH", "CUDA_VISIBLE_
 @dataclass(frozen=True)
 class Limits:
     """What one worker may take: seconds per request (the first, which imports and builds, gets `setup_s`), host
-    memory in GiB (resident set), the fraction of the GPU's memory; `triton_cache`: see `scratch`."""
+    memory in GiB (resident set), the fraction of the GPU's memory; `triton_cache`: see `scratch`; `cpus`: the CPUs
+    its process runs on (None: any)."""
     request_s: float = 120.0
     setup_s: float = 300.0
     host_gib: float = 32.0
     gpu_fraction: float = 0.9
     triton_cache: str | None = None
+    cpus: tuple | None = None
+
+
+def timing_cpus(limits):
+    """(limits with the CPU every timed worker runs on, this process's CPU during the timing), both fixed for a whole
+    bench, or (limits, None) on a machine of fewer than 4 CPUs or where `limits.cpus` is already set. One CPU for the
+    worker, the same for each contender, and this process two CPUs away (another core where the numbering pairs
+    hyperthreads): on an H200 machine two workers differed by up to 2x in every piece of host work, and a worker's
+    per-call figure matched the in-process one only in the fast workers (perf-notes, session 11)."""
+    if limits.cpus is not None or not hasattr(os, "sched_getaffinity"):
+        return limits, None
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 4:
+        return limits, None
+    return dataclasses.replace(limits, cpus=(allowed[-1],)), allowed[-3]
 
 
 class WorkerFailed(Exception):
@@ -136,7 +153,9 @@ class Worker:
         self.rep_r, rep_w = os.pipe()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lsemish.evaluate.worker", "--requests", str(req_r), "--replies", str(rep_w),
-             "--scratch", self.scratch] + (["--writable", triton_cache] if triton_cache else []), cwd=self.scratch, env=env, pass_fds=(req_r, rep_w),
+             "--scratch", self.scratch] + (["--writable", triton_cache] if triton_cache else [])
+            + (["--cpus", ",".join(map(str, limits.cpus))] if limits.cpus else []),
+            cwd=self.scratch, env=env, pass_fds=(req_r, rep_w),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         _LIVE.add(self.proc.pid)
         os.close(req_r)
@@ -175,11 +194,11 @@ class Worker:
             return f"the worker was killed by {sig} before it delivered its result"
         return f"the worker exited with status {code} before it delivered its result"
 
-    def _receive(self, timeout, what):
+    def _receive(self, timeout, what, spin_s=0.0):
         if self.dead:
             raise WorkerFailed(self.dead)
         try:
-            return wire.recv(self.rep_r, time.monotonic() + timeout, self._alive)
+            return wire.recv(self.rep_r, time.monotonic() + timeout, self._alive, spin_s)
         except WorkerFailed as e:
             self.dead = str(e)
             self.kill()
@@ -197,8 +216,9 @@ class Worker:
             self.kill()
             raise WorkerFailed(text) from None
 
-    def request(self, header, timeout=None, what=None):
-        """Send one request; its reply (header, tensors). WorkerFailed if the worker cannot deliver one."""
+    def request(self, header, timeout=None, what=None, spin_s=0.0):
+        """Send one request; its reply (header, tensors). WorkerFailed if the worker cannot deliver one. `spin_s`:
+        wait for the reply busily this long first (a timed request: see wire.recv)."""
         if self.dead:
             raise WorkerFailed(self.dead)
         try:
@@ -206,7 +226,7 @@ class Worker:
         except OSError:
             self._alive()
             raise WorkerFailed(self._exit_text(self.proc.poll() or 0)) from None
-        reply = self._receive(timeout or self.limits.request_s, what or header.get("op", "request"))
+        reply = self._receive(timeout or self.limits.request_s, what or header.get("op", "request"), spin_s)
         for key in ("error", "rejected"):  # the worker's words: one line, printable, bounded
             if key in reply[0]:
                 reply[0][key] = clean(reply[0][key])

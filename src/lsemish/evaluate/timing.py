@@ -1,52 +1,63 @@
 """Trusted side: what a worker's own timings are worth, judged against this process's clock.
 
 A worker reports each timed call's CUDA-event time (KernelBench's per-call figure); this side measures, for the same
-call, the round trip of its requests (send, inputs made, flush, call, synchronize of the whole device, reply, and the
-commitment of its outputs right after), and then of the same requests without the call (an empty request and a
-second commitment): the protocol's own cost in that worker. A call's work that the events missed (a side stream the
-caller never waits for, work deferred past the call, a timer forged inside the worker) shows as wall time, less
-that cost, beyond the events; events longer than the wall clock are forged. A candidate could slow its own empty
-requests to hide work in the difference: their time is bounded by the reference's (a worker that runs no candidate
-code). Pure functions: tests drive them with made-up clocks.
+call, the round trip of its request (send, inputs made, flush, call, synchronize of the whole device, reply), and for
+a block of calls the commitment of all their outputs after them. What a request costs beyond its call's events is the
+protocol's own cost. It differs between processes (up to 2x between two workers on an H200), so it is measured in
+the candidate's own worker, before any candidate code is loaded there (a stand-in model, the same requests:
+bench.calibrate), and scaled as the reference's grew from its own calibration to its timed calls. A candidate's calls
+whose requests cost more than that (a side stream the caller never waits for, work deferred past the call, answers
+computed ahead, a timer forged inside the worker) show it as wall time beyond the events; events longer than the wall
+clock are forged. Nothing the candidate's code measures or reports is the baseline, so slowing requests that are not
+timed gains it nothing. Pure functions: tests drive them with made-up clocks.
 """
 from __future__ import annotations
 
 import statistics
 
-SLACK_MS = 0.05      # the jitter between a call's round trip and an empty one's, in one worker
-OUTSIDE_RATIO = 1.5  # wall time beyond the events, as a multiple of them, that counts as work outside the timed span
-# How much slower a candidate's empty requests may be than the reference's before they count as slowed on purpose:
-# the room a cheat has to hide work in. Not yet measured between workers on a GPU (perf-notes, session 9).
-BASELINE_RATIO, BASELINE_SLACK_MS = 2.0, 0.25
+SLACK_MS = 0.05  # the jitter of a request's round trip (and of a timer against the wall clock), per call
+# How far a candidate's own cost of a call's request may exceed the reference's before the difference counts as work
+# outside the timed call: the room a forged timer has. Set from twin workers on an H200 (perf-notes, session 11).
+OVERHEAD_RATIO = 1.25
+STALL_MS = 0.5  # one request's stall on a loaded host (a commitment is one request for a block of calls)
+CALL_SHARE = 0.05  # and this share of the call itself: a longer call's request has more host work around it to jitter
+OUTSIDE_RATIO = 1.5  # queued calls: wall time beyond their events, as a multiple of them
 
 
-def cross_check(events_ms, wall_ms, empty_ms):
-    """None when the events agree with the wall clock less the empty requests; else one line naming the
-    disagreement."""
+def overhead(events_ms, wall_ms):
+    """The protocol's own cost of a call's request (ms): the median of wall clock less events, per call."""
+    return statistics.median(w - e for w, e in zip(wall_ms, events_ms))
+
+
+def cross_check(events_ms, wall_ms, expected_overhead_ms):
+    """None when the events of a candidate's calls agree with this side's wall clock of their requests, less what
+    such a request costs in its worker (bench.expected_overhead: measured there before the candidate was loaded);
+    else one line naming the disagreement."""
     if not events_ms:
         return "no timed call finished"
     if any(e != e or e < 0 for e in events_ms):
         return "its timer reported a negative or NaN time"
-    events = statistics.median(events_ms)
-    wall = statistics.median(w - c for w, c in zip(wall_ms, empty_ms))
-    if events > statistics.median(wall_ms) + SLACK_MS:
+    events, wall = statistics.median(events_ms), statistics.median(wall_ms)
+    if events > wall + SLACK_MS:
         return f"its timer reported {events:.3f} ms per call, longer than the wall clock of the same calls " \
-               f"({statistics.median(wall_ms):.3f} ms): a replaced timer"
-    if wall > OUTSIDE_RATIO * events + SLACK_MS:
-        return f"work outside the timed call: events {events:.3f} ms, wall clock {wall:.3f} ms per call"
+               f"({wall:.3f} ms): a replaced timer"
+    beyond = overhead(events_ms, wall_ms) - expected_overhead_ms
+    if beyond > (OVERHEAD_RATIO - 1) * expected_overhead_ms + SLACK_MS + CALL_SHARE * events:
+        return f"work outside the timed call: events {events:.3f} ms, wall clock {wall:.3f} ms per call, " \
+               f"{beyond:.3f} ms more than the protocol's own cost in its worker ({expected_overhead_ms:.3f} ms, " \
+               "measured before its code was loaded)"
     return None
 
 
-def slowed_baseline(empty_ms, reference_empty_ms):
-    """None when a candidate's empty requests take about as long as the reference's; else one line. Counted per
-    call: a host's sporadic stalls slow a few empty requests, a cheat must slow every one it hides work in, so more
-    than a third beyond the bound, and at least two, reject (a cheat hiding work in fewer gains less than a third of
-    its calls)."""
-    bound = BASELINE_RATIO * reference_empty_ms + BASELINE_SLACK_MS
-    slow = sorted(e for e in empty_ms if e > bound)
-    if len(slow) >= 2 and len(slow) * 3 > len(empty_ms):  # one stall alone is never a cheat's doing
-        return f"its empty requests take {statistics.median(empty_ms):.3f} ms ({len(slow)} of {len(empty_ms)} over " \
-               f"{bound:.3f}), the reference's {reference_empty_ms:.3f} ms: work hidden in requests that are not timed"
+def commit_check(commit_ms, reference_commit_ms, block, call_ms):
+    """None when a candidate's commitment of its outputs (per call, `block` calls committed at once) takes about as
+    long as the reference's (the same output shapes); else one line: outputs finished, or work done, after the
+    calls' events ended. One request per block: the room for a stall of the host is one request's, shared by the
+    block's calls."""
+    room = (OVERHEAD_RATIO - 1) * reference_commit_ms + STALL_MS / max(block, 1) + CALL_SHARE * call_ms
+    if commit_ms - reference_commit_ms > room:
+        return f"work after its calls: committing their outputs took {commit_ms:.3f} ms per call, the reference's " \
+               f"{reference_commit_ms:.3f} ms"
     return None
 
 

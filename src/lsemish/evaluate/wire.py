@@ -53,13 +53,19 @@ def send(fd, header: dict, tensors=()):
             _write_all(fd, data)
 
 
-def _read_exact(fd, n, deadline, alive):
+def _read_exact(fd, n, deadline, alive, spin_s=0.0):
     chunks, got = [], 0
+    busy_until = time.monotonic() + spin_s
     while got < n:
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             raise WireError("timeout")
-        ready, _, _ = select.select([fd], [], [], 0.2 if left is None else min(0.2, left))
+        if time.monotonic() < busy_until:  # polled: a reader that slept wakes up tens of microseconds late
+            if not select.select([fd], [], [], 0)[0]:
+                continue
+            ready = [fd]
+        else:
+            ready, _, _ = select.select([fd], [], [], 0.2 if left is None else min(0.2, left))
         if not ready:
             if alive is not None:
                 alive()  # raises when the writer died or broke a limit
@@ -72,10 +78,12 @@ def _read_exact(fd, n, deadline, alive):
     return b"".join(chunks)
 
 
-def recv(fd, deadline=None, alive=None):
+def recv(fd, deadline=None, alive=None, spin_s=0.0):
     """(header, [tensors]) of the next frame; WireError on end of stream, a malformed frame, or the deadline
-    (time.monotonic()) passing; `alive()` is called while waiting and may raise to stop the wait."""
-    (size,) = struct.unpack(">Q", _read_exact(fd, 8, deadline, alive))
+    (time.monotonic()) passing; `alive()` is called while waiting and may raise to stop the wait. `spin_s`: poll
+    busily for the frame's start this long before sleeping in select (a timed request's reply, whose arrival
+    time is a measurement)."""
+    (size,) = struct.unpack(">Q", _read_exact(fd, 8, deadline, alive, spin_s))
     if size > MAX_HEADER:
         raise WireError(f"malformed frame (header of {size} bytes)")
     raw_header = _read_exact(fd, size, deadline, alive)

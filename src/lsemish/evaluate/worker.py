@@ -3,7 +3,9 @@
 Started by `sandbox.Worker` as `python -m lsemish.evaluate.worker --requests FD --replies FD --scratch DIR`. Before it
 imports any candidate code it confines its own file writes to DIR (Landlock, see landlock.py) and takes references to
 the functions it measures and checks with (synchronize, CUDA events, torch.equal); then it serves requests (wire.py
-frames) until told to exit. It builds inputs from the seeds it is sent (inputs.py), calls the model, and sends back
+frames) until told to exit: `init` (the problem, the seccomp filter, a stand-in model whose timed calls calibrate
+the protocol's cost in this process), then `load` (the candidate's code, for the first time). It builds inputs from
+the seeds it is sent (inputs.py), calls the model, and sends back
 what the trusted side needs to judge: the outputs as bytes, and what it saw (an input changed, a tensor subclass, a
 thread left running, a replaced torch function). The trusted side compares the outputs with its own reference and
 checks every time against its own clock: whatever the candidate does in this process can make it fail, never pass.
@@ -101,10 +103,8 @@ class Server:
         self.perf = time.perf_counter
         self.integrity = Integrity(self)
         self.model = self.problem = self.candidate = self.edge_model = None
-        self.last = []
-        self.kept = []
+        self.kept, self.changed, self.calls = [], [], 0  # the block's outputs; its inputs' checks; calls so far
         self.flush = None
-        self.pending = (None, None)
 
     # --- helpers -------------------------------------------------------------------------------------------------
     def reply(self, header, tensors=()):
@@ -198,12 +198,27 @@ class Server:
         torch.manual_seed(req["seed"])
         init = list(self.problem.get_init_inputs())
         from .seccomp import drop_capabilities, refuse_metadata_and_admin_calls
-        # Before the candidate's first line runs; the reference's worker too, so that the protocol's own cost (its
-        # empty requests, the baseline that candidates' are held to) is measured under the same filter. Profiling
+        # Before the candidate's first line runs, and before the calibration (bench.calibrate), so that the protocol's
+        # own cost is measured under the filter the timed calls run under; the reference's worker too. Profiling
         # keeps the capabilities: Nsight Compute's counters need them where the driver restricts profiling to
         # administrators.
         self.caps_note = None if req.get("keep_capabilities") else drop_capabilities()
         self.seccomp_note = refuse_metadata_and_admin_calls()
+        self.init_seed, self.init, self.load_req = req["seed"], init, req
+        self.model = self.stand_in  # until op_load: timed calls of it measure the protocol's own cost (calibration)
+        self.reply({"ok": True, "seccomp": self.seccomp_note})
+
+    def stand_in(self, *args):
+        """The model before the candidate's is loaded: the cheapest call on the inputs (one small kernel). Timed calls
+        of it, in this process before any candidate code has run, measure what the protocol costs in this very
+        process (bench's calibration): nothing the candidate does later can change that figure."""
+        first = next((a for a in args if isinstance(a, self.Tensor) and a.numel()), None)
+        return first.reshape(-1)[:1] * 1 if first is not None else self.torch.zeros(1, device=self.device)
+
+    def op_load(self, req):
+        """The candidate's ModelNew (or, without a candidate, the problem's Model) built as op_init was told."""
+        torch, req = self.torch, self.load_req
+        init = self.init
         if self.candidate is None:
             cls = self.problem.Model
         else:
@@ -233,14 +248,13 @@ class Server:
             shown = ", ".join(map(repr, init))
             return self.reply({"error": f"ModelNew({shown}) failed, the reference Model's constructor arguments "
                                         f"(get_init_inputs()): {_describe(e, self.candidate)}", "setup": True})
-        self.init_seed, self.init = req["seed"], init
         if req.get("compile"):
             self.model = torch.compile(self.model)
         replaced = self.integrity.replaced()
         if replaced:
             return self.reply({"error": f"replaced {replaced} (the evaluator's own functions are not the "
                                         "candidate's to change)", "setup": True, "cheat": True})
-        self.reply({"ok": True, "kwargs": sorted(kwargs), "seccomp": getattr(self, "seccomp_note", None)})
+        self.reply({"ok": True, "kwargs": sorted(kwargs), "seccomp": self.seccomp_note})
 
     def op_trial(self, req):
         """One correctness trial: fresh inputs from the seed (or, for the reuse probe, the last trial's input tensors
@@ -258,35 +272,30 @@ class Server:
         self.reply({"ok": True, "peak_bytes": self.memory.peak_bytes(self.device)}, outs)
 
     def settle(self):
-        """The checks of the last timed call that cost time (its inputs unchanged, no torch function replaced), made
-        after its reply so that they do not count in its wall clock; the reason it cannot count, or None."""
-        (args, before), self.pending = self.pending, (None, None)
-        if args is not None:
-            for i, (a, b) in enumerate(zip(args, before)):
-                if b is not None and (a.shape != b.shape or not self.equal(a, b)):
-                    return f"modified input {i}"
+        """The checks of the timed calls since the last settle that cost time or a synchronize (each call's inputs
+        unchanged, no torch function replaced), made after their replies so that they do not count in their wall
+        clock; the reason they cannot count, or None."""
+        changed, self.changed = self.changed, []
+        if changed:
+            flags = self.torch.stack([flag for _, _, flag in changed]).tolist()
+            for (call, i, _), bad in zip(changed, flags):
+                if bad:
+                    return f"modified input {i} during timed call {call}"
         replaced = self.integrity.replaced()
         return replaced and f"replaced {replaced} (the evaluator's own functions are not the candidate's to change)"
 
     def op_settle(self, req):
-        """Between timed calls, untimed: the garbage of the last call collected and what survives frozen (moved out
-        of the collector's view), so that the timed requests that follow start with nothing for the collector to
-        do and a collection walks only the objects made since. A full collection over all of torch's objects right
-        before a call churns the host's caches: the call's events read 1.55x (perf-notes, session 10)."""
+        """Between blocks of timed calls, untimed: their checks (settle), then the garbage collected and what
+        survives frozen (moved out of the collector's view), so that the timed requests that follow start with
+        nothing for the collector to do and a collection walks only the objects made since. A full collection over
+        all of torch's objects right before a call churns the host's caches: the call's events read 1.55x
+        (perf-notes, session 10). The kept outputs are dropped: a block's commitment names only its own calls."""
         import gc
+        reason = self.settle()
+        self.kept, self.calls = [], 0
         gc.collect()
         gc.freeze()
-        reason = self.settle()
         self.reply({"rejected": reason, "cheat": True} if reason else {"ok": True})
-
-    def fresh_inputs(self, seed):
-        """A timed call's inputs, made now from its seed (never before: a candidate could find inputs made ahead in
-        this process's memory and answer them in advance), on the device (microseconds of host work right before
-        the call, as in KernelBench's loop), and copies of them for the check after the call."""
-        fresh = self.make_inputs(seed, self.inputs.KERNELBENCH, on_device=True)
-        copies = [self.clone(a) if isinstance(a, self.Tensor) else None for a in fresh]
-        self.synchronize()
-        return fresh, copies
 
     def into_buffers(self, fresh):
         """The fresh values in the same input tensors as the last timed call's (as KernelBench calls a model: the
@@ -307,50 +316,76 @@ class Server:
         return self.buffers
 
     def op_call(self, req):
-        """One timed call as KernelBench times it, on inputs made for it (fresh_inputs, in the same input tensors as
+        """One timed call as KernelBench times it, on inputs made for it (in the same input tensors as
         the last timed call): the L2 flush queued, events around the call on the current stream, then a synchronize
-        of the whole device; also this process's wall clock over the same span. Only cheap checks follow before the
-        reply (outputs are plain tensors, no thread left running); the rest wait for `settle`."""
-        if self.pending[0] is not None:
-            return self.reply({"error": "the last timed call was not settled"})
-        fresh, before = self.fresh_inputs(req["seed"])
+        of the whole device; also this process's wall clock over the same span. Its outputs are kept for the
+        block's commitment. Only cheap checks follow before the reply (outputs are plain tensors, no thread left
+        running, inputs of the same shapes; whether their values changed is computed on the device without a
+        synchronize); the rest wait for `settle`."""
+        # Inputs made now from the seed (never before: a candidate could find inputs made ahead in this process's
+        # memory and answer them in advance), on the device (microseconds of host work right before the call, as in
+        # KernelBench's loop), copies of them for the check after the call.
+        t0 = self.perf()
+        fresh = self.make_inputs(req["seed"], self.inputs.KERNELBENCH, on_device=True)
+        ta = self.perf()
+        before = [self.clone(a) if isinstance(a, self.Tensor) else None for a in fresh]
+        self.synchronize()
+        t1 = self.perf()
         args = self.into_buffers(fresh)
-        self.last = []
         threads = {t.ident for t in threading.enumerate()}
         self.flush_l2()  # as KernelBench: the flush queued just before the start event, no synchronize between
+        t2 = self.perf()
         out, events, host = self.timed(lambda: self.call(args))
-        self.pending = (args, before)
+        t3 = self.perf()
+        call, self.calls = self.calls, self.calls + 1
         reason, outs = self.examine([], [], out, threads, integrity=False)
+        for i, (a, b) in enumerate(zip(args, before)):
+            if b is not None and not reason:
+                if a.shape != b.shape or a.dtype != b.dtype:
+                    reason = f"modified input {i} during timed call {call}"
+                else:
+                    self.changed.append((call, i, self.torch.ne(a, b).any() if a.numel() else self.torch.tensor(False)))
+        if not reason:
+            reason = self.aliased(outs)
         if reason:
             return self.reply({"rejected": reason, "cheat": True})
-        self.last = outs
-        self.reply({"events_ms": events, "host_ms": host})
+        self.kept.append(outs)
+        # where the request's own time goes (ms): inputs made, copied for the checks (with a synchronize), the
+        # flush queued, the timed span, the checks after it
+        steps = [(b - a) * 1e3 for a, b in zip((t0, ta, t1, t2, t3), (ta, t1, t2, t3, self.perf()))]
+        self.reply({"events_ms": events, "host_ms": host, "steps_ms": steps})
 
-    def op_empty(self, req):
-        """A timed call's request without the call: the same inputs made, flush, events and synchronize around
-        nothing. With a commitment after it, its round trip is the protocol's own cost in this worker."""
-        fresh, before = self.fresh_inputs(req["seed"])
-        self.flush_l2()
-        _, events, host = self.timed(lambda: None)
-        del fresh, before
-        self.reply({"events_ms": events, "host_ms": host})
+    def op_ping(self, req):
+        """Nothing: its round trip is the channel's own cost."""
+        self.reply({"ok": True})
+
+    def aliased(self, outs):
+        """Whether a call's outputs share memory with a kept call's (the kept outputs are alive, so the allocator
+        cannot have given their memory to a new output): one line, or None."""
+        mine = {t.data_ptr() for t in outs if isinstance(t, self.Tensor) and t.numel()}
+        for k, earlier in enumerate(self.kept):
+            if any(isinstance(t, self.Tensor) and t.numel() and t.data_ptr() in mine for t in earlier):
+                return f"returned the same output memory as the block's call {k} (a stale answer, or a buffer " \
+                       "that a later call overwrites)"
+        return None
 
     def op_commit(self, req):
-        """Digests of the last timed call's outputs (or of every queued call's), under a key sent only now: the
-        outputs must exist, whole, before this request, whose time the trusted side counts with the call's; with
-        `outputs`, the outputs themselves too (small ones: every timed call is then compared in full)."""
+        """Digests and shapes of the kept outputs (the block's timed calls, or the queued calls), under a key sent
+        only now: the outputs must exist, whole, before this request, whose time the trusted side counts with the
+        calls'; with `outputs`, the outputs themselves too, every call's in order (small ones: every timed call is
+        then compared in full)."""
         key = tuple(req["key"])
-        kept = self.kept if req.get("queued") else [self.last]
-        header = {"digests": [self.commit.digest(outs, key) for outs in kept],
-                  "shapes": [[list(t.shape) if isinstance(t, self.Tensor) else None for t in outs] for outs in kept]}
-        self.reply(header, self.last if req.get("outputs") and not req.get("queued") else ())
+        header = {"digests": self.commit.digests(self.kept, key),
+                  "shapes": [[list(t.shape) if isinstance(t, self.Tensor) else None for t in outs]
+                             for outs in self.kept]}
+        self.reply(header, [t for outs in self.kept for t in outs] if req.get("outputs") else ())
 
     def op_fetch(self, req):
-        """The outputs of the last timed call, as they are now (the trusted side asks right after the call)."""
-        reason = self.settle()
-        if reason:
-            return self.reply({"rejected": reason, "cheat": True})
-        self.reply({"ok": True}, self.last)
+        """The outputs of one kept call (timed or queued) as they are now."""
+        index = req.get("index")
+        if type(index) is not int or not 0 <= index < len(self.kept):
+            return self.reply({"error": f"no kept call {index!r}"})
+        self.reply({"ok": True}, self.kept[index])
 
     def op_queued(self, req):
         """GPU time of calls queued back to back: fresh inputs for each (made before), events around them all."""
@@ -370,9 +405,6 @@ class Server:
         if reason:
             return self.reply({"rejected": reason, "cheat": True})
         self.reply({"events_ms": events, "host_ms": host, "calls": len(sets)})
-
-    def op_fetch_queued(self, req):
-        self.reply({"ok": True}, self.kept[req["index"]])
 
     def spin(self, seconds=0.05):
         """Wait for the next request busily for a moment before blocking, as a timing loop in one process would:
@@ -431,6 +463,7 @@ def profile_once(server, spec):
     and Stop (so that only the model's kernels are profiled, not the inputs' creation)."""
     torch = server.torch
     server.op_init(dict(spec, device="cuda", keep_capabilities=True))
+    server.op_load({})
     if "error" in server.last_reply:
         print(f"profile: {server.last_reply['error']}", file=sys.stderr)
         return 1
@@ -452,7 +485,10 @@ def main(argv=None):
     parser.add_argument("--profile", help="JSON: run once for Nsight Compute instead of serving requests")
     parser.add_argument("--writable", action="append", default=[], help="another folder it may write (a shared "
                         "Triton cache)")
+    parser.add_argument("--cpus", help="the CPUs to run on, comma-separated (a timed worker: see sandbox.timing_cpus)")
     args = parser.parse_args(argv)
+    if args.cpus:
+        os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})
     import resource
     from .landlock import restrict_writes
     _die_with_parent()
