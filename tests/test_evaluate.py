@@ -103,6 +103,69 @@ def test_a_workers_calibration_runs_before_any_candidate_code(tmp_path):
         worker.close()
 
 
+def test_the_seccomp_filter_refuses_what_it_lists_and_nothing_else(tmp_path):
+    # In a child process (the filter cannot be removed): each call's errno with the filter in force. Refused: a
+    # POSIX message queue, file_setattr, the inode-flag ioctl, another process's limits; allowed: reading the
+    # flags, other ioctls (ENOTTY on a pipe), this process's own limits.
+    target = tmp_path / "f"
+    target.write_text("x")
+    script = textwrap.dedent(f"""
+        import ctypes, errno, fcntl, array, os, sys
+        from lsemish.evaluate.seccomp import refuse_metadata_and_admin_calls
+        assert refuse_metadata_and_admin_calls() is None
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        def err(fn):
+            ctypes.set_errno(0)
+            try:
+                r = fn()
+            except OSError as e:
+                return errno.errorcode.get(e.errno, e.errno)
+            return errno.errorcode.get(ctypes.get_errno(), "ok") if r == -1 else "ok"
+        attr = (ctypes.c_long * 8)(0, 4, 64, 0, 0, 0, 0, 0)
+        fd = os.open({str(target)!r}, os.O_RDONLY)
+        flags = array.array("l", [0])
+        r, w = os.pipe()
+        limit = (ctypes.c_long * 2)(1 << 30, 1 << 30)
+        print(err(lambda: libc.syscall(ctypes.c_long(240), b"lsemish_test_q", 0o100, 0o600, attr)),
+              err(lambda: libc.syscall(ctypes.c_long(469), -100, {str(target)!r}.encode(), None, 0, 0)),
+              err(lambda: fcntl.ioctl(fd, 0x40086602, flags, True)),
+              err(lambda: libc.syscall(ctypes.c_long(302), os.getppid(), 9, limit, None)),
+              err(lambda: libc.syscall(ctypes.c_long(302), 0, 9, None, limit)),
+              err(lambda: fcntl.ioctl(r, 0x5401, b"\\0" * 64)))
+        """)
+    if sys.platform != "linux" or os.uname().machine != "x86_64":
+        pytest.skip("the numbers above are x86-64's")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(HERE), "src")))
+    import ctypes
+    ctypes.CDLL(None).syscall(ctypes.c_long(241), b"lsemish_test_q")  # mq_unlink, should a regression have made it
+    assert out.returncode == 0, out.stderr
+    mq, setattr_, setflags, parent, own, other = out.stdout.split()
+    assert (mq, setattr_, setflags, parent) == ("EPERM",) * 4
+    assert own == "ok" and other == "ENOTTY"
+
+
+def test_the_reuse_probe_calls_an_answer_stale_only_when_it_is_the_old_one(tmp_path):
+    # Wrong on its second call only (the reuse probe): the old inputs' answer would be stale, this one is not.
+    cand = tmp_path / "second_call_off.py"
+    cand.write_text(textwrap.dedent("""
+        import torch
+
+        class ModelNew(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.calls = 0
+
+            def forward(self, A, B):
+                self.calls += 1
+                return torch.matmul(A, B) * (1.01 if self.calls == 2 else 1.0)
+        """))
+    r = run_check(EXAMPLES["matmul"], str(cand), trials=1, dists=("kernelbench",), device="cpu", log=lambda m: None)
+    reuse = next(row for row in r["trials"] if row["trial"] == "reuse")
+    assert reuse["reason"].startswith("failed the reuse probe"), reuse["reason"]
+
+
 # --- wire -----------------------------------------------------------------------------------------------------------
 
 def test_frames_carry_tensors_of_every_dtype_and_no_code():

@@ -4,6 +4,7 @@ outside its scratch folder. Each one is lint-clean: only the evaluator's dynamic
 import glob
 import os
 import tempfile
+import textwrap
 
 import pytest
 import torch
@@ -49,6 +50,34 @@ def planted():
     return {p for r in roots for p in glob.glob(os.path.join(r, "**", "HOSTILE_WAS_HERE"), recursive=True)}
 
 
+def inode_flags(path):
+    """The file's inode flags (FS_IOC_GETFLAGS), or None on a filesystem without them."""
+    import array
+    import fcntl
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        flags = array.array("l", [0])
+        fcntl.ioctl(fd, 0x80086601, flags, True)
+        return flags[0]
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def queue_exists(name):
+    """Whether a POSIX message queue of that name exists (mq_open read-only; unlinked if it does)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    fd = libc.syscall(ctypes.c_long(240), name, 0, 0, None)
+    if fd < 0:
+        return False
+    os.close(fd)
+    libc.syscall(ctypes.c_long(241), name)
+    return True
+
+
 def test_the_set_covers_the_classes_the_issue_names():
     assert {"stale_answers", "input_memo", "side_stream", "timer_patch", "comparison_patch", "silent_exit",
             "reference_patch", "input_mutation", "tampering", "input_zeroing", "never_written"} <= set(hostile_set.NAMES)
@@ -63,10 +92,13 @@ def test_each_hostile_candidate_is_lint_clean(hostile, name):
 @pytest.mark.parametrize("name", CPU_NAMES)
 def test_check_rejects_each_hostile_candidate_with_its_reason(hostile, name):
     before, ipc = planted(), segments()
-    modes = {p: (os.stat(p).st_mode, os.stat(p).st_mtime) for p in (hostile[name], os.path.dirname(torch.__file__))}
+    watched = (hostile[name], os.path.dirname(hostile[name]), os.path.dirname(torch.__file__))
+    modes = {p: (os.stat(p).st_mode, os.stat(p).st_mtime, inode_flags(p)) for p in watched}
     r = run_check(None, hostile[name], SMALL_22, trials=1, dists=("kernelbench", "randn", "edges"),
                   model_kwargs=FP32, limits=Limits(request_s=6), log=lambda m: None)
     expect = hostile_set.expected(name)
+    if name == "inode_flags" and modes[hostile[name]][2] is None:
+        expect = ["pass"]  # a filesystem without inode flags (tmpfs): there is nothing to set
     if name == "daemon":  # it passes (it computes the right answer), and nothing of it outlives the check
         assert r["verdict"] == "pass", r["reason"]
         assert not [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p) == "sleep 314.159"]
@@ -76,7 +108,9 @@ def test_check_rejects_each_hostile_candidate_with_its_reason(hostile, name):
         assert r["verdict"] == "fail" and any(e in r["reason"] for e in expect), (r["reason"], expect)
     assert planted() == before  # nothing outside the scratch folder, whatever the candidate did
     assert segments() == ipc  # nor a System V segment (they outlive every process)
-    assert modes == {p: (os.stat(p).st_mode, os.stat(p).st_mtime) for p in modes}  # nor any file's mode or times
+    # nor any file's mode, times or inode flags, nor a POSIX message queue
+    assert modes == {p: (os.stat(p).st_mode, os.stat(p).st_mtime, inode_flags(p)) for p in modes}
+    assert not queue_exists(b"lsemish_hostile_q")
     if name == "flood":  # its output went to a capped log, not into the verdicts
         assert r["log_bytes"] > 1 << 20 and os.path.getsize(r["log"]) <= (1 << 20) + 200
 
@@ -88,7 +122,7 @@ def test_bench_logic_rejects_timing_cheats_on_the_cpu(hostile):
     # (none are: it does honest work, at least as slowly as the honest candidate). Six calls: the medians of their
     # requests stand a loaded machine's stalls.
     names = ["input_memo", "stale_answers", "output_reuse", "lookahead", "lazy_fetch", "worker_timer", "empty_inflate",
-             "empty_inflate_quiet", "timer_shave", "timed_low_precision"]
+             "empty_inflate_quiet", "timer_shave", "timed_low_precision", "known_seeds"]
     result = run_bench(None, [("honest", None)] + [(n, hostile[n]) for n in names], SMALL_22, with_compile=False,
                        calls=6, rounds=1, device="cpu", model_kwargs=FP32, limits=Limits(request_s=30),
                        log=lambda m: None)
@@ -98,13 +132,33 @@ def test_bench_logic_rejects_timing_cheats_on_the_cpu(hostile):
     assert "stale answer on the reuse probe" in rows["input_memo"]["rejected"]
     assert "wrong answer" in rows["stale_answers"]["rejected"]  # its last answer, from the reuse probe
     assert "same output memory" in rows["output_reuse"]["rejected"]
-    assert rows["lookahead"]["rejected"] is None and rows["lookahead"]["call_ms"] > 0.5 * rows["honest"]["call_ms"]
+    for name in ("lookahead", "known_seeds"):  # nothing to look up: honest work, as slow as the honest candidate's
+        assert rows[name]["rejected"] is None and rows[name]["call_ms"] > 0.5 * rows["honest"]["call_ms"], name
     # Those that blind the worker's own checks (nothing in its process can be relied on): the commitment after the
     # calls, and this process's clock against the reference's cost of the same requests, catch them.
     assert "timed call 0 returned a wrong answer" in rows["lazy_fetch"]["rejected"]  # its outputs came with the commit
     for name in ("worker_timer", "empty_inflate", "empty_inflate_quiet", "timer_shave"):
         assert "work outside the timed call" in rows[name]["rejected"], (name, rows[name]["rejected"])
     assert "wrong answer" in rows["timed_low_precision"]["rejected"]
+
+
+def test_every_run_draws_inputs_no_earlier_run_could_tell(tmp_path):
+    # A candidate that learned one run's inputs (here it shows the sum of its first input in its verdict line, as a
+    # red team did with the seeds) learns nothing about the next run's: check's trials and bench's calls differ.
+    leak = tmp_path / "leak.py"
+    leak.write_text(deliverable_source().replace("\nclass ModelNew(", "\nclass HonestModel(") + textwrap.dedent("""
+
+        class ModelNew(HonestModel):
+            def forward(self, x):
+                raise RuntimeError(f"input sum {float(x.sum()):.6f}")
+        """))
+    checks = [run_check(None, None, SMALL_22, trials=1, dists=("kernelbench",), model_kwargs=FP32,
+                        log=lambda m: None)["trials"][0]["seed"] for _ in range(2)]
+    assert checks[0] != checks[1]
+    reasons = [run_bench(None, [("leak", str(leak))], SMALL_22, with_compile=False, calls=1, rounds=1, device="cpu",
+                         model_kwargs=FP32, limits=Limits(request_s=30), log=lambda m: None)["rows"][1]["rejected"]
+               for _ in range(2)]
+    assert all("input sum" in r for r in reasons) and reasons[0] != reasons[1], reasons
 
 
 def test_only_one_contenders_worker_is_alive_at_a_time(hostile):

@@ -121,7 +121,8 @@ def build_parser(prog="lsemish"):
                         "the same shapes from other distributions")
     c.add_argument("--set", dest="sets", action="append", type=_set_item, default=[], help=SET_HELP)
     c.add_argument("--timeout", type=_seconds, default=120.0, help=TIMEOUT_HELP)
-    c.add_argument("--seed", type=int, default=42, help="seed of the models' parameters and of the inputs")
+    c.add_argument("--seed", type=int, default=42,
+                   help="seed of the models' parameters (the inputs are drawn afresh for each run)")
     c.add_argument("--json", type=_output_file, help="write per-trial results here")
     c.add_argument("--problem", type=_existing_file, help=PROBLEM_HELP)
     b = sub.add_parser("bench", help="side-by-side timings (GPU)", description="Without --candidate/--problem/--set: lsemish's own modes beside cuBLAS, eager and torch.compile, in one process. With them: candidates in sandboxed workers beside the problem's reference, every figure verified.", formatter_class=fmt)

@@ -36,7 +36,7 @@ import torch
 
 from ..problems import PROBLEM_22, load_problem
 from . import commit
-from .check import resolve_candidate, run_trial, start_worker
+from .check import resolve_candidate, run_trial, start_worker, unpredictable
 from .compare import DTYPE_TOLERANCE, compare, same_values
 from .inputs import KERNELBENCH
 from .memory import footprint
@@ -323,7 +323,8 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
               budget_s=300.0, model_kwargs=None, tolerance=None, limits=Limits(), log=print, device="cuda"):
     """Rows {name, call_ms, call_median_ms, wall_ms, gpu_ms, x_eager (per call), verified, rejected} for the
     reference (eager, compiled) and each candidate (label, path); medians over `rounds` interleaved rounds.
-    device "cpu" runs the same protocol through the interpreter, for tests of its logic (its times mean nothing)."""
+    device "cpu" runs the same protocol through the interpreter, for tests of its logic (its times mean nothing).
+    `seed` makes the models' weights; every input and commitment key is drawn afresh for each run (unpredictable)."""
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("bench needs a CUDA GPU (timings through the interpreter would mean nothing)")
     problem_path = PROBLEM_22 if problem_path is None else problem_path
@@ -355,7 +356,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
             c.rejected = why
         return worker is not None
 
-    rng = random.Random(seed + 1)
+    rng = unpredictable()  # inputs and keys: a candidate that knew them could carry their answers (red team, session 11)
     size = sizes_of(problem)  # one footprint, for both: unknown outputs count as large
     queued = queued_count(size)
     out_bytes = size["outputs"] if size is not None else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import shutil
 import tempfile
 
@@ -73,11 +74,20 @@ def start_worker(problem_path, candidate, sets, seed, device, limits, scratch_ro
     return worker, None
 
 
+def unpredictable():
+    """A random source for a run's input seeds (and bench's commitment keys), drawn from the operating system: fixed
+    seeds are the same in every run, and a candidate that learned them (from an earlier verdict line, say) could carry
+    a table of their answers and pass, or be timed at a lookup (red team, session 11). A trial's seed is reported with
+    it, after the fact, to reproduce it."""
+    return random.Random(secrets.randbits(64))
+
+
 def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL, seed=42, device=None,
               model_kwargs=None, tolerance=None, limits=Limits(), log=print):
     """The verdict of one candidate on one problem, as a dict: "verdict" ("pass"/"fail"), "reason" (why it failed,
-    one line), "kernelbench" and "other" (passed/run counts; per distribution), "trials" (per-trial rows),
-    "landlock" (None when file writes were confined, else why not), "log" (its captured output)."""
+    one line), "kernelbench" and "other" (passed/run counts; per distribution), "trials" (per-trial rows, each with
+    its seed), "landlock" (None when file writes were confined, else why not), "log" (its captured output). `seed`
+    makes the models' weights; the trials' inputs are drawn afresh for each run (unpredictable)."""
     device = device or default_device()
     problem_path = PROBLEM_22 if problem_path is None else problem_path
     problem = load_problem(problem_path, sets)
@@ -101,7 +111,7 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
     if worker.landlock_note:
         log(f"note: {worker.landlock_note}")
     ref = Reference(problem, seed, device)
-    rng = random.Random(seed)
+    rng = unpredictable()
     try:
         for dist, trial, seed in _plan(dists, trials, rng):
             reuse = rng.randrange(2**31) if trial == "reuse" else None
@@ -169,7 +179,11 @@ def run_trial(worker, ref, dist, trial, seed, tolerance, reuse=None):
     verdict = compare(got, expected, gold, tolerance, gold_rule=dist in GOLD_RULE)
     reason = verdict["reason"]
     if reuse is not None and reason:
-        reason = f"stale answer on the reuse probe (the same input memory, half its values new): {reason}"
+        # stale only if it is the answer to the inputs before the refill; otherwise a plain failure on new inputs
+        before, _ = ref.run(seed, dist)
+        stale = compare(got, before, None, tolerance)["passed"]
+        what = "stale answer on" if stale else "failed"
+        reason = f"{what} the reuse probe (the same input memory, half its values new): {reason}"
     row.update(passed=verdict["passed"], reason=reason, outputs=verdict["outputs"])
     return row
 

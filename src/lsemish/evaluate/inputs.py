@@ -61,17 +61,30 @@ def problem_inputs(problem, seed, dist=KERNELBENCH, device="cpu", on_device=Fals
     if dist == EDGES:
         with torch.no_grad():
             return [v.to(device) if isinstance(v, torch.Tensor) else v for v in problem.edge_inputs(model, seed)]
-    torch.manual_seed(seed)
     if on_device and dist == KERNELBENCH and device != "cpu":
+        _seed_here(seed, device)
         with torch.device(device):
             values = list(problem.get_inputs())
     else:
+        torch.manual_seed(seed)
         values = list(problem.get_inputs())
     if dist != KERNELBENCH:  # drawn on the device (values made on the CPU cost seconds per GB, seven times a check)
         gen = generator(seed, device)
         values = [make_x(dist, tuple(v.shape), gen, device, dtype=v.dtype) if isinstance(v, torch.Tensor)
                   and v.is_floating_point() else v for v in values]
     return [v.to(device) if isinstance(v, torch.Tensor) else v for v in values]
+
+
+def _seed_here(seed, device):
+    """What torch.manual_seed(seed) sets that get_inputs() under `device` draws from (the CPU's generator and the
+    device's current one), without seeding every other device and backend: a timed call's inputs are made in the
+    request that times it, where torch.manual_seed's 70 us of host work counts (perf-notes, session 11)."""
+    torch.default_generator.manual_seed(seed)
+    if torch.device(device).type == "cuda":
+        index = torch.device(device).index
+        torch.cuda.default_generators[torch.cuda.current_device() if index is None else index].manual_seed(seed)
+    else:
+        torch.manual_seed(seed)
 
 
 def refill_tail(values, seed, dist):

@@ -4,7 +4,8 @@ process and everything it starts (a seccomp filter; unprivileged once no_new_pri
 Landlock (landlock.py) confines writing, creating, renaming and removing files, but not changing a file's mode,
 owner, times or extended attributes: chmod, chown, utime and setxattr would still reach every file the user owns.
 Nor does it take root's powers away, and the GPU machine runs as root: mount, reboot, module loading, clocks and the
-like; and io_uring, which does file operations without their system calls. The filter answers each of these with
+like; io_uring, which does file operations without their system calls; POSIX message queues; and the ioctls that
+set a file's inode flags and attributes through a descriptor opened for reading. The filter answers each of these with
 EPERM (the candidate sees a PermissionError). Only the standard library: a classic BPF program built by hand, for
 x86-64 and arm64 (elsewhere it says it is not in force).
 """
@@ -41,6 +42,19 @@ CALLS = {
     # Another process's priority, scheduling and I/O class (same user, no capability needed).
     "setpriority": (141, 140), "ioprio_set": (251, 30), "sched_setparam": (142, 118),
     "sched_setscheduler": (144, 119), "sched_setattr": (314, 274),
+    # POSIX message queues outlive every process, and Landlock does not see one made (a red team left one behind
+    # after a passing check, session 11); file_setattr sets inode flags without the calls above (Linux 6.17).
+    "mq_open": (240, 180), "mq_unlink": (241, 181), "mq_timedsend": (242, 182), "mq_timedreceive": (243, 183),
+    "mq_notify": (244, 184), "mq_getsetattr": (245, 185), "file_setattr": (469, 469),
+}
+# ioctl commands refused on any file: they change a file's inode flags, attributes, version, verity or encryption
+# through a descriptor opened only for reading (Landlock governs ioctls on devices only; a red team set "nodump"
+# and "noatime" on files outside its scratch folder this way, session 11). Compared on the command's low 32 bits.
+IOCTL = "ioctl", (16, 29)
+REFUSED_IOCTLS = {
+    "FS_IOC_SETFLAGS": 0x40086602, "FS_IOC32_SETFLAGS": 0x40046602, "FS_IOC_FSSETXATTR": 0x401C5820,
+    "FS_IOC_SETVERSION": 0x40087602, "FS_IOC32_SETVERSION": 0x40047602, "FS_IOC_ENABLE_VERITY": 0x40806685,
+    "FS_IOC_SET_ENCRYPTION_POLICY": 0x800C6613, "FS_IOC_SET_ENCRYPTION_POLICY_EX": 0xC0096613,
 }
 # Allowed on the calling process itself (first argument 0), refused on any other: limits and CPU affinity of
 # another process (a limit on the evaluating process could kill it).
@@ -52,21 +66,28 @@ _ARCHES = {"x86_64": (0xC000003E, 0, 317), "amd64": (0xC000003E, 0, 317), "aarch
 def _program(audit_arch, column):
     numbers = sorted({nums[column] for nums in CALLS.values() if nums[column] is not None})
     own = sorted({nums[column] for nums in SELF_ONLY.values() if nums[column] is not None})
-    n, m = len(numbers), len(own)
-    # Layout: arch check, nr, x32 check, n refusals, m self-only tests, ALLOW, arg0 == 0 ? ALLOW : DENY, DENY
-    allow = 4 + n + m
+    commands = sorted(set(REFUSED_IOCTLS.values()))
+    n, m, c = len(numbers), len(own), len(commands)
+    # Layout: arch check, nr, x32 check, n refusals, m self-only tests, the ioctl test, ALLOW;
+    # arg0 == 0 ? ALLOW : DENY; ioctl: c refused commands, ALLOW; DENY
+    allow = 5 + n + m
     arg_test = allow + 1
-    deny = arg_test + 3
+    cmd_test = arg_test + 3
+    deny = cmd_test + 2 + c
     insns = [(_LD_ABS_W, 0, 0, 4),                          # the architecture
              (_JEQ_K, 0, allow - 2, audit_arch),            # another one: not ours to judge
              (_LD_ABS_W, 0, 0, 0),                          # the call's number
              (_JGE_K, deny - 4, 0, 0x40000000)]             # x32 calls on x86-64: refused wholesale
     insns += [(_JEQ_K, deny - (4 + i) - 1, 0, nr) for i, nr in enumerate(numbers)]
     insns += [(_JEQ_K, arg_test - (4 + n + j) - 1, 0, nr) for j, nr in enumerate(own)]
+    insns += [(_JEQ_K, cmd_test - (4 + n + m) - 1, 0, IOCTL[1][column])]
     insns += [(_RET_K, 0, 0, _RET_ALLOW),
               (_LD_ABS_W, 0, 0, 16),                        # the first argument's low word (a pid)
-              (_JEQ_K, 0, 1, 0),                            # 0: this process
+              (_JEQ_K, 0, deny - (arg_test + 1) - 1, 0),    # 0: this process; another: refused
               (_RET_K, 0, 0, _RET_ALLOW),
+              (_LD_ABS_W, 0, 0, 24)]                        # the second argument's low word (an ioctl command)
+    insns += [(_JEQ_K, deny - (cmd_test + 1 + k) - 1, 0, cmd) for k, cmd in enumerate(commands)]
+    insns += [(_RET_K, 0, 0, _RET_ALLOW),
               (_RET_K, 0, 0, _RET_ERRNO | _EPERM)]
     assert len(insns) == deny + 1
     return b"".join(struct.pack("HBBI", *i) for i in insns), len(insns)
