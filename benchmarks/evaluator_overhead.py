@@ -58,7 +58,7 @@ def worker_figures(M, K, N):
     if ours.get("rejected"):
         return {"worker:rejected": ours["rejected"]}
     row = {"worker": ours["call_ms"], "worker:median": ours["call_median_ms"],
-           "worker:wall_with_commit": ours["wall_ms"], "worker:gpu": ours.get("gpu_ms"),
+           "worker:wall": ours["wall_ms"], "worker:gpu": ours.get("gpu_ms"),
            "worker:eager": eager["call_ms"], "worker:twin": twin.get("call_ms"),
            "worker:twin_rejected": twin.get("rejected")}
     for label, r_ in (("", ours), (":twin", twin), (":eager", eager)):  # the protocol's own cost, trusted clock

@@ -4,7 +4,7 @@ interleaved (3 rounds, medians), and rel-L2 against float64. Writes a JSON and p
 kernel doubles BLOCK_K for 16-bit operands, so that a stage holds the same bytes).
 
     PYTHONPATH=src python3 benchmarks/sweep_tma.py OUT.json [--configs "[(BM, BN, BK, warps, stages[, GROUP_M]), ...]"]
-                                                         [--shapes "[(M, K, N), ...]"] [--dtype "'bfloat16'"]
+                                                         [--shapes "[(M, K, N), ...]"] [--dtype bfloat16]
 """
 import ast
 import sys
@@ -54,7 +54,10 @@ def main(out_path, configs=CONFIGS, shapes=SHAPES, dtype="float32"):
 
 
 def _option(name, default):
-    return ast.literal_eval(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+    if name not in sys.argv:
+        return default
+    text = sys.argv[sys.argv.index(name) + 1]
+    return text if text.isidentifier() else ast.literal_eval(text)  # a plain word (a dtype) as it is
 
 
 if __name__ == "__main__":

@@ -122,7 +122,7 @@ def test_bench_logic_rejects_timing_cheats_on_the_cpu(hostile):
     # (none are: it does honest work, at least as slowly as the honest candidate). Six calls: the medians of their
     # requests stand a loaded machine's stalls.
     names = ["input_memo", "stale_answers", "output_reuse", "lookahead", "lazy_fetch", "worker_timer", "empty_inflate",
-             "empty_inflate_quiet", "timer_shave", "timed_low_precision", "known_seeds"]
+             "empty_inflate_quiet", "timer_shave", "timed_low_precision", "known_seeds", "input_zeroing_blind"]
     result = run_bench(None, [("honest", None)] + [(n, hostile[n]) for n in names], SMALL_22, with_compile=False,
                        calls=6, rounds=1, device="cpu", model_kwargs=FP32, limits=Limits(request_s=30),
                        log=lambda m: None)
@@ -140,6 +140,39 @@ def test_bench_logic_rejects_timing_cheats_on_the_cpu(hostile):
     for name in ("worker_timer", "empty_inflate", "empty_inflate_quiet", "timer_shave"):
         assert "work outside the timed call" in rows[name]["rejected"], (name, rows[name]["rejected"])
     assert "wrong answer" in rows["timed_low_precision"]["rejected"]
+    assert "modified input 0 during timed call" in rows["input_zeroing_blind"]["rejected"]
+
+
+def test_bench_takes_every_path_of_its_protocol(tmp_path, monkeypatch):
+    # Outputs too large to come back whole (digests, sampled fetches from the worker's kept outputs), and a
+    # reference whose output is a view of its input (the next call's values overwrite it): the honest candidate and
+    # the reference are timed on both.
+    import lsemish.evaluate.bench as bench_module
+    monkeypatch.setattr(bench_module, "WHOLE_BYTES", 0)
+    result = run_bench(None, [("honest", None)], SMALL_22, with_compile=False, calls=4, rounds=1, device="cpu",
+                       model_kwargs=FP32, limits=Limits(request_s=30), log=lambda m: None)
+    assert {r["name"]: r["rejected"] for r in result["rows"]} == {"reference-eager": None, "honest": None}
+    view = tmp_path / "view.py"
+    view.write_text(textwrap.dedent("""
+        import torch
+        import torch.nn as nn
+
+        class Model(nn.Module):
+            def forward(self, x):
+                return x.view(-1)
+
+        def get_inputs():
+            return [torch.rand(16, 32)]
+
+        def get_init_inputs():
+            return []
+        """))
+    monkeypatch.undo()
+    same = tmp_path / "same.py"
+    same.write_text(view.read_text() + "\n\nModelNew = Model\n")
+    result = run_bench(str(view), [("same", str(same))], None, with_compile=False, calls=4, rounds=1, device="cpu",
+                       limits=Limits(request_s=30), log=lambda m: None)
+    assert {r["name"]: r["rejected"] for r in result["rows"]} == {"reference-eager": None, "same": None}
 
 
 def test_every_run_draws_inputs_no_earlier_run_could_tell(tmp_path):

@@ -179,3 +179,12 @@ def test_an_openai_compatible_endpoint_with_a_rate_limit(tmp_path):
     assert got == ["check failed", "pass"], got
     assert len(server.prompts) == 3 and "[CURRENT CODE]" in server.prompts[0]
     assert "tokens: 2000 prompt, 400 completion" in (tmp_path / "run" / "summary.md").read_text()
+
+
+def test_an_agent_whose_output_is_not_utf8_is_read_not_a_crash():
+    # A red team's shell agent wrote invalid UTF-8 and ended the loop with a UnicodeDecodeError (session 11).
+    import sys
+    from lsemish.search.agents import run_limited
+    rc, out, err, timed_out = run_limited([sys.executable, "-c", "import sys; sys.stdout.buffer.write(b'ok \\xff\\xfe')"],
+                                          30)
+    assert rc == 0 and not timed_out and out.startswith("ok ") and "\ufffd" in out

@@ -44,7 +44,10 @@ class Finding:
     severity: str = "error"
 
     def __str__(self):
-        return f"{self.line}: {self.severity} [{self.rule}] {self.message}"
+        # one printable line whatever the message quotes from the file (it may reach a prompt: a candidate's string
+        # with newlines in it must not become lines of their own)
+        message = "".join(ch if ch.isprintable() else " " for ch in self.message)
+        return f"{self.line}: {self.severity} [{self.rule}] {message}"
 
 
 def _is_jit(fn: ast.FunctionDef) -> bool:
@@ -282,10 +285,13 @@ def _check_fusion(tree: ast.Module) -> list[Finding]:
 def lint_source(src: str) -> list[Finding]:
     try:
         tree = ast.parse(src)
+        findings = (_check_order(tree) + _check_imports(tree) + _check_test_code(tree) + _check_triton_api(tree)
+                    + _check_kernelbench(tree) + _kb_text_findings(src) + _check_fusion(tree))
     except SyntaxError as e:
         return [Finding(e.lineno or 1, "syntax", str(e))]
-    findings = (_check_order(tree) + _check_imports(tree) + _check_test_code(tree) + _check_triton_api(tree)
-                + _check_kernelbench(tree) + _kb_text_findings(src) + _check_fusion(tree))
+    except (RecursionError, ValueError, MemoryError) as e:  # a file built to break the analysis (a red team's)
+        return [Finding(1, "syntax", f"the file cannot be analysed ({type(e).__name__}: nested too deeply or "
+                                     "holding what Python's own parser cannot print back)")]
     return sorted(set(findings), key=lambda f: (f.line, f.rule))
 
 

@@ -90,6 +90,14 @@ def _request(c, header, what, spin=0.0):
     return reply, tensors
 
 
+def _number(reply, key, what):
+    """reply[key] as a float; a reply without it (a worker rewritten by its candidate) rejects the contender."""
+    value = reply.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Rejected(f"{what}: its worker's reply has no {key} (a reply the worker does not send)")
+    return float(value)
+
+
 def _tolerances(c, expected):
     return [(DTYPE_TOLERANCE.get(e.dtype, 1e-4) if c.tolerance is None else c.tolerance)
             if isinstance(e, torch.Tensor) and e.is_floating_point() else 0.0 for e in expected]
@@ -193,11 +201,11 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
             raise Rejected(f"could not finish its measurement within its budget ({first} of {calls} timed calls done)")
         for i in block:
             t0 = time.perf_counter()
-            reply, _ = _request(c, {"op": "call", "seed": seeds[i]}, f"timed call {i}", spin)
+            reply, _ = _request(c, {"op": "call", "seed": seeds[i], "index": i}, f"timed call {i}", spin)
             wall = (time.perf_counter() - t0) * 1e3
             if i:
-                events.append(float(reply["events_ms"]))
-                hosts.append(float(reply["host_ms"]))
+                events.append(_number(reply, "events_ms", f"timed call {i}"))
+                hosts.append(_number(reply, "host_ms", f"timed call {i}"))
                 walls.append(wall)
                 steps.append(reply.get("steps_ms"))
         key = commit.new_key(rng)
@@ -205,7 +213,6 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
         digests, shapes, got = _committed(c, key, f"timed calls {first}-{block[-1]}", outputs=whole, spin=spin)
         if first:
             commits.append((time.perf_counter() - t0) * 1e3 / len(block))
-        _request(c, {"op": "settle"}, f"the checks of timed calls {first}-{block[-1]}")
         if not isinstance(digests, list) or len(digests) != len(block):
             raise Rejected(f"committed {len(digests) if isinstance(digests, list) else 'no'} digest list(s) for "
                            f"{len(block)} timed calls")
@@ -224,12 +231,15 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
                     _, mine = _request(c, {"op": "fetch", "index": k}, f"the outputs of timed call {i}")
                     _verify(c, expected, mine, previous, digests[k], key, f"timed call {i}")
                     previous = mine
+        # the block's checks in the worker (inputs unchanged, nothing replaced); its kept outputs are dropped only
+        # now, after every fetch of them
+        _request(c, {"op": "settle"}, f"the checks of timed calls {first}-{block[-1]}")
     if not events or any(e != e or e < 0 for e in events):
         raise Rejected("its timer reported a negative or NaN time" if events else "no timed call finished")
     row = {"call_ms": kernelbench_mean(events), "call_median_ms": statistics.median(events),
            "wall_ms": statistics.median(walls), "worker_host_ms": statistics.median(hosts),
            "overhead_ms": overhead(events, walls), "commit_ms": statistics.median(commits),
-           "block": size, "ping_ms": statistics.median(pings), "events": events, "walls": walls}
+           "block": min(size, calls), "ping_ms": statistics.median(pings), "events": events, "walls": walls}
     names = ("inputs", "copies", "flush", "timed", "checks")
     if all(isinstance(st, list) and len(st) == len(names) for st in steps):  # the worker's account, for the reader
         row["worker_steps_ms"] = dict(zip(names, (statistics.median(st[k] for st in steps) for k in range(5))))
@@ -240,7 +250,7 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
         reply, _ = _request(c, {"op": "queued", "seeds": seeds}, "queued calls")
         digests, shapes, _ = _committed(c, key, "the queued calls")
         wall = (time.perf_counter() - t0) * 1e3
-        gpu = float(reply["events_ms"])
+        gpu = _number(reply, "events_ms", "the queued calls")
         if gpu != gpu or gpu <= 0 or gpu > wall + 1.0:
             raise Rejected(f"its timer reported {gpu:.3f} ms for {queued} queued calls that took {wall:.3f} ms on "
                            "the wall clock: a replaced timer")
@@ -274,7 +284,9 @@ def _collector_paused():
 
 @contextlib.contextmanager
 def _pinned(cpu):
-    """This process on one CPU (None: left as it is) for the timing, its affinity restored after."""
+    """This process's calling thread on one CPU (None: left as it is) for the timing, its affinity restored after
+    (threads started meanwhile, such as a worker's output drain, keep that CPU; they are idle unless a candidate
+    floods its output)."""
     if cpu is None:
         yield
         return
@@ -419,8 +431,13 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
                 row["log"] = None
         if not c.rejected and c.rounds:
             for key, first in c.rounds[0].items():
-                row[key] = {k: statistics.median(rr[key][k] for rr in c.rounds) for k in first} \
-                    if isinstance(first, dict) else statistics.median(rr[key] for rr in c.rounds)
+                if not all(isinstance(rr.get(key), type(first)) for rr in c.rounds):
+                    continue  # a figure for the reader that some round lacks (its worker did not report it)
+                if isinstance(first, dict):
+                    common = [k for k in first if all(k in rr[key] for rr in c.rounds)]
+                    row[key] = {k: statistics.median(rr[key][k] for rr in c.rounds) for k in common}
+                else:
+                    row[key] = statistics.median(rr[key] for rr in c.rounds)
         rows.append(row)
     if not any(r["log"] for r in rows):
         shutil.rmtree(scratch_root, ignore_errors=True)

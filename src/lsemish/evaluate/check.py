@@ -62,7 +62,11 @@ def start_worker(problem_path, candidate, sets, seed, device, limits, scratch_ro
                                    "gpu_memory_fraction": limits.gpu_fraction if device == "cuda" else None},
                                   timeout=limits.setup_s, what="start")
         if "error" not in reply and before_load is not None:
-            before_load(worker)
+            try:
+                before_load(worker)
+            except BaseException:
+                worker.close()  # whatever went wrong, no worker is left behind
+                raise
         if "error" not in reply:
             reply, _ = worker.request({"op": "load"}, timeout=limits.setup_s, what="import and build")
     except WorkerFailed as e:

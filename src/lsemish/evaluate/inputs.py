@@ -82,7 +82,8 @@ def _seed_here(seed, device):
     torch.default_generator.manual_seed(seed)
     if torch.device(device).type == "cuda":
         index = torch.device(device).index
-        torch.cuda.default_generators[torch.cuda.current_device() if index is None else index].manual_seed(seed)
+        index = torch.cuda.current_device() if index is None else index  # first: it starts CUDA, which fills
+        torch.cuda.default_generators[index].manual_seed(seed)           # default_generators
     else:
         torch.manual_seed(seed)
 

@@ -54,7 +54,7 @@ IOCTL = "ioctl", (16, 29)
 REFUSED_IOCTLS = {
     "FS_IOC_SETFLAGS": 0x40086602, "FS_IOC32_SETFLAGS": 0x40046602, "FS_IOC_FSSETXATTR": 0x401C5820,
     "FS_IOC_SETVERSION": 0x40087602, "FS_IOC32_SETVERSION": 0x40047602, "FS_IOC_ENABLE_VERITY": 0x40806685,
-    "FS_IOC_SET_ENCRYPTION_POLICY": 0x800C6613, "FS_IOC_SET_ENCRYPTION_POLICY_EX": 0xC0096613,
+    "FS_IOC_SET_ENCRYPTION_POLICY": 0x800C6613,
 }
 # Allowed on the calling process itself (first argument 0), refused on any other: limits and CPU affinity of
 # another process (a limit on the evaluating process could kill it).
@@ -75,7 +75,7 @@ def _program(audit_arch, column):
     cmd_test = arg_test + 3
     deny = cmd_test + 2 + c
     insns = [(_LD_ABS_W, 0, 0, 4),                          # the architecture
-             (_JEQ_K, 0, allow - 2, audit_arch),            # another one: not ours to judge
+             (_JEQ_K, 0, deny - 2, audit_arch),             # another (32-bit calls through int 0x80): refused
              (_LD_ABS_W, 0, 0, 0),                          # the call's number
              (_JGE_K, deny - 4, 0, 0x40000000)]             # x32 calls on x86-64: refused wholesale
     insns += [(_JEQ_K, deny - (4 + i) - 1, 0, nr) for i, nr in enumerate(numbers)]

@@ -100,6 +100,7 @@ class Server:
         self.Event = torch.cuda.Event
         self.record, self.elapsed = torch.cuda.Event.record, torch.cuda.Event.elapsed_time
         self.equal, self.clone, self.Tensor = torch.equal, torch.Tensor.clone, torch.Tensor
+        self.ne, self.any, self.stack, self.zeros = torch.ne, torch.Tensor.any, torch.stack, torch.zeros
         self.perf = time.perf_counter
         self.integrity = Integrity(self)
         self.model = self.problem = self.candidate = self.edge_model = None
@@ -277,7 +278,9 @@ class Server:
         clock; the reason they cannot count, or None."""
         changed, self.changed = self.changed, []
         if changed:
-            flags = self.torch.stack([flag for _, _, flag in changed]).tolist()
+            flags = [flag for _, _, flag in changed]
+            one_device = len({f.device for f in flags}) == 1  # then a single read back
+            flags = self.stack(flags).tolist() if one_device else [bool(f) for f in flags]
             for (call, i, _), bad in zip(changed, flags):
                 if bad:
                     return f"modified input {i} during timed call {call}"
@@ -337,16 +340,18 @@ class Server:
         t2 = self.perf()
         out, events, host = self.timed(lambda: self.call(args))
         t3 = self.perf()
-        call, self.calls = self.calls, self.calls + 1
+        call = req.get("index", self.calls)
+        self.calls += 1
         reason, outs = self.examine([], [], out, threads, integrity=False)
         for i, (a, b) in enumerate(zip(args, before)):
             if b is not None and not reason:
                 if a.shape != b.shape or a.dtype != b.dtype:
                     reason = f"modified input {i} during timed call {call}"
                 else:
-                    self.changed.append((call, i, self.torch.ne(a, b).any() if a.numel() else self.torch.tensor(False)))
+                    self.changed.append((call, i, self.any(self.ne(a, b)) if a.numel()
+                                         else self.zeros((), dtype=self.torch.bool, device=a.device)))
         if not reason:
-            reason = self.aliased(outs)
+            outs, reason = self.owned(outs, args)
         if reason:
             return self.reply({"rejected": reason, "cheat": True})
         self.kept.append(outs)
@@ -359,15 +364,24 @@ class Server:
         """Nothing: its round trip is the channel's own cost."""
         self.reply({"ok": True})
 
-    def aliased(self, outs):
-        """Whether a call's outputs share memory with a kept call's (the kept outputs are alive, so the allocator
-        cannot have given their memory to a new output): one line, or None."""
-        mine = {t.data_ptr() for t in outs if isinstance(t, self.Tensor) and t.numel()}
-        for k, earlier in enumerate(self.kept):
-            if any(isinstance(t, self.Tensor) and t.numel() and t.data_ptr() in mine for t in earlier):
-                return f"returned the same output memory as the block's call {k} (a stale answer, or a buffer " \
-                       "that a later call overwrites)"
-        return None
+    def owned(self, outs, args):
+        """(the outputs to keep for the block's commitment, or None; why they cannot be kept, or None). An output
+        that shares memory with an input (which the next call's values overwrite: a model that returns a view of its
+        input) or with the model's own parameters and buffers is kept as a copy of its values now; one that shares
+        memory with a kept output of the block (a buffer every call writes, so that a later call overwrites an earlier
+        call's answer) cannot count."""
+        def storage(t):
+            return t.untyped_storage().data_ptr() if isinstance(t, self.Tensor) and t.numel() else None
+        earlier = {storage(t) for kept in self.kept for t in kept} - {None}
+        mine = {storage(t) for t in args} - {None}
+        if hasattr(self.model, "parameters") and hasattr(self.model, "buffers"):
+            mine |= {storage(t) for t in list(self.model.parameters()) + list(self.model.buffers())} - {None}
+        for k, kept in enumerate(self.kept):
+            if any(storage(t) in earlier and storage(t) not in mine and storage(t) == storage(u)
+                   for t in outs for u in kept):
+                return None, f"returned the same output memory as the block's call {k} (a stale answer, or a " \
+                             "buffer that a later call overwrites)"
+        return [self.clone(t) if storage(t) in mine else t for t in outs], None
 
     def op_commit(self, req):
         """Digests and shapes of the kept outputs (the block's timed calls, or the queued calls), under a key sent

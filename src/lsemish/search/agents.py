@@ -22,7 +22,7 @@ class Answer:
 def run_limited(cmd, timeout, stdin_text=None, shell=False, env=None):
     """(returncode, stdout, stderr, timed_out) of cmd; on timeout its whole process group is killed."""
     proc = subprocess.Popen(cmd, shell=shell, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True, env=env)
+                            text=True, errors="replace", start_new_session=True, env=env)  # any bytes: no crash
     try:
         out, err = proc.communicate(stdin_text, timeout=timeout)
         return proc.returncode, out, err, False

@@ -18,6 +18,7 @@ import threading
 import time
 
 from .. import deliverable_source
+from ..evaluate.sandbox import clean
 from ..problems import ProblemError, is_problem_22, load_problem
 from .agents import make_agent
 from .feedback import feedback_section
@@ -78,6 +79,9 @@ class Search:
 
     # --- one candidate -------------------------------------------------------------------------------------------
     def _finish(self, rec, done, total):
+        # one printable line: a status may quote the candidate or the agent, and reaches the console, the summary
+        # and the next prompt's feedback
+        rec["status"] = clean(rec.get("status", ""), 600)
         with self.lock:
             self.state["candidates"].append(rec)
             if better(rec, self.best(), self.settings.timed):
@@ -184,14 +188,14 @@ class Search:
         rec = {"id": cid, "round": number, "order": order, "parent": parent["id"], "stage": stage}
         answer_path = os.path.join(folder, "answer.txt")
         if os.path.exists(answer_path):
-            with open(answer_path) as fh:
+            with open(answer_path, encoding="utf-8", errors="replace") as fh:
                 text, error = fh.read(), None
         else:
             answer = self.agent.ask(prompt)
             text, error = answer.text, answer.error
             rec.update(agent_s=answer.seconds, tokens=answer.tokens)
-            if not error:
-                with open(answer_path, "w") as fh:
+            if not error:  # an endpoint's text may hold what UTF-8 cannot (a lone surrogate): replaced, no crash
+                with open(answer_path, "w", encoding="utf-8", errors="replace") as fh:
                     fh.write(text)
         if error:
             rec["status"] = error

@@ -70,15 +70,21 @@ def _step(args, folder, name, settings, slot):
 
 def evaluate(path, folder, settings, slot=None):
     """lint, check, and on a GPU bench and profile: a record of what passed and what was measured."""
-    from ..lint import lint_file
     rec = {}
-    findings = lint_file(path)
-    with open(os.path.join(folder, "lint.txt"), "w") as fh:
-        fh.write("\n".join(map(str, findings)) + "\n")
-    errors = [f for f in findings if f.severity == "error"]
+    # in a child under the step's time limit: a file can be built to make the analysis slow (a red team's took
+    # minutes) or to break it
+    rc, out, err, timed_out = _step(["lint", path], folder, "lint", settings, slot)
+    if timed_out:
+        rec["status"] = f"lint: killed after {settings.step_timeout} s"
+        return rec
+    errors = [line for line in out.splitlines() if ": error [" in line]
     rec["lint_errors"] = len(errors)
     if errors:
         rec["status"] = f"lint: {len(errors)} error(s), first: {errors[0]}"
+        return rec
+    if rc != 0:
+        last = (err.strip().splitlines() or out.strip().splitlines() or ["(no output)"])[-1]
+        rec["status"] = f"lint failed: {last[:300]}"
         return rec
     problem = (["--problem", settings.problem] if settings.problem else []) + settings.set_args()
     check = ["check", "--candidate", path, "--trials", str(settings.trials), "--timeout", f"{settings.call_timeout:g}",
