@@ -188,3 +188,28 @@ def test_an_agent_whose_output_is_not_utf8_is_read_not_a_crash():
     rc, out, err, timed_out = run_limited([sys.executable, "-c", "import sys; sys.stdout.buffer.write(b'ok \\xff\\xfe')"],
                                           30)
     assert rc == 0 and not timed_out and out.startswith("ok ") and "\ufffd" in out
+
+
+def test_benches_on_different_gpus_get_different_cpus():
+    # Each GPU's steps get their own share of the CPUs, so that bench's one-CPU pin of its timed worker never puts
+    # two GPUs' workers on one CPU (session 11).
+    from lsemish.search.pool import cpu_share
+    assert cpu_share("0", gpus=2, cpus=range(16)) == list(range(8))
+    assert cpu_share("1", gpus=2, cpus=range(16)) == list(range(8, 16))
+    assert cpu_share("0", gpus=1, cpus=range(16)) is None  # one GPU: one timing at a time
+    assert cpu_share("3", gpus=8, cpus=range(4)) is None  # fewer CPUs than GPUs
+    shares = [set(cpu_share(str(g), gpus=4, cpus=range(32))) for g in range(4)]
+    assert all(not (a & b) for i, a in enumerate(shares) for b in shares[i + 1:])
+
+
+def test_a_step_runs_on_the_cpus_the_loop_gave_it(tmp_path):
+    import os
+    import subprocess
+    import sys
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity here")
+    mine = sorted(os.sched_getaffinity(0))[-1]
+    code = "import os, lsemish.cli as c; c._take_cpu_share(); print(sorted(os.sched_getaffinity(0)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, LSEMISH_CPUS=str(mine))).stdout.strip()
+    assert out == f"[{mine}]"

@@ -242,7 +242,18 @@ def _join_dash_values(argv):
     return out
 
 
+def _take_cpu_share():
+    """Run on the CPUs the loop gave this step (LSEMISH_CPUS, set by search.pool.step_environment), if any."""
+    share = os.environ.get("LSEMISH_CPUS")
+    if share and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, {int(c) for c in share.split(",")})
+        except (ValueError, OSError) as e:
+            print(f"lsemish: LSEMISH_CPUS={share!r} not applied ({e})", file=sys.stderr)
+
+
 def main(argv=None, prog="lsemish"):
+    _take_cpu_share()
     argv = _join_dash_values(sys.argv[1:] if argv is None else list(argv))
     args = build_parser(prog).parse_args(argv)
     if args.command == "emit":

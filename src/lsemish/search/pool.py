@@ -21,13 +21,43 @@ _STEP_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TRI
 
 def step_environment(gpu=None):
     """The environment of check, bench and profile: what they need, not the agent's keys or tokens; pinned to
-    `gpu` when given."""
+    `gpu` when given, and then to that GPU's share of this process's CPUs (cpu_share)."""
     env = {k: os.environ[k] for k in _STEP_ENV if k in os.environ}
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = str(gpu)
-    elif "CUDA_VISIBLE_DEVICES" in os.environ:
+        share = cpu_share(gpu)
+        if share:
+            env["LSEMISH_CPUS"] = ",".join(map(str, share))
+    elif "CUDA_VISIBLE_DEVICES" in os.environ:  # a Ray task's GPU, say: its share of the node's CPUs
         env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+        share = cpu_share(env["CUDA_VISIBLE_DEVICES"])
+        if share:
+            env["LSEMISH_CPUS"] = ",".join(map(str, share))
     return env
+
+
+def machine_gpus():
+    """The machine's NVIDIA GPUs, whatever CUDA_VISIBLE_DEVICES shows this process (the driver's list), else the
+    count torch sees."""
+    try:
+        return len(os.listdir("/proc/driver/nvidia/gpus"))
+    except OSError:
+        import torch
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def cpu_share(gpu, gpus=None, cpus=None):
+    """The CPUs of GPU `gpu`'s steps: this process's CPUs split evenly among the machine's GPUs (gpus: their count),
+    so that benches on different GPUs at once pin their timed workers to different CPUs (bench pins each timed
+    worker to one CPU of its share: sandbox.timing_cpus); None on a machine of one GPU or too few CPUs. `gpu`: the
+    machine's index of the GPU (a loop's slot, a Ray task's CUDA_VISIBLE_DEVICES)."""
+    if gpus is None:
+        gpus = machine_gpus()
+    cpus = sorted(os.sched_getaffinity(0)) if cpus is None else sorted(cpus)
+    each = len(cpus) // gpus if gpus else 0
+    if gpus < 2 or each < 1 or not str(gpu).isdigit() or int(gpu) >= gpus:
+        return None
+    return cpus[int(gpu) * each:(int(gpu) + 1) * each]
 
 
 def gpu_slots(spec):
