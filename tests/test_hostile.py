@@ -202,7 +202,8 @@ def test_only_one_contenders_worker_is_alive_at_a_time(hostile):
         if "starting" in message:
             alive = any(_cmdline(p) == "sleep 271.828" for p in os.listdir("/proc") if p.isdigit())
             seen.append((message.split()[-2], alive))
-    result = run_bench(None, [("hog", hostile["hog"])], SMALL_22, with_compile=False, calls=2, rounds=2,
+    # (five calls: the median of their requests stands a loaded machine's stall, which two did not, once in CI)
+    result = run_bench(None, [("hog", hostile["hog"])], SMALL_22, with_compile=False, calls=5, rounds=2,
                        device="cpu", model_kwargs=FP32, limits=Limits(request_s=30), log=log)
     assert {r["name"]: r["rejected"] for r in result["rows"]} == {"reference-eager": None, "hog": None}
     assert [name for name, _ in seen] == ["reference-eager", "hog", "reference-eager", "hog"]
