@@ -142,17 +142,29 @@ def probe(c, ref, rng):
         c.verified += 1
 
 
+def _spin_s(device):
+    """How long this side polls for a timed request's reply before sleeping (on a GPU only: its arrival time is the
+    measurement; a sleeping reader wakes tens of microseconds late)."""
+    return 0.05 if device == "cuda" else 0.0
+
+
+def _round_trip(send):
+    """(send()'s result, the ms it took on this side's clock)."""
+    t0 = time.perf_counter()
+    result = send()
+    return result, (time.perf_counter() - t0) * 1e3
+
+
 def calibrate(worker, rng, device, calls=CALIBRATION_CALLS):
     """The protocol's own cost of a timed call's request in `worker` (ms: its wall clock on this side less its
     events, median), measured with the worker's stand-in model before any candidate code is loaded into it: the same
     requests as the timed calls', in the same process, whose speed at host work differs from another worker's by up
     to 2x on an H200 (perf-notes, session 11). A candidate cannot change this figure: it does not run yet."""
-    spin = 0.05 if device == "cuda" else 0.0
+    spin = _spin_s(device)
     events, walls = [], []
     for i in range(calls + 1):  # the first warms up
-        t0 = time.perf_counter()
-        reply, _ = worker.request({"op": "call", "seed": rng.randrange(2**31)}, what="a calibration call", spin_s=spin)
-        wall = (time.perf_counter() - t0) * 1e3
+        (reply, _), wall = _round_trip(lambda: worker.request({"op": "call", "seed": rng.randrange(2**31)},
+                                                              what="a calibration call", spin_s=spin))
         if "events_ms" not in reply:
             raise WorkerFailed(f"the calibration before loading the candidate failed: {reply.get('error') or reply}")
         if i:
@@ -180,16 +192,13 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
     the raw per-call figures ("events", "walls") for the cross-check with the reference's (timing.cross_check)."""
     whole = out_bytes is not None and out_bytes <= WHOLE_BYTES
     events, hosts, walls, commits = [], [], [], []
-    spin = 0.05 if device == "cuda" else 0.0
+    spin = _spin_s(device)
     previous = None
     seeds = [rng.randrange(2**31) for _ in range(calls + 1)]
     references = Expected(ref, seeds, out_bytes)
     size = block_size(out_bytes, calls + 1)
-    pings = []
-    for _ in range(PINGS):  # the channel's own round trip, for the reader (perf-notes)
-        t0 = time.perf_counter()
-        _request(c, {"op": "ping"}, "a ping", spin)
-        pings.append((time.perf_counter() - t0) * 1e3)
+    # the channel's own round trip, for the reader (perf-notes)
+    pings = [_round_trip(lambda: _request(c, {"op": "ping"}, "a ping", spin))[1] for _ in range(PINGS)]
     _request(c, {"op": "settle"}, "the checks before the timed calls")
     # call 0 warms up (compiles, loads), alone in its block, whose commitment also warms the worker's digests (the
     # first use of their kernels cost ~0.2 s on an H200): not timed, but verified
@@ -200,19 +209,18 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
         if time.monotonic() > deadline:
             raise Rejected(f"could not finish its measurement within its budget ({first} of {calls} timed calls done)")
         for i in block:
-            t0 = time.perf_counter()
-            reply, _ = _request(c, {"op": "call", "seed": seeds[i], "index": i}, f"timed call {i}", spin)
-            wall = (time.perf_counter() - t0) * 1e3
+            (reply, _), wall = _round_trip(lambda: _request(c, {"op": "call", "seed": seeds[i], "index": i},
+                                                            f"timed call {i}", spin))
             if i:
                 events.append(_number(reply, "events_ms", f"timed call {i}"))
                 hosts.append(_number(reply, "host_ms", f"timed call {i}"))
                 walls.append(wall)
                 steps.append(reply.get("steps_ms"))
         key = commit.new_key(rng)
-        t0 = time.perf_counter()
-        digests, shapes, got = _committed(c, key, f"timed calls {first}-{block[-1]}", outputs=whole, spin=spin)
+        (digests, shapes, got), ms = _round_trip(lambda: _committed(c, key, f"timed calls {first}-{block[-1]}",
+                                                                    outputs=whole, spin=spin))
         if first:
-            commits.append((time.perf_counter() - t0) * 1e3 / len(block))
+            commits.append(ms / len(block))
         if not isinstance(digests, list) or len(digests) != len(block):
             raise Rejected(f"committed {len(digests) if isinstance(digests, list) else 'no'} digest list(s) for "
                            f"{len(block)} timed calls")

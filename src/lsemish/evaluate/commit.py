@@ -55,11 +55,17 @@ def _sums(t, key, tol=0.0):
     return total, SIGMAS * squares ** 0.5 + ROUNDING * magnitude
 
 
+def read_back(values, stack=torch.stack):
+    """The Python values of 0-dim tensors, in one transfer where they are all on one device. `stack`: the worker
+    passes its own reference, taken before any candidate code ran."""
+    one_device = len({v.device for v in values}) == 1
+    return stack(values).tolist() if one_device else [v.item() for v in values]
+
+
 def digests(calls, key):
     """[[digest per output] per call] (None for a non-tensor output), read back from the device at once."""
     sums = [_device_sums(t, key)[0] for outs in calls for t in outs if isinstance(t, torch.Tensor) and t.numel()]
-    one_device = len({v.device for v in sums}) == 1
-    totals = iter(torch.stack(sums).tolist() if one_device else [float(v) for v in sums])
+    totals = iter(read_back(sums))
     return [[(next(totals) if t.numel() else 0.0) if isinstance(t, torch.Tensor) else None for t in outs]
             for outs in calls]
 

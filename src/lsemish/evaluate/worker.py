@@ -295,9 +295,7 @@ class Server:
         clock; the reason they cannot count, or None."""
         changed, self.changed = self.changed, []
         if changed:
-            flags = [flag for _, _, flag in changed]
-            one_device = len({f.device for f in flags}) == 1  # then a single read back
-            flags = self.stack(flags).tolist() if one_device else [bool(f) for f in flags]
+            flags = self.commit.read_back([flag for _, _, flag in changed], self.stack)
             for (call, i, _), bad in zip(changed, flags):
                 if bad:
                     return f"modified input {i} during timed call {call}"
@@ -389,13 +387,12 @@ class Server:
         call's answer) cannot count."""
         def storage(t):
             return t.untyped_storage().data_ptr() if isinstance(t, self.Tensor) and t.numel() else None
-        earlier = {storage(t) for kept in self.kept for t in kept} - {None}
         mine = {storage(t) for t in args} - {None}
         if hasattr(self.model, "parameters") and hasattr(self.model, "buffers"):
             mine |= {storage(t) for t in list(self.model.parameters()) + list(self.model.buffers())} - {None}
         for k, kept in enumerate(self.kept):
-            if any(storage(t) in earlier and storage(t) not in mine and storage(t) == storage(u)
-                   for t in outs for u in kept):
+            theirs = {storage(u) for u in kept} - {None} - mine
+            if any(storage(t) in theirs for t in outs):
                 return None, f"returned the same output memory as the block's call {k} (a stale answer, or a " \
                              "buffer that a later call overwrites)"
         return [self.clone(t) if storage(t) in mine else t for t in outs], None
