@@ -175,6 +175,36 @@ def test_bench_takes_every_path_of_its_protocol(tmp_path, monkeypatch):
     assert {r["name"]: r["rejected"] for r in result["rows"]} == {"reference-eager": None, "same": None}
 
 
+def test_a_rejection_for_time_must_repeat_in_a_fresh_worker(tmp_path, monkeypatch):
+    # A disagreement with this side's clock in one worker (a stall of a loaded host: CI rejected an honest twin so)
+    # is timed again in a fresh, freshly calibrated worker; one that repeats rejects, and says so.
+    import lsemish.evaluate.bench as bench_module
+    view = tmp_path / "view.py"
+    view.write_text("import torch\nimport torch.nn as nn\n\nclass Model(nn.Module):\n    def forward(self, x):\n"
+                    "        return x * 2\n\ndef get_inputs():\n    return [torch.rand(8, 8)]\n\n"
+                    "def get_init_inputs():\n    return []\n")
+    same = tmp_path / "same.py"
+    same.write_text(view.read_text() + "\n\nModelNew = Model\n")
+    verdicts, logs = [], []
+    monkeypatch.setattr(bench_module, "time_checks", lambda *a: verdicts.pop(0))
+
+    def bench():
+        logs.clear()
+        rows = run_bench(str(view), [("same", str(same))], None, with_compile=False, calls=2, rounds=1,
+                         device="cpu", limits=Limits(request_s=30), log=logs.append)["rows"]
+        return {r["name"]: r for r in rows}["same"]
+    verdicts[:] = ["work outside the timed call: a stall", None]
+    row = bench()
+    assert row["rejected"] is None and row["attempts"] == 2 and not verdicts
+    assert any("timed again in a fresh worker: work outside the timed call: a stall" in m for m in logs)
+    verdicts[:] = ["work outside the timed call: a stall", "work outside the timed call: again"]
+    row = bench()
+    assert row["rejected"] == "work outside the timed call: again (so in each of 2 fresh workers)" and not verdicts
+    verdicts[:] = [None]
+    row = bench()
+    assert row["rejected"] is None and row["attempts"] == 1 and not verdicts
+
+
 def test_every_run_draws_inputs_no_earlier_run_could_tell(tmp_path):
     # A candidate that learned one run's inputs (here it shows the sum of its first input in its verdict line, as a
     # red team did with the seeds) learns nothing about the next run's: check's trials and bench's calls differ.
