@@ -105,12 +105,12 @@ def test_a_workers_calibration_runs_before_any_candidate_code(tmp_path):
 
 def test_the_seccomp_filter_refuses_what_it_lists_and_nothing_else(tmp_path):
     # In a child process (the filter cannot be removed): each call's errno with the filter in force. Refused: a
-    # POSIX message queue, file_setattr, the inode-flag ioctl, another process's limits; allowed: reading the
-    # flags, other ioctls (ENOTTY on a pipe), this process's own limits.
+    # POSIX message queue, file_setattr, the inode-flag ioctl, another process's limits, new sockets (unix, UDP);
+    # allowed: other ioctls (ENOTTY on a pipe), this process's own limits, a socketpair.
     target = tmp_path / "f"
     target.write_text("x")
     script = textwrap.dedent(f"""
-        import ctypes, errno, fcntl, array, os, sys
+        import ctypes, errno, fcntl, array, os, socket, sys
         from lsemish.evaluate.seccomp import refuse_metadata_and_admin_calls
         assert refuse_metadata_and_admin_calls() is None
         libc = ctypes.CDLL(None, use_errno=True)
@@ -132,7 +132,10 @@ def test_the_seccomp_filter_refuses_what_it_lists_and_nothing_else(tmp_path):
               err(lambda: fcntl.ioctl(fd, 0x40086602, flags, True)),
               err(lambda: libc.syscall(ctypes.c_long(302), os.getppid(), 9, limit, None)),
               err(lambda: libc.syscall(ctypes.c_long(302), 0, 9, None, limit)),
-              err(lambda: fcntl.ioctl(r, 0x5401, b"\\0" * 64)))
+              err(lambda: fcntl.ioctl(r, 0x5401, b"\\0" * 64)),
+              err(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)),
+              err(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)),
+              err(lambda: socket.socketpair()))
         """)
     if sys.platform != "linux" or os.uname().machine != "x86_64":
         pytest.skip("the numbers above are x86-64's")
@@ -141,9 +144,9 @@ def test_the_seccomp_filter_refuses_what_it_lists_and_nothing_else(tmp_path):
     import ctypes
     ctypes.CDLL(None).syscall(ctypes.c_long(241), b"lsemish_test_q")  # mq_unlink, should a regression have made it
     assert out.returncode == 0, out.stderr
-    mq, setattr_, setflags, parent, own, other = out.stdout.split()
-    assert (mq, setattr_, setflags, parent) == ("EPERM",) * 4
-    assert own == "ok" and other == "ENOTTY"
+    mq, setattr_, setflags, parent, own, other, unix, udp, pair = out.stdout.split()
+    assert (mq, setattr_, setflags, parent, unix, udp) == ("EPERM",) * 6
+    assert own == "ok" and other == "ENOTTY" and pair == "ok"
 
 
 def test_the_reuse_probe_calls_an_answer_stale_only_when_it_is_the_old_one(tmp_path):
@@ -410,5 +413,29 @@ def test_a_digest_notices_outputs_that_change_after_it():
     assert commit.same(digests, [out.clone()], key)
     out[17] += 1e-3
     assert not commit.same(digests, [out], key)
-    for forged in (None, "0", ["0"], [[1.0]]):  # a worker's reply is not to be trusted with a traceback either
+    for forged in (None, "0", ["0"], [[1.0]], [None], [[float("nan")] * 64]):  # a worker's reply: no traceback
         assert not commit.same(forged, [out], key)
+
+
+def test_a_digest_is_one_sum_per_stretch_whatever_the_passes(monkeypatch):
+    # The stretches' sums equal the direct ones when passes are shorter or longer than a stretch; an output whose last
+    # 1 % is wrong fails that stretch, and only that one.
+    import random
+
+    from lsemish.evaluate import commit
+    rng = random.Random(3)
+    monkeypatch.setattr(commit, "CHUNK", 1000)
+    for n in (1, 63, 64, 65, 1000, 1001, 64 * 1000 + 7, 200_001):
+        t, key = torch.randn(n), commit.new_key(rng)
+        length, count = commit.stretches(n)
+        contributions = commit._weights(key, 0, n, "cpu") * t.double()
+        direct = [contributions[j * length:(j + 1) * length].sum().item() for j in range(count)]
+        got = commit.digest([t], key)[0]
+        assert min(n, 33) <= count <= 64 and len(got) == count
+        assert max(abs(a - b) for a, b in zip(got, direct)) < 1e-9, n
+    ref = torch.randn(100_000, generator=torch.Generator().manual_seed(0))
+    bad = ref.clone()
+    bad[-1000:] = 0  # its last rows never written
+    for _ in range(5):
+        key = commit.new_key(rng)
+        assert "1 of its 64 stretches differ; stretch 63" in commit.check(commit.digest([bad], key), [ref], key, [1e-3])

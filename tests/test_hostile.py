@@ -1,6 +1,7 @@
 """The hostile set (tests/hostile/) against `check` on the CPU: every class that needs no GPU is rejected with its
 reason, the flooding candidate passes with its output kept out of the verdicts, and no candidate leaves a file
 outside its scratch folder. Each one is lint-clean: only the evaluator's dynamic checks stop it."""
+import contextlib
 import glob
 import os
 import tempfile
@@ -78,6 +79,44 @@ def queue_exists(name):
     return True
 
 
+@contextlib.contextmanager
+def listening(on):
+    """A unix socket at the path tests/hostile/unix_socket.py reaches for, listening while the block runs (when `on`);
+    yields the list of what connections to it sent."""
+    heard = []
+    if not on:
+        yield heard
+        return
+    import socket
+    import threading
+    path = "/tmp/lsemish_hostile_listener.sock"
+    if os.path.exists(path):
+        os.unlink(path)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(4)
+    server.settimeout(0.2)
+    done = threading.Event()
+
+    def serve():
+        while not done.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                heard.append(conn.recv(64) or b"(connected)")
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield heard
+    finally:
+        done.set()
+        thread.join()
+        server.close()
+        os.unlink(path)
+
+
 def test_the_set_covers_the_classes_the_issue_names():
     assert {"stale_answers", "input_memo", "side_stream", "timer_patch", "comparison_patch", "silent_exit",
             "reference_patch", "input_mutation", "tampering", "input_zeroing", "never_written"} <= set(hostile_set.NAMES)
@@ -94,8 +133,10 @@ def test_check_rejects_each_hostile_candidate_with_its_reason(hostile, name):
     before, ipc = planted(), segments()
     watched = (hostile[name], os.path.dirname(hostile[name]), os.path.dirname(torch.__file__))
     modes = {p: (os.stat(p).st_mode, os.stat(p).st_mtime, inode_flags(p)) for p in watched}
-    r = run_check(None, hostile[name], SMALL_22, trials=1, dists=("kernelbench", "randn", "edges"),
-                  model_kwargs=FP32, limits=Limits(request_s=6), log=lambda m: None)
+    with listening(name == "unix_socket") as heard:  # a service outside the sandbox, on a unix socket
+        r = run_check(None, hostile[name], SMALL_22, trials=1, dists=("kernelbench", "randn", "edges"),
+                      model_kwargs=FP32, limits=Limits(request_s=6), log=lambda m: None)
+    assert not heard, heard
     expect = hostile_set.expected(name)
     if name == "inode_flags" and modes[hostile[name]][2] is None:
         expect = ["pass"]  # a filesystem without inode flags (tmpfs): there is nothing to set

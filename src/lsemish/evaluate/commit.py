@@ -1,16 +1,19 @@
 """Both sides: a timed call's outputs committed right after the call, as digests under a key the worker learns only
-then (a weighted sum of every element, the weights drawn from the key), so that the outputs must exist, whole,
+then (weighted sums of the elements, the weights drawn from the key), so that the outputs must exist, whole,
 within the request whose time counts; the trusted side checks every digest against the reference's outputs and
 against the outputs it fetches later.
 
-The weights are integer arithmetic turned into float64 (the same values on any device), the sums float64 with
-non-finite elements counted as 0. For an output within allclose(rtol=atol=tol) of the reference, made before the
-key was known, the digests differ by a sum of independent terms |w_i e_i| <= tol (1 + |ref_i|): by Hoeffding, more
-than SIGMAS times the root of the summed squared bounds with probability below 2 exp(-SIGMAS**2 / 2), about 1e-14.
-A wrong, stale, scaled or not-yet-computed output differs by about the root of its summed squared errors over
-sqrt 3, far more. Small errors (an offset of a few tolerances) can hide in one digest: they are for the full
-comparison of the sampled calls.
-(A bound linear in the element count would be exact but lets a wholly wrong output of 10**8 elements through.)
+An output's digest is one weighted sum per contiguous stretch of its elements (up to SEGMENTS stretches). The weights
+are integer arithmetic turned into float64 (the same values on any device), the sums float64 with non-finite
+elements counted as 0. For an output within allclose(rtol=atol=tol) of the reference, made before the key was known,
+a stretch's sums differ by a sum of independent terms |w_i e_i| <= tol (1 + |ref_i|): by Hoeffding, more than SIGMAS
+times the root of the summed squared bounds with probability below 2 exp(-SIGMAS**2 / 2), about 1e-14 (1e-12 for
+all 64 stretches). A wrong output's stretch differs by about the root of its summed squared errors over sqrt 3: a
+wholly wrong output of values near 1 passes one stretch with a probability near 8 sqrt(3) tol (0.3 % at tol 1e-4,
+30 % at 1e-2; one sum per output let one in 600 through a test at 1e-4), so all 64 of them with none worth naming;
+an error confined to a few stretches meets their bound alone, not the whole output's. Errors of a few tolerances
+can still hide (each stretch's bound is SIGMAS tolerances wide): they are for the full comparison of the sampled
+calls. (A bound linear in the element count would be exact but lets a wholly wrong output of 10**8 elements through.)
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import torch
 P = 2_147_483_629  # a prime below 2**31: (index mod P) * a + b stays within int64
 CHUNK = 1 << 24
 SIGMAS = 8.0
+SEGMENTS = 64  # an output's digest: one sum per contiguous stretch of its elements, up to this many stretches
 ROUNDING = 1e-12  # float64 sums in different orders (CPU, GPU), relative to the sum of |w x|
 
 
@@ -34,25 +38,52 @@ def _weights(key, start, n, device):
     return ((((y * y) % P) * c + d) % P).double() / P * 2 - 1
 
 
-def _device_sums(t, key, tol=0.0):
-    """(sum w*x, sum of squared bounds, sum |w x|) as float64 tensors on t's device, in chunks."""
+def stretches(n):
+    """(length, count) of the contiguous stretches an output of n elements is digested in: up to SEGMENTS of equal
+    length, the last possibly shorter."""
+    length = -(-n // min(SEGMENTS, n))
+    return length, -(-n // length)
+
+
+def _fold(acc, first, values, length):
+    """acc[first + j] += the sum of the j-th run of `length` elements of `values` (the last run may be shorter)."""
+    m = values.numel()
+    if m <= length:
+        acc[first] += values.sum()
+        return
+    whole = m // length
+    acc[first:first + whole] += values[:whole * length].view(whole, length).sum(1)
+    if whole * length < m:
+        acc[first + whole] += values[whole * length:].sum()
+
+
+def _device_sums(t, key, tol=0.0, bounds=True):
+    """Per stretch (float64 vectors on t's device): sum w*x, the sum of squared bounds, sum |w x|. In passes of up
+    to CHUNK elements that start where a stretch starts (or, for stretches longer than CHUNK, inside one)."""
     flat = t.reshape(-1)
-    total, squares, magnitude = (torch.zeros((), dtype=torch.float64, device=t.device) for _ in range(3))
-    for start in range(0, flat.numel(), CHUNK):
-        x = flat[start:start + CHUNK].double()
-        w = _weights(key, start, x.numel(), t.device)
-        finite = torch.isfinite(x)
-        x = torch.where(finite, x, torch.zeros_like(x))
-        total += (w * x).sum()
-        squares += (((tol + tol * x.abs()) * finite) ** 2).sum()
-        magnitude += (w * x).abs().sum()
+    n = flat.numel()
+    length, count = stretches(n)
+    total, squares, magnitude = (torch.zeros(count, dtype=torch.float64, device=t.device) for _ in range(3))
+    per_pass = max(1, CHUNK // length)
+    for s0 in range(0, count, per_pass):
+        lo, hi = s0 * length, min(n, (s0 + per_pass) * length)
+        for start in range(lo, hi, CHUNK):
+            x = flat[start:min(hi, start + CHUNK)].double()
+            w = _weights(key, start, x.numel(), t.device)
+            finite = torch.isfinite(x)
+            x = torch.where(finite, x, torch.zeros_like(x))
+            first = start // length
+            _fold(total, first, w * x, length)
+            if bounds:  # the trusted side's (the worker commits the sums alone)
+                _fold(squares, first, ((tol + tol * x.abs()) * finite) ** 2, length)
+                _fold(magnitude, first, (w * x).abs(), length)
     return total, squares, magnitude
 
 
 def _sums(t, key, tol=0.0):
-    """(sum w*x, the bound on a digest's difference for an output within tol of t) in float64."""
-    total, squares, magnitude = (float(v) for v in _device_sums(t, key, tol))
-    return total, SIGMAS * squares ** 0.5 + ROUNDING * magnitude
+    """Per stretch: (sum w*x, the bound on a digest's difference for an output within tol of t), float64 lists."""
+    total, squares, magnitude = (v.tolist() for v in _device_sums(t, key, tol))
+    return total, [SIGMAS * q ** 0.5 + ROUNDING * m for q, m in zip(squares, magnitude)]
 
 
 def read_back(values, stack=torch.stack):
@@ -63,16 +94,22 @@ def read_back(values, stack=torch.stack):
 
 
 def digests(calls, key):
-    """[[digest per output] per call] (None for a non-tensor output), read back from the device at once."""
-    sums = [_device_sums(t, key)[0] for outs in calls for t in outs if isinstance(t, torch.Tensor) and t.numel()]
-    totals = iter(read_back(sums))
-    return [[(next(totals) if t.numel() else 0.0) if isinstance(t, torch.Tensor) else None for t in outs]
-            for outs in calls]
+    """[[digest per output] per call]: a digest is one sum per stretch of the output (a list; [] for an empty
+    output, None for a non-tensor one), read back from the device at once."""
+    sums = [_device_sums(t, key, bounds=False)[0] for outs in calls for t in outs if isinstance(t, torch.Tensor) and t.numel()]
+    one_device = len({v.device for v in sums}) <= 1
+    values = iter(torch.cat(sums).tolist() if sums and one_device else [x for v in sums for x in v.tolist()])
+    return [[([next(values) for _ in range(stretches(t.numel())[1])] if t.numel() else [])
+             if isinstance(t, torch.Tensor) else None for t in outs] for outs in calls]
 
 
 def digest(outputs, key):
     """[digest per output] (None for a non-tensor output)."""
     return digests([outputs], key)[0]
+
+
+def _numbers(d, count):
+    return isinstance(d, list) and len(d) == count and all(type(v) in (int, float) and v == v for v in d)
 
 
 def check(digests, expected, key, tolerances, shapes=None):
@@ -91,12 +128,14 @@ def check(digests, expected, key, tolerances, shapes=None):
                    f"{tuple(e.shape)}"
         if not e.numel():
             continue
-        if not isinstance(d, (int, float)) or d != d:
-            return f"output {i}'s digest is {d!r}"
         want, allowance = _sums(e, key, tol)
-        allowance += 1e-300
-        if abs(d - want) > allowance:
-            return f"output {i} does not match the reference (digest {d:.6g}, the reference's {want:.6g} ± {allowance:.2g})"
+        if not _numbers(d, len(want)):
+            return f"output {i}'s digest is not {len(want)} numbers: {str(d)[:80]}"
+        off = [j for j, (x, y, a) in enumerate(zip(d, want, allowance)) if abs(x - y) > a + 1e-300]
+        if off:
+            j = off[0]
+            return f"output {i} does not match the reference ({len(off)} of its {len(want)} stretches differ; " \
+                   f"stretch {j}: digest {d[j]:.6g}, the reference's {want[j]:.6g} ± {allowance[j]:.2g})"
     return None
 
 
@@ -106,11 +145,9 @@ def same(digests, outputs, key):
     if not isinstance(digests, list) or len(digests) != len(outputs):
         return False
     for d, t in zip(digests, outputs):
-        if d is None or not isinstance(t, torch.Tensor) or not t.numel():
+        if not isinstance(t, torch.Tensor) or not t.numel():
             continue
-        if not isinstance(d, (int, float)):
-            return False
         now, rounding = _sums(t, key)
-        if abs(d - now) > 10 * rounding + 1e-300:
+        if not _numbers(d, len(now)) or any(abs(x - y) > 10 * r + 1e-300 for x, y, r in zip(d, now, rounding)):
             return False
     return True

@@ -4,8 +4,8 @@ process and everything it starts (a seccomp filter; unprivileged once no_new_pri
 Landlock (landlock.py) confines writing, creating, renaming and removing files, but not changing a file's mode,
 owner, times or extended attributes: chmod, chown, utime and setxattr would still reach every file the user owns.
 Nor does it take root's powers away, and the GPU machine runs as root: mount, reboot, module loading, clocks and the
-like; io_uring, which does file operations without their system calls; POSIX message queues; and the ioctls that
-set a file's inode flags and attributes through a descriptor opened for reading. The filter answers each of these with
+like; io_uring, which does file operations without their system calls; POSIX message queues; new sockets (a
+service listening on a unix socket outside the sandbox); and the ioctls that set a file's inode flags and attributes through a descriptor opened for reading. The filter answers each of these with
 EPERM (the candidate sees a PermissionError). Only the standard library: a classic BPF program built by hand, for
 x86-64 and arm64 (elsewhere it says it is not in force).
 """
@@ -46,6 +46,11 @@ CALLS = {
     # after a passing check, session 11); file_setattr sets inode flags without the calls above (Linux 6.17).
     "mq_open": (240, 180), "mq_unlink": (241, 181), "mq_timedsend": (242, 182), "mq_timedreceive": (243, 183),
     "mq_notify": (244, 184), "mq_getsetattr": (245, 185), "file_setattr": (469, 469),
+    # Every new socket: Landlock governs making a unix socket's file, not connecting to one that a service outside
+    # listens on (Docker's, D-Bus, a Ray node's), nor UDP, nor TCP on kernels without its network ABI (a red team
+    # found the unix path, session 11). A worker needs none: its channel is two pipes; CUDA starts before the filter;
+    # socketpair (a connected pair that reaches nothing outside) stays allowed.
+    "socket": (41, 198),
 }
 # ioctl commands refused on any file: they change a file's inode flags, attributes, version, verity or encryption
 # through a descriptor opened only for reading (Landlock governs ioctls on devices only; a red team set "nodump"
