@@ -298,6 +298,45 @@ def test_sets_override_module_sizes_and_bad_ones_are_named():
         parse_sets(["16"])
 
 
+def test_a_set_size_reaches_the_module_lines_computed_from_it(tmp_path):
+    # KernelBench's level-2 problems derive shapes at module level (bias_shape = (out_channels, 1, 1)): a --set
+    # out_channels must change them too, or the bias no longer fits the convolution. Tuple assignments, annotated
+    # ones and a size used in another size follow as well; the file itself is not changed.
+    problem = tmp_path / "derived.py"
+    source = textwrap.dedent("""
+        import torch
+        import torch.nn as nn
+
+        batch_size = 128
+        in_channels, out_channels = 8, 64
+        bias_shape = (out_channels, 1, 1)
+        height: int = 32
+        width = height * 2
+
+        class Model(nn.Module):
+            def __init__(self, cin, cout, bias_shape):
+                super().__init__()
+                self.conv = nn.Conv2d(cin, cout, 3)
+                self.bias = nn.Parameter(torch.randn(bias_shape))
+
+            def forward(self, x):
+                return self.conv(x) + self.bias
+
+        def get_inputs():
+            return [torch.rand(batch_size, in_channels, height, width)]
+
+        def get_init_inputs():
+            return [in_channels, out_channels, bias_shape]
+        """)
+    problem.write_text(source)
+    p = load_problem(str(problem), {"batch_size": 2, "out_channels": 4, "height": 8})
+    assert (p.bias_shape, p.width, p.in_channels) == ((4, 1, 1), 16, 8)
+    model = p.Model(*p.get_init_inputs())
+    assert model(*p.get_inputs()).shape == (2, 4, 6, 14)
+    assert problem.read_text() == source
+    assert load_problem(str(problem)).bias_shape == (64, 1, 1)
+
+
 BIG = '''
 import torch
 import torch.nn as nn

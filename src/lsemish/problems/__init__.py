@@ -4,6 +4,7 @@ and three small examples that run through Triton's interpreter (a matmul, a GEMM
 reduction)."""
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 
@@ -20,14 +21,20 @@ class ProblemError(Exception):
     """A problem file (or a --set on it) that cannot be used; the message is one line naming the file and cause."""
 
 
-def load_module(path, role, required=()):
-    """The module in file `path`, with a one-line ProblemError for each way it can be unusable."""
+def load_module(path, role, required=(), sets=None):
+    """The module in file `path`, with a one-line ProblemError for each way it can be unusable. `sets`: {name: value}
+    assigned right after each top-level statement that assigns the name, so that the module's later lines (a
+    `bias_shape = (out_channels, 1, 1)`, `input_shape = (num_classes,)`) are computed from the new value."""
     spec = importlib.util.spec_from_file_location(f"lsemish_{role}_{abs(hash(os.path.abspath(path)))}", path)
     if spec is None:
         raise ProblemError(f"cannot load {role} {path}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)
+        if sets:
+            with open(path) as fh:
+                exec(compile(_with_sets(ast.parse(fh.read(), path), sets), path, "exec"), module.__dict__)
+        else:
+            spec.loader.exec_module(module)
     except SyntaxError as e:
         raise ProblemError(f"{role} {path} has a syntax error at line {e.lineno}: {e.msg}") from None
     except Exception as e:  # the file's own import-time code failed: one line naming it
@@ -36,6 +43,24 @@ def load_module(path, role, required=()):
     if missing:
         raise ProblemError(f"{role} {path} defines no {', '.join(missing)}")
     return module
+
+
+def _assigned(node):
+    """The names a top-level statement binds by assignment (a = ..., a, b = ..., a: int = ..., a += ...)."""
+    targets = node.targets if isinstance(node, ast.Assign) else \
+        [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _with_sets(tree, sets):
+    body = []
+    for node in tree.body:
+        body.append(node)
+        for name in sorted(_assigned(node) & set(sets)):
+            body.append(ast.copy_location(ast.Assign(targets=[ast.Name(name, ast.Store())],
+                                                     value=ast.Constant(sets[name])), node))
+    tree.body = body
+    return ast.fix_missing_locations(tree)
 
 
 def sizes(module) -> dict:
@@ -64,11 +89,16 @@ def load_problem(path=None, sets=None):
     path = PROBLEM_22 if path is None else path
     module = load_module(path, "problem", REQUIRED)
     known = sizes(module)
+    typed = {}
     for name, value in (sets or {}).items():
         if name not in known:
             raise ProblemError(f"--set {name}: problem {path} has no module-level size of that name; it has: "
                                + (", ".join(f"{k}={v}" for k, v in known.items()) or "none"))
-        setattr(module, name, type(known[name])(value) if not isinstance(known[name], bool) else bool(value))
+        typed[name] = type(known[name])(value) if not isinstance(known[name], bool) else bool(value)
+    if typed:  # again, with the sizes in place before the lines that use them
+        module = load_module(path, "problem", REQUIRED, typed)
+        for name, value in typed.items():  # a size bound elsewhere than by a top-level assignment
+            setattr(module, name, value)
     module.__lsemish_path__ = os.path.abspath(path)
     return module
 
