@@ -12,7 +12,7 @@ what this machine has, without running anything.
 With --gpus N, checks are placed on the GPUs by the memory each needs (MemoryBudget), --jobs at most at once.
 
     PYTHONPATH=src python benchmarks/official_problems.py KB_DIR OUT [--levels 1,2] [--jobs 4] [--trials 1]
-        [--gpus N [--gpu-budget 0.8]] [--deadline S] [--only SUBSTR,...]
+        [--gpus N [--gpu-budget 0.8]] [--deadline S] [--only SUBSTR,...] [--sample official_cpu_sample.json]
 """
 import argparse
 import concurrent.futures as cf
@@ -34,7 +34,7 @@ def problems(root, levels):
     return out
 
 
-def run_one(path, trials, timeout, work, deadline=None, gpu=None):
+def run_one(path, trials, timeout, work, deadline=None, gpu=None, sets=None):
     if deadline is not None and time.time() + 5 > deadline:
         return {"problem": os.path.relpath(path, os.path.dirname(os.path.dirname(path))), "rc": None, "seconds": 0,
                 "traceback": False, "verdict": "not run", "reason": "the run's --deadline came first"}
@@ -44,7 +44,7 @@ def run_one(path, trials, timeout, work, deadline=None, gpu=None):
     report = own + ".json"
     t0 = time.time()
     cmd = [sys.executable, "-m", "lsemish", "check", "--problem", path, "--candidate", own, "--trials", str(trials),
-           "--json", report]
+           "--json", report] + [arg for k, v in (sets or {}).items() for arg in ("--set", f"{k}={v}")]
     try:
         env = dict(os.environ, **({"CUDA_VISIBLE_DEVICES": str(gpu)} if gpu is not None else {}))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
@@ -52,7 +52,7 @@ def run_one(path, trials, timeout, work, deadline=None, gpu=None):
     except subprocess.TimeoutExpired:
         rc, out, err = None, "", f"no verdict within {timeout} s"
     row = {"problem": os.path.relpath(path, os.path.dirname(os.path.dirname(path))), "rc": rc,
-           "seconds": round(time.time() - t0, 1), "traceback": "Traceback" in out + err}
+           "seconds": round(time.time() - t0, 1), "traceback": "Traceback" in out + err, "sets": sets or {}}
     if os.path.exists(report):
         with open(report) as fh:
             data = json.load(fh)
@@ -124,9 +124,19 @@ def main():
     p.add_argument("--gpu-budget", type=float, default=0.8, help="with --gpus: the share of a GPU's memory that "
                    "the checks placed on it may need together")
     p.add_argument("--deadline", type=float, default=None, help="seconds: start no problem after this")
+    p.add_argument("--sample", default=None, help="a JSON file {problem path under KB_DIR: {size: value}}: only those "
+                   "problems, each with its sizes set (official_cpu_sample.json: a CPU sample at small sizes)")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     paths = problems(args.kb_dir, args.levels.split(","))
+    sample = {}
+    if args.sample:
+        with open(args.sample) as fh:
+            sample = {os.path.join(args.kb_dir, k): v for k, v in json.load(fh).items() if not k.startswith("_")}
+        missing = [k for k in sample if not os.path.exists(k)]
+        if missing:
+            raise SystemExit(f"--sample names problems not in {args.kb_dir}: {', '.join(missing)}")
+        paths = list(sample)
     if args.only:
         paths = [path for path in paths if any(k in path for k in args.only.split(","))]
     if args.estimate_only:
@@ -155,10 +165,10 @@ def main():
 
         def one(path):
             if budget is None:
-                return run_one(path, args.trials, args.timeout, work, deadline)
+                return run_one(path, args.trials, args.timeout, work, deadline, sets=sample.get(path))
             gpu, held = budget.take(needs[path])
             try:
-                return dict(run_one(path, args.trials, args.timeout, work, deadline, gpu), gpu=gpu,
+                return dict(run_one(path, args.trials, args.timeout, work, deadline, gpu, sample.get(path)), gpu=gpu,
                             need_gib=None if needs[path] is None else round(needs[path] / 2**30, 2))
             finally:
                 budget.give(gpu, held)
@@ -170,7 +180,8 @@ def main():
         for i, row in enumerate(rows):
             if row["verdict"] != "pass" and any(w in (row["reason"] or "") for w in ("memory", "GiB free")) and not (
                     deadline and time.time() + 5 > deadline):
-                again = run_one(os.path.join(args.kb_dir, row["problem"]), args.trials, args.timeout, work, deadline)
+                path = os.path.join(args.kb_dir, row["problem"])
+                again = run_one(path, args.trials, args.timeout, work, deadline, sets=sample.get(path))
                 again["alone_after"] = row["verdict"] + ": " + (row["reason"] or "")
                 rows[i] = again
                 record(again)
@@ -178,8 +189,8 @@ def main():
     passed = sum(r["verdict"] == "pass" for r in rows)
     lines = [f"{len(rows)} problems, {passed} pass, {sum(r['traceback'] for r in rows)} with a traceback; "
              f"largest child's peak host memory {peak:.1f} GiB", "",
-             "| problem | verdict | s | peak GiB (trusted / worker) | reason |", "|---|---|---|---|---|"] + [
-        f"| {r['problem']} | {r['verdict']} | {r['seconds']} | "
+             "| problem | sizes set | verdict | s | peak GiB (trusted / worker) | reason |", "|---|---|---|---|---|---|"] + [
+        f"| {r['problem']} | {' '.join(f'{k}={v}' for k, v in r.get('sets', {}).items())} | {r['verdict']} | {r['seconds']} | "
         f"{(r.get('peak_gib') or {}).get('trusted', '—')} / {(r.get('peak_gib') or {}).get('worker', '—')} | "
         f"{r['reason'] or ''} |" for r in rows]
     with open(os.path.join(args.out, "official.md"), "w") as fh:

@@ -4,6 +4,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 
 from official_problems import MemoryBudget  # noqa: E402
@@ -58,3 +60,28 @@ def test_the_runner_checks_each_problem_with_its_own_reference_and_records_time_
     assert [row["verdict"] for row in rows] == ["pass", "pass"] and not any(row["traceback"] for row in rows)
     assert all(row["peak_gib"]["trusted"] > 0 and row["peak_gib"]["worker"] > 0 for row in rows)
     assert "2 problems, 2 pass, 0 with a traceback" in (tmp_path / "out" / "official.md").read_text()
+
+
+KERNELBENCH = os.environ.get("LSEMISH_KERNELBENCH")  # KernelBench's KernelBench/ folder (not vendored, issue 26)
+
+
+@pytest.mark.skipif(not KERNELBENCH, reason="set LSEMISH_KERNELBENCH to KernelBench's KernelBench/ folder to run the "
+                    "official CPU sample (benchmarks/official_cpu_sample.json)")
+def test_the_official_cpu_sample_passes_with_each_problems_own_reference(tmp_path):
+    # Official problems of every kind at small sizes (--set, derived module-level shapes following): each passes
+    # check with its own reference as the candidate, in one line each, no traceback.
+    import json
+    import subprocess
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(here)
+    sample = os.path.join(root, "benchmarks", "official_cpu_sample.json")
+    out = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "official_problems.py"), KERNELBENCH,
+                          str(tmp_path), "--sample", sample, "--jobs", "2", "--trials", "1"],
+                         capture_output=True, text=True, timeout=1200,
+                         env=dict(os.environ, PYTHONPATH=os.path.join(root, "src"), TRITON_INTERPRET="1"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [json.loads(line) for line in open(tmp_path / "official.jsonl")]
+    names = [k for k in json.load(open(sample)) if not k.startswith("_")]
+    assert sorted(r["problem"] for r in rows) == sorted(names)
+    assert all(r["verdict"] == "pass" and not r["traceback"] for r in rows), \
+        [(r["problem"], r["verdict"], r["reason"]) for r in rows if r["verdict"] != "pass" or r["traceback"]]
