@@ -1,10 +1,11 @@
-"""The official-problems runner (benchmarks/official_problems.py) places checks on GPUs by the memory they need."""
+"""The official-problems runner (benchmarks/evaluator/official_problems.py) places checks on GPUs by the memory they
+need."""
 import os
 import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks", "evaluator"))
 
 from official_problems import MemoryBudget  # noqa: E402
 
@@ -50,7 +51,7 @@ def test_the_runner_checks_each_problem_with_its_own_reference_and_records_time_
     (tmp_path / "kb" / "level1").mkdir(parents=True)
     for i, name in enumerate(("matmul", "row_softmax_mean"), 1):
         shutil.copy(os.path.join(problems, f"{name}.py"), tmp_path / "kb" / "level1" / f"{i}_{name}.py")
-    r = subprocess.run([sys.executable, os.path.join(here, "..", "benchmarks", "official_problems.py"),
+    r = subprocess.run([sys.executable, os.path.join(here, "..", "benchmarks", "evaluator", "official_problems.py"),
                         str(tmp_path / "kb"), str(tmp_path / "out"), "--levels", "1", "--jobs", "2", "--trials", "1",
                         "--timeout", "200"], capture_output=True, text=True, timeout=400)
     assert r.returncode == 0, r.stderr[-2000:]

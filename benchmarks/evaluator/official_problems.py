@@ -11,7 +11,7 @@ what this machine has, without running anything.
 
 With --gpus N, checks are placed on the GPUs by the memory each needs (MemoryBudget), --jobs at most at once.
 
-    PYTHONPATH=src python benchmarks/official_problems.py KB_DIR OUT [--levels 1,2] [--jobs 4] [--trials 1]
+    PYTHONPATH=src python benchmarks/evaluator/official_problems.py KB_DIR OUT [--levels 1,2] [--jobs 4] [--trials 1]
         [--gpus N [--gpu-budget 0.8]] [--deadline S] [--only SUBSTR,...]
 """
 import argparse
