@@ -1,6 +1,7 @@
 """What the kernel-time scripts share (GPU): the seeded problem they time with its float64 reference, contenders
 timed by CUDA-graph replays (no host time) in interleaved rounds, and the JSON they write.
-Used by sweep_tma.py, sweep_few.py, ab_modules.py and read_roofline.py."""
+Used by scripts in forward/, host/ and backward/ (sweep_*.py, native16.py, read_roofline.py, ab_*.py,
+compiled_vs_eager.py); each puts this folder on sys.path before importing it."""
 import json
 import statistics
 

@@ -1,4 +1,5 @@
-"""The official-problems runner (benchmarks/official_problems.py) places checks on GPUs by the memory they need."""
+"""The official-problems runner (benchmarks/evaluator/official_problems.py) places checks on GPUs by the memory they
+need."""
 import os
 import sys
 import threading
@@ -6,7 +7,7 @@ import time
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks", "evaluator"))
 
 from official_problems import MemoryBudget  # noqa: E402
 
@@ -52,7 +53,7 @@ def test_the_runner_checks_each_problem_with_its_own_reference_and_records_time_
     (tmp_path / "kb" / "level1").mkdir(parents=True)
     for i, name in enumerate(("matmul", "row_softmax_mean"), 1):
         shutil.copy(os.path.join(problems, f"{name}.py"), tmp_path / "kb" / "level1" / f"{i}_{name}.py")
-    r = subprocess.run([sys.executable, os.path.join(here, "..", "benchmarks", "official_problems.py"),
+    r = subprocess.run([sys.executable, os.path.join(here, "..", "benchmarks", "evaluator", "official_problems.py"),
                         str(tmp_path / "kb"), str(tmp_path / "out"), "--levels", "1", "--jobs", "2", "--trials", "1",
                         "--timeout", "200"], capture_output=True, text=True, timeout=400)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -66,7 +67,7 @@ KERNELBENCH = os.environ.get("LSEMISH_KERNELBENCH")  # KernelBench's KernelBench
 
 
 @pytest.mark.skipif(not KERNELBENCH, reason="set LSEMISH_KERNELBENCH to KernelBench's KernelBench/ folder to run the "
-                    "official CPU sample (benchmarks/official_cpu_sample.json)")
+                    "official CPU sample (benchmarks/evaluator/official_cpu_sample.json)")
 def test_the_official_cpu_sample_passes_with_each_problems_own_reference(tmp_path):
     # Official problems of every kind at small sizes (--set, derived module-level shapes following): each passes
     # check with its own reference as the candidate, in one line each, no traceback.
@@ -74,8 +75,8 @@ def test_the_official_cpu_sample_passes_with_each_problems_own_reference(tmp_pat
     import subprocess
     here = os.path.dirname(os.path.abspath(__file__))
     root = os.path.dirname(here)
-    sample = os.path.join(root, "benchmarks", "official_cpu_sample.json")
-    out = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "official_problems.py"), KERNELBENCH,
+    sample = os.path.join(root, "benchmarks", "evaluator", "official_cpu_sample.json")
+    out = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "evaluator", "official_problems.py"), KERNELBENCH,
                           str(tmp_path), "--sample", sample, "--jobs", "2", "--trials", "1"],
                          capture_output=True, text=True, timeout=1200,
                          env=dict(os.environ, PYTHONPATH=os.path.join(root, "src"), TRITON_INTERPRET="1"))

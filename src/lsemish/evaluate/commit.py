@@ -10,7 +10,7 @@ a stretch's sums differ by a sum of independent terms |w_i e_i| <= tol (1 + |ref
 times the root of the summed squared bounds with probability below 2 exp(-SIGMAS**2 / 2), about 1e-14 (1e-12 for
 all 64 stretches). A wrong output's stretch differs by about the root of its summed squared errors over sqrt 3: a
 wholly wrong output of values near 1 passes one sum with a probability near 8 sqrt(3) tol (measured for one sum per
-output, benchmarks/digest_false_accept.py: 0.2 % at tol 1e-4, 22 % at 1e-2), and must pass all 64 here; an error confined to a few stretches meets their bound alone, not the whole output's. Errors of a few tolerances
+output, benchmarks/evaluator/digest_false_accept.py: 0.2 % at tol 1e-4, 22 % at 1e-2), and must pass all 64 here; an error confined to a few stretches meets their bound alone, not the whole output's. Errors of a few tolerances
 can still hide (each stretch's bound is SIGMAS tolerances wide): they are for the full comparison of the sampled
 calls. (A bound linear in the element count would be exact but lets a wholly wrong output of 10**8 elements through.)
 """

@@ -1,6 +1,7 @@
 """Sweep GEMM variants per precision mode at one shape on a GPU, in one process, next to cuBLAS.
 
-Usage (device machine): PYTHONPATH=src python benchmarks/sweep_configs.py --out DIR [--shape M,K,N] [--only tf32,bf16]
+Usage (device machine):
+    PYTHONPATH=src python benchmarks/forward/sweep_configs.py --out DIR [--shape M,K,N] [--only tf32,bf16]
 A variant is (precision, config, PROMOTE, SYNC_RS) for the register-operand forward (_register_lse_partials_kernel;
 tf32 variants run it instead of the default TMA kernel); config = model_new._register_config's arguments. PROMOTE is always on
 now (the column stays so that older result files read the same); SYNC_RS 0 turns the kernel's wait off here only.

@@ -3,16 +3,19 @@ interleaved (3 rounds, medians), and rel-L2 against float64. Writes a JSON and p
 `float16` sweeps a 16-bit model's forward (issue 23); its configs are written in fp32 units, as the tables are (the
 kernel doubles BLOCK_K for 16-bit operands, so that a stage holds the same bytes).
 
-    PYTHONPATH=src python3 benchmarks/sweep_tma.py OUT.json [--configs "[(BM, BN, BK, warps, stages[, GROUP_M]), ...]"]
-                                                         [--shapes "[(M, K, N), ...]"] [--dtype bfloat16]
+    PYTHONPATH=src python3 benchmarks/forward/sweep_tma.py OUT.json
+        [--configs "[(BM, BN, BK, warps, stages[, GROUP_M]), ...]"] [--shapes "[(M, K, N), ...]"] [--dtype bfloat16]
 """
 import ast
+import os
 import sys
 
 import torch
-from graph_timing import interleaved_ms, problem, rel_l2, write_json
 
-import lsemish.model_new as mn
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
+from graph_timing import interleaved_ms, problem, rel_l2, write_json  # noqa: E402
+
+import lsemish.model_new as mn  # noqa: E402
 
 # (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages[, GROUP_M (default 8)])
 CONFIGS = [(64, 64, 64, 4, 6), (64, 128, 32, 4, 6), (64, 64, 128, 4, 3), (64, 32, 128, 4, 4), (64, 128, 64, 4, 4),

@@ -24,7 +24,7 @@ In-process variants, before each timed trial (outside its events; with --all als
   integrity+device-fresh  the worker's scan of torch's namespaces first (the other half of settle)
   frozen-gc+device-fresh  gc.collect() then gc.freeze() first (the worker's settle since session 10)
 
-    PYTHONPATH=src python benchmarks/evaluator_overhead.py OUT [--shape M,K,N] [--rounds R]
+    PYTHONPATH=src python benchmarks/evaluator/evaluator_overhead.py OUT [--shape M,K,N] [--rounds R]
 """
 import argparse
 import gc

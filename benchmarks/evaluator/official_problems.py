@@ -11,8 +11,9 @@ what this machine has, without running anything.
 
 With --gpus N, checks are placed on the GPUs by the memory each needs (MemoryBudget), --jobs at most at once.
 
-    PYTHONPATH=src python benchmarks/official_problems.py KB_DIR OUT [--levels 1,2] [--jobs 4] [--trials 1]
-        [--gpus N [--gpu-budget 0.8]] [--deadline S] [--only SUBSTR,...] [--sample official_cpu_sample.json]
+    PYTHONPATH=src python benchmarks/evaluator/official_problems.py KB_DIR OUT [--levels 1,2] [--jobs 4] [--trials 1]
+        [--gpus N [--gpu-budget 0.8]] [--deadline S] [--only SUBSTR,...]
+        [--sample benchmarks/evaluator/official_cpu_sample.json]
 """
 import argparse
 import concurrent.futures as cf
@@ -125,7 +126,7 @@ def main():
                    "the checks placed on it may need together")
     p.add_argument("--deadline", type=float, default=None, help="seconds: start no problem after this")
     p.add_argument("--sample", default=None, help="a JSON file {problem path under KB_DIR: {size: value}}: only those "
-                   "problems, each with its sizes set (official_cpu_sample.json: a CPU sample at small sizes)")
+                   "problems, each with its sizes set (benchmarks/evaluator/official_cpu_sample.json: a CPU sample at small sizes)")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     paths = problems(args.kb_dir, args.levels.split(","))

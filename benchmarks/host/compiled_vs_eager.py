@@ -5,16 +5,19 @@ the L2 flush) and GPU time (triton.testing.do_bench), interleaved
 over ROUNDS rounds, medians; the compiled outputs are compared with eager's. Run one copy per process: the copy loaded
 first registers the torch.ops the compiled graph calls.
 
-    PYTHONPATH=src python3 benchmarks/compiled_vs_eager.py OUT.json FILE:LABEL
+    PYTHONPATH=src python3 benchmarks/host/compiled_vs_eager.py OUT.json FILE:LABEL
 """
+import os
 import statistics
 import sys
 
 import torch
 import triton
-from ab_host_paths import call_ms
-from ab_modules import load
-from graph_timing import write_json
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
+from ab_host_paths import call_ms  # noqa: E402
+from ab_modules import load  # noqa: E402
+from graph_timing import write_json  # noqa: E402
 
 ROUNDS = 5
 M, K, N = 1024, 8192, 8192

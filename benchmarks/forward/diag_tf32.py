@@ -5,7 +5,7 @@ rounded to tf32. Then runs the 3xtf32 (fp32) mode of the register-operand forwar
 truncation of x (each K step's products promoted by an IEEE add, as shipped), and the same split with float64
 accumulation. The variant without promotion (the three products chained in the tensor core's accumulator: rel-L2
 1.8e-5) needed a kernel switch that the shipped module no longer carries; it ran from commit 9ef2176 of this script.
-Usage (GPU): PYTHONPATH=src python benchmarks/diag_tf32.py
+Usage (GPU): PYTHONPATH=src python benchmarks/forward/diag_tf32.py
 """
 import torch
 import triton

@@ -2,7 +2,7 @@
 torch.library dispatch, autograd and the Triton launches cost, next to eager PyTorch. Then a cProfile of the
 lsemish forward + backward.
 
-    PYTHONPATH=src python benchmarks/host_overhead.py
+    PYTHONPATH=src python benchmarks/host/host_overhead.py
 """
 import cProfile
 import io

@@ -1,7 +1,7 @@
 """The hottest SASS instructions of a kernel in an NCU `--page source --print-source sass --csv` file: by warp stall
 samples, with each instruction's share of the kernel's samples (and the columns NCU gives beside them).
 
-    python3 benchmarks/ncu_sass_hot.py FILE.csv [TOP]
+    python3 benchmarks/ncu/ncu_sass_hot.py FILE.csv [TOP]
 """
 import csv
 import sys

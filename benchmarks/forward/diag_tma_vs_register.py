@@ -1,7 +1,7 @@
 """The tf32 op through the TMA-rounded kernel against the register-operand kernel (what torch.compile's traced graph
 runs) on opcheck's inputs: the largest differences of each output and gradient (GPU).
 
-    PYTHONPATH=src python3 benchmarks/diag_tma_vs_register.py
+    PYTHONPATH=src python3 benchmarks/forward/diag_tma_vs_register.py
 """
 import torch
 

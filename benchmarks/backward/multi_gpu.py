@@ -1,9 +1,9 @@
 """lsemish.distributed across the GPUs of one host (NCCL): output against one GPU's, forward and forward+backward
 time against one GPU, interleaved in the same processes, per shape. One process per GPU, started here.
 
-    PYTHONPATH=src python3 benchmarks/multi_gpu.py --gpus 2 --out multi-gpu-2.json
+    PYTHONPATH=src python3 benchmarks/backward/multi_gpu.py --gpus 2 --out multi-gpu-2.json
         [--shapes "4096,8192,50257;1024,8192,128256;16,8192,128256"] [--rounds 3] [--reps 10]
-    PYTHONPATH=src python3 benchmarks/multi_gpu.py --cpu --gpus 2 --shapes 8,32,50    # gloo + interpreter, no timing
+    PYTHONPATH=src python3 benchmarks/backward/multi_gpu.py --cpu --gpus 2 --shapes 8,32,50  # gloo + interpreter, no timing
 
 NVLink multicast stays off (NCCL_NVLS_ENABLE=0 is set for the workers whatever the caller's environment says).
 """

@@ -3,7 +3,7 @@
 # DELAY seconds per answer (as a model endpoint would) and answers, in turn, with a retiled seed, lsemish's own
 # deliverable, a wrong candidate, a non-Python block, and three cheating candidates (tests/hostile/), 3 rounds x 4
 # samples on every GPU; then the same agent with --samples 1 on one GPU. SEED is the seed's current_code.py (carry it).
-# Usage on the device machine, from the checkout:  bash benchmarks/loop_gpu_run.sh $OUT SEED [DELAY]
+# Usage on the device machine, from the checkout:  bash benchmarks/evaluator/loop_gpu_run.sh $OUT SEED [DELAY]
 set -uo pipefail
 out=${1:?results folder}
 seed=${2:?the current_code.py of the seed}

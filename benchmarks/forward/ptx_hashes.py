@@ -2,7 +2,7 @@
 debug sections (CPU: triton.compile with a GPUTarget, through compile_report). Run before and after a change to
 model_new.py to show that the fp32 kernels' code did not change (run without TRITON_INTERPRET):
 
-    PYTHONPATH=src python benchmarks/ptx_hashes.py > hashes.json
+    PYTHONPATH=src python benchmarks/forward/ptx_hashes.py > hashes.json
 """
 import hashlib
 import json

@@ -1,7 +1,7 @@
 """Per kernel of an NCU `--csv --page details` file: duration, throughputs, pipe and issue figures, registers, shared
 memory, waves, and each stall reason NCU's rules name with its share of the cycles between issues.
 
-    python3 benchmarks/ncu_summary.py FILE.csv
+    python3 benchmarks/ncu/ncu_summary.py FILE.csv
 """
 import csv
 import re

@@ -1,13 +1,16 @@
 """Kernel time (CUDA-graph replays, interleaved, medians) of the fp32 mode's forward at the headline and at
 16x8192x8192 in two copies of the deliverable, with rel-L2 against float64 (GPU).
 
-    PYTHONPATH=src python3 benchmarks/ab_fp32_guard.py OUT.json FILE_A:LABEL FILE_B:LABEL
+    PYTHONPATH=src python3 benchmarks/host/ab_fp32_guard.py OUT.json FILE_A:LABEL FILE_B:LABEL
 """
+import os
 import sys
 
 import torch
-from ab_modules import load
-from graph_timing import interleaved_ms, problem, rel_l2, write_json
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
+from ab_modules import load  # noqa: E402
+from graph_timing import interleaved_ms, problem, rel_l2, write_json  # noqa: E402
 
 
 def main(out_path, specs):

@@ -4,7 +4,7 @@ fresh workers in turn, each calibrated three times before its model is loaded an
 Model), unpinned and then pinned (the worker on one CPU, this process on another: sandbox.timing_cpus). CPU or GPU.
 Writes worker-spread.json to OUT.
 
-    PYTHONPATH=src python benchmarks/worker_spread.py OUT [--device cpu|cuda] [--workers 6] [--calls 60]
+    PYTHONPATH=src python benchmarks/evaluator/worker_spread.py OUT [--device cpu|cuda] [--workers 6] [--calls 60]
 """
 import argparse
 import json

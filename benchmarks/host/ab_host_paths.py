@@ -5,18 +5,21 @@ a tiny shape, where the GPU work is negligible) and per-call latency as KernelBe
 rounds; medians over rounds. (session6/launch-paths/ ran this script's own copies of the two timers at 6485fb7: a
 synchronize inside the host loop's timing, and per-call latency without the L2 flush.)
 
-    PYTHONPATH=src python3 benchmarks/ab_host_paths.py OUT.json FILE_A:LABEL FILE_B:LABEL
+    PYTHONPATH=src python3 benchmarks/host/ab_host_paths.py OUT.json FILE_A:LABEL FILE_B:LABEL
         [--host-shape M,K,N] [--call-shapes "[(M, K, N), ...]"] [--cases "[('tf32', False), ...]"]
 """
 import ast
+import os
 import statistics
 import sys
 
 import torch
-from ab_modules import load
-from graph_timing import problem, write_json
 
-from lsemish.bench import host_ms, kernelbench_call_ms
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
+from ab_modules import load  # noqa: E402
+from graph_timing import problem, write_json  # noqa: E402
+
+from lsemish.bench import host_ms, kernelbench_call_ms  # noqa: E402
 
 ROUNDS = 5
 CASES = [("tf32", False), ("fp32", False), ("bf16", False), ("tf32", True), ("fp32", True)]

@@ -2,19 +2,22 @@
 and cuBLAS tf32 addmm (GPU): kernel time of CUDA-graph replays, contenders interleaved (3 rounds, medians), W's read
 rate, and rel-L2 against float64, at a few rows of x and several FMA configs (BLOCK_N, BLOCK_K, warps).
 
-    PYTHONPATH=src python3 benchmarks/sweep_fma.py OUT.json [--shapes "[(M, K, N), ...]"] [--configs "[(2, 2048, 8)]"]
-        [--precision fp32]
+    PYTHONPATH=src python3 benchmarks/forward/sweep_fma.py OUT.json [--shapes "[(M, K, N), ...]"]
+        [--configs "[(2, 2048, 8)]"] [--precision fp32]
 
 With --precision fp32 the fp32 mode's forward (the register-operand 3xtf32 kernel where the FMA kernel is off) is
 compared with cuBLAS in full fp32 (addmm with TF32 off: eager fp32, KernelBench's baseline).
 """
 import ast
+import os
 import sys
 
 import torch
-from graph_timing import interleaved_ms, problem, rel_l2, write_json
 
-import lsemish.model_new as mn
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
+from graph_timing import interleaved_ms, problem, rel_l2, write_json  # noqa: E402
+
+import lsemish.model_new as mn  # noqa: E402
 
 SHAPES = [(1, 8192, 8192), (2, 8192, 8192), (4, 8192, 8192), (8, 8192, 8192), (16, 8192, 8192),
           (1, 4096, 32000), (8, 4096, 32000)]

@@ -2,16 +2,19 @@
 8192 x 8192 fp32 (256 MiB), and how close do cuBLAS tf32 addmm and lsemish's forward come? Kernel time of CUDA-graph
 replays, contenders interleaved (3 rounds, medians). Writes a JSON and prints a table.
 
-    PYTHONPATH=src python3 benchmarks/read_roofline.py OUT.json
+    PYTHONPATH=src python3 benchmarks/forward/read_roofline.py OUT.json
 """
+import os
 import sys
 
 import torch
 import triton
 import triton.language as tl
-from graph_timing import interleaved_ms, write_json
 
-import lsemish.model_new as mn
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
+from graph_timing import interleaved_ms, write_json  # noqa: E402
+
+import lsemish.model_new as mn  # noqa: E402
 
 
 @triton.jit

@@ -2,7 +2,7 @@
 launches (torch.profiler), then per-call latency (KernelBench's way) and CUDA-graph kernel time of both, three
 rounds with the order alternating.
 
-    PYTHONPATH=src python3 benchmarks/ab_tf32_control.py FILE_A:LABEL FILE_B:LABEL
+    PYTHONPATH=src python3 benchmarks/host/ab_tf32_control.py FILE_A:LABEL FILE_B:LABEL
 """
 import sys
 

@@ -2,16 +2,19 @@
 and cuBLAS tf32 addmm across small M. Kernel time of CUDA-graph replays, interleaved (3 rounds, medians); rel-L2
 against float64. Writes a JSON, prints a table.
 
-    PYTHONPATH=src python3 benchmarks/sweep_few.py OUT.json
+    PYTHONPATH=src python3 benchmarks/forward/sweep_few.py OUT.json
 
 (session5/split/: the first split-K kernel, x first, swept by benchmarks/sweep_split.py at commit 8bfa023.)
 """
+import os
 import sys
 
 import torch
-from graph_timing import interleaved_ms, problem, rel_l2, write_json
 
-import lsemish.model_new as mn
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
+from graph_timing import interleaved_ms, problem, rel_l2, write_json  # noqa: E402
+
+import lsemish.model_new as mn  # noqa: E402
 
 TABLE = mn._TF32_TMA_CONFIGS["sm90"]
 SHIPPED = {k: (dict(v) if isinstance(v, dict) else v) for k, v in TABLE.items()}

@@ -6,7 +6,7 @@ the converted tile back there (st.shared, fence.proxy.async) before the wgmma re
 wgmma.wait_group arguments: [1, 0] is a pipelined loop (one group in flight, then the final drain), [0] a loop that
 drains the tensor core every K step, as the register-operand kernels do.
 
-    python3 benchmarks/restage_ptx.py
+    python3 benchmarks/forward/restage_ptx.py
 """
 import re
 

@@ -6,7 +6,7 @@ protocol, the reuse probe and the other distributions), and timed beside the ref
 Writes hostile.json and hostile.md to OUT: per candidate, the check verdict and reason, the bench verdict and reason,
 and whether any file appeared outside its scratch folder.
 
-    PYTHONPATH=src python benchmarks/hostile_run.py OUT [--shape M,K,N] [--calls N] [--only NAME,...]
+    PYTHONPATH=src python benchmarks/evaluator/hostile_run.py OUT [--shape M,K,N] [--calls N] [--only NAME,...]
 """
 import argparse
 import glob
@@ -16,8 +16,8 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))  # the repository
+sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 import hostile_set  # noqa: E402
 import torch  # noqa: E402
@@ -30,7 +30,7 @@ from lsemish.evaluate.sandbox import Limits  # noqa: E402
 
 def planted_files():
     """HOSTILE_WAS_HERE files anywhere a hostile candidate might have reached."""
-    roots = [os.path.join(HERE, ".."), os.path.expanduser("~"), tempfile.gettempdir(), os.getcwd(),
+    roots = [ROOT, os.path.expanduser("~"), tempfile.gettempdir(), os.getcwd(),
              os.path.dirname(torch.__file__)]
     found = set()
     for root in roots:

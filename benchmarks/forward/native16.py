@@ -5,7 +5,7 @@ interleaved rounds; the error of each against the float64 result next to eager's
 model's training step (forward + backward, events around each step) against eager and torch.compile of the
 reference. Writes native16.json to OUT (fields as issue 23 names them).
 
-    PYTHONPATH=src python benchmarks/native16.py OUT [--shapes M,K,N;...] [--no-train]
+    PYTHONPATH=src python benchmarks/forward/native16.py OUT [--shapes M,K,N;...] [--no-train]
 """
 import argparse
 import os
@@ -15,7 +15,7 @@ import time
 import torch
 import triton
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
 from graph_timing import interleaved_ms, rel_l2, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402

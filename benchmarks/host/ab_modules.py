@@ -1,14 +1,18 @@
 """Two copies of the deliverable, side by side (GPU): kernel time of linear_lse_mish (CUDA-graph replays, so no host
 time) at several shapes, interleaved (3 rounds, medians), with cuBLAS tf32 addmm, and rel-L2 against float64.
 
-    PYTHONPATH=src python3 benchmarks/ab_modules.py OUT.json FILE_A:LABEL FILE_B:LABEL [--shapes "[(M, K, N), ...]"]
+    PYTHONPATH=src python3 benchmarks/host/ab_modules.py OUT.json FILE_A:LABEL FILE_B:LABEL
+        [--shapes "[(M, K, N), ...]"]
 """
 import ast
 import importlib.util
+import os
 import sys
 
 import torch
-from graph_timing import interleaved_ms, problem, rel_l2, write_json
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
+from graph_timing import interleaved_ms, problem, rel_l2, write_json  # noqa: E402
 
 SHAPES = [(1, 8192, 8192), (16, 8192, 8192), (128, 8192, 8192), (333, 1000, 3000), (1024, 8192, 8192),
           (1024, 8192, 128256)]

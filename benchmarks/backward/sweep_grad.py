@@ -2,16 +2,19 @@
 dW = G^T x (G the register operand, x^T prepared) at one shape, kernel time of CUDA-graph replays, interleaved
 (3 rounds, medians), next to cuBLAS's products (torch.mm, TF32); each config's result against the shipped one's.
 
-    PYTHONPATH=src python3 benchmarks/sweep_grad.py OUT.json [--shape M,K,N] [--configs "[(BN, BM, BK, GROUP_M, warps,
-    stages), ...]"]
+    PYTHONPATH=src python3 benchmarks/backward/sweep_grad.py OUT.json [--shape M,K,N]
+        [--configs "[(BN, BM, BK, GROUP_M, warps, stages), ...]"]
 """
 import ast
+import os
 import sys
 
 import torch
-from graph_timing import interleaved_ms, problem, write_json
 
-import lsemish.model_new as mn
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
+from graph_timing import interleaved_ms, problem, write_json  # noqa: E402
+
+import lsemish.model_new as mn  # noqa: E402
 
 CONFIGS = [(128, 128, 32, 8, 8, 3), (128, 256, 32, 8, 8, 3), (256, 128, 32, 8, 8, 3), (128, 128, 64, 8, 8, 3),
            (128, 128, 32, 16, 8, 3), (128, 128, 32, 4, 8, 4), (128, 256, 32, 16, 8, 3), (256, 128, 32, 16, 8, 3)]

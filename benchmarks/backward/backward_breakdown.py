@@ -1,7 +1,7 @@
 """Where forward + backward time and memory go at the headline shape (GPU): each backward stage alone, next to the
 cuBLAS products eager autograd runs. Prints one JSON line per row; the last lines are a table.
 
-    PYTHONPATH=src python benchmarks/backward_breakdown.py [--precision tf32]
+    PYTHONPATH=src python benchmarks/backward/backward_breakdown.py [--precision tf32]
 """
 import argparse
 import json

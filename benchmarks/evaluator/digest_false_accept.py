@@ -39,5 +39,5 @@ if __name__ == "__main__":
     for r in rows:
         print(r)
     json.dump({"date": time.strftime("%Y-%m-%d"), "device": "cpu", "torch": torch.__version__,
-               "command": "PYTHONPATH=src python benchmarks/digest_false_accept.py OUT.json", "rows": rows},
+               "command": "PYTHONPATH=src python benchmarks/evaluator/digest_false_accept.py OUT.json", "rows": rows},
               open(out, "w"), indent=1)
