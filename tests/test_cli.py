@@ -79,6 +79,29 @@ def test_a_problem_other_than_22_needs_a_candidate():
     assert len(r.stderr.strip().splitlines()) == 1 and not r.stdout, r.stdout + r.stderr
 
 
+@pytest.mark.parametrize("where,line", [
+    ("forward", "the problem's reference Model failed on its own kernelbench inputs: RuntimeError: mat1 and mat2"),
+    ("init", "the problem's reference Model could not be built: ValueError: needs an even width"),
+])
+def test_a_problem_whose_own_model_fails_is_one_line(tmp_path, where, line):
+    # Sizes that do not fit together (KernelBench's level-2 problem 3 at a --set that breaks its LayerNorm did
+    # this): the reference itself fails, before any candidate is judged. One line on stderr, exit 1, no traceback.
+    problem = tmp_path / "p.py"
+    problem.write_text("import torch, torch.nn as nn\nwidth = 8\nclass Model(nn.Module):\n"
+                       "    def __init__(self, w):\n        super().__init__()\n"
+                       "        if w % 2: raise ValueError('needs an even width')\n"
+                       "        self.lin = nn.Linear(w, 4)\n"
+                       "    def forward(self, x):\n        return self.lin(x[:, 1:])\n"
+                       "def get_inputs():\n    return [torch.rand(2, width)]\n"
+                       "def get_init_inputs():\n    return [width]\n")
+    candidate = tmp_path / "c.py"
+    candidate.write_text(problem.read_text() + "\nModelNew = Model\n")
+    r = run("check", "--problem", str(problem), "--candidate", str(candidate), "--trials", "1",
+            *(["--set", "width=7"] if where == "init" else []))
+    assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and line in r.stderr, r.stderr
+
+
 def test_a_raising_candidate_is_reported_with_type_and_message(tmp_path):
     path = tmp_path / "raises.py"
     path.write_text("import torch, torch.nn as nn\nclass ModelNew(nn.Module):\n"

@@ -102,6 +102,7 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
     too_big = does_not_fit(problem, device, known)
     if too_big:
         raise ProblemError(f"problem {problem_path} {too_big}")
+    ref = Reference(problem, seed, device)  # first: a problem whose own Model cannot be built is not the candidate's
     scratch_root = tempfile.mkdtemp(prefix="lsemish-check-")
     report = {"problem": problem_path, "candidate": candidate, "device": device, "sets": sets or {},
               "verdict": "fail", "reason": None, "trials": [], "landlock": None, "log": None}
@@ -114,7 +115,6 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
     report["landlock"] = worker.landlock_note
     if worker.landlock_note:
         log(f"note: {worker.landlock_note}")
-    ref = Reference(problem, seed, device)
     rng = unpredictable()
     try:
         for dist, trial, seed in _plan(dists, trials, rng):

@@ -6,7 +6,14 @@ import copy
 
 import torch
 
+from ..problems import ProblemError
 from .inputs import problem_inputs, refill_tail
+
+
+def _line(e):
+    """An exception as one line: its type and its message's first line."""
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:300] if text else ''}"
 
 
 def _as_list(value):
@@ -22,7 +29,10 @@ class Reference:
         torch.manual_seed(seed)
         init = list(problem.get_init_inputs())
         torch.manual_seed(seed)
-        self.model = problem.Model(*init).to(device)
+        try:
+            self.model = problem.Model(*init).to(device)
+        except Exception as e:  # the problem's own code (or sizes set that do not fit together): one line
+            raise ProblemError(f"the problem's reference Model could not be built: {_line(e)}") from None
         self.gold_model = None
         if gold and all(p.is_floating_point() for p in self.model.parameters()):
             self.gold_model = copy.deepcopy(self.model).double()
@@ -38,13 +48,23 @@ class Reference:
         if reuse is not None:
             refill_tail(args, reuse, dist)
         with torch.no_grad():
-            expected = [t.detach().cpu() if isinstance(t, torch.Tensor) else t for t in _as_list(self.model(*args))]
+            try:
+                out = self.model(*args)
+            except Exception as e:
+                raise ProblemError(f"the problem's reference Model failed on its own {dist} inputs: {_line(e)}") \
+                    from None
+            expected = [t.detach().cpu() if isinstance(t, torch.Tensor) else t for t in _as_list(out)]
+            del out
             golds = None
             if gold and self.gold_model is not None:
                 wide = [a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
-                golds = [t.detach().cpu() if isinstance(t, torch.Tensor) else t
-                         for t in _as_list(self.gold_model(*wide))]
-                del wide
+                try:
+                    out = self.gold_model(*wide)
+                except Exception as e:
+                    raise ProblemError("the problem's reference Model failed in float64 (the gold) on its own "
+                                       f"{dist} inputs: {_line(e)}") from None
+                golds = [t.detach().cpu() if isinstance(t, torch.Tensor) else t for t in _as_list(out)]
+                del wide, out
         del args
         if self.device == "cuda":
             torch.cuda.empty_cache()
