@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lsemish.evaluate import landlock, wire
-from lsemish.evaluate.bench import calibrate, expected_overhead
+from lsemish.evaluate.bench import calibrate, calibrate_queued, expected_overhead
 from lsemish.evaluate.check import run_check, start_worker
 from lsemish.evaluate.compare import compare
 from lsemish.evaluate.sandbox import Limits
@@ -68,8 +68,12 @@ def test_the_bound_leaves_room_for_the_spread_between_honest_workers_and_no_more
     assert "a call cannot take less than its work" in below_its_work(0.0005, 0.34)
     assert below_its_work(0.44, 0.335) is None and below_its_work(0.2, 0.335) is None  # honest; a cold L2 aside
     assert below_its_work(0.44, None) is None  # no queued figure: nothing to compare
-    assert "work outside the timed calls" in queued_check(0.004, 4.2, 0.6, 10)
-    assert queued_check(3.6, 4.2, 0.6, 10) is None
+    # Queued calls (ten of 0.34 ms): their request and commitment cost 0.6 ms in this worker. Honest: a stall of a
+    # request; caught: work done while their inputs were made (a red team's torch function mode, 3.4 ms of it), a
+    # forged timer.
+    assert queued_check(3.4, 3.4 + 0.6 + 0.9, 0.6) is None
+    assert "work outside the timed calls" in queued_check(0.05, 0.05 + 0.6 + 3.4, 0.6)
+    assert "work outside the timed calls" in queued_check(0.004, 4.2, 0.6)
 
 
 def test_a_workers_calibration_runs_before_any_candidate_code(tmp_path):
@@ -92,12 +96,13 @@ def test_a_workers_calibration_runs_before_any_candidate_code(tmp_path):
     def before_load(worker):
         import random
         seen["overhead"] = calibrate(worker, random.Random(0), "cpu", calls=3)
+        seen["queued"] = calibrate_queued(worker, random.Random(1), 3)
         seen["imported"] = os.path.exists(os.path.join(worker.scratch, "CANDIDATE-IMPORTED"))
     worker, why = start_worker(EXAMPLES["matmul"], str(cand), {}, 0, "cpu", Limits(request_s=30), str(tmp_path),
                                before_load=before_load)
     assert worker is not None, why
     try:
-        assert seen["overhead"] > 0 and not seen["imported"]
+        assert seen["overhead"] > 0 and seen["queued"] > 0 and not seen["imported"]
         assert os.path.exists(os.path.join(worker.scratch, "CANDIDATE-IMPORTED"))
     finally:
         worker.close()

@@ -163,7 +163,8 @@ def test_bench_logic_rejects_timing_cheats_on_the_cpu(hostile):
     # (none are: it does honest work, at least as slowly as the honest candidate). Six calls: the medians of their
     # requests stand a loaded machine's stalls.
     names = ["input_memo", "stale_answers", "output_reuse", "lookahead", "lazy_fetch", "worker_timer", "empty_inflate",
-             "empty_inflate_quiet", "timer_shave", "timed_low_precision", "known_seeds", "input_zeroing_blind"]
+             "empty_inflate_quiet", "timer_shave", "timed_low_precision", "known_seeds", "input_zeroing_blind",
+             "queued_precompute"]
     result = run_bench(None, [("honest", None)] + [(n, hostile[n]) for n in names], SMALL_22, with_compile=False,
                        calls=6, rounds=1, device="cpu", model_kwargs=FP32, limits=Limits(request_s=30),
                        log=lambda m: None)
@@ -182,6 +183,7 @@ def test_bench_logic_rejects_timing_cheats_on_the_cpu(hostile):
         assert "work outside the timed call" in rows[name]["rejected"], (name, rows[name]["rejected"])
     assert "wrong answer" in rows["timed_low_precision"]["rejected"]
     assert "modified input 0 during timed call" in rows["input_zeroing_blind"]["rejected"]
+    assert "work outside the timed calls" in rows["queued_precompute"]["rejected"], rows["queued_precompute"]
 
 
 def test_bench_takes_every_path_of_its_protocol(tmp_path, monkeypatch):
@@ -229,21 +231,27 @@ def test_a_rejection_for_time_must_repeat_in_a_fresh_worker(tmp_path, monkeypatc
     verdicts, logs = [], []
     monkeypatch.setattr(bench_module, "time_checks", lambda *a: verdicts.pop(0))
 
-    def bench():
+    def bench(rounds=1):
         logs.clear()
-        rows = run_bench(str(view), [("same", str(same))], None, with_compile=False, calls=2, rounds=1,
+        rows = run_bench(str(view), [("same", str(same))], None, with_compile=False, calls=2, rounds=rounds,
                          device="cpu", limits=Limits(request_s=30), log=logs.append)["rows"]
         return {r["name"]: r for r in rows}["same"]
     verdicts[:] = ["work outside the timed call: a stall", None]
     row = bench()
-    assert row["rejected"] is None and row["attempts"] == 2 and not verdicts
+    assert row["rejected"] is None and row["retried"] == ["round 0: work outside the timed call: a stall"]
+    assert not verdicts and sum(m.strip() == "starting same ..." for m in logs) == 2  # a second worker
     assert any("timed again in a fresh worker: work outside the timed call: a stall" in m for m in logs)
     verdicts[:] = ["work outside the timed call: a stall", "work outside the timed call: again"]
     row = bench()
     assert row["rejected"] == "work outside the timed call: again (so in each of 2 fresh workers)" and not verdicts
     verdicts[:] = [None]
     row = bench()
-    assert row["rejected"] is None and row["attempts"] == 1 and not verdicts
+    assert row["rejected"] is None and row["retried"] == [] and not verdicts
+    # One retry a run, not a round: a cheat that knew it was retried would make every caught round an honest one.
+    verdicts[:] = ["outside: round 0", None, "outside: round 1"]
+    row = bench(rounds=2)
+    assert row["rejected"] == "outside: round 1 (its one timing retry of the run was spent: round 0: outside: " \
+                              "round 0)" and not verdicts
 
 
 def test_every_run_draws_inputs_no_earlier_run_could_tell(tmp_path):

@@ -19,9 +19,12 @@ SLACK_MS = 0.05  # the jitter of a request's round trip (and of a timer against 
 # How far a candidate's own cost of a call's request may exceed the reference's before the difference counts as work
 # outside the timed call: the room a forged timer has. Set from twin workers on an H200 (perf-notes, session 11).
 OVERHEAD_RATIO = 1.25
+# The same through the interpreter on a CPU (tests of the protocol's logic, whose times mean nothing): host work
+# there is most of every request and spreads further between processes on a loaded 2-core machine (honest twins
+# were rejected at 1.25, session 12); what the CPU's hostile candidates hide is many times the cost.
+CPU_OVERHEAD_RATIO = 2.0
 STALL_MS = 0.5  # one request's stall on a loaded host (a commitment is one request for a block of calls)
 CALL_SHARE = 0.05  # and this share of the call itself: a longer call's request has more host work around it to jitter
-OUTSIDE_RATIO = 1.5  # queued calls: wall time beyond their events, as a multiple of them
 
 
 def overhead(events_ms, wall_ms):
@@ -29,7 +32,7 @@ def overhead(events_ms, wall_ms):
     return statistics.median(w - e for w, e in zip(wall_ms, events_ms))
 
 
-def cross_check(events_ms, wall_ms, expected_overhead_ms):
+def cross_check(events_ms, wall_ms, expected_overhead_ms, ratio=OVERHEAD_RATIO):
     """None when the events of a candidate's calls agree with this side's wall clock of their requests, less what
     such a request costs in its worker (bench.expected_overhead: measured there before the candidate was loaded);
     else one line naming the disagreement."""
@@ -42,32 +45,35 @@ def cross_check(events_ms, wall_ms, expected_overhead_ms):
         return f"its timer reported {events:.3f} ms per call, longer than the wall clock of the same calls " \
                f"({wall:.3f} ms): a replaced timer"
     beyond = overhead(events_ms, wall_ms) - expected_overhead_ms
-    if beyond > (OVERHEAD_RATIO - 1) * expected_overhead_ms + SLACK_MS + CALL_SHARE * events:
+    if beyond > (ratio - 1) * expected_overhead_ms + SLACK_MS + CALL_SHARE * events:
         return f"work outside the timed call: events {events:.3f} ms, wall clock {wall:.3f} ms per call, " \
                f"{beyond:.3f} ms more than the protocol's own cost in its worker ({expected_overhead_ms:.3f} ms, " \
                "measured before its code was loaded)"
     return None
 
 
-def commit_check(commit_ms, reference_commit_ms, block, call_ms):
+def commit_check(commit_ms, reference_commit_ms, block, call_ms, ratio=OVERHEAD_RATIO):
     """None when a candidate's commitment of its outputs (per call, `block` calls committed at once) takes about as
     long as the reference's (the same output shapes); else one line: outputs finished, or work done, after the
     calls' events ended. One request per block: the room for a stall of the host is one request's, shared by the
     block's calls."""
-    room = (OVERHEAD_RATIO - 1) * reference_commit_ms + STALL_MS / max(block, 1) + CALL_SHARE * call_ms
+    room = (ratio - 1) * reference_commit_ms + STALL_MS / max(block, 1) + CALL_SHARE * call_ms
     if commit_ms - reference_commit_ms > room:
         return f"work after its calls: committing their outputs took {commit_ms:.3f} ms per call, the reference's " \
                f"{reference_commit_ms:.3f} ms"
     return None
 
 
-def queued_check(events_ms, wall_ms, reference_overhead_ms, calls):
-    """None when queued calls' events agree with their wall clock less the reference's overhead (loosely: the
-    overhead of another worker, amortized over the calls); else one line."""
-    room = max(1.0, 0.5 * reference_overhead_ms) + calls * SLACK_MS
-    if wall_ms - reference_overhead_ms > OUTSIDE_RATIO * events_ms + room:
-        return f"work outside the timed calls: events {events_ms:.3f} ms for {calls} queued calls, wall clock " \
-               f"{wall_ms - reference_overhead_ms:.3f} ms (the reference's overhead taken off)"
+def queued_check(events_ms, wall_ms, expected_overhead_ms, ratio=OVERHEAD_RATIO):
+    """None when queued calls' events agree with the wall clock of their request and commitment, less what those
+    cost in the candidate's worker (bench.expected_overhead of its queued calibration: measured before its code was
+    loaded); else one line. All the calls' inputs exist before the first call: work done on them while they are made
+    (a torch function mode that sees the worker make them, a red team's, session 12) is outside the events."""
+    beyond = (wall_ms - events_ms) - expected_overhead_ms
+    if beyond > (ratio - 1) * expected_overhead_ms + 2 * STALL_MS + CALL_SHARE * events_ms:
+        return f"work outside the timed calls: events {events_ms:.3f} ms for the queued calls, wall clock " \
+               f"{wall_ms:.3f} ms, {beyond:.3f} ms more than the protocol's own cost in its worker " \
+               f"({expected_overhead_ms:.3f} ms, measured before its code was loaded)"
     return None
 
 

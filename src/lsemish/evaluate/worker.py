@@ -41,6 +41,11 @@ class Integrity:
 
     def __init__(self, server=None):
         self.snapshot, self.server = {}, server
+        torch_c = getattr(sys.modules.get("torch"), "_C", None)
+        # How many torch function and dispatch modes are active: a mode entered by the candidate sees every torch
+        # call of the worker's own (the inputs it makes for queued calls: a red team answered them there, session 12)
+        self.mode_stacks = [f for f in (getattr(torch_c, "_len_torch_function_stack", None),
+                                        getattr(torch_c, "_len_torch_dispatch_stack", None)) if f is not None]
         targets = [(label, _resolve(label)) for label in WATCHED]
         if server is not None:
             targets.append(("the worker's Server", type(server)))
@@ -62,6 +67,8 @@ class Integrity:
                     return f"the worker's Server.{name}"
         if sys.getprofile() is not None or sys.gettrace() is not None:
             return "sys.setprofile / sys.settrace (a hook inside the worker's own requests)"
+        if any(f() for f in self.mode_stacks):
+            return "torch's function dispatch with a mode left active (it runs inside the worker's own requests)"
         return None
 
 
