@@ -82,6 +82,10 @@ def test_a_problem_other_than_22_needs_a_candidate():
 @pytest.mark.parametrize("where,line", [
     ("forward", "the problem's reference Model failed on its own kernelbench inputs: RuntimeError: mat1 and mat2"),
     ("init", "the problem's reference Model could not be built: ValueError: needs an even width"),
+    ("init_inputs", "the problem's get_init_inputs() failed: ZeroDivisionError: integer division or modulo by "
+                    "zero"),
+    ("inputs", "the problem's kernelbench inputs could not be made (get_inputs()): RuntimeError: Trying to create "
+               "tensor with negative dimension"),
 ])
 def test_a_problem_whose_own_model_fails_is_one_line(tmp_path, where, line):
     # Sizes that do not fit together (KernelBench's level-2 problem 3 at a --set that breaks its LayerNorm did
@@ -92,14 +96,30 @@ def test_a_problem_whose_own_model_fails_is_one_line(tmp_path, where, line):
                        "        if w % 2: raise ValueError('needs an even width')\n"
                        "        self.lin = nn.Linear(w, 4)\n"
                        "    def forward(self, x):\n        return self.lin(x[:, 1:])\n"
-                       "def get_inputs():\n    return [torch.rand(2, width)]\n"
-                       "def get_init_inputs():\n    return [width]\n")
+                       "def get_inputs():\n    return [torch.rand(2, width - 100 * (width == 6))]\n"
+                       "def get_init_inputs():\n    return [width + 1 // (width - 4)]\n")
     candidate = tmp_path / "c.py"
     candidate.write_text(problem.read_text() + "\nModelNew = Model\n")
     r = run("check", "--problem", str(problem), "--candidate", str(candidate), "--trials", "1",
-            *(["--set", "width=7"] if where == "init" else []))
+            *{"init": ["--set", "width=7"], "init_inputs": ["--set", "width=4"],
+              "inputs": ["--set", "width=6"]}.get(where, []))
     assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and line in r.stderr, r.stderr
+
+
+def test_a_reference_that_fails_only_in_float64_is_judged_without_gold(tmp_path):
+    # Its forward makes a float32 tensor: the float64 copy (the gold) cannot run; the check goes on against the
+    # reference itself and says so once.
+    problem = tmp_path / "f32.py"
+    problem.write_text("import torch, torch.nn as nn\nclass Model(nn.Module):\n"
+                       "    def forward(self, x):\n        return x @ torch.ones(8, 3)\n"
+                       "def get_inputs():\n    return [torch.rand(4, 8)]\n"
+                       "def get_init_inputs():\n    return []\n")
+    candidate = tmp_path / "c.py"
+    candidate.write_text(problem.read_text() + "\nModelNew = Model\n")
+    r = run("check", "--problem", str(problem), "--candidate", str(candidate), "--trials", "1")
+    assert r.returncode == 0 and "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
+    assert r.stdout.count("note: no float64 gold (the reference failed in float64: RuntimeError") == 1, r.stdout
 
 
 def test_a_raising_candidate_is_reported_with_type_and_message(tmp_path):

@@ -342,6 +342,51 @@ def test_a_set_size_reaches_the_module_lines_computed_from_it(tmp_path):
     assert load_problem(str(problem)).bias_shape == (64, 1, 1)
 
 
+def test_a_set_size_follows_into_blocks_and_bad_values_are_one_line(tmp_path):
+    # Sizes bound inside if/for/with blocks (module scope), by a walrus, in a file with a BOM and its own annotations;
+    # a size set from a function (global) cannot be followed and says so; whole sizes take whole values only.
+    problem = tmp_path / "blocks.py"
+    problem.write_bytes(b"\xef\xbb\xbf" + textwrap.dedent("""
+        import torch
+        import torch.nn as nn
+
+        if True:
+            n = 8
+            twice_n = 2 * n
+        for k in range(3):
+            pass
+        via_k = k + 1
+        (w := 10)
+        by_w = w * 3
+        height: int = 4
+
+        def _bind():
+            global g
+            g = 5
+
+        _bind()
+
+        class Model(nn.Module):
+            def forward(self, x):
+                return x * 2
+
+        def get_inputs():
+            return [torch.rand(n, height)]
+
+        def get_init_inputs():
+            return []
+        """).encode())
+    p = load_problem(str(problem), {"n": 3, "k": 6, "w": 2, "height": 5})
+    assert (p.n, p.twice_n, p.via_k, p.by_w, p.get_inputs()[0].shape) == (3, 6, 7, 6, (3, 5))
+    assert p.__annotations__ == {"height": int}  # not the loader's own `from __future__ import annotations`
+    for sets, msg in (({"g": 2}, "--set g: problem .* does not assign g in a statement of its own"),
+                      ({"n": 2.5}, r"--set n=2.5: n is a whole number \(8\)"),
+                      ({"n": float("inf")}, "--set n=inf: not a finite number")):
+        with pytest.raises(ProblemError, match=msg):
+            load_problem(str(problem), sets)
+    assert load_problem(str(problem), {"n": 4.0}).n == 4
+
+
 BIG = '''
 import torch
 import torch.nn as nn
@@ -459,6 +504,29 @@ def test_a_digest_notices_outputs_that_change_after_it():
     assert not commit.same(digests, [out], key)
     for forged in (None, "0", ["0"], [[1.0]], [None], [[float("nan")] * 64]):  # a worker's reply: no traceback
         assert not commit.same(forged, [out], key)
+
+
+def test_digests_from_the_worker_are_finite_floats_and_huge_references_are_judged_in_full():
+    # The worker's reply is any JSON value: a huge integer (its comparison would overflow: a reviewer crashed the
+    # trusted process with 10**400), infinities and NaN are not a digest. A reference whose float64 sums overflow
+    # cannot be judged by digest at all: bench then fetches the outputs and compares them in full.
+    import random
+
+    from lsemish.evaluate import commit
+    key = commit.new_key(random.Random(2))
+    out = torch.randn(100)
+    good = commit.digest([out], key)
+    assert commit.check(good, [out], key, [1e-4]) is None and commit.same(good, [out], key)
+    count = len(good[0])
+    for forged in ([10**400] * count, [float("inf")] * count, [float("-inf")] * count, [True] * count):
+        assert "digest is not" in commit.check([forged], [out], key, [1e-4])
+        assert not commit.same([forged], [out], key)
+    huge = torch.full((10,), 1e200, dtype=torch.float64)
+    assert commit.NOT_BY_DIGEST in commit.check([[0.0] * 10], [huge], key, [1e-4])
+    cplx = torch.randn(8, dtype=torch.complex64)
+    other = cplx.clone()
+    other.imag += 1.0  # only the imaginary parts differ
+    assert commit.check(commit.digest([other], key), [cplx], key, [1e-4]) is not None
 
 
 def test_a_digest_is_one_sum_per_stretch_whatever_the_passes(monkeypatch):

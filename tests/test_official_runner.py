@@ -76,7 +76,8 @@ def test_the_official_cpu_sample_passes_with_each_problems_own_reference(tmp_pat
     here = os.path.dirname(os.path.abspath(__file__))
     root = os.path.dirname(here)
     sample = os.path.join(root, "benchmarks", "evaluator", "official_cpu_sample.json")
-    out = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "evaluator", "official_problems.py"), KERNELBENCH,
+    runner = os.path.join(root, "benchmarks", "evaluator", "official_problems.py")
+    out = subprocess.run([sys.executable, runner, KERNELBENCH,
                           str(tmp_path), "--sample", sample, "--jobs", "2", "--trials", "1"],
                          capture_output=True, text=True, timeout=1200,
                          env=dict(os.environ, PYTHONPATH=os.path.join(root, "src"), TRITON_INTERPRET="1"))

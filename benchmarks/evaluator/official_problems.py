@@ -126,7 +126,8 @@ def main():
                    "the checks placed on it may need together")
     p.add_argument("--deadline", type=float, default=None, help="seconds: start no problem after this")
     p.add_argument("--sample", default=None, help="a JSON file {problem path under KB_DIR: {size: value}}: only those "
-                   "problems, each with its sizes set (benchmarks/evaluator/official_cpu_sample.json: a CPU sample at small sizes)")
+                   "problems, each with its sizes set (benchmarks/evaluator/official_cpu_sample.json: a CPU sample "
+                   "at small sizes)")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     paths = problems(args.kb_dir, args.levels.split(","))
@@ -190,8 +191,10 @@ def main():
     passed = sum(r["verdict"] == "pass" for r in rows)
     lines = [f"{len(rows)} problems, {passed} pass, {sum(r['traceback'] for r in rows)} with a traceback; "
              f"largest child's peak host memory {peak:.1f} GiB", "",
-             "| problem | sizes set | verdict | s | peak GiB (trusted / worker) | reason |", "|---|---|---|---|---|---|"] + [
-        f"| {r['problem']} | {' '.join(f'{k}={v}' for k, v in r.get('sets', {}).items())} | {r['verdict']} | {r['seconds']} | "
+             "| problem | sizes set | verdict | s | peak GiB (trusted / worker) | reason |",
+             "|---|---|---|---|---|---|"] + [
+        f"| {r['problem']} | {' '.join(f'{k}={v}' for k, v in r.get('sets', {}).items())} | {r['verdict']} | "
+        f"{r['seconds']} | "
         f"{(r.get('peak_gib') or {}).get('trusted', '—')} / {(r.get('peak_gib') or {}).get('worker', '—')} | "
         f"{r['reason'] or ''} |" for r in rows]
     with open(os.path.join(args.out, "official.md"), "w") as fh:

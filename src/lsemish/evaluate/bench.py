@@ -391,8 +391,8 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
         raise SystemExit("bench needs a CUDA GPU (timings through the interpreter would mean nothing)")
     problem_path = PROBLEM_22 if problem_path is None else problem_path
     problem = load_problem(problem_path, sets)
-    scratch_root = tempfile.mkdtemp(prefix="lsemish-bench-")
     ref = Reference(problem, seed, device, gold=False)
+    scratch_root = tempfile.mkdtemp(prefix="lsemish-bench-")
     specs = [("reference-eager", None, False)] + ([("reference-compile", None, True)] if with_compile else [])
     specs += [(label, resolve_candidate(problem_path, path), False) for label, path in candidates]
     contenders = []
@@ -419,7 +419,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
             c.rejected = why
         return worker is not None
 
-    rng = unpredictable()  # inputs and keys: a candidate that knew them could carry their answers (red team, session 11)
+    rng = unpredictable()  # inputs and keys: a candidate that knew them could carry their answers (red team, 11)
     size = sizes_of(problem)  # one footprint, for both: unknown outputs count as large
     queued = queued_count(size)
     out_bytes = size["outputs"] if size is not None else None

@@ -121,6 +121,9 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
             reuse = rng.randrange(2**31) if trial == "reuse" else None
             row = run_trial(worker, ref, dist, trial, seed, tolerance, reuse)
             report["trials"].append(row)
+            if ref.gold_note and not report.get("gold_note"):
+                report["gold_note"] = ref.gold_note
+                log(f"note: {ref.gold_note}")
             log(_trial_line(row))
             if row.get("final"):
                 report["reason"] = row["reason"]

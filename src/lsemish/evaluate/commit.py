@@ -10,7 +10,8 @@ a stretch's sums differ by a sum of independent terms |w_i e_i| <= tol (1 + |ref
 times the root of the summed squared bounds with probability below 2 exp(-SIGMAS**2 / 2), about 1e-14 (1e-12 for
 all 64 stretches). A wrong output's stretch differs by about the root of its summed squared errors over sqrt 3: a
 wholly wrong output of values near 1 passes one sum with a probability near 8 sqrt(3) tol (measured for one sum per
-output, benchmarks/evaluator/digest_false_accept.py: 0.2 % at tol 1e-4, 22 % at 1e-2), and must pass all 64 here; an error confined to a few stretches meets their bound alone, not the whole output's. Errors of a few tolerances
+output, benchmarks/evaluator/digest_false_accept.py: 0.2 % at tol 1e-4, 22 % at 1e-2), and must pass all 64 here;
+an error confined to a few stretches meets their bound alone, not the whole output's. Errors of a few tolerances
 can still hide (each stretch's bound is SIGMAS tolerances wide): they are for the full comparison of the sampled
 calls. (A bound linear in the element count would be exact but lets a wholly wrong output of 10**8 elements through.)
 """
@@ -99,7 +100,8 @@ def read_back(values, stack=torch.stack):
 def digests(calls, key):
     """[[digest per output] per call]: a digest is one sum per stretch of the output (a list; [] for an empty
     output, None for a non-tensor one), read back from the device at once."""
-    sums = [_device_sums(t, key, bounds=False)[0] for outs in calls for t in outs if isinstance(t, torch.Tensor) and t.numel()]
+    sums = [_device_sums(t, key, bounds=False)[0]
+            for outs in calls for t in outs if isinstance(t, torch.Tensor) and t.numel()]
     one_device = len({v.device for v in sums}) <= 1
     values = iter(torch.cat(sums).tolist() if sums and one_device else [x for v in sums for x in v.tolist()])
     return [[([next(values) for _ in range(_count(t))] if t.numel() else [])
@@ -131,7 +133,8 @@ def check(digests, expected, key, tolerances, shapes=None):
     shape (when given) is the reference's; else one line naming the output. `tolerances`: per output, allclose's
     tolerance (0 for exact outputs)."""
     if not isinstance(digests, list) or len(digests) != len(expected):
-        return f"committed {len(digests) if isinstance(digests, list) else 'no'} digest(s) for {len(expected)} output(s)"
+        count = len(digests) if isinstance(digests, list) else "no"
+        return f"committed {count} digest(s) for {len(expected)} output(s)"
     for i, (d, e, tol) in enumerate(zip(digests, expected, tolerances)):
         if not isinstance(e, torch.Tensor):
             continue

@@ -25,9 +25,12 @@ class Reference:
     the same seed), and its float64 copy where every parameter is floating point."""
 
     def __init__(self, problem, seed, device, gold=True):
-        self.problem, self.device = problem, device
+        self.problem, self.device, self.gold_note = problem, device, None
         torch.manual_seed(seed)
-        init = list(problem.get_init_inputs())
+        try:
+            init = list(problem.get_init_inputs())
+        except Exception as e:
+            raise ProblemError(f"the problem's get_init_inputs() failed: {_line(e)}") from None
         torch.manual_seed(seed)
         try:
             self.model = problem.Model(*init).to(device)
@@ -44,12 +47,18 @@ class Reference:
         """(outputs, gold outputs or None) on the CPU for the trial's inputs (with `reuse`, a refill seed: the
         seed's inputs with their second half refilled, as the reuse probe gives them to the candidate;
         `on_device`: inputs.problem_inputs)."""
-        args = self.inputs(seed, dist, on_device)
+        try:
+            args = self.inputs(seed, dist, on_device)
+        except Exception as e:
+            raise ProblemError(f"the problem's {dist} inputs could not be made (get_inputs()): {_line(e)}") from None
         if reuse is not None:
             refill_tail(args, reuse, dist)
         with torch.no_grad():
             try:
                 out = self.model(*args)
+            except torch.OutOfMemoryError as e:  # not the problem's fault: the device is shared with a worker
+                raise ProblemError(f"out of memory computing the reference on its {dist} inputs, beside the "
+                                   f"candidate's worker: {_line(e)}") from None
             except Exception as e:
                 raise ProblemError(f"the problem's reference Model failed on its own {dist} inputs: {_line(e)}") \
                     from None
@@ -59,12 +68,12 @@ class Reference:
             if gold and self.gold_model is not None:
                 wide = [a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
                 try:
-                    out = self.gold_model(*wide)
-                except Exception as e:
-                    raise ProblemError("the problem's reference Model failed in float64 (the gold) on its own "
-                                       f"{dist} inputs: {_line(e)}") from None
-                golds = [t.detach().cpu() if isinstance(t, torch.Tensor) else t for t in _as_list(out)]
-                del wide, out
+                    golds = [t.detach().cpu() if isinstance(t, torch.Tensor) else t
+                             for t in _as_list(self.gold_model(*wide))]
+                except Exception as e:  # e.g. a Model that makes float32 tensors in forward: judged without gold
+                    self.gold_model, golds = None, None
+                    self.gold_note = f"no float64 gold (the reference failed in float64: {_line(e)})"
+                del wide
         del args
         if self.device == "cuda":
             torch.cuda.empty_cache()

@@ -5,7 +5,8 @@ Landlock (landlock.py) confines writing, creating, renaming and removing files, 
 owner, times or extended attributes: chmod, chown, utime and setxattr would still reach every file the user owns.
 Nor does it take root's powers away, and the GPU machine runs as root: mount, reboot, module loading, clocks and the
 like; io_uring, which does file operations without their system calls; POSIX message queues; new sockets (a
-service listening on a unix socket outside the sandbox); and the ioctls that set a file's inode flags and attributes through a descriptor opened for reading. The filter answers each of these with
+service listening on a unix socket outside the sandbox); and the ioctls that set a file's inode flags and attributes
+through a descriptor opened for reading. The filter answers each of these with
 EPERM (the candidate sees a PermissionError). Only the standard library: a classic BPF program built by hand, for
 x86-64 and arm64 (elsewhere it says it is not in force).
 """

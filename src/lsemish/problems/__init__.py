@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import math
 import os
 
 
@@ -31,8 +32,9 @@ def load_module(path, role, required=(), sets=None):
     module = importlib.util.module_from_spec(spec)
     try:
         if sets:
-            with open(path) as fh:
-                exec(compile(_with_sets(ast.parse(fh.read(), path), sets), path, "exec"), module.__dict__)
+            with open(path, "rb") as fh:  # bytes: a BOM or a coding line is honoured as the import would
+                tree = _with_sets(ast.parse(fh.read(), path), sets, path)
+            exec(compile(tree, path, "exec", dont_inherit=True), module.__dict__)
         else:
             spec.loader.exec_module(module)
     except SyntaxError as e:
@@ -45,21 +47,48 @@ def load_module(path, role, required=(), sets=None):
     return module
 
 
+_BLOCKS = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)
+
+
 def _assigned(node):
-    """The names a top-level statement binds by assignment (a = ..., a, b = ..., a: int = ..., a += ...)."""
-    targets = node.targets if isinstance(node, ast.Assign) else \
-        [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
-    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    """The names a module-level statement binds: by assignment (a = ..., a, b = ..., a: int = ..., a += ...), by a
+    walrus inside it, or in its header (for a in ..., with ... as a)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return set()
+    if isinstance(node, _BLOCKS):
+        heads = [node.target] if isinstance(node, (ast.For, ast.AsyncFor)) else \
+            [i.optional_vars for i in node.items if i.optional_vars] if isinstance(node, (ast.With, ast.AsyncWith)) \
+            else []
+        return {n.id for h in heads for n in ast.walk(h) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} | \
+        {n.target.id for n in ast.walk(node) if isinstance(n, ast.NamedExpr)}
 
 
-def _with_sets(tree, sets):
-    body = []
-    for node in tree.body:
-        body.append(node)
-        for name in sorted(_assigned(node) & set(sets)):
-            body.append(ast.copy_location(ast.Assign(targets=[ast.Name(name, ast.Store())],
-                                                     value=ast.Constant(sets[name])), node))
-    tree.body = body
+def _with_sets(tree, sets, path):
+    """The module with `name = value` after every module-level statement that binds a set name (inside if, for,
+    while, with and try blocks too: they are module scope); a set name bound nowhere so is a ProblemError."""
+    found = set()
+
+    def rewrite(body):
+        out = []
+        for node in body:
+            if isinstance(node, _BLOCKS):
+                for field in ("body", "orelse", "finalbody"):
+                    if getattr(node, field, None):
+                        setattr(node, field, rewrite(getattr(node, field)))
+                for handler in getattr(node, "handlers", ()):
+                    handler.body = rewrite(handler.body)
+            out.append(node)
+            for name in sorted(_assigned(node) & set(sets)):
+                found.add(name)
+                out.append(ast.copy_location(ast.Assign(targets=[ast.Name(name, ast.Store())],
+                                                        value=ast.Constant(sets[name])), node))
+        return out
+    tree.body = rewrite(tree.body)
+    missing = sorted(set(sets) - found)
+    if missing:
+        raise ProblemError(f"--set {missing[0]}: problem {path} does not assign {missing[0]} in a statement of its "
+                           "own (a function or a class sets it): edit the file instead")
     return ast.fix_missing_locations(tree)
 
 
@@ -84,6 +113,17 @@ def parse_sets(items) -> dict:
     return out
 
 
+def _typed(name, now, value):
+    """`value` as the type of the size it replaces (`now`); a ProblemError for a value that type cannot hold."""
+    if isinstance(now, bool):
+        return bool(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ProblemError(f"--set {name}={value}: not a finite number")
+    if isinstance(now, int) and isinstance(value, float) and not value.is_integer():
+        raise ProblemError(f"--set {name}={value}: {name} is a whole number ({now})")
+    return type(now)(value)
+
+
 def load_problem(path=None, sets=None):
     """A problem module (None: problem 22) with `sets` applied to its module-level sizes."""
     path = PROBLEM_22 if path is None else path
@@ -94,7 +134,7 @@ def load_problem(path=None, sets=None):
         if name not in known:
             raise ProblemError(f"--set {name}: problem {path} has no module-level size of that name; it has: "
                                + (", ".join(f"{k}={v}" for k, v in known.items()) or "none"))
-        typed[name] = type(known[name])(value) if not isinstance(known[name], bool) else bool(value)
+        typed[name] = _typed(name, known[name], value)
     if typed:  # again, with the sizes in place before the lines that use them
         module = load_module(path, "problem", REQUIRED, typed)
         for name, value in typed.items():  # a size bound elsewhere than by a top-level assignment
