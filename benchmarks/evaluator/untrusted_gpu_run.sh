@@ -14,5 +14,5 @@ python -c "import torch, triton; print(torch.__version__, triton.__version__)" >
 timeout ${OVERHEAD_TIMEOUT:-280} python benchmarks/evaluator/evaluator_overhead.py "$out" --rounds "$rounds" > "$out/overhead.log" 2>&1
 timeout 150 python -m pytest -q tests/test_gpu_hostile.py > "$out/gpu-tests.txt" 2>&1
 timeout 150 python benchmarks/evaluator/hostile_run.py "$out/hostile" --calls 8 --no-check \
-  --only side_stream,output_reuse,stale_answers,input_memo,lookahead,timer_patch,lazy_fetch,worker_timer,empty_inflate,empty_inflate_quiet,timer_shave,timed_low_precision,profile_hook \
+  --only side_stream,output_reuse,stale_answers,input_memo,lookahead,timer_patch,lazy_fetch,worker_timer,empty_inflate,empty_inflate_quiet,timer_shave,timed_low_precision,profile_hook,queued_precompute,function_mode,unix_socket \
   > "$out/hostile.log" 2>&1
