@@ -602,11 +602,11 @@ _FP64_CONFIG = _register_config(64, 64, 16, 8, 4, 2, False)
 
 
 # The TMA-rounded tf32 forward (_tf32_lse_mish_kernel): tile, L2 grouping, warps, stages. Chosen by the shape from
-# the H100 sweep (session4/sweep-tma.txt): "small" up to SMALL_M rows of x (W streamed by 64-row tiles of x);
+# an H100 sweep (docs/perf-notes.md, Session 4): "small" up to SMALL_M rows of x (W streamed by 64-row tiles of x);
 # "large", 128 x 256 x 32 with 3 stages (147 KB of shared memory), where its tiles fill every SM at least once;
 # "medium" in between. Up to FEW_M rows (inference), "few": _tf32_lse_mish_few_rows_kernel, BLOCK_M the rows of x
-# rounded up to a power of two (16 at least), as many stages as fit FEW_SMEM (session5/few: 0.92-1.02x cuBLAS at
-# M = 1-32 against 0.94-1.13x for one tile per program; from 64 rows on the latter is faster).
+# rounded up to a power of two (16 at least), as many stages as fit FEW_SMEM (perf-notes, Session 5: 0.92-1.02x
+# cuBLAS at M = 1-32 against 0.94-1.13x for one tile per program; from 64 rows on the latter is faster).
 _TF32_TMA_CONFIGS = {
     "sm90": {"SMALL_M": 128, "FEW_M": 32, "FEW_SMEM": 200 * 1024,
              "few": dict(BLOCK_M=32, BLOCK_N=128, BLOCK_K=64, num_warps=8, num_stages=8),
@@ -624,11 +624,11 @@ _TF32_TMA_CONFIGS = {
 # The exact-fp32 forward for a few rows of x (_fma_lse_mish_few_rows_kernel): in inference with fp32 x, up to
 # MAX_M[mode] rows in the tf32 (0), fp32 (1) and bf16 (2) modes (x's block: the rows rounded up to a power of two);
 # BLOCK_N rows of W per program, BLOCK_K columns per load, warps.
-# H100 (session7/fma/): at one row, W read at 2.85 TB/s against the TMA few-rows kernel's 2.79 (0.86x cuBLAS tf32 vs
+# H100 (perf-notes, Session 7): at one row, W read at 2.85 TB/s against the TMA few-rows kernel's 2.79 (0.86x cuBLAS tf32 vs
 # 0.87x) with rel-L2 4e-8 instead of 3e-6; from two rows on the tensor cores are faster. The fp32 mode's
 # register-operand kernel reads W at 0.75 TB/s at any M up to 32: the FMA kernel is 2.2-3.9x faster up to 8 rows
-# (0.82-0.87x cuBLAS fp32 at 8192 x 8192), slower from 16. The bf16 mode (2), whose register-operand kernel takes 0.18-0.19 ms there
-# (session7/final/few-rows), gets it too: more accurate than asked, and faster.
+# (0.82-0.87x cuBLAS fp32 at 8192 x 8192), slower from 16. The bf16 mode (2), whose register-operand kernel takes
+# 0.18-0.19 ms there, gets it too: more accurate than asked, and faster.
 _FMA_CONFIGS = {
     "sm90": dict(MAX_M={0: 1, 1: 8, 2: 8}, BLOCK_N=8, BLOCK_K=512, num_warps=8),
     "sm89": dict(MAX_M={0: 1, 1: 8, 2: 8}, BLOCK_N=8, BLOCK_K=512, num_warps=8),
