@@ -29,9 +29,7 @@ import gc
 import math
 import os
 import random
-import shutil
 import statistics
-import tempfile
 import time
 
 import torch
@@ -43,7 +41,7 @@ from .compare import DTYPE_TOLERANCE, compare, same_values
 from .inputs import KERNELBENCH
 from .memory import footprint
 from .reference import Reference
-from .sandbox import Limits, WorkerFailed, timing_cpus
+from .sandbox import Limits, WorkerFailed, private_root, release_root, timing_cpus
 from .timing import (CPU_OVERHEAD_RATIO, OVERHEAD_RATIO, below_its_work, commit_check, cross_check, kernelbench_mean,
                      overhead, queued_check)
 
@@ -392,7 +390,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
     problem_path = PROBLEM_22 if problem_path is None else problem_path
     problem = load_problem(problem_path, sets)
     ref = Reference(problem, seed, device, gold=False)
-    scratch_root = tempfile.mkdtemp(prefix="lsemish-bench-")
+    scratch_root = private_root("lsemish-bench-")
     specs = [("reference-eager", None, False)] + ([("reference-compile", None, True)] if with_compile else [])
     specs += [(label, resolve_candidate(problem_path, path), False) for label, path in candidates]
     contenders = []
@@ -492,8 +490,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
                 else:
                     row[key] = statistics.median(rr[key] for rr in c.rounds)
         rows.append(row)
-    if not any(r["log"] for r in rows):
-        shutil.rmtree(scratch_root, ignore_errors=True)
+    release_root(scratch_root, keep=any(r["log"] for r in rows))
     base = next((r for r in rows if r["name"] == "reference-eager" and "call_ms" in r), None)
     for r in rows:
         if base and "call_ms" in r:

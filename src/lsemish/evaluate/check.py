@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import random
 import secrets
-import shutil
-import tempfile
 
 import torch
 
@@ -23,7 +21,7 @@ from .compare import compare
 from .inputs import ALL, EDGES, GOLD_RULE, KERNELBENCH, NAMES
 from .memory import does_not_fit, peak_bytes
 from .reference import Reference
-from .sandbox import Limits, Worker, WorkerFailed
+from .sandbox import Limits, Worker, WorkerFailed, private_root, release_root
 
 
 def default_device():
@@ -103,12 +101,12 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
     if too_big:
         raise ProblemError(f"problem {problem_path} {too_big}")
     ref = Reference(problem, seed, device)  # first: a problem whose own Model cannot be built is not the candidate's
-    scratch_root = tempfile.mkdtemp(prefix="lsemish-check-")
+    scratch_root = private_root("lsemish-check-")
     report = {"problem": problem_path, "candidate": candidate, "device": device, "sets": sets or {},
               "verdict": "fail", "reason": None, "trials": [], "landlock": None, "log": None}
     worker, why = start_worker(problem_path, candidate, sets, seed, device, limits, scratch_root, model_kwargs)
     if worker is None:
-        shutil.rmtree(scratch_root, ignore_errors=True)
+        release_root(scratch_root, keep=False)
         report["reason"] = why
         log(f"FAIL  {why}")
         return _finish(report, dists, trials)
@@ -132,8 +130,8 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
         report["peak_bytes"] = _peaks(report["trials"], device)
         report["log"], report["log_bytes"] = worker.log_path, worker.log_bytes
         worker.close()
-        if not worker.log_bytes:  # keep the folder only for the candidate's log
-            shutil.rmtree(scratch_root, ignore_errors=True)
+        release_root(scratch_root, keep=bool(worker.log_bytes))  # kept only for the candidate's log
+        if not worker.log_bytes:
             report["log"] = None
     return _finish(report, dists, trials)
 

@@ -120,6 +120,24 @@ def _rss_gib(pid):
     return 0.0
 
 
+def private_root(prefix):
+    """A run's folder for its workers' scratch folders and logs, which no worker can list: mode 0o300 (its owner may
+    create and enter, not read; a worker has no capability to override that). So a worker cannot see that another
+    ran before it in the run, nor read its log, whose name is random (a reviewer told a retry that way, session 12).
+    release_root makes it readable again, or removes it."""
+    root = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(root, 0o300)
+    return root
+
+
+def release_root(root, keep):
+    """The run is over: `root` readable by its owner again (it holds the logs worth keeping), or removed."""
+    if os.path.isdir(root):
+        os.chmod(root, 0o700)
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
 def scratch(scratch_root, name, gpu=None, triton_cache=None):
     """(a fresh scratch folder, the environment of a worker that uses it as its home, temporary and cache folder).
     `triton_cache`: a Triton cache folder shared by several workers instead (only for candidates that trust each
