@@ -17,7 +17,7 @@ import secrets
 import torch
 
 from ..problems import PROBLEM_22, ProblemError, is_problem_22, load_problem, sizes
-from .compare import compare
+from .compare import ALLCLOSE, BOTH, GOLD, compare
 from .inputs import ALL, EDGES, GOLD_RULE, KERNELBENCH, NAMES
 from .memory import does_not_fit, peak_bytes
 from .reference import Reference
@@ -116,8 +116,8 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
     rng = unpredictable()
     try:
         for dist, trial, seed in _plan(dists, trials, rng):
-            reuse = rng.randrange(2**31) if trial == "reuse" else None
-            row = run_trial(worker, ref, dist, trial, seed, tolerance, reuse)
+            reuse = rng.randrange(2**31) if trial in PROBES else None
+            row = run_trial(worker, ref, dist, trial, seed, tolerance, reuse, PROBES.get(trial, "half"))
             report["trials"].append(row)
             if ref.gold_note and not report.get("gold_note"):
                 report["gold_note"] = ref.gold_note
@@ -144,16 +144,24 @@ def _peaks(rows, device):
     return {"trusted": trusted, "worker": max(reported) if reported else None}
 
 
+PROBES = {"reuse": "half", "reuse-one": "one"}  # the reuse probes by their trial label, and what each refills
+
+
 def _plan(dists, trials, rng):
-    """(dist, trial, seed) in order; the reuse probe ("reuse") follows the first trial, on its seed."""
+    """(dist, trial, seed) in order; the reuse probe ("reuse": half the inputs new) follows the first trial, on its
+    seed, and the one-value probe ("reuse-one") the second trial (of the first distribution or, with one trial each,
+    the second distribution), on its own."""
     plan = [(dist, trial, rng.randrange(2**31)) for dist in dists for trial in range(trials)]
+    if len(plan) > 1:
+        plan.insert(2, (plan[1][0], "reuse-one", plan[1][2]))
     if plan:
         plan.insert(1, (plan[0][0], "reuse", plan[0][2]))
     return plan
 
 
 def _trial_line(row):
-    label = f"{row['dist']:11s} " + ("reuse probe" if row["trial"] == "reuse" else f"trial {row['trial']}")
+    label = f"{row['dist']:11s} " + {"reuse": "reuse probe", "reuse-one": "reuse probe (one value)"}.get(
+        row["trial"], f"trial {row['trial']}")
     if not row["passed"]:
         return f"{label}: FAIL  {row['reason']}"
     detail = "; ".join(f"out{x['index']}: max-abs {x['max_abs_vs_eager']:.2e} vs eager (tol {x['tolerance']:g})"
@@ -162,16 +170,23 @@ def _trial_line(row):
     return f"{label}: PASS  {detail}"
 
 
-def run_trial(worker, ref, dist, trial, seed, tolerance, reuse=None):
-    """One trial (or, with `reuse`, the reuse probe on the last trial's inputs) judged here: a row with "passed",
-    "reason", per-output errors, and "final" when the worker failed or rejected itself."""
+def rule_for(dist):
+    """How a distribution's trials are judged: KernelBench's inputs as KernelBench judges them (allclose); the others
+    by allclose and against the float64 result, or (inputs of large or small magnitude) against it alone."""
+    return ALLCLOSE if dist == KERNELBENCH else GOLD if dist in GOLD_RULE else BOTH
+
+
+def run_trial(worker, ref, dist, trial, seed, tolerance, reuse=None, span="half"):
+    """One trial (or, with `reuse`, a reuse probe on the last trial's inputs, `span` of them refilled: "half" or
+    "one" value) judged here: a row with "passed", "reason", per-output errors, and "final" when the worker failed
+    or rejected itself."""
     row = {"dist": dist, "trial": trial, "seed": seed, "passed": False, "reason": None, "outputs": []}
-    expected, gold = ref.run(seed, dist, reuse=reuse)
+    expected, gold = ref.run(seed, dist, reuse=reuse, span=span)
     poison = sum(t.numel() * t.element_size() for t in expected if isinstance(t, torch.Tensor))
     what = f"trial {trial} on {dist} inputs" if reuse is None else "the reuse probe (its last inputs, refilled)"
     try:
         reply, got = worker.request({"op": "trial", "seed": seed, "dist": dist, "poison_bytes": poison,
-                                     "reuse": reuse}, what=what)
+                                     "reuse": reuse, "span": span}, what=what)
     except WorkerFailed as e:
         row.update(reason=str(e), final=True)
         return row
@@ -181,14 +196,15 @@ def run_trial(worker, ref, dist, trial, seed, tolerance, reuse=None):
         return row
     if isinstance(reply.get("peak_bytes"), int):
         row["worker_peak_bytes"] = reply["peak_bytes"]
-    verdict = compare(got, expected, gold, tolerance, gold_rule=dist in GOLD_RULE)
+    verdict = compare(got, expected, gold, tolerance, rule=rule_for(dist))
     reason = verdict["reason"]
     if reuse is not None and reason:
         # stale only if it is the answer to the inputs before the refill; otherwise a plain failure on new inputs
         before, _ = ref.run(seed, dist)
         stale = compare(got, before, None, tolerance)["passed"]
         what = "stale answer on" if stale else "failed"
-        reason = f"{what} the reuse probe (the same input memory, half its values new): {reason}"
+        new = "half its values new" if span == "half" else "one value new"
+        reason = f"{what} the reuse probe (the same input memory, {new}): {reason}"
     row.update(passed=verdict["passed"], reason=reason, outputs=verdict["outputs"])
     return row
 
@@ -197,12 +213,13 @@ def _finish(report, dists, trials):
     rows = report["trials"]
     by = {d: [r for r in rows if r["dist"] == d] for d in dists}
     kb = by.get(KERNELBENCH, [])
-    first = dists[0] if dists and trials else None
+    probes = [d for d, trial, _ in _plan(dists, trials, random.Random(0)) if trial in PROBES]  # their distributions
+    planned = {d: trials + probes.count(d) for d in dists}
     report["kernelbench"] = {"passed": sum(r["passed"] for r in kb), "run": len(kb),
-                             "planned": (trials + (first == KERNELBENCH)) if KERNELBENCH in dists else 0}
+                             "planned": planned.get(KERNELBENCH, 0)}
     report["other"] = {d: {"passed": sum(r["passed"] for r in rs), "run": len(rs),
-                           "planned": trials + (first == d)} for d, rs in by.items() if d != KERNELBENCH}
-    complete = len(rows) == len(dists) * trials + (1 if dists and trials else 0)
+                           "planned": planned[d]} for d, rs in by.items() if d != KERNELBENCH}
+    complete = len(rows) == len(dists) * trials + len(probes)
     report["passed"] = sum(r["passed"] for r in rows)
     report["failed"] = len(rows) - report["passed"]
     if complete and all(r["passed"] for r in rows) and report["reason"] is None:
@@ -211,7 +228,7 @@ def _finish(report, dists, trials):
         report["verdict"] = "fail"
         if report["reason"] is None:
             first = next((r for r in rows if not r["passed"]), None)
-            where = "reuse probe" if first and first["trial"] == "reuse" else f"trial {first and first['trial']}"
+            where = "reuse probe" if first and first["trial"] in PROBES else f"trial {first and first['trial']}"
             report["reason"] = f"{first['dist']} {where}: {first['reason']}" if first else \
                 "not every trial ran"
     report["summary"] = summary_line(report)

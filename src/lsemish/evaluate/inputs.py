@@ -7,17 +7,20 @@ import torch
 
 KERNELBENCH = "kernelbench"
 EDGES = "edges"  # a problem's own edge cases: its edge_inputs(model, seed), where it defines one
-# The kernels' own tests draw from these; the evaluator also from "scaled" (OTHER).
+# The kernels' own tests draw from these; the evaluator also from EVALUATOR_ONLY (OTHER).
 DISTRIBUTIONS = ("rand", "randn", "uniform", "laplace", "lognormal")
+EVALUATOR_ONLY = ("scaled", "offset", "small")
 # Every check runs KernelBench's protocol (the problem's get_inputs()) and, separately, these others (EDGES only for a
 # problem that defines edge_inputs).
-OTHER = ("randn", "uniform", "laplace", "lognormal", "scaled", EDGES)
+OTHER = ("randn", "uniform", "laplace", "lognormal", "scaled", "offset", "small", EDGES)
 ALL = (KERNELBENCH,) + OTHER
-# Judged against the float64 result rather than by allclose: rounding error grows with the inputs' magnitude.
-GOLD_RULE = ("scaled",)
+# Judged against the float64 result rather than by allclose: rounding error grows with the inputs' magnitude, and
+# of small outputs allclose's absolute term passes anything.
+GOLD_RULE = ("scaled", "offset", "small")
 KERNELBENCH_FALLBACK = "rand"  # the tail of the reuse probe on KernelBench's inputs: torch.rand's distribution
 NAMES = {"randn": "signed (normal)", "uniform": "signed (uniform ±1)", "laplace": "heavy-tailed (Laplace)",
          "lognormal": "positive, skewed (log-normal)", "scaled": "large (normal x 50)", "rand": "uniform [0, 1)",
+         "offset": "far from zero (normal + 100)", "small": "small (normal x 0.001)",
          KERNELBENCH: "get_inputs()", EDGES: "the problem's edge cases (edge_inputs)"}
 
 
@@ -38,8 +41,12 @@ def make_x(dist, shape, generator=None, device="cpu", dtype=torch.float32):
         x = torch.exp(torch.randn(shape, **kw) * 0.5)
     elif dist == "scaled":  # large magnitudes: an exp without its max subtracted overflows here
         x = torch.randn(shape, **kw) * 50
+    elif dist == "offset":  # a mean far larger than the spread: a variance as E[x^2] - E[x]^2 cancels (red team, 12)
+        x = torch.randn(shape, **kw) + 100
+    elif dist == "small":  # a variance under a norm's eps: eps added to the std instead shows (red team, session 12)
+        x = torch.randn(shape, **kw) * 1e-3
     else:
-        raise ValueError(f"unknown distribution {dist!r}; valid: {', '.join(DISTRIBUTIONS + ('scaled',))}")
+        raise ValueError(f"unknown distribution {dist!r}; valid: {', '.join(DISTRIBUTIONS + EVALUATOR_ONLY)}")
     return x.to(device=device, dtype=dtype)
 
 
@@ -88,19 +95,25 @@ def _seed_here(seed, device):
         torch.manual_seed(seed)
 
 
-def refill_tail(values, seed, dist):
+REUSE_SPANS = ("half", "one")  # the reuse probes: the second half of each input new, or one value at random
+
+
+def refill_tail(values, seed, dist, span="half"):
     """In place: the second half (flattened) of every floating-point tensor in `values` drawn afresh from `dist`
-    under `seed`; the first half, first row included, is left as it was. The reuse probe: the same memory, partly
-    the same values, a different answer; a candidate that remembers answers by address or by a sample of its input
-    returns the old one."""
+    under `seed` (span "half"; the first half, first row included, is left as it was), or one value of each, at a
+    position drawn from `seed` (span "one"). The reuse probes: the same memory, mostly the same values, a different
+    answer; a candidate that remembers answers by address or by a sample of its input returns the old one (a red
+    team's sixteen-value sample noticed the half refill and missed a one-value change, session 12)."""
     gens = {}
+    where = torch.Generator().manual_seed(seed)  # the position: the same on both sides, whatever the device
     for v in values:
         if isinstance(v, torch.Tensor) and v.is_floating_point() and v.numel() > 1:
             flat = v.view(-1) if v.is_contiguous() else None
             if flat is None:
                 continue
-            half = flat.numel() // 2
+            first = flat.numel() // 2 if span == "half" else int(torch.randint(flat.numel(), (1,), generator=where))
+            last = flat.numel() if span == "half" else first + 1
             source = KERNELBENCH_FALLBACK if dist == KERNELBENCH else dist
             gen = gens.setdefault(v.device, generator(seed, v.device))
-            flat[half:] = make_x(source, (flat.numel() - half,), gen, v.device, dtype=v.dtype)
+            flat[first:last] = make_x(source, (last - first,), gen, v.device, dtype=v.dtype)
     return values

@@ -43,16 +43,16 @@ class Reference:
     def inputs(self, seed, dist, on_device=False):
         return problem_inputs(self.problem, seed, dist, self.device, on_device, self.model)
 
-    def run(self, seed, dist, gold=True, reuse=None, on_device=False):
+    def run(self, seed, dist, gold=True, reuse=None, on_device=False, span="half"):
         """(outputs, gold outputs or None) on the CPU for the trial's inputs (with `reuse`, a refill seed: the
-        seed's inputs with their second half refilled, as the reuse probe gives them to the candidate;
+        seed's inputs with `span` of them refilled, as a reuse probe gives them to the candidate;
         `on_device`: inputs.problem_inputs)."""
         try:
             args = self.inputs(seed, dist, on_device)
         except Exception as e:
             raise ProblemError(f"the problem's {dist} inputs could not be made (get_inputs()): {_line(e)}") from None
         if reuse is not None:
-            refill_tail(args, reuse, dist)
+            refill_tail(args, reuse, dist, span)
         with torch.no_grad():
             try:
                 out = self.model(*args)

@@ -112,6 +112,7 @@ class Server:
         self.integrity = Integrity(self)
         self.model = self.problem = self.candidate = self.edge_model = None
         self.kept, self.changed, self.calls = [], [], 0  # the block's outputs; its inputs' checks; calls so far
+        self.trial_kept = []  # the last trial's outputs (op_trial)
         self.flush = None
         self.collect_in_work = False  # serve sets it per request
 
@@ -285,7 +286,10 @@ class Server:
         """One correctness trial: fresh inputs from the seed (or, for the reuse probe, the last trial's input tensors
         with their second half refilled), the call, the checks, the outputs back."""
         if req.get("reuse"):
-            args = self.inputs.refill_tail(self.trial_args, req["reuse"], req["dist"])
+            span = req.get("span", "half")
+            if span not in self.inputs.REUSE_SPANS:
+                return self.reply({"error": f"no reuse span {span!r}"})
+            args = self.inputs.refill_tail(self.trial_args, req["reuse"], req["dist"], span)
         else:
             args = self.make_inputs(req["seed"], req["dist"])
         self.trial_args = args
@@ -293,6 +297,13 @@ class Server:
         outs, reason = self.guarded_call(args)
         if reason:
             return self.reply({"rejected": reason, "cheat": True})
+        # the previous trial's outputs are held until now, so that no allocation could reuse their memory: an output
+        # in the same memory is the candidate's own buffer, which the next call overwrites under its caller (a red
+        # team's persistent output, session 12)
+        keep, reason = self.owned(outs, args, self.trial_kept, "its trial")
+        if reason:
+            return self.reply({"rejected": reason.replace("its trial 0", "its previous call"), "cheat": True})
+        self.trial_kept = [keep]
         # its peak memory, as the worker reports it: a figure for the reader, not for a verdict
         self.reply({"ok": True, "peak_bytes": self.memory.peak_bytes(self.device)}, outs)
 
@@ -386,21 +397,21 @@ class Server:
         """Nothing: its round trip is the channel's own cost."""
         self.reply({"ok": True})
 
-    def owned(self, outs, args):
+    def owned(self, outs, args, kept=None, earlier="the block's call"):
         """(the outputs to keep for the block's commitment, or None; why they cannot be kept, or None). An output
         that shares memory with an input (which the next call's values overwrite: a model that returns a view of its
         input) or with the model's own parameters and buffers is kept as a copy of its values now; one that shares
         memory with a kept output of the block (a buffer every call writes, so that a later call overwrites an earlier
-        call's answer) cannot count."""
+        call's answer) cannot count. `kept`: other outputs than the block's (check's previous trial)."""
         def storage(t):
             return t.untyped_storage().data_ptr() if isinstance(t, self.Tensor) and t.numel() else None
         mine = {storage(t) for t in args} - {None}
         if hasattr(self.model, "parameters") and hasattr(self.model, "buffers"):
             mine |= {storage(t) for t in list(self.model.parameters()) + list(self.model.buffers())} - {None}
-        for k, kept in enumerate(self.kept):
-            theirs = {storage(u) for u in kept} - {None} - mine
+        for k, earlier_outs in enumerate(self.kept if kept is None else kept):
+            theirs = {storage(u) for u in earlier_outs} - {None} - mine
             if any(storage(t) in theirs for t in outs):
-                return None, f"returned the same output memory as the block's call {k} (a stale answer, or a " \
+                return None, f"returned the same output memory as {earlier} {k} (a stale answer, or a " \
                              "buffer that a later call overwrites)"
         return [self.clone(t) if storage(t) in mine else t for t in outs], None
 
