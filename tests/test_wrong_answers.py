@@ -1,0 +1,116 @@
+"""Candidates that are wrong where KernelBench's protocol does not look, from a red team with only check's contract
+(session 12): each passed every distribution check drew then, and each now fails with its reason."""
+import textwrap
+
+import pytest
+
+from lsemish.evaluate.check import run_check
+from lsemish.problems import EXAMPLES
+
+LAYER_NORM = """
+    import torch, torch.nn as nn
+    batch_size, dim = 16, 256
+    class Model(nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.layer_norm(x, (dim,))
+    def get_inputs():
+        return [torch.randn(batch_size, dim)]
+    def get_init_inputs():
+        return []
+    """
+EXP = LAYER_NORM.replace("torch.nn.functional.layer_norm(x, (dim,))", "torch.exp(x)")
+SOFTMAX = LAYER_NORM.replace("torch.nn.functional.layer_norm(x, (dim,))", "torch.softmax(x, dim=1)").replace(
+    "batch_size, dim = 16, 256", "batch_size, dim = 4, 32768")
+ROUND = LAYER_NORM.replace("torch.nn.functional.layer_norm(x, (dim,))", "torch.round(torch.clamp(x, -10, 10) * 10)")
+
+CASES = {
+    # a variance as E[x^2] - E[x]^2: it cancels when the mean is far larger than the spread
+    "naive_variance": (LAYER_NORM, """
+        m = x.mean(dim=1, keepdim=True)
+        var = ((x * x).mean(dim=1, keepdim=True) - m * m).clamp_min(0)
+        return (x - m) * torch.rsqrt(var + 1e-5)""", ("kernelbench", "offset"),
+                       "offset trial 0: output 0 is off the float64 result"),
+    # eps added to the standard deviation: invisible while the variance is far above eps
+    "eps_on_std": (LAYER_NORM, """
+        xc = x - x.mean(dim=1, keepdim=True)
+        return xc / ((xc * xc).mean(dim=1, keepdim=True).sqrt() + 1e-5)""", ("kernelbench", "small"),
+                   "small trial 0: output 0 is off the float64 result"),
+    # zeros wherever an exp would overflow: the float64 gate used to open where the reference was infinite
+    "exp_gives_up": (EXP, """
+        return torch.zeros_like(x) if x.abs().max() > 60 else torch.exp(x)""", ("kernelbench", "scaled"),
+                     "scaled trial 0: output 0 is off the float64 result"),
+    # small probabilities dropped: each is under allclose's absolute term, together 40 % of the result
+    "softmax_truncated": (SOFTMAX, """
+        p = torch.softmax(x, dim=1)
+        return torch.where(p < 5e-5, torch.zeros_like(p), p)""", ("kernelbench", "randn"),
+                          "randn trial 0: output 0 is off the float64 result"),
+    # a float16 result of a float32 reference: allclose accepted its values
+    "half_output": (ROUND, """
+        return torch.round(torch.clamp(x, -10, 10) * 10).to(torch.float16)""", ("kernelbench",),
+                    "output 0 is float16, the reference's is float32"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_candidate_wrong_beyond_kernelbench_inputs_fails(tmp_path, name):
+    problem, body, dists, reason = CASES[name]
+    (tmp_path / "p.py").write_text(textwrap.dedent(problem))
+    (tmp_path / "c.py").write_text("import torch, torch.nn as nn\nclass ModelNew(nn.Module):\n"
+                                   "    def forward(self, x):" + textwrap.indent(textwrap.dedent(body), " " * 8) + "\n")
+    right = tmp_path / "right.py"
+    right.write_text(textwrap.dedent(problem) + "\nModelNew = Model\n")
+    r = run_check(str(tmp_path / "p.py"), str(tmp_path / "c.py"), trials=1, dists=dists, device="cpu",
+                  log=lambda m: None)
+    assert r["verdict"] == "fail" and reason in r["reason"], r["reason"]
+    honest = run_check(str(tmp_path / "p.py"), str(right), trials=1, dists=dists, device="cpu", log=lambda m: None)
+    assert honest["verdict"] == "pass", honest["reason"]
+
+
+MEMO = """
+import torch, torch.nn as nn
+class ModelNew(nn.Module):
+    # remembers its answer for inputs at the same address with the same four sampled values each
+    def __init__(self):
+        super().__init__()
+        self.key, self.out = None, None
+    def fingerprint(self, t):
+        flat = t.reshape(-1)
+        return (t.data_ptr(), tuple(flat[torch.linspace(0, flat.numel() - 1, 4).long()].tolist()))
+    def forward(self, A, B):
+        key = (self.fingerprint(A), self.fingerprint(B))
+        if key != self.key:
+            self.key, self.out = key, torch.matmul(A, B)
+        return self.out.clone()
+"""
+
+BUFFER = """
+import torch, torch.nn as nn
+class ModelNew(nn.Module):
+    # one output buffer for every call: an earlier result changes under its caller
+    def __init__(self):
+        super().__init__()
+        self.buf = None
+    def forward(self, A, B):
+        out = torch.matmul(A, B)
+        if self.buf is None:
+            self.buf = torch.empty_like(out)
+        return self.buf.copy_(out)
+"""
+
+
+def test_a_sampled_input_memo_fails_the_one_value_probe_and_a_kept_buffer_fails_the_next_call(tmp_path):
+    # A memo keyed by address and four sampled values of each input notices the half refill (and recomputes) but not
+    # one value changed at random among 10**6 (it misses with probability 8e-6). A buffer returned by every call is
+    # the previous call's output memory.
+    sizes = {"M": 1000, "K": 1000, "N": 1000}
+    memo, buffer = tmp_path / "memo.py", tmp_path / "buffer.py"
+    memo.write_text(MEMO)
+    buffer.write_text(BUFFER)
+    r = run_check(EXAMPLES["matmul"], str(memo), sizes, trials=2, dists=("kernelbench",), device="cpu",
+                  log=lambda m: None)
+    assert r["verdict"] == "fail" and "stale answer on the reuse probe (the same input memory, one value new)" in \
+        r["reason"], r["reason"]
+    r = run_check(EXAMPLES["matmul"], str(buffer), {"M": 8, "K": 8, "N": 8}, trials=1, dists=("kernelbench",),
+                  device="cpu", log=lambda m: None)
+    assert r["verdict"] == "fail" and "returned the same output memory as its previous call" in r["reason"], \
+        r["reason"]
