@@ -191,3 +191,23 @@ def test_console_script_names_itself():
 def test_model_new_is_visible_in_dir():
     import lsemish
     assert {"ModelNew", "linear_lse_mish", "PRECISIONS"} <= set(dir(lsemish))
+
+
+def test_ctrl_c_during_a_trial_ends_check_at_once(tmp_path):
+    # The worker is busy with a trial (its candidate sleeps): an interrupt kills it instead of asking it to exit and
+    # waiting 10 s for an answer that cannot come (a new user waited 10 s in half their tries, session 12).
+    import signal
+    import time
+    cand = tmp_path / "slow.py"
+    cand.write_text("import time, torch\nclass ModelNew(torch.nn.Module):\n"
+                    "    def forward(self, A, B):\n        time.sleep(60)\n        return A @ B\n")
+    proc = subprocess.Popen([sys.executable, "-m", "lsemish", "check", "--problem",
+                             os.path.join(HERE, "..", "src", "lsemish", "problems", "matmul.py"), "--candidate",
+                             str(cand), "--trials", "1", "--timeout", "120"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, TRITON_INTERPRET="1"))
+    time.sleep(8)  # the worker started and is inside the first trial's call
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert time.monotonic() - t0 < 5, err
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err

@@ -187,6 +187,13 @@ def test_loop_resumes(tmp_path):
     got, state = statuses(out)
     assert len(got) == 3 and state["best"] == "r02-p0-s0"
     assert (out / "round-01" / "p0-s0" / "answer.txt").read_text() == first
+    # another agent: which setting differs is named; new search options are said and recorded
+    other = ["--agent", "echo other"] + common[2:]
+    r = cli("loop", "--rounds", "2", *other)
+    assert r.returncode == 1 and "holds a run of another --agent" in r.stderr, r.stderr
+    r = cli("loop", "--rounds", "2", "--samples", "2", *common)
+    assert r.returncode == 0 and "resuming with --samples 2 (its earlier rounds had 1)" in r.stdout, r.stdout
+    assert statuses(out)[1]["samples"] == 2
 
 
 def test_the_loop_keeps_no_cheat(tmp_path, deliverable):
@@ -209,3 +216,12 @@ def test_the_loop_keeps_no_cheat(tmp_path, deliverable):
     assert state["best"] == "r05-p0-s0"
     summary = (out / "summary.md").read_text()
     assert "replaced torch.allclose" in summary and not any(p.name == "HOSTILE_WAS_HERE" for p in out.rglob("*"))
+
+
+def test_a_loop_whose_every_agent_call_fails_exits_1(tmp_path):
+    # A mistyped --agent: every candidate is an agent failure; the run exits 1 naming it (it used to exit 0).
+    out = tmp_path / "run"
+    r = cli("loop", "--problem", EXAMPLES["matmul"], "--agent", "no-such-agent-cmd --x", "--rounds", "1",
+            "--out", str(out), "--trials", "1")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "loop: every agent call failed (agent: exit 127" in r.stderr and "check --agent" in r.stderr, r.stderr

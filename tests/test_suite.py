@@ -98,9 +98,11 @@ def test_a_suites_set_applies_to_the_problems_that_have_the_size(tmp_path):
     from lsemish.search.loop import _settings_and_pool
     probs, _ = make_suite(tmp_path)
     paths = [str(probs / "matmul.py"), str(probs / "row_softmax_mean.py")]
-    settings, pool, _ = _settings_and_pool(paths, {"M": 16}, 1, 60, 60, None, 1, 1, None)
+    said = []
+    settings, pool, _ = _settings_and_pool(paths, {"M": 16}, 1, 60, 60, None, 1, 1, None, said.append)
     pool.shutdown()
     assert [s.sets for s in settings] == [{"M": 16}, None]
+    assert said == ["row_softmax_mean.py: has no size M; runs at its own sizes"]  # not silently
 
 
 def test_set_reaches_every_step_and_a_bad_name_stops_before_any_agent_call(tmp_path):

@@ -322,9 +322,15 @@ def _check(args):
                   "emulates exactly; at these small shapes the output is not averaged enough to meet KernelBench's "
                   "fp32 tolerance (cuBLAS TF32 does not either). At the headline shape on a GPU it does.")
     where = "the GPU" if gpu else "the CPU through Triton's interpreter"
+    from .evaluate.inputs import EDGES
+    from .problems import load_problem
+    dists = list(args.dist)
+    if EDGES in dists and not hasattr(load_problem(args.problem, sets), "edge_inputs"):
+        dists.remove(EDGES)
+        dists.append("(no edges: the problem defines no edge_inputs)")
     print(f"problem {args.problem or 'KernelBench level 2, problem 22'}{' ' + str(sets) if sets else ''}: "
           f"candidate {args.candidate or 'lsemish (its own ModelNew)'} in its own worker on {where}; "
-          f"{args.trials} trial(s) per distribution: {', '.join(args.dist)}"
+          f"{args.trials} trial(s) per distribution (and the reuse probes): {', '.join(dists)}"
           + (f"; precision {kwargs['precision']}" if kwargs else ""))
     report = run_check(args.problem, args.candidate, sets, args.trials, args.dist, args.seed, model_kwargs=kwargs,
                        tolerance=tolerance, limits=Limits(request_s=args.timeout))
@@ -471,12 +477,36 @@ def _loop(args):
             print(write_report(args.out))
         except ValueError as e:
             raise SystemExit(str(e))
+        runs = [os.path.join(args.out, d) for d in sorted(os.listdir(args.out))
+                if os.path.exists(os.path.join(args.out, d, "state.json"))]
+        failed = [_agent_never_answered(run) for run in runs]
+        if runs and all(failed):
+            print(f"loop: every agent call of every problem failed ({failed[0]}): check --agent", file=sys.stderr)
+            return 1
         return 0
     if args.candidates:
         raise SystemExit("loop: --candidates goes with --problems (a suite); for one problem use --candidate FILE")
     summary = run_loop(args.agent, args.rounds, problem=args.problem, start=args.candidate, out=args.out, **common)
     print(summary)
+    failed = _agent_never_answered(args.out)
+    if failed:
+        print(f"loop: every agent call failed ({failed}): check --agent", file=sys.stderr)
+        return 1
     return 0
+
+
+def _agent_never_answered(out):
+    """The first agent failure when the run's every candidate after the start is one (a mistyped --agent made a run
+    that exited 0 with nothing in it: a new user's finding, session 12); else None."""
+    try:
+        with open(os.path.join(out, "state.json")) as fh:
+            made = [c for c in json.load(fh).get("candidates", []) if c.get("round", 0) > 0]
+    except (OSError, ValueError):
+        return None
+    statuses = [str(c.get("status", "")) for c in made]
+    if statuses and all(st.startswith("agent:") for st in statuses):
+        return statuses[0]
+    return None
 
 
 def _report(args):

@@ -131,7 +131,8 @@ def _check_test_code(tree: ast.Module) -> list[Finding]:
 
 
 def _check_triton_api(tree: ast.Module) -> list[Finding]:
-    return [Finding(n.lineno, "triton-api", f"tl.{n.attr} does not exist in Triton; write it from tl.exp/tl.log")
+    return [Finding(n.lineno, "triton-api", f"tl.{n.attr}: the seed's rules forbid it (they list it among what "
+                    "Triton lacks; some Triton versions have it); write it from tl.exp/tl.log")
             for n in ast.walk(tree)
             if isinstance(n, ast.Attribute) and n.attr in FORBIDDEN_TL and _attr_chain(n.value) == "tl"]
 

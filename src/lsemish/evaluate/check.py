@@ -164,9 +164,10 @@ def _trial_line(row):
         row["trial"], f"trial {row['trial']}")
     if not row["passed"]:
         return f"{label}: FAIL  {row['reason']}"
-    detail = "; ".join(f"out{x['index']}: max-abs {x['max_abs_vs_eager']:.2e} vs eager (tol {x['tolerance']:g})"
-                       + (f", rel-L2 {x['rel_l2_vs_fp64']:.2e} vs fp64" if x.get("rel_l2_vs_fp64") is not None
-                          else "") for x in row["outputs"] if "max_abs_vs_eager" in x)
+    detail = "; ".join(f"out{x['index']}: max-abs {x['max_abs_vs_eager']:.2e} vs eager (allclose atol=rtol="
+                       f"{x['tolerance']:g})" + (f", rel-L2 {x['rel_l2_vs_fp64']:.2e} vs fp64"
+                                                 if x.get("rel_l2_vs_fp64") is not None else "")
+                       for x in row["outputs"] if "max_abs_vs_eager" in x)
     return f"{label}: PASS  {detail}"
 
 

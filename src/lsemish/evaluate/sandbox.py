@@ -181,7 +181,7 @@ class Worker:
         self.log_bytes = 0
         self._drain = threading.Thread(target=self._capture, daemon=True)
         self._drain.start()
-        self.dead = None
+        self.dead, self.awaited = None, False
         hello, _ = self._receive(self.limits.setup_s, "start")
         self.landlock_note = hello.get("landlock")
 
@@ -244,7 +244,9 @@ class Worker:
         except OSError:
             self._alive()
             raise WorkerFailed(self._exit_text(self.proc.poll() or 0)) from None
+        self.awaited = True  # until its reply has come: a close meanwhile (Ctrl-C) kills rather than asks
         reply = self._receive(timeout or self.limits.request_s, what or header.get("op", "request"), spin_s)
+        self.awaited = False
         for key in ("error", "rejected"):  # the worker's words: one line, printable, bounded
             if key in reply[0]:
                 reply[0][key] = clean(reply[0][key])
@@ -265,8 +267,9 @@ class Worker:
         reap_orphans()
 
     def close(self):
-        """Ask the worker to exit, kill it if it does not, and remove its scratch folder."""
-        if self.proc.poll() is None and not self.dead:
+        """Ask the worker to exit (or, while a reply is awaited, as after Ctrl-C, do not wait for it), kill it if it
+        does not, and remove its scratch folder."""
+        if self.proc.poll() is None and not self.dead and not self.awaited:
             try:
                 wire.send(self.req_w, {"op": "exit"})
                 self.proc.wait(10)

@@ -99,11 +99,19 @@ class Search:
         if os.path.exists(self.state_path):
             with open(self.state_path) as fh:
                 self.state = json.load(fh)
-            if self.state["problem"] != problem or self.state["agent"] != agent_spec or \
-                    self.state.get("sets", {}) != (self.settings.sets or {}):
-                raise SystemExit(f"loop: {self.out} holds a run of another problem, agent or --set; use another --out")
+            differs = [f"{what} ({self.state.get(key, {} if key == 'sets' else None)!r}, now {now!r})"
+                       for what, key, now in (("problem", "problem", problem), ("--agent", "agent", agent_spec),
+                                              ("--set", "sets", self.settings.sets or {}))
+                       if self.state.get(key, {} if key == "sets" else None) != now]
+            if differs:
+                raise SystemExit(f"loop: {self.out} holds a run of another {'; '.join(differs)}: use another --out "
+                                 "(or remove it to start over)")
             done = sum(1 for r in self.state["rounds"] if r.get("done"))
             self.log(f"resuming {self.out}: {done - 1} round(s) done")
+            for key, now in (("strategy", self.strategy), ("samples", self.samples), ("beam", self.beam)):
+                if self.state.get(key) != now:  # the rounds to come follow the options given now
+                    self.log(f"resuming with --{key} {now} (its earlier rounds had {self.state.get(key)})")
+                    self.state[key] = now
             return
         self.state = {"problem": problem, "sets": self.settings.sets or {}, "agent": agent_spec,
                       "strategy": self.strategy, "samples": self.samples,
@@ -122,7 +130,7 @@ class Search:
                "source": start_path or ("the problem's reference" if reference else "lsemish deliverable"),
                "candidate": os.path.relpath(path, self.out)}
         if reference:  # not a candidate: KernelBench's own prompts start from it; bench times it as eager anyway
-            rec["status"] = "start: the problem's reference (not evaluated)"
+            rec.update(status="start: the problem's reference (not evaluated)", evaluated=False)
         else:
             rec.update(self.pool.evaluate(path, folder, self.settings).result())
         self.state["rounds"].append({"round": 0, "parents": [], "done": True})
@@ -232,8 +240,9 @@ def reference_start(problem):
         return fh.read().rstrip("\n") + "\n\n\nModelNew = Model  # the reference: the code to improve\n"
 
 
-def _settings_and_pool(problems, sets, trials, step_timeout, call_timeout, gpus, workers, samples, ray):
-    """One Settings per problem (its sizes validated: a bad --set fails here, in one line) and the evaluation pool."""
+def _settings_and_pool(problems, sets, trials, step_timeout, call_timeout, gpus, workers, samples, ray, log=print):
+    """One Settings per problem (its sizes validated: a bad --set fails here, in one line) and the evaluation pool.
+    In a suite, each problem takes the sizes it has, and a problem left at its own sizes is said."""
     import torch
 
     from ..problems import sizes
@@ -255,6 +264,12 @@ def _settings_and_pool(problems, sets, trials, step_timeout, call_timeout, gpus,
     unused = sorted(set(sets) - used) if suite and sets else []
     if unused:
         raise SystemExit(f"loop: --set {', '.join(unused)}: no problem of the suite has a size of that name")
+    if suite and sets:
+        for problem, st in zip(problems, settings):
+            missing = sorted(set(sets) - set(st.sets or {}))
+            if missing:  # a size it does not have: it runs at its own (a new user expected otherwise, session 12)
+                log(f"{os.path.basename(problem)}: has no size {', '.join(missing)}; "
+                    + (f"runs with {st.sets}" if st.sets else "runs at its own sizes"))
     if ray is not None:
         from .ray_pool import RayPool
         pool = RayPool(ray, timed)
@@ -333,7 +348,7 @@ def run_suite(agent, rounds, problems, out="loop-out", candidates=None, gpu=None
     from its reference. Returns {problem name: its summary table or the one-line reason it stopped}."""
     paths = suite_problems(problems)
     settings, pool, timed = _settings_and_pool(paths, sets, trials, step_timeout, call_timeout, gpus, workers,
-                                               samples, ray)
+                                               samples, ray, log)
     if not timed:
         log("no GPU: bench and profile are skipped; the newest candidate that passes lint and check is kept")
     gpu_spec = resolve_gpu(gpu or ("auto" if timed else "4090"))

@@ -65,7 +65,8 @@ def _chart(state, path, timed):
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
-    recs = sorted(state["candidates"], key=lambda r: r["order"])
+    # a start that was not evaluated (the problem's reference as the code to improve) is no candidate that failed
+    recs = sorted((r for r in state["candidates"] if r.get("evaluated", True)), key=lambda r: r["order"])
     spread = {}
     for r in recs:  # the candidates of one round side by side, not on top of each other
         spread.setdefault(r["round"], []).append(r["id"])
