@@ -39,7 +39,7 @@ def test_three_example_problems_ship():
 def test_check_passes_right_and_fails_wrong_for_each_problem(name, tmp_path):
     right = run_check(EXAMPLES[name], right_candidate(name), trials=1, **QUIET)
     wrong = run_check(EXAMPLES[name], write_wrong_candidate(name, tmp_path / "wrong.py"), trials=1, **QUIET)
-    assert right["verdict"] == "pass" and right["passed"] == 7, right["summary"]  # 6 distributions, the reuse probe
+    assert right["verdict"] == "pass" and right["passed"] == 10, right["summary"]  # 8 distributions, 2 reuse probes
     # (Judged against float64 on large inputs, a small absolute error can pass there: the verdict still fails.)
     assert wrong["verdict"] == "fail" and wrong["kernelbench"]["passed"] == 0, wrong["summary"]
     assert "differs from the reference" in wrong["reason"]
@@ -212,7 +212,7 @@ def test_the_loop_keeps_no_cheat(tmp_path, deliverable):
     assert "replaced torch.allclose" in got[1]
     assert "raised SystemExit(0)" in got[2]
     assert "modified input 0" in got[3]
-    assert "stale answer on the reuse probe" in got[4]
+    assert "stale answer" in got[4]  # the reuse probe, or its own earlier output memory
     assert state["best"] == "r05-p0-s0"
     summary = (out / "summary.md").read_text()
     assert "replaced torch.allclose" in summary and not any(p.name == "HOSTILE_WAS_HERE" for p in out.rglob("*"))
