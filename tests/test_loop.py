@@ -225,3 +225,15 @@ def test_a_loop_whose_every_agent_call_fails_exits_1(tmp_path):
             "--out", str(out), "--trials", "1")
     assert r.returncode == 1, r.stdout + r.stderr
     assert "loop: every agent call failed (agent: exit 127" in r.stderr and "check --agent" in r.stderr, r.stderr
+
+
+def test_an_answer_over_the_cap_is_an_agent_failure_and_not_stored(tmp_path):
+    out = tmp_path / "run"
+    script = tmp_path / "huge.py"
+    script.write_text("print('```python\\n' + 'x = 1\\n' * 1000000 + '```')\n")
+    huge = f"{sys.executable} {script}"
+    r = cli("loop", "--problem", EXAMPLES["matmul"], "--agent", huge, "--rounds", "1", "--out", str(out),
+            "--trials", "1")
+    got, _ = statuses(out)
+    assert got[1].startswith("agent: an answer of 5.7 MiB (more than 4 MiB)"), got
+    assert not (out / "round-01" / "p0-s0" / "answer.txt").exists() and r.returncode == 1

@@ -29,6 +29,7 @@ from .summary import write_summary
 
 FENCE = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.S)
 NO_GPU_METRICS = {"unavailable": "no GPU on the machine that ran this loop: metrics not measured"}
+ANSWER_CAP = 4 << 20  # characters of an agent's answer: a candidate file is some kilobytes
 
 
 def extract_code(answer: str) -> str | None:
@@ -202,6 +203,8 @@ class Search:
             answer = self.agent.ask(prompt)
             text, error = answer.text, answer.error
             rec.update(agent_s=answer.seconds, tokens=answer.tokens)
+            if not error and len(text) > ANSWER_CAP:  # kept whole, a 50 MB answer filled the run folder (session 12)
+                error = f"agent: an answer of {len(text) / 2**20:.1f} MiB (more than {ANSWER_CAP >> 20} MiB)"
             if not error:  # an endpoint's text may hold what UTF-8 cannot (a lone surrogate): replaced, no crash
                 with open(answer_path, "w", encoding="utf-8", errors="replace") as fh:
                     fh.write(text)
