@@ -74,6 +74,16 @@ def test_bad_candidates_get_one_line(tmp_path, name):
     assert r.stdout.strip().splitlines()[-1].startswith("FAIL: ") and msg in r.stdout.strip().splitlines()[-1]
 
 
+def test_a_candidate_of_another_problem_without_problem_gets_a_hint(tmp_path):
+    # A new user forgot --problem: the candidate was built for problem 22's arguments and failed; say why.
+    cand = tmp_path / "matmul_candidate.py"
+    cand.write_text("import torch\nclass ModelNew(torch.nn.Module):\n    def __init__(self):\n"
+                    "        super().__init__()\n    def forward(self, A, B):\n        return A @ B\n")
+    r = run("check", "--trials", "1", "--candidate", str(cand))
+    assert r.returncode == 1 and "no trial ran" in r.stdout, r.stdout
+    assert "hint: without --problem the candidate is judged on KernelBench level 2 problem 22" in r.stdout
+
+
 def test_a_problem_other_than_22_needs_a_candidate():
     r = run("check", "--problem", os.path.join(HERE, "..", "src", "lsemish", "problems", "matmul.py"))
     assert r.returncode == 1 and "--candidate FILE (the file defining ModelNew) is needed" in r.stderr

@@ -334,7 +334,11 @@ def _check(args):
           + (f"; precision {kwargs['precision']}" if kwargs else ""))
     report = run_check(args.problem, args.candidate, sets, args.trials, args.dist, args.seed, model_kwargs=kwargs,
                        tolerance=tolerance, limits=Limits(request_s=args.timeout))
-    print(f"{report['passed']} passed, {report['failed']} failed")
+    print(f"{report['passed']} passed, {report['failed']} failed" if report["passed"] + report["failed"] else
+          "no trial ran")
+    if args.problem is None and args.candidate and "ModelNew(" in (report["reason"] or ""):
+        print("hint: without --problem the candidate is judged on KernelBench level 2 problem 22; name its problem "
+              "with --problem FILE")
     if report.get("log_bytes"):
         print(f"the candidate printed {report['log_bytes']} bytes: {report['log']}")
     print(f"{report['verdict'].upper()}: {report['summary']}")
