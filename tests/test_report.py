@@ -63,3 +63,10 @@ def test_report_on_a_folder_without_runs_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "lsemish", "report", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.strip() == f"report: no loop runs in {tmp_path} (a run is a subfolder " \
                                                      "with summary.json)"
+
+
+def test_report_on_one_run_points_to_its_summary(tmp_path):
+    runs = tmp_path / "suite"
+    _run(runs, "p1", 1.0, 4.0, 2.0)
+    r = subprocess.run([sys.executable, "-m", "lsemish", "report", str(runs / "p1")], capture_output=True, text=True)
+    assert r.returncode == 1 and "is one loop run (its summary is" in r.stderr and "Traceback" not in r.stderr

@@ -21,6 +21,9 @@ def read_runs(folder):
         if os.path.isfile(path):
             with open(path) as fh:
                 runs.append((name, json.load(fh)))
+    if not runs and os.path.isfile(os.path.join(folder, "summary.json")):  # one run: its summary.md is its report
+        raise ValueError(f"report: {folder} is one loop run (its summary is {os.path.join(folder, 'summary.md')}); "
+                         "report reads a folder of runs, such as a suite's --out")
     if not runs:
         raise ValueError(f"report: no loop runs in {folder} (a run is a subfolder with summary.json)")
     return runs
