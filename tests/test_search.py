@@ -213,3 +213,10 @@ def test_a_step_runs_on_the_cpus_the_loop_gave_it(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=dict(os.environ, LSEMISH_CPUS=str(mine))).stdout.strip()
     assert out == f"[{mine}]"
+
+
+def test_the_answer_is_the_first_python_block_outside_the_thoughts():
+    from lsemish.search.loop import extract_code
+    answer = "<think>\n```python\ndraft = 1\n```\n</think>\nHere:\n```Python\nfinal = 2\n```\n```python\nlater = 3\n```"
+    assert extract_code(answer) == "final = 2\n"
+    assert extract_code("```\nbare = 1\n```") is None  # the seed asks for a python block

@@ -27,14 +27,16 @@ from .prompt import GPUS, build_prompt, resolve_gpu
 from .strategies import better, select
 from .summary import write_summary
 
-FENCE = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.S)
+FENCE = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.S | re.I)
+THINKING = re.compile(r"<think>.*?</think>", re.S)  # a reasoning model's thoughts, before its answer
 NO_GPU_METRICS = {"unavailable": "no GPU on the machine that ran this loop: metrics not measured"}
 ANSWER_CAP = 4 << 20  # characters of an agent's answer: a candidate file is some kilobytes
 
 
 def extract_code(answer: str) -> str | None:
-    """The first fenced python block of an answer, or None."""
-    match = FENCE.search(answer)
+    """The first fenced python block (```python or ```py, any case) of an answer outside its <think> section, or
+    None. A block inside the thoughts is a draft, not the answer (a new user's reasoning model, session 12)."""
+    match = FENCE.search(THINKING.sub("", answer))
     return match.group(1) if match and match.group(1).strip() else None
 
 
