@@ -38,7 +38,7 @@ CASES = {
     # zeros wherever an exp would overflow: the float64 gate used to open where the reference was infinite
     "exp_gives_up": (EXP, """
         return torch.zeros_like(x) if x.abs().max() > 60 else torch.exp(x)""", ("kernelbench", "scaled"),
-                     "scaled trial 0: output 0 is off the float64 result"),
+                     "scaled trial 0: output 0 is wrong where the reference or the float64 result is NaN or inf"),
     # small probabilities dropped: each is under allclose's absolute term, together 40 % of the result
     "softmax_truncated": (SOFTMAX, """
         p = torch.softmax(x, dim=1)
@@ -114,3 +114,62 @@ def test_a_sampled_input_memo_fails_the_one_value_probe_and_a_kept_buffer_fails_
                   device="cpu", log=lambda m: None)
     assert r["verdict"] == "fail" and "returned the same output memory as its previous call" in r["reason"], \
         r["reason"]
+
+
+NAIVE_LSE = """
+import torch, torch.nn as nn
+batch_size, dim = 16, 256
+class Model(nn.Module):
+    def forward(self, x):
+        return torch.log(torch.sum(torch.exp(x), dim=1, keepdim=True))
+def get_inputs():
+    return [torch.randn(batch_size, dim)]
+def get_init_inputs():
+    return []
+"""
+SHIFTED_LSE = """
+import torch, torch.nn as nn
+class ModelNew(nn.Module):
+    def forward(self, x):
+        m = x.max(1, keepdim=True).values
+        return m + torch.log(torch.exp(x - m).sum(1, keepdim=True))
+"""
+BF16 = """
+import torch, torch.nn as nn
+batch_size, in_features, out_features = 64, 256, 128
+class Model(nn.Module):
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features).to(torch.bfloat16)
+    def forward(self, x):
+        return torch.relu((self.linear(x) - 2.0) * 1.5)
+def get_inputs():
+    return [torch.randn(batch_size, in_features, dtype=torch.bfloat16)]
+def get_init_inputs():
+    return [in_features, out_features]
+"""
+FUSED = """
+import torch, torch.nn as nn
+class ModelNew(nn.Module):
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features).to(torch.bfloat16)
+    def forward(self, x):
+        acc = x.float() @ self.linear.weight.float().t() + self.linear.bias.float()
+        return torch.relu((acc - 2.0) * 1.5).to(torch.bfloat16)
+"""
+
+
+@pytest.mark.parametrize("problem,candidate,dists", [
+    (NAIVE_LSE, SHIFTED_LSE, ("randn", "scaled", "offset")),  # finite where the reference overflows: right
+    (BF16, FUSED, ("randn", "laplace", "lognormal")),  # one rounding, not three: more accurate than the reference
+])
+def test_a_candidate_more_accurate_than_its_reference_passes_beyond_kernelbench_inputs(tmp_path, problem, candidate,
+                                                                                       dists):
+    # From a helper that looked for false rejections (session 12): right by the float64 result's standard where the
+    # reference is not (it overflows, or rounds intermediates to bf16). KernelBench's own inputs keep its rule.
+    (tmp_path / "p.py").write_text(problem)
+    (tmp_path / "c.py").write_text(candidate)
+    r = run_check(str(tmp_path / "p.py"), str(tmp_path / "c.py"), trials=2, dists=dists, device="cpu",
+                  log=lambda m: None)
+    assert r["verdict"] == "pass", r["reason"]
