@@ -194,6 +194,7 @@ def test_loop_resumes(tmp_path):
     r = cli("loop", "--rounds", "2", "--samples", "2", *common)
     assert r.returncode == 0 and "resuming with --samples 2 (its earlier rounds had 1)" in r.stdout, r.stdout
     assert statuses(out)[1]["samples"] == 2
+    assert len(statuses(out)[1]["wall_s"]) == 2  # two sessions ran rounds; the last had none to run
 
 
 def test_the_loop_keeps_no_cheat(tmp_path, deliverable):

@@ -298,10 +298,14 @@ def _one(agent, rounds, settings, start, out, gpu_spec, stage_list, agent_timeou
                     gpu_spec, stage_list, patience, pool, log)
     started = time.time()
     search.start(start, settings.problem, agent)
-    for number in range(len([r for r in search.state["rounds"] if r.get("done")]), rounds + 1):
-        search.run_round(number)
-    search.state.setdefault("wall_s", []).append(round(time.time() - started, 1))
-    search.save()
+    todo = range(len([r for r in search.state["rounds"] if r.get("done")]), rounds + 1)
+    try:
+        for number in todo:
+            search.run_round(number)
+    finally:  # each session's time, an interrupted one's too (a resumed run showed only its last session's)
+        if todo:
+            search.state.setdefault("wall_s", []).append(round(time.time() - started, 1))
+        search.save()
     note = None
     measured = _measured_gpu() if settings.timed else None
     if measured and not any(k.lower() in measured.lower().replace(" ", "") for k, v in GPUS.items()
