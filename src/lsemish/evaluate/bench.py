@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import math
 import os
 import random
 import statistics
@@ -99,7 +98,7 @@ def _request(c, header, what, spin=0.0):
 def _number(reply, key, what):
     """reply[key] as a float; a reply without it (a worker rewritten by its candidate) rejects the contender."""
     value = reply.get(key)
-    if not ((type(value) is float and math.isfinite(value)) or (type(value) is int and abs(value) <= 2**53)):
+    if not commit.finite_number(value):
         raise Rejected(f"{what}: its worker's reply has no {key} as a finite number (a reply the worker does not "
                        "send)")
     return float(value)
@@ -188,12 +187,10 @@ def calibrate_queued(worker, rng, queued):
     """The protocol's own cost of the queued calls' measurement in `worker` (ms: the queued request and the
     commitment of its outputs on this side's clock, less the events around the calls), with its stand-in model
     before any candidate code is loaded: the same requests as time_block's queued calls, on the problem's inputs."""
-    seeds = [rng.randrange(2**31) for _ in range(queued)]
-    t0 = time.perf_counter()
-    reply, _ = worker.request({"op": "queued", "seeds": seeds}, what="the calibration's queued calls")
-    committed, _ = worker.request({"op": "commit", "key": list(commit.new_key(rng))},
-                                  what="the calibration's commitment")
-    wall = (time.perf_counter() - t0) * 1e3
+    seeds, key = [rng.randrange(2**31) for _ in range(queued)], list(commit.new_key(rng))
+    ((reply, _), (committed, _)), wall = _round_trip(lambda: (
+        worker.request({"op": "queued", "seeds": seeds}, what="the calibration's queued calls"),
+        worker.request({"op": "commit", "key": key}, what="the calibration's commitment")))
     settled, _ = worker.request({"op": "settle"}, what="the calibration's end")
     if "events_ms" not in reply or "digests" not in committed or "ok" not in settled:
         raise WorkerFailed("the calibration before loading the candidate failed: "
@@ -274,16 +271,14 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
            "overhead_ms": overhead(events, walls), "commit_ms": statistics.median(commits),
            "block": min(size, calls), "ping_ms": statistics.median(pings), "events": events, "walls": walls}
     names = ("inputs", "copies", "flush", "timed", "checks")
-    if all(isinstance(st, list) and len(st) == len(names) and all(type(v) is float and math.isfinite(v) for v in st)
-           for st in steps):  # the worker's account, for the reader (untrusted: only finite floats are read)
+    if all(isinstance(st, list) and len(st) == len(names) and all(commit.finite_number(v) for v in st)
+           for st in steps):  # the worker's account, for the reader (untrusted: only finite numbers are read)
         row["worker_steps_ms"] = dict(zip(names, (statistics.median(st[k] for st in steps) for k in range(5))))
     if queued:
         seeds = [rng.randrange(2**31) for _ in range(queued)]
         key = commit.new_key(rng)
-        t0 = time.perf_counter()
-        reply, _ = _request(c, {"op": "queued", "seeds": seeds}, "queued calls")
-        digests, shapes, _ = _committed(c, key, "the queued calls")
-        wall = (time.perf_counter() - t0) * 1e3
+        ((reply, _), (digests, shapes, _)), wall = _round_trip(lambda: (
+            _request(c, {"op": "queued", "seeds": seeds}, "queued calls"), _committed(c, key, "the queued calls")))
         gpu = _number(reply, "events_ms", "the queued calls")
         if gpu != gpu or gpu <= 0 or gpu > wall + 1.0:
             raise Rejected(f"its timer reported {gpu:.3f} ms for {queued} queued calls that took {wall:.3f} ms on "
@@ -349,15 +344,15 @@ def expected_overhead(calibration, baseline):
     return calibration * baseline["call"] / baseline["calibration"]
 
 
-def time_checks(row, calibration, queued_calibration, baseline, device="cuda"):
-    """None when a candidate's round agrees with this side's clock and the reference's cost of the same protocol
-    (timing.py), else the first disagreement in one line."""
+def time_checks(row, baseline, device="cuda"):
+    """None when a candidate's round (its figures and its worker's calibrations) agrees with this side's clock and
+    the reference's cost of the same protocol (timing.py), else the first disagreement in one line."""
     ratio = OVERHEAD_RATIO if device == "cuda" else CPU_OVERHEAD_RATIO
-    reason = cross_check(row["events"], row["walls"], expected_overhead(calibration, baseline), ratio) or \
+    reason = cross_check(row["events"], row["walls"], expected_overhead(row["calibration_ms"], baseline), ratio) or \
         commit_check(row["commit_ms"], baseline["commit"], row["block"], row["call_median_ms"], ratio)
     if not reason and baseline["queued"] is not None and "queued_wall_ms" in row:
-        expected = expected_overhead(queued_calibration, {"call": baseline["queued"],
-                                                          "calibration": baseline["queued_calibration"]})
+        expected = expected_overhead(row.get("queued_calibration_ms"), {"call": baseline["queued"],
+                                                                        "calibration": baseline["queued_calibration"]})
         reason = queued_check(row["queued_events_ms"], row["queued_wall_ms"], expected, ratio)
     return reason or below_its_work(row["call_median_ms"], row.get("gpu_ms"))
 
@@ -449,7 +444,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
                             raise Rejected("no trusted baseline to check its times against (the reference was not "
                                            f"timed: {contenders[0].rejected or 'it failed'})")
                         else:
-                            reason = time_checks(row, c.calibration, c.queued_calibration, baseline, device)
+                            reason = time_checks(row, baseline, device)
                         if reason and len(c.retried) < TIME_RETRIES:
                             c.retried.append(f"round {r}: {reason}")
                             log(f"  {c.label:18s} timed again in a fresh worker: {reason}")

@@ -90,11 +90,20 @@ def _sums(t, key, tol=0.0):
     return total, [SIGMAS * q ** 0.5 + ROUNDING * m for q, m in zip(squares, magnitude)]
 
 
-def read_back(values, stack=torch.stack):
-    """The Python values of 0-dim tensors, in one transfer where they are all on one device. `stack`: the worker
-    passes its own reference, taken before any candidate code ran."""
-    one_device = len({v.device for v in values}) == 1
-    return stack(values).tolist() if one_device else [v.item() for v in values]
+def read_back(values, cat=torch.cat):
+    """The Python numbers of tensors (0-dim or 1-d), in order, flattened, in one transfer where they are all on one
+    device. `cat`: the worker passes its own reference, taken before any candidate code ran."""
+    if not values:
+        return []
+    if len({v.device for v in values}) == 1:
+        return cat([v.reshape(-1) for v in values]).tolist()
+    return [x for v in values for x in v.reshape(-1).tolist()]
+
+
+def finite_number(v):
+    """Is a value from the worker (untrusted: any JSON value) a finite number? Integers only where a float holds them
+    exactly (a huge one overflowed a comparison: a reviewer's crash, session 12)."""
+    return (type(v) is float and math.isfinite(v)) or (type(v) is int and abs(v) <= 2**53)
 
 
 def digests(calls, key):
@@ -102,8 +111,7 @@ def digests(calls, key):
     output, None for a non-tensor one), read back from the device at once."""
     sums = [_device_sums(t, key, bounds=False)[0]
             for outs in calls for t in outs if isinstance(t, torch.Tensor) and t.numel()]
-    one_device = len({v.device for v in sums}) <= 1
-    values = iter(torch.cat(sums).tolist() if sums and one_device else [x for v in sums for x in v.tolist()])
+    values = iter(read_back(sums))
     return [[([next(values) for _ in range(_count(t))] if t.numel() else [])
              if isinstance(t, torch.Tensor) else None for t in outs] for outs in calls]
 
@@ -119,10 +127,8 @@ def _count(t):
 
 
 def _numbers(d, count):
-    """Is a digest from the worker (untrusted: any JSON value) `count` finite floats? Integers are accepted only
-    where a float holds them exactly (a huge one would overflow the comparison: a reviewer's crash, session 12)."""
-    return isinstance(d, list) and len(d) == count and all(
-        (type(v) is float and math.isfinite(v)) or (type(v) is int and abs(v) <= 2**53) for v in d)
+    """Is a digest from the worker `count` finite numbers?"""
+    return isinstance(d, list) and len(d) == count and all(finite_number(v) for v in d)
 
 
 NOT_BY_DIGEST = "cannot be judged by its digest"  # bench then fetches the outputs and compares them in full

@@ -107,7 +107,7 @@ class Server:
         self.Event = torch.cuda.Event
         self.record, self.elapsed = torch.cuda.Event.record, torch.cuda.Event.elapsed_time
         self.equal, self.clone, self.Tensor = torch.equal, torch.Tensor.clone, torch.Tensor
-        self.ne, self.any, self.stack, self.zeros = torch.ne, torch.Tensor.any, torch.stack, torch.zeros
+        self.ne, self.any, self.cat, self.zeros = torch.ne, torch.Tensor.any, torch.cat, torch.zeros
         self.perf = time.perf_counter
         self.integrity = Integrity(self)
         self.model = self.problem = self.candidate = self.edge_model = None
@@ -300,9 +300,9 @@ class Server:
         # the previous trial's outputs are held until now, so that no allocation could reuse their memory: an output
         # in the same memory is the candidate's own buffer, which the next call overwrites under its caller (a red
         # team's persistent output, session 12)
-        keep, reason = self.owned(outs, args, self.trial_kept, "its trial")
+        keep, reason = self.owned(outs, args, self.trial_kept, lambda k: "its previous call")
         if reason:
-            return self.reply({"rejected": reason.replace("its trial 0", "its previous call"), "cheat": True})
+            return self.reply({"rejected": reason, "cheat": True})
         self.trial_kept = [keep]
         # its peak memory, as the worker reports it: a figure for the reader, not for a verdict
         self.reply({"ok": True, "peak_bytes": self.memory.peak_bytes(self.device)}, outs)
@@ -313,7 +313,7 @@ class Server:
         clock; the reason they cannot count, or None."""
         changed, self.changed = self.changed, []
         if changed:
-            flags = self.commit.read_back([flag for _, _, flag in changed], self.stack)
+            flags = self.commit.read_back([flag for _, _, flag in changed], self.cat)
             for (call, i, _), bad in zip(changed, flags):
                 if bad:
                     return f"modified input {i} during timed call {call}"
@@ -397,12 +397,13 @@ class Server:
         """Nothing: its round trip is the channel's own cost."""
         self.reply({"ok": True})
 
-    def owned(self, outs, args, kept=None, earlier="the block's call"):
+    def owned(self, outs, args, kept=None, earlier=lambda k: f"the block's call {k}"):
         """(the outputs to keep for the block's commitment, or None; why they cannot be kept, or None). An output
         that shares memory with an input (which the next call's values overwrite: a model that returns a view of its
         input) or with the model's own parameters and buffers is kept as a copy of its values now; one that shares
         memory with a kept output of the block (a buffer every call writes, so that a later call overwrites an earlier
-        call's answer) cannot count. `kept`: other outputs than the block's (check's previous trial)."""
+        call's answer) cannot count. `kept`: other outputs than the block's (check's previous trial), `earlier` naming
+        the k-th of them."""
         def storage(t):
             return t.untyped_storage().data_ptr() if isinstance(t, self.Tensor) and t.numel() else None
         mine = {storage(t) for t in args} - {None}
@@ -411,7 +412,7 @@ class Server:
         for k, earlier_outs in enumerate(self.kept if kept is None else kept):
             theirs = {storage(u) for u in earlier_outs} - {None} - mine
             if any(storage(t) in theirs for t in outs):
-                return None, f"returned the same output memory as {earlier} {k} (a stale answer, or a " \
+                return None, f"returned the same output memory as {earlier(k)} (a stale answer, or a " \
                              "buffer that a later call overwrites)"
         return [self.clone(t) if storage(t) in mine else t for t in outs], None
 

@@ -102,10 +102,11 @@ class Search:
         if os.path.exists(self.state_path):
             with open(self.state_path) as fh:
                 self.state = json.load(fh)
-            differs = [f"{what} ({self.state.get(key, {} if key == 'sets' else None)!r}, now {now!r})"
+            self.state.setdefault("sets", {})  # runs from before --set recorded none
+            differs = [f"{what} ({self.state[key]!r}, now {now!r})"
                        for what, key, now in (("problem", "problem", problem), ("--agent", "agent", agent_spec),
                                               ("--set", "sets", self.settings.sets or {}))
-                       if self.state.get(key, {} if key == "sets" else None) != now]
+                       if self.state[key] != now]
             if differs:
                 raise SystemExit(f"loop: {self.out} holds a run of another {'; '.join(differs)}: use another --out "
                                  "(or remove it to start over)")
