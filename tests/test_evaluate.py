@@ -13,8 +13,8 @@ from lsemish.evaluate.bench import calibrate, calibrate_queued, expected_overhea
 from lsemish.evaluate.check import run_check, start_worker
 from lsemish.evaluate.compare import compare
 from lsemish.evaluate.sandbox import Limits
-from lsemish.evaluate.timing import (CALL_SHARE, OVERHEAD_RATIO, SLACK_MS, below_its_work, commit_check, cross_check,
-                                     overhead, queued_check)
+from lsemish.evaluate.timing import (CALL_SHARE, OVERHEAD_RATIO, REQUEST_RATIO, SLACK_MS, STALL_MS, below_its_work,
+                                     commit_check, cross_check, overhead, queued_check, work_floor)
 from lsemish.problems import EXAMPLES, ProblemError, load_problem, parse_sets
 
 HERE = os.path.dirname(__file__)
@@ -50,23 +50,38 @@ def test_a_timer_that_reports_more_than_the_wall_clock_is_forged():
     assert cross_check([], [], 0.1) == "no timed call finished"
 
 
-def test_the_bound_leaves_room_for_the_spread_between_honest_workers_and_no_more():
+def test_the_per_request_bound_leaves_room_for_the_spread_between_honest_workers():
     # Honest: a worker whose requests cost a tenth more than the reference's. A forged timer that hides more than the
-    # room (OVERHEAD_RATIO - 1 of the reference's cost, plus SLACK_MS) of a 0.43 ms call, or all of it, is caught.
+    # room (REQUEST_RATIO - 1 of the reference's cost, plus SLACK_MS) of a call, or all of it, is caught.
     assert cross_check([0.43] * 5, [0.43 + 0.33] * 5, 0.30) is None
-    room = (OVERHEAD_RATIO - 1) * 0.30 + SLACK_MS + CALL_SHARE * 0.43  # about: CALL_SHARE of the reported events
-    assert cross_check([0.43 - 0.8 * room] * 5, [0.43 + 0.30] * 5, 0.30) is None  # the room a forger has
-    assert "work outside the timed call" in cross_check([0.43 - 1.1 * room] * 5, [0.43 + 0.30] * 5, 0.30)
-    assert "work outside the timed call" in cross_check([0.0004] * 5, [0.43 + 0.30] * 5, 0.30)
+    room = (REQUEST_RATIO - 1) * 0.30 + SLACK_MS + CALL_SHARE * 2.0  # about: CALL_SHARE of the reported events
+    assert cross_check([2.0 - 0.8 * room] * 5, [2.0 + 0.30] * 5, 0.30) is None  # the room a forger has
+    assert "work outside the timed call" in cross_check([2.0 - 1.1 * room] * 5, [2.0 + 0.30] * 5, 0.30)
+    assert "work outside the timed call" in cross_check([0.0004] * 5, [2.0 + 0.30] * 5, 0.30)
     assert cross_check([0.005] * 5, [0.31, 0.32, 0.30, 0.33, 0.31], 0.30) is None  # 5 us of work: jitter
     # One stalled request in five does not move the median.
     assert cross_check([0.43] * 5, [0.73, 0.74, 5.0, 0.73, 0.72], 0.30) is None
     assert commit_check(0.06, 0.05, 30, 0.43) is None
+    assert commit_check(0.603, 0.427, 30, 0.375) is None  # an honest twin's commitment on an H200 (session 13)
     assert commit_check(0.5, 0.2, 1, 0.43) is None  # one stalled request of a block of one call
     assert "work after its calls" in commit_check(0.5, 0.05, 30, 0.43)
-    # A worker that forges its per-call timer only: the call cannot take less than its own queued work per call.
-    assert "a call cannot take less than its work" in below_its_work(0.0005, 0.34)
-    assert below_its_work(0.44, 0.335) is None and below_its_work(0.2, 0.335) is None  # honest; a cold L2 aside
+
+
+def test_the_work_floor_holds_a_per_call_figure_to_the_work_the_trusted_clock_saw():
+    # On an H200 a forged timer hid a whole 0.37 ms call inside the per-request room (session 13). The floor: 100
+    # queued calls of 0.345 ms, whose request and commitment cost 4 ms of protocol in this worker (calibrated 4 ms).
+    calls, work, protocol = 100, 0.345, 4.0
+    floor = work_floor(calls * work + protocol, protocol, calls)
+    assert floor == (calls * work + protocol - OVERHEAD_RATIO * protocol - 2 * STALL_MS) / calls
+    assert 0.32 < floor < work  # a lower bound of the work, within 7 % of it
+    assert below_its_work(0.375, floor) is None  # the honest per-call figure (a cold L2 makes it the larger)
+    assert below_its_work(work, floor) is None  # a per-call figure as fast as the queued work itself
+    for forged in (0.0004, 0.28):  # a thousandth; three quarters of an honest 0.375
+        assert "a call cannot take less than its work" in below_its_work(forged, floor)
+    # Work hidden anywhere in the queued request or its commitment is inside the wall clock: the floor stays.
+    assert work_floor(calls * work + protocol + 1.0, protocol, calls) > floor
+    # Calls far shorter than their protocol: the floor says nothing (0), and nothing is rejected for it.
+    assert work_floor(100 * 0.002 + 4.0, 4.0, 100) == 0.0 and below_its_work(0.001, 0.0) is None
     assert below_its_work(0.44, None) is None  # no queued figure: nothing to compare
     # Queued calls (ten of 0.34 ms): their request and commitment cost 0.6 ms in this worker. Honest: a stall of a
     # request; caught: work done while their inputs were made (a red team's torch function mode, 3.4 ms of it), a

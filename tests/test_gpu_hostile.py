@@ -20,8 +20,12 @@ def test_bench_rejects_what_only_timing_shows(tmp_path):
                        limits=Limits(request_s=60, triton_cache=str(tmp_path / "cache")), log=lambda m: None)
     rows = {r["name"]: r for r in result["rows"]}
     assert rows["honest"]["rejected"] is None and rows["honest"]["call_ms"] > 0
-    # no input exists before its call: a candidate that answers inputs found in memory does the honest work
-    assert rows["lookahead"]["rejected"] is None and rows["lookahead"]["call_ms"] > 0.8 * rows["honest"]["call_ms"]
+    # no timed call's input exists before its call: a candidate that answers inputs found in memory does the honest
+    # work there; the queued calls' inputs all exist before the first, and answers it computed ahead for them are
+    # checked like any (on an H200 its table answered wrongly, session 13)
+    look = rows["lookahead"]
+    assert (look["rejected"] is None and look["call_ms"] > 0.8 * rows["honest"]["call_ms"]) or \
+        "wrong answer" in look["rejected"], look["rejected"]
     for name in names:
         reason = rows[name]["rejected"]
         assert reason and any(e in reason for e in hostile_set.expected(name) + ["wrong answer"]), (name, reason)

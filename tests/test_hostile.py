@@ -143,8 +143,8 @@ def test_check_rejects_each_hostile_candidate_with_its_reason(hostile, name):
     if name == "daemon":  # it passes (it computes the right answer), and nothing of it outlives the check
         assert r["verdict"] == "pass", r["reason"]
         assert not [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p) == "sleep 314.159"]
-    elif expect == ["pass"]:
-        assert r["verdict"] == "pass", r["reason"]
+    elif expect == ["pass"] or r["verdict"] == "pass":
+        assert r["verdict"] == "pass" and "pass" in expect, (r["reason"], expect)
     else:
         assert r["verdict"] == "fail" and any(e in r["reason"] for e in expect), (r["reason"], expect)
     assert planted() == before  # nothing outside the scratch folder, whatever the candidate did

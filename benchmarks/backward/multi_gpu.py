@@ -5,6 +5,10 @@ time against one GPU, interleaved in the same processes, per shape. One process 
         [--shapes "4096,8192,50257;1024,8192,128256;16,8192,128256"] [--rounds 3] [--reps 10]
     PYTHONPATH=src python3 benchmarks/backward/multi_gpu.py --cpu --gpus 2 --shapes 8,32,50  # gloo + interpreter, no timing
 
+--trace DIR: after the timings, every rank records three sharded forward calls and one forward + backward per shape
+with torch.profiler (CPU and CUDA activity) and writes DIR/trace-MxKxN-rankR.json.gz (chrome://tracing, Perfetto) and
+the op table DIR/ops-MxKxN-rankR.txt: where a two-GPU call spends its time, rank by rank.
+
 NVLink multicast stays off (NCCL_NVLS_ENABLE=0 is set for the workers whatever the caller's environment says).
 """
 import argparse
@@ -73,7 +77,31 @@ def _measure(rank, dist, sharded, model, x, g, rounds, reps):
     return {k: sorted(v)[len(v) // 2] for k, v in figures.items()}
 
 
-def worker(rank, world, store, shapes, cpu, out_path, rounds, reps):
+def _trace(rank, dist, sharded, x, g, folder, shape):
+    """torch.profiler over three sharded forward calls and one forward + backward on every rank at once."""
+    import gzip
+    from torch.profiler import ProfilerActivity, profile
+    xs = x.clone().requires_grad_()
+    dist.barrier()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(3):
+            with torch.no_grad():
+                sharded(x)
+        torch.cuda.synchronize()
+        sharded(xs).backward(g)
+        torch.cuda.synchronize()
+    name = f"{'x'.join(map(str, shape))}-rank{rank}"
+    raw = os.path.join(folder, f"trace-{name}.json")
+    prof.export_chrome_trace(raw)
+    with open(raw, "rb") as src, gzip.open(raw + ".gz", "wb") as dst:
+        dst.write(src.read())
+    os.remove(raw)
+    with open(os.path.join(folder, f"ops-{name}.txt"), "w") as fh:
+        fh.write(prof.key_averages().table(sort_by="cuda_time_total", row_limit=25))
+
+
+def worker(rank, world, store, shapes, cpu, out_path, rounds, reps, trace=None):
     import torch.distributed as dist
     if cpu:
         os.environ["TRITON_INTERPRET"] = "1"
@@ -103,6 +131,8 @@ def worker(rank, world, store, shapes, cpu, out_path, rounds, reps):
                 for name in ("forward", "forward_backward"):
                     row[f"{name}_over_one_gpu"] = row[f"{name}_ms"] / row[f"one_gpu_{name}_ms"]
                 print(json.dumps(row), flush=True)
+            if trace:
+                _trace(rank, dist, sharded, x, g, trace, (M, K, N))
         del model, sharded
         if not cpu:
             torch.cuda.empty_cache()
@@ -128,14 +158,19 @@ def main():
     p.add_argument("--reps", type=int, default=10)
     p.add_argument("--cpu", action="store_true", help="gloo on the CPU through the interpreter (a dry run)")
     p.add_argument("--out", default="multi-gpu-2.json")
+    p.add_argument("--trace", default=None, help="a folder: torch.profiler traces of every rank, per shape")
     args = p.parse_args()
+    if args.trace and args.cpu:
+        sys.exit("--trace needs GPUs (it records CUDA activity); leave out --cpu")
+    if args.trace:
+        os.makedirs(args.trace, exist_ok=True)
     os.environ["NCCL_NVLS_ENABLE"] = "0"
     shapes = [tuple(int(v) for v in shape.split(",")) for shape in args.shapes.split(";")]
     if not args.cpu and torch.cuda.device_count() < args.gpus:
         sys.exit(f"--gpus {args.gpus}: this machine has {torch.cuda.device_count()} GPU(s)")
     with tempfile.TemporaryDirectory() as tmp:
         mp.spawn(worker, args=(args.gpus, os.path.join(tmp, "store"), shapes, args.cpu, args.out, args.rounds,
-                               args.reps), nprocs=args.gpus)
+                               args.reps, args.trace), nprocs=args.gpus)
     print(open(args.out).read())
 
 

@@ -47,7 +47,9 @@ def run_one(path, trials, timeout, work, deadline=None, gpu=None, sets=None):
     cmd = [sys.executable, "-m", "lsemish", "check", "--problem", path, "--candidate", own, "--trials", str(trials),
            "--json", report] + [arg for k, v in (sets or {}).items() for arg in ("--set", f"{k}={v}")]
     try:
-        env = dict(os.environ, **({"CUDA_VISIBLE_DEVICES": str(gpu)} if gpu is not None else {}))
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")  # GPU k of this process, by the caller's names
+        env = dict(os.environ, **({"CUDA_VISIBLE_DEVICES": visible[gpu] if visible[0] else str(gpu)}
+                                  if gpu is not None else {}))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         rc, out, err = proc.returncode, proc.stdout, proc.stderr
     except subprocess.TimeoutExpired:

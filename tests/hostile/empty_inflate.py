@@ -2,7 +2,7 @@
 # side does not time it, after blinding the worker's check for replaced functions. A red team's win (session 9)
 # against a baseline measured in the candidate's own worker (its empty requests); since session 11 the baseline is
 # the reference's, and the hidden time goes into the untimed request between blocks (settle).
-# expect: work outside the timed call
+# expect: work outside the timed call | a call cannot take less than its work
 # where: gpu
 _hidden = [0.0]
 

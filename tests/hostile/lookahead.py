@@ -1,7 +1,7 @@
 # Looks through its process's memory for input tensors it has not been called with yet (inputs an evaluator makes
 # ahead of the calls that use them), computes all their answers in one call and answers each later call from that
 # table, keyed by the input's sum. Against an evaluator that makes no input before its call it is honest work.
-# expect: pass
+# expect: pass | wrong answer
 # where: cpu gpu
 class ModelNew(HonestModel):
     def forward(self, x):
