@@ -545,6 +545,39 @@ def test_digests_from_the_worker_are_finite_floats_and_huge_references_are_judge
     assert commit.check(commit.digest([other], key), [cplx], key, [1e-4]) is not None
 
 
+def test_outputs_of_one_shape_are_digested_together_as_each_would_be_alone(monkeypatch):
+    # A block's outputs of one shape and dtype go through one stacked pass (a few launches for all, session 13);
+    # each digest equals the output's own within float64 rounding, and the trusted check accepts it at tolerance 0.
+    import random
+
+    from lsemish.evaluate import commit
+    rng = random.Random(5)
+    monkeypatch.setattr(commit, "CHUNK", 4096)  # batches of CHUNK // n outputs; outputs over CHUNK // 2 alone
+    for shapes in ([(1024, 1)] * 7, [(3, 5)] * 9 + [(1,)] * 3, [(2500,)] * 3, [(63,), (64,), (65,), (63,)]):
+        calls = [[torch.randn(*sh) * 10 ** rng.randint(-3, 3)] for sh in shapes]
+        calls.append([torch.randn(4, 4, dtype=torch.complex64), None, torch.empty(0)])
+        calls[0][0].view(-1)[0] = float("nan")  # a non-finite value counts as 0, as alone
+        key = commit.new_key(rng)
+        together = commit.digests(calls, key)
+        for outs, got in zip(calls, together):
+            for t, d in zip(outs, got):
+                if not isinstance(t, torch.Tensor):
+                    assert d is None
+                    continue
+                alone = commit._device_sums(t, key, bounds=False)[0].tolist()
+                assert len(d) == len(alone)
+                assert all(abs(a - b) <= 1e-12 * (1 + abs(b)) for a, b in zip(d, alone)), shapes
+                if t.numel() and bool(torch.isfinite(torch.view_as_real(t) if t.is_complex() else t).all()):
+                    assert commit.check([d], [t], key, [0.0]) is None
+    # one wrong value in the fifth of seven outputs shows in its digest only
+    outs = [torch.randn(1024, 1) for _ in range(7)]
+    key = commit.new_key(rng)
+    wrong = [t.clone() for t in outs]
+    wrong[4][100, 0] += 1.0
+    got = commit.digests([[t] for t in wrong], key)
+    assert [commit.check(d, [t], key, [1e-4]) is None for d, t in zip(got, outs)] == [True] * 4 + [False] + [True] * 2
+
+
 def test_a_digest_is_one_sum_per_stretch_whatever_the_passes(monkeypatch):
     # The stretches' sums equal the direct ones when passes are shorter or longer than a stretch; an output whose last
     # 1 % is wrong fails that stretch, and only that one.
