@@ -13,8 +13,8 @@ from lsemish.evaluate.bench import calibrate, calibrate_queued, expected_overhea
 from lsemish.evaluate.check import run_check, start_worker
 from lsemish.evaluate.compare import compare
 from lsemish.evaluate.sandbox import Limits
-from lsemish.evaluate.timing import (CALL_SHARE, OVERHEAD_RATIO, REQUEST_RATIO, SLACK_MS, STALL_MS, below_its_work,
-                                     commit_check, cross_check, overhead, queued_check, work_floor)
+from lsemish.evaluate.timing import (CALL_SHARE, CPU_WORK_SHARE, OVERHEAD_RATIO, REQUEST_RATIO, SLACK_MS, STALL_MS,
+                                     below_its_work, commit_check, cross_check, overhead, queued_check, work_floor)
 from lsemish.problems import EXAMPLES, ProblemError, load_problem, parse_sets
 
 HERE = os.path.dirname(__file__)
@@ -83,6 +83,14 @@ def test_the_work_floor_holds_a_per_call_figure_to_the_work_the_trusted_clock_sa
     # Calls far shorter than their protocol: the floor says nothing (0), and nothing is rejected for it.
     assert work_floor(100 * 0.002 + 4.0, 4.0, 100) == 0.0 and below_its_work(0.001, 0.0) is None
     assert below_its_work(0.44, None) is None  # no queued figure: nothing to compare
+    # A long call whose per-call and queued work are the same: its figure jitters around the floor, within CALL_SHARE
+    long_floor = work_floor(100 * 50.0 + 4.0, 4.0, 100)
+    assert below_its_work(50.0 * (1 - 0.8 * CALL_SHARE), long_floor) is None
+    assert "a call cannot take less than its work" in below_its_work(50.0 * 0.75, long_floor)
+    # through the interpreter (a loaded 2-core host): an honest CPU hog read 25.16 ms against a floor of 26.63 ms in
+    # CI (session 13); a timer forged to a thousandth is still far below
+    assert below_its_work(25.16, 26.63, CPU_WORK_SHARE) is None
+    assert "a call cannot take less than its work" in below_its_work(0.025, 26.63, CPU_WORK_SHARE)
     # Queued calls (ten of 0.34 ms): their request and commitment cost 0.6 ms in this worker. Honest: a stall of a
     # request; caught: work done while their inputs were made (a red team's torch function mode, 3.4 ms of it), a
     # forged timer.

@@ -43,8 +43,8 @@ from .inputs import KERNELBENCH
 from .memory import footprint
 from .reference import Reference
 from .sandbox import Limits, WorkerFailed, private_root, release_root, timing_cpus
-from .timing import (CPU_OVERHEAD_RATIO, OVERHEAD_RATIO, REQUEST_RATIO, below_its_work, commit_check, cross_check,
-                     kernelbench_mean, overhead, queued_check, work_floor)
+from .timing import (CPU_OVERHEAD_RATIO, CPU_WORK_SHARE, OVERHEAD_RATIO, REQUEST_RATIO, WORK_SHARE, below_its_work,
+                     commit_check, cross_check, kernelbench_mean, overhead, queued_check, work_floor)
 
 SAMPLE = 0.2  # the share of timed calls whose outputs are verified, chosen after each call (and always the last)
 WHOLE_BYTES = 64 << 20  # outputs up to this size come back with every call's commitment and are compared in full
@@ -362,7 +362,7 @@ def time_checks(row, baseline, device="cuda"):
                                                                         "calibration": baseline["queued_calibration"]})
         row["floor_ms"] = work_floor(row["queued_wall_ms"], expected, row["queued"], ratio)
         reason = reason or queued_check(row["queued_events_ms"], row["queued_wall_ms"], expected, ratio) or \
-            below_its_work(row["call_median_ms"], row["floor_ms"])
+            below_its_work(row["call_median_ms"], row["floor_ms"], WORK_SHARE if device == "cuda" else CPU_WORK_SHARE)
     return reason
 
 
