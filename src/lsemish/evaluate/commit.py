@@ -113,15 +113,13 @@ def _batched_totals(group, key):
     room). The sums run in another order than one tensor's; the trusted side allows float64 rounding (ROUNDING)."""
     flat = torch.stack([(torch.view_as_real(t) if t.is_complex() else t).reshape(-1) for t in group]).double()
     n = flat.shape[1]
-    length, count = stretches(n)
+    length, _ = stretches(n)
     x = torch.where(torch.isfinite(flat), flat, torch.zeros_like(flat)) * _weights(key, 0, n, flat.device)
     whole = n // length
     parts = [x[:, :whole * length].reshape(len(group), whole, length).sum(2)] if whole else []
     if whole * length < n:
         parts.append(x[:, whole * length:].sum(1, keepdim=True))
-    totals = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
-    assert totals.shape[1] == count
-    return list(totals.unbind(0))
+    return list((torch.cat(parts, 1) if len(parts) > 1 else parts[0]).unbind(0))
 
 
 def digests(calls, key):
@@ -132,14 +130,12 @@ def digests(calls, key):
     sums = [None] * len(tensors)
     groups = {}
     for k, t in enumerate(tensors):
-        n = t.numel() * (2 if t.is_complex() else 1)
-        if n <= CHUNK // 2:
+        if _elements(t) <= CHUNK // 2:
             groups.setdefault((tuple(t.shape), t.dtype, t.device), []).append(k)
         else:
             sums[k] = _device_sums(t, key, bounds=False)[0]
     for members in groups.values():
-        n = tensors[members[0]].numel() * (2 if tensors[members[0]].is_complex() else 1)
-        per = max(1, CHUNK // n)
+        per = max(1, CHUNK // _elements(tensors[members[0]]))
         for first in range(0, len(members), per):
             batch = members[first:first + per]
             for k, total in zip(batch, _batched_totals([tensors[k] for k in batch], key)):
@@ -154,9 +150,14 @@ def digest(outputs, key):
     return digests([outputs], key)[0]
 
 
+def _elements(t):
+    """How many numbers t's digest sums (a complex tensor's real and imaginary parts count as elements)."""
+    return t.numel() * (2 if t.is_complex() else 1)
+
+
 def _count(t):
-    """How many stretches t's digest has (a complex tensor's real and imaginary parts count as elements)."""
-    return stretches(t.numel() * (2 if t.is_complex() else 1))[1]
+    """How many stretches t's digest has."""
+    return stretches(_elements(t))[1]
 
 
 def _numbers(d, count):

@@ -72,14 +72,16 @@ def commit_check(commit_ms, reference_commit_ms, block, call_ms, ratio=REQUEST_R
 def queued_check(events_ms, wall_ms, expected_overhead_ms, ratio=OVERHEAD_RATIO):
     """None when queued calls' events agree with the wall clock of their request and commitment, less what those
     cost in the candidate's worker (bench.expected_overhead of its queued calibration: measured before its code was
-    loaded); else one line. All the calls' inputs exist before the first call: work done on them while they are made
-    (a torch function mode that sees the worker make them, a red team's, session 12) is outside the events."""
+    loaded); else one line: their events, and CALL_SHARE of them for a timer's jitter, must reach the work the wall
+    clock saw (work_floor over all of them). All the calls' inputs exist before the first call: work done on them
+    while they are made (a torch function mode that sees the worker make them, a red team's, session 12) is outside
+    the events."""
+    if events_ms * (1 + CALL_SHARE) >= work_floor(wall_ms, expected_overhead_ms, 1, ratio):
+        return None
     beyond = (wall_ms - events_ms) - expected_overhead_ms
-    if beyond > (ratio - 1) * expected_overhead_ms + 2 * STALL_MS + CALL_SHARE * events_ms:
-        return f"work outside the timed calls: events {events_ms:.3f} ms for the queued calls, wall clock " \
+    return f"work outside the timed calls: events {events_ms:.3f} ms for the queued calls, wall clock " \
                f"{wall_ms:.3f} ms, {beyond:.3f} ms more than the protocol's own cost in its worker " \
-               f"({expected_overhead_ms:.3f} ms, measured before its code was loaded)"
-    return None
+           f"({expected_overhead_ms:.3f} ms, measured before its code was loaded)"
 
 
 def work_floor(queued_wall_ms, expected_overhead_ms, calls, ratio=OVERHEAD_RATIO):
