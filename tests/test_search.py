@@ -202,6 +202,19 @@ def test_benches_on_different_gpus_get_different_cpus():
     assert all(not (a & b) for i, a in enumerate(shares) for b in shares[i + 1:])
 
 
+def test_a_slot_is_an_index_among_the_gpus_this_process_was_given(monkeypatch):
+    # Session 13's loop ran with CUDA_VISIBLE_DEVICES=1 and pinned its steps to CUDA_VISIBLE_DEVICES=0: the machine's
+    # GPU 0, where another bench was timing; an honest candidate read 3 ms of work outside its call and was rejected.
+    from lsemish.search.pool import step_environment
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
+    assert step_environment("0")["CUDA_VISIBLE_DEVICES"] == "3"
+    assert step_environment("1")["CUDA_VISIBLE_DEVICES"] == "1"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert "LSEMISH_CPUS" not in step_environment("0")  # the only GPU it sees: all its CPUs
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert step_environment("2")["CUDA_VISIBLE_DEVICES"] == "2"
+
+
 def test_a_step_runs_on_the_cpus_the_loop_gave_it(tmp_path):
     import os
     import subprocess

@@ -4,6 +4,7 @@
 # deliverable, a wrong candidate, a non-Python block, and three cheating candidates (tests/hostile/), 3 rounds x 4
 # samples on every GPU; then the same agent with --samples 1 on one GPU. SEED is the seed's current_code.py (carry it).
 # Usage on the device machine, from the checkout:  bash benchmarks/evaluator/loop_gpu_run.sh $OUT SEED [DELAY]
+# RUNS: which of "samples4 samples1" to run (both); LOOP_TIMEOUT: each run's limit in s (270).
 set -uo pipefail
 out=${1:?results folder}
 seed=${2:?the current_code.py of the seed}
@@ -28,7 +29,7 @@ $work/stale_answers.py $work/lookahead.py $work/seed_tiled.py nocode \
 $work/input_memo.py $work/lsemish.py $work/seed.py $work/lsemish.py"
 nvidia-smi --query-gpu=name,driver_version --format=csv > "$out/device.txt"
 python -c "import torch, triton; print(torch.__version__, triton.__version__)" >> "$out/device.txt"
-for run in samples4 samples1; do
+for run in ${RUNS:-samples4 samples1}; do
   if [ $run = samples4 ]; then extra="--samples 4 --gpus all"; else extra="--samples 1 --gpus 0"; fi
   rm -f "$work/state-$run"
   start=$(date +%s.%N)

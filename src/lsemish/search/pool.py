@@ -10,6 +10,7 @@ import json
 import os
 import queue
 import sys
+import time
 from dataclasses import dataclass
 
 from ..problems import PROBLEM_22
@@ -24,8 +25,9 @@ def step_environment(gpu=None):
     `gpu` when given, and then to that GPU's share of this process's CPUs (cpu_share)."""
     env = {k: os.environ[k] for k in _STEP_ENV if k in os.environ}
     if gpu is not None:
-        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
-        share = cpu_share(gpu)
+        visible = visible_gpus()
+        env["CUDA_VISIBLE_DEVICES"] = visible[int(gpu)] if visible else str(gpu)
+        share = cpu_share(gpu, gpus=len(visible) if visible else None)
         if share:
             env["LSEMISH_CPUS"] = ",".join(map(str, share))
     elif "CUDA_VISIBLE_DEVICES" in os.environ:  # a Ray task's GPU, say: its share of the node's CPUs
@@ -34,6 +36,16 @@ def step_environment(gpu=None):
         if share:
             env["LSEMISH_CPUS"] = ",".join(map(str, share))
     return env
+
+
+def visible_gpus():
+    """The GPUs this process was given by CUDA_VISIBLE_DEVICES (the driver's ids or UUIDs, in its order), None when
+    it is not set. A slot is an index among them: slot 0 of a loop run with CUDA_VISIBLE_DEVICES=1 is the machine's
+    GPU 1, and its steps must be pinned there, not to the machine's GPU 0."""
+    spec = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if spec is None:
+        return None
+    return [v.strip() for v in spec.split(",") if v.strip()]
 
 
 def machine_gpus():
@@ -186,7 +198,12 @@ class Pool:
 
     def evaluate(self, path, folder, settings):
         """A future of evaluate(path, folder, settings) on the next free slot."""
-        return self.submit(lambda slot: evaluate(path, folder, settings, slot))
+        def timed(slot):
+            started = time.monotonic()
+            rec = evaluate(path, folder, settings, slot)
+            rec.update(eval_s=round(time.monotonic() - started, 1), slot=slot)  # where a search's wall time goes
+            return rec
+        return self.submit(timed)
 
     def shutdown(self):
         self.executor.shutdown(wait=True)
