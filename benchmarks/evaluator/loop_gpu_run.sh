@@ -4,7 +4,8 @@
 # deliverable, a wrong candidate, a non-Python block, and three cheating candidates (tests/hostile/), 3 rounds x 4
 # samples on every GPU; then the same agent with --samples 1 on one GPU. SEED is the seed's current_code.py (carry it).
 # Usage on the device machine, from the checkout:  bash benchmarks/evaluator/loop_gpu_run.sh $OUT SEED [DELAY]
-# RUNS: which of "samples4 samples1" to run (both); LOOP_TIMEOUT: each run's limit in s (270).
+# RUNS: which of "samples4 samples1" to run (both); LOOP_TIMEOUT: each run's limit in s (270); STEP_TIMEOUT: the
+# loop's --step-timeout (its default). Every candidate's step outputs (lint, check, bench, profile) come back in steps.tgz.
 set -uo pipefail
 out=${1:?results folder}
 seed=${2:?the current_code.py of the seed}
@@ -34,9 +35,10 @@ for run in ${RUNS:-samples4 samples1}; do
   rm -f "$work/state-$run"
   start=$(date +%s.%N)
   timeout ${LOOP_TIMEOUT:-270} python -m lsemish loop --agent "python tests/fixtures/agent.py $work/state-$run --delay $delay $steps" \
-    --rounds 3 $extra --trials 1 --candidate "$work/seed.py" --out "$work/$run" > "$out/log-$run.txt" 2>&1
+    --rounds 3 $extra --trials 1 ${STEP_TIMEOUT:+--step-timeout $STEP_TIMEOUT} --candidate "$work/seed.py" --out "$work/$run" > "$out/log-$run.txt" 2>&1
   rc=$?; echo "rc $rc wall $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s ($extra, delay $delay s)" > "$out/wall-$run.txt"
   mkdir -p "$out/$run"
   cp "$work/$run/summary.md" "$work/$run/summary.json" "$work/$run/summary.png" "$out/$run/" 2>/dev/null
   cp "$work/$run/state.json" "$out/$run/" 2>/dev/null
+  (cd "$work/$run" && find . -name "*.txt" -size -2M | tar czf "$out/$run/steps.tgz" -T -)
 done

@@ -17,5 +17,5 @@ if [ "${TESTS_TIMEOUT:-250}" != 0 ]; then
   timeout ${TESTS_TIMEOUT:-250} python -m pytest -q -rA --tb=short tests/test_gpu_hostile.py > "$out/gpu-tests.txt" 2>&1
 fi
 timeout ${HOSTILE_TIMEOUT:-280} python benchmarks/evaluator/hostile_run.py "$out/hostile" --calls 8 --no-check \
-  --only side_stream,output_reuse,stale_answers,input_memo,lookahead,timer_patch,lazy_fetch,worker_timer,empty_inflate,empty_inflate_quiet,timer_shave,timed_low_precision,profile_hook,queued_precompute,function_mode,unix_socket \
+  --only side_stream,output_reuse,stale_answers,input_memo,lookahead,timer_patch,lazy_fetch,worker_timer,empty_inflate,empty_inflate_quiet,timer_shave,timer_shave_single,timed_low_precision,profile_hook,queued_precompute,function_mode,unix_socket \
   > "$out/hostile.log" 2>&1
