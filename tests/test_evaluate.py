@@ -99,6 +99,21 @@ def test_the_work_floor_holds_a_per_call_figure_to_the_work_the_trusted_clock_sa
     assert "work outside the timed calls" in queued_check(0.004, 4.2, 0.6)
 
 
+def test_a_figure_forged_within_the_floors_room_is_raised_to_its_work():
+    # H200, session 14: the deliverable's queued work 0.333 ms per call (100 calls in 44.44 ms, protocol 11.15 ms),
+    # its per-call figure 0.36-0.40; a timer forged to 0.85 of that passes below_its_work (floor ~0.295) and would
+    # have won by 15 %: its figure is its work on this side's clock instead, 0.333, what the honest one does.
+    from lsemish.evaluate.timing import at_least_its_work, work_estimate
+    work = work_estimate(44.44, 11.15, 100)
+    assert abs(work - 0.3329) < 1e-4 and work > work_floor(44.44, 11.15, 100)
+    forged = 0.85 * 0.385
+    assert below_its_work(forged, work_floor(44.44, 11.15, 100)) is None
+    assert at_least_its_work(forged, work) == (work, True)
+    assert at_least_its_work(0.385, work) == (0.385, False)  # the honest figure is its own
+    assert at_least_its_work(0.385, None) == (0.385, False)  # no queued calls: nothing to raise it to
+    assert work_estimate(100 * 0.002 + 4.0, 4.5, 100) == 0.0  # protocol calibrated above all of it
+
+
 def test_a_workers_calibration_runs_before_any_candidate_code(tmp_path):
     # The candidate leaves a file in its working folder when it is imported; bench's calibration (timed calls of
     # the worker's stand-in) must find none, and the candidate must be loaded after it.

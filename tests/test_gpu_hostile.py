@@ -36,7 +36,10 @@ def test_bench_rejects_a_forged_timer_whatever_it_does_with_the_hidden_time(tmp_
     # (empty_inflate*) or not hidden at all (a quarter of each call shaved off, timer_shave) shows on this side's
     # clock against the reference's cost of the same requests.
     source = deliverable_source()
-    names = ("empty_inflate", "empty_inflate_quiet", "timer_shave")
+    # A quarter shaved off (timer_shave, timer_shave_single: the per-call figure only) lies near the work floor's
+    # room: rejected, or timed at its work on this side's clock, which the shaved quarter does not lower (0.333
+    # against an honest 0.36-0.40 ms, session 14).
+    names = ("empty_inflate", "empty_inflate_quiet", "timer_shave", "timer_shave_single")
     cands = [("honest", None)] + [(n, hostile_set.compose(n, source, tmp_path / f"{n}.py")) for n in names]
     result = run_bench(None, cands, None, with_compile=False, calls=8, rounds=1,
                        limits=Limits(request_s=60, triton_cache=str(tmp_path / "cache")), log=lambda m: None)
@@ -44,4 +47,7 @@ def test_bench_rejects_a_forged_timer_whatever_it_does_with_the_hidden_time(tmp_
     assert rows["honest"]["rejected"] is None
     for name in names:
         reason = rows[name]["rejected"]
+        if reason is None and name.startswith("timer_shave"):
+            assert rows[name]["raised_to_work"] and rows[name]["call_ms"] > 0.8 * rows["honest"]["call_ms"], name
+            continue
         assert reason and any(e in reason for e in hostile_set.expected(name)), (name, reason)

@@ -233,3 +233,32 @@ def test_the_answer_is_the_first_python_block_outside_the_thoughts():
     answer = "<think>\n```python\ndraft = 1\n```\n</think>\nHere:\n```Python\nfinal = 2\n```\n```python\nlater = 3\n```"
     assert extract_code(answer) == "final = 2\n"
     assert extract_code("```\nbare = 1\n```") is None  # the seed asks for a python block
+
+
+def test_a_profile_that_gives_no_result_is_named_and_the_candidate_keeps_its_time(tmp_path, monkeypatch):
+    # On an H200 (session 14) every profile of the loop was killed at its step's limit (ncu's injection could not
+    # connect through the worker's filter): the record, the console and the next prompt say so instead of nothing.
+    import json
+    import os
+    from lsemish.search import pool
+    from lsemish.search.summary import write_summary
+
+    def step(args, folder, name, settings, slot):
+        if name == "check":
+            with open(args[args.index("--json") + 1], "w") as fh:
+                json.dump({"passed": 3, "failed": 0, "summary": "", "verdict": "pass", "reason": ""}, fh)
+        if name == "bench":
+            os.makedirs(args[args.index("--out") + 1], exist_ok=True)
+            with open(os.path.join(args[args.index("--out") + 1], "bench.json"), "w") as fh:
+                json.dump({"rows": [{"name": "candidate", "call_ms": 0.5, "rejected": None},
+                                    {"name": "reference-eager", "call_ms": 2.0, "rejected": None}]}, fh)
+        return 0, "", "", name == "profile"
+    monkeypatch.setattr(pool, "_step", step)
+    settings = pool.Settings(problem=None, trials=1, step_timeout=7, call_timeout=5, timed=True)
+    rec = pool.evaluate(str(tmp_path / "c.py"), str(tmp_path), settings, slot="0")
+    assert rec["status"] == "pass" and rec["call_ms"] == 0.5 and "metrics" not in rec
+    assert rec["profile"] == "killed after 7 s"
+    rec.update(id="r01-p0-s0", round=1, order=1, parent="r00")
+    state = {"problem": None, "agent": "a", "strategy": "greedy", "samples": 1, "candidates": [rec], "best": None}
+    text = write_summary(state, str(tmp_path), timed=True, log=lambda m: None)
+    assert "no metrics: profile killed after 7 s" in text

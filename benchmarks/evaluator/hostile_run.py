@@ -78,7 +78,9 @@ def main():
         b = by.get(row["name"])
         if b:
             row.update(bench="rejected" if b.get("rejected") else "timed", bench_reason=b.get("rejected"),
-                       call_ms=b.get("call_ms"), wall_ms=b.get("wall_ms"), gpu_ms=b.get("gpu_ms"))
+                       call_ms=b.get("call_ms"), wall_ms=b.get("wall_ms"), gpu_ms=b.get("gpu_ms"),
+                       events_call_ms=b.get("events_call_ms"), work_ms=b.get("work_ms"),
+                       floor_ms=b.get("floor_ms"), raised_to_work=b.get("raised_to_work", False))
     after = planted_files()
     out = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
            "command": "PYTHONPATH=src python " + " ".join(sys.argv), "shape": [M, K, N], "rows": rows,
@@ -90,7 +92,9 @@ def main():
     for r in [{"name": "honest", "expect": ["pass"], "check": "—", "check_reason": ""}] + rows:
         b = by.get(r["name"], {})
         timing = b.get("rejected") or (f"{b['call_ms']:.4f} ms (wall {b['wall_ms']:.4f}, x eager "
-                                       f"{b.get('x_eager', float('nan')):.3f})" if "call_ms" in b else "—")
+                                       f"{b.get('x_eager', float('nan')):.3f}"
+                                       + (f"; raised to its work: it read {b['events_call_ms']:.4f}"
+                                          if b.get("raised_to_work") else "") + ")" if "call_ms" in b else "—")
         lines.append(f"| {r['name']} | {' / '.join(r['expect'])} | {r['check']} | {(r['check_reason'] or '')[:160]} | "
                      f"{'rejected' if b.get('rejected') else ('timed' if b else '—')} | {timing[:200]} |")
     lines += ["", f"Files planted outside scratch folders: {out['files_planted'] or 'none'}"]

@@ -2,7 +2,7 @@
 # what a forger hopes to hide within the jitter of the trusted clock), after blinding the worker's check for replaced
 # functions. Written against session 11's bound (a call's request may cost the protocol's own cost, the reference's,
 # times OVERHEAD_RATIO, plus SLACK_MS).
-# expect: work outside the timed call | a replaced timer | a call cannot take less than its work
+# expect: work outside the timed call | a replaced timer | a call cannot take less than its work | pass (raised to its work)
 # where: gpu
 def _forge():
     main = torch.sys.modules["__main__"]

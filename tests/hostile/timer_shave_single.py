@@ -2,7 +2,7 @@
 # calls (a list of outputs comes back from their work) are timed honestly, so that their events agree with the
 # trusted clock and only the per-call figure is low. After blinding the worker's check for replaced functions.
 # What it can gain is the gap between an honest per-call figure and the work floor (timing.below_its_work).
-# expect: a call cannot take less than its work | work outside the timed call
+# expect: a call cannot take less than its work | work outside the timed call | pass (raised to its work)
 # where: gpu
 def _forge():
     main = torch.sys.modules["__main__"]

@@ -44,7 +44,8 @@ from .memory import footprint
 from .reference import Reference
 from .sandbox import Limits, WorkerFailed, private_root, release_root, timing_cpus
 from .timing import (CPU_OVERHEAD_RATIO, CPU_WORK_SHARE, OVERHEAD_RATIO, REQUEST_RATIO, WORK_SHARE, below_its_work,
-                     commit_check, cross_check, kernelbench_mean, overhead, queued_check, work_floor)
+                     at_least_its_work, commit_check, cross_check, kernelbench_mean, overhead, queued_check,
+                     work_estimate, work_floor)
 
 SAMPLE = 0.2  # the share of timed calls whose outputs are verified, chosen after each call (and always the last)
 WHOLE_BYTES = 64 << 20  # outputs up to this size come back with every call's commitment and are compared in full
@@ -361,6 +362,7 @@ def time_checks(row, baseline, device="cuda"):
         expected = expected_overhead(row.get("queued_calibration_ms"), {"call": baseline["queued"],
                                                                         "calibration": baseline["queued_calibration"]})
         row["floor_ms"] = work_floor(row["queued_wall_ms"], expected, row["queued"], ratio)
+        row["work_ms"] = work_estimate(row["queued_wall_ms"], expected, row["queued"])
         reason = reason or queued_check(row["queued_events_ms"], row["queued_wall_ms"], expected, ratio) or \
             below_its_work(row["call_median_ms"], row["floor_ms"], WORK_SHARE if device == "cuda" else CPU_WORK_SHARE)
     return reason
@@ -467,6 +469,10 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
                                            f"{reason} (its one timing retry of the run was spent: {c.retried[0]})")
                         for k in ("events", "walls"):
                             row.pop(k, None)
+                        if c is not contenders[0]:  # a worker's figure never below its work on this side's clock
+                            row["events_call_ms"] = row["call_ms"]
+                            row["call_ms"], row["raised_to_work"] = at_least_its_work(row["call_ms"],
+                                                                                      row.get("work_ms"))
                         c.rounds.append(row)
                     except Rejected as e:
                         c.rejected = str(e)
@@ -497,6 +503,8 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
                     row[key] = {k: statistics.median(rr[key][k] for rr in c.rounds) for k in common}
                 else:
                     row[key] = statistics.median(rr[key] for rr in c.rounds)
+            if any(rr.get("raised_to_work") for rr in c.rounds):
+                row["raised_to_work"] = True  # in some round: its figure is its work on this side's clock there
         rows.append(row)
     release_root(scratch_root, keep=any(r["log"] for r in rows))
     base = next((r for r in rows if r["name"] == "reference-eager" and "call_ms" in r), None)

@@ -518,6 +518,11 @@ def profile_once(server, spec):
     """The program Nsight Compute profiles: build the model, one warm-up call, one call between cudaProfilerStart
     and Stop (so that only the model's kernels are profiled, not the inputs' creation)."""
     torch = server.torch
+    # The CUDA driver first: Nsight Compute's injection, loaded with it, connects to the ncu that started this
+    # process through a new socket, which op_init's system-call filter refuses (every new socket: seccomp.py); with
+    # the filter first, ncu waited for a connection that never came (session 14: no result in 120 s on an H200).
+    torch.cuda.init()
+    torch.empty(1, device="cuda")
     server.op_init(dict(spec, device="cuda", keep_capabilities=True))
     server.op_load({})
     if "error" in server.last_reply:

@@ -91,7 +91,8 @@ class Search:
                 self.state["best"] = rec["id"]
         self.save()
         timing = f"  {rec['call_ms']:.4f} ms per call" if rec.get("call_ms") else ""
-        self.log(f"  [{done}/{total}] {rec['id']}: {rec['status']}{timing}")
+        profile = f" (no metrics: profile {rec['profile']})" if rec.get("profile") else ""
+        self.log(f"  [{done}/{total}] {rec['id']}: {rec['status']}{timing}{profile}")
 
     def best(self):
         return self.rec(self.state["best"]) if self.state.get("best") else None
@@ -167,7 +168,9 @@ class Search:
             children = [r for r in self.state["candidates"] if r.get("parent") == parent["id"]]
             last_round = max((c["round"] for c in children), default=None)
             feedback = feedback_section([c for c in children if c["round"] == last_round], parent)
-            metrics = parent.get("metrics") or (NO_GPU_METRICS if not self.settings.timed else {})
+            metrics = parent.get("metrics") or (NO_GPU_METRICS if not self.settings.timed else
+                                                {"unavailable": f"ncu: profile {parent['profile']}"}
+                                                if parent.get("profile") else {})
             prompt = build_prompt(self.code_of(parent), metrics, self.gpu, stage_text, feedback)
             folder = os.path.join(self.out, f"round-{number:02d}")
             os.makedirs(folder, exist_ok=True)

@@ -170,10 +170,13 @@ def evaluate(path, folder, settings, slot=None):
     else:
         rec["status"] = "pass (bench failed: " + ("timeout" if timed_out else err.strip()[-200:]) + ")"
     profile = ["profile", "--candidate", path, "--out", os.path.join(folder, "profile.json")] + problem
-    rc, _, _, _ = _step(profile, folder, "profile", settings, slot)
-    if rc == 0:
+    rc, out, err, timed_out = _step(profile, folder, "profile", settings, slot)
+    if rc == 0 and not timed_out:
         with open(os.path.join(folder, "profile.json")) as fh:
             rec["metrics"] = json.load(fh)
+    else:  # the candidate keeps its verdict and time; the next prompt has no metrics of it, and the record says why
+        last = (err.strip().splitlines() or out.strip().splitlines() or ["(no output)"])[-1]
+        rec["profile"] = f"killed after {settings.step_timeout:g} s" if timed_out else f"failed: {last[:300]}"
     return rec
 
 

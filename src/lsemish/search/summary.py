@@ -24,8 +24,9 @@ def write_summary(state, out, timed, note=None, log=print):
             best_so_far = rec
         ms = f"{rec['call_ms']:.4f}" if rec.get("call_ms") else "—"
         x = f"{rec['speedup_vs_eager']:.2f}" if rec.get("speedup_vs_eager") else "—"
+        status = rec["status"] + (f" (no metrics: profile {rec['profile']})" if rec.get("profile") else "")
         rows.append(f"| {rec['round']} | {rec['id']} | {rec.get('parent') or '—'} | {rec.get('stage', '—')} | "
-                    f"{_wrap(rec['status'])} | {rec.get('check', '—')} | {ms} | {x} | "
+                    f"{_wrap(status)} | {rec.get('check', '—')} | {ms} | {x} | "
                     f"{best_so_far['id'] if best_so_far else '—'} |")
     best = state.get("best")
     best_rec = next((r for r in state["candidates"] if r["id"] == best), None)
