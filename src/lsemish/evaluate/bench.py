@@ -193,9 +193,11 @@ def calibrate_queued(worker, rng, queued):
     before any candidate code is loaded: the same requests as time_block's queued calls, on the problem's inputs."""
     for _ in range(2):  # the first warms up (the allocator's first 100 input sets: up to 3x the cost, session 13)
         seeds, key = [rng.randrange(2**31) for _ in range(queued)], list(commit.new_key(rng))
-        ((reply, _), (committed, _)), wall = _round_trip(lambda: (
-            worker.request({"op": "queued", "seeds": seeds}, what="the calibration's queued calls"),
-            worker.request({"op": "commit", "key": key}, what="the calibration's commitment")))
+        (reply, _), request_ms = _round_trip(lambda: worker.request({"op": "queued", "seeds": seeds},
+                                                                    what="the calibration's queued calls"))
+        (committed, _), commit_ms = _round_trip(lambda: worker.request({"op": "commit", "key": key},
+                                                                       what="the calibration's commitment"))
+        wall = request_ms + commit_ms
         settled, _ = worker.request({"op": "settle"}, what="the calibration's end")
         if "events_ms" not in reply or "digests" not in committed or "ok" not in settled:
             raise WorkerFailed("the calibration before loading the candidate failed: "
@@ -209,6 +211,11 @@ def block_size(out_bytes, calls):
     if out_bytes is None:
         return 1
     return max(1, min(calls, KEEP_BYTES // max(out_bytes, 1)))
+
+
+ROUND_KEYS = ("call_ms", "events_call_ms", "calibration_ms", "queued_calibration_ms", "queued_events_ms",
+              "queued_wall_ms", "queued_request_ms", "queued_commit_ms", "queued_setup_ms", "floor_ms", "work_ms",
+              "overhead_ms", "commit_ms")
 
 
 def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
@@ -282,8 +289,9 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
     if queued:
         seeds = [rng.randrange(2**31) for _ in range(queued)]
         key = commit.new_key(rng)
-        ((reply, _), (digests, shapes, _)), wall = _round_trip(lambda: (
-            _request(c, {"op": "queued", "seeds": seeds}, "queued calls"), _committed(c, key, "the queued calls")))
+        (reply, _), request_ms = _round_trip(lambda: _request(c, {"op": "queued", "seeds": seeds}, "queued calls"))
+        (digests, shapes, _), commit_ms = _round_trip(lambda: _committed(c, key, "the queued calls"))
+        wall = request_ms + commit_ms
         gpu = _number(reply, "events_ms", "the queued calls")
         if gpu != gpu or gpu <= 0 or gpu > wall + 1.0:
             raise Rejected(f"its timer reported {gpu:.3f} ms for {queued} queued calls that took {wall:.3f} ms on "
@@ -298,7 +306,10 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
         for index in sorted(set(rng.sample(range(queued), min(2, queued)) + [queued - 1])):
             _, got = _request(c, {"op": "fetch", "index": index}, f"queued call {index}'s outputs")
             _verify(c, expected[index], got, None, digests[index], key, f"queued call {index}")
-        row.update(gpu_ms=gpu / queued, queued_events_ms=gpu, queued_wall_ms=wall, queued=queued)
+        row.update(gpu_ms=gpu / queued, queued_events_ms=gpu, queued_wall_ms=wall, queued=queued,
+                   queued_request_ms=request_ms, queued_commit_ms=commit_ms)
+        if isinstance(reply.get("setup_ms"), (int, float)):  # the worker's own account: for the reader only
+            row["queued_setup_ms"] = float(reply["setup_ms"])
     return row
 
 
@@ -503,6 +514,9 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
                     row[key] = {k: statistics.median(rr[key][k] for rr in c.rounds) for k in common}
                 else:
                     row[key] = statistics.median(rr[key] for rr in c.rounds)
+            # every round's figures behind the medians, for the reader (why a figure moved, where the protocol's
+            # time goes: perf-notes)
+            row["per_round"] = [{k: rr[k] for k in ROUND_KEYS if k in rr} for rr in c.rounds]
             if any(rr.get("raised_to_work") for rr in c.rounds):
                 row["raised_to_work"] = True  # in some round: its figure is its work on this side's clock there
         rows.append(row)
