@@ -64,7 +64,7 @@ def _chart(state, path, timed):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     # a start that was not evaluated (the problem's reference as the code to improve) is no candidate that failed
     recs = sorted((r for r in state["candidates"] if r.get("evaluated", True)), key=lambda r: r["order"])
@@ -87,9 +87,13 @@ def _chart(state, path, timed):
                 if r["round"] == rnd and better(r, best, True):
                     best = r
             curve.append((rnd, best["call_ms"] if best and best.get("call_ms") else None))
-        ax.plot([c[0] for c in curve if c[1]], [c[1] for c in curve if c[1]], color="black", label="best so far")
+        # a step: the best changes when a round ends, it does not slide between rounds
+        ax.plot([c[0] for c in curve if c[1]], [c[1] for c in curve if c[1]], color="black", label="best so far",
+                drawstyle="steps-post")
         ax.set_ylabel("per-call ms (KernelBench)")
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ScalarFormatter())  # plain ms, not 3.8 x 10^-1, on a narrow log range
+        ax.yaxis.set_minor_formatter(ScalarFormatter())
         ax.legend(fontsize=8)
     else:
         for r in recs:
