@@ -12,6 +12,7 @@ from lsemish.evaluate import landlock, wire
 from lsemish.evaluate.bench import calibrate, calibrate_queued, expected_overhead
 from lsemish.evaluate.check import run_check, start_worker
 from lsemish.evaluate.compare import compare
+from lsemish.evaluate.memory import footprint
 from lsemish.evaluate.sandbox import Limits
 from lsemish.evaluate.timing import (CALL_SHARE, CPU_WORK_SHARE, OVERHEAD_RATIO, REQUEST_RATIO, SLACK_MS, STALL_MS,
                                      below_its_work, commit_check, cross_check, overhead, queued_check, work_floor)
@@ -136,10 +137,19 @@ def test_a_workers_calibration_runs_before_any_candidate_code(tmp_path):
         seen["overhead"] = calibrate(worker, random.Random(0), "cpu", calls=3)
         seen["queued"] = calibrate_queued(worker, random.Random(1), 3)
         seen["imported"] = os.path.exists(os.path.join(worker.scratch, "CANDIDATE-IMPORTED"))
+        worker.request({"op": "queued", "seeds": [5, 6]})
+        seen["commit"] = worker.request({"op": "commit", "key": [1, 2, 3, 4]})
+    # the stand-in's outputs have the reference's shapes (as bench gives them: memory.footprint), so that the
+    # calibration commits as many numbers as the candidate's calls will (session 14: a third of the protocol)
+    shapes = footprint(load_problem(EXAMPLES["matmul"]))["output_shapes"]
     worker, why = start_worker(EXAMPLES["matmul"], str(cand), {}, 0, "cpu", Limits(request_s=30), str(tmp_path),
-                               before_load=before_load)
+                               before_load=before_load, stand_in=shapes)
     assert worker is not None, why
     try:
+        header, tensors = seen["commit"]
+        assert header["shapes"] == [[shapes[0][0]]] * 2 and len(shapes) == 1 and shapes[0][1] == "float32"
+        assert tensors[0].dtype == torch.float64 and tensors[0].numel() == sum(sum(c) for c in header["digest_counts"])
+        assert header["digest_counts"][0][0] == min(64, shapes[0][0][0] * shapes[0][0][1])
         assert seen["overhead"] > 0 and seen["queued"] > 0 and not seen["imported"]
         assert os.path.exists(os.path.join(worker.scratch, "CANDIDATE-IMPORTED"))
     finally:

@@ -115,7 +115,16 @@ def _tolerances(c, expected):
 def _committed(c, key, what, outputs=False, spin=0.0):
     """(digests, shapes, outputs or None), per call, of the commitment request right after a block of calls."""
     reply, got = _request(c, {"op": "commit", "key": list(key), "outputs": outputs}, f"{what}'s commitment", spin)
-    return reply.get("digests"), reply.get("shapes"), (got if outputs else None)
+    return _digests_of(reply, got), reply.get("shapes"), (got[1:] if outputs else None)
+
+
+def _digests_of(reply, got):
+    """The digests a commitment's reply holds (commit.digests' form: its first tensor, the sums, cut by its counts),
+    or None where they are not there or do not fit."""
+    sums = got[0] if got else None
+    if not isinstance(sums, torch.Tensor) or sums.dtype != torch.float64 or sums.dim() != 1:
+        return None
+    return commit.unflatten(sums.tolist(), reply.get("digest_counts"))
 
 
 def _judge_digests(c, expected, digests, key, what, fetch, previous=None, shapes=None):
@@ -195,11 +204,11 @@ def calibrate_queued(worker, rng, queued):
         seeds, key = [rng.randrange(2**31) for _ in range(queued)], list(commit.new_key(rng))
         (reply, _), request_ms = _round_trip(lambda: worker.request({"op": "queued", "seeds": seeds},
                                                                     what="the calibration's queued calls"))
-        (committed, _), commit_ms = _round_trip(lambda: worker.request({"op": "commit", "key": key},
-                                                                       what="the calibration's commitment"))
+        (committed, sums), commit_ms = _round_trip(lambda: worker.request({"op": "commit", "key": key},
+                                                                          what="the calibration's commitment"))
         wall = request_ms + commit_ms
         settled, _ = worker.request({"op": "settle"}, what="the calibration's end")
-        if "events_ms" not in reply or "digests" not in committed or "ok" not in settled:
+        if "events_ms" not in reply or _digests_of(committed, sums) is None or "ok" not in settled:
             raise WorkerFailed("the calibration before loading the candidate failed: "
                                f"{reply.get('error') or committed.get('error') or settled}")
     return wall - float(reply["events_ms"])
@@ -432,7 +441,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
             c.queued_calibration = calibrate_queued(w, rng, queued) if queued else None
         worker, why = start_worker(problem_path, path, sets, seed, device, limits, scratch_root,
                                    model_kwargs if path else None, compile_model=comp, name=c.label.replace(" ", "_"),
-                                   before_load=calibration)
+                                   before_load=calibration, stand_in=size and size.get("output_shapes"))
         c.worker = worker or c.worker
         if worker is None:
             c.rejected = why

@@ -45,10 +45,12 @@ def resolve_candidate(problem_path, candidate):
 
 
 def start_worker(problem_path, candidate, sets, seed, device, limits, scratch_root, model_kwargs=None,
-                 compile_model=False, name="candidate", before_load=None):
+                 compile_model=False, name="candidate", before_load=None, stand_in=None):
     """A worker with the candidate's ModelNew built (candidate None: the problem's own Model). Returns (worker,
     None) or (None, the one-line reason it could not be built). `before_load(worker)` runs once the worker holds the
-    problem and its sandbox, before any candidate code is imported (bench's calibration)."""
+    problem and its sandbox, before any candidate code is imported (bench's calibration), whose calls run the
+    worker's stand-in model: `stand_in` (memory.footprint's output_shapes) gives its outputs the reference's shapes,
+    so that the protocol's cost that grows with the outputs (their commitment) is in the calibration."""
     try:
         worker = Worker(scratch_root, name, limits, triton_cache=limits.triton_cache)
     except WorkerFailed as e:
@@ -57,6 +59,7 @@ def start_worker(problem_path, candidate, sets, seed, device, limits, scratch_ro
         reply, _ = worker.request({"op": "init", "problem": os.path.abspath(problem_path), "sets": sets or {},
                                    "candidate": candidate and os.path.abspath(candidate), "seed": seed,
                                    "device": device, "model_kwargs": model_kwargs or {}, "compile": compile_model,
+                                   "stand_in_outputs": stand_in,
                                    "gpu_memory_fraction": limits.gpu_fraction if device == "cuda" else None},
                                   timeout=limits.setup_s, what="start")
         if "error" not in reply and before_load is not None:

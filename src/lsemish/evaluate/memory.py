@@ -12,7 +12,8 @@ def _nbytes(values):
 
 
 def footprint(problem, seed=0):
-    """{"inputs", "params", "outputs"} in bytes for one trial (outputs None when the meta forward fails)."""
+    """{"inputs", "params", "outputs"} in bytes for one trial (outputs None when the meta forward fails), and
+    "output_shapes": the reference's outputs as [[shape, dtype name] or None (not a tensor)] (None with outputs)."""
     with torch.device("meta"):
         torch.manual_seed(seed)
         args = list(problem.get_inputs())
@@ -21,10 +22,13 @@ def footprint(problem, seed=0):
         try:
             with torch.no_grad():
                 out = model(*args)
-            outputs = _nbytes(list(out) if isinstance(out, (tuple, list)) else [out])
+            outs = list(out) if isinstance(out, (tuple, list)) else [out]
+            outputs = _nbytes(outs)
+            shapes = [[list(t.shape), str(t.dtype).removeprefix("torch.")] if isinstance(t, torch.Tensor) else None
+                      for t in outs]
         except Exception:  # an op without a meta kernel: outputs unknown, estimated as the inputs' size
-            outputs = None
-    return {"inputs": _nbytes(args), "params": params, "outputs": outputs}
+            outputs = shapes = None
+    return {"inputs": _nbytes(args), "params": params, "outputs": outputs, "output_shapes": shapes}
 
 
 def check_needs(size):

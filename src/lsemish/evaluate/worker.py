@@ -231,15 +231,29 @@ class Server:
         self.caps_note = None if req.get("keep_capabilities") else drop_capabilities()
         self.seccomp_note = refuse_metadata_and_admin_calls()
         self.init_seed, self.init, self.load_req = req["seed"], init, req
+        self.stand_in_outputs = self._output_specs(req.get("stand_in_outputs"))
         self.model = self.stand_in  # until op_load: timed calls of it measure the protocol's own cost (calibration)
         self.reply({"ok": True, "seccomp": self.seccomp_note})
 
+    def _output_specs(self, specs):
+        """[(shape, dtype) or None] from bench's [[shape, dtype name] or None], or None where there are none."""
+        if not specs:
+            return None
+        return [None if s is None else (tuple(s[0]), getattr(self.torch, s[1])) for s in specs]
+
     def stand_in(self, *args):
-        """The model before the candidate's is loaded: the cheapest call on the inputs (one small kernel). Timed calls
-        of it, in this process before any candidate code has run, measure what the protocol costs in this very
-        process (bench's calibration): nothing the candidate does later can change that figure."""
+        """The model before the candidate's is loaded: the cheapest call on the inputs (one small kernel per output).
+        Timed calls of it, in this process before any candidate code has run, measure what the protocol costs in
+        this very process (bench's calibration): nothing the candidate does later can change that figure. Its
+        outputs have the reference's shapes where bench gave them (op_init), so that their commitment costs what a
+        real model's does (a third of the queued calls' protocol for problem 22 was missing: session 14)."""
         first = next((a for a in args if isinstance(a, self.Tensor) and a.numel()), None)
-        return first.reshape(-1)[:1] * 1 if first is not None else self.torch.zeros(1, device=self.device)
+        value = first.reshape(-1)[:1] * 1 if first is not None else self.torch.zeros(1, device=self.device)
+        if self.stand_in_outputs is None:
+            return value
+        outs = [None if s is None else self.torch.empty(s[0], dtype=s[1], device=self.device).copy_(
+            value.reshape(()).to(s[1])) for s in self.stand_in_outputs]
+        return outs[0] if len(outs) == 1 else tuple(outs)
 
     def op_load(self, req):
         """The candidate's ModelNew (or, without a candidate, the problem's Model) built as op_init was told."""
@@ -417,15 +431,16 @@ class Server:
         return [self.clone(t) if storage(t) in mine else t for t in outs], None
 
     def op_commit(self, req):
-        """Digests and shapes of the kept outputs (the block's timed calls, or the queued calls), under a key sent
+        """Digests (commit.digests_sent) and shapes of the kept outputs (the block's timed calls, or the queued calls), under a key sent
         only now: the outputs must exist, whole, before this request, whose time the trusted side counts with the
         calls'; with `outputs`, the outputs themselves too, every call's in order (small ones: every timed call is
         then compared in full)."""
         key = tuple(req["key"])
-        header = {"digests": self.commit.digests(self.kept, key),
+        sums, counts = self.commit.digests_sent(self.kept, key)  # the sums as the first tensor, in binary
+        header = {"digest_counts": counts,
                   "shapes": [[list(t.shape) if isinstance(t, self.Tensor) else None for t in outs]
                              for outs in self.kept]}
-        self.reply(header, [t for outs in self.kept for t in outs] if req.get("outputs") else ())
+        self.reply(header, [sums] + ([t for outs in self.kept for t in outs] if req.get("outputs") else []))
 
     def op_fetch(self, req):
         """The outputs of one kept call (timed or queued) as they are now."""
