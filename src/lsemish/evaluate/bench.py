@@ -174,11 +174,13 @@ def _round_trip(send):
     return result, (time.perf_counter() - t0) * 1e3
 
 
-def calibrate(worker, rng, device, calls=CALIBRATION_CALLS):
+def calibrate(worker, rng, device, calls=CALIBRATION_CALLS, block=None):
     """The protocol's own cost of a timed call's request in `worker` (ms: its wall clock on this side less its
     events, median), measured with the worker's stand-in model before any candidate code is loaded into it: the same
     requests as the timed calls', in the same process, whose speed at host work differs from another worker's by up
-    to 2x on an H200 (perf-notes, session 11). A candidate cannot change this figure: it does not run yet."""
+    to 2x on an H200 (perf-notes, session 11). A candidate cannot change this figure: it does not run yet. `block`:
+    the calls whose outputs the worker keeps at once (block_size), as in the timed blocks: the stand-in's outputs
+    have the reference's shapes, and 40 of a large output would not fit."""
     spin = _spin_s(device)
     events, walls = [], []
     for i in range(2 * calls):  # the first half warms up: a fresh process's first requests cost several times a
@@ -190,9 +192,10 @@ def calibrate(worker, rng, device, calls=CALIBRATION_CALLS):
         if i >= calls:
             events.append(float(reply["events_ms"]))
             walls.append(wall)
-    reply, _ = worker.request({"op": "settle"}, what="the calibration's end")
-    if "ok" not in reply:
-        raise WorkerFailed(f"the calibration before loading the candidate failed: {reply}")
+        if block and (i + 1) % block == 0 or i == 2 * calls - 1:  # the kept outputs dropped, untimed
+            reply, _ = worker.request({"op": "settle"}, what="the calibration's end")
+            if "ok" not in reply:
+                raise WorkerFailed(f"the calibration before loading the candidate failed: {reply}")
     return overhead(events, walls)
 
 
@@ -437,7 +440,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
         c.calibration = c.queued_calibration = None
 
         def calibration(w):
-            c.calibration = calibrate(w, rng, device)
+            c.calibration = calibrate(w, rng, device, block=block_size(out_bytes, CALIBRATION_CALLS))
             c.queued_calibration = calibrate_queued(w, rng, queued) if queued else None
         worker, why = start_worker(problem_path, path, sets, seed, device, limits, scratch_root,
                                    model_kwargs if path else None, compile_model=comp, name=c.label.replace(" ", "_"),
@@ -526,8 +529,8 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
             # every round's figures behind the medians, for the reader (why a figure moved, where the protocol's
             # time goes: perf-notes)
             row["per_round"] = [{k: rr[k] for k in ROUND_KEYS if k in rr} for rr in c.rounds]
-            if any(rr.get("raised_to_work") for rr in c.rounds):
-                row["raised_to_work"] = True  # in some round: its figure is its work on this side's clock there
+            if "raised_to_work" in row:  # in some round: its figure is its work on this side's clock there
+                row["raised_to_work"] = any(rr.get("raised_to_work") for rr in c.rounds)
         rows.append(row)
     release_root(scratch_root, keep=any(r["log"] for r in rows))
     base = next((r for r in rows if r["name"] == "reference-eager" and "call_ms" in r), None)
