@@ -38,6 +38,14 @@ def _cmdline(pid):
         return ""
 
 
+def _comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
 def segments():
     try:
         with open("/proc/sysvipc/shm") as fh:
@@ -143,6 +151,9 @@ def test_check_rejects_each_hostile_candidate_with_its_reason(hostile, name):
     if name == "daemon":  # it passes (it computes the right answer), and nothing of it outlives the check
         assert r["verdict"] == "pass", r["reason"]
         assert not [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p) == "sleep 314.159"]
+    elif name == "hopper":  # the same, for helpers that change their pid as fast as they can
+        assert r["verdict"] == "pass", r["reason"]
+        assert not [p for p in os.listdir("/proc") if p.isdigit() and _comm(p) == "lsemish_hopper"]
     elif expect == ["pass"] or r["verdict"] == "pass":
         assert r["verdict"] == "pass" and "pass" in expect, (r["reason"], expect)
     else:

@@ -48,7 +48,7 @@ def run_profile(candidate, sets, out_path, log=print, problem=None, timeout=600.
     import tempfile
 
     from .evaluate.check import resolve_candidate
-    from .evaluate.sandbox import scratch
+    from .evaluate.sandbox import remove_tree, scratch
     from .problems import PROBLEM_22
     ncu = find_ncu()
     problem = os.path.abspath(problem or PROBLEM_22)
@@ -65,7 +65,7 @@ def run_profile(candidate, sets, out_path, log=print, problem=None, timeout=600.
     except subprocess.TimeoutExpired:
         raise SystemExit(f"profile: no result within {timeout:g} s; the profiled run was killed") from None
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_tree(folder)
     if proc.returncode != 0:
         raise SystemExit(f"profile: ncu failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     result = parse_ncu_csv(proc.stdout)

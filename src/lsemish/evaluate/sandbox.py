@@ -77,32 +77,63 @@ def _become_subreaper():
 _LIVE = set()  # pids of this process's workers that are running
 
 
-def reap_orphans():
-    """Kill every child of this process that is not one of its live workers: as a subreaper it has adopted them from
-    workers (a daemon a candidate double-forked, whatever it exec'd). Returns how many were killed."""
-    if not sys.platform.startswith("linux"):
-        return 0
-    me, killed = os.getpid(), 0
-    for _ in range(3):  # an orphan's own children are reparented here once it dies
-        found = False
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) in _LIVE:
-                continue
+def _parents():
+    """{pid: parent pid} of every process now (from /proc)."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+                    table[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
             except (OSError, ValueError, IndexError):
                 continue
-            if ppid == me:
-                try:
-                    os.kill(int(entry), signal.SIGKILL)
-                    os.waitpid(int(entry), 0)
-                    killed, found = killed + 1, True
-                except (ProcessLookupError, ChildProcessError):
-                    pass
-        if not found:
+    return table
+
+
+def reap_orphans():
+    """End every descendant of this process that is not a live worker or inside one: as a subreaper it has adopted
+    what workers left (a daemon a candidate double-forked, whatever it exec'd). First every one is stopped, scan
+    after scan until a scan finds none running, then all are killed: a red team's helpers changed their pid by
+    forking and exiting as fast as they could, and outran three rounds of kill until this process was gone (session
+    14, tests/hostile/hopper.py); a stopped process forks no more. Returns how many were ended."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    me, stopped, give_up = os.getpid(), set(), time.monotonic() + 10
+    while time.monotonic() < give_up:
+        children = {}
+        for pid, parent in _parents().items():
+            children.setdefault(parent, []).append(pid)
+        found, stack = [], [c for c in children.get(me, []) if c not in _LIVE]
+        while stack:
+            pid = stack.pop()
+            found.append(pid)
+            stack.extend(children.get(pid, []))
+        new = [pid for pid in found if pid not in stopped]
+        if not new:
             break
-    return killed
+        for pid in new:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except OSError:
+                pass
+            stopped.add(pid)
+    for pid in stopped:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    pending, deadline = set(stopped), time.monotonic() + 5
+    while pending and time.monotonic() < deadline:  # each is reaped here once its parent is gone
+        for pid in list(pending):
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    pending.discard(pid)
+            except ChildProcessError:
+                if not os.path.exists(f"/proc/{pid}"):
+                    pending.discard(pid)
+        if pending:
+            time.sleep(0.005)
+    return len(stopped)
 
 
 def _package_root():
@@ -130,12 +161,28 @@ def private_root(prefix):
     return root
 
 
+def remove_tree(path):
+    """Remove a folder that a candidate could write, however deep: shutil.rmtree recurses once per level, and a
+    candidate's 3000 nested folders raised RecursionError in the evaluating process after a correct answer (a red
+    team's, session 14). GNU rm walks any depth; rmtree is the fallback where there is no rm."""
+    if not os.path.lexists(path):
+        return
+    rm = shutil.which("rm")
+    if rm:
+        subprocess.run([rm, "-rf", "--", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    if os.path.lexists(path):
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+        except RecursionError:
+            pass
+
+
 def release_root(root, keep):
     """The run is over: `root` readable by its owner again (it holds the logs worth keeping), or removed."""
     if os.path.isdir(root):
         os.chmod(root, 0o700)
         if not keep:
-            shutil.rmtree(root, ignore_errors=True)
+            remove_tree(root)
 
 
 def scratch(scratch_root, name, gpu=None, triton_cache=None):
@@ -282,7 +329,7 @@ class Worker:
             except OSError:
                 pass
         self._drain.join(5)
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        remove_tree(self.scratch)
 
     def __enter__(self):
         return self
