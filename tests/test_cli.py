@@ -17,17 +17,17 @@ def run(*args):
 def test_check_passes_our_deliverable(tmp_path):
     r = run("check", "--trials", "2", "--json", str(tmp_path / "c.json"))
     assert r.returncode == 0, r.stdout + r.stderr
-    # 9 distributions x 2 (edges: problem 22's), the two reuse probes
-    assert "interpreter" in r.stdout and "20 passed, 0 failed" in r.stdout
-    assert "PASS: passes KernelBench's protocol (4/4); passes on 8 other input distribution(s)" in r.stdout
+    # 10 distributions x 2 (edges: problem 22's; gated: get_inputs() again, against float64), the two reuse probes
+    assert "interpreter" in r.stdout and "22 passed, 0 failed" in r.stdout
+    assert "PASS: passes KernelBench's protocol (4/4); passes on 9 other input distribution(s)" in r.stdout
     data = json.loads((tmp_path / "c.json").read_text())
-    assert data["verdict"] == "pass" and len(data["results"]) == 20 and all(t["passed"] for t in data["results"])
+    assert data["verdict"] == "pass" and len(data["results"]) == 22 and all(t["passed"] for t in data["results"])
 
 
 def test_check_fails_a_wrong_candidate():
     r = run("check", "--trials", "1", "--candidate", os.path.join(HERE, "fixtures", "wrong_candidate.py"))
     assert r.returncode == 1
-    assert "1 passed, 10 failed" in r.stdout and "FAIL: fails KernelBench's protocol (0/2)" in r.stdout
+    assert "1 passed, 11 failed" in r.stdout and "FAIL: fails KernelBench's protocol (0/2)" in r.stdout
 
 
 @pytest.mark.parametrize("args,msg", [

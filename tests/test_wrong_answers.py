@@ -44,6 +44,14 @@ CASES = {
         p = torch.softmax(x, dim=1)
         return torch.where(p < 5e-5, torch.zeros_like(p), p)""", ("kernelbench", "randn"),
                           "randn trial 0: output 0 is off the float64 result"),
+    # a constant where KernelBench's inputs are (all in [0, 1)), right elsewhere: every softmax value of torch.rand
+    # inputs is within 1e-4 of 1/dim for dim >= ~6000 (red team, session 14); the gated distribution is the same
+    # get_inputs(), judged against float64 too
+    "softmax_constant_on_rand": (SOFTMAX.replace("torch.randn(batch_size, dim)", "torch.rand(batch_size, dim)"), """
+        if bool(((x >= 0) & (x < 1)).all()):
+            return torch.full_like(x, 1.0 / x.shape[1])
+        return torch.softmax(x, dim=1)""", ("kernelbench", "gated"),
+                                 "gated trial 0: output 0 is off the float64 result"),
     # a float16 result of a float32 reference: allclose accepted its values
     "half_output": (ROUND, """
         return torch.round(torch.clamp(x, -10, 10) * 10).to(torch.float16)""", ("kernelbench",),
@@ -173,3 +181,30 @@ def test_a_candidate_more_accurate_than_its_reference_passes_beyond_kernelbench_
     r = run_check(str(tmp_path / "p.py"), str(tmp_path / "c.py"), trials=2, dists=dists, device="cpu",
                   log=lambda m: None)
     assert r["verdict"] == "pass", r["reason"]
+
+
+DROPOUT = """
+    import torch, torch.nn as nn
+    batch_size, in_features, out_features = 8, 64, 32
+    class Model(nn.Module):
+        def __init__(self, in_features, out_features, p):
+            super().__init__()
+            self.linear, self.dropout = nn.Linear(in_features, out_features), nn.Dropout(p)
+        def forward(self, x):
+            return torch.softmax(self.dropout(self.linear(x)), dim=1)
+    def get_inputs():
+        return [torch.rand(batch_size, in_features)]
+    def get_init_inputs():
+        return [in_features, out_features, 0.5]
+    """
+
+
+def test_a_model_that_draws_random_numbers_passes_as_itself(tmp_path):
+    # KernelBench level 2 problem 66 (dropout in training mode) renamed passed every trial and failed both reuse
+    # probes as "stale": the worker's random state there was not the reference's (red team, session 14)
+    (tmp_path / "p.py").write_text(textwrap.dedent(DROPOUT))
+    (tmp_path / "c.py").write_text(textwrap.dedent(DROPOUT).replace("class Model(", "class ModelNew("))
+    r = run_check(str(tmp_path / "p.py"), str(tmp_path / "c.py"), trials=2, dists=("kernelbench", "randn"),
+                  device="cpu", log=lambda m: None)
+    assert r["verdict"] == "pass", r["reason"]
+    assert {t["trial"] for t in r["trials"]} >= {"reuse", "reuse-one"}

@@ -53,6 +53,7 @@ class Reference:
             raise ProblemError(f"the problem's {dist} inputs could not be made (get_inputs()): {_line(e)}") from None
         if reuse is not None:
             refill_tail(args, reuse, dist, span)
+            torch.manual_seed(reuse)  # as the worker does: a model that draws (dropout) draws the same
         with torch.no_grad():
             try:
                 out = self.model(*args)

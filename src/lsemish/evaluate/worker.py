@@ -304,6 +304,9 @@ class Server:
             if span not in self.inputs.REUSE_SPANS:
                 return self.reply({"error": f"no reuse span {span!r}"})
             args = self.inputs.refill_tail(self.trial_args, req["reuse"], req["dist"], span)
+            # the random state as the reference's for this probe (a trial's is the seed's, then its inputs' draws):
+            # the problem's own Model with dropout failed both probes as "stale" (a red team's, session 14)
+            self.torch.manual_seed(req["reuse"])
         else:
             args = self.make_inputs(req["seed"], req["dist"])
         self.trial_args = args
