@@ -18,7 +18,7 @@ import torch
 
 from ..problems import PROBLEM_22, ProblemError, is_problem_22, load_problem, sizes
 from .compare import ALLCLOSE, BOTH, GOLD, compare
-from .inputs import ALL, EDGES, GOLD_RULE, KERNELBENCH, NAMES
+from .inputs import ALL, EDGES, GATED, GOLD_RULE, KERNELBENCH, LIKE_KERNELBENCH, NAMES
 from .memory import does_not_fit, peak_bytes
 from .reference import Reference
 from .sandbox import Limits, Worker, WorkerFailed, private_root, release_root
@@ -104,6 +104,8 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
     if too_big:
         raise ProblemError(f"problem {problem_path} {too_big}")
     ref = Reference(problem, seed, device)  # first: a problem whose own Model cannot be built is not the candidate's
+    rng = unpredictable()
+    plan = _plan(dists, trials, rng)
     scratch_root = private_root("lsemish-check-")
     report = {"problem": problem_path, "candidate": candidate, "device": device, "sets": sets or {},
               "verdict": "fail", "reason": None, "trials": [], "landlock": None, "log": None}
@@ -112,13 +114,12 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
         release_root(scratch_root, keep=False)
         report["reason"] = why
         log(f"FAIL  {why}")
-        return _finish(report, dists, trials)
+        return _finish(report, dists, plan)
     report["landlock"] = worker.landlock_note
     if worker.landlock_note:
         log(f"note: {worker.landlock_note}")
-    rng = unpredictable()
     try:
-        for dist, trial, seed in _plan(dists, trials, rng):
+        for dist, trial, seed in plan:
             reuse = rng.randrange(2**31) if trial in PROBES else None
             row = run_trial(worker, ref, dist, trial, seed, tolerance, reuse, PROBES.get(trial, "half"))
             report["trials"].append(row)
@@ -128,7 +129,7 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
             log(_trial_line(row))
             if row.get("final"):
                 report["reason"] = row["reason"]
-                return _finish(report, dists, trials)
+                return _finish(report, dists, plan)
     finally:
         report["peak_bytes"] = _peaks(report["trials"], device)
         report["log"], report["log_bytes"] = worker.log_path, worker.log_bytes
@@ -136,7 +137,7 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
         release_root(scratch_root, keep=bool(worker.log_bytes))  # kept only for the candidate's log
         if not worker.log_bytes:
             report["log"] = None
-    return _finish(report, dists, trials)
+    return _finish(report, dists, plan)
 
 
 def _peaks(rows, device):
@@ -151,14 +152,22 @@ PROBES = {"reuse": "half", "reuse-one": "one"}  # the reuse probes by their tria
 
 
 def _plan(dists, trials, rng):
-    """(dist, trial, seed) in order; the reuse probe ("reuse": half the inputs new) follows the first trial, on its
-    seed, and the one-value probe ("reuse-one") the second trial (of the first distribution or, with one trial each,
-    the second distribution), on its own."""
+    """(dist, trial, seed) in order; the reuse probe ("reuse": half the inputs new) follows the first trial of the
+    first distribution, on its seed, and the one-value probe ("reuse-one") its second trial (with one trial each, the
+    second distribution's), on its own."""
     plan = [(dist, trial, rng.randrange(2**31)) for dist in dists for trial in range(trials)]
-    if len(plan) > 1:
-        plan.insert(2, (plan[1][0], "reuse-one", plan[1][2]))
-    if plan:
-        plan.insert(1, (plan[0][0], "reuse", plan[0][2]))
+    anchors = [k for k, (dist, _, _) in enumerate(plan) if dist == plan[0][0]][:2] if plan else []
+    if len(anchors) == 1 and len(plan) > 1:
+        anchors.append(1)
+    # KernelBench's trials and the gated ones in an order drawn for this run: the worker is not told which is which
+    # (run_trial), and a candidate counting its calls cannot tell them apart either
+    mixed = [k for k, (dist, _, _) in enumerate(plan) if dist in LIKE_KERNELBENCH]
+    anchored = [plan[k] for k in anchors]
+    for k, entry in zip(mixed, rng.sample([plan[k] for k in mixed], len(mixed))):
+        plan[k] = entry
+    for label, entry in reversed(list(zip(("reuse", "reuse-one"), anchored))):  # each right after its trial
+        at = plan.index(entry)
+        plan.insert(at + 1, (entry[0], label, entry[2]))
     return plan
 
 
@@ -189,7 +198,10 @@ def run_trial(worker, ref, dist, trial, seed, tolerance, reuse=None, span="half"
     poison = sum(t.numel() * t.element_size() for t in expected if isinstance(t, torch.Tensor))
     what = f"trial {trial} on {dist} inputs" if reuse is None else "the reuse probe (its last inputs, refilled)"
     try:
-        reply, got = worker.request({"op": "trial", "seed": seed, "dist": dist, "poison_bytes": poison,
+        # gated inputs are made as KernelBench's are, and the worker is told they are KernelBench's: a candidate
+        # that rewrites its worker could otherwise read which trial is judged against float64
+        sent = KERNELBENCH if dist == GATED else dist
+        reply, got = worker.request({"op": "trial", "seed": seed, "dist": sent, "poison_bytes": poison,
                                      "reuse": reuse, "span": span}, what=what)
     except WorkerFailed as e:
         row.update(reason=str(e), final=True)
@@ -213,17 +225,16 @@ def run_trial(worker, ref, dist, trial, seed, tolerance, reuse=None, span="half"
     return row
 
 
-def _finish(report, dists, trials):
+def _finish(report, dists, plan):
     rows = report["trials"]
     by = {d: [r for r in rows if r["dist"] == d] for d in dists}
     kb = by.get(KERNELBENCH, [])
-    probes = [d for d, trial, _ in _plan(dists, trials, random.Random(0)) if trial in PROBES]  # their distributions
-    planned = {d: trials + probes.count(d) for d in dists}
+    planned = {d: sum(1 for dist, _, _ in plan if dist == d) for d in dists}
     report["kernelbench"] = {"passed": sum(r["passed"] for r in kb), "run": len(kb),
                              "planned": planned.get(KERNELBENCH, 0)}
     report["other"] = {d: {"passed": sum(r["passed"] for r in rs), "run": len(rs),
                            "planned": planned[d]} for d, rs in by.items() if d != KERNELBENCH}
-    complete = len(rows) == len(dists) * trials + len(probes)
+    complete = len(rows) == len(plan)
     report["passed"] = sum(r["passed"] for r in rows)
     report["failed"] = len(rows) - report["passed"]
     if complete and all(r["passed"] for r in rows) and report["reason"] is None:

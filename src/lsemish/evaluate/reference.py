@@ -7,7 +7,7 @@ import copy
 import torch
 
 from ..problems import ProblemError
-from .inputs import problem_inputs, refill_tail
+from .inputs import GATED, KERNELBENCH, problem_inputs, refill_tail
 
 
 def _line(e):
@@ -47,10 +47,11 @@ class Reference:
         """(outputs, gold outputs or None) on the CPU for the trial's inputs (with `reuse`, a refill seed: the
         seed's inputs with `span` of them refilled, as a reuse probe gives them to the candidate;
         `on_device`: inputs.problem_inputs)."""
+        named = KERNELBENCH if dist == GATED else dist  # its inputs are get_inputs()'s: named so in a failure
         try:
             args = self.inputs(seed, dist, on_device)
         except Exception as e:
-            raise ProblemError(f"the problem's {dist} inputs could not be made (get_inputs()): {_line(e)}") from None
+            raise ProblemError(f"the problem's {named} inputs could not be made (get_inputs()): {_line(e)}") from None
         if reuse is not None:
             refill_tail(args, reuse, dist, span)
             torch.manual_seed(reuse)  # as the worker does: a model that draws (dropout) draws the same
@@ -58,10 +59,10 @@ class Reference:
             try:
                 out = self.model(*args)
             except torch.OutOfMemoryError as e:  # not the problem's fault: the device is shared with a worker
-                raise ProblemError(f"out of memory computing the reference on its {dist} inputs, beside the "
+                raise ProblemError(f"out of memory computing the reference on its {named} inputs, beside the "
                                    f"candidate's worker: {_line(e)}") from None
             except Exception as e:
-                raise ProblemError(f"the problem's reference Model failed on its own {dist} inputs: {_line(e)}") \
+                raise ProblemError(f"the problem's reference Model failed on its own {named} inputs: {_line(e)}") \
                     from None
             expected = [t.detach().cpu() if isinstance(t, torch.Tensor) else t for t in _as_list(out)]
             del out
