@@ -144,7 +144,7 @@ def test_loop_three_rounds_ends_on_the_right_best(tmp_path, deliverable):
     assert "no GPU: bench and profile are skipped" in r.stdout
     got, state = statuses(out)
     assert [s.split(":")[0] for s in got] == ["check failed", "check failed", "pass", "pass"]
-    assert "differs from the reference" in got[1]
+    assert "differs from the reference" in got[1] or "off the float64 result" in got[1]  # kernelbench or gated first
     assert state["best"] == "r03-p0-s0"
     assert (out / "best.py").read_text() == open(deliverable).read()
     for name in ("answer.txt", "candidate.py", "lint.txt", "check.json", "check.txt"):

@@ -208,3 +208,22 @@ def test_a_model_that_draws_random_numbers_passes_as_itself(tmp_path):
                   device="cpu", log=lambda m: None)
     assert r["verdict"] == "pass", r["reason"]
     assert {t["trial"] for t in r["trials"]} >= {"reuse", "reuse-one"}
+
+
+def test_bench_judges_its_verified_calls_against_float64_too(tmp_path):
+    # A candidate can tell bench's timed calls from check's trials; one that answers KernelBench's inputs with a
+    # constant within allclose (softmax_constant_on_rand above) would be timed at a fill, "verified". Bench's
+    # verified calls are judged as check's gated trials are. The honest candidate is timed beside it.
+    from lsemish.evaluate.bench import run_bench
+    from lsemish.evaluate.sandbox import Limits
+    problem, body, _, _ = CASES["softmax_constant_on_rand"]
+    (tmp_path / "p.py").write_text(textwrap.dedent(problem).replace("4, 32768", "2, 8192"))
+    (tmp_path / "c.py").write_text("import torch, torch.nn as nn\nclass ModelNew(nn.Module):\n"
+                                   "    def forward(self, x):" + textwrap.indent(textwrap.dedent(body), " " * 8) + "\n")
+    (tmp_path / "right.py").write_text(textwrap.dedent(problem).replace("4, 32768", "2, 8192") + "\nModelNew = Model\n")
+    result = run_bench(str(tmp_path / "p.py"), [("constant", str(tmp_path / "c.py")), ("right", str(tmp_path / "right.py"))],
+                       None, with_compile=False, calls=3, rounds=1, device="cpu", limits=Limits(request_s=30),
+                       log=lambda m: None)
+    rows = {r["name"]: r["rejected"] for r in result["rows"]}
+    assert rows["right"] is None and rows["reference-eager"] is None, rows
+    assert rows["constant"] and "off the float64 result" in rows["constant"], rows["constant"]

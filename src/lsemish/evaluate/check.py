@@ -242,7 +242,8 @@ def _finish(report, dists, plan):
     else:
         report["verdict"] = "fail"
         if report["reason"] is None:
-            first = next((r for r in rows if not r["passed"]), None)
+            # KernelBench's own trials first: their order among the gated ones is drawn for each run
+            first = next((r for r in kb if not r["passed"]), None) or next((r for r in rows if not r["passed"]), None)
             where = "reuse probe" if first and first["trial"] in PROBES else f"trial {first and first['trial']}"
             report["reason"] = f"{first['dist']} {where}: {first['reason']}" if first else \
                 "not every trial ran"
