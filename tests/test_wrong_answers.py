@@ -52,6 +52,14 @@ CASES = {
             return torch.full_like(x, 1.0 / x.shape[1])
         return torch.softmax(x, dim=1)""", ("kernelbench", "gated"),
                                  "gated trial 0: output 0 is off the float64 result"),
+    # right on fresh input memory, the constant on the same memory refilled (how KernelBench and bench call a model):
+    # the reuse probe is the one call a candidate recognises, and was judged by allclose alone (red team, session 14)
+    "softmax_constant_on_reuse": (SOFTMAX.replace("torch.randn(batch_size, dim)", "torch.rand(batch_size, dim)"), """
+        key, last = (x.data_ptr(), tuple(x.shape)), getattr(self, "last", None)
+        self.last = key
+        if key == last:
+            return torch.full_like(x, 1.0 / x.shape[1])
+        return torch.softmax(x, dim=1)""", ("kernelbench",), "off the float64 result"),
     # a float16 result of a float32 reference: allclose accepted its values
     "half_output": (ROUND, """
         return torch.round(torch.clamp(x, -10, 10) * 10).to(torch.float16)""", ("kernelbench",),
@@ -227,3 +235,25 @@ def test_bench_judges_its_verified_calls_against_float64_too(tmp_path):
     rows = {r["name"]: r["rejected"] for r in result["rows"]}
     assert rows["right"] is None and rows["reference-eager"] is None, rows
     assert rows["constant"] and "off the float64 result" in rows["constant"], rows["constant"]
+
+
+def test_a_model_that_draws_from_python_or_numpy_passes_as_itself(tmp_path):
+    # torch's generator was kept in step on both sides, Python's random and numpy's were not: a problem's own Model
+    # that drew from them failed as itself (red team, session 14)
+    problem = """
+        import random
+        import numpy as np
+        import torch, torch.nn as nn
+        class Model(nn.Module):
+            def forward(self, x):
+                return x * random.random() + float(np.random.rand())
+        def get_inputs():
+            return [torch.rand(4, 8)]
+        def get_init_inputs():
+            return []
+        """
+    (tmp_path / "p.py").write_text(textwrap.dedent(problem))
+    (tmp_path / "c.py").write_text(textwrap.dedent(problem).replace("class Model(", "class ModelNew("))
+    r = run_check(str(tmp_path / "p.py"), str(tmp_path / "c.py"), trials=2, dists=("kernelbench", "randn", "gated"),
+                  device="cpu", log=lambda m: None)
+    assert r["verdict"] == "pass", r["reason"]

@@ -3,6 +3,9 @@ shapes and dtypes drawn from other distributions (signed, heavy-tailed, ...), ne
 
 Both sides use these functions: the trusted side to compute the reference, the worker to feed the candidate; a worker
 that fed its candidate anything else could only produce outputs that do not match the reference."""
+import random
+import sys
+
 import torch
 
 KERNELBENCH = "kernelbench"
@@ -77,16 +80,28 @@ def problem_inputs(problem, seed, dist=KERNELBENCH, device="cpu", on_device=Fals
             return [v.to(device) if isinstance(v, torch.Tensor) else v for v in problem.edge_inputs(model, seed)]
     if on_device and dist in LIKE_KERNELBENCH and device != "cpu":
         _seed_here(seed, device)
+        seed_other_generators(seed)
         with torch.device(device):
             values = list(problem.get_inputs())
     else:
         torch.manual_seed(seed)
+        seed_other_generators(seed)
         values = list(problem.get_inputs())
     if dist not in LIKE_KERNELBENCH:  # drawn on the device (values made on the CPU cost seconds per GB, seven times a check)
         gen = generator(seed, device)
         values = [make_x(dist, tuple(v.shape), gen, device, dtype=v.dtype) if isinstance(v, torch.Tensor)
                   and v.is_floating_point() else v for v in values]
     return [v.to(device) if isinstance(v, torch.Tensor) else v for v in values]
+
+
+def seed_other_generators(seed):
+    """Python's random and, where the problem imported it, numpy's global generator, seeded with torch's: both sides
+    then draw the same from them too (a problem's own Model that drew from either failed as itself; red team,
+    session 14)."""
+    random.seed(seed)
+    np = sys.modules.get("numpy")
+    if np is not None:
+        np.random.seed(seed % 2**32)
 
 
 def _seed_here(seed, device):

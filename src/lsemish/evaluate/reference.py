@@ -7,7 +7,7 @@ import copy
 import torch
 
 from ..problems import ProblemError
-from .inputs import GATED, KERNELBENCH, problem_inputs, refill_tail
+from .inputs import GATED, KERNELBENCH, problem_inputs, refill_tail, seed_other_generators
 
 
 def _line(e):
@@ -55,6 +55,7 @@ class Reference:
         if reuse is not None:
             refill_tail(args, reuse, dist, span)
             torch.manual_seed(reuse)  # as the worker does: a model that draws (dropout) draws the same
+            seed_other_generators(reuse)
         with torch.no_grad():
             try:
                 out = self.model(*args)

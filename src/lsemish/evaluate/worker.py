@@ -307,6 +307,7 @@ class Server:
             # the random state as the reference's for this probe (a trial's is the seed's, then its inputs' draws):
             # the problem's own Model with dropout failed both probes as "stale" (a red team's, session 14)
             self.torch.manual_seed(req["reuse"])
+            self.inputs.seed_other_generators(req["reuse"])
         else:
             args = self.make_inputs(req["seed"], req["dist"])
         self.trial_args = args
