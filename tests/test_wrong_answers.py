@@ -43,7 +43,7 @@ CASES = {
     "softmax_truncated": (SOFTMAX, """
         p = torch.softmax(x, dim=1)
         return torch.where(p < 5e-5, torch.zeros_like(p), p)""", ("kernelbench", "randn"),
-                          "randn trial 0: output 0 is off the float64 result"),
+                          "output 0 is off the float64 result"),  # the randn trial, or KernelBench's reuse probe
     # a constant where KernelBench's inputs are (all in [0, 1)), right elsewhere: every softmax value of torch.rand
     # inputs is within 1e-4 of 1/dim for dim >= ~6000 (red team, session 14); the gated distribution is the same
     # get_inputs(), judged against float64 too
@@ -51,7 +51,7 @@ CASES = {
         if bool(((x >= 0) & (x < 1)).all()):
             return torch.full_like(x, 1.0 / x.shape[1])
         return torch.softmax(x, dim=1)""", ("kernelbench", "gated"),
-                                 "gated trial 0: output 0 is off the float64 result"),
+                                 "output 0 is off the float64 result"),  # on a gated trial or the reuse probe
     # right on fresh input memory, the constant on the same memory refilled (how KernelBench and bench call a model):
     # the reuse probe is the one call a candidate recognises, and was judged by allclose alone (red team, session 14)
     "softmax_constant_on_reuse": (SOFTMAX.replace("torch.randn(batch_size, dim)", "torch.rand(batch_size, dim)"), """
@@ -230,11 +230,14 @@ def test_bench_judges_its_verified_calls_against_float64_too(tmp_path):
                                    "    def forward(self, x):" + textwrap.indent(textwrap.dedent(body), " " * 8) + "\n")
     (tmp_path / "right.py").write_text(textwrap.dedent(problem).replace("4, 32768", "2, 8192") + "\nModelNew = Model\n")
     result = run_bench(str(tmp_path / "p.py"), [("constant", str(tmp_path / "c.py")), ("right", str(tmp_path / "right.py"))],
-                       None, with_compile=False, calls=3, rounds=1, device="cpu", limits=Limits(request_s=30),
+                       None, with_compile=False, calls=6, rounds=1, device="cpu", limits=Limits(request_s=30),
                        log=lambda m: None)
     rows = {r["name"]: r["rejected"] for r in result["rows"]}
-    assert rows["right"] is None and rows["reference-eager"] is None, rows
+    assert rows["reference-eager"] is None, rows
     assert rows["constant"] and "off the float64 result" in rows["constant"], rows["constant"]
+    # the right candidate is never called wrong; its calls (0.02 ms, all protocol) through the interpreter on a
+    # loaded 2-core host can still fail the timing checks, whose CPU logic other tests cover (a CI run, session 14)
+    assert rows["right"] is None or "work " in rows["right"] and "wrong answer" not in rows["right"], rows["right"]
 
 
 def test_a_model_that_draws_from_python_or_numpy_passes_as_itself(tmp_path):
