@@ -26,6 +26,8 @@ import tempfile
 import threading
 import time
 
+from lsemish.search.pool import visible_gpus
+
 
 def problems(root, levels):
     out = []
@@ -47,8 +49,8 @@ def run_one(path, trials, timeout, work, deadline=None, gpu=None, sets=None):
     cmd = [sys.executable, "-m", "lsemish", "check", "--problem", path, "--candidate", own, "--trials", str(trials),
            "--json", report] + [arg for k, v in (sets or {}).items() for arg in ("--set", f"{k}={v}")]
     try:
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")  # GPU k of this process, by the caller's names
-        env = dict(os.environ, **({"CUDA_VISIBLE_DEVICES": visible[gpu] if visible[0] else str(gpu)}
+        visible = visible_gpus()  # GPU k of this process, by the caller's names (as the loop's slots)
+        env = dict(os.environ, **({"CUDA_VISIBLE_DEVICES": visible[gpu] if visible else str(gpu)}
                                   if gpu is not None else {}))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         rc, out, err = proc.returncode, proc.stdout, proc.stderr

@@ -204,7 +204,7 @@ def calibrate(worker, rng, device, calls=CALIBRATION_CALLS, block=None):
             events.append(float(reply["events_ms"]))
             walls.append(wall)
         if block and (i + 1) % block == 0 or i == 2 * calls - 1:  # the kept outputs dropped, untimed
-            reply, _ = worker.request({"op": "settle"}, what="the calibration's end")
+            reply, _ = worker.request({"op": "settle"}, what="the calibration's kept outputs dropped")
             if "ok" not in reply:
                 raise WorkerFailed(f"the calibration before loading the candidate failed: {reply}")
     return overhead(events, walls)

@@ -183,10 +183,12 @@ def _trial_line(row):
     return f"{label}: PASS  {detail}"
 
 
-def rule_for(dist):
-    """How a distribution's trials are judged: KernelBench's inputs as KernelBench judges them (allclose); the others
-    by allclose and against the float64 result, or (inputs of large or small magnitude) against it alone."""
-    return ALLCLOSE if dist == KERNELBENCH else GOLD if dist in GOLD_RULE else BOTH
+def rule_for(dist, probe=False):
+    """How a distribution's trials are judged: KernelBench's inputs as KernelBench judges them (allclose), except a
+    reuse probe (the one call a candidate can recognise, its input memory again: a red team's softmax was right on
+    fresh memory and a constant on the same memory), judged as the gated trials are; the others by allclose and
+    against the float64 result, or (inputs of large or small magnitude) against it alone."""
+    return ALLCLOSE if dist == KERNELBENCH and not probe else GOLD if dist in GOLD_RULE else BOTH
 
 
 def run_trial(worker, ref, dist, trial, seed, tolerance, reuse=None, span="half"):
@@ -212,10 +214,7 @@ def run_trial(worker, ref, dist, trial, seed, tolerance, reuse=None, span="half"
         return row
     if isinstance(reply.get("peak_bytes"), int):
         row["worker_peak_bytes"] = reply["peak_bytes"]
-    # a probe is the one call a candidate can recognise (its input memory again): judged against float64 too, as
-    # the gated trials are (a red team's softmax was right on fresh memory and a constant on the same memory)
-    rule = BOTH if reuse is not None and rule_for(dist) == ALLCLOSE else rule_for(dist)
-    verdict = compare(got, expected, gold, tolerance, rule=rule)
+    verdict = compare(got, expected, gold, tolerance, rule=rule_for(dist, probe=reuse is not None))
     reason = verdict["reason"]
     if reuse is not None and reason:
         # stale only if it is the answer to the inputs before the refill; otherwise a plain failure on new inputs

@@ -90,7 +90,7 @@ def work_floor(queued_wall_ms, expected_overhead_ms, calls, ratio=OVERHEAD_RATIO
     worker times `ratio`, and a stall), shared by the calls. Their inputs are made inside that span and the digests
     of their outputs come back inside it, so their work lies in it whatever the worker reports or hides; 0 where the
     protocol's cost could be all of it (calls far shorter than a request)."""
-    return max(0.0, queued_wall_ms - ratio * expected_overhead_ms - 2 * STALL_MS) / max(calls, 1)
+    return work_estimate(queued_wall_ms - 2 * STALL_MS, ratio * expected_overhead_ms, calls)
 
 
 # A per-call figure must reach this share of the work floor: an honest call's figure is the larger (a cold L2, host

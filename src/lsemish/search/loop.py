@@ -25,7 +25,7 @@ from .feedback import feedback_section
 from .pool import Pool, Settings, gpu_slots
 from .prompt import GPUS, build_prompt, resolve_gpu
 from .strategies import better, select
-from .summary import write_summary
+from .summary import status_line, write_summary
 
 FENCE = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.S | re.I)
 THINKING = re.compile(r"<think>.*?</think>", re.S)  # a reasoning model's thoughts, before its answer
@@ -91,8 +91,7 @@ class Search:
                 self.state["best"] = rec["id"]
         self.save()
         timing = f"  {rec['call_ms']:.4f} ms per call" if rec.get("call_ms") else ""
-        profile = f" (no metrics: profile {rec['profile']})" if rec.get("profile") else ""
-        self.log(f"  [{done}/{total}] {rec['id']}: {rec['status']}{timing}{profile}")
+        self.log(f"  [{done}/{total}] {rec['id']}: {status_line(rec)}{timing}")
 
     def best(self):
         return self.rec(self.state["best"]) if self.state.get("best") else None

@@ -15,6 +15,11 @@ def _wrap(text, width=100):
     return "<br>".join(textwrap.wrap(text.replace("|", "/"), width, break_long_words=False)) or "—"
 
 
+def status_line(rec):
+    """A candidate's status, with why the next prompt has no metrics of it where its profile gave none."""
+    return rec["status"] + (f" (no metrics: profile {rec['profile']})" if rec.get("profile") else "")
+
+
 def write_summary(state, out, timed, note=None, log=print):
     rows = ["| round | candidate | parent | stage | status | check | per-call ms | × eager (per call) | best so far |",
             "|---|---|---|---|---|---|---|---|---|"]
@@ -24,9 +29,8 @@ def write_summary(state, out, timed, note=None, log=print):
             best_so_far = rec
         ms = f"{rec['call_ms']:.4f}" if rec.get("call_ms") else "—"
         x = f"{rec['speedup_vs_eager']:.2f}" if rec.get("speedup_vs_eager") else "—"
-        status = rec["status"] + (f" (no metrics: profile {rec['profile']})" if rec.get("profile") else "")
         rows.append(f"| {rec['round']} | {rec['id']} | {rec.get('parent') or '—'} | {rec.get('stage', '—')} | "
-                    f"{_wrap(status)} | {rec.get('check', '—')} | {ms} | {x} | "
+                    f"{_wrap(status_line(rec))} | {rec.get('check', '—')} | {ms} | {x} | "
                     f"{best_so_far['id'] if best_so_far else '—'} |")
     best = state.get("best")
     best_rec = next((r for r in state["candidates"] if r["id"] == best), None)
