@@ -158,8 +158,8 @@ def test_a_workers_calibration_runs_before_any_candidate_code(tmp_path):
 
 def test_the_seccomp_filter_refuses_what_it_lists_and_nothing_else(tmp_path):
     # In a child process (the filter cannot be removed): each call's errno with the filter in force. Refused: a
-    # POSIX message queue, file_setattr, the inode-flag ioctl, another process's limits, new sockets (unix, UDP);
-    # allowed: other ioctls (ENOTTY on a pipe), this process's own limits, a socketpair.
+    # POSIX message queue, file_setattr, the inode-flag ioctl, another process's limits, new sockets (unix, UDP), a
+    # new session or process group (what a candidate starts stays in the group its worker's kill ends); allowed: other ioctls (ENOTTY on a pipe), this process's own limits, a socketpair.
     target = tmp_path / "f"
     target.write_text("x")
     script = textwrap.dedent(f"""
@@ -188,7 +188,8 @@ def test_the_seccomp_filter_refuses_what_it_lists_and_nothing_else(tmp_path):
               err(lambda: fcntl.ioctl(r, 0x5401, b"\\0" * 64)),
               err(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)),
               err(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)),
-              err(lambda: socket.socketpair()))
+              err(lambda: socket.socketpair()),
+              err(lambda: os.setsid()), err(lambda: os.setpgid(0, 0)))
         """)
     if sys.platform != "linux" or os.uname().machine != "x86_64":
         pytest.skip("the numbers above are x86-64's")
@@ -197,8 +198,8 @@ def test_the_seccomp_filter_refuses_what_it_lists_and_nothing_else(tmp_path):
     import ctypes
     ctypes.CDLL(None).syscall(ctypes.c_long(241), b"lsemish_test_q")  # mq_unlink, should a regression have made it
     assert out.returncode == 0, out.stderr
-    mq, setattr_, setflags, parent, own, other, unix, udp, pair = out.stdout.split()
-    assert (mq, setattr_, setflags, parent, unix, udp) == ("EPERM",) * 6
+    mq, setattr_, setflags, parent, own, other, unix, udp, pair, session, group = out.stdout.split()
+    assert (mq, setattr_, setflags, parent, unix, udp, session, group) == ("EPERM",) * 8
     assert own == "ok" and other == "ENOTTY" and pair == "ok"
 
 

@@ -303,13 +303,15 @@ class Worker:
         return reply
 
     def kill(self):
-        """End the worker, its process group, and whatever it left behind that this process adopted."""
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
+        """End the worker, its process group (which outlives a worker that exited: what it started stays in it, the
+        filter refusing setsid and setpgid), and whatever it left behind that this process adopted. One signal to
+        the group reaches a process that is forking and its new child too (the kernel sees to it), which no scan
+        of /proc can promise."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
         _LIVE.discard(self.proc.pid)
         reap_orphans()
 

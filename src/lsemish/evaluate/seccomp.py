@@ -5,7 +5,8 @@ Landlock (landlock.py) confines writing, creating, renaming and removing files, 
 owner, times or extended attributes: chmod, chown, utime and setxattr would still reach every file the user owns.
 Nor does it take root's powers away, and the GPU machine runs as root: mount, reboot, module loading, clocks and the
 like; io_uring, which does file operations without their system calls; POSIX message queues; new sockets (a
-service listening on a unix socket outside the sandbox); and the ioctls that set a file's inode flags and attributes
+service listening on a unix socket outside the sandbox); new sessions and process groups (a helper that leaves its
+worker's group outlives the kill that ends the group); and the ioctls that set a file's inode flags and attributes
 through a descriptor opened for reading. The filter answers each of these with
 EPERM (the candidate sees a PermissionError). Only the standard library: a classic BPF program built by hand, for
 x86-64 and arm64 (elsewhere it says it is not in force).
@@ -52,6 +53,10 @@ CALLS = {
     # found the unix path, session 11). A worker needs none: its channel is two pipes; CUDA starts before the filter;
     # socketpair (a connected pair that reaches nothing outside) stays allowed.
     "socket": (41, 198),
+    # A new session or process group: everything a candidate starts stays in its worker's process group, which one
+    # kill ends at once, a process that is forking included (helpers that changed their pid by forking and exiting
+    # as fast as they could outran every scan-and-kill of /proc on a loaded CI machine; session 15).
+    "setsid": (112, 157), "setpgid": (109, 154),
 }
 # ioctl commands refused on any file: they change a file's inode flags, attributes, version, verity or encryption
 # through a descriptor opened only for reading (Landlock governs ioctls on devices only; a red team set "nodump"
