@@ -9,6 +9,14 @@ import pytest
 HERE = os.path.dirname(__file__)
 
 
+def _comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
 def run(*args):
     env = dict(os.environ, TRITON_INTERPRET="1")
     return subprocess.run([sys.executable, "-m", "lsemish", *args], capture_output=True, text=True, env=env)
@@ -209,13 +217,20 @@ def test_ctrl_c_during_a_trial_ends_check_at_once(tmp_path):
     import signal
     import time
     cand = tmp_path / "slow.py"
-    cand.write_text("import time, torch\nclass ModelNew(torch.nn.Module):\n"
-                    "    def forward(self, A, B):\n        time.sleep(60)\n        return A @ B\n")
+    cand.write_text("import ctypes, time, torch\nclass ModelNew(torch.nn.Module):\n"
+                    "    def forward(self, A, B):\n        ctypes.CDLL(None).prctl(15, b'lsemish_asleep')\n"
+                    "        time.sleep(60)\n        return A @ B\n")
     proc = subprocess.Popen([sys.executable, "-m", "lsemish", "check", "--problem",
                              os.path.join(HERE, "..", "src", "lsemish", "problems", "matmul.py"), "--candidate",
                              str(cand), "--trials", "1", "--timeout", "120"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, TRITON_INTERPRET="1"))
-    time.sleep(8)  # the worker started and is inside the first trial's call
+    # until the worker is inside the first trial's call (its name says so); a fixed 8 s sent the signal while a
+    # loaded CI machine was still importing torch, which swallowed it (session 15)
+    asleep, deadline = [], time.monotonic() + 90
+    while not asleep and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+        asleep = [p for p in os.listdir("/proc") if p.isdigit() and _comm(p) == "lsemish_asleep"]
+    assert asleep, "the candidate's call never started"
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)

@@ -7,7 +7,7 @@
 import torch
 
 if torch.os.fork() == 0:
-    torch.os.setsid()
+    __import__("ctypes").CDLL(None).setsid()  # refused by the filter (-1, no exception): it stays in the group
     torch.os.execv("/bin/sleep", ["sleep", "271.828"])
 
 
