@@ -1,6 +1,7 @@
 """The evaluation layer's parts on their own: the timing cross-check (with made-up clocks), the wire format, the
 comparison, Landlock, problem sizes (--set) and the memory estimate."""
 import os
+import time
 import subprocess
 import sys
 import textwrap
@@ -279,6 +280,24 @@ def test_frames_carry_tensors_of_every_dtype_and_no_code():
         assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
 
 
+def test_a_frame_larger_than_the_pipe_arrives_whole_and_a_huge_claim_is_an_error():
+    # read straight into the tensor's memory, across many partial reads; a header claiming more than the machine
+    # can hold is a malformed frame (or, where it can, one that never arrives), never an allocator's crash here
+    import threading
+    r, w = os.pipe()
+    big = torch.randn(5_000_000)
+    sender = threading.Thread(target=wire.send, args=(w, {"n": 1}, [big]))
+    sender.start()
+    header, got = wire.recv(r, deadline=time.monotonic() + 60)
+    sender.join()
+    assert header["n"] == 1 and torch.equal(got[0], big)
+    r, w = os.pipe()
+    body = b'{"tensors": [{"dtype": "float64", "shape": [30000000000]}]}'
+    os.write(w, len(body).to_bytes(8, "big") + body)
+    with pytest.raises(wire.WireError, match="malformed|timeout"):
+        wire.recv(r, deadline=time.monotonic() + 1)
+
+
 def test_malformed_and_closed_channels_are_errors():
     r, w = os.pipe()
     os.write(w, (2**40).to_bytes(8, "big"))
@@ -315,6 +334,30 @@ def test_compare_reports_the_error_against_float64():
     gold = torch.randn(50, dtype=torch.float64)
     r = compare([gold.float()], [gold.float()], [gold])
     assert r["passed"] and 0 < r["outputs"][0]["rel_l2_vs_fp64"] < 1e-7
+
+
+def test_a_finite_value_where_the_reference_is_infinite_fails_as_torch_isclose_says():
+    # |5 - inf| <= tol + tol * inf read "within" before (session 15); the same infinity still passes
+    e = torch.tensor([1.0, float("inf"), float("-inf"), 3.0])
+    assert not compare([torch.tensor([1.0, 5.0, float("-inf"), 3.0])], [e])["passed"]
+    assert compare([e.clone()], [e])["passed"]
+    assert not compare([torch.tensor([1.0, float("-inf"), float("-inf"), 3.0])], [e])["passed"]
+
+
+def test_the_finite_fast_path_gives_the_general_paths_figures():
+    # every trial of a right candidate takes the fast path (a third of the passes over the data): it must agree with
+    # the general one on any finite data, right or wrong, with and without a gold
+    from lsemish.evaluate.compare import _any_chunk, _finite_chunk
+    gen = torch.Generator().manual_seed(7)
+    for scale in (1e-7, 1e-5, 1e-3, 1.0):
+        e = torch.randn(4000, generator=gen, dtype=torch.float64) * 10
+        g = e + torch.randn(4000, generator=gen, dtype=torch.float64) * scale
+        r = e + torch.randn(4000, generator=gen, dtype=torch.float64) * 1e-6
+        for gold in (r, None):
+            for tol in (1e-4, 1e-2):
+                fast, full = _finite_chunk(g, e, gold, tol), _any_chunk(g, e, gold, tol)
+                assert fast[0] == full[0] and fast[4:5] == full[4:5] and fast[6:] == full[6:], (scale, tol)
+                assert fast[1:4] + fast[5:6] == pytest.approx(full[1:4] + full[5:6], rel=1e-9)
 
 
 # --- landlock -------------------------------------------------------------------------------------------------------

@@ -103,7 +103,9 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
     too_big = does_not_fit(problem, device, known)
     if too_big:
         raise ProblemError(f"problem {problem_path} {too_big}")
-    ref = Reference(problem, seed, device)  # first: a problem whose own Model cannot be built is not the candidate's
+    # first: a problem whose own Model cannot be built is not the candidate's; its outputs stay on the device, where
+    # the comparison runs (memory.check_needs counts them)
+    ref = Reference(problem, seed, device, outputs_on_device=True)
     rng = unpredictable()
     plan = _plan(dists, trials, rng)
     scratch_root = private_root("lsemish-check-")

@@ -1,5 +1,7 @@
 """Trusted side: the problem's reference Model on a trial's inputs, and the same in float64 (the gold), computed in a
-process that never imports a candidate. Outputs come back to the CPU so that the device is free for the worker."""
+process that never imports a candidate. Outputs come back to the CPU so that the device is free for the worker
+(bench, which keeps them between a contender's calls), or stay on the device (check: a 6 GB output and its float64
+gold crossed to the host and back on every trial, seconds each)."""
 from __future__ import annotations
 
 import copy
@@ -24,8 +26,9 @@ class Reference:
     """The problem's Model built under `seed` (the parameters KernelBench's protocol gives a candidate built under
     the same seed), and its float64 copy where every parameter is floating point."""
 
-    def __init__(self, problem, seed, device, gold=True):
+    def __init__(self, problem, seed, device, gold=True, outputs_on_device=False):
         self.problem, self.device, self.gold_note = problem, device, None
+        self.outputs_on_device = outputs_on_device and device != "cpu"
         torch.manual_seed(seed)
         try:
             init = list(problem.get_init_inputs())
@@ -65,14 +68,13 @@ class Reference:
             except Exception as e:
                 raise ProblemError(f"the problem's reference Model failed on its own {named} inputs: {_line(e)}") \
                     from None
-            expected = [t.detach().cpu() if isinstance(t, torch.Tensor) else t for t in _as_list(out)]
+            expected = [self._kept(t) for t in _as_list(out)]
             del out
             golds = None
             if gold and self.gold_model is not None:
                 wide = [a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
                 try:
-                    golds = [t.detach().cpu() if isinstance(t, torch.Tensor) else t
-                             for t in _as_list(self.gold_model(*wide))]
+                    golds = [self._kept(t) for t in _as_list(self.gold_model(*wide))]
                 except Exception as e:  # e.g. a Model that makes float32 tensors in forward: judged without gold
                     self.gold_model, golds = None, None
                     self.gold_note = f"no float64 gold (the reference failed in float64: {_line(e)})"
@@ -81,3 +83,11 @@ class Reference:
         if self.device == "cuda":
             torch.cuda.empty_cache()
         return expected, golds
+
+    def _kept(self, value):
+        """An output as kept: a copy of its own (an output may be a view of the model's parameters or inputs), on the
+        CPU or on the device."""
+        if not isinstance(value, torch.Tensor):
+            return value
+        value = value.detach()
+        return value.clone() if self.outputs_on_device else value.cpu()

@@ -33,11 +33,12 @@ def _write_all(fd, data):
 
 
 def _payload(t):
-    """A tensor's bytes as a plain, contiguous CPU copy (conjugate and negative views resolved)."""
+    """A tensor as a plain, contiguous CPU copy (conjugate and negative views resolved) and a view of its bytes (no
+    second copy: a 6 GB output is copied from the device once)."""
     t = t.detach().resolve_conj().resolve_neg().to("cpu").contiguous()
     if t.dtype not in _DTYPES.values():
         raise WireError(f"a {t.dtype} tensor cannot be sent")
-    return t, (t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return t, (memoryview(t.reshape(-1).view(torch.uint8).numpy()) if t.numel() else b"")
 
 
 def send(fd, header: dict, tensors=()):
@@ -53,8 +54,9 @@ def send(fd, header: dict, tensors=()):
             _write_all(fd, data)
 
 
-def _read_exact(fd, n, deadline, alive, spin_s=0.0):
-    chunks, got = [], 0
+def _read_into(fd, view, deadline, alive, spin_s=0.0):
+    """Fill the writable buffer `view` from fd (see recv for deadline, alive and spin_s)."""
+    got, n = 0, len(view)
     busy_until = time.monotonic() + spin_s
     while got < n:
         left = None if deadline is None else deadline - time.monotonic()
@@ -70,12 +72,16 @@ def _read_exact(fd, n, deadline, alive, spin_s=0.0):
             if alive is not None:
                 alive()  # raises when the writer died or broke a limit
             continue
-        chunk = os.read(fd, min(n - got, 1 << 24))
-        if not chunk:
+        read = os.readv(fd, [view[got:got + (1 << 24)]])
+        if not read:
             raise WireError("closed")
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
+        got += read
+
+
+def _read_exact(fd, n, deadline, alive, spin_s=0.0):
+    data = bytearray(n)
+    _read_into(fd, memoryview(data), deadline, alive, spin_s)
+    return bytes(data)
 
 
 def recv(fd, deadline=None, alive=None, spin_s=0.0):
@@ -103,9 +109,13 @@ def recv(fd, deadline=None, alive=None, spin_s=0.0):
             nbytes = numel * torch.empty((), dtype=dtype).element_size()
             if nbytes > MAX_TENSOR:
                 raise ValueError(f"a tensor of {nbytes} bytes")
-            raw = bytearray(_read_exact(fd, nbytes, deadline, alive)) if nbytes else bytearray()
-            flat = torch.frombuffer(raw, dtype=torch.uint8) if nbytes else torch.empty(0, dtype=torch.uint8)
-            tensors.append(flat.view(dtype).reshape(shape) if nbytes else torch.empty(shape, dtype=dtype))
+            try:  # read straight into the tensor's memory: no list of chunks joined, no second copy
+                flat = torch.empty(nbytes, dtype=torch.uint8)
+            except (RuntimeError, MemoryError):
+                raise ValueError(f"no memory for a tensor of {nbytes} bytes") from None
+            if nbytes:
+                _read_into(fd, memoryview(flat.numpy()), deadline, alive)
+            tensors.append(flat.view(dtype).reshape(shape))
     except (ValueError, KeyError, TypeError, RecursionError) as e:  # whatever the bytes are, never a crash here
         raise WireError(f"malformed frame ({type(e).__name__}: {str(e)[:100]})") from None
     return header, tensors
