@@ -38,6 +38,14 @@ def _cmdline(pid):
         return ""
 
 
+def _state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def _comm(pid):
     try:
         with open(f"/proc/{pid}/comm") as fh:
@@ -299,3 +307,44 @@ def test_only_one_contenders_worker_is_alive_at_a_time(hostile):
     assert [name for name, _ in seen] == ["reference-eager", "hog", "reference-eager", "hog"]
     assert not any(alive for _, alive in seen), seen
     assert not [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p) == "sleep 271.828"]
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_nothing_a_candidate_started_outlives_a_check_killed_from_outside(tmp_path, how):
+    # A red team's (session 15): the loop's step time limit (or any kill) ended `check`, not its worker's group; the
+    # candidate's helper ran on under pid 1 in a scratch folder left in /tmp. The worker's guardian ends both.
+    import signal
+    import subprocess
+    import sys
+    import time
+    from lsemish.problems import EXAMPLES
+    cand = tmp_path / "lingers.py"
+    cand.write_text(textwrap.dedent("""
+        import ctypes, time, torch
+        class ModelNew(torch.nn.Module):
+            def forward(self, A, B):
+                if torch.os.fork() == 0:
+                    ctypes.CDLL(None).prctl(15, b"lsemish_linger")
+                    time.sleep(120)
+                    torch.os._exit(0)
+                time.sleep(120)
+                return A @ B
+        """))
+    proc = subprocess.Popen([sys.executable, "-m", "lsemish", "check", "--problem", EXAMPLES["matmul"], "--candidate",
+                             str(cand), "--trials", "1", "--timeout", "300"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=dict(os.environ, TRITON_INTERPRET="1"))
+    def lingering():  # alive: a zombie is dead (this test process may be the subreaper that has yet to reap it)
+        return [p for p in os.listdir("/proc") if p.isdigit() and _comm(p) == "lsemish_linger" and _state(p) != "Z"]
+
+    deadline = time.monotonic() + 90
+    while not lingering() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert lingering(), "the candidate's helper never started"
+    scratch = [os.readlink(f"/proc/{p}/cwd") for p in lingering()]
+    proc.send_signal(getattr(signal, how))
+    proc.wait(30)
+    deadline = time.monotonic() + 10
+    while lingering() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not lingering()
+    assert not [f for f in scratch if os.path.exists(f)]  # its scratch folder is gone too

@@ -34,12 +34,16 @@ def make_suite(tmp_path):
 
 
 def suite_agent(tmp_path):
-    # The scripted agent answers in turn; a prompt names its problem's code, so answer by what the prompt shows.
+    # The scripted agent answers in turn, by the problem the loop names in its environment (a prompt's code need not
+    # name it: a new user's agent guessed from it and failed from round 2 on, session 15); it also checks the rest
     script = tmp_path / "by_problem.py"
     script.write_text(
-        "import sys\n"
+        "import json, os, sys\n"
         "prompt = sys.stdin.read()\n"
-        "name = 'matmul' if 'def forward(self, A, B)' in prompt else 'row_softmax_mean'\n"
+        "name = os.environ['LSEMISH_PROBLEM_NAME']\n"
+        "assert os.path.basename(os.environ['LSEMISH_PROBLEM']) == name + '.py', os.environ['LSEMISH_PROBLEM']\n"
+        "assert os.environ['LSEMISH_CANDIDATE'].startswith('r0' + os.environ['LSEMISH_ROUND'] + '-')\n"
+        "assert isinstance(json.loads(os.environ['LSEMISH_SETS']), dict)\n"
         f"paths = {{'matmul': {right_candidate('matmul')!r}, 'row_softmax_mean': "
         f"{right_candidate('row_softmax_mean')!r}}}\n"
         "print('```python\\n' + open(paths[name]).read() + '```')\n")
@@ -169,3 +173,43 @@ def test_a_package_folder_is_a_suite_without_its_init():
     from lsemish.search.loop import suite_problems
     names = [os.path.basename(p) for p in suite_problems(os.path.dirname(EXAMPLES["matmul"]))]
     assert "__init__.py" not in names and "matmul.py" in names and "problem22.py" in names
+
+
+def test_a_problem_too_large_is_not_run_before_any_agent_call_and_the_suite_exits_1(tmp_path):
+    # A new user's suite (session 15): a problem too large for the machine was found only inside check, after the
+    # agent's answer, scored "not correct", and the run exited 0; a candidate's log was left in /tmp.
+    probs = tmp_path / "problems"
+    probs.mkdir()
+    shutil.copy(EXAMPLES["matmul"], probs / "matmul.py")
+    (probs / "huge.py").write_text(
+        "import torch\n\n\nclass Model(torch.nn.Module):\n    def forward(self, A):\n        return A * 2\n\n\n"
+        "ROWS = COLS = 2**20  # a 4 TiB input\n\n\ndef get_inputs():\n    return [torch.rand(ROWS, COLS)]\n\n\n"
+        "def get_init_inputs():\n    return []\n")
+    talky = tmp_path / "talky.py"
+    talky.write_text(open(right_candidate("matmul")).read().replace(
+        "super().__init__()", "super().__init__()\n        print('hello from the candidate')", 1))
+    state, out = tmp_path / "agent.state", tmp_path / "out"
+    r = cli("loop", "--agent", f"{sys.executable} {AGENT} {state} {talky}", "--rounds", "1", "--trials", "1",
+            "--problems", str(probs), "--out", str(out), "--set", "M=16", "--set", "K=8", "--set", "N=24")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "[huge] not run: huge.py needs about" in r.stdout and "--set NAME=VALUE (its sizes: ROWS=1048576" in r.stdout
+    assert "1 of 2 problem(s) stopped" in r.stderr.strip().splitlines()[-1]
+    assert int(state.read_text()) == 1  # matmul's one candidate; nothing asked for huge
+    assert "| huge | not run |" in (out / "suite.md").read_text()
+    assert "hello from the candidate" in (out / "matmul" / "round-01" / "p0-s0" / "candidate-log.txt").read_text()
+    check = json.loads((out / "matmul" / "round-01" / "p0-s0" / "check.json").read_text())
+    assert check["log"].startswith(str(out)) and check["verdict"] == "pass"
+
+
+def test_the_report_lists_a_problem_not_run_and_says_what_untimed_runs_can_score(tmp_path):
+    from lsemish.report.suite import write_report
+    run = tmp_path / "runs"
+    (run / "small").mkdir(parents=True)
+    (run / "small" / "summary.json").write_text(json.dumps({"best": "r01", "candidates": [
+        {"id": "r00", "round": 0}, {"id": "r01", "round": 1, "status": "pass"}]}))
+    (run / "big").mkdir()
+    (run / "big" / "not_run.json").write_text(json.dumps({"reason": "big.py needs about 9000 GiB"}))
+    text = write_report(str(run), log=lambda m: None)
+    assert "| big | not run |" in text and "big not run: big.py needs about 9000 GiB" in text
+    assert "| small | yes | — | — | — | — |" in text  # no rounds to best without timings
+    assert "fast_0 = 1/2 correct" in text

@@ -224,7 +224,9 @@ def build_parser(prog="lsemish"):
     rp = sub.add_parser("report", help="a folder of loop runs as a suite: KernelBench's scores", description="Each "
                         "subfolder of DIR holding a loop's summary.json is one problem: suite.md (per problem: "
                         "correct, best per-call latency, speedup vs eager and torch.compile, rounds to best; "
-                        "KernelBench's fast_p for p = 0, 1, 1.5, 2 and geomean speedups), suite.json, fast_p.png.",
+                        "KernelBench's fast_p for p = 0, 1, 1.5, 2 and geomean speedups where the runs were timed "
+                        "on a GPU; the fraction correct otherwise), suite.json, and fast_p.png where timed. A "
+                        "problem the loop could not run (too large for the machine) is listed as not run.",
                         formatter_class=fmt)
     rp.add_argument("dir", help="the folder of loop runs")
     rp.add_argument("--out", help="where the report goes (default: DIR)")
@@ -473,14 +475,17 @@ def _loop(args):
             raise SystemExit(f"loop: --candidates {args.candidates}: not a folder")
         results = run_suite(args.agent, args.rounds, args.problems, out=args.out, candidates=args.candidates,
                             **common)
-        for name, text in results.items():
-            if text.startswith("stopped:"):
-                print(f"{name}: {text}")
         from .report.suite import write_report
         try:
             print(write_report(args.out))
         except ValueError as e:
             raise SystemExit(str(e))
+        stopped = sorted(name for name, text in results.items() if isinstance(text, str)
+                         and text.startswith("stopped:"))
+        if stopped:  # each said why above, in its own line; a script must see that they did not run
+            print(f"loop: {len(stopped)} of {len(results)} problem(s) stopped before their rounds were done "
+                  f"({', '.join(stopped)}): see their lines above", file=sys.stderr)
+            return 1
         runs = [os.path.join(args.out, d) for d in sorted(os.listdir(args.out))
                 if os.path.exists(os.path.join(args.out, d, "state.json"))]
         failed = [_agent_never_answered(run) for run in runs]

@@ -75,7 +75,26 @@ def _become_subreaper():
         ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
-_LIVE = set()  # pids of this process's workers that are running
+_LIVE = set()  # pids of this process's workers that are running, and of their guardians
+
+
+# A worker's guardian: a shell outside the worker's group and this process's (its own session) that waits for the
+# end of a pipe only this process holds open. When this process ends without ending the worker (killed from outside:
+# the loop's step time limit, a SIGKILL, a crash), the kernel closes the pipe and the guardian kills the worker's
+# group and removes its scratch folder; helpers of a candidate outlived a killed `check` under pid 1 before (a red
+# team's, session 15). A candidate cannot signal it (Landlock's signal scoping).
+_GUARD = 'read _; kill -s KILL -- "-$0" 2>/dev/null; rm -rf -- "$1"'
+
+
+def _guardian(pgid, scratch_folder):
+    """(the guardian's Popen, the write end of its pipe: closing it, or this process's end, sets it off)."""
+    guard_r, guard_w = os.pipe()
+    try:
+        guard = subprocess.Popen(["/bin/sh", "-c", _GUARD, str(pgid), scratch_folder], stdin=guard_r,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    finally:
+        os.close(guard_r)
+    return guard, guard_w
 
 
 def _widen(fd):
@@ -220,7 +239,7 @@ class Worker:
     """One candidate's process. `request(header)` sends a request and returns (reply header, tensors)."""
 
     def __init__(self, scratch_root, name, limits=Limits(), gpu=None, triton_cache=None):
-        self.limits, self.name = limits, name
+        self.limits, self.name, self._guard = limits, name, None
         if triton_cache:
             os.makedirs(triton_cache, exist_ok=True)  # Landlock can only allow a folder that exists
         self.scratch, env = scratch(scratch_root, name, gpu, triton_cache)
@@ -238,6 +257,8 @@ class Worker:
         _LIVE.add(self.proc.pid)
         os.close(req_r)
         os.close(rep_w)
+        self._guard, self._guard_w = _guardian(self.proc.pid, self.scratch)
+        _LIVE.add(self._guard.pid)
         self.log_bytes = 0
         self._drain = threading.Thread(target=self._capture, daemon=True)
         self._drain.start()
@@ -319,7 +340,14 @@ class Worker:
         """End the worker, its process group (which outlives a worker that exited: what it started stays in it, the
         filter refusing setsid and setpgid), and whatever it left behind that this process adopted. One signal to
         the group reaches a process that is forking and its new child too (the kernel sees to it), which no scan
-        of /proc can promise."""
+        of /proc can promise. Its guardian goes first: a kill of the group left to it after the worker's pid is free
+        could reach another process."""
+        if self._guard is not None:
+            self._guard.kill()
+            self._guard.wait()
+            os.close(self._guard_w)
+            _LIVE.discard(self._guard.pid)
+            self._guard = None
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

@@ -11,16 +11,21 @@ from .scores import P_VALUES, scores
 
 
 def read_runs(folder):
-    """[(problem name, loop state)] for every subfolder of `folder` holding a summary.json; ValueError (one line)
-    when there is none."""
+    """[(problem name, loop state)] for every subfolder of `folder` holding a summary.json, and [(problem name,
+    {"not_run": reason})] for one holding the loop's not_run.json instead (too large to check on the machine);
+    ValueError (one line) when there is none."""
     if not os.path.isdir(folder):
         raise ValueError(f"report: {folder} is not a folder")
     runs = []
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name, "summary.json")
+        skipped = os.path.join(folder, name, "not_run.json")
         if os.path.isfile(path):
             with open(path) as fh:
                 runs.append((name, json.load(fh)))
+        elif os.path.isfile(skipped):
+            with open(skipped) as fh:
+                runs.append((name, {"not_run": json.load(fh).get("reason", "not run")}))
     if not runs and os.path.isfile(os.path.join(folder, "summary.json")):  # one run: its summary.md is its report
         raise ValueError(f"report: {folder} is one loop run (its summary is {os.path.join(folder, 'summary.md')}); "
                          "report reads a folder of runs, such as a suite's --out")
@@ -30,9 +35,14 @@ def read_runs(folder):
 
 
 def problem_row(name, state):
+    if "not_run" in state:  # counted as KernelBench counts a problem without a correct kernel
+        return {"problem": name, "correct": False, "call_ms": None, "eager_ms": None, "compile_ms": None,
+                "rounds_to_best": None, "not_run": state["not_run"]}
     best = next((c for c in state["candidates"] if c["id"] == state.get("best")), None)
+    # untimed (no GPU), "best" is the newest candidate that passed: its round says nothing of speed
+    timed = any(c.get("call_ms") is not None for c in state["candidates"])
     row = {"problem": name, "correct": best is not None, "call_ms": None, "eager_ms": None, "compile_ms": None,
-           "rounds_to_best": best["round"] if best else None}
+           "rounds_to_best": best["round"] if best and timed else None}
     if best is not None:
         row.update(call_ms=best.get("call_ms"), eager_ms=best.get("eager_call_ms"),
                    compile_ms=best.get("compile_call_ms"))
@@ -65,9 +75,16 @@ def write_report(folder, out=None, log=print):
              "|---|---|---|---|---|---|"]
     for r in rows:
         speed = {k: (r[k] / r["call_ms"] if r[k] and r["call_ms"] else None) for k in ("eager_ms", "compile_ms")}
-        lines.append(f"| {r['problem']} | {'yes' if r['correct'] else 'no'} | {fmt(r['call_ms'])} | "
+        verdict = "not run" if r.get("not_run") else "yes" if r["correct"] else "no"
+        lines.append(f"| {r['problem']} | {verdict} | {fmt(r['call_ms'])} | "
                      f"{fmt(speed['eager_ms'], '{:.2f}')} | {fmt(speed['compile_ms'], '{:.2f}')} | "
                      f"{fmt(r['rounds_to_best'], '{}')} |")
+    skipped = [f"- {r['problem']} not run: {r['not_run']}" for r in rows if r.get("not_run")]
+    lines += [""] + skipped if skipped else []
+    if not any(r["call_ms"] for r in rows):
+        correct = sum(bool(r["correct"]) for r in rows)
+        lines += ["", f"No timings (no GPU, or no correct kernel timed): fast_0 = {correct}/{len(rows)} correct; "
+                  "fast_p for p > 0, the geomeans and rounds to best need per-call times."]
     for key, label in (("vs_eager", "eager"), ("vs_compile", "torch.compile")):
         s = result[key]
         if s is None:

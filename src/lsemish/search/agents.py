@@ -32,13 +32,22 @@ def run_limited(cmd, timeout, stdin_text=None, shell=False, env=None):
         return None, out, err, True
 
 
+# What a shell agent is told besides the prompt, as environment variables (the loop's names for them -> the
+# variables'): in a suite the same command answers several problems, and a prompt's code need not name its problem.
+CONTEXT_VARIABLES = {"problem": "LSEMISH_PROBLEM", "problem_name": "LSEMISH_PROBLEM_NAME", "round": "LSEMISH_ROUND",
+                     "candidate": "LSEMISH_CANDIDATE", "sets": "LSEMISH_SETS"}
+
+
 class ShellAgent:
     def __init__(self, command, timeout):
         self.spec, self.command, self.timeout = command, command, timeout
 
-    def ask(self, prompt):
+    def ask(self, prompt, context=None):
+        """The answer to `prompt`; `context` ({name in CONTEXT_VARIABLES: value}) reaches the command as its
+        environment variables."""
         started = time.time()
-        rc, out, err, timed_out = run_limited(self.command, self.timeout, stdin_text=prompt, shell=True)
+        env = dict(os.environ, **{CONTEXT_VARIABLES[k]: str(v) for k, v in (context or {}).items()})
+        rc, out, err, timed_out = run_limited(self.command, self.timeout, stdin_text=prompt, shell=True, env=env)
         answer = Answer(text=out, seconds=round(time.time() - started, 2))
         if timed_out:
             answer.error = f"agent: no answer within {self.timeout} s"
@@ -60,7 +69,7 @@ class OpenAIAgent:
         self.openai = openai
         self.client = openai.OpenAI(timeout=timeout, max_retries=0)
 
-    def ask(self, prompt):
+    def ask(self, prompt, context=None):  # an endpoint sees the prompt alone
         started = time.time()
         transient = (self.openai.RateLimitError, self.openai.APITimeoutError, self.openai.APIConnectionError,
                      self.openai.InternalServerError)

@@ -19,7 +19,7 @@ import time
 
 from .. import deliverable_source
 from ..evaluate.sandbox import clean
-from ..problems import ProblemError, is_problem_22, load_problem
+from ..problems import PROBLEM_22, ProblemError, is_problem_22, load_problem
 from .agents import make_agent
 from .feedback import feedback_section
 from .pool import Pool, Settings, gpu_slots
@@ -205,7 +205,10 @@ class Search:
             with open(answer_path, encoding="utf-8", errors="replace") as fh:
                 text, error = fh.read(), None
         else:
-            answer = self.agent.ask(prompt)
+            problem = self.settings.problem or PROBLEM_22
+            answer = self.agent.ask(prompt, {"problem": os.path.abspath(problem), "round": number, "candidate": cid,
+                                             "problem_name": os.path.splitext(os.path.basename(problem))[0],
+                                             "sets": json.dumps(self.settings.sets or {})})
             text, error = answer.text, answer.error
             rec.update(agent_s=answer.seconds, tokens=answer.tokens)
             if not error and len(text) > ANSWER_CAP:  # kept whole, a 50 MB answer filled the run folder (session 12)
@@ -282,9 +285,23 @@ def _settings_and_pool(problems, sets, trials, step_timeout, call_timeout, gpus,
         from .ray_pool import RayPool
         pool = RayPool(ray, timed)
     else:
-        slots = gpu_slots(gpus) if timed else [None] * (workers or min(os.cpu_count() or 1, max(samples, 1)))
+        # on a CPU, as many interpreter checks at once as the machine has cores and the round (every problem's
+        # samples, in a suite) has candidates
+        slots = gpu_slots(gpus) if timed else [None] * (workers or min(os.cpu_count() or 1,
+                                                                      max(samples, 1) * len(problems)))
         pool = Pool(slots)
     return settings, pool, timed
+
+
+def too_big(settings, timed):
+    """None when a check of the problem at its sizes fits this machine (the GPU's memory, or the host's without
+    one); else one line saying what it needs and which sizes --set can change. Asked before any agent is."""
+    from ..evaluate.memory import does_not_fit
+    from ..problems import sizes
+    problem = load_problem(settings.problem or PROBLEM_22, settings.sets)
+    known = ", ".join(f"{k}={v}" for k, v in sizes(problem).items())
+    reason = does_not_fit(problem, "cuda" if timed else "cpu", known)
+    return reason and f"{os.path.basename(settings.problem or PROBLEM_22)} {reason}"
 
 
 def _stage_list(stages, stage_file):
@@ -332,6 +349,10 @@ def run_loop(agent, rounds, problem=None, start=None, out="loop-out", gpu=None, 
                                                   call_timeout, gpus, workers, samples, ray)
     if not timed:
         log("no GPU: bench and profile are skipped; the newest candidate that passes lint and check is kept")
+    reason = too_big(settings, timed)
+    if reason:
+        pool.shutdown()
+        raise SystemExit(f"loop: {reason}")
     gpu_spec = resolve_gpu(gpu or ("auto" if timed else "4090"))
     try:
         return _one(agent, rounds, settings, start, out, gpu_spec, _stage_list(stages, stage_file), agent_timeout,
@@ -365,19 +386,33 @@ def run_suite(agent, rounds, problems, out="loop-out", candidates=None, gpu=None
         log("no GPU: bench and profile are skipped; the newest candidate that passes lint and check is kept")
     gpu_spec = resolve_gpu(gpu or ("auto" if timed else "4090"))
     stage_list = _stage_list(stages, stage_file)
-    results = {}
+    results, said = {}, threading.Lock()
+
+    def say(message):  # one whole line at a time: problems run in threads (their lines ran together)
+        with said:
+            log(message)
 
     def one(path, st):
         name = os.path.splitext(os.path.basename(path))[0]
         own = os.path.join(candidates, os.path.basename(path)) if candidates else None
         start = own if own and os.path.exists(own) else None
+        reason = too_big(st, timed)
+        if reason:  # before any agent is asked; the report lists it as not run, with this line
+            os.makedirs(os.path.join(out, name), exist_ok=True)
+            with open(os.path.join(out, name, "not_run.json"), "w") as fh:
+                json.dump({"problem": path, "reason": reason}, fh, indent=1)
+            results[name] = f"stopped: {reason}"
+            say(f"[{name}] not run: {reason}")
+            return
+        if os.path.exists(os.path.join(out, name, "not_run.json")):  # it fits now (sizes set since)
+            os.remove(os.path.join(out, name, "not_run.json"))
         try:
             results[name] = _one(agent, rounds, st, start, os.path.join(out, name), gpu_spec, stage_list,
                                  agent_timeout, samples, strategy, beam, agent_concurrency, patience, pool,
-                                 lambda m: log(f"[{name}] {m}"))
+                                 lambda m: say(f"[{name}] {m}"))
         except SystemExit as e:
             results[name] = f"stopped: {e}"
-            log(f"[{name}] stopped: {e}")
+            say(f"[{name}] stopped: {e}")
     try:
         with cf.ThreadPoolExecutor(len(paths)) as problems_at_once:
             list(problems_at_once.map(one, paths, settings))

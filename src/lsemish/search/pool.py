@@ -8,6 +8,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import os
+import shutil
 import queue
 import sys
 import time
@@ -110,6 +111,23 @@ def _step(args, folder, name, settings, slot):
     return rc, out, err, timed_out
 
 
+def _keep_log(report, folder):
+    """What the candidate printed during check, moved from check's temporary folder into the candidate's own as
+    candidate-log.txt (left in /tmp, a suite's runs scattered their logs there: a new user's finding, session 15)."""
+    log = report.get("log")
+    if not log or not os.path.isfile(log):
+        return
+    kept = os.path.join(folder, "candidate-log.txt")
+    shutil.move(log, kept)
+    try:
+        os.rmdir(os.path.dirname(log))  # check's folder, empty once its one log is out
+    except OSError:
+        pass
+    report["log"] = kept
+    with open(os.path.join(folder, "check.json"), "w") as fh:
+        json.dump(report, fh, indent=1)
+
+
 def evaluate(path, folder, settings, slot=None):
     """lint, check, and on a GPU bench and profile: a record of what passed and what was measured."""
     rec = {}
@@ -142,6 +160,7 @@ def evaluate(path, folder, settings, slot=None):
         last = (err.strip().splitlines() or out.strip().splitlines() or ["(no output)"])[-1]
         rec["status"] = f"check failed: {last[:300]}"
         return rec
+    _keep_log(report, folder)
     rec["check"] = f"{report['passed']}/{report['passed'] + report['failed']}"
     rec["check_summary"] = report["summary"]
     if report["verdict"] != "pass" or rc != 0:
