@@ -213,3 +213,14 @@ def test_the_report_lists_a_problem_not_run_and_says_what_untimed_runs_can_score
     assert "| big | not run |" in text and "big not run: big.py needs about 9000 GiB" in text
     assert "| small | yes | — | — | — | — |" in text  # no rounds to best without timings
     assert "fast_0 = 1/2 correct" in text
+
+
+def test_the_reference_shown_to_an_agent_has_the_sizes_it_is_checked_at():
+    # a new user's agent was shown batch_size = 4096 while the loop checked 16 (session 15)
+    from lsemish.search.loop import reference_start
+    text = reference_start(EXAMPLES["matmul"], {"M": 16, "N": 24})
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("M") and "=" in line and "--set" not in line)
+    assert lines[at + 1].startswith("M = 16  # --set") and "N = 24  # --set" in text
+    compile(text, "shown", "exec")  # still a module
+    assert reference_start(EXAMPLES["matmul"]) == reference_start(EXAMPLES["matmul"], {})

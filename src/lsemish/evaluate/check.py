@@ -21,7 +21,7 @@ from .compare import ALLCLOSE, BOTH, GOLD, compare
 from .inputs import ALL, EDGES, GATED, GOLD_RULE, KERNELBENCH, LIKE_KERNELBENCH, NAMES
 from .memory import does_not_fit, peak_bytes
 from .reference import Reference
-from .sandbox import Limits, Worker, WorkerFailed, private_root, release_root
+from .sandbox import Limits, Worker, WorkerFailed, clean, private_root, release_root
 
 
 def default_device():
@@ -217,6 +217,9 @@ def run_trial(worker, ref, dist, trial, seed, tolerance, reuse=None, span="half"
     if isinstance(reply.get("peak_bytes"), int):
         row["worker_peak_bytes"] = reply["peak_bytes"]
     verdict = compare(got, expected, gold, tolerance, rule=rule_for(dist, probe=reuse is not None))
+    if reply.get("structure") != ref.structure:  # a tuple of one tensor where a tensor is due: not a drop-in
+        verdict.update(passed=False, reason=f"returned {clean(str(reply.get('structure')), 40)}, the reference "
+                                            f"{ref.structure}")
     reason = verdict["reason"]
     if reuse is not None and reason:
         # stale only if it is the answer to the inputs before the refill; otherwise a plain failure on new inputs

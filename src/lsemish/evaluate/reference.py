@@ -10,6 +10,7 @@ import torch
 
 from ..problems import ProblemError
 from .inputs import GATED, KERNELBENCH, problem_inputs, refill_tail, seed_other_generators
+from .wire import structure
 
 
 def _line(e):
@@ -27,7 +28,7 @@ class Reference:
     the same seed), and its float64 copy where every parameter is floating point."""
 
     def __init__(self, problem, seed, device, gold=True, outputs_on_device=False):
-        self.problem, self.device, self.gold_note = problem, device, None
+        self.problem, self.device, self.gold_note, self.structure = problem, device, None, None
         self.outputs_on_device = outputs_on_device and device != "cpu"
         torch.manual_seed(seed)
         try:
@@ -68,6 +69,7 @@ class Reference:
             except Exception as e:
                 raise ProblemError(f"the problem's reference Model failed on its own {named} inputs: {_line(e)}") \
                     from None
+            self.structure = structure(out)
             expected = [self._kept(t) for t in _as_list(out)]
             del out
             golds = None

@@ -25,6 +25,14 @@ class WireError(Exception):
     """The other side closed the channel, sent a malformed frame, or did not answer in time."""
 
 
+def structure(value):
+    """How a model's result is packed, as KernelBench's caller sees it: "a tensor", "a tuple of N" or "a list of N"
+    (a drop-in returns what the reference returns; its allclose fails on a tuple where a tensor is due)."""
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__ if type(value) in (tuple, list) else 'sequence'} of {len(value)}"
+    return "a tensor"
+
+
 def _write_all(fd, data):
     view = memoryview(data)
     while view:

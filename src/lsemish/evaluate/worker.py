@@ -210,6 +210,7 @@ class Server:
         out = self.call(args)
         self.synchronize()
         reason, outs = self.examine(args, before, out, threads)
+        self.last_structure = self.wire.structure(out)
         return outs, reason
 
     # --- requests ------------------------------------------------------------------------------------------------
@@ -323,7 +324,8 @@ class Server:
             return self.reply({"rejected": reason, "cheat": True})
         self.trial_kept = [keep]
         # its peak memory, as the worker reports it: a figure for the reader, not for a verdict
-        self.reply({"ok": True, "peak_bytes": self.memory.peak_bytes(self.device)}, outs)
+        self.reply({"ok": True, "peak_bytes": self.memory.peak_bytes(self.device), "structure": self.last_structure},
+                   outs)
 
     def settle(self):
         """The checks of the timed calls since the last settle that cost time or a synchronize (each call's inputs

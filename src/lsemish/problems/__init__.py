@@ -92,6 +92,32 @@ def _with_sets(tree, sets, path):
     return ast.fix_missing_locations(tree)
 
 
+def source_with_sets(text, sets):
+    """A problem's source as it runs with `sets`: `name = value  # --set` after each line that assigns a set name at
+    module level, as load_module assigns it (what an agent is shown: the sizes it is checked and timed at)."""
+    if not sets:
+        return text
+    lines = text.splitlines()
+    after = {}
+
+    def visit(body):
+        for node in body:
+            if isinstance(node, _BLOCKS):
+                for field in ("body", "orelse", "finalbody"):
+                    visit(getattr(node, field, None) or [])
+                for handler in getattr(node, "handlers", ()):
+                    visit(handler.body)
+            for name in sorted(_assigned(node) & set(sets)):
+                after.setdefault(node.end_lineno, []).append(
+                    " " * node.col_offset + f"{name} = {sets[name]!r}  # --set: the size it is checked and timed at")
+    visit(ast.parse(text).body)
+    out = []
+    for number, line in enumerate(lines, 1):
+        out.append(line)
+        out += after.get(number, [])
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
 def sizes(module) -> dict:
     """The module-level numbers a --set can override (e.g. batch_size, or M in `M, K, N = 128, 96, 80`), by name."""
     return {k: v for k, v in vars(module).items() if not k.startswith("_") and type(v) in _SETTABLE}

@@ -19,7 +19,7 @@ import time
 
 from .. import deliverable_source
 from ..evaluate.sandbox import clean
-from ..problems import PROBLEM_22, ProblemError, is_problem_22, load_problem
+from ..problems import PROBLEM_22, ProblemError, is_problem_22, load_problem, source_with_sets
 from .agents import make_agent
 from .feedback import feedback_section
 from .pool import Pool, Settings, gpu_slots
@@ -126,8 +126,8 @@ class Search:
         path = os.path.join(folder, "candidate.py")
         reference = start_path is None and not is_problem_22(problem)
         with open(path, "w") as fh:
-            fh.write(open(start_path).read() if start_path else reference_start(problem) if reference
-                     else deliverable_source())
+            fh.write(open(start_path).read() if start_path else
+                     reference_start(problem, self.settings.sets) if reference else deliverable_source())
         self.log("round 0: " + ("the problem's reference, as the code to improve" if reference
                                 else "the starting code"))
         rec = {"id": "r00", "round": 0, "order": 0, "parent": None, "stage": self.stages[0][0],
@@ -244,11 +244,12 @@ class Search:
                      f"{self.patience} round(s))")
 
 
-def reference_start(problem):
-    """The first code of a loop without a starting candidate: the problem's file, its Model as ModelNew (KernelBench's
-    prompts show the reference architecture as the code to improve)."""
+def reference_start(problem, sets=None):
+    """The first code of a loop without a starting candidate: the problem's file (with the sizes --set gives it),
+    its Model as ModelNew (KernelBench's prompts show the reference architecture as the code to improve)."""
     with open(problem) as fh:
-        return fh.read().rstrip("\n") + "\n\n\nModelNew = Model  # the reference: the code to improve\n"
+        text = source_with_sets(fh.read(), sets)
+    return text.rstrip("\n") + "\n\n\nModelNew = Model  # the reference: the code to improve\n"
 
 
 def _settings_and_pool(problems, sets, trials, step_timeout, call_timeout, gpus, workers, samples, ray, log=print):
