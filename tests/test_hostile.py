@@ -341,6 +341,7 @@ def test_nothing_a_candidate_started_outlives_a_check_killed_from_outside(tmp_pa
         time.sleep(0.1)
     assert lingering(), "the candidate's helper never started"
     scratch = [os.readlink(f"/proc/{p}/cwd") for p in lingering()]
+    scratch += [os.path.dirname(f) for f in scratch]  # and the check's folder around it (its log)
     proc.send_signal(getattr(signal, how))
     proc.wait(30)
     deadline = time.monotonic() + 10

@@ -81,16 +81,17 @@ _LIVE = set()  # pids of this process's workers that are running, and of their g
 # A worker's guardian: a shell outside the worker's group and this process's (its own session) that waits for the
 # end of a pipe only this process holds open. When this process ends without ending the worker (killed from outside:
 # the loop's step time limit, a SIGKILL, a crash), the kernel closes the pipe and the guardian kills the worker's
-# group and removes its scratch folder; helpers of a candidate outlived a killed `check` under pid 1 before (a red
-# team's, session 15). A candidate cannot signal it (Landlock's signal scoping).
-_GUARD = 'read _; kill -s KILL -- "-$0" 2>/dev/null; rm -rf -- "$1"'
+# group and removes the run's folder (its scratch folder and log); a candidate's helpers outlived a killed `check`
+# under pid 1 before (a red team's, session 15). A candidate cannot signal it (Landlock's signal scoping).
+_GUARD = 'read _; kill -s KILL -- "-$0" 2>/dev/null; chmod 700 "$1" 2>/dev/null; rm -rf -- "$1"'
 
 
-def _guardian(pgid, scratch_folder):
-    """(the guardian's Popen, the write end of its pipe: closing it, or this process's end, sets it off)."""
+def _guardian(pgid, scratch_root):
+    """(the guardian's Popen, the write end of its pipe: closing it, or this process's end, sets it off). It removes
+    the run's whole folder (the worker's scratch folder, its log): nothing is left to read them."""
     guard_r, guard_w = os.pipe()
     try:
-        guard = subprocess.Popen(["/bin/sh", "-c", _GUARD, str(pgid), scratch_folder], stdin=guard_r,
+        guard = subprocess.Popen(["/bin/sh", "-c", _GUARD, str(pgid), scratch_root], stdin=guard_r,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     finally:
         os.close(guard_r)
@@ -257,7 +258,7 @@ class Worker:
         _LIVE.add(self.proc.pid)
         os.close(req_r)
         os.close(rep_w)
-        self._guard, self._guard_w = _guardian(self.proc.pid, self.scratch)
+        self._guard, self._guard_w = _guardian(self.proc.pid, scratch_root)
         _LIVE.add(self._guard.pid)
         self.log_bytes = 0
         self._drain = threading.Thread(target=self._capture, daemon=True)
