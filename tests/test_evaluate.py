@@ -677,3 +677,19 @@ def test_a_digest_is_one_sum_per_stretch_whatever_the_passes(monkeypatch):
     for _ in range(5):
         key = commit.new_key(rng)
         assert "1 of its 64 stretches differ; stretch 63" in commit.check(commit.digest([bad], key), [ref], key, [1e-3])
+
+
+def test_no_room_to_poison_is_the_evaluators_problem_not_the_candidates(monkeypatch):
+    # issue 26: the NaN fill before a trial is the evaluator's own allocation; where the device has no room for it,
+    # the trial goes on unpoisoned (the outputs are still judged) instead of failing a correct candidate
+    from lsemish.evaluate.worker import Server
+    server = Server(None, None, None)
+    server.device = "cuda"
+
+    def full(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 96.00 GiB")
+    monkeypatch.setattr(server, "torch", type("T", (), {"full": staticmethod(full),
+                                                         "OutOfMemoryError": torch.OutOfMemoryError}))
+    assert server.poison(96 * 2**30) is False
+    server.device = "cpu"
+    assert server.poison(1 << 20) is True
