@@ -217,19 +217,24 @@ def test_ctrl_c_during_a_trial_ends_check_at_once(tmp_path):
     import signal
     import time
     cand = tmp_path / "slow.py"
+    import secrets
+    name = f"lsa_{secrets.token_hex(5)}"  # this run's own (another run's sleeper may still be about)
     cand.write_text("import ctypes, time, torch\nclass ModelNew(torch.nn.Module):\n"
-                    "    def forward(self, A, B):\n        ctypes.CDLL(None).prctl(15, b'lsemish_asleep')\n"
+                    f"    def forward(self, A, B):\n        ctypes.CDLL(None).prctl(15, b'{name}')\n"
                     "        time.sleep(60)\n        return A @ B\n")
     proc = subprocess.Popen([sys.executable, "-m", "lsemish", "check", "--problem",
                              os.path.join(HERE, "..", "src", "lsemish", "problems", "matmul.py"), "--candidate",
                              str(cand), "--trials", "1", "--timeout", "120"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, TRITON_INTERPRET="1"))
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, TRITON_INTERPRET="1"),
+                            # as from a terminal: a test run started in the background inherits SIGINT ignored, and
+                            # Python then installs no KeyboardInterrupt for it (a CI rehearsal under nohup, session 15)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # until the worker is inside the first trial's call (its name says so); a fixed 8 s sent the signal while a
     # loaded CI machine was still importing torch, which swallowed it (session 15)
     asleep, deadline = [], time.monotonic() + 90
     while not asleep and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
-        asleep = [p for p in os.listdir("/proc") if p.isdigit() and _comm(p) == "lsemish_asleep"]
+        asleep = [p for p in os.listdir("/proc") if p.isdigit() and _comm(p) == name]
     assert asleep, "the candidate's call never started"
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
