@@ -9,11 +9,11 @@ import time
 
 from .evaluate.inputs import ALL as DISTRIBUTIONS
 from .evaluate.inputs import DISTRIBUTIONS as GRAD_DISTRIBUTIONS
+from .problems.problem22 import CPU_SHAPE
 
 PRECISION_CHOICES = ("tf32", "fp32", "bf16")
 PROBLEM_HELP = "a KernelBench-format problem file (class Model, get_inputs, get_init_inputs); default: problem 22"
 GPU_NAMES = ("4090", "H100", "H200", "A100", "L40S")
-CPU_SHAPE = (32, 64, 48)
 # Options whose value may start with '-' (a negative shape is then rejected by the option's own check, not mistaken
 # by argparse for another option).
 _VALUE_OPTIONS = ("--shape", "--shapes")

@@ -18,6 +18,7 @@ clamp_max = 10.0
 
 HEADLINE = (batch_size, input_size, hidden_size)  # M, K, N of the headline shape
 CONSTANTS = (scale_factor, clamp_min, clamp_max)
+CPU_SHAPE = (32, 64, 48)  # M, K, N where the kernels run through the interpreter and no --shape is given
 
 
 def init_inputs(K, N):

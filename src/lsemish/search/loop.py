@@ -299,7 +299,11 @@ def too_big(settings, timed):
     one); else one line saying what it needs and which sizes --set can change. Asked before any agent is."""
     from ..evaluate.memory import does_not_fit
     from ..problems import sizes
-    problem = load_problem(settings.problem or PROBLEM_22, settings.sets)
+    sets = settings.sets
+    if not sets and not timed and is_problem_22(settings.problem):  # its check runs at the interpreter's shape
+        from ..problems.problem22 import CPU_SHAPE
+        sets = dict(zip(("batch_size", "input_size", "hidden_size"), CPU_SHAPE))
+    problem = load_problem(settings.problem or PROBLEM_22, sets)
     known = ", ".join(f"{k}={v}" for k, v in sizes(problem).items())
     reason = does_not_fit(problem, "cuda" if timed else "cpu", known)
     return reason and f"{os.path.basename(settings.problem or PROBLEM_22)} {reason}"
