@@ -693,3 +693,20 @@ def test_no_room_to_poison_is_the_evaluators_problem_not_the_candidates(monkeypa
     assert server.poison(96 * 2**30) is False
     server.device = "cpu"
     assert server.poison(1 << 20) is True
+
+
+def test_inputs_are_drawn_on_the_device_only_where_get_inputs_works_there():
+    from lsemish.evaluate.check import draws_on_device
+
+    class Ref:
+        def __init__(self, device, fails):
+            self.device, self.fails = device, fails
+
+        def inputs(self, seed, dist, on_device=False):
+            if self.fails:
+                raise RuntimeError("Expected a 'cuda' device type for generator")
+            return []
+    assert draws_on_device(Ref("cpu", False)) == (False, None)
+    assert draws_on_device(Ref("cuda", False)) == (True, None)
+    on, note = draws_on_device(Ref("cuda", True))
+    assert not on and "drawn on the host" in note and "RuntimeError" in note

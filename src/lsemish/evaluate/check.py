@@ -106,6 +106,7 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
     # first: a problem whose own Model cannot be built is not the candidate's; its outputs stay on the device, where
     # the comparison runs (memory.check_needs counts them)
     ref = Reference(problem, seed, device, outputs_on_device=True)
+    on_device, inputs_note = draws_on_device(ref)
     rng = unpredictable()
     plan = _plan(dists, trials, rng)
     scratch_root = private_root("lsemish-check-")
@@ -118,12 +119,15 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
         log(f"FAIL  {why}")
         return _finish(report, dists, plan)
     report["landlock"] = worker.landlock_note
+    if inputs_note:
+        report["inputs_note"] = inputs_note
+        log(f"note: {inputs_note}")
     if worker.landlock_note:
         log(f"note: {worker.landlock_note}")
     try:
         for dist, trial, seed in plan:
             reuse = rng.randrange(2**31) if trial in PROBES else None
-            row = run_trial(worker, ref, dist, trial, seed, tolerance, reuse, PROBES.get(trial, "half"))
+            row = run_trial(worker, ref, dist, trial, seed, tolerance, reuse, PROBES.get(trial, "half"), on_device)
             report["trials"].append(row)
             if ref.gold_note and not report.get("gold_note"):
                 report["gold_note"] = ref.gold_note
@@ -193,12 +197,28 @@ def rule_for(dist, probe=False):
     return ALLCLOSE if dist == KERNELBENCH and not probe else GOLD if dist in GOLD_RULE else BOTH
 
 
-def run_trial(worker, ref, dist, trial, seed, tolerance, reuse=None, span="half"):
+def draws_on_device(ref):
+    """(True, None) where the problem's get_inputs() runs with the device as torch's default (every trial's inputs are
+    then drawn there, on both sides); (False, why) where it fails there (its inputs are then drawn on the host, as
+    KernelBench draws them) or the device is the CPU (False, None)."""
+    if ref.device == "cpu":
+        return False, None
+    try:
+        ref.inputs(0, KERNELBENCH, on_device=True)
+    except Exception as e:
+        return False, (f"get_inputs() fails with {ref.device} as the default device ({type(e).__name__}); inputs "
+                       "are drawn on the host, slower for large ones")
+    finally:
+        torch.cuda.empty_cache()  # the worker shares the device: nothing of the probe stays cached here
+    return True, None
+
+
+def run_trial(worker, ref, dist, trial, seed, tolerance, reuse=None, span="half", on_device=False):
     """One trial (or, with `reuse`, a reuse probe on the last trial's inputs, `span` of them refilled: "half" or
     "one" value) judged here: a row with "passed", "reason", per-output errors, and "final" when the worker failed
     or rejected itself."""
     row = {"dist": dist, "trial": trial, "seed": seed, "passed": False, "reason": None, "outputs": []}
-    expected, gold = ref.run(seed, dist, reuse=reuse, span=span)
+    expected, gold = ref.run(seed, dist, reuse=reuse, span=span, on_device=on_device)
     poison = sum(t.numel() * t.element_size() for t in expected if isinstance(t, torch.Tensor))
     what = f"trial {trial} on {dist} inputs" if reuse is None else "the reuse probe (its last inputs, refilled)"
     try:
@@ -206,6 +226,7 @@ def run_trial(worker, ref, dist, trial, seed, tolerance, reuse=None, span="half"
         # that rewrites its worker could otherwise read which trial is judged against float64
         sent = KERNELBENCH if dist == GATED else dist
         reply, got = worker.request({"op": "trial", "seed": seed, "dist": sent, "poison_bytes": poison,
+                                     "on_device": on_device,
                                      "reuse": reuse, "span": span}, what=what)
     except WorkerFailed as e:
         row.update(reason=str(e), final=True)
@@ -225,7 +246,7 @@ def run_trial(worker, ref, dist, trial, seed, tolerance, reuse=None, span="half"
     reason = verdict["reason"]
     if reuse is not None and reason:
         # stale only if it is the answer to the inputs before the refill; otherwise a plain failure on new inputs
-        before, _ = ref.run(seed, dist)
+        before, _ = ref.run(seed, dist, on_device=on_device)
         stale = compare(got, before, None, tolerance)["passed"]
         what = "stale answer on" if stale else "failed"
         new = "half its values new" if span == "half" else "one value new"

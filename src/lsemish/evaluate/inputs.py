@@ -73,12 +73,14 @@ def problem_inputs(problem, seed, dist=KERNELBENCH, device="cpu", on_device=Fals
     inputs: get_inputs() itself): drawn
     with `device` as torch's default device (its own generator: other values than on the CPU, the same on both
     sides), so that making them costs the host microseconds instead of tens of milliseconds (a timed call's).
-    EDGES: the problem's edge_inputs(model, seed), `model` being the problem's own Model built as the reference is
+    check draws on the device too where get_inputs() works there (a 6 GB torch.rand on the host took seconds, on
+    both sides, every trial); for the other distributions get_inputs() only gives the shapes, dtypes and integer
+    tensors. EDGES: the problem's edge_inputs(model, seed), `model` being the problem's own Model built as the reference is
     (inputs made from its weights: both sides build the same one)."""
     if dist == EDGES:
         with torch.no_grad():
             return [v.to(device) if isinstance(v, torch.Tensor) else v for v in problem.edge_inputs(model, seed)]
-    if on_device and dist in LIKE_KERNELBENCH and device != "cpu":
+    if on_device and device != "cpu":  # for every distribution: the others keep get_inputs()'s integer tensors
         _seed_here(seed, device)
         seed_other_generators(seed)
         with torch.device(device):

@@ -316,7 +316,7 @@ class Server:
             self.torch.manual_seed(req["reuse"])
             self.inputs.seed_other_generators(req["reuse"])
         else:
-            args = self.make_inputs(req["seed"], req["dist"])
+            args = self.make_inputs(req["seed"], req["dist"], on_device=bool(req.get("on_device")))
         self.trial_args = args
         poisoned = self.poison(req.get("poison_bytes", 0))
         outs, reason = self.guarded_call(args)
