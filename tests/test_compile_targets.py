@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import triton
+import triton.language as tl
 
 from lsemish.compile_report import SMEM_LIMIT
 
@@ -107,3 +108,20 @@ def test_the_hazard_check_sees_tritons_own_pipelining():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert int(out.stdout.split()[-1]) > 0
+
+
+@triton.jit
+def _toy(x_ptr, n, stride_k, scale, BLOCK: tl.constexpr):
+    tl.store(x_ptr + tl.arange(0, BLOCK), scale + n + stride_k)
+
+
+def test_signatures_are_read_from_the_kernels_themselves():
+    # compile_report copied three kernels' signatures by hand (issue 22): now only pointer types are given, and a
+    # kernel that gains a pointer or a constexpr is named instead of compiled with a stale signature
+    from lsemish.compile_report import _signature_of
+    assert _signature_of(_toy, {"x_ptr": "*fp32"}, {"BLOCK": 16, "stride_k": 1}) == {
+        "x_ptr": "*fp32", "n": "i32", "stride_k": "constexpr", "scale": "fp32", "BLOCK": "constexpr"}
+    with pytest.raises(ValueError, match="no type for x_ptr"):
+        _signature_of(_toy, {}, {"BLOCK": 16})
+    with pytest.raises(ValueError, match="no value for its constexpr BLOCK"):
+        _signature_of(_toy, {"x_ptr": "*fp32"}, {})

@@ -9,6 +9,7 @@ wgmma register hazards (`sass_check`), and a second ptxas run reports whether pt
 """
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import subprocess
@@ -58,29 +59,43 @@ ROLES = ("forward", "forward_p", "grad_x", "grad_w")
 FORWARD_ROLES = ("forward", "forward_p", "inf_pass")  # the partial-LSE epilogue; the others store dX or dW
 
 
-def _signature(mode: int, role: str):
-    """(kernel, signature) of a register-operand kernel in one role."""
+_FLOATS = ("scale", "clamp_min", "clamp_max")  # the kernels' float arguments; every other plain argument is an int
+
+
+def _signature_of(kernel, types, constexprs):
+    """A kernel's signature read from the kernel itself (its parameters, in order): "constexpr" for each constexpr
+    parameter and for each name in `constexprs` (a unit stride, as Triton specializes it at launch), the type in
+    `types` for each pointer and tensor descriptor, fp32 for _FLOATS and i32 for every other argument. A pointer or
+    descriptor without a type, or a constexpr parameter without a value, is an error naming it: the kernel changed."""
+    sig, fn = {}, kernel.fn  # the Python function (a JITFunction's or the interpreter's)
+    for param in inspect.signature(fn).parameters.values():
+        name = param.name
+        if "constexpr" in str(param.annotation) or name in constexprs:  # tl.constexpr, or its text
+            if name not in constexprs:
+                raise ValueError(f"{fn.__name__}: no value for its constexpr {name}")
+            sig[name] = "constexpr"
+        elif name.endswith(("_ptr", "_desc")):
+            if name not in types:
+                raise ValueError(f"{fn.__name__}: no type for {name}")
+            sig[name] = types[name]
+        else:
+            sig[name] = "fp32" if name in _FLOATS else "i32"
+    return sig
+
+
+def _register_kernel(mode: int, role: str):
+    """(kernel, pointer types, unit strides) of a register-operand kernel in one role."""
     x_ty = "*bf16" if mode == 3 else "*fp32"
     b_ty = {0: "*fp32", 1: "*fp32", 2: "*bf16", 3: "*bf16"}[mode]
     # unit strides are constexpr 1, as Triton specializes them at launch: A's inner stride runs along K in the
     # forward and along N (A read transposed) in the backward; dX is stored transposed, dW straight.
     if role in FORWARD_ROLES:
-        sig = {"w_ptr": x_ty, "b_ptr": b_ty, "lo_ptr": "*fp32", "bias_ptr": x_ty, "part_max_ptr": "*fp32",
-               "part_sum_ptr": "*fp32", "p_ptr": "*fp32", "flag_ptr": "*i32", "N": "i32", "M": "i32", "K": "i32",
-               "stride_wn": "i32", "stride_wk": "constexpr", "stride_bm": "i32", "stride_bk": "constexpr",
-               "scale": "fp32", "clamp_min": "fp32", "clamp_max": "fp32"}
-        names = ("MODE", "HAS_BIAS", "EMULATE", "ACC_DTYPE", "USE_TMA", "SYNC_RS", "STORE_P", "ONLY_FLAGGED")
-        kernel = mn._register_lse_partials_kernel
-    else:
-        sig = {"a_ptr": x_ty, "b_ptr": b_ty, "lo_ptr": "*fp32", "out_ptr": x_ty, "N": "i32", "M": "i32", "K": "i32",
-               "stride_an": "constexpr", "stride_ak": "i32", "stride_bm": "i32", "stride_bk": "constexpr",
-               "stride_on": "constexpr" if role == "grad_x" else "i32",
-               "stride_om": "constexpr" if role == "grad_w" else "i32"}
-        names = ("MODE", "EMULATE", "ACC_DTYPE", "USE_TMA", "SYNC_RS")
-        kernel = mn._register_grad_product_kernel
-    for name in names + ("BLOCK_N", "BLOCK_M", "BLOCK_K", "GROUP_M"):
-        sig[name] = "constexpr"
-    return kernel, sig
+        types = {"w_ptr": x_ty, "b_ptr": b_ty, "lo_ptr": "*fp32", "bias_ptr": x_ty, "part_max_ptr": "*fp32",
+                 "part_sum_ptr": "*fp32", "p_ptr": "*fp32", "flag_ptr": "*i32"}
+        return mn._register_lse_partials_kernel, types, ("stride_wk", "stride_bk")
+    types = {"a_ptr": x_ty, "b_ptr": b_ty, "lo_ptr": "*fp32", "out_ptr": x_ty}
+    return mn._register_grad_product_kernel, types, ("stride_an", "stride_bk",
+                                                     "stride_on" if role == "grad_x" else "stride_om")
 
 
 def _tool(name):
@@ -117,13 +132,14 @@ def compile_config(arch: int, mode: int, config: dict, sync_rs: bool | None = No
     """
     sync_rs = (arch == 90) if sync_rs is None else sync_rs
     forward = role in FORWARD_ROLES
-    kernel_fn, sig = _signature(mode, role)
-    constexprs = {name: 1 for name in sig if name.startswith("stride") and sig[name] == "constexpr"}
+    kernel_fn, types, unit_strides = _register_kernel(mode, role)
+    constexprs = {name: 1 for name in unit_strides}
     constexprs.update({"MODE": 0 if role == "inf_pass" else mode, "EMULATE": False, "ACC_DTYPE": tl.float32,
                        "USE_TMA": config["tma"], "SYNC_RS": sync_rs})
     constexprs.update({k: v for k, v in config.items() if k.isupper()})
     if forward:
         constexprs.update({"HAS_BIAS": True, "STORE_P": role == "forward_p", "ONLY_FLAGGED": role == "inf_pass"})
+    sig = _signature_of(kernel_fn, types, constexprs)
     # 16-byte alignment of pointers and divisibility of the non-unit strides, as Triton specializes them at launch.
     attrs = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(sig)
              if name.endswith("_ptr") or (name.startswith("stride") and sig[name] == "i32")}
@@ -166,23 +182,18 @@ def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = F
     cfg = mn._few_rows(configs, configs["FEW_M"], False, size) if which == "few" else \
         mn._tma_config_for(configs[which], size)
     bm, bn, bk = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]
-    descs = {"x_desc": f"tensordesc<{dtype}[{bm},{bk}]>", "w_desc": f"tensordesc<{dtype}[{bn},{bk}]>"}
-    scalars = {"scale": "fp32", "clamp_min": "fp32", "clamp_max": "fp32"}
+    types = {"x_desc": f"tensordesc<{dtype}[{bm},{bk}]>", "w_desc": f"tensordesc<{dtype}[{bn},{bk}]>",
+             "p_desc": f"tensordesc<fp32[{bm},{bn}]>", "bias_ptr": f"*{dtype}", "part_ptr": "*fp32",
+             "count_ptr": "*i32", "out_ptr": f"*{dtype}", "lse_ptr": "*fp32"}
     if which == "few":
-        fn, pointers = mn._tf32_lse_mish_few_rows_kernel, (2, 3, 4, 5)
-        sig = {**descs, "bias_ptr": f"*{dtype}", "part_ptr": "*fp32", "count_ptr": "*i32", "out_ptr": f"*{dtype}",
-               "M": "i32", "N": "i32", "K": "i32", "stride_out": "i32", **scalars}
-        constexprs = {"HAS_BIAS": True, "EMULATE": False}
+        fn, constexprs = mn._tf32_lse_mish_few_rows_kernel, {"HAS_BIAS": True, "EMULATE": False}
     else:
-        fn, pointers = mn._tf32_lse_mish_kernel, (3, 4, 5, 6, 7)
-        sig = {**descs, "p_desc": f"tensordesc<fp32[{bm},{bn}]>", "bias_ptr": f"*{dtype}", "part_ptr": "*fp32",
-               "count_ptr": "*i32", "out_ptr": f"*{dtype}", "lse_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32",
-               "stride_out": "i32", **scalars}
+        fn = mn._tf32_lse_mish_kernel
         constexprs = {"HAS_BIAS": True, "EMULATE": False, "SAVE_P": training, "SAVE_LSE": training}
     constexprs.update({k: v for k, v in cfg.items() if k.isupper()})
-    sig.update({name: "constexpr" for name in constexprs})
+    sig = _signature_of(fn, types, constexprs)
     src = ASTSource(fn=fn, signature=sig, constexprs=constexprs,
-                    attrs={(i,): [["tt.divisibility", 16]] for i in pointers})
+                    attrs={(i,): [["tt.divisibility", 16]] for i, name in enumerate(sig) if name.endswith("_ptr")})
     return _tensor_core_row(src, arch, cfg, f"{'tf32' if dtype == 'fp32' else dtype}-tma-{which}", "forward",
                             {**cfg, "tma": True})
 
@@ -193,12 +204,12 @@ def compile_smem_grad(arch: int = 90, dtype: str = "bf16", transposed: bool = Fa
     cfg = mn._SMEM_GRAD_CONFIGS[ARCH_KEY[arch]]
     br, bc, bk = cfg["BLOCK_R"], cfg["BLOCK_C"], cfg["BLOCK_K"]
     a_block = f"[{bk},{br}]" if transposed else f"[{br},{bk}]"
-    sig = {"a_desc": f"tensordesc<{dtype}{a_block}>", "b_desc": f"tensordesc<{dtype}[{bk},{bc}]>",
-           "out_ptr": f"*{dtype}", "ROWS": "i32", "COLS": "i32", "RED": "i32", "stride_out": "i32"}
+    types = {"a_desc": f"tensordesc<{dtype}{a_block}>", "b_desc": f"tensordesc<{dtype}[{bk},{bc}]>",
+             "out_ptr": f"*{dtype}"}
     constexprs = {"TRANS_A": transposed, "EMULATE": False, **{k: v for k, v in cfg.items() if k.isupper()}}
-    sig.update({name: "constexpr" for name in constexprs})
+    sig = _signature_of(mn._smem_grad_product_kernel, types, constexprs)
     src = ASTSource(fn=mn._smem_grad_product_kernel, signature=sig, constexprs=constexprs,
-                    attrs={(2,): [["tt.divisibility", 16]]})
+                    attrs={(i,): [["tt.divisibility", 16]] for i, name in enumerate(sig) if name.endswith("_ptr")})
     return _tensor_core_row(src, arch, cfg, f"{dtype}-smem", "grad_w" if transposed else "grad_x",
                             {**cfg, "tma": True})
 
@@ -208,13 +219,11 @@ def compile_fma_forward(arch: int = 90, rows: int = 8) -> CompiledConfig:
     (no tensor-core op); tensor_core_ops counts its fma.rn.f32 instructions instead, and ptx_mma_kind says "fma" when
     W's loads are 16-byte vectors that bypass L1 (ld.global.cg.v4)."""
     cfg = mn._fma_config(ARCH_KEY[arch])
-    sig = {"x_ptr": "*fp32", "w_ptr": "*fp32", "bias_ptr": "*fp32", "part_ptr": "*fp32", "count_ptr": "*i32",
-           "out_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32", "stride_xm": "i32", "stride_xk": "constexpr",
-           "stride_wn": "i32", "stride_wk": "constexpr", "stride_out": "i32", "scale": "fp32", "clamp_min": "fp32",
-           "clamp_max": "fp32"}
+    types = {"x_ptr": "*fp32", "w_ptr": "*fp32", "bias_ptr": "*fp32", "part_ptr": "*fp32", "count_ptr": "*i32",
+             "out_ptr": "*fp32"}
     constexprs = {"stride_xk": 1, "stride_wk": 1, "HAS_BIAS": True, "BLOCK_M": triton.next_power_of_2(rows),
                   **{k: v for k, v in cfg.items() if k.isupper()}}
-    sig.update({name: "constexpr" for name in constexprs})
+    sig = _signature_of(mn._fma_lse_mish_few_rows_kernel, types, constexprs)
     # pointers 16-byte aligned, K and the row strides multiples of 16, as Triton specializes them at launch
     divisible = [i for i, name in enumerate(sig) if name.endswith("_ptr") or name in ("K", "stride_xm", "stride_wn")]
     src = ASTSource(fn=mn._fma_lse_mish_few_rows_kernel, signature=sig, constexprs=constexprs,
