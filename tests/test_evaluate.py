@@ -190,7 +190,8 @@ def test_the_seccomp_filter_refuses_what_it_lists_and_nothing_else(tmp_path):
               err(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)),
               err(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)),
               err(lambda: socket.socketpair()),
-              err(lambda: os.setsid()), err(lambda: os.setpgid(0, 0)))
+              err(lambda: os.setsid()), err(lambda: os.setpgid(0, 0)),
+              err(lambda: fcntl.fcntl(fd, 1024, 0)), err(lambda: fcntl.fcntl(fd, fcntl.F_GETFL)))
         """)
     if sys.platform != "linux" or os.uname().machine != "x86_64":
         pytest.skip("the numbers above are x86-64's")
@@ -199,8 +200,9 @@ def test_the_seccomp_filter_refuses_what_it_lists_and_nothing_else(tmp_path):
     import ctypes
     ctypes.CDLL(None).syscall(ctypes.c_long(241), b"lsemish_test_q")  # mq_unlink, should a regression have made it
     assert out.returncode == 0, out.stderr
-    mq, setattr_, setflags, parent, own, other, unix, udp, pair, session, group = out.stdout.split()
-    assert (mq, setattr_, setflags, parent, unix, udp, session, group) == ("EPERM",) * 8
+    mq, setattr_, setflags, parent, own, other, unix, udp, pair, session, group, lease, getfl = out.stdout.split()
+    assert (mq, setattr_, setflags, parent, unix, udp, session, group, lease) == ("EPERM",) * 9
+    assert getfl == "ok"
     assert own == "ok" and other == "ENOTTY" and pair == "ok"
 
 
@@ -252,7 +254,8 @@ def test_the_seccomp_program_answers_each_call_as_listed(arch):
     audit, column, _ = seccomp._ARCHES[arch]
     program, _ = seccomp._program(audit, column)
     refused = {nums[column] for nums in seccomp.CALLS.values() if nums[column] is not None}
-    special = {nums[column] for nums in seccomp.SELF_ONLY.values()} | {seccomp.IOCTL[1][column]}
+    special = {nums[column] for nums in seccomp.SELF_ONLY.values()} | {seccomp.IOCTL[1][column],
+                                                                       seccomp.FCNTL[1][column]}
     assert all(_bpf(program, nr, audit) == "EPERM" for nr in refused)
     assert all(_bpf(program, nr, audit) == "allow" for nr in range(600) if nr not in refused | special)
     for nums in seccomp.SELF_ONLY.values():
@@ -262,6 +265,9 @@ def test_the_seccomp_program_answers_each_call_as_listed(arch):
     for cmd in seccomp.REFUSED_IOCTLS.values():
         assert _bpf(program, ioctl, audit, (3, cmd)) == _bpf(program, ioctl, audit, (3, cmd | 0xFFFF << 32)) == "EPERM"
     assert all(_bpf(program, ioctl, audit, (3, cmd)) == "allow" for cmd in (0x80086601, 0x5401, 0x541B, 0))
+    fcntl_nr = seccomp.FCNTL[1][column]  # a lease and directory notifications refused; locks and the rest allowed
+    assert _bpf(program, fcntl_nr, audit, (3, 1024)) == _bpf(program, fcntl_nr, audit, (3, 1026)) == "EPERM"
+    assert all(_bpf(program, fcntl_nr, audit, (3, cmd)) == "allow" for cmd in (0, 1, 2, 3, 4, 5, 6, 7, 1025, 1030))
     assert _bpf(program, 15, 0x40000003) == "EPERM"  # AUDIT_ARCH_I386's chmod
     if arch == "x86_64":
         assert _bpf(program, 0x40000000 | 90, audit) == "EPERM"  # x32's chmod
@@ -710,3 +716,22 @@ def test_inputs_are_drawn_on_the_device_only_where_get_inputs_works_there():
     assert draws_on_device(Ref("cuda", False)) == (True, None)
     on, note = draws_on_device(Ref("cuda", True))
     assert not on and "drawn on the host" in note and "RuntimeError" in note
+
+
+def test_a_problem_whose_output_the_wire_cannot_carry_is_said_before_any_candidate(tmp_path):
+    # a red team's (session 15): an honest candidate of a float8 reference failed as "candidate raised WireError"
+    from lsemish.evaluate.check import run_check
+    from lsemish.problems import ProblemError
+    (tmp_path / "p.py").write_text(textwrap.dedent("""
+        import torch
+        class Model(torch.nn.Module):
+            def forward(self, x):
+                return x.to(torch.float8_e4m3fn)
+        def get_inputs():
+            return [torch.rand(4, 8)]
+        def get_init_inputs():
+            return []
+        ModelNew = Model
+        """))
+    with pytest.raises(ProblemError, match="returns a float8_e4m3fn output, which check cannot carry"):
+        run_check(str(tmp_path / "p.py"), str(tmp_path / "p.py"), trials=1, device="cpu", log=lambda m: None)

@@ -349,3 +349,23 @@ def test_nothing_a_candidate_started_outlives_a_check_killed_from_outside(tmp_pa
         time.sleep(0.1)
     assert not lingering()
     assert not [f for f in scratch if os.path.exists(f)]  # its scratch folder is gone too
+
+
+def test_a_folder_the_owner_cannot_list_is_removed_all_the_same(tmp_path):
+    # A red team's (session 15): a folder made with mode 0o300 in the scratch folder could not be emptied without
+    # root's powers (the README advises a user of its own), and its files stayed in /tmp. Run without those powers.
+    import shutil
+    import subprocess
+    import sys
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv to drop the powers that bypass a folder's mode")
+    top = tmp_path / "scratch"
+    (top / "a" / "b").mkdir(parents=True)
+    (top / "a" / "b" / "f").write_text("x")
+    os.chmod(top / "a" / "b", 0o300)
+    os.chmod(top / "a", 0o300)
+    code = f"from lsemish.evaluate.sandbox import remove_tree; print(remove_tree({str(top)!r}))"
+    r = subprocess.run([setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner", "--", sys.executable, "-c",
+                        code], capture_output=True, text=True)
+    assert r.stdout.strip() == "True" and not top.exists(), r.stderr[-1000:]

@@ -19,9 +19,10 @@ import torch
 from ..problems import PROBLEM_22, ProblemError, is_problem_22, load_problem, sizes
 from .compare import ALLCLOSE, BOTH, GOLD, compare
 from .inputs import ALL, EDGES, GATED, GOLD_RULE, KERNELBENCH, LIKE_KERNELBENCH, NAMES
-from .memory import does_not_fit, peak_bytes
+from .memory import does_not_fit, footprint, peak_bytes
 from .reference import Reference
 from .sandbox import Limits, Worker, WorkerFailed, clean, private_root, release_root
+from .wire import CARRIED
 
 
 def default_device():
@@ -103,6 +104,10 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
     too_big = does_not_fit(problem, device, known)
     if too_big:
         raise ProblemError(f"problem {problem_path} {too_big}")
+    odd = uncarried_outputs(problem)
+    if odd:  # the evaluator's limit, said before any candidate is judged by it
+        raise ProblemError(f"problem {problem_path} returns {odd}, which check cannot carry from its worker "
+                           f"(it carries {', '.join(sorted(CARRIED))})")
     # first: a problem whose own Model cannot be built is not the candidate's; its outputs stay on the device, where
     # the comparison runs (memory.check_needs counts them)
     ref = Reference(problem, seed, device, outputs_on_device=True)
@@ -140,9 +145,13 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
         report["peak_bytes"] = _peaks(report["trials"], device)
         report["log"], report["log_bytes"] = worker.log_path, worker.log_bytes
         worker.close()
-        release_root(scratch_root, keep=bool(worker.log_bytes))  # kept only for the candidate's log
+        removed = release_root(scratch_root, keep=bool(worker.log_bytes))  # kept only for the candidate's log
         if not worker.log_bytes:
             report["log"] = None
+        left = worker.left_behind or (None if removed else scratch_root)
+        if left:
+            report["left_behind"] = left
+            log(f"note: could not remove the candidate's folder {left}")
     return _finish(report, dists, plan)
 
 
@@ -195,6 +204,17 @@ def rule_for(dist, probe=False):
     fresh memory and a constant on the same memory), judged as the gated trials are; the others by allclose and
     against the float64 result, or (inputs of large or small magnitude) against it alone."""
     return ALLCLOSE if dist == KERNELBENCH and not probe else GOLD if dist in GOLD_RULE else BOTH
+
+
+def uncarried_outputs(problem):
+    """The first of the reference's output dtypes the wire cannot carry ("a float8_e4m3fn output"), from its outputs
+    on the meta device; None when all can be, or where the meta device cannot run the problem."""
+    try:
+        shapes = footprint(problem)["output_shapes"] or []
+    except Exception:
+        return None
+    odd = [s[1] for s in shapes if s is not None and s[1] not in CARRIED]
+    return f"a {odd[0]} output" if odd else None
 
 
 def draws_on_device(ref):

@@ -83,7 +83,7 @@ _LIVE = set()  # pids of this process's workers that are running, and of their g
 # the loop's step time limit, a SIGKILL, a crash), the kernel closes the pipe and the guardian kills the worker's
 # group and removes the run's folder (its scratch folder and log); a candidate's helpers outlived a killed `check`
 # under pid 1 before (a red team's, session 15). A candidate cannot signal it (Landlock's signal scoping).
-_GUARD = 'read _; kill -s KILL -- "-$0" 2>/dev/null; chmod 700 "$1" 2>/dev/null; rm -rf -- "$1"'
+_GUARD = 'read _; kill -s KILL -- "-$0" 2>/dev/null; chmod -R u+rwx -- "$1" 2>/dev/null; rm -rf -- "$1"'
 
 
 def _guardian(pgid, scratch_root):
@@ -194,12 +194,18 @@ def private_root(prefix):
 
 
 def remove_tree(path):
-    """Remove a folder that a candidate could write, however deep: shutil.rmtree recurses once per level, and a
-    candidate's 3000 nested folders raised RecursionError in the evaluating process after a correct answer (a red
-    team's, session 14). GNU rm walks any depth; rmtree is the fallback where there is no rm."""
+    """Remove a folder that a candidate could write, however deep and however its folders' modes are set; True when
+    it is gone. shutil.rmtree recurses once per level, and a candidate's 3000 nested folders raised RecursionError in
+    the evaluating process after a correct answer (a red team's, session 14): GNU rm walks any depth, rmtree is the
+    fallback where there is no rm. First every folder is made the owner's to list and change, top down (GNU chmod -R
+    changes a folder before it reads it, and follows no link): a folder made with mode 0o300 inside the scratch
+    folder could not be emptied without root's powers, and its files stayed behind (a red team's, session 15)."""
     if not os.path.lexists(path):
-        return
-    rm = shutil.which("rm")
+        return True
+    chmod, rm = shutil.which("chmod"), shutil.which("rm")
+    if chmod and os.path.isdir(path) and not os.path.islink(path):
+        subprocess.run([chmod, "-R", "u+rwx", "--", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=False)
     if rm:
         subprocess.run([rm, "-rf", "--", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     if os.path.lexists(path):
@@ -207,14 +213,17 @@ def remove_tree(path):
             shutil.rmtree(path, ignore_errors=True)
         except RecursionError:
             pass
+    return not os.path.lexists(path)
 
 
 def release_root(root, keep):
-    """The run is over: `root` readable by its owner again (it holds the logs worth keeping), or removed."""
+    """The run is over: `root` readable by its owner again (it holds the logs worth keeping), or removed. False
+    when what should be gone is not (the caller says so)."""
     if os.path.isdir(root):
         os.chmod(root, 0o700)
         if not keep:
-            remove_tree(root)
+            return remove_tree(root)
+    return True
 
 
 def scratch(scratch_root, name, gpu=None, triton_cache=None):
@@ -240,7 +249,7 @@ class Worker:
     """One candidate's process. `request(header)` sends a request and returns (reply header, tensors)."""
 
     def __init__(self, scratch_root, name, limits=Limits(), gpu=None, triton_cache=None):
-        self.limits, self.name, self._guard = limits, name, None
+        self.limits, self.name, self._guard, self.left_behind = limits, name, None, None
         if triton_cache:
             os.makedirs(triton_cache, exist_ok=True)  # Landlock can only allow a folder that exists
         self.scratch, env = scratch(scratch_root, name, gpu, triton_cache)
@@ -373,7 +382,8 @@ class Worker:
             except OSError:
                 pass
         self._drain.join(5)
-        remove_tree(self.scratch)
+        if not remove_tree(self.scratch):
+            self.left_behind = self.scratch  # the caller says so: nothing of a candidate stays unnoticed
 
     def __enter__(self):
         return self

@@ -67,6 +67,11 @@ REFUSED_IOCTLS = {
     "FS_IOC_SETVERSION": 0x40087602, "FS_IOC32_SETVERSION": 0x40047602, "FS_IOC_ENABLE_VERITY": 0x40806685,
     "FS_IOC_SET_ENCRYPTION_POLICY": 0x800C6613,
 }
+# fcntl commands refused on any file: a lease (a read lease on a file opened for reading, outside the scratch folder,
+# blocks every other process that opens it for writing until the worker dies: a red team's, session 15) and
+# directory notifications. Record locks and flock stay allowed: advisory, and Triton and torch take them.
+FCNTL = "fcntl", (72, 25)
+REFUSED_FCNTLS = {"F_SETLEASE": 1024, "F_NOTIFY": 1026}
 # Allowed on the calling process itself (first argument 0), refused on any other: limits and CPU affinity of
 # another process (a limit on the evaluating process could kill it).
 SELF_ONLY = {"prlimit64": (302, 261), "sched_setaffinity": (203, 122)}
@@ -75,33 +80,43 @@ _ARCHES = {"x86_64": (0xC000003E, 0, 317), "amd64": (0xC000003E, 0, 317), "aarch
 
 
 def _program(audit_arch, column):
-    numbers = sorted({nums[column] for nums in CALLS.values() if nums[column] is not None})
+    """The filter as classic BPF: (bytes, instruction count). Built from labelled instructions: ("ld", offset),
+    ("jeq"/"jge", k, label if true, label if false; None: the next one), ("ret", value), ("at", label)."""
+    refused = sorted({nums[column] for nums in CALLS.values() if nums[column] is not None})
     own = sorted({nums[column] for nums in SELF_ONLY.values() if nums[column] is not None})
-    commands = sorted(set(REFUSED_IOCTLS.values()))
-    n, m, c = len(numbers), len(own), len(commands)
-    # Layout: arch check, nr, x32 check, n refusals, m self-only tests, the ioctl test, ALLOW;
-    # arg0 == 0 ? ALLOW : DENY; ioctl: c refused commands, ALLOW; DENY
-    allow = 5 + n + m
-    arg_test = allow + 1
-    cmd_test = arg_test + 3
-    deny = cmd_test + 2 + c
-    insns = [(_LD_ABS_W, 0, 0, 4),                          # the architecture
-             (_JEQ_K, 0, deny - 2, audit_arch),             # another (32-bit calls through int 0x80): refused
-             (_LD_ABS_W, 0, 0, 0),                          # the call's number
-             (_JGE_K, deny - 4, 0, 0x40000000)]             # x32 calls on x86-64: refused wholesale
-    insns += [(_JEQ_K, deny - (4 + i) - 1, 0, nr) for i, nr in enumerate(numbers)]
-    insns += [(_JEQ_K, arg_test - (4 + n + j) - 1, 0, nr) for j, nr in enumerate(own)]
-    insns += [(_JEQ_K, cmd_test - (4 + n + m) - 1, 0, IOCTL[1][column])]
-    insns += [(_RET_K, 0, 0, _RET_ALLOW),
-              (_LD_ABS_W, 0, 0, 16),                        # the first argument's low word (a pid)
-              (_JEQ_K, 0, deny - (arg_test + 1) - 1, 0),    # 0: this process; another: refused
-              (_RET_K, 0, 0, _RET_ALLOW),
-              (_LD_ABS_W, 0, 0, 24)]                        # the second argument's low word (an ioctl command)
-    insns += [(_JEQ_K, deny - (cmd_test + 1 + k) - 1, 0, cmd) for k, cmd in enumerate(commands)]
-    insns += [(_RET_K, 0, 0, _RET_ALLOW),
-              (_RET_K, 0, 0, _RET_ERRNO | _EPERM)]
-    assert len(insns) == deny + 1
-    return b"".join(struct.pack("HBBI", *i) for i in insns), len(insns)
+    by_command = [(name, call[1][column], sorted(set(commands.values())))
+                  for name, call, commands in (("ioctl", IOCTL, REFUSED_IOCTLS), ("fcntl", FCNTL, REFUSED_FCNTLS))]
+    code = [("ld", 4),                                      # the architecture
+            ("jeq", audit_arch, None, "deny"),              # another (32-bit calls through int 0x80): refused
+            ("ld", 0),                                      # the call's number
+            ("jge", 0x40000000, "deny", None)]              # x32 calls on x86-64: refused wholesale
+    code += [("jeq", nr, "deny", None) for nr in refused]
+    code += [("jeq", nr, "self", None) for nr in own]
+    code += [("jeq", nr, name, None) for name, nr, _ in by_command]
+    code += [("ret", _RET_ALLOW),
+             ("at", "self"), ("ld", 16),                    # the first argument's low word (a pid)
+             ("jeq", 0, None, "deny"), ("ret", _RET_ALLOW)]  # 0: this process; another: refused
+    for name, _, commands in by_command:                    # the second argument's low word (the command)
+        code += [("at", name), ("ld", 24)] + [("jeq", cmd, "deny", None) for cmd in commands] + [("ret", _RET_ALLOW)]
+    code += [("at", "deny"), ("ret", _RET_ERRNO | _EPERM)]
+    labels, insns = {}, [c for c in code if c[0] != "at"]
+    k = 0
+    for c in code:
+        if c[0] == "at":
+            labels[c[1]] = k
+        else:
+            k += 1
+    out = []
+    for pc, c in enumerate(insns):
+        if c[0] == "ld":
+            out.append((_LD_ABS_W, 0, 0, c[1]))
+        elif c[0] == "ret":
+            out.append((_RET_K, 0, 0, c[1]))
+        else:
+            jump = [0 if target is None else labels[target] - pc - 1 for target in c[2:]]
+            assert all(0 <= j < 256 for j in jump), "a jump beyond classic BPF's reach"
+            out.append((_JEQ_K if c[0] == "jeq" else _JGE_K, jump[0], jump[1], c[1]))
+    return b"".join(struct.pack("HBBI", *i) for i in out), len(out)
 
 
 def drop_capabilities() -> str | None:

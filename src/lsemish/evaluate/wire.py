@@ -16,7 +16,7 @@ import torch
 
 MAX_HEADER = 1 << 20
 MAX_TENSOR = 1 << 38  # 256 GiB: more than any device holds
-_DTYPES = {str(d).removeprefix("torch."): d for d in (
+_DTYPES = CARRIED = {str(d).removeprefix("torch."): d for d in (
     torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.int16, torch.int8,
     torch.uint8, torch.bool, torch.complex64, torch.complex128)}
 
@@ -45,7 +45,7 @@ def _payload(t):
     second copy: a 6 GB output is copied from the device once)."""
     t = t.detach().resolve_conj().resolve_neg().to("cpu").contiguous()
     if t.dtype not in _DTYPES.values():
-        raise WireError(f"a {t.dtype} tensor cannot be sent")
+        raise WireError(f"an output of dtype {t.dtype} (it carries {', '.join(sorted(_DTYPES))})")
     return t, (memoryview(t.reshape(-1).view(torch.uint8).numpy()) if t.numel() else b"")
 
 

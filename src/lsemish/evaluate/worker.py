@@ -522,6 +522,8 @@ class Server:
                 fatal = "CUDA" in str(e) or type(e).__name__ in ("AcceleratorError", "OutOfMemoryError")
                 if isinstance(e, (SystemExit, KeyboardInterrupt)):
                     text = f"the candidate raised {type(e).__name__}({e.args[0] if e.args else ''}) during its call"
+                elif isinstance(e, self.wire.WireError):  # the evaluator's limit, not the candidate's fault
+                    text = f"the evaluator cannot carry this result back: {e}"
                 else:
                     text = f"candidate raised {_describe(e, self.candidate)}"
                 try:
