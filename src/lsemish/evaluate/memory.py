@@ -57,14 +57,15 @@ def available(device):
     return info.get("MemAvailable", 0), "this machine's RAM"
 
 
-def does_not_fit(problem, device, sizes_text):
-    """None when a check fits; else one line: what it needs, what the device has, and the sizes --set can change."""
+def does_not_fit(problem, device, sizes_text, have=None):
+    """None when a check fits; else one line: what it needs, what the device has (`have`: (bytes, where) instead of
+    what is free now), and the sizes --set can change."""
     try:
         size = footprint(problem)
     except Exception:  # get_inputs or Model cannot run on the meta device: no estimate, the check goes ahead
         return None
     need = check_needs(size)
-    have, where = available(device)
+    have, where = have or available(device)
     if need <= have:
         return None
     return (f"needs about {need / GIB:.1f} GiB for a check (inputs {size['inputs'] / GIB:.2f} GiB, parameters "

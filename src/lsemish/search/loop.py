@@ -305,7 +305,12 @@ def too_big(settings, timed):
         sets = dict(zip(("batch_size", "input_size", "hidden_size"), CPU_SHAPE))
     problem = load_problem(settings.problem or PROBLEM_22, sets)
     known = ", ".join(f"{k}={v}" for k, v in sizes(problem).items())
-    reason = does_not_fit(problem, "cuda" if timed else "cpu", known)
+    have = None
+    if timed:  # a GPU's whole memory: what is free now is shared with running evaluations, and asking would make
+        import torch  # this process a CUDA context on GPU 0
+        props = torch.cuda.get_device_properties(0)
+        have = (props.total_memory, f"a {props.name}")
+    reason = does_not_fit(problem, "cuda" if timed else "cpu", known, have)
     return reason and f"{os.path.basename(settings.problem or PROBLEM_22)} {reason}"
 
 
