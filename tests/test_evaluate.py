@@ -735,3 +735,22 @@ def test_a_problem_whose_output_the_wire_cannot_carry_is_said_before_any_candida
         """))
     with pytest.raises(ProblemError, match="returns a float8_e4m3fn output, which check cannot carry"):
         run_check(str(tmp_path / "p.py"), str(tmp_path / "p.py"), trials=1, device="cpu", log=lambda m: None)
+
+
+def test_a_workers_group_is_killed_only_while_its_number_is_still_its_own(tmp_path, monkeypatch):
+    # A reviewer's (session 15): kill() sent SIGKILL to the worker's process group after the worker had been reaped
+    # (every close() waited for it first; bench closes a worker twice), when another session leader may have its
+    # number. The worker is now reaped only by kill(), after the group's kill, and never signalled again.
+    from lsemish.evaluate import sandbox
+    from lsemish.evaluate.sandbox import Worker, private_root, release_root
+    root = private_root("lsemish-test-")
+    worker = Worker(root, "w")
+    calls = []
+    real = os.killpg
+    monkeypatch.setattr(sandbox.os, "killpg", lambda pgid, sig: (calls.append(pgid), real(pgid, sig)))
+    worker.close()  # asks it to exit, waits without reaping, then kills its group while the number is pinned
+    assert calls == [worker.proc.pid] and worker.proc.returncode is not None
+    worker.close()
+    worker.kill()
+    assert calls == [worker.proc.pid]  # nothing more, to a number that is free now
+    release_root(root, keep=False)

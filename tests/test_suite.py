@@ -224,3 +224,14 @@ def test_the_reference_shown_to_an_agent_has_the_sizes_it_is_checked_at():
     assert lines[at + 1].startswith("M = 16  # --set") and "N = 24  # --set" in text
     compile(text, "shown", "exec")  # still a module
     assert reference_start(EXAMPLES["matmul"]) == reference_start(EXAMPLES["matmul"], {})
+
+
+def test_sizes_shown_after_a_one_line_block_keep_the_module_valid():
+    # a reviewer's (session 15): `for i in range(1): M = 3` got an indented line after it, a syntax error in round 0
+    from lsemish.problems import source_with_sets
+    text = "import torch\nfor i in range(1): M = 3\nN = 4\n"
+    shown = source_with_sets(text, {"M": 16, "N": 8})
+    compile(shown, "shown", "exec")
+    scope = {}
+    exec(shown.replace("import torch\n", ""), scope)
+    assert (scope["M"], scope["N"]) == (16, 8)

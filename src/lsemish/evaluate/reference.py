@@ -77,6 +77,9 @@ class Reference:
                 wide = [a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
                 try:
                     golds = [self._kept(t) for t in _as_list(self.gold_model(*wide))]
+                except torch.OutOfMemoryError as e:  # the evaluator's limit: never a quietly weaker check from then on
+                    raise ProblemError(f"out of memory computing the float64 reference on its {named} inputs, "
+                                       f"beside the candidate's worker: {_line(e)}") from None
                 except Exception as e:  # e.g. a Model that makes float32 tensors in forward: judged without gold
                     self.gold_model, golds = None, None
                     self.gold_note = f"no float64 gold (the reference failed in float64: {_line(e)})"

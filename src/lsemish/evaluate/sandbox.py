@@ -82,7 +82,9 @@ _LIVE = set()  # pids of this process's workers that are running, and of their g
 # end of a pipe only this process holds open. When this process ends without ending the worker (killed from outside:
 # the loop's step time limit, a SIGKILL, a crash), the kernel closes the pipe and the guardian kills the worker's
 # group and removes the run's folder (its scratch folder and log); a candidate's helpers outlived a killed `check`
-# under pid 1 before (a red team's, session 15). A candidate cannot signal it (Landlock's signal scoping).
+# under pid 1 before (a red team's, session 15). A candidate cannot signal it where Landlock scopes signals (ABI 6,
+# Linux 6.12 on); on older kernels a candidate of the same user could stop it first (check's Landlock note says
+# which ABI is in force).
 _GUARD = 'read _; kill -s KILL -- "-$0" 2>/dev/null; chmod -R u+rwx -- "$1" 2>/dev/null; rm -rf -- "$1"'
 
 
@@ -286,7 +288,7 @@ class Worker:
                 log.write(f"\n[lsemish: {self.log_bytes - LOG_CAP} more bytes of output dropped]\n".encode())
 
     def _alive(self):
-        code = self.proc.poll()
+        code = self._exit_code()
         if code is not None:
             raise WorkerFailed(self._exit_text(code))
         rss = _rss_gib(self.proc.pid)
@@ -313,12 +315,12 @@ class Worker:
             self.kill()
             raise
         except wire.WireError as e:
-            code = self.proc.poll()
+            code = self._exit_code()
             if str(e) == "timeout":
                 text = f"no result within {timeout:g} s ({what}); the worker was killed"
             elif code is not None or str(e) == "closed":
-                self.proc.wait(5) if code is None else None
-                text = self._exit_text(self.proc.poll() if self.proc.poll() is not None else 0)
+                code = self._await_exit(5) if code is None else code
+                text = self._exit_text(code if code is not None else 0)
             else:
                 text = f"the worker sent a malformed reply ({e})"
             self.dead = text
@@ -334,7 +336,7 @@ class Worker:
             wire.send(self.req_w, header)
         except OSError:
             self._alive()
-            raise WorkerFailed(self._exit_text(self.proc.poll() or 0)) from None
+            raise WorkerFailed(self._exit_text(self._exit_code() or 0)) from None
         self.awaited = True  # until its reply has come: a close meanwhile (Ctrl-C) kills rather than asks
         reply = self._receive(timeout or self.limits.request_s, what or header.get("op", "request"), spin_s)
         self.awaited = False
@@ -345,6 +347,28 @@ class Worker:
             self.dead = reply[0]["error"]
             self.kill()
         return reply
+
+    def _exit_code(self):
+        """The worker's exit status (negative: the signal that ended it), or None while it runs; never reaps it. An
+        unreaped worker, a zombie once it exits, keeps its pid and so its process group's number from being
+        reused: a kill of the group after the worker was reaped could reach another process's group (a reviewer
+        killed an unrelated session leader that way, session 15)."""
+        if self.proc.returncode is not None:
+            return self.proc.returncode
+        try:
+            info = os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return self.proc.poll()
+        if info is None or info.si_pid == 0:
+            return None
+        return -info.si_status if info.si_code in (os.CLD_KILLED, os.CLD_DUMPED) else info.si_status
+
+    def _await_exit(self, timeout):
+        """Its exit status within `timeout` seconds, or None; never reaps it (see _exit_code)."""
+        deadline = time.monotonic() + timeout
+        while (code := self._exit_code()) is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return code
 
     def kill(self):
         """End the worker, its process group (which outlives a worker that exited: what it started stays in it, the
@@ -358,22 +382,23 @@ class Worker:
             os.close(self._guard_w)
             _LIVE.discard(self._guard.pid)
             self._guard = None
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
+        if self.proc.returncode is None:  # not reaped yet (only here): its group's number is still its own
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.wait()
         _LIVE.discard(self.proc.pid)
         reap_orphans()
 
     def close(self):
         """Ask the worker to exit (or, while a reply is awaited, as after Ctrl-C, do not wait for it), kill it if it
         does not, and remove its scratch folder."""
-        if self.proc.poll() is None and not self.dead and not self.awaited:
+        if self._exit_code() is None and not self.dead and not self.awaited:
             try:
                 wire.send(self.req_w, {"op": "exit"})
-                self.proc.wait(10)
-            except (OSError, subprocess.TimeoutExpired):
+                self._await_exit(10)
+            except OSError:
                 pass
         self.kill()
         for fd in (self.req_w, self.rep_r):

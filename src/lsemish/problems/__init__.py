@@ -100,17 +100,20 @@ def source_with_sets(text, sets):
     lines = text.splitlines()
     after = {}
 
-    def visit(body):
-        for node in body:
-            if isinstance(node, _BLOCKS):
-                for field in ("body", "orelse", "finalbody"):
-                    visit(getattr(node, field, None) or [])
-                for handler in getattr(node, "handlers", ()):
-                    visit(handler.body)
-            for name in sorted(_assigned(node) & set(sets)):
-                after.setdefault(node.end_lineno, []).append(
-                    " " * node.col_offset + f"{name} = {sets[name]!r}  # --set: the size it is checked and timed at")
-    visit(ast.parse(text).body)
+    def bound(node):  # the set names a module-level statement binds, in its blocks too
+        names = _assigned(node) & set(sets)
+        if isinstance(node, _BLOCKS):
+            for field in ("body", "orelse", "finalbody"):
+                for child in getattr(node, field, None) or []:
+                    names |= bound(child)
+            for handler in getattr(node, "handlers", ()):
+                for child in handler.body:
+                    names |= bound(child)
+        return names
+    for node in ast.parse(text).body:  # after the whole top-level statement, unindented: the value it ends with
+        for name in sorted(bound(node)):
+            after.setdefault(node.end_lineno, []).append(
+                f"{name} = {sets[name]!r}  # --set: the size it is checked and timed at")
     out = []
     for number, line in enumerate(lines, 1):
         out.append(line)

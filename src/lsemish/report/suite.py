@@ -20,12 +20,12 @@ def read_runs(folder):
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name, "summary.json")
         skipped = os.path.join(folder, name, "not_run.json")
-        if os.path.isfile(path):
-            with open(path) as fh:
-                runs.append((name, json.load(fh)))
-        elif os.path.isfile(skipped):
+        if os.path.isfile(skipped):  # this run's word (removed once the problem fits), over an earlier run's summary
             with open(skipped) as fh:
                 runs.append((name, {"not_run": json.load(fh).get("reason", "not run")}))
+        elif os.path.isfile(path):
+            with open(path) as fh:
+                runs.append((name, json.load(fh)))
     if not runs and os.path.isfile(os.path.join(folder, "summary.json")):  # one run: its summary.md is its report
         raise ValueError(f"report: {folder} is one loop run (its summary is {os.path.join(folder, 'summary.md')}); "
                          "report reads a folder of runs, such as a suite's --out")

@@ -406,7 +406,10 @@ def run_suite(agent, rounds, problems, out="loop-out", candidates=None, gpu=None
         name = os.path.splitext(os.path.basename(path))[0]
         own = os.path.join(candidates, os.path.basename(path)) if candidates else None
         start = own if own and os.path.exists(own) else None
-        reason = too_big(st, timed)
+        try:
+            reason = too_big(st, timed)
+        except ProblemError as e:  # its sizes break it (a --set value its own lines cannot take): it alone stops
+            reason = str(e)
         if reason:  # before any agent is asked; the report lists it as not run, with this line
             os.makedirs(os.path.join(out, name), exist_ok=True)
             with open(os.path.join(out, name, "not_run.json"), "w") as fh:
