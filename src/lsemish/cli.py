@@ -9,7 +9,6 @@ import time
 
 from .evaluate.inputs import ALL as DISTRIBUTIONS
 from .evaluate.inputs import DISTRIBUTIONS as GRAD_DISTRIBUTIONS
-from .problems.problem22 import CPU_SHAPE
 
 PRECISION_CHOICES = ("tf32", "fp32", "bf16")
 PROBLEM_HELP = "a KernelBench-format problem file (class Model, get_inputs, get_init_inputs); default: problem 22"
@@ -283,13 +282,11 @@ def main(argv=None, prog="lsemish"):
 
 def _problem_sets(args, gpu):
     """The --set overrides, with problem 22's --shape turned into its three sizes."""
-    from .problems import ProblemError, is_problem_22, parse_sets
+    from .problems import ProblemError, is_problem_22, parse_sets, problem_22_sizes
     sets = parse_sets(args.sets)
     shape = getattr(args, "shape", None)
     if is_problem_22(args.problem):
-        shape = shape or (None if gpu else CPU_SHAPE)
-        if shape:
-            sets = {**dict(zip(("batch_size", "input_size", "hidden_size"), shape)), **sets}
+        sets = problem_22_sizes(sets, shape, interpreted=not gpu)
     elif shape:
         raise ProblemError("--shape M,K,N is problem 22's; for another problem use --set NAME=VALUE")
     return sets

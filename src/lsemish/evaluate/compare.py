@@ -32,7 +32,7 @@ def _stats(got, expected, gold, tol):
     positions where both the reference and the gold are finite."""
     g, e = got.reshape(-1), expected.reshape(-1)
     ref = gold.reshape(-1) if gold is not None else None
-    total = [True, 0.0, 0.0, 0.0, False, 0.0, False, True]  # ok, max_abs, err2, gold2, nonfinite, ref_err2, special, either
+    ok, max_abs, err2, gold2, nonfinite, ref_err2, special, either = True, 0.0, 0.0, 0.0, False, 0.0, False, True
     dev = _arithmetic_device(g.numel())
     for start in range(0, g.numel(), CHUNK):
         gc, ec = (t[start:start + CHUNK].to(dev) for t in (g, e))
@@ -41,14 +41,12 @@ def _stats(got, expected, gold, tol):
         part = _finite_chunk(*wide, tol)
         if not (math.isfinite(part[1]) and math.isfinite(part[3])):  # NaN or inf in one of them (or an overflow)
             part = _any_chunk(*wide, tol)
-        total[0] &= part[0]
-        total[1] = max(total[1], part[1])
-        for k in (2, 3, 5):
-            total[k] += part[k]
-        total[4] |= part[4]
-        total[6] |= part[6]
-        total[7] &= part[7]
-    ok, max_abs, err2, gold2, nonfinite, ref_err2, special, either = total
+        ok &= part[0]
+        max_abs = max(max_abs, part[1])
+        err2, gold2, ref_err2 = err2 + part[2], gold2 + part[3], ref_err2 + part[5]
+        nonfinite |= part[4]
+        special |= part[6]
+        either &= part[7]
     rel = None if ref is None else (err2 ** 0.5) / max(gold2 ** 0.5, 1e-300)
     rel_ref = None if ref is None else (ref_err2 ** 0.5) / max(gold2 ** 0.5, 1e-300)
     return ok, max_abs, rel, nonfinite, rel_ref, special, either

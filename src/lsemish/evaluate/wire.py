@@ -16,7 +16,7 @@ import torch
 
 MAX_HEADER = 1 << 20
 MAX_TENSOR = 1 << 38  # 256 GiB: more than any device holds
-_DTYPES = CARRIED = {str(d).removeprefix("torch."): d for d in (
+CARRIED = {str(d).removeprefix("torch."): d for d in (
     torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.int16, torch.int8,
     torch.uint8, torch.bool, torch.complex64, torch.complex128)}
 
@@ -44,8 +44,8 @@ def _payload(t):
     """A tensor as a plain, contiguous CPU copy (conjugate and negative views resolved) and a view of its bytes (no
     second copy: a 6 GB output is copied from the device once)."""
     t = t.detach().resolve_conj().resolve_neg().to("cpu").contiguous()
-    if t.dtype not in _DTYPES.values():
-        raise WireError(f"an output of dtype {t.dtype} (it carries {', '.join(sorted(_DTYPES))})")
+    if t.dtype not in CARRIED.values():
+        raise WireError(f"an output of dtype {t.dtype} (it carries {', '.join(sorted(CARRIED))})")
     return t, (memoryview(t.reshape(-1).view(torch.uint8).numpy()) if t.numel() else b"")
 
 
@@ -108,7 +108,7 @@ def recv(fd, deadline=None, alive=None, spin_s=0.0):
         specs = header.get("tensors", [])
         tensors = []
         for spec in specs:
-            dtype, shape = _DTYPES[spec["dtype"]], spec["shape"]
+            dtype, shape = CARRIED[spec["dtype"]], spec["shape"]
             if not isinstance(shape, list) or any(type(s) is not int or s < 0 for s in shape):
                 raise ValueError(f"shape {shape!r} is not a list of non-negative integers")
             numel = 1

@@ -210,14 +210,14 @@ class Server:
             gc.disable()
 
     def guarded_call(self, args):
-        """(outputs, reason, extra): one call of the model with the checks around it; reason None when it counts."""
+        """(outputs, reason, how the result is packed: wire.structure): one call of the model with the checks around
+        it; reason None when it counts."""
         before = [self.clone(a) if isinstance(a, self.Tensor) else None for a in args]
         threads = {t.ident for t in threading.enumerate()}
         out = self.call(args)
         self.synchronize()
         reason, outs = self.examine(args, before, out, threads)
-        self.last_structure = self.wire.structure(out)
-        return outs, reason
+        return outs, reason, self.wire.structure(out)
 
     # --- requests ------------------------------------------------------------------------------------------------
     def op_init(self, req):
@@ -319,7 +319,7 @@ class Server:
             args = self.make_inputs(req["seed"], req["dist"], on_device=bool(req.get("on_device")))
         self.trial_args = args
         poisoned = self.poison(req.get("poison_bytes", 0))
-        outs, reason = self.guarded_call(args)
+        outs, reason, structure = self.guarded_call(args)
         if reason:
             return self.reply({"rejected": reason, "cheat": True})
         # the previous trial's outputs are held until now, so that no allocation could reuse their memory: an output
@@ -330,7 +330,7 @@ class Server:
             return self.reply({"rejected": reason, "cheat": True})
         self.trial_kept = [keep]
         # its peak memory, as the worker reports it: a figure for the reader, not for a verdict
-        self.reply({"ok": True, "peak_bytes": self.memory.peak_bytes(self.device), "structure": self.last_structure,
+        self.reply({"ok": True, "peak_bytes": self.memory.peak_bytes(self.device), "structure": structure,
                     "poisoned": poisoned}, outs)
 
     def settle(self):

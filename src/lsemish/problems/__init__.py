@@ -121,6 +121,16 @@ def source_with_sets(text, sets):
     return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 
 
+def problem_22_sizes(sets, shape=None, interpreted=False):
+    """Problem 22's sizes to set: its (M, K, N) `shape` or, where its kernels are interpreted (no GPU), the small
+    CPU_SHAPE, as batch_size, input_size and hidden_size, with `sets` over them; `sets` alone without either."""
+    from .problem22 import CPU_SHAPE
+    shape = shape or (CPU_SHAPE if interpreted else None)
+    if not shape:
+        return sets
+    return {**dict(zip(("batch_size", "input_size", "hidden_size"), shape)), **(sets or {})}
+
+
 def sizes(module) -> dict:
     """The module-level numbers a --set can override (e.g. batch_size, or M in `M, K, N = 128, 96, 80`), by name."""
     return {k: v for k, v in vars(module).items() if not k.startswith("_") and type(v) in _SETTABLE}

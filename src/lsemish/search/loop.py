@@ -298,11 +298,10 @@ def too_big(settings, timed):
     """None when a check of the problem at its sizes fits this machine (the GPU's memory, or the host's without
     one); else one line saying what it needs and which sizes --set can change. Asked before any agent is."""
     from ..evaluate.memory import does_not_fit
-    from ..problems import sizes
+    from ..problems import problem_22_sizes, sizes
     sets = settings.sets
-    if not sets and not timed and is_problem_22(settings.problem):  # its check runs at the interpreter's shape
-        from ..problems.problem22 import CPU_SHAPE
-        sets = dict(zip(("batch_size", "input_size", "hidden_size"), CPU_SHAPE))
+    if is_problem_22(settings.problem):  # the sizes its check runs at (the interpreter's shape without a GPU)
+        sets = problem_22_sizes(sets, interpreted=not timed)
     problem = load_problem(settings.problem or PROBLEM_22, sets)
     known = ", ".join(f"{k}={v}" for k, v in sizes(problem).items())
     have = None
@@ -410,15 +409,16 @@ def run_suite(agent, rounds, problems, out="loop-out", candidates=None, gpu=None
             reason = too_big(st, timed)
         except ProblemError as e:  # its sizes break it (a --set value its own lines cannot take): it alone stops
             reason = str(e)
+        not_run = os.path.join(out, name, "not_run.json")
         if reason:  # before any agent is asked; the report lists it as not run, with this line
-            os.makedirs(os.path.join(out, name), exist_ok=True)
-            with open(os.path.join(out, name, "not_run.json"), "w") as fh:
+            os.makedirs(os.path.dirname(not_run), exist_ok=True)
+            with open(not_run, "w") as fh:
                 json.dump({"problem": path, "reason": reason}, fh, indent=1)
             results[name] = f"stopped: {reason}"
             say(f"[{name}] not run: {reason}")
             return
-        if os.path.exists(os.path.join(out, name, "not_run.json")):  # it fits now (sizes set since)
-            os.remove(os.path.join(out, name, "not_run.json"))
+        if os.path.exists(not_run):  # it fits now (sizes set since)
+            os.remove(not_run)
         try:
             results[name] = _one(agent, rounds, st, start, os.path.join(out, name), gpu_spec, stage_list,
                                  agent_timeout, samples, strategy, beam, agent_concurrency, patience, pool,
