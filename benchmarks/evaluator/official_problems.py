@@ -12,7 +12,7 @@ what this machine has, without running anything.
 With --gpus N, checks are placed on the GPUs by the memory each needs (MemoryBudget), --jobs at most at once.
 
     PYTHONPATH=src python benchmarks/evaluator/official_problems.py KB_DIR OUT [--levels 1,2] [--jobs 4] [--trials 1]
-        [--gpus N [--gpu-budget 0.8]] [--deadline S] [--only SUBSTR,...]
+        [--gpus N [--gpu-budget 0.8]] [--deadline S [--resume]] [--only SUBSTR,...]
         [--sample benchmarks/evaluator/official_cpu_sample.json]
 """
 import argparse
@@ -129,6 +129,8 @@ def main():
     p.add_argument("--gpu-budget", type=float, default=0.8, help="with --gpus: the share of a GPU's memory that "
                    "the checks placed on it may need together")
     p.add_argument("--deadline", type=float, default=None, help="seconds: start no problem after this")
+    p.add_argument("--resume", action="store_true", help="keep OUT/official.jsonl's rows with a verdict and run only "
+                   "the problems it has none for (a run cut by --deadline, continued in a later call)")
     p.add_argument("--sample", default=None, help="a JSON file {problem path under KB_DIR: {size: value}}: only those "
                    "problems, each with its sizes set (benchmarks/evaluator/official_cpu_sample.json: a CPU sample "
                    "at small sizes)")
@@ -156,8 +158,19 @@ def main():
         return
     work = tempfile.mkdtemp(prefix="official-")
     deadline = time.time() + args.deadline if args.deadline else None
-    rows = []
-    with cf.ThreadPoolExecutor(args.jobs) as pool, open(os.path.join(args.out, "official.jsonl"), "w") as log:
+    jsonl = os.path.join(args.out, "official.jsonl")
+    kept = {}
+    if args.resume and os.path.exists(jsonl):
+        with open(jsonl) as fh:
+            kept = {r["problem"]: r for r in map(json.loads, fh) if r["verdict"] != "not run"}
+    key = lambda path: os.path.relpath(path, os.path.dirname(os.path.dirname(path)))  # noqa: E731 (as run_one names it)
+    order = {key(path): i for i, path in enumerate(paths)}
+    todo = [path for path in paths if key(path) not in kept]
+    print(f"{len(paths)} problems: {len(kept)} kept from {jsonl}, {len(todo)} to run", flush=True)
+    rows = list(kept.values())
+    with cf.ThreadPoolExecutor(args.jobs) as pool, open(jsonl, "w") as log:
+        for row in rows:
+            log.write(json.dumps(row) + "\n")
         def record(row):
             log.write(json.dumps(row) + "\n")
             log.flush()
@@ -167,24 +180,25 @@ def main():
         if args.gpus:
             import torch
             budget = MemoryBudget(range(args.gpus), args.gpu_budget * torch.cuda.get_device_properties(0).total_memory)
-            needs = {path: estimate(path).get("need_bytes") for path in paths}
 
         def one(path):
             if budget is None:
                 return run_one(path, args.trials, args.timeout, work, deadline, sets=sample.get(path))
-            gpu, held = budget.take(needs[path])
+            need = estimate(path).get("need_bytes")
+            gpu, held = budget.take(need)
             try:
                 return dict(run_one(path, args.trials, args.timeout, work, deadline, gpu, sample.get(path)), gpu=gpu,
-                            need_gib=None if needs[path] is None else round(needs[path] / 2**30, 2))
+                            need_gib=None if need is None else round(need / 2**30, 2))
             finally:
                 budget.give(gpu, held)
-        for row in pool.map(one, paths):
-            rows.append(row)
-            record(row)
+        for done in cf.as_completed([pool.submit(one, path) for path in todo]):  # each row kept as it ends
+            rows.append(done.result())
+            record(rows[-1])
+        rows.sort(key=lambda r: order.get(r["problem"], len(order)))
         # Several checks at once share one GPU: a memory verdict may be the neighbours' doing. Each is run again,
         # alone, and both verdicts are kept.
         for i, row in enumerate(rows):
-            if row["verdict"] != "pass" and any(w in (row["reason"] or "") for w in ("memory", "GiB free")) and not (
+            if row["verdict"] != "pass" and "alone_after" not in row and any(w in (row["reason"] or "") for w in ("memory", "GiB free")) and not (
                     deadline and time.time() + 5 > deadline):
                 path = os.path.join(args.kb_dir, row["problem"])
                 again = run_one(path, args.trials, args.timeout, work, deadline, sets=sample.get(path))
