@@ -180,11 +180,15 @@ def main():
         if args.gpus:
             import torch
             budget = MemoryBudget(range(args.gpus), args.gpu_budget * torch.cuda.get_device_properties(0).total_memory)
+            # smallest need first: the jobs wait in budget.take(), and twelve waiting behind the large elementwise
+            # problems of level 1 left the GPUs to one check each (session 16, call 3)
+            needs = dict(zip(todo, pool.map(lambda path: estimate(path).get("need_bytes"), todo)))
+            todo.sort(key=lambda path: (needs[path] is None, needs[path] or 0))
 
         def one(path):
             if budget is None:
                 return run_one(path, args.trials, args.timeout, work, deadline, sets=sample.get(path))
-            need = estimate(path).get("need_bytes")
+            need = needs[path]
             gpu, held = budget.take(need)
             try:
                 return dict(run_one(path, args.trials, args.timeout, work, deadline, gpu, sample.get(path)), gpu=gpu,
