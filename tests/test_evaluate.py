@@ -320,6 +320,52 @@ def test_malformed_and_closed_channels_are_errors():
         wire.recv(r)
 
 
+def _shared(nbytes):
+    import mmap
+
+    from lsemish.evaluate.sandbox import _shared_outputs
+    fd, size = _shared_outputs(nbytes)
+    return (fd, size), mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+
+
+def test_tensors_that_fit_cross_in_the_shared_memory_and_others_through_the_pipe():
+    # the same tensors both ways; the frame says which: a 6 GB output crossed a pipe at 0.87 GB/s (issue 26)
+    tensors = [torch.randn(3, 4), torch.randn(5).bfloat16(), torch.arange(6, dtype=torch.int64).view(2, 3),
+               torch.empty(0, 7), torch.tensor(True), torch.randn(4, 6).t(), torch.randn(3, dtype=torch.complex64)]
+    bulk, memory = _shared(4096)
+    for room, through_memory in ((memory, True), (memoryview(memory)[:64], False)):  # the second: too small
+        r, w = os.pipe()
+        wire.send(w, {"hello": 1}, tensors, room)
+        header, got = wire.recv(r, bulk=bulk)
+        assert header.get("bulk", False) is through_memory and header["hello"] == 1
+        for a, b in zip(tensors, got):
+            assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+        memory[:] = b"\xff" * len(memory)  # what the worker writes later changes nothing received
+        assert all(torch.equal(a, b) for a, b in zip(tensors, got))
+
+
+def test_the_shared_memory_cannot_change_size_and_a_bad_offset_is_a_malformed_frame():
+    (fd, size), memory = _shared(1000)
+    assert size == 1024
+    for new in (0, 1 << 30):  # a worker that shrank it would fault a reader of a mapping; one that grew it, the host
+        with pytest.raises(PermissionError):
+            os.ftruncate(fd, new)
+    for spec, why in (({"dtype": "float32", "shape": [256], "offset": 64}, "outside the shared memory"),
+                      ({"dtype": "float32", "shape": [4], "offset": -64}, "outside the shared memory"),
+                      ({"dtype": "float32", "shape": [4], "offset": "0"}, "outside the shared memory"),
+                      ({"dtype": "float32", "shape": [4]}, "outside the shared memory")):
+        r, w = os.pipe()
+        body = ('{"bulk": true, "tensors": [%s]}' % str(spec).replace("'", '"')).encode()
+        os.write(w, len(body).to_bytes(8, "big") + body)
+        with pytest.raises(wire.WireError, match=f"malformed.*{why}"):
+            wire.recv(r, bulk=(fd, size))
+    r, w = os.pipe()  # tensors in a memory this side never gave
+    body = b'{"bulk": true, "tensors": [{"dtype": "float32", "shape": [4], "offset": 0}]}'
+    os.write(w, len(body).to_bytes(8, "big") + body)
+    with pytest.raises(wire.WireError, match="malformed.*did not give"):
+        wire.recv(r)
+
+
 # --- compare --------------------------------------------------------------------------------------------------------
 
 def test_compare_uses_the_dtype_tolerance_and_names_the_output():
@@ -563,6 +609,32 @@ def test_an_exp_without_its_max_fails_on_large_inputs_and_only_there(tmp_path):
     assert "large (normal x 50)" in r["summary"] and "NaN or inf where the reference is finite" in r["reason"]
     assert [d for d, c in r["other"].items() if c["passed"] < c["planned"]] == ["scaled", "offset"]
 
+
+
+def test_a_checks_outputs_cross_in_shared_memory_and_a_candidate_cannot_resize_it(tmp_path, monkeypatch):
+    # every trial's reply puts its tensors in the worker's shared memory; a candidate that tries to shrink it (which
+    # would fault a reader of a mapping) or grow it (host memory) is refused by the seals and still judged as usual
+    seen, real = [], wire.recv
+
+    def spy(*args, **kwargs):
+        header, tensors = real(*args, **kwargs)
+        seen.append((header.get("bulk", False), len(tensors)))
+        return header, tensors
+    monkeypatch.setattr(wire, "recv", spy)
+    resize = tmp_path / "resize.py"
+    resize.write_text(open(EXAMPLES["matmul"]).read() + textwrap.dedent("""
+        import os
+        tried = []
+        for fd in range(3, 64):
+            try:
+                os.ftruncate(fd, 0)  # the shared memory among the descriptors it inherited
+            except OSError as e:
+                tried.append(type(e).__name__)
+        ModelNew = Model
+        """))
+    r = run_check(EXAMPLES["matmul"], str(resize), trials=1, log=lambda m: None)
+    assert r["verdict"] == "pass", r["reason"]
+    assert [bulk for bulk, n in seen if n] and all(bulk for bulk, n in seen if n)
 
 # --- the commitment of a timed call's outputs ---------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ from . import commit
 from .check import resolve_candidate, run_trial, start_worker, unpredictable
 from .compare import BOTH, DTYPE_TOLERANCE, compare, same_values
 from .inputs import KERNELBENCH
-from .memory import footprint
+from .memory import footprint_or_none
 from .reference import Reference
 from .sandbox import Limits, WorkerFailed, private_root, release_root, timing_cpus
 from .timing import (CPU_OVERHEAD_RATIO, CPU_WORK_SHARE, OVERHEAD_RATIO, REQUEST_RATIO, WORK_SHARE, below_its_work,
@@ -403,14 +403,6 @@ def time_checks(row, baseline, device="cuda"):
     return reason
 
 
-def sizes_of(problem):
-    """footprint() of one call on the meta device, or None where the problem cannot run there."""
-    try:
-        return footprint(problem)
-    except Exception:
-        return None
-
-
 QUEUED_MOST = {"cuda": 100, "cpu": 10}  # queued calls: many on a GPU, so that the work floor's room (a stall and
 # the protocol's cost, timing.work_floor) is small against their work; few through the interpreter, whose calls are slow
 
@@ -456,14 +448,15 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
             c.queued_calibration = calibrate_queued(w, rng, queued) if queued else None
         worker, why = start_worker(problem_path, path, sets, seed, device, limits, scratch_root,
                                    model_kwargs if path else None, compile_model=comp, name=c.label.replace(" ", "_"),
-                                   before_load=calibration, stand_in=size and size.get("output_shapes"))
+                                   before_load=calibration, stand_in=size and size.get("output_shapes"),
+                                   output_bytes=out_bytes)
         c.worker = worker or c.worker
         if worker is None:
             c.rejected = why
         return worker is not None
 
     rng = unpredictable()  # inputs and keys: a candidate that knew them could carry their answers (red team, 11)
-    size = sizes_of(problem)  # one footprint, for both: unknown outputs count as large
+    size = footprint_or_none(problem)  # one footprint, for both: unknown outputs count as large
     queued = queued_count(size, most=QUEUED_MOST[device])
     out_bytes = size["outputs"] if size is not None else None
     if device == "cuda":

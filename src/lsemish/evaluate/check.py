@@ -19,7 +19,7 @@ import torch
 from ..problems import PROBLEM_22, ProblemError, is_problem_22, load_problem, sizes
 from .compare import ALLCLOSE, BOTH, GOLD, compare
 from .inputs import ALL, EDGES, GATED, GOLD_RULE, KERNELBENCH, LIKE_KERNELBENCH, NAMES
-from .memory import does_not_fit, footprint, peak_bytes
+from .memory import does_not_fit, footprint_or_none, peak_bytes
 from .reference import Reference
 from .sandbox import Limits, Worker, WorkerFailed, clean, private_root, release_root
 from .wire import CARRIED
@@ -46,14 +46,15 @@ def resolve_candidate(problem_path, candidate):
 
 
 def start_worker(problem_path, candidate, sets, seed, device, limits, scratch_root, model_kwargs=None,
-                 compile_model=False, name="candidate", before_load=None, stand_in=None):
+                 compile_model=False, name="candidate", before_load=None, stand_in=None, output_bytes=None):
     """A worker with the candidate's ModelNew built (candidate None: the problem's own Model). Returns (worker,
     None) or (None, the one-line reason it could not be built). `before_load(worker)` runs once the worker holds the
     problem and its sandbox, before any candidate code is imported (bench's calibration), whose calls run the
     worker's stand-in model: `stand_in` (memory.footprint's output_shapes) gives its outputs the reference's shapes,
-    so that the protocol's cost that grows with the outputs (their commitment) is in the calibration."""
+    so that the protocol's cost that grows with the outputs (their commitment) is in the calibration.
+    `output_bytes`: the reference's outputs per call (the size of the memory they cross in: sandbox.Worker)."""
     try:
-        worker = Worker(scratch_root, name, limits, triton_cache=limits.triton_cache)
+        worker = Worker(scratch_root, name, limits, triton_cache=limits.triton_cache, output_bytes=output_bytes)
     except WorkerFailed as e:
         return None, str(e)
     try:
@@ -101,10 +102,11 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
         dists = tuple(d for d in dists if d != EDGES)
     candidate = resolve_candidate(problem_path, candidate)
     known = ", ".join(f"{k}={v}" for k, v in sizes(problem).items())
-    too_big = does_not_fit(problem, device, known)
+    size = footprint_or_none(problem)  # once: the fit, the dtypes it carries, the worker's shared output memory
+    too_big = does_not_fit(size, device, known)
     if too_big:
         raise ProblemError(f"problem {problem_path} {too_big}")
-    odd = uncarried_outputs(problem)
+    odd = uncarried_outputs(size)
     if odd:  # the evaluator's limit, said before any candidate is judged by it
         raise ProblemError(f"problem {problem_path} returns {odd}, which check cannot carry from its worker "
                            f"(it carries {', '.join(sorted(CARRIED))})")
@@ -117,7 +119,8 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
     scratch_root = private_root("lsemish-check-")
     report = {"problem": problem_path, "candidate": candidate, "device": device, "sets": sets or {},
               "verdict": "fail", "reason": None, "trials": [], "landlock": None, "log": None}
-    worker, why = start_worker(problem_path, candidate, sets, seed, device, limits, scratch_root, model_kwargs)
+    worker, why = start_worker(problem_path, candidate, sets, seed, device, limits, scratch_root, model_kwargs,
+                               output_bytes=size and size["outputs"])
     if worker is None:
         release_root(scratch_root, keep=False)
         report["reason"] = why
@@ -206,13 +209,11 @@ def rule_for(dist, probe=False):
     return ALLCLOSE if dist == KERNELBENCH and not probe else GOLD if dist in GOLD_RULE else BOTH
 
 
-def uncarried_outputs(problem):
+def uncarried_outputs(size):
     """The first of the reference's output dtypes the wire cannot carry ("a float8_e4m3fn output"), from its outputs
-    on the meta device; None when all can be, or where the meta device cannot run the problem."""
-    try:
-        shapes = footprint(problem)["output_shapes"] or []
-    except Exception:
-        return None
+    on the meta device (`size`: memory.footprint_or_none's); None when all can be, or where the meta device cannot
+    run the problem."""
+    shapes = (size or {}).get("output_shapes") or []
     odd = [s[1] for s in shapes if s is not None and s[1] not in CARRIED]
     return f"a {odd[0]} output" if odd else None
 

@@ -31,6 +31,14 @@ def footprint(problem, seed=0):
     return {"inputs": _nbytes(args), "params": params, "outputs": outputs, "output_shapes": shapes}
 
 
+def footprint_or_none(problem):
+    """footprint(), or None where the problem cannot run on the meta device (get_inputs or Model fail there)."""
+    try:
+        return footprint(problem)
+    except Exception:
+        return None
+
+
 def check_needs(size):
     """Bytes a check holds at once: the worker (parameters, inputs and their copy for the input check, outputs and
     as much poison) and the trusted side (reference and float64 gold: parameters, inputs, outputs, three times)."""
@@ -57,12 +65,11 @@ def available(device):
     return info.get("MemAvailable", 0), "this machine's RAM"
 
 
-def does_not_fit(problem, device, sizes_text, have=None):
+def does_not_fit(size, device, sizes_text, have=None):
     """None when a check fits; else one line: what it needs, what the device has (`have`: (bytes, where) instead of
-    what is free now), and the sizes --set can change."""
-    try:
-        size = footprint(problem)
-    except Exception:  # get_inputs or Model cannot run on the meta device: no estimate, the check goes ahead
+    what is free now), and the sizes --set can change. `size`: footprint_or_none(problem) (None: no estimate, the
+    check goes ahead)."""
+    if size is None:
         return None
     need = check_needs(size)
     have, where = have or available(device)

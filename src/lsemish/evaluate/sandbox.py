@@ -111,6 +111,29 @@ def _widen(fd):
         pass
 
 
+F_ADD_SEALS, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW = 1033, 1, 2, 4
+
+
+def _shared_outputs(nbytes):
+    """(fd, size): a memfd of `nbytes` (rounded up to wire.BULK_ALIGN) whose size is sealed, for a worker's outputs
+    (wire.send's `bulk`); None for no outputs or where memfds are unavailable (its replies then carry their bytes
+    through the pipe, as every reply did before). Nothing is allocated until the worker writes."""
+    if not nbytes or not hasattr(os, "memfd_create"):
+        return None
+    size = -(-int(nbytes) // wire.BULK_ALIGN) * wire.BULK_ALIGN
+    try:
+        fd = os.memfd_create("lsemish-outputs", os.MFD_ALLOW_SEALING | os.MFD_CLOEXEC)  # its worker only
+    except OSError:
+        return None
+    try:
+        os.ftruncate(fd, size)
+        fcntl.fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)  # no fault, no growth, for good
+    except OSError:
+        os.close(fd)
+        return None
+    return fd, size
+
+
 def _parents():
     """{pid: parent pid} of every process now (from /proc)."""
     table = {}
@@ -250,7 +273,9 @@ def scratch(scratch_root, name, gpu=None, triton_cache=None):
 class Worker:
     """One candidate's process. `request(header)` sends a request and returns (reply header, tensors)."""
 
-    def __init__(self, scratch_root, name, limits=Limits(), gpu=None, triton_cache=None):
+    def __init__(self, scratch_root, name, limits=Limits(), gpu=None, triton_cache=None, output_bytes=None):
+        """`output_bytes`: the reference's outputs per call, where known (memory.footprint): the size of the shared
+        memory its replies' tensors cross in (wire.py); None: through the pipe."""
         self.limits, self.name, self._guard, self.left_behind = limits, name, None, None
         if triton_cache:
             os.makedirs(triton_cache, exist_ok=True)  # Landlock can only allow a folder that exists
@@ -260,11 +285,13 @@ class Worker:
         req_r, self.req_w = os.pipe()
         self.rep_r, rep_w = os.pipe()
         _widen(rep_w)
+        self.bulk = _shared_outputs(output_bytes)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lsemish.evaluate.worker", "--requests", str(req_r), "--replies", str(rep_w),
              "--scratch", self.scratch] + (["--writable", triton_cache] if triton_cache else [])
-            + (["--cpus", ",".join(map(str, limits.cpus))] if limits.cpus else []),
-            cwd=self.scratch, env=env, pass_fds=(req_r, rep_w),
+            + (["--cpus", ",".join(map(str, limits.cpus))] if limits.cpus else [])
+            + (["--outputs", str(self.bulk[0])] if self.bulk else []),
+            cwd=self.scratch, env=env, pass_fds=(req_r, rep_w) + ((self.bulk[0],) if self.bulk else ()),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         _LIVE.add(self.proc.pid)
         os.close(req_r)
@@ -309,7 +336,7 @@ class Worker:
         if self.dead:
             raise WorkerFailed(self.dead)
         try:
-            return wire.recv(self.rep_r, time.monotonic() + timeout, self._alive, spin_s)
+            return wire.recv(self.rep_r, time.monotonic() + timeout, self._alive, spin_s, self.bulk)
         except WorkerFailed as e:
             self.dead = str(e)
             self.kill()
@@ -401,7 +428,7 @@ class Worker:
             except OSError:
                 pass
         self.kill()
-        for fd in (self.req_w, self.rep_r):
+        for fd in (self.req_w, self.rep_r) + ((self.bulk[0],) if self.bulk else ()):
             try:
                 os.close(fd)
             except OSError:

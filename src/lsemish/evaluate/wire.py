@@ -3,6 +3,13 @@
 A frame is 8 bytes of header length (big-endian), the header as UTF-8 JSON, then the bytes of each tensor the header
 lists under "tensors" ({"dtype", "shape"}), contiguous, in order. Nothing in a frame can run code when it is read:
 the trusted side reads whatever a candidate's worker sends with `recv`, which rebuilds plain CPU tensors.
+
+A worker may also hold the trusted side's shared output memory (a sealed memfd of fixed size, sandbox.Worker): a
+reply whose tensors fit in it together puts them there, each at the "offset" its spec names, and the frame carries no
+bytes ("bulk": true). A pipe moved a 6.4 GB output at 0.87 GB/s on an H200 machine (7.4 s of a 13.5 s trial, issue
+26); through the memory it is one copy on each side. The trusted side reads the memory with preadv into its own
+tensors before the reply counts as received: what the worker writes there later changes nothing it judged, and a
+read past the end is a short read (a malformed frame), never a fault.
 """
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ import torch
 
 MAX_HEADER = 1 << 20
 MAX_TENSOR = 1 << 38  # 256 GiB: more than any device holds
+BULK_ALIGN = 64  # each tensor's offset in the shared output memory
 CARRIED = {str(d).removeprefix("torch."): d for d in (
     torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.int16, torch.int8,
     torch.uint8, torch.bool, torch.complex64, torch.complex128)}
@@ -49,9 +57,36 @@ def _payload(t):
     return t, (memoryview(t.reshape(-1).view(torch.uint8).numpy()) if t.numel() else b"")
 
 
-def send(fd, header: dict, tensors=()):
-    """Write one frame: header (made JSON) and the tensors' bytes. Everything is converted before the first byte
-    is written, so that a tensor that cannot be sent leaves no half-written frame."""
+def _bulk_layout(tensors, size):
+    """The tensors (plain, contiguous, on their own device) and each one's offset in a shared memory of `size`
+    bytes, or None where they do not fit in it together."""
+    plain, offsets, end = [], [], 0
+    for t in tensors:
+        t = t.detach().resolve_conj().resolve_neg().contiguous()
+        if t.dtype not in CARRIED.values():
+            raise WireError(f"an output of dtype {t.dtype} (it carries {', '.join(sorted(CARRIED))})")
+        plain.append(t)
+        offsets.append(end)
+        end += -(-t.numel() * t.element_size() // BULK_ALIGN) * BULK_ALIGN
+    return (plain, offsets) if end <= size else None
+
+
+def send(fd, header: dict, tensors=(), bulk=None):
+    """Write one frame: header (made JSON) and the tensors' bytes, or, with `bulk` (the shared output memory, a
+    writable mmap) where they fit there, the tensors copied into it and their offsets in the header. Everything is
+    converted before the first byte is written, so that a tensor that cannot be sent leaves no half-written frame."""
+    layout = _bulk_layout(tensors, len(bulk)) if bulk is not None and tensors else None
+    if layout is not None:
+        specs = []
+        for t, offset in zip(*layout):
+            nbytes = t.numel() * t.element_size()
+            if nbytes:  # straight from the device into the shared memory: one copy
+                torch.frombuffer(bulk, dtype=torch.uint8, count=nbytes, offset=offset).view(t.dtype).view(
+                    t.shape).copy_(t)
+            specs.append({"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape), "offset": offset})
+        body = json.dumps(dict(header, tensors=specs, bulk=True)).encode()
+        _write_all(fd, struct.pack(">Q", len(body)) + body)
+        return
     parts = [_payload(t) for t in tensors]
     header = dict(header, tensors=[{"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape)}
                                    for t, _ in parts])
@@ -92,11 +127,25 @@ def _read_exact(fd, n, deadline, alive, spin_s=0.0):
     return bytes(data)
 
 
-def recv(fd, deadline=None, alive=None, spin_s=0.0):
+def _read_bulk(bulk, offset, view):
+    """Fill `view` from the shared output memory `bulk` ((fd, size)) at `offset`: preadv, so that a worker that
+    changed the memory's size cannot fault this process (the size is sealed; a short read is a malformed frame)."""
+    fd, size = bulk
+    if type(offset) is not int or offset < 0 or offset + len(view) > size:
+        raise ValueError(f"offset {offset!r} of a {len(view)}-byte tensor outside the shared memory of {size} bytes")
+    got = 0
+    while got < len(view):
+        read = os.preadv(fd, [view[got:got + (1 << 30)]], offset + got)
+        if not read:
+            raise ValueError("the shared memory ended early")
+        got += read
+
+
+def recv(fd, deadline=None, alive=None, spin_s=0.0, bulk=None):
     """(header, [tensors]) of the next frame; WireError on end of stream, a malformed frame, or the deadline
     (time.monotonic()) passing; `alive()` is called while waiting and may raise to stop the wait. `spin_s`: poll
     busily for the frame's start this long before sleeping in select (a timed request's reply, whose arrival
-    time is a measurement)."""
+    time is a measurement). `bulk`: (fd, size) of the shared output memory the sender may put tensors in."""
     (size,) = struct.unpack(">Q", _read_exact(fd, 8, deadline, alive, spin_s))
     if size > MAX_HEADER:
         raise WireError(f"malformed frame (header of {size} bytes)")
@@ -121,7 +170,11 @@ def recv(fd, deadline=None, alive=None, spin_s=0.0):
                 flat = torch.empty(nbytes, dtype=torch.uint8)
             except (RuntimeError, MemoryError):
                 raise ValueError(f"no memory for a tensor of {nbytes} bytes") from None
-            if nbytes:
+            if nbytes and header.get("bulk") is True:
+                if bulk is None:
+                    raise ValueError("tensors in a shared memory this side did not give")
+                _read_bulk(bulk, spec.get("offset"), memoryview(flat.numpy()))
+            elif nbytes:
                 _read_into(fd, memoryview(flat.numpy()), deadline, alive)
             tensors.append(flat.view(dtype).reshape(shape))
     except (ValueError, KeyError, TypeError, RecursionError) as e:  # whatever the bytes are, never a crash here

@@ -95,12 +95,12 @@ def _describe(exc, path):
 
 
 class Server:
-    def __init__(self, requests, replies, landlock_note):
+    def __init__(self, requests, replies, landlock_note, bulk=None):
         import torch
 
         from . import commit, inputs, memory, wire
         self.torch, self.wire, self.inputs, self.commit, self.memory = torch, wire, inputs, commit, memory
-        self.requests, self.replies = requests, replies
+        self.requests, self.replies, self.bulk = requests, replies, bulk
         self.landlock_note = landlock_note
         # Taken before any candidate code runs; a candidate that replaces the originals does not change these.
         self.sync = torch.cuda.synchronize
@@ -121,7 +121,7 @@ class Server:
         if self.replies is None:  # profile mode: no channel, the last reply is kept
             self.last_reply = header
             return
-        self.wire.send(self.replies, header, tensors)
+        self.wire.send(self.replies, header, tensors, self.bulk)
 
     def synchronize(self):
         if self.device == "cuda":
@@ -569,6 +569,14 @@ def profile_once(server, spec):
     return 0
 
 
+def _shared(fd):
+    """The trusted side's shared output memory, mapped for writing (None: replies carry their bytes)."""
+    if fd is None:
+        return None
+    import mmap
+    return mmap.mmap(fd, os.fstat(fd).st_size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lsemish.evaluate.worker")
     parser.add_argument("--requests", type=int)
@@ -578,6 +586,7 @@ def main(argv=None):
     parser.add_argument("--writable", action="append", default=[], help="another folder it may write (a shared "
                         "Triton cache)")
     parser.add_argument("--cpus", help="the CPUs to run on, comma-separated (a timed worker: see sandbox.timing_cpus)")
+    parser.add_argument("--outputs", type=int, help="the shared memory its replies' tensors go in (wire.py)")
     args = parser.parse_args(argv)
     if args.cpus:
         os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})
@@ -592,7 +601,7 @@ def main(argv=None):
         import triton.testing  # noqa: F401
     except ImportError:
         pass
-    server = Server(args.requests, args.replies, note)
+    server = Server(args.requests, args.replies, note, _shared(args.outputs))
     if args.profile:
         import json
         code = profile_once(server, json.loads(args.profile))

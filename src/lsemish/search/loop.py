@@ -297,7 +297,7 @@ def _settings_and_pool(problems, sets, trials, step_timeout, call_timeout, gpus,
 def too_big(settings, timed):
     """None when a check of the problem at its sizes fits this machine (the GPU's memory, or the host's without
     one); else one line saying what it needs and which sizes --set can change. Asked before any agent is."""
-    from ..evaluate.memory import does_not_fit
+    from ..evaluate.memory import does_not_fit, footprint_or_none
     from ..problems import problem_22_sizes, sizes
     sets = settings.sets
     if is_problem_22(settings.problem):  # the sizes its check runs at (the interpreter's shape without a GPU)
@@ -309,7 +309,7 @@ def too_big(settings, timed):
         import torch  # this process a CUDA context on GPU 0
         props = torch.cuda.get_device_properties(0)
         have = (props.total_memory, f"a {props.name}")
-    reason = does_not_fit(problem, "cuda" if timed else "cpu", known, have)
+    reason = does_not_fit(footprint_or_none(problem), "cuda" if timed else "cpu", known, have)
     return reason and f"{os.path.basename(settings.problem or PROBLEM_22)} {reason}"
 
 
