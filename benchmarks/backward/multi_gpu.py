@@ -89,6 +89,7 @@ def _trace(rank, dist, sharded, x, g, folder, shape):
             with torch.no_grad():
                 sharded(x)
         torch.cuda.synchronize()
+        sharded.zero_grad(set_to_none=True)  # as the timed steps: no add into gradients left by them (multi-gpu-2)
         sharded(xs).backward(g)
         torch.cuda.synchronize()
     name = f"{'x'.join(map(str, shape))}-rank{rank}"
