@@ -129,8 +129,9 @@ def main():
     p.add_argument("--gpu-budget", type=float, default=0.8, help="with --gpus: the share of a GPU's memory that "
                    "the checks placed on it may need together")
     p.add_argument("--deadline", type=float, default=None, help="seconds: start no problem after this")
-    p.add_argument("--resume", action="store_true", help="keep OUT/official.jsonl's rows with a verdict and run only "
-                   "the problems it has none for (a run cut by --deadline, continued in a later call)")
+    p.add_argument("--resume", action="store_true", help="keep OUT/official.jsonl's pass and fail verdicts and run the "
+                   "other problems (not run, no verdict within --timeout, out of memory beside others): a run cut by "
+                   "--deadline, continued in a later call")
     p.add_argument("--sample", default=None, help="a JSON file {problem path under KB_DIR: {size: value}}: only those "
                    "problems, each with its sizes set (benchmarks/evaluator/official_cpu_sample.json: a CPU sample "
                    "at small sizes)")
@@ -162,7 +163,8 @@ def main():
     kept = {}
     if args.resume and os.path.exists(jsonl):
         with open(jsonl) as fh:
-            kept = {r["problem"]: r for r in map(json.loads, fh) if r["verdict"] != "not run"}
+            kept = {r["problem"]: r for r in map(json.loads, fh)}
+        kept = {k: r for k, r in kept.items() if r["verdict"] in ("pass", "fail")}  # the last row of each: a verdict
     key = lambda path: os.path.relpath(path, os.path.dirname(os.path.dirname(path)))  # noqa: E731 (as run_one names it)
     order = {key(path): i for i, path in enumerate(paths)}
     todo = [path for path in paths if key(path) not in kept]
