@@ -348,6 +348,8 @@ class Worker:
             elif code is not None or str(e) == "closed":
                 code = self._await_exit(5) if code is None else code
                 text = self._exit_text(code if code is not None else 0)
+            elif str(e).startswith("no memory here"):
+                text = f"its reply could not be received: {e} (the trusted process's host memory)"
             else:
                 text = f"the worker sent a malformed reply ({e})"
             self.dead = text

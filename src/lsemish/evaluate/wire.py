@@ -127,12 +127,20 @@ def _read_exact(fd, n, deadline, alive, spin_s=0.0):
     return bytes(data)
 
 
+def _in_bulk(bulk, offset, nbytes):
+    """ValueError unless `nbytes` at `offset` lie inside the shared output memory `bulk` ((fd, size)) this side
+    gave: asked before anything is allocated for them."""
+    if bulk is None:
+        raise ValueError("tensors in a shared memory this side did not give")
+    if type(offset) is not int or offset < 0 or offset + nbytes > bulk[1]:
+        raise ValueError(f"offset {offset!r} of a {nbytes}-byte tensor outside the shared memory of {bulk[1]} bytes")
+
+
 def _read_bulk(bulk, offset, view):
-    """Fill `view` from the shared output memory `bulk` ((fd, size)) at `offset`: preadv, so that a worker that
-    changed the memory's size cannot fault this process (the size is sealed; a short read is a malformed frame)."""
-    fd, size = bulk
-    if type(offset) is not int or offset < 0 or offset + len(view) > size:
-        raise ValueError(f"offset {offset!r} of a {len(view)}-byte tensor outside the shared memory of {size} bytes")
+    """Fill `view` from the shared output memory `bulk` at `offset` (checked by _in_bulk): preadv, so that a worker
+    that changed the memory's size cannot fault this process (the size is sealed; a short read is a malformed
+    frame)."""
+    fd, _ = bulk
     got = 0
     while got < len(view):
         read = os.preadv(fd, [view[got:got + (1 << 30)]], offset + got)
@@ -166,14 +174,15 @@ def recv(fd, deadline=None, alive=None, spin_s=0.0, bulk=None):
             nbytes = numel * torch.empty((), dtype=dtype).element_size()
             if nbytes > MAX_TENSOR:
                 raise ValueError(f"a tensor of {nbytes} bytes")
+            in_bulk = nbytes and header.get("bulk") is True
+            if in_bulk:
+                _in_bulk(bulk, spec.get("offset"), nbytes)
             try:  # read straight into the tensor's memory: no list of chunks joined, no second copy
                 flat = torch.empty(nbytes, dtype=torch.uint8)
-            except (RuntimeError, MemoryError):
-                raise ValueError(f"no memory for a tensor of {nbytes} bytes") from None
-            if nbytes and header.get("bulk") is True:
-                if bulk is None:
-                    raise ValueError("tensors in a shared memory this side did not give")
-                _read_bulk(bulk, spec.get("offset"), memoryview(flat.numpy()))
+            except (RuntimeError, MemoryError):  # this machine's shortage, not a malformed frame: said as such
+                raise WireError(f"no memory here for a reply's tensor of {nbytes / 2**30:.2f} GiB") from None
+            if in_bulk:
+                _read_bulk(bulk, spec["offset"], memoryview(flat.numpy()))
             elif nbytes:
                 _read_into(fd, memoryview(flat.numpy()), deadline, alive)
             tensors.append(flat.view(dtype).reshape(shape))
