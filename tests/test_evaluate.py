@@ -636,6 +636,31 @@ def test_a_checks_outputs_cross_in_shared_memory_and_a_candidate_cannot_resize_i
     assert r["verdict"] == "pass", r["reason"]
     assert [bulk for bulk, n in seen if n] and all(bulk for bulk, n in seen if n)
 
+
+def test_memory_held_in_memory_files_counts_against_the_workers_limit(tmp_path):
+    # a red team's (session 16): 2 GiB written into memfds with write() passed under a 1 GiB limit, since the limit
+    # read the worker's resident set alone; here 1 GiB under a limit of 1 GiB, the worker's own ~0.3 GiB beside it
+    hoard = tmp_path / "hoard.py"
+    hoard.write_text(open(EXAMPLES["matmul"]).read() + textwrap.dedent("""
+        import os, time
+        HOARD = []
+        for _ in range(4):
+            fd = os.memfd_create("hoard")
+            for _ in range(16):
+                os.write(fd, b"\x01" * (1 << 24))
+            HOARD.append(fd)
+
+
+        class ModelNew(Model):
+            def forward(self, *args):
+                time.sleep(0.6)  # a call long enough for the limit to be read while it runs
+                return super().forward(*args)
+        """))
+    r = run_check(EXAMPLES["matmul"], str(hoard), trials=1, dists=("kernelbench",), limits=Limits(host_gib=1.0),
+                  log=lambda m: None)
+    assert r["verdict"] == "fail" and "over its limit of 1 GiB" in r["reason"], r["reason"]
+    assert "memory files" in r["reason"]
+
 # --- the commitment of a timed call's outputs ---------------------------------------------------------------------
 
 def test_a_digest_accepts_what_allclose_accepts_and_nothing_far_from_it():

@@ -208,6 +208,55 @@ def _rss_gib(pid):
     return 0.0
 
 
+def _group(pgid):
+    """The pids of process group `pgid` now (from /proc/PID/stat: the fields after the name's last parenthesis)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if len(fields) > 2 and fields[2] == str(pgid):
+                members.append(int(entry))
+    return members
+
+
+def _memory_files(pid, seen, skip):
+    """Bytes of the memory files (memfds) process `pid` holds open that are not in `seen` ((device, inode), updated)
+    or `skip`: memory no resident set shows while it is not mapped."""
+    total = 0
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0
+    for fd in fds:
+        path = f"/proc/{pid}/fd/{fd}"
+        try:
+            if not os.readlink(path).startswith("/memfd:"):
+                continue
+            st = os.stat(path)
+        except OSError:
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key not in seen and key not in skip:
+            seen.add(key)
+            total += st.st_blocks * 512
+    return total
+
+
+def held_gib(pgid, skip=()):
+    """Host memory a worker's process group holds: each member's resident set and the memfds any of them holds open,
+    each once (`skip`: (device, inode) of files counted elsewhere: the shared output memory, mapped, so in the
+    worker's resident set). A red team held 2 GiB in memfds written with write() under a 1 GiB limit (session 16):
+    never mapped, so in no resident set; a helper process's memory was in none of the worker's either."""
+    seen, total = set(), 0
+    for pid in _group(pgid):
+        total += _rss_gib(pid) * 2**30 + _memory_files(pid, seen, skip)
+    return total / 2**30
+
+
 def private_root(prefix):
     """A run's folder for its workers' scratch folders and logs, which no worker can list: mode 0o300 (its owner may
     create and enter, not read; a worker has no capability to override that). So a worker cannot see that another
@@ -286,6 +335,7 @@ class Worker:
         self.rep_r, rep_w = os.pipe()
         _widen(rep_w)
         self.bulk = _shared_outputs(output_bytes)
+        self._own_files = {(st.st_dev, st.st_ino) for st in ([os.fstat(self.bulk[0])] if self.bulk else [])}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lsemish.evaluate.worker", "--requests", str(req_r), "--replies", str(rep_w),
              "--scratch", self.scratch] + (["--writable", triton_cache] if triton_cache else [])
@@ -318,10 +368,11 @@ class Worker:
         code = self._exit_code()
         if code is not None:
             raise WorkerFailed(self._exit_text(code))
-        rss = _rss_gib(self.proc.pid)
-        if rss > self.limits.host_gib:
+        held = held_gib(self.proc.pid, self._own_files)  # its group's number is its pid (a new session)
+        if held > self.limits.host_gib:
             self.kill()
-            raise WorkerFailed(f"used {rss:.1f} GiB of host memory, over its limit of {self.limits.host_gib:g} GiB")
+            raise WorkerFailed(f"used {held:.1f} GiB of host memory (its processes and the memory files they hold), "
+                               f"over its limit of {self.limits.host_gib:g} GiB")
 
     def _exit_text(self, code):
         if code < 0:
@@ -369,9 +420,11 @@ class Worker:
         self.awaited = True  # until its reply has come: a close meanwhile (Ctrl-C) kills rather than asks
         reply = self._receive(timeout or self.limits.request_s, what or header.get("op", "request"), spin_s)
         self.awaited = False
-        for key in ("error", "rejected"):  # the worker's words: one line, printable, bounded
-            if key in reply[0]:
-                reply[0][key] = clean(reply[0][key])
+        if reply[0].get("fatal") and "error" not in reply[0]:  # every caller reads a fatal reply's "error"
+            reply[0]["error"] = ""
+        for key in ("error", "rejected"):  # the worker's words: one line, printable, bounded, never empty (a
+            if key in reply[0]:  # forged {"rejected": ""} crashed check with a KeyError: red team, session 16)
+                reply[0][key] = clean(reply[0][key]).strip() or f"its reply said {key!r} with no reason"
         if reply[0].get("fatal"):
             self.dead = reply[0]["error"]
             self.kill()

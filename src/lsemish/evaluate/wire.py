@@ -127,17 +127,23 @@ def _read_exact(fd, n, deadline, alive, spin_s=0.0):
     return bytes(data)
 
 
-def _in_bulk(bulk, offset, nbytes):
-    """ValueError unless `nbytes` at `offset` lie inside the shared output memory `bulk` ((fd, size)) this side
-    gave: asked before anything is allocated for them."""
+def _check_bulk(bulk, ranges):
+    """ValueError unless every (offset, nbytes) lies inside the shared output memory `bulk` ((fd, size)) this side
+    gave and no two overlap: a frame's tensors then never add up to more than that memory (a red team named the
+    whole memory 20,000 times in one header, and this side allocated a copy for each: session 16). Asked before
+    anything is allocated."""
     if bulk is None:
         raise ValueError("tensors in a shared memory this side did not give")
-    if type(offset) is not int or offset < 0 or offset + nbytes > bulk[1]:
-        raise ValueError(f"offset {offset!r} of a {nbytes}-byte tensor outside the shared memory of {bulk[1]} bytes")
+    end = 0
+    for offset, nbytes in sorted(ranges, key=lambda r: (r[0] if type(r[0]) is int else -1)):
+        if type(offset) is not int or offset < end or offset + nbytes > bulk[1]:
+            raise ValueError(f"offset {offset!r} of a {nbytes}-byte tensor outside the shared memory of {bulk[1]} "
+                             "bytes or overlapping another")
+        end = offset + nbytes
 
 
 def _read_bulk(bulk, offset, view):
-    """Fill `view` from the shared output memory `bulk` at `offset` (checked by _in_bulk): preadv, so that a worker
+    """Fill `view` from the shared output memory `bulk` at `offset` (checked by _check_bulk): preadv, so that a worker
     that changed the memory's size cannot fault this process (the size is sealed; a short read is a malformed
     frame)."""
     fd, _ = bulk
@@ -162,9 +168,8 @@ def recv(fd, deadline=None, alive=None, spin_s=0.0, bulk=None):
         header = json.loads(raw_header)
         if not isinstance(header, dict) or not isinstance(header.get("tensors", []), list):
             raise ValueError("the header is not an object with a list of tensors")
-        specs = header.get("tensors", [])
-        tensors = []
-        for spec in specs:
+        specs, in_bulk = [], header.get("bulk") is True
+        for spec in header.get("tensors", []):
             dtype, shape = CARRIED[spec["dtype"]], spec["shape"]
             if not isinstance(shape, list) or any(type(s) is not int or s < 0 for s in shape):
                 raise ValueError(f"shape {shape!r} is not a list of non-negative integers")
@@ -174,15 +179,17 @@ def recv(fd, deadline=None, alive=None, spin_s=0.0, bulk=None):
             nbytes = numel * torch.empty((), dtype=dtype).element_size()
             if nbytes > MAX_TENSOR:
                 raise ValueError(f"a tensor of {nbytes} bytes")
-            in_bulk = nbytes and header.get("bulk") is True
-            if in_bulk:
-                _in_bulk(bulk, spec.get("offset"), nbytes)
+            specs.append((dtype, shape, nbytes, spec.get("offset") if in_bulk else None))
+        if in_bulk:
+            _check_bulk(bulk, [(offset, nbytes) for _, _, nbytes, offset in specs if nbytes])
+        tensors = []
+        for dtype, shape, nbytes, offset in specs:
             try:  # read straight into the tensor's memory: no list of chunks joined, no second copy
                 flat = torch.empty(nbytes, dtype=torch.uint8)
             except (RuntimeError, MemoryError):  # this machine's shortage, not a malformed frame: said as such
                 raise WireError(f"no memory here for a reply's tensor of {nbytes / 2**30:.2f} GiB") from None
-            if in_bulk:
-                _read_bulk(bulk, spec["offset"], memoryview(flat.numpy()))
+            if in_bulk and nbytes:
+                _read_bulk(bulk, offset, memoryview(flat.numpy()))
             elif nbytes:
                 _read_into(fd, memoryview(flat.numpy()), deadline, alive)
             tensors.append(flat.view(dtype).reshape(shape))
