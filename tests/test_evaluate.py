@@ -344,6 +344,19 @@ def test_tensors_that_fit_cross_in_the_shared_memory_and_others_through_the_pipe
         assert all(torch.equal(a, b) for a, b in zip(tensors, got))
 
 
+def test_the_shared_memory_holds_every_output_of_a_call_each_at_an_aligned_offset():
+    # sized from the outputs' total alone, two outputs of 4000 bytes missed it by their alignment and crossed the pipe
+    from lsemish.evaluate.memory import output_room
+    size = {"outputs": 8000, "output_shapes": [[[1000], "float32"], None, [[1000], "float32"]]}
+    bulk, memory = _shared(output_room(size))
+    r, w = os.pipe()
+    outs = [torch.randn(1000), torch.randn(1000)]
+    wire.send(w, {}, outs, memory)
+    header, got = wire.recv(r, bulk=bulk)
+    assert header.get("bulk") is True and all(torch.equal(a, b) for a, b in zip(outs, got))
+    assert output_room({"outputs": None, "output_shapes": None}) is None
+
+
 def test_the_shared_memory_cannot_change_size_and_a_bad_offset_is_a_malformed_frame():
     (fd, size), memory = _shared(1000)
     assert size == 1024

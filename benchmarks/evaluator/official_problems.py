@@ -95,13 +95,13 @@ class MemoryBudget:
             self.cv.notify_all()
 
 
-def estimate(path):
+def estimate(path, sets=None):
     import torch
 
     from lsemish.evaluate.memory import available, check_needs, footprint
     from lsemish.problems import ProblemError, load_problem
     try:
-        problem = load_problem(path)
+        problem = load_problem(path, sets)
         size = footprint(problem)
     except (ProblemError, Exception) as e:  # a problem the meta device cannot run: said per problem
         return {"problem": path, "error": f"{type(e).__name__}: {str(e)[:200]}"}
@@ -149,7 +149,7 @@ def main():
     if args.only:
         paths = [path for path in paths if any(k in path for k in args.only.split(","))]
     if args.estimate_only:
-        rows = [estimate(path) for path in paths]
+        rows = [estimate(path, sample.get(path)) for path in paths]
         with open(os.path.join(args.out, "estimates.json"), "w") as fh:
             json.dump(rows, fh, indent=1)
         fits = sum(r.get("fits", False) for r in rows)
@@ -170,9 +170,12 @@ def main():
     todo = [path for path in paths if key(path) not in kept]
     print(f"{len(paths)} problems: {len(kept)} kept from {jsonl}, {len(todo)} to run", flush=True)
     rows = list(kept.values())
-    with cf.ThreadPoolExecutor(args.jobs) as pool, open(jsonl, "w") as log:
-        for row in rows:
-            log.write(json.dumps(row) + "\n")
+    with open(jsonl + ".tmp", "w") as fh:  # the kept rows on disk before anything runs: a call cut now loses none
+        fh.writelines(json.dumps(row) + "\n" for row in rows)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(jsonl + ".tmp", jsonl)
+    with cf.ThreadPoolExecutor(args.jobs) as pool, open(jsonl, "a") as log:
         def record(row):
             log.write(json.dumps(row) + "\n")
             log.flush()
@@ -183,8 +186,9 @@ def main():
             import torch
             budget = MemoryBudget(range(args.gpus), args.gpu_budget * torch.cuda.get_device_properties(0).total_memory)
             # smallest need first: the jobs wait in budget.take(), and twelve waiting behind the large elementwise
-            # problems of level 1 left the GPUs to one check each (session 16, call 3)
-            needs = dict(zip(todo, pool.map(lambda path: estimate(path).get("need_bytes"), todo)))
+            # problems of level 1 left the GPUs to one check each (session 16, call 3). One at a time: the meta
+            # device is a process-wide default while a problem is estimated
+            needs = {path: estimate(path, sample.get(path)).get("need_bytes") for path in todo}
             todo.sort(key=lambda path: (needs[path] is None, needs[path] or 0))
 
         def one(path):

@@ -20,7 +20,8 @@ import torch
 from lsemish.evaluate.bench import calibrate
 from lsemish.evaluate.check import start_worker
 from lsemish.evaluate.sandbox import Limits, timing_cpus
-from lsemish.problems import PROBLEM_22
+from lsemish.evaluate.memory import footprint_or_none, output_room
+from lsemish.problems import PROBLEM_22, load_problem
 
 
 def workers(device, count, calls, limits, sets):
@@ -30,7 +31,8 @@ def workers(device, count, calls, limits, sets):
 
         def before(w):
             got["before"] = [calibrate(w, random.Random(k), device, calls) for _ in range(3)]
-        w, why = start_worker(PROBLEM_22, None, sets, 0, device, limits, root, before_load=before)
+        w, why = start_worker(PROBLEM_22, None, sets, 0, device, limits, root, before_load=before,
+                              output_bytes=output_room(footprint_or_none(load_problem(PROBLEM_22, sets))))
         if w is None:
             raise SystemExit(f"worker_spread: {why}")
         after = [calibrate(w, random.Random(k), device, calls) for _ in range(2)]

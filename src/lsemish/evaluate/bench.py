@@ -40,7 +40,7 @@ from . import commit
 from .check import resolve_candidate, run_trial, start_worker, unpredictable
 from .compare import BOTH, DTYPE_TOLERANCE, compare, same_values
 from .inputs import KERNELBENCH
-from .memory import footprint_or_none
+from .memory import footprint_or_none, output_room
 from .reference import Reference
 from .sandbox import Limits, WorkerFailed, private_root, release_root, timing_cpus
 from .timing import (CPU_OVERHEAD_RATIO, CPU_WORK_SHARE, OVERHEAD_RATIO, REQUEST_RATIO, WORK_SHARE, below_its_work,
@@ -449,7 +449,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
         worker, why = start_worker(problem_path, path, sets, seed, device, limits, scratch_root,
                                    model_kwargs if path else None, compile_model=comp, name=c.label.replace(" ", "_"),
                                    before_load=calibration, stand_in=size and size.get("output_shapes"),
-                                   output_bytes=out_bytes)
+                                   output_bytes=output_room(size))
         c.worker = worker or c.worker
         if worker is None:
             c.rejected = why

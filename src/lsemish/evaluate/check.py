@@ -19,7 +19,7 @@ import torch
 from ..problems import PROBLEM_22, ProblemError, is_problem_22, load_problem, sizes
 from .compare import ALLCLOSE, BOTH, GOLD, compare
 from .inputs import ALL, EDGES, GATED, GOLD_RULE, KERNELBENCH, LIKE_KERNELBENCH, NAMES
-from .memory import does_not_fit, footprint_or_none, peak_bytes
+from .memory import does_not_fit, footprint_or_none, output_room, peak_bytes
 from .reference import Reference
 from .sandbox import Limits, Worker, WorkerFailed, clean, private_root, release_root
 from .wire import CARRIED
@@ -52,7 +52,7 @@ def start_worker(problem_path, candidate, sets, seed, device, limits, scratch_ro
     problem and its sandbox, before any candidate code is imported (bench's calibration), whose calls run the
     worker's stand-in model: `stand_in` (memory.footprint's output_shapes) gives its outputs the reference's shapes,
     so that the protocol's cost that grows with the outputs (their commitment) is in the calibration.
-    `output_bytes`: the reference's outputs per call (the size of the memory they cross in: sandbox.Worker)."""
+    `output_bytes`: the shared memory its outputs cross in (memory.output_room; sandbox.Worker)."""
     try:
         worker = Worker(scratch_root, name, limits, triton_cache=limits.triton_cache, output_bytes=output_bytes)
     except WorkerFailed as e:
@@ -120,7 +120,7 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
     report = {"problem": problem_path, "candidate": candidate, "device": device, "sets": sets or {},
               "verdict": "fail", "reason": None, "trials": [], "landlock": None, "log": None}
     worker, why = start_worker(problem_path, candidate, sets, seed, device, limits, scratch_root, model_kwargs,
-                               output_bytes=size and size["outputs"])
+                               output_bytes=output_room(size))
     if worker is None:
         release_root(scratch_root, keep=False)
         report["reason"] = why

@@ -2,6 +2,8 @@
 inputs, parameters and outputs on PyTorch's meta device), against what the device has."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 GIB = 2**30
@@ -37,6 +39,16 @@ def footprint_or_none(problem):
         return footprint(problem)
     except Exception:
         return None
+
+
+def output_room(size):
+    """Bytes of shared memory a worker's outputs take (wire.room of each, for each one's aligned offset), or None
+    where the meta device could not tell them."""
+    if size is None or size["outputs"] is None:
+        return None
+    from .wire import CARRIED, room
+    return sum(room(math.prod(shape) * torch.empty((), dtype=CARRIED[dtype]).element_size())
+               for shape, dtype in filter(None, size["output_shapes"]) if dtype in CARRIED)
 
 
 def check_needs(size):

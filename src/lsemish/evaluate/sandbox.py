@@ -323,8 +323,8 @@ class Worker:
     """One candidate's process. `request(header)` sends a request and returns (reply header, tensors)."""
 
     def __init__(self, scratch_root, name, limits=Limits(), gpu=None, triton_cache=None, output_bytes=None):
-        """`output_bytes`: the reference's outputs per call, where known (memory.footprint): the size of the shared
-        memory its replies' tensors cross in (wire.py); None: through the pipe."""
+        """`output_bytes`: the size of the shared memory its replies' tensors cross in (memory.output_room: the
+        reference's outputs of one call; wire.py); None: through the pipe."""
         self.limits, self.name, self._guard, self.left_behind = limits, name, None, None
         if triton_cache:
             os.makedirs(triton_cache, exist_ok=True)  # Landlock can only allow a folder that exists
@@ -336,16 +336,18 @@ class Worker:
         _widen(rep_w)
         self.bulk = _shared_outputs(output_bytes)
         self._own_files = {(st.st_dev, st.st_ino) for st in ([os.fstat(self.bulk[0])] if self.bulk else [])}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lsemish.evaluate.worker", "--requests", str(req_r), "--replies", str(rep_w),
-             "--scratch", self.scratch] + (["--writable", triton_cache] if triton_cache else [])
-            + (["--cpus", ",".join(map(str, limits.cpus))] if limits.cpus else [])
-            + (["--outputs", str(self.bulk[0])] if self.bulk else []),
-            cwd=self.scratch, env=env, pass_fds=(req_r, rep_w) + ((self.bulk[0],) if self.bulk else ()),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-        _LIVE.add(self.proc.pid)
-        os.close(req_r)
-        os.close(rep_w)
+        try:
+            self._start(req_r, rep_w, env, limits, triton_cache, scratch_root)
+        except BaseException:  # a worker that never started leaves no descriptor open here (a reviewer's count)
+            self._close_channels()
+            raise
+
+    def _start(self, req_r, rep_w, env, limits, triton_cache, scratch_root):
+        try:
+            self._spawn(req_r, rep_w, env, limits, triton_cache)
+        finally:
+            os.close(req_r)
+            os.close(rep_w)
         self._guard, self._guard_w = _guardian(self.proc.pid, scratch_root)
         _LIVE.add(self._guard.pid)
         self.log_bytes = 0
@@ -354,6 +356,23 @@ class Worker:
         self.dead, self.awaited = None, False
         hello, _ = self._receive(self.limits.setup_s, "start")
         self.landlock_note = hello.get("landlock")
+
+    def _spawn(self, req_r, rep_w, env, limits, triton_cache):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lsemish.evaluate.worker", "--requests", str(req_r), "--replies", str(rep_w),
+             "--scratch", self.scratch] + (["--writable", triton_cache] if triton_cache else [])
+            + (["--cpus", ",".join(map(str, limits.cpus))] if limits.cpus else [])
+            + (["--outputs", str(self.bulk[0])] if self.bulk else []),
+            cwd=self.scratch, env=env, pass_fds=(req_r, rep_w) + ((self.bulk[0],) if self.bulk else ()),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        _LIVE.add(self.proc.pid)
+
+    def _close_channels(self):
+        for fd in (self.req_w, self.rep_r) + ((self.bulk[0],) if self.bulk else ()):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def _capture(self):
         with open(self.log_path, "wb") as log:
@@ -483,11 +502,7 @@ class Worker:
             except OSError:
                 pass
         self.kill()
-        for fd in (self.req_w, self.rep_r) + ((self.bulk[0],) if self.bulk else ()):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._close_channels()
         self._drain.join(5)
         if not remove_tree(self.scratch):
             self.left_behind = self.scratch  # the caller says so: nothing of a candidate stays unnoticed

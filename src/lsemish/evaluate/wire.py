@@ -57,28 +57,33 @@ def _payload(t):
     return t, (memoryview(t.reshape(-1).view(torch.uint8).numpy()) if t.numel() else b"")
 
 
-def _bulk_layout(tensors, size):
-    """The tensors (plain, contiguous, on their own device) and each one's offset in a shared memory of `size`
-    bytes, or None where they do not fit in it together."""
-    plain, offsets, end = [], [], 0
+def room(nbytes):
+    """The shared memory a tensor of `nbytes` takes (its offset aligned to BULK_ALIGN)."""
+    return -(-nbytes // BULK_ALIGN) * BULK_ALIGN
+
+
+def _bulk_offsets(tensors, size):
+    """Each tensor's offset in a shared memory of `size` bytes, or None where they do not fit in it together (from
+    shapes and dtypes alone: nothing is copied for a layout that does not fit)."""
+    offsets, end = [], 0
     for t in tensors:
-        t = t.detach().resolve_conj().resolve_neg().contiguous()
-        if t.dtype not in CARRIED.values():
-            raise WireError(f"an output of dtype {t.dtype} (it carries {', '.join(sorted(CARRIED))})")
-        plain.append(t)
         offsets.append(end)
-        end += -(-t.numel() * t.element_size() // BULK_ALIGN) * BULK_ALIGN
-    return (plain, offsets) if end <= size else None
+        end += room(t.numel() * t.element_size())
+    return offsets if end <= size else None
 
 
 def send(fd, header: dict, tensors=(), bulk=None):
     """Write one frame: header (made JSON) and the tensors' bytes, or, with `bulk` (the shared output memory, a
     writable mmap) where they fit there, the tensors copied into it and their offsets in the header. Everything is
     converted before the first byte is written, so that a tensor that cannot be sent leaves no half-written frame."""
-    layout = _bulk_layout(tensors, len(bulk)) if bulk is not None and tensors else None
-    if layout is not None:
+    offsets = _bulk_offsets(tensors, len(bulk)) if bulk is not None and tensors else None
+    if offsets is not None:
+        for t in tensors:
+            if t.dtype not in CARRIED.values():
+                raise WireError(f"an output of dtype {t.dtype} (it carries {', '.join(sorted(CARRIED))})")
         specs = []
-        for t, offset in zip(*layout):
+        for t, offset in zip(tensors, offsets):
+            t = t.detach().resolve_conj().resolve_neg()  # copy_ below takes any strides: no contiguous copy first
             nbytes = t.numel() * t.element_size()
             if nbytes:  # straight from the device into the shared memory: one copy
                 torch.frombuffer(bulk, dtype=torch.uint8, count=nbytes, offset=offset).view(t.dtype).view(
