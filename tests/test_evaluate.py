@@ -181,6 +181,7 @@ def test_the_seccomp_filter_refuses_what_it_lists_and_nothing_else(tmp_path):
         flags = array.array("l", [0])
         r, w = os.pipe()
         limit = (ctypes.c_long * 2)(1 << 30, 1 << 30)
+        group_before = os.getpgrp()
         print(err(lambda: libc.syscall(ctypes.c_long(240), b"lsemish_test_q", 0o100, 0o600, attr)),
               err(lambda: libc.syscall(ctypes.c_long(469), -100, {str(target)!r}.encode(), None, 0, 0)),
               err(lambda: fcntl.ioctl(fd, 0x40086602, flags, True)),
@@ -191,6 +192,7 @@ def test_the_seccomp_filter_refuses_what_it_lists_and_nothing_else(tmp_path):
               err(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)),
               err(lambda: socket.socketpair()),
               err(lambda: os.setsid()), err(lambda: os.setpgid(0, 0)),
+              "same" if os.getpgrp() == group_before else "moved",
               err(lambda: fcntl.fcntl(fd, 1024, 0)), err(lambda: fcntl.fcntl(fd, fcntl.F_GETFL)))
         """)
     if sys.platform != "linux" or os.uname().machine != "x86_64":
@@ -200,9 +202,12 @@ def test_the_seccomp_filter_refuses_what_it_lists_and_nothing_else(tmp_path):
     import ctypes
     ctypes.CDLL(None).syscall(ctypes.c_long(241), b"lsemish_test_q")  # mq_unlink, should a regression have made it
     assert out.returncode == 0, out.stderr
-    mq, setattr_, setflags, parent, own, other, unix, udp, pair, session, group, lease, getfl = out.stdout.split()
-    assert (mq, setattr_, setflags, parent, unix, udp, session, group, lease) == ("EPERM",) * 9
+    mq, setattr_, setflags, parent, own, other, unix, udp, pair, session, group, moved, lease, getfl = \
+        out.stdout.split()
+    assert (mq, setattr_, setflags, parent, unix, udp, session, lease) == ("EPERM",) * 8
     assert getfl == "ok"
+    # a new process group: answered as done, not done (ninja's jobs, under torch's load_inline, call it)
+    assert (group, moved) == ("ok", "same")
     assert own == "ok" and other == "ENOTTY" and pair == "ok"
 
 
@@ -242,7 +247,8 @@ def _bpf(program, nr, arch, args=()):
             hit = acc == k if code == seccomp._JEQ_K else acc >= k
             pc += 1 + (jt if hit else jf)
         else:
-            return {seccomp._RET_ALLOW: "allow", seccomp._RET_ERRNO | seccomp._EPERM: "EPERM"}[k]
+            return {seccomp._RET_ALLOW: "allow", seccomp._RET_ERRNO | seccomp._EPERM: "EPERM",
+                    seccomp._RET_ERRNO: "pretend"}[k]
 
 
 @pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
@@ -256,8 +262,10 @@ def test_the_seccomp_program_answers_each_call_as_listed(arch):
     refused = {nums[column] for nums in seccomp.CALLS.values() if nums[column] is not None}
     special = {nums[column] for nums in seccomp.SELF_ONLY.values()} | {seccomp.IOCTL[1][column],
                                                                        seccomp.FCNTL[1][column]}
+    pretended = {nums[column] for nums in seccomp.PRETENDED.values() if nums[column] is not None}
     assert all(_bpf(program, nr, audit) == "EPERM" for nr in refused)
-    assert all(_bpf(program, nr, audit) == "allow" for nr in range(600) if nr not in refused | special)
+    assert pretended and all(_bpf(program, nr, audit) == "pretend" for nr in pretended)
+    assert all(_bpf(program, nr, audit) == "allow" for nr in range(600) if nr not in refused | special | pretended)
     for nums in seccomp.SELF_ONLY.values():
         assert _bpf(program, nums[column], audit, (0,)) == "allow"
         assert _bpf(program, nums[column], audit, (1234,)) == "EPERM"
@@ -673,6 +681,69 @@ def test_memory_held_in_memory_files_counts_against_the_workers_limit(tmp_path):
                   log=lambda m: None)
     assert r["verdict"] == "fail" and "over its limit of 1 GiB" in r["reason"], r["reason"]
     assert "memory files" in r["reason"]
+
+
+COMPILED = """
+import torch
+
+
+class ModelNew(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.f = torch.compile(lambda a, b: torch.matmul(a, b), backend="eager")
+
+    def forward(self, A, B):
+        return self.f(A, B)
+"""
+
+INLINE = """
+import torch
+from torch.utils.cpp_extension import load_inline
+
+ext = load_inline(name="lsemish_test_mm", cpp_sources=\"\"\"
+#include <torch/extension.h>
+torch::Tensor mm(torch::Tensor a, torch::Tensor b) { return torch::matmul(a, b); }
+\"\"\", functions=["mm"])
+
+
+class ModelNew(torch.nn.Module):
+    def forward(self, A, B):
+        return ext.mm(A, B)
+"""
+
+
+def _builds_extensions():
+    import shutil
+    from torch.utils import cpp_extension
+    return cpp_extension.is_ninja_available() and shutil.which(os.environ.get("CXX", "c++")) is not None
+
+
+@pytest.mark.parametrize("name", ["compiled", pytest.param("inline", marks=pytest.mark.skipif(
+    not _builds_extensions(), reason="no ninja or C++ compiler here: torch's load_inline cannot build"))])
+def test_honest_candidates_that_compile_pass(tmp_path, name):
+    # a red team's (session 16): torch.compile failed as "replaced torch.manual_seed" (importing torch._dynamo
+    # replaces it; its first compile replaces nn.Module.__init__), and every load_inline extension failed to build
+    # ("ninja: fatal: posix_spawn: Operation not permitted": ninja gives its jobs process groups of their own)
+    path = tmp_path / f"{name}.py"
+    path.write_text({"compiled": COMPILED, "inline": INLINE}[name])
+    r = run_check(EXAMPLES["matmul"], str(path), trials=1, dists=("kernelbench",), limits=Limits(setup_s=600),
+                  log=lambda m: None)
+    assert r["verdict"] == "pass", r["reason"]
+
+
+def test_only_torchs_own_wrappers_over_the_original_are_not_replacements():
+    import types
+
+    from lsemish.evaluate.worker import torchs_own_wrapper
+    original = torch.random.manual_seed
+    own = torch._disable_dynamo(original)
+    assert torchs_own_wrapper(own, original)
+    assert not torchs_own_wrapper(torch._disable_dynamo(lambda seed: None), original)  # torch's code, another fn
+    assert not torchs_own_wrapper(lambda seed: original(seed), original)
+    cell = (lambda: original).__closure__  # torch's code over the original, with a candidate's globals
+    forged = types.FunctionType(own.__code__, {"getattr": lambda *a: (lambda *b, **c: None)}, "inner",
+                                None, (own.__closure__[0], cell[0]) if len(own.__closure__) == 2 else own.__closure__)
+    assert not torchs_own_wrapper(forged, original)
 
 # --- the commitment of a timed call's outputs ---------------------------------------------------------------------
 

@@ -7,8 +7,8 @@ Nor does it take root's powers away, and the GPU machine runs as root: mount, re
 like; io_uring, which does file operations without their system calls; POSIX message queues; new sockets (a
 service listening on a unix socket outside the sandbox); new sessions and process groups (a helper that leaves its
 worker's group outlives the kill that ends the group); and the ioctls that set a file's inode flags and attributes
-through a descriptor opened for reading. The filter answers each of these with
-EPERM (the candidate sees a PermissionError). Only the standard library: a classic BPF program built by hand, for
+through a descriptor opened for reading. The filter answers each of these with EPERM (the candidate sees a
+PermissionError), except setpgid, which it answers as done without doing it (build tools call it; see PRETENDED). Only the standard library: a classic BPF program built by hand, for
 x86-64 and arm64 (elsewhere it says it is not in force).
 """
 from __future__ import annotations
@@ -56,8 +56,12 @@ CALLS = {
     # A new session or process group: everything a candidate starts stays in its worker's process group, which one
     # kill ends at once, a process that is forking included (helpers that changed their pid by forking and exiting
     # as fast as they could outran every scan-and-kill of /proc on a loaded CI machine; session 15).
-    "setsid": (112, 157), "setpgid": (109, 154),
+    "setsid": (112, 157),
 }
+# Answered "done" without being done: setpgid. Build tools put their jobs in process groups of their own (ninja, which
+# torch's load_inline runs, through posix_spawn: refused, every such candidate failed to build; a red team's,
+# session 16); they work on in the worker's group, where one kill still ends them.
+PRETENDED = {"setpgid": (109, 154)}
 # ioctl commands refused on any file: they change a file's inode flags, attributes, version, verity or encryption
 # through a descriptor opened only for reading (Landlock governs ioctls on devices only; a red team set "nodump"
 # and "noatime" on files outside its scratch folder this way, session 11). Compared on the command's low 32 bits.
@@ -83,6 +87,7 @@ def _program(audit_arch, column):
     """The filter as classic BPF: (bytes, instruction count). Built from labelled instructions: ("ld", offset),
     ("jeq"/"jge", k, label if true, label if false; None: the next one), ("ret", value), ("at", label)."""
     refused = sorted({nums[column] for nums in CALLS.values() if nums[column] is not None})
+    pretended = sorted({nums[column] for nums in PRETENDED.values() if nums[column] is not None})
     own = sorted({nums[column] for nums in SELF_ONLY.values() if nums[column] is not None})
     by_command = [(name, call[1][column], sorted(set(commands.values())))
                   for name, call, commands in (("ioctl", IOCTL, REFUSED_IOCTLS), ("fcntl", FCNTL, REFUSED_FCNTLS))]
@@ -91,6 +96,7 @@ def _program(audit_arch, column):
             ("ld", 0),                                      # the call's number
             ("jge", 0x40000000, "deny", None)]              # x32 calls on x86-64: refused wholesale
     code += [("jeq", nr, "deny", None) for nr in refused]
+    code += [("jeq", nr, "pretend", None) for nr in pretended]
     code += [("jeq", nr, "self", None) for nr in own]
     code += [("jeq", nr, name, None) for name, nr, _ in by_command]
     code += [("ret", _RET_ALLOW),
@@ -98,7 +104,7 @@ def _program(audit_arch, column):
              ("jeq", 0, None, "deny"), ("ret", _RET_ALLOW)]  # 0: this process; another: refused
     for name, _, commands in by_command:                    # the second argument's low word (the command)
         code += [("at", name), ("ld", 24)] + [("jeq", cmd, "deny", None) for cmd in commands] + [("ret", _RET_ALLOW)]
-    code += [("at", "deny"), ("ret", _RET_ERRNO | _EPERM)]
+    code += [("at", "deny"), ("ret", _RET_ERRNO | _EPERM), ("at", "pretend"), ("ret", _RET_ERRNO | 0)]
     labels, insns = {}, [c for c in code if c[0] != "at"]
     k = 0
     for c in code:

@@ -58,7 +58,7 @@ class Integrity:
         for label, (obj, entries) in self.snapshot.items():
             now = vars(obj)
             for name, value in entries.items():
-                if now.get(name, _MISSING) is not value:
+                if now.get(name, _MISSING) is not value and not torchs_own_wrapper(now.get(name), value):
                     return f"{label}.{name}"
         if self.server is not None:
             cls = type(self.server)
@@ -73,6 +73,31 @@ class Integrity:
 
 
 _MISSING = object()
+
+# What torch itself installs over the functions the worker watches once a candidate uses torch.compile: importing
+# torch._dynamo wraps torch.manual_seed, and its first compile wraps torch.nn.Module.__init__ and __setstate__ (an
+# honest torch.compile candidate failed as "replaced torch.manual_seed": a red team's, session 16). By the file that
+# defines the wrapper and the wrapper's name in it.
+TORCHS_OWN = {("torch/_compile.py", "_disable_dynamo.<locals>.inner"),
+              ("torch/_dynamo/mutation_guard.py", "install_generation_tagging_init.<locals>.patched_init"),
+              ("torch/_dynamo/mutation_guard.py", "install_generation_tagging_init.<locals>.patched_setstate")}
+
+
+def torchs_own_wrapper(now, original):
+    """True when `now` is one of TORCHS_OWN over `original`: torch's own code (its file in the torch package that is
+    loaded, its globals that module's), closing over the original and nothing that is not torch's. A candidate can
+    build a function from that code, but then it does what torch's does."""
+    code, torch = getattr(now, "__code__", None), sys.modules.get("torch")
+    if code is None or torch is None or not hasattr(code, "co_qualname"):
+        return False
+    root = os.path.dirname(os.path.dirname(os.path.abspath(torch.__file__)))
+    where = os.path.relpath(os.path.abspath(code.co_filename), root).replace(os.sep, "/")
+    if (where, code.co_qualname) not in TORCHS_OWN:
+        return False
+    module = sys.modules.get(where[:-3].replace("/", "."))
+    cells = [cell.cell_contents for cell in (now.__closure__ or ())]
+    return module is not None and now.__globals__ is vars(module) and any(c is original for c in cells) and all(
+        c is original or isinstance(c, (bool, int)) or c is None for c in cells)
 
 
 def _resolve(label):
