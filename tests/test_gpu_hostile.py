@@ -1,5 +1,6 @@
 """On a GPU: the hostile classes that only timing shows (a side stream, a shared output buffer, a forged timer) are
-rejected by bench with their reasons, and the honest deliverable is timed (run on the GPU machine; skipped here)."""
+rejected by bench with their reasons, the honest deliverable is timed, and honest candidates that compile for the GPU
+(a CUDA extension, torch.compile) pass check (run on the GPU machine; skipped here)."""
 import pytest
 import torch
 
@@ -51,3 +52,62 @@ def test_bench_rejects_a_forged_timer_whatever_it_does_with_the_hidden_time(tmp_
             assert rows[name]["raised_to_work"] and rows[name]["call_ms"] > 0.8 * rows["honest"]["call_ms"], name
             continue
         assert reason and any(e in reason for e in hostile_set.expected(name)), (name, reason)
+
+
+CUDA_INLINE = """
+import torch
+from torch.utils.cpp_extension import load_inline
+
+ext = load_inline(name="lsemish_gpu_test_mm", cpp_sources="torch::Tensor mm(torch::Tensor a, torch::Tensor b);",
+                  cuda_sources=\"\"\"
+#include <torch/extension.h>
+__global__ void mm_kernel(const float* a, const float* b, float* c, int n, int k, int m) {
+    int i = blockIdx.y * blockDim.y + threadIdx.y, j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n && j < m) {
+        float s = 0.f;
+        for (int t = 0; t < k; ++t) s += a[i * k + t] * b[t * m + j];
+        c[i * m + j] = s;
+    }
+}
+torch::Tensor mm(torch::Tensor a, torch::Tensor b) {
+    a = a.contiguous(); b = b.contiguous();
+    auto c = torch::empty({a.size(0), b.size(1)}, a.options());
+    dim3 block(16, 16), grid((b.size(1) + 15) / 16, (a.size(0) + 15) / 16);
+    mm_kernel<<<grid, block>>>(a.data_ptr<float>(), b.data_ptr<float>(), c.data_ptr<float>(),
+                               a.size(0), a.size(1), b.size(1));
+    return c;
+}
+\"\"\", functions=["mm"])
+
+
+class ModelNew(torch.nn.Module):
+    def forward(self, A, B):
+        return ext.mm(A, B)
+"""
+
+INDUCTOR = """
+import torch
+
+
+class ModelNew(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.f = torch.compile(lambda a, b: torch.matmul(a, b))
+
+    def forward(self, A, B):
+        return self.f(A, B)
+"""
+
+
+@pytest.mark.parametrize("name", ["cuda_inline", "inductor"])
+def test_honest_candidates_that_compile_for_the_gpu_pass(tmp_path, name):
+    # KernelBench's usual formats: a CUDA extension built at import (nvcc through ninja, whose jobs ask for process
+    # groups of their own: refused in session 15) and torch.compile (Triton kernels from inductor; torch's own
+    # wrappers for dynamo read as replaced functions before session 16)
+    from lsemish.evaluate.check import run_check
+    from lsemish.problems import EXAMPLES
+    path = tmp_path / f"{name}.py"
+    path.write_text({"cuda_inline": CUDA_INLINE, "inductor": INDUCTOR}[name])
+    r = run_check(EXAMPLES["matmul"], str(path), trials=1, limits=Limits(setup_s=600, request_s=120),
+                  log=lambda m: None)
+    assert r["verdict"] == "pass", r["reason"]
