@@ -722,8 +722,9 @@ def _builds_extensions():
     not _builds_extensions(), reason="no ninja or C++ compiler here: torch's load_inline cannot build"))])
 def test_honest_candidates_that_compile_pass(tmp_path, name):
     # a red team's (session 16): torch.compile failed as "replaced torch.manual_seed" (importing torch._dynamo
-    # replaces it; its first compile replaces nn.Module.__init__), and every load_inline extension failed to build
-    # ("ninja: fatal: posix_spawn: Operation not permitted": ninja gives its jobs process groups of their own)
+    # replaces it; its first compile replaces nn.Module.__init__: a worker whose candidate names it now makes both
+    # changes before its snapshot), and every load_inline extension failed to build ("ninja: fatal: posix_spawn:
+    # Operation not permitted": ninja gives its jobs process groups of their own)
     path = tmp_path / f"{name}.py"
     path.write_text({"compiled": COMPILED, "inline": INLINE}[name])
     r = run_check(EXAMPLES["matmul"], str(path), trials=1, dists=("kernelbench",), limits=Limits(setup_s=600),
@@ -731,19 +732,19 @@ def test_honest_candidates_that_compile_pass(tmp_path, name):
     assert r["verdict"] == "pass", r["reason"]
 
 
-def test_only_torchs_own_wrappers_over_the_original_are_not_replacements():
-    import types
+def test_a_worker_prepares_for_torch_compile_only_where_the_code_names_it(tmp_path):
+    # the preparation costs a second of every worker's start-up: lsemish's own deliverable (torch.compile in its
+    # comments only) is spared it
+    from lsemish import deliverable_source
+    from lsemish.evaluate.worker import compiles
+    cases = {"f = torch.compile(g)": True, "import torch._dynamo": True, "from torch import compile": True,
+             "# torch.compile(g)": False, "s = 'torch.compile(g)'": False, "torch.compiler.is_compiling()": False,
+             deliverable_source(): False, "def (": False}
+    for k, (source, expected) in enumerate(cases.items()):
+        path = tmp_path / f"c{k}.py"
+        path.write_text(source)
+        assert compiles(str(path)) is expected, source[:40]
 
-    from lsemish.evaluate.worker import torchs_own_wrapper
-    original = torch.random.manual_seed
-    own = torch._disable_dynamo(original)
-    assert torchs_own_wrapper(own, original)
-    assert not torchs_own_wrapper(torch._disable_dynamo(lambda seed: None), original)  # torch's code, another fn
-    assert not torchs_own_wrapper(lambda seed: original(seed), original)
-    cell = (lambda: original).__closure__  # torch's code over the original, with a candidate's globals
-    forged = types.FunctionType(own.__code__, {"getattr": lambda *a: (lambda *b, **c: None)}, "inner",
-                                None, (own.__closure__[0], cell[0]) if len(own.__closure__) == 2 else own.__closure__)
-    assert not torchs_own_wrapper(forged, original)
 
 # --- the commitment of a timed call's outputs ---------------------------------------------------------------------
 

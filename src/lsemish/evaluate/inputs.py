@@ -86,7 +86,7 @@ def problem_inputs(problem, seed, dist=KERNELBENCH, device="cpu", on_device=Fals
         with torch.device(device):
             values = list(problem.get_inputs())
     else:
-        torch.manual_seed(seed)
+        seed_torch(seed)
         seed_other_generators(seed)
         values = list(problem.get_inputs())
     if dist not in LIKE_KERNELBENCH:  # drawn on the device (values made on the CPU cost seconds per GB, seven times a check)
@@ -94,6 +94,11 @@ def problem_inputs(problem, seed, dist=KERNELBENCH, device="cpu", on_device=Fals
         values = [make_x(dist, tuple(v.shape), gen, device, dtype=v.dtype) if isinstance(v, torch.Tensor)
                   and v.is_floating_point() else v for v in values]
     return [v.to(device) if isinstance(v, torch.Tensor) else v for v in values]
+
+
+seed_torch = torch.random.manual_seed  # torch.manual_seed's own function, taken when this module is imported (in a
+# worker, before any candidate code): torch.manual_seed becomes dynamo's wrapper once torch.compile is used, and that
+# wrapper calls what an attribute of the function names, which a candidate can set (a reviewer's, session 16)
 
 
 def seed_other_generators(seed):
@@ -116,7 +121,7 @@ def _seed_here(seed, device):
         index = torch.cuda.current_device() if index is None else index  # first: it starts CUDA, which fills
         torch.cuda.default_generators[index].manual_seed(seed)           # default_generators
     else:
-        torch.manual_seed(seed)
+        seed_torch(seed)
 
 
 REUSE_SPANS = ("half", "one")  # the reuse probes: the second half of each input new, or one value at random

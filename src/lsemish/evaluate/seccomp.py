@@ -8,8 +8,9 @@ like; io_uring, which does file operations without their system calls; POSIX mes
 service listening on a unix socket outside the sandbox); new sessions and process groups (a helper that leaves its
 worker's group outlives the kill that ends the group); and the ioctls that set a file's inode flags and attributes
 through a descriptor opened for reading. The filter answers each of these with EPERM (the candidate sees a
-PermissionError), except setpgid, which it answers as done without doing it (build tools call it; see PRETENDED). Only the standard library: a classic BPF program built by hand, for
-x86-64 and arm64 (elsewhere it says it is not in force).
+PermissionError), except setpgid, which it answers as done without doing it (build tools call it; see PRETENDED).
+Only the standard library: a classic BPF program built by hand, for x86-64 and arm64 (elsewhere it says it is not in
+force).
 """
 from __future__ import annotations
 

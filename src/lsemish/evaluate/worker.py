@@ -58,7 +58,7 @@ class Integrity:
         for label, (obj, entries) in self.snapshot.items():
             now = vars(obj)
             for name, value in entries.items():
-                if now.get(name, _MISSING) is not value and not torchs_own_wrapper(now.get(name), value):
+                if now.get(name, _MISSING) is not value:
                     return f"{label}.{name}"
         if self.server is not None:
             cls = type(self.server)
@@ -74,31 +74,32 @@ class Integrity:
 
 _MISSING = object()
 
-# What torch itself installs over the functions the worker watches once a candidate uses torch.compile: importing
-# torch._dynamo wraps torch.manual_seed, and its first compile wraps torch.nn.Module.__init__ and __setstate__ (an
-# honest torch.compile candidate failed as "replaced torch.manual_seed": a red team's, session 16). By the file that
-# defines the wrapper and the wrapper's name in it.
-TORCHS_OWN = {("torch/_compile.py", "_disable_dynamo.<locals>.inner"),
-              ("torch/_dynamo/mutation_guard.py", "install_generation_tagging_init.<locals>.patched_init"),
-              ("torch/_dynamo/mutation_guard.py", "install_generation_tagging_init.<locals>.patched_setstate")}
 
-
-def torchs_own_wrapper(now, original):
-    """True when `now` is one of TORCHS_OWN over `original`: torch's own code (its file in the torch package that is
-    loaded, its globals that module's), closing over the original and nothing that is not torch's. A candidate can
-    build a function from that code, but then it does what torch's does."""
-    code, torch = getattr(now, "__code__", None), sys.modules.get("torch")
-    if code is None or torch is None or not hasattr(code, "co_qualname"):
+def compiles(path):
+    """Whether a candidate's code (its names, not its comments or strings) names compile or dynamo: its worker then
+    makes torch.compile's own changes to torch before the snapshot (_as_compile_leaves_torch; a second of start-up
+    that other workers are spared: lsemish's own deliverable names torch.compile only in comments). A candidate that
+    hides the name only loses that: its compile's changes are then reported as replacements."""
+    import tokenize
+    try:
+        with open(path, "rb") as fh:
+            names = {t.string for t in tokenize.tokenize(fh.readline) if t.type == tokenize.NAME}
+    except (OSError, SyntaxError, tokenize.TokenError):
         return False
-    root = os.path.dirname(os.path.dirname(os.path.abspath(torch.__file__)))
-    where = os.path.relpath(os.path.abspath(code.co_filename), root).replace(os.sep, "/")
-    if (where, code.co_qualname) not in TORCHS_OWN:
-        return False
-    module = sys.modules.get(where[:-3].replace("/", "."))
-    cells = [cell.cell_contents for cell in (now.__closure__ or ())]
-    return module is not None and now.__globals__ is vars(module) and any(c is original for c in cells) and all(
-        c is original or isinstance(c, (bool, int)) or c is None for c in cells)
+    return bool(names & {"compile", "dynamo", "_dynamo"})
 
+
+def _as_compile_leaves_torch():
+    """What torch.compile changes in what the worker watches, made before the snapshot: importing torch._dynamo
+    wraps torch.manual_seed, and its first compile wraps nn.Module.__init__ and __setstate__ (an honest torch.compile
+    candidate failed as "replaced torch.manual_seed": a red team's, session 16). Where it cannot be made, the
+    changes are reported as replacements later."""
+    try:
+        import torch._dynamo  # noqa: F401
+        from torch._dynamo.mutation_guard import install_generation_tagging_init
+        install_generation_tagging_init()
+    except Exception:
+        pass
 
 def _resolve(label):
     parts = label.split(".")
@@ -156,7 +157,7 @@ class Server:
         if dist == self.inputs.EDGES and self.edge_model is None:
             # the problem's Model as the reference builds it (its edge inputs are made from its weights), built on
             # the first request for them only: bench and profile never ask
-            self.torch.manual_seed(self.init_seed)
+            self.inputs.seed_torch(self.init_seed)
             self.edge_model = self.problem.Model(*self.init).to(self.device)
         return self.inputs.problem_inputs(self.problem, seed, dist, self.device, on_device, self.edge_model)
 
@@ -253,7 +254,7 @@ class Server:
             torch.cuda.set_per_process_memory_fraction(float(req["gpu_memory_fraction"]))
         self.problem = load_problem(req["problem"], req.get("sets"))
         self.candidate = req.get("candidate")
-        torch.manual_seed(req["seed"])
+        self.inputs.seed_torch(req["seed"])
         init = list(self.problem.get_init_inputs())
         from .seccomp import drop_capabilities, refuse_metadata_and_admin_calls
         # Before the candidate's first line runs, and before the calibration (bench.calibrate), so that the protocol's
@@ -291,6 +292,9 @@ class Server:
         """The candidate's ModelNew (or, without a candidate, the problem's Model) built as op_init was told."""
         torch, req = self.torch, self.load_req
         init = self.init
+        if req.get("compile") or (self.candidate is not None and compiles(self.candidate)):
+            _as_compile_leaves_torch()
+            self.integrity = Integrity(self)  # taken again, still before any of the candidate's code has run
         if self.candidate is None:
             cls = self.problem.Model
         else:
@@ -312,7 +316,7 @@ class Server:
         for name, value in (req.get("model_kwargs") or {}).items():
             if name in params or takes_any:
                 kwargs[name] = value
-        torch.manual_seed(req["seed"])
+        self.inputs.seed_torch(req["seed"])
         try:
             model = cls(*init, **kwargs)
             self.model = model.to(self.device) if hasattr(model, "to") else model
@@ -338,7 +342,7 @@ class Server:
             args = self.inputs.refill_tail(self.trial_args, req["reuse"], req["dist"], span)
             # the random state as the reference's for this probe (a trial's is the seed's, then its inputs' draws):
             # the problem's own Model with dropout failed both probes as "stale" (a red team's, session 14)
-            self.torch.manual_seed(req["reuse"])
+            self.inputs.seed_torch(req["reuse"])
             self.inputs.seed_other_generators(req["reuse"])
         else:
             args = self.make_inputs(req["seed"], req["dist"], on_device=bool(req.get("on_device")))
