@@ -134,14 +134,16 @@ def _shared_outputs(nbytes):
     return fd, size
 
 
-def _parents():
-    """{pid: parent pid} of every process now (from /proc)."""
+def _processes():
+    """{pid: (parent pid, process group)} of every process now (from /proc/PID/stat: the fields after the name's
+    last parenthesis)."""
     table = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat") as fh:
-                    table[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                table[int(entry)] = (int(fields[1]), int(fields[2]))
             except (OSError, ValueError, IndexError):
                 continue
     return table
@@ -158,7 +160,7 @@ def reap_orphans():
     me, stopped, give_up = os.getpid(), set(), time.monotonic() + 10
     while time.monotonic() < give_up:
         children = {}
-        for pid, parent in _parents().items():
+        for pid, (parent, _) in _processes().items():
             children.setdefault(parent, []).append(pid)
         found, stack = [], [c for c in children.get(me, []) if c not in _LIVE]
         while stack:
@@ -208,21 +210,6 @@ def _rss_gib(pid):
     return 0.0
 
 
-def _group(pgid):
-    """The pids of process group `pgid` now (from /proc/PID/stat: the fields after the name's last parenthesis)."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    fields = fh.read().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if len(fields) > 2 and fields[2] == str(pgid):
-                members.append(int(entry))
-    return members
-
-
 def _memory_files(pid, seen, skip):
     """Bytes of the memory files (memfds) process `pid` holds open that are not in `seen` ((device, inode), updated)
     or `skip`: memory no resident set shows while it is not mapped."""
@@ -252,7 +239,7 @@ def held_gib(pgid, skip=()):
     worker's resident set). A red team held 2 GiB in memfds written with write() under a 1 GiB limit (session 16):
     never mapped, so in no resident set; a helper process's memory was in none of the worker's either."""
     seen, total = set(), 0
-    for pid in _group(pgid):
+    for pid in (pid for pid, (_, group) in _processes().items() if group == pgid):
         total += _rss_gib(pid) * 2**30 + _memory_files(pid, seen, skip)
     return total / 2**30
 

@@ -48,12 +48,17 @@ def _write_all(fd, data):
         view = view[n:]
 
 
-def _payload(t):
-    """A tensor as a plain, contiguous CPU copy (conjugate and negative views resolved) and a view of its bytes (no
-    second copy: a 6 GB output is copied from the device once)."""
-    t = t.detach().resolve_conj().resolve_neg().to("cpu").contiguous()
+def _plain(t):
+    """The tensor with conjugate and negative views resolved, on its own device; WireError for a dtype not carried."""
     if t.dtype not in CARRIED.values():
         raise WireError(f"an output of dtype {t.dtype} (it carries {', '.join(sorted(CARRIED))})")
+    return t.detach().resolve_conj().resolve_neg()
+
+
+def _payload(t):
+    """A tensor as a plain, contiguous CPU copy and a view of its bytes (no second copy: a 6 GB output is copied from
+    the device once)."""
+    t = _plain(t).to("cpu").contiguous()
     return t, (memoryview(t.reshape(-1).view(torch.uint8).numpy()) if t.numel() else b"")
 
 
@@ -77,29 +82,27 @@ def send(fd, header: dict, tensors=(), bulk=None):
     writable mmap) where they fit there, the tensors copied into it and their offsets in the header. Everything is
     converted before the first byte is written, so that a tensor that cannot be sent leaves no half-written frame."""
     offsets = _bulk_offsets(tensors, len(bulk)) if bulk is not None and tensors else None
-    if offsets is not None:
-        for t in tensors:
-            if t.dtype not in CARRIED.values():
-                raise WireError(f"an output of dtype {t.dtype} (it carries {', '.join(sorted(CARRIED))})")
-        specs = []
-        for t, offset in zip(tensors, offsets):
-            t = t.detach().resolve_conj().resolve_neg()  # copy_ below takes any strides: no contiguous copy first
+    if offsets is None:
+        parts = [_payload(t) for t in tensors]
+        specs = [_spec(t) for t, _ in parts]
+    else:
+        plain, parts = [_plain(t) for t in tensors], []  # copy_ below takes any strides: no contiguous copy first
+        for t, offset in zip(plain, offsets):
             nbytes = t.numel() * t.element_size()
             if nbytes:  # straight from the device into the shared memory: one copy
                 torch.frombuffer(bulk, dtype=torch.uint8, count=nbytes, offset=offset).view(t.dtype).view(
                     t.shape).copy_(t)
-            specs.append({"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape), "offset": offset})
-        body = json.dumps(dict(header, tensors=specs, bulk=True)).encode()
-        _write_all(fd, struct.pack(">Q", len(body)) + body)
-        return
-    parts = [_payload(t) for t in tensors]
-    header = dict(header, tensors=[{"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape)}
-                                   for t, _ in parts])
-    body = json.dumps(header).encode()
+        specs = [dict(_spec(t), offset=offset) for t, offset in zip(plain, offsets)]
+        header = dict(header, bulk=True)
+    body = json.dumps(dict(header, tensors=specs)).encode()
     _write_all(fd, struct.pack(">Q", len(body)) + body)
     for _, data in parts:
         if data:
             _write_all(fd, data)
+
+
+def _spec(t):
+    return {"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape)}
 
 
 def _read_into(fd, view, deadline, alive, spin_s=0.0):

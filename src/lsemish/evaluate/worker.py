@@ -101,6 +101,7 @@ def _as_compile_leaves_torch():
     except Exception:
         pass
 
+
 def _resolve(label):
     parts = label.split(".")
     obj = sys.modules.get(parts[0])
