@@ -37,9 +37,14 @@ def problems(root, levels):
     return out
 
 
+def name_of(path):
+    """A problem's name in the rows: its path under KernelBench's folder ("level1/19_ReLU.py")."""
+    return os.path.relpath(path, os.path.dirname(os.path.dirname(path)))
+
+
 def run_one(path, trials, timeout, work, deadline=None, gpu=None, sets=None):
     if deadline is not None and time.time() + 5 > deadline:
-        return {"problem": os.path.relpath(path, os.path.dirname(os.path.dirname(path))), "rc": None, "seconds": 0,
+        return {"problem": name_of(path), "rc": None, "seconds": 0,
                 "traceback": False, "verdict": "not run", "reason": "the run's --deadline came first"}
     own = os.path.join(work, f"own_{os.path.basename(os.path.dirname(path))}_{os.path.basename(path)}")
     with open(path) as src, open(own, "w") as dst:
@@ -56,7 +61,7 @@ def run_one(path, trials, timeout, work, deadline=None, gpu=None, sets=None):
         rc, out, err = proc.returncode, proc.stdout, proc.stderr
     except subprocess.TimeoutExpired:
         rc, out, err = None, "", f"no verdict within {timeout} s"
-    row = {"problem": os.path.relpath(path, os.path.dirname(os.path.dirname(path))), "rc": rc,
+    row = {"problem": name_of(path), "rc": rc,
            "seconds": round(time.time() - t0, 1), "traceback": "Traceback" in out + err, "sets": sets or {}}
     if os.path.exists(report):
         with open(report) as fh:
@@ -165,9 +170,8 @@ def main():
         with open(jsonl) as fh:
             kept = {r["problem"]: r for r in map(json.loads, fh)}
         kept = {k: r for k, r in kept.items() if r["verdict"] in ("pass", "fail")}  # the last row of each: a verdict
-    key = lambda path: os.path.relpath(path, os.path.dirname(os.path.dirname(path)))  # noqa: E731 (as run_one names it)
-    order = {key(path): i for i, path in enumerate(paths)}
-    todo = [path for path in paths if key(path) not in kept]
+    order = {name_of(path): i for i, path in enumerate(paths)}
+    todo = [path for path in paths if name_of(path) not in kept]
     print(f"{len(paths)} problems: {len(kept)} kept from {jsonl}, {len(todo)} to run", flush=True)
     rows = list(kept.values())
     with open(jsonl + ".tmp", "w") as fh:  # the kept rows on disk before anything runs: a call cut now loses none
@@ -208,7 +212,8 @@ def main():
         # Several checks at once share one GPU: a memory verdict may be the neighbours' doing. Each is run again,
         # alone, and both verdicts are kept.
         for i, row in enumerate(rows):
-            if row["verdict"] != "pass" and "alone_after" not in row and any(w in (row["reason"] or "") for w in ("memory", "GiB free")) and not (
+            memory = any(w in (row["reason"] or "") for w in ("memory", "GiB free"))
+            if row["verdict"] != "pass" and "alone_after" not in row and memory and not (
                     deadline and time.time() + 5 > deadline):
                 path = os.path.join(args.kb_dir, row["problem"])
                 again = run_one(path, args.trials, args.timeout, work, deadline, sets=sample.get(path))

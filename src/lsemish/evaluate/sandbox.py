@@ -120,7 +120,7 @@ def _shared_outputs(nbytes):
     through the pipe, as every reply did before). Nothing is allocated until the worker writes."""
     if not nbytes or not hasattr(os, "memfd_create"):
         return None
-    size = -(-int(nbytes) // wire.BULK_ALIGN) * wire.BULK_ALIGN
+    size = wire.room(int(nbytes))
     try:
         fd = os.memfd_create("lsemish-outputs", os.MFD_ALLOW_SEALING | os.MFD_CLOEXEC)  # its worker only
     except OSError:
@@ -331,10 +331,17 @@ class Worker:
 
     def _start(self, req_r, rep_w, env, limits, triton_cache, scratch_root):
         try:
-            self._spawn(req_r, rep_w, env, limits, triton_cache)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "lsemish.evaluate.worker", "--requests", str(req_r), "--replies", str(rep_w),
+                 "--scratch", self.scratch] + (["--writable", triton_cache] if triton_cache else [])
+                + (["--cpus", ",".join(map(str, limits.cpus))] if limits.cpus else [])
+                + (["--outputs", str(self.bulk[0])] if self.bulk else []),
+                cwd=self.scratch, env=env, pass_fds=(req_r, rep_w) + ((self.bulk[0],) if self.bulk else ()),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         finally:
             os.close(req_r)
             os.close(rep_w)
+        _LIVE.add(self.proc.pid)
         self._guard, self._guard_w = _guardian(self.proc.pid, scratch_root)
         _LIVE.add(self._guard.pid)
         self.log_bytes = 0
@@ -343,16 +350,6 @@ class Worker:
         self.dead, self.awaited = None, False
         hello, _ = self._receive(self.limits.setup_s, "start")
         self.landlock_note = hello.get("landlock")
-
-    def _spawn(self, req_r, rep_w, env, limits, triton_cache):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lsemish.evaluate.worker", "--requests", str(req_r), "--replies", str(rep_w),
-             "--scratch", self.scratch] + (["--writable", triton_cache] if triton_cache else [])
-            + (["--cpus", ",".join(map(str, limits.cpus))] if limits.cpus else [])
-            + (["--outputs", str(self.bulk[0])] if self.bulk else []),
-            cwd=self.scratch, env=env, pass_fds=(req_r, rep_w) + ((self.bulk[0],) if self.bulk else ()),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-        _LIVE.add(self.proc.pid)
 
     def _close_channels(self):
         for fd in (self.req_w, self.rep_r) + ((self.bulk[0],) if self.bulk else ()):
@@ -405,7 +402,7 @@ class Worker:
             elif code is not None or str(e) == "closed":
                 code = self._await_exit(5) if code is None else code
                 text = self._exit_text(code if code is not None else 0)
-            elif str(e).startswith("no memory here"):
+            elif isinstance(e, wire.NoMemoryHere):
                 text = f"its reply could not be received: {e} (the trusted process's host memory)"
             else:
                 text = f"the worker sent a malformed reply ({e})"

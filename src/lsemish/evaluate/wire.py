@@ -33,6 +33,10 @@ class WireError(Exception):
     """The other side closed the channel, sent a malformed frame, or did not answer in time."""
 
 
+class NoMemoryHere(WireError):
+    """This side had no host memory for a reply's tensor: its machine's shortage, not a malformed frame."""
+
+
 def structure(value):
     """How a model's result is packed, as KernelBench's caller sees it: "a tensor", "a tuple of N" or "a list of N"
     (a drop-in returns what the reference returns; its allclose fails on a tuple where a tensor is due)."""
@@ -195,7 +199,7 @@ def recv(fd, deadline=None, alive=None, spin_s=0.0, bulk=None):
             try:  # read straight into the tensor's memory: no list of chunks joined, no second copy
                 flat = torch.empty(nbytes, dtype=torch.uint8)
             except (RuntimeError, MemoryError):  # this machine's shortage, not a malformed frame: said as such
-                raise WireError(f"no memory here for a reply's tensor of {nbytes / 2**30:.2f} GiB") from None
+                raise NoMemoryHere(f"no memory here for a reply's tensor of {nbytes / 2**30:.2f} GiB") from None
             if in_bulk and nbytes:
                 _read_bulk(bulk, offset, memoryview(flat.numpy()))
             elif nbytes:
