@@ -253,7 +253,7 @@ def test_a_profile_that_gives_no_result_is_named_and_the_candidate_keeps_its_tim
             with open(os.path.join(args[args.index("--out") + 1], "bench.json"), "w") as fh:
                 json.dump({"rows": [{"name": "candidate", "call_ms": 0.5, "rejected": None},
                                     {"name": "reference-eager", "call_ms": 2.0, "rejected": None}]}, fh)
-        return 0, "", "", name == "profile"
+        return 0, "", name == "profile"
     monkeypatch.setattr(pool, "_step", step)
     settings = pool.Settings(problem=None, trials=1, step_timeout=7, call_timeout=5, timed=True)
     rec = pool.evaluate(str(tmp_path / "c.py"), str(tmp_path), settings, slot="0")
@@ -263,3 +263,32 @@ def test_a_profile_that_gives_no_result_is_named_and_the_candidate_keeps_its_tim
     state = {"problem": None, "agent": "a", "strategy": "greedy", "samples": 1, "candidates": [rec], "best": None}
     text = write_summary(state, str(tmp_path), timed=True, log=lambda m: None)
     assert "no metrics: profile killed after 7 s" in text
+
+
+def test_a_step_that_hangs_leaves_what_it_printed_and_is_killed_whole(tmp_path):
+    # A suite's bench on an H200 ran 270 s and left no line of where (session 17): a step's output reaches its file
+    # as it comes, and the step's children die with it.
+    import time
+    from lsemish.search.pool import run_logged
+    log = tmp_path / "bench.txt"
+    code = ("import subprocess, sys, time; print('starting candidate ...', flush=True); "
+            "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+            "print('child', c.pid, flush=True); time.sleep(60)")
+    started = time.monotonic()
+    rc, text, timed_out = run_logged([sys.executable, "-c", code], 3, str(log))
+    assert timed_out and rc is None and time.monotonic() - started < 30
+    assert text.startswith("starting candidate ...\nchild ") and text.endswith("(killed after 3 s)\n")
+    assert log.read_text() == text
+    child = int(text.splitlines()[1].split()[1])
+    for _ in range(50):  # killed: gone, or a zombie where nothing reaps orphans
+        try:
+            with open(f"/proc/{child}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] in "ZX":
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the step's child outlived it")
+    rc, text, timed_out = run_logged([sys.executable, "-c", "import sys; print('out'); sys.exit('err')"], 30, str(log))
+    assert (rc, timed_out) == (1, False) and text.splitlines() == ["out", "err"]

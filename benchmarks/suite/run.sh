@@ -4,6 +4,7 @@
 # candidates/, tests/fixtures/candidates/*_right.py, lsemish's deliverable) with agent.py answering the same kernel
 # again; ROUNDS rounds, then `report`. Run once with every GPU and once with GPU 0 for the wall times.
 # Usage on the device machine, from the checkout:  bash benchmarks/suite/run.sh RESULTS [ROUNDS]
+# Environment: GPU_SETS ("all 0": the --gpus values, one run each), LOOP_TIMEOUT (280 s per run).
 set -uo pipefail
 out=${1:?results folder}
 rounds=${2:-1}
@@ -21,11 +22,12 @@ cp src/lsemish/problems/problem22.py "$work/problems/"
 python -m lsemish emit > "$work/candidates/problem22.py"
 nvidia-smi --query-gpu=name,driver_version --format=csv > "$out/device.txt"
 python -c "import torch, triton; print(torch.__version__, triton.__version__)" >> "$out/device.txt"
-for gpus in all 0; do
+for gpus in ${GPU_SETS:-all 0}; do
   start=$(date +%s.%N)
-  timeout 280 python -m lsemish loop --agent "python $here/agent.py $work/candidates" --rounds "$rounds" --trials 1 \
+  timeout ${LOOP_TIMEOUT:-280} python -m lsemish loop --agent "python $here/agent.py $work/candidates" --rounds "$rounds" --trials 1 \
     --problems "$work/problems" --candidates "$work/candidates" --gpus $gpus --out "$work/gpus-$gpus" \
     > "$out/log-gpus-$gpus.txt" 2>&1
-  echo "rc $? wall $(echo "$(date +%s.%N) - $start" | bc) s (--gpus $gpus)" > "$out/wall-gpus-$gpus.txt"
+  rc=$?; echo "rc $rc wall $(python -c "import time; print(round(time.time() - $start, 1))") s (--gpus $gpus)" > "$out/wall-gpus-$gpus.txt"
   cp "$work/gpus-$gpus/suite.md" "$out/suite-gpus-$gpus.md" 2>/dev/null
+  tar czf "$out/run-gpus-$gpus.tgz" -C "$work" "gpus-$gpus" 2>/dev/null
 done

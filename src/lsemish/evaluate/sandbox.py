@@ -300,7 +300,11 @@ def scratch(scratch_root, name, gpu=None, triton_cache=None):
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.update(HOME=home, TMPDIR=tmp, TRITON_CACHE_DIR=triton_cache or os.path.join(folder, "triton"),
                TORCHINDUCTOR_CACHE_DIR=os.path.join(folder, "inductor"), PYTHONDONTWRITEBYTECODE="1",
-               PYTHONUNBUFFERED="1", XDG_CACHE_HOME=os.path.join(home, ".cache"))
+               PYTHONUNBUFFERED="1", XDG_CACHE_HOME=os.path.join(home, ".cache"),
+               # inductor compiles in the worker itself: its pool of compile processes keeps a reader thread alive
+               # after the call, which the worker reports as the candidate's (an honest torch.compile candidate
+               # failed so on an H200, session 17)
+               TORCHINDUCTOR_COMPILE_THREADS="1")
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = str(gpu)
     return folder, env

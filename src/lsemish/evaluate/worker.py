@@ -93,11 +93,18 @@ def _as_compile_leaves_torch():
     """What torch.compile changes in what the worker watches, made before the snapshot: importing torch._dynamo
     wraps torch.manual_seed, and its first compile wraps nn.Module.__init__ and __setstate__ (an honest torch.compile
     candidate failed as "replaced torch.manual_seed": a red team's, session 16). Where it cannot be made, the
-    changes are reported as replacements later."""
+    changes are reported as replacements later. Inductor's progress bars start tqdm's monitor thread on the first
+    compile, which the thread check reports as the candidate's (an H200, session 17): tqdm is told not to start it
+    (its compile processes: TORCHINDUCTOR_COMPILE_THREADS=1 in the worker's environment, sandbox.scratch)."""
     try:
         import torch._dynamo  # noqa: F401
         from torch._dynamo.mutation_guard import install_generation_tagging_init
         install_generation_tagging_init()
+    except Exception:
+        pass
+    try:
+        import tqdm
+        tqdm.tqdm.monitor_interval = 0
     except Exception:
         pass
 

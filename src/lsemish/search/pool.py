@@ -10,12 +10,13 @@ import json
 import os
 import shutil
 import queue
+import signal
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
 
 from ..problems import PROBLEM_22
-from .agents import run_limited
 
 _STEP_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TRITON_INTERPRET", "TMPDIR",
              "CUDA_HOME", "LD_LIBRARY_PATH", "TRITON_PTXAS_PATH", "TRITON_LIBCUDA_PATH")
@@ -100,15 +101,36 @@ class Settings:
         return [a for name, value in (self.sets or {}).items() for a in ("--set", f"{name}={value}")]
 
 
+def run_logged(cmd, timeout, log_path, env=None):
+    """(returncode or None when killed, its output, timed_out) of cmd under `timeout` (its whole process group
+    killed then). The output (stdout and stderr, in order) goes to log_path as it comes, so that a step that hangs,
+    or a loop stopped from outside, shows how far it got (a suite's bench on an H200 ran 270 s and left no line of
+    where, session 17)."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env)
+        try:
+            rc, timed_out = proc.wait(timeout=timeout), False
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            rc, timed_out = None, True
+    if timed_out:
+        with open(log_path, "a") as log:
+            log.write(f"\n(killed after {timeout:g} s)\n")
+    with open(log_path, errors="replace") as log:
+        return rc, log.read(), timed_out
+
+
 def _step(args, folder, name, settings, slot):
-    """`python -m lsemish ARGS` in a child pinned to the slot, with the step's time limit; its output kept in
-    folder/name.txt."""
-    rc, out, err, timed_out = run_limited([sys.executable, "-m", "lsemish", *args], settings.step_timeout,
-                                          env=step_environment(slot))
-    with open(os.path.join(folder, f"{name}.txt"), "w") as fh:
-        fh.write(out + ("\n" + err if err else "") + (f"\n(killed after {settings.step_timeout} s)" if timed_out
-                                                       else ""))
-    return rc, out, err, timed_out
+    """`python -m lsemish ARGS` in a child pinned to the slot, with the step's time limit, its output in
+    folder/name.txt (run_logged)."""
+    return run_logged([sys.executable, "-m", "lsemish", *args], settings.step_timeout,
+                      os.path.join(folder, f"{name}.txt"), env=dict(step_environment(slot), PYTHONUNBUFFERED="1"))
+
+
+def _last_line(text):
+    return (text.strip().splitlines() or ["(no output)"])[-1]
 
 
 def _keep_log(report, folder):
@@ -133,7 +155,7 @@ def evaluate(path, folder, settings, slot=None):
     rec = {}
     # in a child under the step's time limit: a file can be built to make the analysis slow (a red team's took
     # minutes) or to break it
-    rc, out, err, timed_out = _step(["lint", path], folder, "lint", settings, slot)
+    rc, out, timed_out = _step(["lint", path], folder, "lint", settings, slot)
     if timed_out:
         rec["status"] = f"lint: killed after {settings.step_timeout} s"
         return rec
@@ -143,13 +165,12 @@ def evaluate(path, folder, settings, slot=None):
         rec["status"] = f"lint: {len(errors)} error(s), first: {errors[0]}"
         return rec
     if rc != 0:
-        last = (err.strip().splitlines() or out.strip().splitlines() or ["(no output)"])[-1]
-        rec["status"] = f"lint failed: {last[:300]}"
+        rec["status"] = f"lint failed: {_last_line(out)[:300]}"
         return rec
     problem = (["--problem", settings.problem] if settings.problem else []) + settings.set_args()
     check = ["check", "--candidate", path, "--trials", str(settings.trials), "--timeout", f"{settings.call_timeout:g}",
              "--json", os.path.join(folder, "check.json")] + problem
-    rc, out, err, timed_out = _step(check, folder, "check", settings, slot)
+    rc, out, timed_out = _step(check, folder, "check", settings, slot)
     if timed_out:
         rec["status"] = f"check: killed after {settings.step_timeout} s"
         return rec
@@ -157,8 +178,7 @@ def evaluate(path, folder, settings, slot=None):
         with open(os.path.join(folder, "check.json")) as fh:
             report = json.load(fh)
     except (OSError, ValueError):
-        last = (err.strip().splitlines() or out.strip().splitlines() or ["(no output)"])[-1]
-        rec["status"] = f"check failed: {last[:300]}"
+        rec["status"] = f"check failed: {_last_line(out)[:300]}"
         return rec
     _keep_log(report, folder)
     rec["check"] = f"{report['passed']}/{report['passed'] + report['failed']}"
@@ -170,7 +190,7 @@ def evaluate(path, folder, settings, slot=None):
     if not settings.timed:
         return rec
     bench_dir = os.path.join(folder, "bench")
-    rc, _, err, timed_out = _step(["bench", "--problem", settings.problem or PROBLEM_22, "--candidate",
+    rc, out, timed_out = _step(["bench", "--problem", settings.problem or PROBLEM_22, "--candidate",
                                    f"{path}:candidate", "--no-compile", "--out", bench_dir, "--timeout",
                                    f"{settings.call_timeout:g}"] + settings.set_args(), folder, "bench", settings,
                                   slot)
@@ -187,15 +207,15 @@ def evaluate(path, folder, settings, slot=None):
         rec["status"] = f"rejected in bench: {rows['candidate']['rejected']}"
         return rec
     else:
-        rec["status"] = "pass (bench failed: " + ("timeout" if timed_out else err.strip()[-200:]) + ")"
+        rec["status"] = "pass (bench failed: " + ("timeout" if timed_out else _last_line(out)[-200:]) + ")"
     profile = ["profile", "--candidate", path, "--out", os.path.join(folder, "profile.json")] + problem
-    rc, out, err, timed_out = _step(profile, folder, "profile", settings, slot)
+    rc, out, timed_out = _step(profile, folder, "profile", settings, slot)
     if rc == 0 and not timed_out:
         with open(os.path.join(folder, "profile.json")) as fh:
             rec["metrics"] = json.load(fh)
     else:  # the candidate keeps its verdict and time; the next prompt has no metrics of it, and the record says why
-        last = (err.strip().splitlines() or out.strip().splitlines() or ["(no output)"])[-1]
-        rec["profile"] = f"killed after {settings.step_timeout:g} s" if timed_out else f"failed: {last[:300]}"
+        rec["profile"] = (f"killed after {settings.step_timeout:g} s" if timed_out
+                          else f"failed: {_last_line(out)[:300]}")
     return rec
 
 
