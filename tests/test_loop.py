@@ -239,3 +239,33 @@ def test_an_answer_over_the_cap_is_an_agent_failure_and_not_stored(tmp_path):
     got, _ = statuses(out)
     assert got[1].startswith("agent: an answer of 5.7 MiB (more than 4 MiB)"), got
     assert not (out / "round-01" / "p0-s0" / "answer.txt").exists() and r.returncode == 1
+
+
+def test_a_stopped_loop_kills_its_agents_and_steps_and_can_resume(tmp_path):
+    # A suite stopped by `timeout` on an H200 left its running step behind (session 17): SIGTERM (or Ctrl-C) ends
+    # the loop at once, exit 130, with every child it started.
+    import signal
+    import time
+    pid_file = tmp_path / "agent.pid"
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "lsemish", "loop", "--agent", f"echo $$ > {pid_file}; exec sleep 120", "--rounds", "1",
+           "--trials", "1", "--problem", EXAMPLES["matmul"], "--candidate", right_candidate("matmul"),
+           "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, TRITON_INTERPRET="1"))
+    deadline = time.monotonic() + 300
+    while not (pid_file.exists() and pid_file.read_text().strip()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    agent_pid = int(pid_file.read_text())
+    stopped_at = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "stopped" in err and time.monotonic() - stopped_at < 15, err[-2000:]
+    try:
+        with open(f"/proc/{agent_pid}/stat") as fh:
+            assert fh.read().rsplit(")", 1)[1].split()[0] in "ZX", "the agent outlived the loop"
+    except FileNotFoundError:
+        pass
+    got, _ = statuses(out)
+    assert got == ["pass"]  # the start's record, kept for a resume

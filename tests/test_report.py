@@ -31,31 +31,37 @@ def test_geomeans_are_over_correct_kernels_only():
     assert s["n"] == 5 and s["correct"] == 4 and s["fast_p"][2.0] == 2 / 5
 
 
-def _run(folder, name, best_ms, eager_ms, compile_ms=None, correct=True):
+def _run(folder, name, best_ms, eager_ms, compile_ms=None, correct=True, final_of="r02-p0-s1", final="timed"):
     os.makedirs(folder / name)
     cands = [{"id": "r00", "round": 0, "status": "check failed: x"}]
     if correct:
-        cands.append({"id": "r02-p0-s1", "round": 2, "status": "pass", "call_ms": best_ms, "eager_call_ms": eager_ms,
-                      **({"compile_call_ms": compile_ms} if compile_ms else {})})
+        cands.append({"id": "r02-p0-s1", "round": 2, "status": "pass", "call_ms": best_ms * 1.1,
+                      "eager_call_ms": eager_ms})
     state = {"candidates": cands, "best": "r02-p0-s1" if correct else None}
+    if correct:  # the loop's last bench of its best, beside eager and torch.compile (search.loop.final_bench)
+        state["final"] = {"id": final_of, "status": final, "call_ms": best_ms, "eager_call_ms": eager_ms,
+                          "compile_call_ms": compile_ms}
     (folder / name / "summary.json").write_text(json.dumps(state))
 
 
 def test_report_over_loop_runs(tmp_path):
     runs = tmp_path / "suite"
     _run(runs, "p1", 1.0, 4.0, 2.0)
-    _run(runs, "p2", 2.0, 3.0)
+    _run(runs, "p2", 2.0, 3.0, 1.0, final_of="r01-p0-s0")  # a final of an earlier best: not this best's figures
     _run(runs, "p3", None, None, correct=False)
+    _run(runs, "p4", 0.01, 3.0, final="rejected in bench: work outside the timed calls")  # caught at the end
     (runs / "not-a-run").mkdir()
     r = subprocess.run([sys.executable, "-m", "lsemish", "report", str(runs)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     text = (runs / "suite.md").read_text()
-    assert "3 problem(s), 2 with a correct kernel" in text
+    assert "4 problem(s), 2 with a correct kernel" in text
+    assert "| p4 | no (rejected in its final bench) | — |" in text and "p4: its best, timed once more, was rejected" in text
     assert "| p1 | yes | 1.0000 | 4.00 | 2.00 | 2 |" in text and "| p3 | no | — | — | — | — |" in text
+    assert "| p2 | yes | 2.2000 | 1.36 | — | 2 |" in text  # its own round's bench: no torch.compile there
     data = json.loads((runs / "suite.json").read_text())
-    assert data["vs_eager"]["fast_p"]["1.5"] == pytest.approx(1 / 3)  # 4x and 1.5x: only 4x is above 1.5
-    assert data["vs_eager"]["fast_p"]["1.0"] == pytest.approx(2 / 3)
-    assert data["vs_compile"]["untimed"] == 1 and data["vs_compile"]["fast_p"]["1.0"] == pytest.approx(1 / 3)
+    assert data["vs_eager"]["fast_p"]["1.5"] == pytest.approx(1 / 4)  # 4x and 1.5x: only 4x is above 1.5
+    assert data["vs_eager"]["fast_p"]["1.0"] == pytest.approx(2 / 4)
+    assert data["vs_compile"]["untimed"] == 1 and data["vs_compile"]["fast_p"]["1.0"] == pytest.approx(1 / 4)
     assert (runs / "fast_p.png").exists()
 
 

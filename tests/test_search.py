@@ -292,3 +292,53 @@ def test_a_step_that_hangs_leaves_what_it_printed_and_is_killed_whole(tmp_path):
         raise AssertionError("the step's child outlived it")
     rc, text, timed_out = run_logged([sys.executable, "-c", "import sys; print('out'); sys.exit('err')"], 30, str(log))
     assert (rc, timed_out) == (1, False) and text.splitlines() == ["out", "err"]
+
+
+def test_the_best_is_timed_once_more_beside_eager_and_torch_compile(tmp_path, monkeypatch):
+    # a suite's speedups against torch.compile (issue 25): the loop's benches leave it out; its best is timed once
+    # more with it, in one bench, and only once per best
+    import json
+    import os
+    from lsemish.search import loop, pool
+    calls = []
+
+    def step(args, folder, name, settings, slot):
+        calls.append(args)
+        out = args[args.index("--out") + 1]
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "bench.json"), "w") as fh:
+            json.dump({"rows": [{"name": "reference-eager", "call_ms": 2.0, "rejected": None},
+                                {"name": "reference-compile", "call_ms": 1.0, "rejected": None},
+                                {"name": "candidate", "call_ms": 0.5, "rejected": None}]}, fh)
+        return 0, "", False
+    monkeypatch.setattr(pool, "_step", step)
+    (tmp_path / "round-01" / "p0-s0").mkdir(parents=True)
+    (tmp_path / "round-01" / "p0-s0" / "candidate.py").write_text("# best\n")
+
+    class Search:
+        state = {"best": "r01-p0-s0", "candidates": [{"id": "r01-p0-s0", "candidate": "round-01/p0-s0/candidate.py"}]}
+
+        def save(self):
+            pass
+    search = Search()
+    settings = pool.Settings(problem=None, trials=1, step_timeout=7, call_timeout=5, timed=True)
+    slots = pool.Pool([None])
+    try:
+        loop.final_bench(search, str(tmp_path), settings, slots, log=lambda m: None)
+        loop.final_bench(search, str(tmp_path), settings, slots, log=lambda m: None)
+    finally:
+        slots.shutdown()
+    assert len(calls) == 1 and "--no-compile" not in calls[0] and calls[0][0] == "bench"
+    assert (tmp_path / "final" / "candidate.py").read_text() == "# best\n"
+    assert search.state["final"] == {"id": "r01-p0-s0", "status": "timed", "call_ms": 0.5, "eager_call_ms": 2.0,
+                                     "compile_call_ms": 1.0, "compile_note": None}
+    from lsemish.search.summary import write_summary
+    state = dict(search.state, problem=None, agent="a", strategy="greedy", samples=1)
+    state["candidates"] = [dict(state["candidates"][0], round=1, order=1, parent="r00", status="pass", call_ms=0.6)]
+    text = write_summary(state, str(tmp_path), timed=True, log=lambda m: None)
+    assert "final bench of the best beside eager and torch.compile: 0.5000 ms per call, 4.00x eager, 2.00x " \
+           "torch.compile faster" in text
+    settings.timed = False  # without a GPU nothing is timed
+    search.state["best"] = "r02-p0-s0"
+    loop.final_bench(search, str(tmp_path), settings, None, log=lambda m: None)
+    assert len(calls) == 1

@@ -457,6 +457,27 @@ def _prompt(args):
 
 
 def _loop(args):
+    """The loop; stopped (Ctrl-C, SIGTERM) it kills its agents and steps and exits 130 at once, its state as the
+    last finished step left it (resumable), instead of waiting for the running steps to end."""
+    import signal
+    from .search import children
+
+    def stopped(signum, frame):  # children first: the pools' threads, which the interrupt waits for, wait on them
+        children.stop_all()
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stopped)
+    signal.signal(signal.SIGINT, stopped)
+    try:
+        return _loop_run(args)
+    except (KeyboardInterrupt, children.Stopped):
+        children.stop_all()
+        print(f"loop: stopped; its agents and steps killed (resume with the same --out {args.out})", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)  # not the pool's threads' waits: their steps are dead, their records unwritten
+
+
+def _loop_run(args):
     from .problems import parse_sets
     from .search.loop import run_loop, run_suite
     common = dict(gpu=args.gpu, stage_file=args.stage, agent_timeout=args.agent_timeout,

@@ -453,6 +453,8 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
         c.worker = worker or c.worker
         if worker is None:
             c.rejected = why
+        else:  # where an evaluation's time goes (a suite's small problems: starts, not calls; session 17)
+            log(f"  {c.label} ready: " + ", ".join(f"{k} {v:.1f} s" for k, v in worker.phases.items()))
         return worker is not None
 
     rng = unpredictable()  # inputs and keys: a candidate that knew them could carry their answers (red team, 11)
@@ -511,7 +513,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
                         spent[c.label] = spent.get(c.label, 0.0) + time.monotonic() - started
                     last = c.rounds[-1]
                     log(f"  round {r}: {c.label:18s} per call {last['call_ms']:.4f} ms  wall {last['wall_ms']:.4f} "
-                        f"ms  GPU {last.get('gpu_ms', float('nan')):.4f} ms")
+                        f"ms  GPU {last.get('gpu_ms', float('nan')):.4f} ms  ({time.monotonic() - started:.1f} s)")
                     break
     rows = []
     for c in contenders:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import random
 import secrets
+import time
 
 import torch
 
@@ -46,17 +47,28 @@ def resolve_candidate(problem_path, candidate):
 
 
 def start_worker(problem_path, candidate, sets, seed, device, limits, scratch_root, model_kwargs=None,
-                 compile_model=False, name="candidate", before_load=None, stand_in=None, output_bytes=None):
+                 compile_model=False, name="candidate", before_load=None, stand_in=None, output_bytes=None,
+                 reply_device=None):
     """A worker with the candidate's ModelNew built (candidate None: the problem's own Model). Returns (worker,
     None) or (None, the one-line reason it could not be built). `before_load(worker)` runs once the worker holds the
     problem and its sandbox, before any candidate code is imported (bench's calibration), whose calls run the
     worker's stand-in model: `stand_in` (memory.footprint's output_shapes) gives its outputs the reference's shapes,
     so that the protocol's cost that grows with the outputs (their commitment) is in the calibration.
-    `output_bytes`: the shared memory its outputs cross in (memory.output_room; sandbox.Worker)."""
+    `output_bytes`: the shared memory its outputs cross in (memory.output_room; sandbox.Worker); `reply_device`:
+    where the large ones are put on arrival (sandbox.Worker)."""
+    started = time.monotonic()
     try:
-        worker = Worker(scratch_root, name, limits, triton_cache=limits.triton_cache, output_bytes=output_bytes)
+        worker = Worker(scratch_root, name, limits, triton_cache=limits.triton_cache, output_bytes=output_bytes,
+                        reply_device=reply_device)
     except WorkerFailed as e:
         return None, str(e)
+    phases = worker.phases = {}  # seconds of each step of the start, for the reader (where a bench's time goes)
+
+    def lap(name):
+        nonlocal started
+        now = time.monotonic()
+        phases[name] = round(now - started, 2)
+        started = now
     try:
         reply, _ = worker.request({"op": "init", "problem": os.path.abspath(problem_path), "sets": sets or {},
                                    "candidate": candidate and os.path.abspath(candidate), "seed": seed,
@@ -64,14 +76,17 @@ def start_worker(problem_path, candidate, sets, seed, device, limits, scratch_ro
                                    "stand_in_outputs": stand_in,
                                    "gpu_memory_fraction": limits.gpu_fraction if device == "cuda" else None},
                                   timeout=limits.setup_s, what="start")
+        lap("start")
         if "error" not in reply and before_load is not None:
             try:
                 before_load(worker)
             except BaseException:
                 worker.close()  # whatever went wrong, no worker is left behind
                 raise
+            lap("before load")
         if "error" not in reply:
             reply, _ = worker.request({"op": "load"}, timeout=limits.setup_s, what="import and build")
+            lap("import and build")
     except WorkerFailed as e:
         worker.close()
         return None, str(e)
@@ -120,7 +135,7 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
     report = {"problem": problem_path, "candidate": candidate, "device": device, "sets": sets or {},
               "verdict": "fail", "reason": None, "trials": [], "landlock": None, "log": None}
     worker, why = start_worker(problem_path, candidate, sets, seed, device, limits, scratch_root, model_kwargs,
-                               output_bytes=output_room(size))
+                               output_bytes=output_room(size), reply_device="cuda" if device == "cuda" else None)
     if worker is None:
         release_root(scratch_root, keep=False)
         report["reason"] = why

@@ -56,12 +56,13 @@ def check_needs(size):
     KernelBench problems that passed there (benchmarks/results/2026-11-30-NVIDIA-H200/official-gpu-2/; the largest
     set the factors; the old estimate was 60 GiB where 90 were used): the worker holds its parameters, up to six times
     its inputs (the inputs, their copy for the input check, the distributions' temporaries) and its outputs; the
-    trusted side the reference and its float64 gold: three times the parameters, seven times the inputs, four times
-    the outputs (float64 twice, the kept copy). A model's own intermediates (a convolution's output before its
-    pooling) are not seen on the meta device: up to ~10 GiB more on those problems."""
+    trusted side the reference and its float64 gold: three times the parameters, seven times the inputs, five times
+    the outputs (float64 twice, the kept copy, and since session 17 the candidate's outputs received on the device
+    instead of the host: wire.recv). A model's own intermediates (a convolution's output before its pooling) are
+    not seen on the meta device: up to ~10 GiB more on those problems."""
     outputs = size["outputs"] if size["outputs"] is not None else size["inputs"]
     worker = size["params"] + 6 * size["inputs"] + outputs
-    trusted = 3 * size["params"] + 7 * size["inputs"] + 4 * outputs
+    trusted = 3 * size["params"] + 7 * size["inputs"] + 5 * outputs
     return worker + trusted
 
 

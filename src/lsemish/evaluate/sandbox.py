@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from ..problems import ProblemError
 from . import wire
 
 LOG_CAP = 1 << 20  # bytes of a candidate's output kept in its log
@@ -313,10 +314,13 @@ def scratch(scratch_root, name, gpu=None, triton_cache=None):
 class Worker:
     """One candidate's process. `request(header)` sends a request and returns (reply header, tensors)."""
 
-    def __init__(self, scratch_root, name, limits=Limits(), gpu=None, triton_cache=None, output_bytes=None):
+    def __init__(self, scratch_root, name, limits=Limits(), gpu=None, triton_cache=None, output_bytes=None,
+                 reply_device=None):
         """`output_bytes`: the size of the shared memory its replies' tensors cross in (memory.output_room: the
-        reference's outputs of one call; wire.py); None: through the pipe."""
+        reference's outputs of one call; wire.py); None: through the pipe. `reply_device`: where that memory's large
+        tensors are put on arrival (wire.recv's device; check's comparison runs there), else the host."""
         self.limits, self.name, self._guard, self.left_behind = limits, name, None, None
+        self.reply_device = reply_device
         if triton_cache:
             os.makedirs(triton_cache, exist_ok=True)  # Landlock can only allow a folder that exists
         self.scratch, env = scratch(scratch_root, name, gpu, triton_cache)
@@ -394,7 +398,8 @@ class Worker:
         if self.dead:
             raise WorkerFailed(self.dead)
         try:
-            return wire.recv(self.rep_r, time.monotonic() + timeout, self._alive, spin_s, self.bulk)
+            return wire.recv(self.rep_r, time.monotonic() + timeout, self._alive, spin_s, self.bulk,
+                             self.reply_device)
         except WorkerFailed as e:
             self.dead = str(e)
             self.kill()
@@ -406,8 +411,11 @@ class Worker:
             elif code is not None or str(e) == "closed":
                 code = self._await_exit(5) if code is None else code
                 text = self._exit_text(code if code is not None else 0)
-            elif isinstance(e, wire.NoMemoryHere):
-                text = f"its reply could not be received: {e} (the trusted process's host memory)"
+            elif isinstance(e, wire.NoMemoryHere):  # this side's shortage: no verdict on the candidate
+                self.dead = f"its reply could not be received: {e}"
+                self.kill()
+                raise ProblemError(f"out of memory receiving the candidate's outputs, in the evaluator's own "
+                                   f"process: {e}") from None
             else:
                 text = f"the worker sent a malformed reply ({e})"
             self.dead = text

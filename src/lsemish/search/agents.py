@@ -4,10 +4,11 @@ its standard output) or `openai:MODEL`, any OpenAI-compatible chat endpoint thro
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+
+from . import children
 
 
 @dataclass
@@ -21,15 +22,17 @@ class Answer:
 
 def run_limited(cmd, timeout, stdin_text=None, shell=False, env=None):
     """(returncode, stdout, stderr, timed_out) of cmd; on timeout its whole process group is killed."""
-    proc = subprocess.Popen(cmd, shell=shell, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, errors="replace", start_new_session=True, env=env)  # any bytes: no crash
+    proc = children.start(cmd, shell=shell, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, errors="replace", env=env)  # any bytes: no crash
     try:
         out, err = proc.communicate(stdin_text, timeout=timeout)
         return proc.returncode, out, err, False
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        children.kill(proc)
         out, err = proc.communicate()
         return None, out, err, True
+    finally:
+        children.done(proc)
 
 
 # What a shell agent is told besides the prompt, as environment variables (the loop's names for them -> the

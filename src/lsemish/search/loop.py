@@ -14,6 +14,7 @@ import concurrent.futures as cf
 import json
 import os
 import re
+import shutil
 import threading
 import time
 
@@ -335,12 +336,30 @@ def _one(agent, rounds, settings, start, out, gpu_spec, stage_list, agent_timeou
         if todo:
             search.state.setdefault("wall_s", []).append(round(time.time() - started, 1))
         search.save()
+    final_bench(search, out, settings, pool, log)
     note = None
     measured = _measured_gpu() if settings.timed else None
     if measured and not any(k.lower() in measured.lower().replace(" ", "") for k, v in GPUS.items()
                             if v["name"] == gpu_spec["name"]):
         note = f"the prompts name {gpu_spec['name']}; the candidates were timed on {measured}"
     return write_summary(search.state, out, settings.timed, note, log)
+
+
+def final_bench(search, out, settings, pool, log):
+    """On a GPU, the best candidate timed once more beside eager and torch.compile (pool.final_bench), into
+    state["final"] and out/final/; once per best (a resumed run whose best did not change keeps it)."""
+    best = search.state.get("best")
+    if not settings.timed or best is None or search.state.get("final", {}).get("id") == best:
+        return
+    rec = next(c for c in search.state["candidates"] if c["id"] == best)
+    folder = os.path.join(out, "final")
+    os.makedirs(folder, exist_ok=True)
+    shutil.copyfile(os.path.join(out, rec["candidate"]), os.path.join(folder, "candidate.py"))
+    log(f"final: {best} beside eager and torch.compile")
+    final = pool.final_bench(os.path.join(folder, "candidate.py"), folder, settings).result()
+    search.state["final"] = dict(final, id=best)
+    search.save()
+    log(f"final: {best} {final['status']}" + (f", {final['call_ms']:.4f} ms per call" if final.get("call_ms") else ""))
 
 
 def _measured_gpu():

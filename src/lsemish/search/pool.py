@@ -10,13 +10,13 @@ import json
 import os
 import shutil
 import queue
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 
 from ..problems import PROBLEM_22
+from . import children
 
 _STEP_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TRITON_INTERPRET", "TMPDIR",
              "CUDA_HOME", "LD_LIBRARY_PATH", "TRITON_PTXAS_PATH", "TRITON_LIBCUDA_PATH")
@@ -107,14 +107,15 @@ def run_logged(cmd, timeout, log_path, env=None):
     or a loop stopped from outside, shows how far it got (a suite's bench on an H200 ran 270 s and left no line of
     where, session 17)."""
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env)
+        proc = children.start(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             rc, timed_out = proc.wait(timeout=timeout), False
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            children.kill(proc)
             proc.wait()
             rc, timed_out = None, True
+        finally:
+            children.done(proc)
     if timed_out:
         with open(log_path, "a") as log:
             log.write(f"\n(killed after {timeout:g} s)\n")
@@ -219,6 +220,27 @@ def evaluate(path, folder, settings, slot=None):
     return rec
 
 
+def final_bench(path, folder, settings, slot=None):
+    """The best candidate of a problem's search timed once more, beside the reference eager and torch.compile in one
+    bench (issue 25: a suite's speedups against both baselines, each a ratio measured in one process with the
+    contenders interleaved; the loop's own benches leave torch.compile out, whose compile is the problem's, not
+    each candidate's): a record with call_ms, eager_call_ms and compile_call_ms, or a status saying why not."""
+    bench_dir = os.path.join(folder, "bench")
+    rc, out, timed_out = _step(["bench", "--problem", settings.problem or PROBLEM_22, "--candidate",
+                                f"{path}:candidate", "--out", bench_dir, "--timeout", f"{settings.call_timeout:g}"]
+                               + settings.set_args(), folder, "bench", settings, slot)
+    try:
+        with open(os.path.join(bench_dir, "bench.json")) as fh:
+            rows = {r["name"]: r for r in json.load(fh)["rows"]}
+    except (OSError, ValueError):
+        return {"status": "bench failed: " + ("timeout" if timed_out else _last_line(out)[-200:])}
+    got = {key: rows.get(name, {}).get("call_ms") for key, name in (
+        ("call_ms", "candidate"), ("eager_call_ms", "reference-eager"), ("compile_call_ms", "reference-compile"))}
+    why = rows.get("candidate", {}).get("rejected") or (None if got["call_ms"] else "the candidate was not timed")
+    return dict(got, status=f"rejected in bench: {why}" if why else "timed",
+                compile_note=rows.get("reference-compile", {}).get("rejected"))
+
+
 class Pool:
     """Slots (GPU ids, or None for CPU processes); `submit(fn)` runs fn(slot) on the next free slot."""
 
@@ -246,6 +268,10 @@ class Pool:
             rec.update(eval_s=round(time.monotonic() - started, 1), slot=slot)  # where a search's wall time goes
             return rec
         return self.submit(timed)
+
+    def final_bench(self, path, folder, settings):
+        """A future of final_bench(path, folder, settings) on the next free slot."""
+        return self.submit(final_bench, path, folder, settings)
 
     def shutdown(self):
         self.executor.shutdown(wait=True)

@@ -13,11 +13,12 @@ import dataclasses
 import os
 import tempfile
 
-from .pool import Settings, evaluate
+from .pool import Settings, evaluate, final_bench
 
 
-def _evaluate_remote(candidate_source, problem_name, problem_source, settings_fields):
-    """On a node: write the sources into a fresh folder, evaluate there; (record, {relative path: bytes})."""
+def _evaluate_remote(candidate_source, problem_name, problem_source, settings_fields, final=False):
+    """On a node: write the sources into a fresh folder, evaluate there (`final`: pool.final_bench instead); (record,
+    {relative path: bytes})."""
     work = tempfile.mkdtemp(prefix="lsemish-ray-")
     settings = Settings(**settings_fields)
     if problem_source is not None:
@@ -29,7 +30,7 @@ def _evaluate_remote(candidate_source, problem_name, problem_source, settings_fi
     path = os.path.join(folder, "candidate.py")
     with open(path, "w") as fh:
         fh.write(candidate_source)
-    rec = evaluate(path, folder, settings)
+    rec = (final_bench if final else evaluate)(path, folder, settings)
     files = {}
     for root, _, names in os.walk(folder):
         for name in names:
@@ -61,7 +62,7 @@ class RayPool:
         self.slots = [None] * max(1, int(total))
         self.waiters = cf.ThreadPoolExecutor(len(self.slots) * 4)
 
-    def evaluate(self, path, folder, settings):
+    def evaluate(self, path, folder, settings, final=False):
         with open(path) as fh:
             source = fh.read()
         problem_source = None
@@ -69,8 +70,11 @@ class RayPool:
             with open(settings.problem) as fh:
                 problem_source = fh.read()
         ref = self.task.remote(source, os.path.basename(settings.problem or "problem.py"), problem_source,
-                               dataclasses.asdict(settings))
+                               dataclasses.asdict(settings), final)
         return self.waiters.submit(self._collect, ref, folder)
+
+    def final_bench(self, path, folder, settings):
+        return self.evaluate(path, folder, settings, final=True)
 
     def _collect(self, ref, folder):
         try:

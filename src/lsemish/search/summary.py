@@ -49,6 +49,13 @@ def write_summary(state, out, timed, note=None, log=print):
                     f"{sum(t.get('completion') or 0 for t in tokens)} completion")
     head.append(f"best: {best} ({best_rec['call_ms']:.4f} ms per call)" if best_rec and best_rec.get("call_ms")
                 else f"best: {best}" if best else "best: none passed")
+    final = state.get("final") or {}
+    if best and final.get("id") == best:  # search.loop.final_bench
+        ratios = [f"{final[k] / final['call_ms']:.2f}x {name}" for k, name in (
+            ("eager_call_ms", "eager"), ("compile_call_ms", "torch.compile")) if final.get(k) and final.get("call_ms")]
+        head.append("final bench of the best beside eager and torch.compile: " + (
+            f"{final['call_ms']:.4f} ms per call, {', '.join(ratios)} faster" if final.get("status") == "timed"
+            else final.get("status", "")))
     text = "\n".join(head + [""] + rows) + "\n"
     with open(os.path.join(out, "summary.md"), "w") as fh:
         fh.write(text)
