@@ -50,18 +50,21 @@ def test_report_over_loop_runs(tmp_path):
     _run(runs, "p2", 2.0, 3.0, 1.0, final_of="r01-p0-s0")  # a final of an earlier best: not this best's figures
     _run(runs, "p3", None, None, correct=False)
     _run(runs, "p4", 0.01, 3.0, final="rejected in bench: work outside the timed calls")  # caught at the end
+    _run(runs, "p5", 0.01, 3.0, final="bench failed: timeout")  # no figure stands: correct, untimed
     (runs / "not-a-run").mkdir()
     r = subprocess.run([sys.executable, "-m", "lsemish", "report", str(runs)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     text = (runs / "suite.md").read_text()
-    assert "4 problem(s), 2 with a correct kernel" in text
+    assert "5 problem(s), 3 with a correct kernel" in text
+    assert "| p5 | yes | — | — | — | 2 |" in text and "p5: correct, untimed: its final bench failed (timeout)" in text
     assert "| p4 | no (rejected in its final bench) | — |" in text and "p4: its best, timed once more, was rejected" in text
     assert "| p1 | yes | 1.0000 | 4.00 | 2.00 | 2 |" in text and "| p3 | no | — | — | — | — |" in text
     assert "| p2 | yes | 2.2000 | 1.36 | — | 2 |" in text  # its own round's bench: no torch.compile there
     data = json.loads((runs / "suite.json").read_text())
-    assert data["vs_eager"]["fast_p"]["1.5"] == pytest.approx(1 / 4)  # 4x and 1.5x: only 4x is above 1.5
-    assert data["vs_eager"]["fast_p"]["1.0"] == pytest.approx(2 / 4)
-    assert data["vs_compile"]["untimed"] == 1 and data["vs_compile"]["fast_p"]["1.0"] == pytest.approx(1 / 4)
+    assert data["vs_eager"]["fast_p"]["1.5"] == pytest.approx(1 / 5)  # 4x and 1.5x: only 4x is above 1.5
+    assert data["vs_eager"]["fast_p"]["1.0"] == pytest.approx(2 / 5)
+    assert data["vs_eager"]["untimed"] == 1
+    assert data["vs_compile"]["untimed"] == 2 and data["vs_compile"]["fast_p"]["1.0"] == pytest.approx(1 / 5)
     assert (runs / "fast_p.png").exists()
 
 

@@ -296,49 +296,145 @@ def test_a_step_that_hangs_leaves_what_it_printed_and_is_killed_whole(tmp_path):
 
 def test_the_best_is_timed_once_more_beside_eager_and_torch_compile(tmp_path, monkeypatch):
     # a suite's speedups against torch.compile (issue 25): the loop's benches leave it out; its best is timed once
-    # more with it, in one bench, and only once per best
+    # more with it, in one bench, from its own file, once per best; what failed is tried again, what changed is not
+    # timed, an earlier attempt's files are never read as this one's, and a best rejected there stops being one
+    # (two reviewers' findings, session 17)
     import json
     import os
     from lsemish.search import loop, pool
-    calls = []
+    calls, how = [], {}
+    good = [{"name": "reference-eager", "call_ms": 2.0, "rejected": None},
+            {"name": "reference-compile", "call_ms": 1.0, "rejected": None},
+            {"name": "candidate", "call_ms": 0.5, "rejected": None}]
 
     def step(args, folder, name, settings, slot):
         calls.append(args)
         out = args[args.index("--out") + 1]
         os.makedirs(out, exist_ok=True)
-        with open(os.path.join(out, "bench.json"), "w") as fh:
-            json.dump({"rows": [{"name": "reference-eager", "call_ms": 2.0, "rejected": None},
-                                {"name": "reference-compile", "call_ms": 1.0, "rejected": None},
-                                {"name": "candidate", "call_ms": 0.5, "rejected": None}]}, fh)
-        return 0, "", False
+        if how.get("write", True):
+            rows = how.get("rows", good)
+            if "reject" in how and how["reject"] in args[args.index("--candidate") + 1]:
+                rows = [good[0], {"name": "candidate", "rejected": "work outside the timed calls"}]
+            with open(os.path.join(out, "bench.json"), "w") as fh:
+                json.dump({"rows": rows}, fh)
+        return how.get("rc", 0), "Traceback\nRuntimeError: it broke", False
     monkeypatch.setattr(pool, "_step", step)
-    (tmp_path / "round-01" / "p0-s0").mkdir(parents=True)
-    (tmp_path / "round-01" / "p0-s0" / "candidate.py").write_text("# best\n")
+    files = {}
+    for cid, folder in (("r01-p0-s0", "round-01/p0-s0"), ("r02-p0-s0", "round-02/p0-s0")):
+        files[cid] = tmp_path / folder / "candidate.py"
+        files[cid].parent.mkdir(parents=True)
+        files[cid].write_text(f"# {cid}\n")
 
     class Search:
-        state = {"best": "r01-p0-s0", "candidates": [{"id": "r01-p0-s0", "candidate": "round-01/p0-s0/candidate.py"}]}
+        def __init__(self):
+            self.state = {"best": "r02-p0-s0", "candidates": [
+                {"id": cid, "order": k, "status": "pass", "call_ms": 1.0 - 0.5 * k, "candidate": os.path.relpath(
+                    f, tmp_path), "sha256": loop.file_digest(f)} for k, (cid, f) in enumerate(files.items())]}
+
+        def rec(self, cid):
+            return next(r for r in self.state["candidates"] if r["id"] == cid)
+
+        def best(self):
+            return self.rec(self.state["best"]) if self.state.get("best") else None
 
         def save(self):
             pass
     search = Search()
     settings = pool.Settings(problem=None, trials=1, step_timeout=7, call_timeout=5, timed=True)
     slots = pool.Pool([None])
+
+    def final(**kwargs):
+        how.clear()
+        how.update(kwargs)
+        loop.final_bench(search, str(tmp_path), settings, slots, log=lambda m: None)
+        return search.state["final"]
     try:
-        loop.final_bench(search, str(tmp_path), settings, slots, log=lambda m: None)
-        loop.final_bench(search, str(tmp_path), settings, slots, log=lambda m: None)
+        assert final(rc=1) == {"id": "r02-p0-s0", "status": "bench failed: RuntimeError: it broke"}
+        assert calls[-1][calls[-1].index("--candidate") + 1] == f"{files['r02-p0-s0']}:candidate"  # as in its round
+        assert "--no-compile" not in calls[-1] and calls[-1][0] == "bench"
+        assert final(write=False)["status"] == "bench failed: no readable bench.json"  # not the first attempt's
+        assert final() == {"id": "r02-p0-s0", "status": "timed", "call_ms": 0.5, "eager_call_ms": 2.0,
+                           "compile_call_ms": 1.0, "compile_note": None}
+        n = len(calls)
+        final()  # timed: kept
+        assert len(calls) == n
+        search.state["final"] = {"id": "r00"}
+        assert final(rows=[{"name": "reference-eager", "call_ms": None, "rejected": "it failed"},
+                           {"name": "candidate", "call_ms": None, "rejected": "no trusted baseline"}]) == \
+            {"id": "r02-p0-s0", "status": "bench failed: the reference was not timed (it failed)"}
+        files["r02-p0-s0"].write_text("# something else\n")  # changed since its check: not timed
+        n = len(calls)
+        assert final()["status"].startswith("bench failed: its file changed since it was checked") and len(calls) == n
+        files["r02-p0-s0"].write_text("# r02-p0-s0\n")
+        # rejected: no longer a pass, and the next best is timed in its place (and kept on the next call)
+        assert final(reject="round-02") == {"id": "r01-p0-s0", "status": "timed", "call_ms": 0.5,
+                                            "eager_call_ms": 2.0, "compile_call_ms": 1.0, "compile_note": None}
+        assert search.state["best"] == "r01-p0-s0"
+        assert search.rec("r02-p0-s0")["status"] == "rejected in its final bench: work outside the timed calls"
+        n = len(calls)
+        final(reject="round-02")
+        assert len(calls) == n
     finally:
         slots.shutdown()
-    assert len(calls) == 1 and "--no-compile" not in calls[0] and calls[0][0] == "bench"
-    assert (tmp_path / "final" / "candidate.py").read_text() == "# best\n"
-    assert search.state["final"] == {"id": "r01-p0-s0", "status": "timed", "call_ms": 0.5, "eager_call_ms": 2.0,
-                                     "compile_call_ms": 1.0, "compile_note": None}
+    assert (tmp_path / "final" / "r01-p0-s0" / "bench").is_dir()
     from lsemish.search.summary import write_summary
     state = dict(search.state, problem=None, agent="a", strategy="greedy", samples=1)
-    state["candidates"] = [dict(state["candidates"][0], round=1, order=1, parent="r00", status="pass", call_ms=0.6)]
+    state["candidates"] = [dict(c, round=1, parent="r00") for c in state["candidates"]]
     text = write_summary(state, str(tmp_path), timed=True, log=lambda m: None)
-    assert "final bench of the best beside eager and torch.compile: 0.5000 ms per call, 4.00x eager, 2.00x " \
-           "torch.compile faster" in text
+    assert "final bench of the best beside eager and torch.compile: 0.5000 ms per call, speedup 4.00x vs eager, " \
+           "2.00x vs torch.compile" in text
     settings.timed = False  # without a GPU nothing is timed
-    search.state["best"] = "r02-p0-s0"
+    search.state["final"] = {}
+    n = len(calls)
     loop.final_bench(search, str(tmp_path), settings, None, log=lambda m: None)
-    assert len(calls) == 1
+    assert len(calls) == n and search.state["final"] == {}
+
+
+def test_the_stop_outlives_a_library_that_sets_its_own_handler_and_runs_what_must_stop_too():
+    # ray.init sets its own SIGTERM handler: a stopped `loop --ray` ended without killing its tasks and left Ray's
+    # agents running (session 17); the pool reclaims the handler after it, and its stop runs with the children's
+    code = ("import os, signal, time\n"
+            "from lsemish.search import children\n"
+            "children.exit_on_signals('loop: stopped')\n"
+            "children.at_stop(lambda: print('ray stopped', flush=True))\n"
+            "signal.signal(signal.SIGTERM, lambda *a: os._exit(3))  # as ray.init does\n"
+            "children.reclaim_signals()\n"
+            "os.kill(os.getpid(), signal.SIGTERM)\n"
+            "time.sleep(30)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (130, "ray stopped\n", "loop: stopped\n")
+
+
+def test_a_step_dies_with_the_process_that_started_it(tmp_path):
+    # A Ray task cancelled by force runs no handler, and its steps (groups of their own) outlived it: a step started
+    # with LSEMISH_PARENT_PID is killed by the kernel when that process dies (session 17)
+    import signal
+    import time
+    from helpers import right_candidate
+    hangs = tmp_path / "hangs.py"
+    hangs.write_text(open(right_candidate("matmul")).read().replace(
+        "        return matmul(A, B)", "        while True:\n            A = A + 0\n        return matmul(A, B)"))
+    from lsemish.problems import EXAMPLES
+    code = ("import os, subprocess, sys, time\n"
+            "p = subprocess.Popen([sys.executable, '-m', 'lsemish', 'check', '--problem', sys.argv[1], '--candidate', "
+            "sys.argv[2], '--trials', '1'], env=dict(os.environ, LSEMISH_PARENT_PID=str(os.getpid())), "
+            "start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+            "print(p.pid, flush=True)\n"
+            "time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code, EXAMPLES["matmul"], str(hangs)], stdout=subprocess.PIPE,
+                              text=True, env=dict(os.environ, TRITON_INTERPRET="1"))
+    step = int(parent.stdout.readline())
+    time.sleep(8)  # its worker started and hangs in the candidate's call
+    assert open(f"/proc/{step}/stat").read().rsplit(")", 1)[1].split()[0] not in "ZX"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    for _ in range(100):
+        try:
+            with open(f"/proc/{step}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] in "ZX":
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the step outlived the process that started it")

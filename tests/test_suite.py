@@ -235,3 +235,54 @@ def test_sizes_shown_after_a_one_line_block_keep_the_module_valid():
     scope = {}
     exec(shown.replace("import torch\n", ""), scope)
     assert (scope["M"], scope["N"]) == (16, 8)
+
+
+def test_a_stopped_suite_records_no_killed_answer_and_asks_again_on_resume(tmp_path):
+    # A reviewer stopped a suite mid-round and found "agent: exit -9" recorded as each problem's answer, its round
+    # marked done and never asked again (session 17): the stop ends the process before any thread records a killed
+    # child, and a resume asks those agents again.
+    import signal
+    import time
+    probs = tmp_path / "problems"
+    probs.mkdir()
+    for name in ("matmul", "row_softmax_mean"):  # no starting candidates: both go straight to their agents
+        shutil.copy(EXAMPLES[name], probs / f"{name}.py")
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    out = tmp_path / "run"
+    go = tmp_path / "go"
+    script = tmp_path / "hang_then_answer.py"  # hangs until `go` exists, then answers as suite_agent does
+    script.write_text(
+        "import os, sys, time\n"
+        f"open(os.path.join({str(pids)!r}, os.environ['LSEMISH_PROBLEM_NAME']), 'w').write(str(os.getpid()))\n"
+        f"if not os.path.exists({str(go)!r}):\n"
+        "    time.sleep(120)\n"
+        f"paths = {{'matmul': {right_candidate('matmul')!r}, 'row_softmax_mean': "
+        f"{right_candidate('row_softmax_mean')!r}}}\n"
+        "print('```python\\n' + open(paths[os.environ['LSEMISH_PROBLEM_NAME']]).read() + '```')\n")
+    agent = f"{sys.executable} {script}"
+    proc = subprocess.Popen([sys.executable, "-m", "lsemish", "loop", "--agent", agent, "--rounds", "1", "--trials", "1",
+                             "--problems", str(probs), "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, TRITON_INTERPRET="1"))
+    deadline = time.monotonic() + 300
+    while len([p for p in pids.iterdir() if p.read_text().strip()]) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "stopped" in err, err[-2000:]
+    for name in ("matmul", "row_softmax_mean"):
+        pid = int((pids / name).read_text())
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                assert fh.read().rsplit(")", 1)[1].split()[0] in "ZX", f"{name}'s agent outlived the loop"
+        except FileNotFoundError:
+            pass
+        state = json.loads((out / name / "state.json").read_text())
+        assert [c["id"] for c in state["candidates"]] == ["r00"]  # the start only: no killed answer recorded
+        assert [r["round"] for r in state["rounds"] if r.get("done")] == [0]
+    go.write_text("")
+    r = cli("loop", "--agent", agent, "--rounds", "1", "--trials", "1", "--problems", str(probs), "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert {name: statuses["r01-p0-s0"] for name, statuses in outcome(out).items()} == \
+        {"matmul": "pass", "row_softmax_mean": "pass"}

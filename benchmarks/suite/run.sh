@@ -4,13 +4,14 @@
 # candidates/, tests/fixtures/candidates/*_right.py, lsemish's deliverable) with agent.py answering the same kernel
 # again; ROUNDS rounds, then `report`. Run once with every GPU and once with GPU 0 for the wall times.
 # Usage on the device machine, from the checkout:  bash benchmarks/suite/run.sh RESULTS [ROUNDS]
-# Environment: GPU_SETS ("all 0": the --gpus values, one run each), LOOP_TIMEOUT (280 s per run).
+# Environment: GPU_SETS ("all 0": the --gpus values, one run each), LOOP_TIMEOUT (280 s per run), SUITE_WORK (the
+# work folder, default a fresh temporary one: give the same one again to resume runs cut by LOOP_TIMEOUT).
 set -uo pipefail
 out=${1:?results folder}
 rounds=${2:-1}
 export PYTHONPATH=src PYTHONUNBUFFERED=1
 here=benchmarks/suite
-work=$(mktemp -d)
+work=${SUITE_WORK:-$(mktemp -d)}
 mkdir -p "$work/problems" "$work/candidates" "$out"
 cp $here/problems/*.py "$work/problems/"
 cp $here/candidates/*.py "$work/candidates/"

@@ -254,6 +254,8 @@ def _take_cpu_share():
 
 
 def main(argv=None, prog="lsemish"):
+    from .search.children import die_with_parent
+    die_with_parent()
     _take_cpu_share()
     argv = _join_dash_values(sys.argv[1:] if argv is None else list(argv))
     args = build_parser(prog).parse_args(argv)
@@ -459,22 +461,9 @@ def _prompt(args):
 def _loop(args):
     """The loop; stopped (Ctrl-C, SIGTERM) it kills its agents and steps and exits 130 at once, its state as the
     last finished step left it (resumable), instead of waiting for the running steps to end."""
-    import signal
     from .search import children
-
-    def stopped(signum, frame):  # children first: the pools' threads, which the interrupt waits for, wait on them
-        children.stop_all()
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, stopped)
-    signal.signal(signal.SIGINT, stopped)
-    try:
-        return _loop_run(args)
-    except (KeyboardInterrupt, children.Stopped):
-        children.stop_all()
-        print(f"loop: stopped; its agents and steps killed (resume with the same --out {args.out})", file=sys.stderr)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)  # not the pool's threads' waits: their steps are dead, their records unwritten
+    children.exit_on_signals(f"loop: stopped; its agents and steps killed (resume with the same --out {args.out})")
+    return _loop_run(args)
 
 
 def _loop_run(args):

@@ -416,6 +416,20 @@ def queued_count(size, budget_bytes=4 * 2**30, most=QUEUED_MOST["cuda"]):
     return max(1, min(most, budget_bytes // max(each, 1)))
 
 
+@contextlib.contextmanager
+def _left_clean(contenders, scratch_root):
+    """A bench that stops on an error (this side's shortage receiving a reply: ProblemError; an interrupt) leaves no
+    worker and no scratch folder behind."""
+    try:
+        yield
+    except BaseException:
+        for c in contenders:
+            if c.worker is not None:
+                c.worker.close()
+        release_root(scratch_root, keep=False)
+        raise
+
+
 def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, calls=30, rounds=3, seed=0,
               budget_s=300.0, model_kwargs=None, tolerance=None, limits=Limits(), log=print, device="cuda"):
     """Rows {name, call_ms, call_median_ms, wall_ms, gpu_ms, x_eager (per call), verified, rejected} for the
@@ -465,7 +479,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
         limits, trusted_cpu = timing_cpus(limits)
     else:
         trusted_cpu = None
-    with _pinned(trusted_cpu):
+    with _pinned(trusted_cpu), _left_clean(contenders, scratch_root):
         spent = {}  # seconds of each contender's own rounds, against budget_s
         for r in range(rounds):
             baseline = None  # the reference's overhead this round: the trusted measure of what is not the call

@@ -90,6 +90,9 @@ def start_worker(problem_path, candidate, sets, seed, device, limits, scratch_ro
     except WorkerFailed as e:
         worker.close()
         return None, str(e)
+    except ProblemError:  # this side's own shortage while receiving (sandbox): no worker is left behind
+        worker.close()
+        raise
     if "error" in reply:
         worker.close()
         return None, reply["error"]
@@ -134,8 +137,12 @@ def run_check(problem_path=None, candidate=None, sets=None, trials=5, dists=ALL,
     scratch_root = private_root("lsemish-check-")
     report = {"problem": problem_path, "candidate": candidate, "device": device, "sets": sets or {},
               "verdict": "fail", "reason": None, "trials": [], "landlock": None, "log": None}
-    worker, why = start_worker(problem_path, candidate, sets, seed, device, limits, scratch_root, model_kwargs,
-                               output_bytes=output_room(size), reply_device="cuda" if device == "cuda" else None)
+    try:
+        worker, why = start_worker(problem_path, candidate, sets, seed, device, limits, scratch_root, model_kwargs,
+                                   output_bytes=output_room(size), reply_device="cuda" if device == "cuda" else None)
+    except ProblemError:
+        release_root(scratch_root, keep=False)
+        raise
     if worker is None:
         release_root(scratch_root, keep=False)
         report["reason"] = why

@@ -360,6 +360,11 @@ class Worker:
         self.landlock_note = hello.get("landlock")
 
     def _close_channels(self):
+        """Once: a second close of the same numbers would close whatever file has them by then (bench closes its
+        contenders' workers again at the end; a reviewer's finding, session 17)."""
+        if getattr(self, "_channels_closed", False):
+            return
+        self._channels_closed = True
         for fd in (self.req_w, self.rep_r) + ((self.bulk[0],) if self.bulk else ()):
             try:
                 os.close(fd)

@@ -39,8 +39,7 @@ class WireError(Exception):
 
 
 class NoMemoryHere(WireError):
-    """This side had no memory (host, or recv's device) for a reply's tensor: its own shortage, not a malformed
-    frame."""
+    """This side had no host memory for a reply's tensor: its own shortage, not a malformed frame."""
 
 
 def structure(value):
@@ -178,7 +177,10 @@ def _read_bulk_to(bulk, offset, flat):
     the staging buffer: no host copy of the whole tensor. Each step's copy ends before the buffer is refilled."""
     kind = flat.device.type
     if kind not in _staging:
-        _staging[kind] = torch.empty(STAGE, dtype=torch.uint8, pin_memory=kind == "cuda")
+        try:
+            _staging[kind] = torch.empty(STAGE, dtype=torch.uint8, pin_memory=kind == "cuda")
+        except RuntimeError:  # no page-locked memory here: the same copies, slower
+            _staging[kind] = torch.empty(STAGE, dtype=torch.uint8)
     stage = _staging[kind]
     view = memoryview(stage.numpy())
     done, n = 0, flat.numel()
@@ -215,18 +217,26 @@ def recv(fd, deadline=None, alive=None, spin_s=0.0, bulk=None, device=None):
             nbytes = numel * torch.empty((), dtype=dtype).element_size()
             if nbytes > MAX_TENSOR:
                 raise ValueError(f"a tensor of {nbytes} bytes")
+            if bulk is not None and not in_bulk and nbytes > bulk[1]:  # an honest reply's outputs fit the memory
+                raise ValueError(f"a tensor of {nbytes} bytes through the pipe, more than the shared memory this "
+                                 f"side gave for the outputs ({bulk[1]} bytes)")
             specs.append((dtype, shape, nbytes, spec.get("offset") if in_bulk else None))
         if in_bulk:
             _check_bulk(bulk, [(offset, nbytes) for _, _, nbytes, offset in specs if nbytes])
         tensors = []
         for dtype, shape, nbytes, offset in specs:
-            where = torch.device(device if in_bulk and device is not None and nbytes >= DEVICE_MIN else "cpu")
+            flat = None
+            if in_bulk and device is not None and nbytes >= DEVICE_MIN:
+                try:
+                    flat = torch.empty(nbytes, dtype=torch.uint8, device=device)
+                except torch.OutOfMemoryError:  # the device is full (the worker shares it): the host, as before
+                    torch.cuda.empty_cache()
             try:  # read straight into the tensor's memory: no list of chunks joined, no second copy
-                flat = torch.empty(nbytes, dtype=torch.uint8, device=where)
+                flat = torch.empty(nbytes, dtype=torch.uint8) if flat is None else flat
             except (RuntimeError, MemoryError):  # this side's shortage, not a malformed frame: said as such
-                raise NoMemoryHere(f"no memory here ({where}) for a reply's tensor of {nbytes / 2**30:.2f} GiB") \
+                raise NoMemoryHere(f"no host memory here for a reply's tensor of {nbytes / 2**30:.2f} GiB") \
                     from None
-            if where.type != "cpu":
+            if flat.device.type != "cpu":
                 _read_bulk_to(bulk, offset, flat)
             elif in_bulk and nbytes:
                 _read_bulk(bulk, offset, memoryview(flat.numpy()))

@@ -25,7 +25,10 @@ def read_runs(folder):
                 runs.append((name, {"not_run": json.load(fh).get("reason", "not run")}))
         elif os.path.isfile(path):
             with open(path) as fh:
-                runs.append((name, json.load(fh)))
+                try:
+                    runs.append((name, json.load(fh)))
+                except ValueError as e:  # one run's file, named: not the whole suite's report in a bare JSON error
+                    raise ValueError(f"report: {path} is not readable JSON ({e})") from None
     if not runs and os.path.isfile(os.path.join(folder, "summary.json")):  # one run: its summary.md is its report
         raise ValueError(f"report: {folder} is one loop run (its summary is {os.path.join(folder, 'summary.md')}); "
                          "report reads a folder of runs, such as a suite's --out")
@@ -44,14 +47,15 @@ def problem_row(name, state):
     row = {"problem": name, "correct": best is not None, "call_ms": None, "eager_ms": None, "compile_ms": None,
            "rounds_to_best": best["round"] if best and timed else None}
     final = state.get("final") or {}
-    if best is not None and final.get("id") == best["id"] and str(final.get("status")).startswith("rejected"):
-        # caught by its last bench: not a correct kernel, whatever its rounds measured
-        row.update(correct=False, rounds_to_best=None, rejected=final["status"])
-    elif best is not None and final.get("id") == best["id"] and final.get("status") == "timed":
-        # the best timed once more beside eager and torch.compile, in one process (search.loop.final_bench)
+    status = str(final.get("status")) if best is not None and final.get("id") == best["id"] else None
+    if status == "timed":  # the best timed once more beside eager and torch.compile, in one process (loop.final_bench)
         row.update(call_ms=final["call_ms"], eager_ms=final.get("eager_call_ms"),
                    compile_ms=final.get("compile_call_ms"))
-    elif best is not None:
+    elif status and status.startswith("rejected"):  # caught by its last bench: not correct, whatever its rounds said
+        row.update(correct=False, rounds_to_best=None, rejected=status)
+    elif status:  # its last bench failed: correct (it passed check), but no figure stands
+        row.update(untimed=status)
+    elif best is not None:  # no final bench (no GPU, or a run from before it): its round's own bench
         row.update(call_ms=best.get("call_ms"), eager_ms=best.get("eager_call_ms"))
     return row
 
@@ -90,6 +94,8 @@ def write_report(folder, out=None, log=print):
     skipped = [f"- {r['problem']} not run: {r['not_run']}" for r in rows if r.get("not_run")]
     skipped += [f"- {r['problem']}: its best, timed once more, was {r['rejected']}" for r in rows
                 if r.get("rejected")]
+    skipped += [f"- {r['problem']}: correct, untimed: its final bench failed ({r['untimed'].removeprefix('bench failed: ')})" for r in rows
+                if r.get("untimed")]
     lines += [""] + skipped if skipped else []
     if not any(r["call_ms"] for r in rows):
         correct = sum(bool(r["correct"]) for r in rows)

@@ -11,6 +11,7 @@ round too (answers already given are not asked again).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from ..evaluate.sandbox import clean
 from ..problems import PROBLEM_22, ProblemError, is_problem_22, load_problem, source_with_sets
 from .agents import make_agent
 from .feedback import feedback_section
+from .files import write_whole
 from .pool import Pool, Settings, gpu_slots
 from .prompt import GPUS, build_prompt, resolve_gpu
 from .strategies import better, select
@@ -69,10 +71,7 @@ class Search:
     # --- state ---------------------------------------------------------------------------------------------------
     def save(self):
         with self.lock:
-            tmp = self.state_path + ".tmp"
-            with open(tmp, "w") as fh:
-                json.dump(self.state, fh, indent=1)
-            os.replace(tmp, self.state_path)
+            write_whole(self.state_path, json.dumps(self.state, indent=1))
 
     def rec(self, cid):
         return next(r for r in self.state["candidates"] if r["id"] == cid)
@@ -133,7 +132,7 @@ class Search:
                                 else "the starting code"))
         rec = {"id": "r00", "round": 0, "order": 0, "parent": None, "stage": self.stages[0][0],
                "source": start_path or ("the problem's reference" if reference else "lsemish deliverable"),
-               "candidate": os.path.relpath(path, self.out)}
+               "candidate": os.path.relpath(path, self.out), "sha256": file_digest(path)}
         if reference:  # not a candidate: KernelBench's own prompts start from it; bench times it as eager anyway
             rec.update(status="start: the problem's reference (not evaluated)", evaluated=False)
         else:
@@ -215,8 +214,7 @@ class Search:
             if not error and len(text) > ANSWER_CAP:  # kept whole, a 50 MB answer filled the run folder (session 12)
                 error = f"agent: an answer of {len(text) / 2**20:.1f} MiB (more than {ANSWER_CAP >> 20} MiB)"
             if not error:  # an endpoint's text may hold what UTF-8 cannot (a lone surrogate): replaced, no crash
-                with open(answer_path, "w", encoding="utf-8", errors="replace") as fh:
-                    fh.write(text)
+                write_whole(answer_path, text, encoding="utf-8", errors="replace")
         if error:
             rec["status"] = error
             return rec
@@ -227,7 +225,7 @@ class Search:
         path = os.path.join(folder, "candidate.py")
         with open(path, "w") as fh:
             fh.write(code)
-        rec["candidate"] = os.path.relpath(path, self.out)
+        rec["candidate"], rec["sha256"] = os.path.relpath(path, self.out), file_digest(path)
         result = self.pool.evaluate(path, folder, self.settings).result()
         rec.update(result)
         return rec
@@ -345,21 +343,54 @@ def _one(agent, rounds, settings, start, out, gpu_spec, stage_list, agent_timeou
     return write_summary(search.state, out, settings.timed, note, log)
 
 
-def final_bench(search, out, settings, pool, log):
-    """On a GPU, the best candidate timed once more beside eager and torch.compile (pool.final_bench), into
-    state["final"] and out/final/; once per best (a resumed run whose best did not change keeps it)."""
-    best = search.state.get("best")
-    if not settings.timed or best is None or search.state.get("final", {}).get("id") == best:
-        return
-    rec = next(c for c in search.state["candidates"] if c["id"] == best)
-    folder = os.path.join(out, "final")
-    os.makedirs(folder, exist_ok=True)
-    shutil.copyfile(os.path.join(out, rec["candidate"]), os.path.join(folder, "candidate.py"))
-    log(f"final: {best} beside eager and torch.compile")
-    final = pool.final_bench(os.path.join(folder, "candidate.py"), folder, settings).result()
-    search.state["final"] = dict(final, id=best)
-    search.save()
-    log(f"final: {best} {final['status']}" + (f", {final['call_ms']:.4f} ms per call" if final.get("call_ms") else ""))
+def final_bench(search, out, settings, pool, log, tries=3):
+    """On a GPU, the best candidate timed once more beside eager and torch.compile (pool.final_bench), from its own
+    file (the path its round used), into state["final"] and out/final/<id>/. Once per best: a resumed run keeps a
+    final that timed or rejected it, and tries a failed one again. A file changed since its check (or during this
+    bench) is not timed. A best that this bench rejects is no longer a pass: the next best is timed so, up to
+    `tries` candidates in all."""
+    for _ in range(tries):
+        best = search.state.get("best")
+        done = search.state.get("final") or {}
+        if not settings.timed or best is None or (done.get("id") == best and (
+                done.get("status") == "timed" or str(done.get("status")).startswith("rejected"))):
+            return
+        rec = search.rec(best)
+        path = os.path.join(out, rec["candidate"])
+        folder = os.path.join(out, "final", best)
+        shutil.rmtree(folder, ignore_errors=True)  # nothing of an earlier attempt beside this one's record
+        os.makedirs(folder)
+        if _digest_or_none(path) != rec.get("sha256", _digest_or_none(path)):
+            final = {"status": "bench failed: its file changed since it was checked (or is gone)"}
+        else:
+            log(f"final: {best} beside eager and torch.compile")
+            final = pool.final_bench(path, folder, settings).result()
+            if rec.get("sha256") and _digest_or_none(path) != rec["sha256"]:
+                final = {"status": "bench failed: its file changed during its final bench"}
+        search.state["final"] = dict(final, id=best)
+        log(f"final: {best} {final['status']}" + (f", {final['call_ms']:.4f} ms per call" if final.get("call_ms")
+                                                  else ""))
+        if not final["status"].startswith("rejected"):
+            search.save()
+            return
+        rec["status"] = clean(f"rejected in its final bench: {final['status'][len('rejected in bench: '):]}", 600)
+        search.state["best"] = None
+        for other in search.state["candidates"]:
+            if better(other, search.best(), settings.timed):
+                search.state["best"] = other["id"]
+        search.save()
+
+
+def file_digest(path):
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def _digest_or_none(path):
+    try:
+        return file_digest(path)
+    except OSError:
+        return None
 
 
 def _measured_gpu():

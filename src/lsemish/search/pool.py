@@ -127,7 +127,8 @@ def _step(args, folder, name, settings, slot):
     """`python -m lsemish ARGS` in a child pinned to the slot, with the step's time limit, its output in
     folder/name.txt (run_logged)."""
     return run_logged([sys.executable, "-m", "lsemish", *args], settings.step_timeout,
-                      os.path.join(folder, f"{name}.txt"), env=dict(step_environment(slot), PYTHONUNBUFFERED="1"))
+                      os.path.join(folder, f"{name}.txt"),
+                      env=dict(step_environment(slot), PYTHONUNBUFFERED="1", LSEMISH_PARENT_PID=str(os.getpid())))
 
 
 def _last_line(text):
@@ -221,24 +222,33 @@ def evaluate(path, folder, settings, slot=None):
 
 
 def final_bench(path, folder, settings, slot=None):
-    """The best candidate of a problem's search timed once more, beside the reference eager and torch.compile in one
-    bench (issue 25: a suite's speedups against both baselines, each a ratio measured in one process with the
-    contenders interleaved; the loop's own benches leave torch.compile out, whose compile is the problem's, not
-    each candidate's): a record with call_ms, eager_call_ms and compile_call_ms, or a status saying why not."""
+    """The best candidate of a problem's search (`path`: its own file, where its round checked it) timed once more,
+    beside the reference eager and torch.compile in one bench, into `folder` (issue 25: a suite's speedups against
+    both baselines, each a ratio measured in one process with the contenders interleaved; the loop's own benches
+    leave torch.compile out, whose compile is the problem's, not each candidate's). A record: status "timed" with
+    call_ms, eager_call_ms and compile_call_ms; "rejected in bench: ..." (the candidate's own rejection, beside a
+    timed reference); or "bench failed: ..." (anything else: no figures)."""
     bench_dir = os.path.join(folder, "bench")
+    shutil.rmtree(bench_dir, ignore_errors=True)  # nothing of an earlier attempt is read as this one's
     rc, out, timed_out = _step(["bench", "--problem", settings.problem or PROBLEM_22, "--candidate",
                                 f"{path}:candidate", "--out", bench_dir, "--timeout", f"{settings.call_timeout:g}"]
                                + settings.set_args(), folder, "bench", settings, slot)
+    if timed_out or rc != 0:
+        return {"status": "bench failed: " + ("timeout" if timed_out else _last_line(out)[-200:])}
     try:
         with open(os.path.join(bench_dir, "bench.json")) as fh:
             rows = {r["name"]: r for r in json.load(fh)["rows"]}
-    except (OSError, ValueError):
-        return {"status": "bench failed: " + ("timeout" if timed_out else _last_line(out)[-200:])}
-    got = {key: rows.get(name, {}).get("call_ms") for key, name in (
-        ("call_ms", "candidate"), ("eager_call_ms", "reference-eager"), ("compile_call_ms", "reference-compile"))}
-    why = rows.get("candidate", {}).get("rejected") or (None if got["call_ms"] else "the candidate was not timed")
-    return dict(got, status=f"rejected in bench: {why}" if why else "timed",
-                compile_note=rows.get("reference-compile", {}).get("rejected"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"status": "bench failed: no readable bench.json"}
+    eager, comp, cand = (rows.get(n) or {} for n in ("reference-eager", "reference-compile", "candidate"))
+    if not eager.get("call_ms"):  # the evaluator's failure, not the candidate's
+        return {"status": f"bench failed: the reference was not timed ({eager.get('rejected')})"}
+    if cand.get("rejected"):
+        return {"status": f"rejected in bench: {cand['rejected']}"}
+    if not cand.get("call_ms"):
+        return {"status": "bench failed: the candidate has no time"}
+    return {"status": "timed", "call_ms": cand["call_ms"], "eager_call_ms": eager["call_ms"],
+            "compile_call_ms": comp.get("call_ms"), "compile_note": comp.get("rejected")}
 
 
 class Pool:

@@ -13,6 +13,7 @@ import dataclasses
 import os
 import tempfile
 
+from . import children
 from .pool import Settings, evaluate, final_bench
 
 
@@ -50,12 +51,14 @@ class RayPool:
             import ray
         except ImportError:
             raise SystemExit("loop --ray needs Ray: pip install 'lsemish[ray]'") from None
-        self.ray = ray
-        if not ray.is_initialized():
+        self.ray, self.started_here, self.pending = ray, not ray.is_initialized(), set()
+        if self.started_here:
             if address in (None, "", "local"):
                 ray.init(include_dashboard=False, log_to_driver=False)
             else:
                 ray.init(address=address, log_to_driver=False)
+        children.at_stop(self.stop)  # a stopped loop leaves no task running, and no Ray instance it started
+        children.reclaim_signals()  # ray.init sets its own SIGTERM handler
         resources = {"num_gpus": 1} if timed else {"num_cpus": 1}
         self.task = ray.remote(max_retries=1, **resources)(_evaluate_remote)
         total = ray.cluster_resources().get("GPU" if timed else "CPU", 1)
@@ -63,6 +66,8 @@ class RayPool:
         self.waiters = cf.ThreadPoolExecutor(len(self.slots) * 4)
 
     def evaluate(self, path, folder, settings, final=False):
+        if children.stopping():
+            raise children.Stopped("the loop is stopping")
         with open(path) as fh:
             source = fh.read()
         problem_source = None
@@ -71,6 +76,7 @@ class RayPool:
                 problem_source = fh.read()
         ref = self.task.remote(source, os.path.basename(settings.problem or "problem.py"), problem_source,
                                dataclasses.asdict(settings), final)
+        self.pending.add(ref)
         return self.waiters.submit(self._collect, ref, folder)
 
     def final_bench(self, path, folder, settings):
@@ -80,13 +86,27 @@ class RayPool:
         try:
             rec, files = self.ray.get(ref)
         except Exception as e:  # the node or its worker was lost twice, or the task itself broke
+            self.pending.discard(ref)
+            if children.stopping():  # cancelled by the loop's stop: no result of the candidate's
+                raise children.Stopped("the loop is stopping") from None
             return {"status": f"evaluation lost: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"}
+        self.pending.discard(ref)
         for rel, data in files.items():
             target = os.path.join(folder, rel)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             with open(target, "wb") as fh:
                 fh.write(data)
         return rec
+
+    def stop(self):
+        """Cancel every task not yet collected; shut down a Ray instance this pool started."""
+        for ref in list(self.pending):
+            try:
+                self.ray.cancel(ref, force=True)
+            except Exception:
+                pass
+        if self.started_here:
+            self.ray.shutdown()
 
     def shutdown(self):
         self.waiters.shutdown(wait=True)

@@ -8,6 +8,7 @@ import json
 import os
 import textwrap
 
+from .files import write_whole
 from .strategies import better, passed
 
 
@@ -51,16 +52,14 @@ def write_summary(state, out, timed, note=None, log=print):
                 else f"best: {best}" if best else "best: none passed")
     final = state.get("final") or {}
     if best and final.get("id") == best:  # search.loop.final_bench
-        ratios = [f"{final[k] / final['call_ms']:.2f}x {name}" for k, name in (
+        ratios = [f"{final[k] / final['call_ms']:.2f}x vs {name}" for k, name in (
             ("eager_call_ms", "eager"), ("compile_call_ms", "torch.compile")) if final.get(k) and final.get("call_ms")]
         head.append("final bench of the best beside eager and torch.compile: " + (
-            f"{final['call_ms']:.4f} ms per call, {', '.join(ratios)} faster" if final.get("status") == "timed"
+            f"{final['call_ms']:.4f} ms per call, speedup {', '.join(ratios)}" if final.get("status") == "timed"
             else final.get("status", "")))
     text = "\n".join(head + [""] + rows) + "\n"
-    with open(os.path.join(out, "summary.md"), "w") as fh:
-        fh.write(text)
-    with open(os.path.join(out, "summary.json"), "w") as fh:
-        json.dump(state, fh, indent=1)
+    write_whole(os.path.join(out, "summary.md"), text)
+    write_whole(os.path.join(out, "summary.json"), json.dumps(state, indent=1))
     if best_rec is not None:
         with open(os.path.join(out, best_rec["candidate"])) as src, open(os.path.join(out, "best.py"), "w") as dst:
             dst.write(src.read())
