@@ -308,8 +308,11 @@ def test_a_frame_larger_than_the_pipe_arrives_whole_and_a_huge_claim_is_an_error
     r, w = os.pipe()
     body = b'{"tensors": [{"dtype": "float64", "shape": [30000000000]}]}'
     os.write(w, len(body).to_bytes(8, "big") + body)
-    with pytest.raises(wire.WireError, match="no host memory here for a reply's tensor of 223.52 GiB|timeout"):
+    with pytest.raises(wire.WireError, match="no host memory here for a reply's tensor of 223.52 GiB|timeout") as e:
         wire.recv(r, deadline=time.monotonic() + 1)  # this machine's shortage, said so (it was "malformed")
+    # a size the sender chose, through the pipe: the sender's failure (ReplyTooLarge), never "no verdict" (a
+    # reviewer claimed 200 GiB to turn a rejection into one, session 17)
+    assert str(e.value) == "timeout" or isinstance(e.value, wire.ReplyTooLarge)
 
 
 def test_malformed_and_closed_channels_are_errors():
@@ -397,11 +400,6 @@ def test_the_shared_memory_cannot_change_size_and_a_bad_offset_is_a_malformed_fr
         os.write(w, len(body).to_bytes(8, "big") + body)
         with pytest.raises(wire.WireError, match=f"malformed.*{why}"):
             wire.recv(r, bulk=(fd, size))
-    r, w = os.pipe()  # a huge tensor claimed through the pipe beside the memory: the worker's malformed frame, not
-    body = b'{"tensors": [{"dtype": "float64", "shape": [30000000000]}]}'  # this side's shortage (a reviewer turned
-    os.write(w, len(body).to_bytes(8, "big") + body)  # a rejection into "no verdict" so, session 17)
-    with pytest.raises(wire.WireError, match="malformed.*more than the shared memory this side gave"):
-        wire.recv(r, bulk=(fd, size))
     r, w = os.pipe()  # tensors in a memory this side never gave
     body = b'{"bulk": true, "tensors": [{"dtype": "float32", "shape": [4], "offset": 0}]}'
     os.write(w, len(body).to_bytes(8, "big") + body)

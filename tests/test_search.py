@@ -438,3 +438,36 @@ def test_a_step_dies_with_the_process_that_started_it(tmp_path):
         time.sleep(0.1)
     else:
         raise AssertionError("the step outlived the process that started it")
+
+
+def test_a_ray_pool_keeps_the_stop_and_stops_what_it_started():
+    # with a stand-in for Ray whose init sets its own SIGTERM handler (as ray.init does): the pool's stop still runs,
+    # cancels the task it has out and shuts down the instance it started
+    code = ("import os, signal, sys, time, types\n"
+            "ray = types.ModuleType('ray')\n"
+            "state = {'up': False}\n"
+            "ray.is_initialized = lambda: state['up']\n"
+            "def init(**kw):\n"
+            "    state['up'] = True\n"
+            "    signal.signal(signal.SIGTERM, lambda *a: os._exit(3))\n"
+            "ray.init = init\n"
+            "ray.remote = lambda **kw: (lambda fn: types.SimpleNamespace(remote=lambda *a: 'ref-1'))\n"
+            "ray.cluster_resources = lambda: {'CPU': 1}\n"
+            "ray.get = lambda ref: time.sleep(60)\n"
+            "ray.cancel = lambda ref, force: print('cancelled', ref, force, flush=True)\n"
+            "ray.shutdown = lambda: print('shut down', flush=True)\n"
+            "sys.modules['ray'] = ray\n"
+            "from lsemish.search import children\n"
+            "from lsemish.search.pool import Settings\n"
+            "from lsemish.search.ray_pool import RayPool\n"
+            "children.exit_on_signals('loop: stopped')\n"
+            "pool = RayPool(None, timed=False)\n"
+            "open(sys.argv[1], 'w').write('pass')\n"
+            "pool.evaluate(sys.argv[1], os.path.dirname(sys.argv[1]), Settings(None, 1, 5, 5, False))\n"
+            "os.kill(os.getpid(), signal.SIGTERM)\n"
+            "time.sleep(30)\n")
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        r = subprocess.run([sys.executable, "-c", code, os.path.join(d, "c.py")], capture_output=True, text=True,
+                           timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (130, "cancelled ref-1 True\nshut down\n", "loop: stopped\n")

@@ -416,6 +416,8 @@ class Worker:
             elif code is not None or str(e) == "closed":
                 code = self._await_exit(5) if code is None else code
                 text = self._exit_text(code if code is not None else 0)
+            elif isinstance(e, wire.ReplyTooLarge):
+                text = f"its reply could not be received: {e} (a tensor sent through the pipe)"
             elif isinstance(e, wire.NoMemoryHere):  # this side's shortage: no verdict on the candidate
                 self.dead = f"its reply could not be received: {e}"
                 self.kill()
