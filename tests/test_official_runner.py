@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks", "evaluator"))
 
-from official_problems import MemoryBudget  # noqa: E402
+from official_problems import MemoryBudget, run_placed  # noqa: E402
 
 
 def test_checks_share_a_gpu_only_within_its_budget_and_a_huge_one_runs_alone():
@@ -40,6 +40,24 @@ def test_checks_share_a_gpu_only_within_its_budget_and_a_huge_one_runs_alone():
     assert max(most.values()) <= 10.0 and min(most.values()) > 0  # both GPUs used, neither over its budget
     assert alone == [True, True]  # the one over a GPU's budget and the unknown one each had a GPU to themselves
     assert budget.left == {0: 10.0, 1: 10.0}
+
+
+def test_a_memory_verdict_beside_others_is_run_again_at_once_with_the_gpu_alone():
+    # at the end of the run, two such reruns were cut by the deadline (session 17): now at once, alone
+    budget = MemoryBudget(range(1), 10.0)
+    seen = []
+
+    def run(gpu):
+        seen.append(budget.left[gpu])
+        if len(seen) == 1:
+            return {"verdict": "no verdict", "reason": "out of memory computing the float64 reference"}
+        return {"verdict": "pass", "reason": None}
+    row = run_placed(budget, 4.0, run)
+    assert seen == [6.0, 0.0] and row["verdict"] == "pass"
+    assert row["alone_after"] == "no verdict: out of memory computing the float64 reference"
+    assert run_placed(budget, None, lambda gpu: {"verdict": "no verdict", "reason": "out of memory"})["verdict"] == \
+        "no verdict" and budget.left == {0: 10.0}  # alone already: once
+    assert "alone_after" not in run_placed(budget, 2.0, lambda gpu: {"verdict": "fail", "reason": "differs"})
 
 
 def test_the_runner_checks_each_problem_with_its_own_reference_and_records_time_and_memory(tmp_path):

@@ -100,6 +100,31 @@ class MemoryBudget:
             self.cv.notify_all()
 
 
+def memory_verdict(row):
+    """A verdict that may be the neighbours' doing: out of memory, with other checks on the GPU."""
+    return row["verdict"] != "pass" and any(w in (row.get("reason") or "") for w in ("memory", "GiB free"))
+
+
+def run_placed(budget, need, run):
+    """run(gpu) on a GPU of `budget` with room for `need`; a memory verdict from a GPU it shared is run again at once
+    with a GPU to itself, its first verdict kept as alone_after (at the end of the run, as before, two such reruns
+    were cut by the deadline: session 17)."""
+    gpu, held = budget.take(need)
+    try:
+        row = dict(run(gpu), gpu=gpu)
+    finally:
+        budget.give(gpu, held)
+    if not (memory_verdict(row) and held < budget.budget):
+        return row
+    gpu, held = budget.take(None)
+    try:
+        again = dict(run(gpu), gpu=gpu)
+    finally:
+        budget.give(gpu, held)
+    again["alone_after"] = f"{row['verdict']}: {row.get('reason') or ''}"
+    return again
+
+
 def estimate(path, sets=None):
     import torch
 
@@ -199,22 +224,17 @@ def main():
             if budget is None:
                 return run_one(path, args.trials, args.timeout, work, deadline, sets=sample.get(path))
             need = needs[path]
-            gpu, held = budget.take(need)
-            try:
-                return dict(run_one(path, args.trials, args.timeout, work, deadline, gpu, sample.get(path)), gpu=gpu,
-                            need_gib=None if need is None else round(need / 2**30, 2))
-            finally:
-                budget.give(gpu, held)
+            return dict(run_placed(budget, need, lambda gpu: run_one(path, args.trials, args.timeout, work, deadline,
+                                                                      gpu, sample.get(path))),
+                        need_gib=None if need is None else round(need / 2**30, 2))
         for done in cf.as_completed([pool.submit(one, path) for path in todo]):  # each row kept as it ends
             rows.append(done.result())
             record(rows[-1])
         rows.sort(key=lambda r: order.get(r["problem"], len(order)))
-        # Several checks at once share one GPU: a memory verdict may be the neighbours' doing. Each is run again,
-        # alone, and both verdicts are kept.
+        # Several checks at once share one GPU (without --gpus): a memory verdict may be the neighbours' doing. Each
+        # is run again, alone, and both verdicts are kept (with --gpus, run_placed did so at once).
         for i, row in enumerate(rows):
-            memory = any(w in (row["reason"] or "") for w in ("memory", "GiB free"))
-            if row["verdict"] != "pass" and "alone_after" not in row and memory and not (
-                    deadline and time.time() + 5 > deadline):
+            if memory_verdict(row) and "alone_after" not in row and not (deadline and time.time() + 5 > deadline):
                 path = os.path.join(args.kb_dir, row["problem"])
                 again = run_one(path, args.trials, args.timeout, work, deadline, sets=sample.get(path))
                 again["alone_after"] = row["verdict"] + ": " + (row["reason"] or "")
