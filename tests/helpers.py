@@ -62,3 +62,23 @@ def write_wrong_candidate(name, path):
     with open(path, "w") as fh:
         fh.write(source.replace(line, bug))
     return str(path)
+
+
+def ended(pid):
+    """Whether process `pid` is gone, or a zombie (where nothing reaps orphans)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] in "ZX"
+    except FileNotFoundError:
+        return True
+
+
+def ends_within(pid, seconds):
+    """Whether process `pid` has ended (ended) within `seconds`."""
+    import time
+    deadline = time.monotonic() + seconds
+    while not ended(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True

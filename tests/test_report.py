@@ -56,8 +56,10 @@ def test_report_over_loop_runs(tmp_path):
     assert r.returncode == 0, r.stderr
     text = (runs / "suite.md").read_text()
     assert "5 problem(s), 3 with a correct kernel" in text
-    assert "| p5 | yes | — | — | — | 2 |" in text and "p5: correct, untimed: its final bench failed (timeout)" in text
-    assert "| p4 | no (rejected in its final bench) | — |" in text and "p4: its best, timed once more, was rejected" in text
+    assert "| p5 | yes | — | — | — | 2 |" in text
+    assert "p5: correct, untimed: its final bench failed (timeout)" in text
+    assert "| p4 | no (rejected in its final bench) | — |" in text
+    assert "p4: its best, timed once more, was rejected" in text
     assert "| p1 | yes | 1.0000 | 4.00 | 2.00 | 2 |" in text and "| p3 | no | — | — | — | — |" in text
     assert "| p2 | yes | 2.2000 | 1.36 | — | 2 |" in text  # its own round's bench: no torch.compile there
     data = json.loads((runs / "suite.json").read_text())

@@ -476,9 +476,9 @@ class Worker:
 
     def kill(self):
         """End the worker, its process group (which outlives a worker that exited: what it started stays in it, the
-        filter refusing setsid and answering setpgid without doing it), and whatever it left behind that this process adopted. One signal to
-        the group reaches a process that is forking and its new child too (the kernel sees to it), which no scan
-        of /proc can promise. Its guardian goes first: a kill of the group left to it after the worker's pid is free
+        filter refusing setsid and answering setpgid without doing it), and whatever it left behind that this
+        process adopted. One signal to the group reaches a process that is forking and its new child too (the
+        kernel sees to it), which no scan of /proc can promise. Its guardian goes first: a kill of the group left to it after the worker's pid is free
         could reach another process."""
         if self._guard is not None:
             self._guard.kill()

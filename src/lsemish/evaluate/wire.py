@@ -234,11 +234,12 @@ def recv(fd, deadline=None, alive=None, spin_s=0.0, bulk=None, device=None):
                     flat = torch.empty(nbytes, dtype=torch.uint8, device=device)
                 except torch.OutOfMemoryError:  # the device is full (the worker shares it): the host, as before
                     torch.cuda.empty_cache()
-            try:  # read straight into the tensor's memory: no list of chunks joined, no second copy
-                flat = torch.empty(nbytes, dtype=torch.uint8) if flat is None else flat
-            except (RuntimeError, MemoryError):  # not a malformed frame: said as what it is
-                raise (NoMemoryHere if in_bulk else ReplyTooLarge)(
-                    f"no host memory here for a reply's tensor of {nbytes / 2**30:.2f} GiB") from None
+            if flat is None:
+                try:  # read straight into the tensor's memory: no list of chunks joined, no second copy
+                    flat = torch.empty(nbytes, dtype=torch.uint8)
+                except (RuntimeError, MemoryError):  # not a malformed frame: said as what it is
+                    raise (NoMemoryHere if in_bulk else ReplyTooLarge)(
+                        f"no host memory here for a reply's tensor of {nbytes / 2**30:.2f} GiB") from None
             if flat.device.type != "cpu":
                 _read_bulk_to(bulk, offset, flat)
             elif in_bulk and nbytes:

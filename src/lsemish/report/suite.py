@@ -94,8 +94,8 @@ def write_report(folder, out=None, log=print):
     skipped = [f"- {r['problem']} not run: {r['not_run']}" for r in rows if r.get("not_run")]
     skipped += [f"- {r['problem']}: its best, timed once more, was {r['rejected']}" for r in rows
                 if r.get("rejected")]
-    skipped += [f"- {r['problem']}: correct, untimed: its final bench failed ({r['untimed'].removeprefix('bench failed: ')})" for r in rows
-                if r.get("untimed")]
+    skipped += [f"- {r['problem']}: correct, untimed: its final bench failed "
+                f"({r['untimed'].removeprefix('bench failed: ')})" for r in rows if r.get("untimed")]
     lines += [""] + skipped if skipped else []
     if not any(r["call_ms"] for r in rows):
         correct = sum(bool(r["correct"]) for r in rows)

@@ -27,7 +27,7 @@ from .feedback import feedback_section
 from .files import write_whole
 from .pool import Pool, Settings, gpu_slots
 from .prompt import GPUS, build_prompt, resolve_gpu
-from .strategies import better, select
+from .strategies import best_of, better, select
 from .summary import status_line, write_summary
 
 FENCE = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.S | re.I)
@@ -360,7 +360,8 @@ def final_bench(search, out, settings, pool, log, tries=3):
         folder = os.path.join(out, "final", best)
         shutil.rmtree(folder, ignore_errors=True)  # nothing of an earlier attempt beside this one's record
         os.makedirs(folder)
-        if _digest_or_none(path) != rec.get("sha256", _digest_or_none(path)):
+        digest = _digest_or_none(path)
+        if digest is None or digest != rec.get("sha256", digest):
             final = {"status": "bench failed: its file changed since it was checked (or is gone)"}
         else:
             log(f"final: {best} beside eager and torch.compile")
@@ -373,11 +374,10 @@ def final_bench(search, out, settings, pool, log, tries=3):
         if not final["status"].startswith("rejected"):
             search.save()
             return
-        rec["status"] = clean(f"rejected in its final bench: {final['status'][len('rejected in bench: '):]}", 600)
-        search.state["best"] = None
-        for other in search.state["candidates"]:
-            if better(other, search.best(), settings.timed):
-                search.state["best"] = other["id"]
+        rec["status"] = clean(f"rejected in its final bench: {final['status'].removeprefix('rejected in bench: ')}",
+                              600)
+        next_best = best_of(search.state["candidates"], settings.timed)
+        search.state["best"] = next_best and next_best["id"]
         search.save()
 
 

@@ -131,6 +131,15 @@ def _step(args, folder, name, settings, slot):
                       env=dict(step_environment(slot), PYTHONUNBUFFERED="1", LSEMISH_PARENT_PID=str(os.getpid())))
 
 
+def _bench_step(path, bench_dir, folder, settings, slot, with_compile):
+    """`bench` of the candidate at `path` beside the reference (and torch.compile of it, `with_compile`), into
+    bench_dir, as the step folder/bench.txt."""
+    return _step(["bench", "--problem", settings.problem or PROBLEM_22, "--candidate", f"{path}:candidate"]
+                 + ([] if with_compile else ["--no-compile"])
+                 + ["--out", bench_dir, "--timeout", f"{settings.call_timeout:g}"] + settings.set_args(),
+                 folder, "bench", settings, slot)
+
+
 def _last_line(text):
     return (text.strip().splitlines() or ["(no output)"])[-1]
 
@@ -192,10 +201,7 @@ def evaluate(path, folder, settings, slot=None):
     if not settings.timed:
         return rec
     bench_dir = os.path.join(folder, "bench")
-    rc, out, timed_out = _step(["bench", "--problem", settings.problem or PROBLEM_22, "--candidate",
-                                   f"{path}:candidate", "--no-compile", "--out", bench_dir, "--timeout",
-                                   f"{settings.call_timeout:g}"] + settings.set_args(), folder, "bench", settings,
-                                  slot)
+    rc, out, timed_out = _bench_step(path, bench_dir, folder, settings, slot, with_compile=False)
     try:
         with open(os.path.join(bench_dir, "bench.json")) as fh:
             rows = {r["name"]: r for r in json.load(fh)["rows"]}
@@ -230,9 +236,7 @@ def final_bench(path, folder, settings, slot=None):
     timed reference); or "bench failed: ..." (anything else: no figures)."""
     bench_dir = os.path.join(folder, "bench")
     shutil.rmtree(bench_dir, ignore_errors=True)  # nothing of an earlier attempt is read as this one's
-    rc, out, timed_out = _step(["bench", "--problem", settings.problem or PROBLEM_22, "--candidate",
-                                f"{path}:candidate", "--out", bench_dir, "--timeout", f"{settings.call_timeout:g}"]
-                               + settings.set_args(), folder, "bench", settings, slot)
+    rc, out, timed_out = _bench_step(path, bench_dir, folder, settings, slot, with_compile=True)
     if timed_out or rc != 0:
         return {"status": "bench failed: " + ("timeout" if timed_out else _last_line(out)[-200:])}
     try:

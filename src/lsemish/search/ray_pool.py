@@ -86,11 +86,11 @@ class RayPool:
         try:
             rec, files = self.ray.get(ref)
         except Exception as e:  # the node or its worker was lost twice, or the task itself broke
-            self.pending.discard(ref)
             if children.stopping():  # cancelled by the loop's stop: no result of the candidate's
                 raise children.Stopped("the loop is stopping") from None
             return {"status": f"evaluation lost: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"}
-        self.pending.discard(ref)
+        finally:
+            self.pending.discard(ref)
         for rel, data in files.items():
             target = os.path.join(folder, rel)
             os.makedirs(os.path.dirname(target), exist_ok=True)

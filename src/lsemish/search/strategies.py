@@ -28,13 +28,19 @@ def better(rec, best, timed):
     return best is None or _key(rec, timed) < _key(best, timed)
 
 
+def best_of(records, timed):
+    """The best passing record (better's order; the first of equals), or None."""
+    best = None
+    for rec in records:
+        if better(rec, best, timed):
+            best = rec
+    return best
+
+
 def select(strategy, parents, children, everything, timed, beam=2):
     """The next parents (records), from the current parents, this round's children and every candidate so far."""
     if strategy == "greedy":
-        best = None
-        for rec in everything:
-            if better(rec, best, timed):
-                best = rec
+        best = best_of(everything, timed)
         return [best] if best else parents
     if strategy == "best-of-n":
         good = sorted((c for c in children if passed(c)), key=lambda r: _key(r, timed))
