@@ -10,6 +10,7 @@ import torch
 import triton
 
 from lsemish import model_new as mn
+from lsemish.problems.problem22 import CONSTANTS
 
 # (BLOCK_M, BLOCK_N, num_warps, stages) of the P -> G kernel
 GRAD_SWEEP = [(64, 32, 4, 1), (64, 32, 4, 3), (128, 32, 4, 3), (32, 64, 4, 3), (64, 64, 8, 3), (128, 16, 4, 3),
@@ -28,7 +29,7 @@ def main():
     w, b = lin.weight.detach(), lin.bias.detach()
     x = torch.rand(M, K, device="cuda")
     g = torch.randn(M, 1, device="cuda")
-    consts, prec = (2.0, -10.0, 10.0), args.precision
+    consts, prec = CONSTANTS, args.precision
     mode = mn._MODE_OF[prec]
     arch = mn._arch_key(x.device)
     rows = []

@@ -111,11 +111,12 @@ def worker(rank, world, store, shapes, cpu, out_path, rounds, reps, trace=None):
     dist.init_process_group("gloo" if cpu else "nccl", init_method=f"file://{store}", rank=rank, world_size=world)
     from lsemish import ModelNew, linear_lse_mish
     from lsemish.distributed import ShardedModelNew
+    from lsemish.problems.problem22 import CONSTANTS, init_inputs
     device = "cpu" if cpu else f"cuda:{rank}"
     results = []
     for M, K, N in shapes:
         torch.manual_seed(0)
-        model = ModelNew(K, N, 2.0, -10.0, 10.0).to(device)
+        model = ModelNew(*init_inputs(K, N)).to(device)
         x = torch.rand(M, K, device=device)
         g = torch.randn(M, 1, device=device)
         sharded = ShardedModelNew(model)
@@ -124,7 +125,7 @@ def worker(rank, world, store, shapes, cpu, out_path, rounds, reps, trace=None):
         row = {"shape": [M, K, N], "rank": rank, "rows": sharded.rows[rank]}
         if rank == 0:
             with torch.no_grad():
-                single = linear_lse_mish(x, model.matmul.weight, model.matmul.bias, 2.0, -10.0, 10.0)
+                single = linear_lse_mish(x, model.matmul.weight, model.matmul.bias, *CONSTANTS)
             row["rel_l2_vs_one_device"] = float((out.double() - single.double()).norm() / single.double().norm())
         if not cpu:
             row.update(_measure(rank, dist, sharded, model, x, g, rounds, reps))

@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from graph_timing import interleaved_ms, problem, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402
+from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
 
 CONFIGS = [(128, 128, 32, 8, 8, 3), (128, 256, 32, 8, 8, 3), (256, 128, 32, 8, 8, 3), (128, 128, 64, 8, 8, 3),
            (128, 128, 32, 16, 8, 3), (128, 128, 32, 4, 8, 4), (128, 256, 32, 16, 8, 3), (256, 128, 32, 16, 8, 3)]
@@ -24,9 +25,9 @@ def main(out_path, shape, configs):
     torch.backends.cuda.matmul.allow_tf32 = True
     M, K, N = shape
     x, w, b, _ = problem(M, K, N)
-    _, lse, p = torch.ops.lsemish.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, "tf32", True)
+    _, lse, p = torch.ops.lsemish.linear_lse_mish(x, w, b, *CONSTANTS, "tf32", True)
     g = torch.randn(M, 1, device="cuda")
-    g_hi, _, _ = torch.ops.lsemish.lse_mish_grad(g, x, lse, p, 2.0, -10.0, 10.0, "tf32", False)
+    g_hi, _, _ = torch.ops.lsemish.lse_mish_grad(g, x, lse, p, *CONSTANTS, "tf32", False)
     xt_hi, _ = mn._prepare_b(x.t(), 0)
     dx, dw = torch.empty(M, K, device="cuda"), torch.empty(N, K, device="cuda")
     fns = {"cublas dX": lambda: torch.mm(g_hi, w), "cublas dW": lambda: torch.mm(g_hi.t(), x)}

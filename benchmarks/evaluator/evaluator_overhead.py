@@ -40,6 +40,7 @@ from lsemish import ModelNew
 from lsemish.bench import _l2_flush_buffer, kernelbench_call_ms
 from lsemish.evaluate import bench as worker_bench
 from lsemish.evaluate.worker import Integrity
+from lsemish.problems.problem22 import init_inputs
 
 
 def fills(buf, ms, each_ms):
@@ -79,7 +80,7 @@ def main():
     args = p.parse_args()
     M, K, N = map(int, args.shape.split(","))
     torch.manual_seed(0)
-    model = ModelNew(K, N, 2.0, -10.0, 10.0).cuda()
+    model = ModelNew(*init_inputs(K, N)).cuda()
     x = torch.rand(M, K, device="cuda")
     flush = _l2_flush_buffer()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)

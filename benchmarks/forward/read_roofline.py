@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from graph_timing import interleaved_ms, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402
+from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
 
 
 @triton.jit
@@ -48,7 +49,7 @@ def main(out_path):
     for M in (1, 16, 128):
         x = torch.rand(M, K, device="cuda")
         fns[f"cuBLAS tf32 addmm M={M}"] = (lambda x: lambda: torch.addmm(b, x, w.T))(x)
-        fns[f"lsemish M={M}"] = (lambda x: lambda: mn.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0))(x)
+        fns[f"lsemish M={M}"] = (lambda x: lambda: mn.linear_lse_mish(x, w, b, *CONSTANTS))(x)
     ms = interleaved_ms(fns, rep=100)
     rows = []
     for k in fns:

@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from graph_timing import interleaved_ms, problem, rel_l2, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402
+from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
 
 TABLE = mn._TF32_TMA_CONFIGS["sm90"]
 SHIPPED = {k: (dict(v) if isinstance(v, dict) else v) for k, v in TABLE.items()}
@@ -44,11 +45,11 @@ def main(out_path):
         errs, plans = {}, {}
         for name, variant in VARIANTS.items():
             use(variant)
-            errs[name] = rel_l2(mn.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0), gold)
+            errs[name] = rel_l2(mn.linear_lse_mish(x, w, b, *CONSTANTS), gold)
             plan = next(iter(mn._TMA_PLANS.values()))
             kind = "few" if plan.kernel is mn._tf32_lse_mish_few_rows_kernel else "tiles"
             plans[name] = (kind, plan.cfg["BLOCK_M"], plan.cfg["num_stages"])
-            fns[name] = (lambda v: (lambda: (use(v), mn.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0))))(variant)
+            fns[name] = (lambda v: (lambda: (use(v), mn.linear_lse_mish(x, w, b, *CONSTANTS))))(variant)
         ms = interleaved_ms(fns)
         base = ms["cublas-tf32"]
         for name in VARIANTS:

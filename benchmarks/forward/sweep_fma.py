@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from graph_timing import interleaved_ms, problem, rel_l2, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402
+from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
 
 SHAPES = [(1, 8192, 8192), (2, 8192, 8192), (4, 8192, 8192), (8, 8192, 8192), (16, 8192, 8192),
           (1, 4096, 32000), (8, 4096, 32000)]
@@ -33,7 +34,7 @@ def with_fma(config, precision="tf32"):
             table["MAX_M"] = {}
         else:
             table.update(MAX_M={0: 64, 1: 64}, BLOCK_N=config[0], BLOCK_K=config[1], num_warps=config[2])
-        return mn.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision=precision)
+        return mn.linear_lse_mish(x, w, b, *CONSTANTS, precision=precision)
     return call
 
 

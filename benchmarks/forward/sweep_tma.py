@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from graph_timing import interleaved_ms, problem, rel_l2, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402
+from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
 
 # (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages[, GROUP_M (default 8)])
 CONFIGS = [(64, 64, 64, 4, 6), (64, 128, 32, 4, 6), (64, 64, 128, 4, 3), (64, 32, 128, 4, 4), (64, 128, 64, 4, 4),
@@ -43,8 +44,8 @@ def main(out_path, configs=CONFIGS, shapes=SHAPES, dtype="float32"):
         errs = {}
         for cfg in configs:
             use(cfg)
-            errs[cfg] = rel_l2(mn.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0), gold)
-            fns[cfg] = (lambda c: (lambda: (use(c), mn.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0))))(cfg)
+            errs[cfg] = rel_l2(mn.linear_lse_mish(x, w, b, *CONSTANTS), gold)
+            fns[cfg] = (lambda c: (lambda: (use(c), mn.linear_lse_mish(x, w, b, *CONSTANTS))))(cfg)
         ms = interleaved_ms(fns)
         base = ms["cublas"]
         for cfg in configs:

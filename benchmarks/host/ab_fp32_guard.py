@@ -12,13 +12,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from ab_modules import load  # noqa: E402
 from graph_timing import interleaved_ms, problem, rel_l2, write_json  # noqa: E402
 
+from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
+
 
 def main(out_path, specs):
     modules = [load(s) for s in specs]
     rows = []
     for M, K, N in ((1024, 8192, 8192), (16, 8192, 8192)):
         x, w, b, gold = problem(M, K, N)
-        fns = {label: (lambda m: lambda: m.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, "fp32"))(m)
+        fns = {label: (lambda m: lambda: m.linear_lse_mish(x, w, b, *CONSTANTS, "fp32"))(m)
                for label, m in modules}
         ms = interleaved_ms(fns)
         for label, fn in fns.items():

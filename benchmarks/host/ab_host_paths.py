@@ -20,6 +20,7 @@ from ab_modules import load  # noqa: E402
 from graph_timing import problem, write_json  # noqa: E402
 
 from lsemish.bench import host_ms, kernelbench_call_ms  # noqa: E402
+from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
 
 ROUNDS = 5
 CASES = [("tf32", False), ("fp32", False), ("bf16", False), ("tf32", True), ("fp32", True)]
@@ -38,12 +39,12 @@ def call_ms(fn):
 def case_fn(module, precision, training, shape):
     x, w, b, _ = problem(*shape)
     if not training:
-        return lambda: module.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision)
+        return lambda: module.linear_lse_mish(x, w, b, *CONSTANTS, precision)
     x, w, b = (t.clone().requires_grad_() for t in (x, w, b))
     g = torch.randn(shape[0], 1, device="cuda")
 
     def step():
-        module.linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision).backward(g)
+        module.linear_lse_mish(x, w, b, *CONSTANTS, precision).backward(g)
     return step
 
 

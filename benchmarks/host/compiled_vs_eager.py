@@ -19,6 +19,8 @@ from ab_host_paths import call_ms  # noqa: E402
 from ab_modules import load  # noqa: E402
 from graph_timing import write_json  # noqa: E402
 
+from lsemish.problems.problem22 import init_inputs  # noqa: E402
+
 ROUNDS = 5
 M, K, N = 1024, 8192, 8192
 
@@ -27,7 +29,7 @@ def main(out_path, spec):
     torch.backends.cuda.matmul.allow_tf32 = True
     label, module = load(spec)
     torch.manual_seed(0)
-    model = module.ModelNew(K, N, 2.0, -10.0, 10.0).cuda()
+    model = module.ModelNew(*init_inputs(K, N)).cuda()
     compiled = torch.compile(model, fullgraph=True)
     x = torch.rand(M, K, device="cuda")
     xg = x.clone().requires_grad_()

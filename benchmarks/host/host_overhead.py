@@ -12,7 +12,7 @@ import torch
 
 from lsemish import ModelNew
 from lsemish.bench import host_ms
-from lsemish.problems.problem22 import Model
+from lsemish.problems.problem22 import Model, init_inputs
 
 
 def per_call_us(fn, n=300):
@@ -22,7 +22,7 @@ def per_call_us(fn, n=300):
 
 
 def main():
-    init = [64, 64, 2.0, -10.0, 10.0]
+    init = init_inputs(64, 64)
     torch.manual_seed(0)
     ref = Model(*init).cuda()
     mine = ModelNew(*init).cuda()

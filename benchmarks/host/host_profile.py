@@ -6,9 +6,10 @@ import sys
 import torch
 
 from lsemish import ModelNew
+from lsemish.problems.problem22 import init_inputs
 
 M, K, N = (int(v) for v in (sys.argv[1] if len(sys.argv) > 1 else "16,1024,1024").split(","))
-model = ModelNew(K, N, 2.0, -10.0, 10.0).cuda()
+model = ModelNew(*init_inputs(K, N)).cuda()
 x = torch.rand(M, K, device="cuda")
 with torch.no_grad():
     for _ in range(10):

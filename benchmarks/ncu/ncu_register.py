@@ -3,6 +3,7 @@ h100_session6.sh mode 2): the fp32 and bf16 forwards, then the tf32 backward (dX
 import torch
 
 from lsemish.model_new import linear_lse_mish
+from lsemish.problems.problem22 import CONSTANTS
 
 M, K, N = 1024, 8192, 8192
 torch.manual_seed(0)
@@ -13,12 +14,12 @@ xg, wg, bg = (t.clone().requires_grad_() for t in (x, w, b))
 g = torch.randn(M, 1, device="cuda")
 for _ in range(2):  # compile and warm up outside the profiled range
     for p in ("fp32", "bf16"):
-        linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, p)
-    linear_lse_mish(xg, wg, bg, 2.0, -10.0, 10.0, "tf32").backward(g)
+        linear_lse_mish(x, w, b, *CONSTANTS, p)
+    linear_lse_mish(xg, wg, bg, *CONSTANTS, "tf32").backward(g)
 torch.cuda.synchronize()
 torch.cuda.profiler.start()
 for p in ("fp32", "bf16"):
-    linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, p)
-linear_lse_mish(xg, wg, bg, 2.0, -10.0, 10.0, "tf32").backward(g)
+    linear_lse_mish(x, w, b, *CONSTANTS, p)
+linear_lse_mish(xg, wg, bg, *CONSTANTS, "tf32").backward(g)
 torch.cuda.synchronize()
 torch.cuda.profiler.stop()
