@@ -57,3 +57,15 @@ def test_a_forward_the_meta_device_cannot_run_leaves_the_peak_unknown(tmp_path, 
     size = footprint(load_problem(str(path)))
     assert size["forward_peak"] is None and size["outputs"] is None
     assert check_needs(size) > 0
+
+
+
+def test_a_tensor_without_one_storage_is_not_counted():
+    # a sparse tensor has no storage to count (its access raises): the watch skips it instead of failing the forward
+    import torch
+
+    from lsemish.evaluate.memory import _LiveBytes
+    live = _LiveBytes([])
+    live._made(torch.eye(3).to_sparse())
+    live._made(torch.ones(4))
+    assert live.peak == 16

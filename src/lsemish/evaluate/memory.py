@@ -36,7 +36,10 @@ class _LiveBytes(TorchDispatchMode):
         return out
 
     def _made(self, t):
-        storage = t.untyped_storage()
+        try:
+            storage = t.untyped_storage()
+        except (RuntimeError, NotImplementedError):  # a tensor without one storage (sparse, nested): not counted
+            return
         key = storage._cdata
         if key in self.known:
             return
