@@ -82,3 +82,18 @@ def ends_within(pid, seconds):
             return False
         time.sleep(0.1)
     return True
+
+
+def forward_paths(monkeypatch):
+    """A list that receives the forward kernel model_new's dispatch picks on each forward from now on ("tma", "fma"
+    or "register"; model_new._forward_plan spied)."""
+    import lsemish.model_new as mn
+    paths = []
+    real = mn._forward_plan
+
+    def spy(*args):
+        path, plan = real(*args)
+        paths.append(path)
+        return path, plan
+    monkeypatch.setattr(mn, "_forward_plan", spy)
+    return paths

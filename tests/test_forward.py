@@ -4,7 +4,7 @@ import zlib
 import pytest
 import torch
 
-from helpers import gold, make_problem, rel_l2, tf32
+from helpers import forward_paths, gold, make_problem, rel_l2, tf32
 from lsemish import linear_lse_mish
 from lsemish.evaluate.inputs import DISTRIBUTIONS
 from lsemish.problems.problem22 import reference_forward
@@ -184,16 +184,13 @@ def _tie_values(shape, gen):
 def test_tf32_tma_kernel_rounds_ties_to_even(monkeypatch):
     # K % 4 == 0: the TMA-rounded kernel runs (a spy proves it); its operands are rounded as the TFLOAT32 tensor map
     # rounds them: to nearest, ties to even.
-    import lsemish.model_new as mn
-    calls = []
-    real = mn._tma_forward
-    monkeypatch.setattr(mn, "_tma_forward", lambda *a: calls.append(real(*a)) or calls[-1])
+    calls = forward_paths(monkeypatch)
     gen = torch.Generator().manual_seed(11)
     x = _tie_values((37, 64), gen)
     w = _tie_values((45, 64), gen) / 64
     b = torch.rand(45, generator=gen)
     out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32")
-    assert calls == [True], "the TMA-rounded kernel did not run"
+    assert calls == ["tma"], "the TMA-rounded kernel did not run"
 
     assert rel_l2(out, gold(tf32(x, "round"), tf32(w, "round"), b)) < 1e-7
     assert rel_l2(out, gold(tf32(x, "away"), tf32(w, "away"), b)) > 1e-6
@@ -202,14 +199,11 @@ def test_tf32_tma_kernel_rounds_ties_to_even(monkeypatch):
 @pytest.mark.parametrize("shape", [(37, 62, 45), (37, 64, 45)])
 def test_tf32_either_kernel_matches_rounded_operands(shape, monkeypatch):
     # K % 4 != 0 (rows not 16-byte aligned, no TMA): the register-operand kernel; K % 4 == 0: the TMA kernel.
-    import lsemish.model_new as mn
-    used = []
-    real = mn._tma_forward
-    monkeypatch.setattr(mn, "_tma_forward", lambda *a: used.append(real(*a)) or used[-1])
+    used = forward_paths(monkeypatch)
     x, w, b = make_problem(*shape, dist="lognormal", seed=12)
     out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0, precision="tf32")
-    assert used == [shape[1] % 4 == 0]  # the TMA kernel ran (True) or the plan said TMA cannot (False)
-    ties = "round" if used[0] else "away"  # the TMA rounds ties to even; the register kernels away from zero
+    assert used == ["tma" if shape[1] % 4 == 0 else "register"]  # the plan says whether TMA can describe x and W
+    ties = "round" if used[0] == "tma" else "away"  # the TMA rounds ties to even; the register kernels away from zero
     assert rel_l2(out, gold(tf32(x, ties), tf32(w, ties), b)) < 1e-7
 
 
@@ -306,7 +300,7 @@ def test_few_rows_fma_kernel_is_exact_fp32(precision, M, layout, dist, monkeypat
     import lsemish.model_new as mn
     calls = []
     real = mn._fma_forward
-    monkeypatch.setattr(mn, "_fma_forward", lambda *a: calls.append(a[1].shape) or real(*a))
+    monkeypatch.setattr(mn, "_fma_forward", lambda *a: calls.append(a[2].shape) or real(*a))
     x, w, b = make_problem(M, 300, 37, dist=dist, seed=zlib.crc32(repr((dist, M, layout)).encode()) % 1000)
     if layout == "no-bias":
         b = None
@@ -349,14 +343,14 @@ def test_16bit_models_take_the_tma_kernels_within_twice_eagers_error(dtype, M, K
     # stage holds the fp32 tables' bytes), fp32 accumulation and epilogue, the output in the model's dtype; its error
     # against float64 within twice eager's in the same dtype.
     import lsemish.model_new as mn
-    plans, ran = [], []
-    real_plan, real_forward = mn._tma_plan, mn._tma_forward
-    monkeypatch.setattr(mn, "_TMA_PLANS", {})  # a plan is made for this call, not found from an earlier test's
+    plans = []
+    real_plan = mn._tma_plan
+    monkeypatch.setattr(mn, "_PLANS", {})  # a plan is made for this call, not found from an earlier test's
     monkeypatch.setattr(mn, "_tma_plan", lambda *a: plans.append(real_plan(*a)) or plans[-1])
-    monkeypatch.setattr(mn, "_tma_forward", lambda *a: ran.append(real_forward(*a)) or ran[-1])
+    ran = forward_paths(monkeypatch)
     x, w, b = make_problem(M, K, N, dist=dist, seed=M + K + N, dtype=dtype)
     out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0)
-    assert ran == [True] and out.dtype == dtype and out.shape == (M, 1)
+    assert ran == ["tma"] and out.dtype == dtype and out.shape == (M, 1)
     table = mn._TF32_TMA_CONFIGS["interpreter"]
     few = plans[0].kernel is mn._tf32_lse_mish_few_rows_kernel
     assert few == (which == "few")
@@ -373,9 +367,7 @@ def test_16bit_training_takes_the_tma_kernel_and_its_gradients_match(monkeypatch
     # Training a 16-bit model: the TMA forward stores lse and P (fp32) for the backward; the gradients equal those
     # of the register-operand forward's P (the same fp32 products in another order: within a few 16-bit ulps).
     import lsemish.model_new as mn
-    ran = []
-    real = mn._tma_forward
-    monkeypatch.setattr(mn, "_tma_forward", lambda *a: ran.append(a[-1] is not None and real(*a)) or ran[-1])
+    ran = forward_paths(monkeypatch)
     grads = []
     for tma in (True, False):
         if not tma:
@@ -386,7 +378,7 @@ def test_16bit_training_takes_the_tma_kernel_and_its_gradients_match(monkeypatch
         out = linear_lse_mish(x, w, b, 2.0, -10.0, 10.0)
         out.sum().backward()
         grads.append([out.detach()] + [t.grad for t in (x, w, b)])
-    assert ran == [True]
+    assert ran == ["tma", "register"]
     for got, want in zip(*grads):
         assert got.dtype == torch.bfloat16 and rel_l2(got, want.double()) < 1e-2
 
@@ -396,13 +388,44 @@ def test_lse_alone_takes_the_tma_kernel_and_equals_trainings(M, monkeypatch):
     # lsemish.distributed's inference asks for lse without P: the one-tile-per-program TMA kernel stores it (the
     # few-rows kernel cannot), and it equals the lse the training forward stores, bit for bit.
     import lsemish.model_new as mn
-    ran = []
-    real = mn._tma_forward
-    monkeypatch.setattr(mn, "_tma_forward", lambda *a: ran.append(real(*a)) or ran[-1])
+    ran = forward_paths(monkeypatch)
     x, w, b = make_problem(M, 64, 40, seed=M)
     out, lse = torch.empty(M, 1), torch.full((M,), float("nan"))
     mn.forward_into(x, w, b, (2.0, -10.0, 10.0), 0, out, lse)
     out2, lse2, p = torch.empty(M, 1), torch.empty(M), torch.empty(M, 40)
     mn.forward_into(x, w, b, (2.0, -10.0, 10.0), 0, out2, lse2, p)
-    assert ran == [True, True]
+    assert ran == ["tma", "tma"]
     assert torch.equal(lse, lse2) and torch.equal(out, out2)
+
+
+def test_forward_path_names_the_kernel_the_dispatch_picks(monkeypatch):
+    # model_new.forward_path says which forward kernel runs for these tensors (and launches nothing); the dispatch of
+    # a real call agrees: the FMA kernel for one row of fp32 x in inference, the TMA kernels where TMA can describe x
+    # and W (K % 4 == 0 for fp32), in training too where it can describe P (N % 4 == 0), and the register-operand
+    # kernel otherwise (and for float64).
+    import lsemish.model_new as mn
+    cases = [((1, 64, 30), torch.float32, False, "fma"), ((9, 64, 30), torch.float32, False, "tma"),
+             ((9, 62, 30), torch.float32, False, "register"), ((9, 64, 32), torch.float32, True, "tma"),
+             ((9, 64, 30), torch.float32, True, "register"),
+             ((9, 64, 30), torch.float64, False, "register"), ((3, 64, 30), torch.bfloat16, False, "tma")]
+    taken = forward_paths(monkeypatch)
+    for (M, K, N), dtype, training, expected in cases:
+        x, w, b = make_problem(M, K, N, seed=M + K, dtype=dtype)
+        assert mn.forward_path(x, w, b, "tf32", training) == expected, (M, K, N, dtype, training)
+        x.requires_grad_(training)
+        linear_lse_mish(x, w, b, 2.0, -10.0, 10.0)
+        assert taken[-1] == expected
+
+
+def test_a_launch_must_name_every_leading_parameter():
+    # _launch takes the kernel's runtime arguments by name: a missing or misspelt one is an error, not a shifted
+    # argument list
+    import lsemish.model_new as mn
+    kernel = mn._lse_mish_combine_kernel
+    right = dict(part_max_ptr=1, part_sum_ptr=2, out_ptr=3, lse_ptr=4, M=5, num_tiles=6, stride_out=7)
+    assert mn._in_order(kernel, dict(reversed(list(right.items())))) == (1, 2, 3, 4, 5, 6, 7)
+    missing = {k: v for k, v in right.items() if k != "M"}
+    misspelt = {("Mx" if k == "M" else k): v for k, v in right.items()}
+    for wrong in (missing, misspelt):
+        with pytest.raises(RuntimeError, match="leading parameters"):
+            mn._in_order(kernel, wrong)

@@ -33,7 +33,7 @@ def use(variant):
     elif variant != "shipped":
         bn, bk, stages, warps = variant
         TABLE.update(FEW_M=128, few=dict(BLOCK_M=64, BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages))
-    mn._TMA_PLANS.clear()  # plans hold the config they were made with
+    mn._PLANS.clear()  # plans hold the config they were made with
 
 
 def main(out_path):
@@ -46,7 +46,7 @@ def main(out_path):
         for name, variant in VARIANTS.items():
             use(variant)
             errs[name] = rel_l2(mn.linear_lse_mish(x, w, b, *CONSTANTS), gold)
-            plan = next(iter(mn._TMA_PLANS.values()))
+            plan = next(p for key, p in mn._PLANS.items() if key[0] == "tma")
             kind = "few" if plan.kernel is mn._tf32_lse_mish_few_rows_kernel else "tiles"
             plans[name] = (kind, plan.cfg["BLOCK_M"], plan.cfg["num_stages"])
             fns[name] = (lambda v: (lambda: (use(v), mn.linear_lse_mish(x, w, b, *CONSTANTS))))(variant)

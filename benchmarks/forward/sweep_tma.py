@@ -31,7 +31,7 @@ def use(cfg):
     d = dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=group_m, num_warps=warps, num_stages=stages)
     # every M through the one-tile-per-program kernel in this config (not the few-rows kernel, nor "small")
     mn._TF32_TMA_CONFIGS["sm90"].update(FEW_M=0, SMALL_M=0, large=d)
-    mn._TMA_PLANS.clear()  # plans hold the config they were made with
+    mn._PLANS.clear()  # plans hold the config they were made with
 
 
 def main(out_path, configs=CONFIGS, shapes=SHAPES, dtype="float32"):

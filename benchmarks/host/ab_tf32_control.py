@@ -22,7 +22,9 @@ for label, fn in fns.items():
         fn()
         torch.cuda.synchronize()
     names = [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
-    print(label, "kernels:", names, "plans:", len(dict(mods)[label]._TMA_PLANS), flush=True)
+    module = dict(mods)[label]  # TMA forward plans: _TMA_PLANS before session 18, _PLANS' "tma" keys since
+    tma_plans = getattr(module, "_TMA_PLANS", None) or [key for key in module._PLANS if key[0] == "tma"]
+    print(label, "kernels:", names, "plans:", len(tma_plans), flush=True)
 for r in range(3):
     for label, fn in reversed(list(fns.items())) if r % 2 else fns.items():
         print(r, label, "call_ms", round(call_ms(fn), 4), "graph_ms",

@@ -13,9 +13,7 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 # both from there, and the last program of each row block folds the row block's partials into out (and lse, P in
 # training). _tf32_lse_mish_few_rows_kernel is the same for a few rows of x (inference), with W's tile as the first
 # operand (no 64-row padding of x, deeper stages of W). Both also serve the forward of bf16 and fp16 models (their
-# tensor maps copy 16-bit operands as they are; the kernels keep the name of their first job). Their launch
-# (_tma_forward) follows a plan made once per shape and dtype (config, grid, the compiled kernel) and calls Triton's
-# C launcher directly.
+# tensor maps copy 16-bit operands as they are; the kernels keep the name of their first job).
 # _fma_lse_mish_few_rows_kernel serves inference on a few rows of fp32 x (one in the tf32 mode, up to eight in the
 # fp32 and bf16 modes; _FMA_CONFIGS) in exact fp32 on the CUDA cores, where reading W once is the whole cost.
 # _smem_grad_product_kernel runs both backward products of bf16 and fp16 models on Hopper with both operands in shared
@@ -45,8 +43,13 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 #                   already bf16/fp16/fp64: plain dot, fp32 or fp64 accumulate).
 # SYNC_RS (Hopper): wait for every wgmma that reads A from registers before the next K step (see _register_product).
 #
+# The host side, after the kernels: the configs; the launch section (one plan type, _Plan, in one cache, _PLANS: every
+# kernel launches through _launch or a forward plan, and the TMA forward on Triton 3.6 through the fenced fast launch,
+# switch _FAST_LAUNCH); the forward's dispatch (_forward_plan says which kernel runs: "tma", "fma" or "register");
+# the backward; the custom ops and autograd; linear_lse_mish and ModelNew.
 # Besides linear_lse_mish and ModelNew, lsemish's own modules (distributed.py) call a small API, named without an
-# underscore: check_inputs, mode_of, epilogue_dtype, forward_into, g_buffers, grad_g_into, linear_grads_into.
+# underscore: check_inputs, mode_of, epilogue_dtype, forward_into, forward_path, g_buffers, grad_g_into,
+# linear_grads_into.
 
 
 @triton.jit
@@ -771,9 +774,10 @@ def _prepare_b(src, mode, write_hi=True, flags=None):
     lo = torch.empty((rows, cols), device=src.device, dtype=torch.float32) if mode == 1 else None
     grid = (_cdiv(rows, 32), _cdiv(cols, 128))
     out = lo if hi is None else hi
-    _launch(_prepare_b_kernel, src, grid,
-            (src, out, hi if lo is None else lo, out if flags is None else flags, rows, cols, src.stride(0),
-             src.stride(1)), dict(MODE=mode, WRITE_HI=write_hi, FLAG_INF=flags is not None, BLOCK_M=32, BLOCK_K=128))
+    _launch(_prepare_b_kernel, src, grid, dict(
+        src_ptr=src, hi_ptr=out, lo_ptr=hi if lo is None else lo, flag_ptr=out if flags is None else flags, M=rows,
+        K=cols, stride_sm=src.stride(0), stride_sk=src.stride(1)),
+        dict(MODE=mode, WRITE_HI=write_hi, FLAG_INF=flags is not None, BLOCK_M=32, BLOCK_K=128))
     return hi, lo
 
 
@@ -783,21 +787,60 @@ def _prepare_b(src, mode, write_hi=True, flags=None):
 # descriptors is set to 11 once, when it is resolved; no other kernel's record changes.
 _TMA_ROUND_FLAG = "round_f32_to_tf32" in TensorDescriptor.__dataclass_fields__
 _TMA_FLOAT32, _TMA_TFLOAT32 = 7, 11
-# Compiled kernels, resolved once per (kernel, device, what Triton specializes on): launched directly, not through
-# the JIT dispatcher on every call.
-_COMPILED = {}
 
 
 def _rounding_descriptor(t, block_shape):
     # A host-side TMA descriptor of the fp32 matrix t whose copies round to tf32 (see _TMA_ROUND_FLAG).
     if _TMA_ROUND_FLAG:
         return TensorDescriptor(t, list(t.shape), list(t.stride()), block_shape, round_f32_to_tf32=True)
-    return _plain_descriptor(t, block_shape)  # Triton 3.6: its compiled kernel's record rounds (_compile_launch)
+    return _plain_descriptor(t, block_shape)  # Triton 3.6: its compiled kernel's record rounds (_resolve)
 
 
 def _plain_descriptor(t, block_shape):
     # A host-side TMA descriptor of the matrix t whose copies keep its values (16-bit operands).
     return TensorDescriptor(t, list(t.shape), list(t.stride()), block_shape)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Launching. Every kernel launches through a plan (_Plan), found in one cache (_PLANS) by a key made once per call:
+# _launch's (the kernel, the device, its constexprs and what Triton specializes on, for every launch but the
+# forward's) or _forward_key (the TMA and FMA forwards, whose plans also hold their grid and per-call buffers, so that
+# the hot path computes nothing twice). Under the interpreter a launch is kernel[grid](...). On a GPU a plan holds
+# the compiled kernel, resolved once, and runs it through Triton's own launcher (_run), or, for the TMA forward on
+# Triton 3.6, through the fast launch fenced below.
+
+class _Plan:
+    """How one kind of launch runs, made once per key. `launch`: (compiled kernel, its runner, module function, packed
+    metadata, trailing constexpr values) once resolved on a GPU, else None. The forwards' plans also hold the kernel,
+    its config (cfg) and constexprs (meta), grid, the per-call buffers' sizes (counters, buffer_size: the partials)
+    and the shape; `direct`: the TMA forward's fast launch (None: Triton's launcher)."""
+    __slots__ = ("kernel", "cfg", "meta", "grid", "counters", "buffer_size", "launch", "direct", "M", "N", "K")
+
+    def __init__(self, kernel=None, meta=None, grid=None):
+        self.kernel, self.meta, self.grid = kernel, meta, grid
+        self.cfg = self.counters = self.buffer_size = self.launch = self.direct = None
+        self.M = self.N = self.K = None
+
+    def tma_args(self, x_desc, w_desc, p_desc, bias, buf, count, out, lse, consts):
+        # The TMA kernels' runtime arguments in order. Each descriptor comes as the tuple the launch spreads: (a
+        # TensorDescriptor,), its tensor map, shape and strides for a fast launch, or (None,) for no P.
+        M, N, K = self.M, self.N, self.K
+        if self.kernel is _tf32_lse_mish_few_rows_kernel:
+            return (*x_desc, *w_desc, bias, buf, count, out, M, N, K, out.stride(0), *consts)
+        return (*x_desc, *w_desc, *p_desc, bias, buf, count, out, out if lse is None else lse, M, N, K,
+                out.stride(0), *consts)
+
+
+_PLANS = {}
+_MAX_PLANS = 256
+
+
+def _keep_plan(key, plan):
+    # _PLANS[key] = plan, at most _MAX_PLANS of them (a full cache is emptied first).
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    _PLANS[key] = plan
+    return plan
 
 
 def _specialization(arg):
@@ -816,41 +859,32 @@ def _specialization(arg):
     return (arg.dtype, arg.data_ptr() % 16 == 0)
 
 
+def _in_order(kernel, args):
+    """The kernel's runtime arguments as a tuple in its parameters' order, from a dict naming each of them."""
+    names = kernel.arg_names[:len(args)]
+    if not args.keys() >= set(names):  # a missing or unknown name leaves one of the leading parameters unnamed
+        raise RuntimeError(f"{kernel.__name__}: its leading parameters are {names}; the launch names {sorted(args)}")
+    return tuple(args[name] for name in names)
+
+
 def _launch(kernel, like, grid, args, meta, rounded_descriptors=()):
-    """kernel[grid](*args, **meta), args being the kernel's leading parameters in order and meta its constexprs
-    (which follow them) and launch options. On a GPU the compiled kernel is resolved once per specialization and
-    launched directly with the launcher Triton built for it; the interpreter runs it as is."""
+    """kernel[grid](**args, **meta): args (a dict) names the kernel's runtime parameters, meta its constexprs and
+    launch options; `like`: a tensor on the launch's device."""
+    args = _in_order(kernel, args)
     if _interpreting():
         kernel[grid](*args, **meta)
         return
-    compiled, run, function, packed, constexprs = _compiled_launch(kernel, like, grid, args, meta, rounded_descriptors)
-    grid3 = tuple(grid) + (1,) * (3 - len(grid))
-    if _launch_hooks_set():
-        compiled[grid3](*args, *constexprs)  # with launch hooks (profilers) set, Triton's runner builds their data
-        return
-    run(*grid3, torch._C._cuda_getCurrentRawStream(like.device.index), function, packed, None, None, None, *args,
-        *constexprs)
-
-
-def _compiled_launch(kernel, like, grid, args, meta, rounded_descriptors=()):
-    # The compiled kernel for these arguments, resolved once per specialization (see _compile_launch).
     key = (kernel, like.device.index, tuple(meta.values()), tuple(map(_specialization, args)))
-    launch = _COMPILED.get(key)
-    if launch is None:
-        launch = _COMPILED[key] = _compile_launch(kernel, grid, args, meta, rounded_descriptors)
-    return launch
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _keep_plan(key, _Plan(kernel, meta))
+        plan.launch = _resolve(kernel, grid, args, meta, rounded_descriptors)
+    _run(plan, grid, torch._C._cuda_getCurrentRawStream(like.device.index), args)
 
 
-def _launch_hooks_set():
-    # Triton 3.6 keeps its launch hooks in chains that are never None: a hook is set when a chain has calls.
-    runtime = triton.knobs.runtime
-    enter, leave = runtime.launch_enter_hook, runtime.launch_exit_hook
-    return bool(getattr(enter, "calls", enter)) or bool(getattr(leave, "calls", leave))
-
-
-def _compile_launch(kernel, grid, args, meta, rounded_descriptors):
+def _resolve(kernel, grid, args, meta, rounded_descriptors=()):
     # Compile (or load from Triton's cache) without launching; for Triton 3.6, make the descriptors listed in
-    # rounded_descriptors round (see _TMA_ROUND_FLAG); return what a launch needs.
+    # rounded_descriptors round (see _TMA_ROUND_FLAG); return what a launch needs (_Plan.launch).
     names = kernel.arg_names
     if set(names[len(args):]) != {name for name in meta if name in names}:
         raise RuntimeError(f"{kernel.__name__}: the launch must give the leading parameters positionally and every "
@@ -863,6 +897,65 @@ def _compile_launch(kernel, grid, args, meta, rounded_descriptors):
                 tensor_maps[i]["elem_type"] = _TMA_TFLOAT32
     run = compiled.run  # loads the module (compiled.function) on first access
     return compiled, run, compiled.function, compiled.packed_metadata, tuple(meta[name] for name in names[len(args):])
+
+
+def _run(plan, grid, stream, args):
+    """Runs a resolved plan through Triton's own launcher (its runner, which builds the launch hooks' data, when a
+    profiler has set hooks)."""
+    compiled, run, function, packed, constexprs = plan.launch
+    grid3 = tuple(grid) + (1,) * (3 - len(grid))
+    if _launch_hooks_set():
+        compiled[grid3](*args, *constexprs)
+        return
+    run(*grid3, stream, function, packed, None, None, None, *args, *constexprs)
+
+
+def _launch_hooks_set():
+    # Triton 3.6 keeps its launch hooks in chains that are never None: a hook is set when a chain has calls.
+    runtime = triton.knobs.runtime
+    enter, leave = runtime.launch_enter_hook, runtime.launch_exit_hook
+    return bool(getattr(enter, "calls", enter)) or bool(getattr(leave, "calls", leave))
+
+
+# ---- The fast launch (Triton 3.6 only; switch: _FAST_LAUNCH) --------------------------------------------------------
+# Triton 3.6 wraps its C launcher in a Python function that encodes every host descriptor's tensor map on every
+# launch (~10 us of host time per map). With _FAST_LAUNCH, a TMA forward plan takes the C launcher out of that wrapper
+# and encodes each tensor map once per address. Where the wrapper is not the one this was written for (another
+# Triton), where launch hooks are set (profilers), or with _FAST_LAUNCH False, the plan runs through Triton's own
+# launcher (_run): the same kernel and arguments, more host time per call.
+_FAST_LAUNCH = True
+
+
+def _direct_launch(launch, *block_shapes):
+    """(C launch, function, leading launch arguments, trailing constexprs, tensor-map memos) for Triton 3.6's
+    launcher, or None where the launcher is not the one this was written for (then Triton's launcher runs it). The
+    maps of a plan differ only in their address."""
+    compiled, run, function, packed, constexprs = launch
+    wrapper = getattr(run, "launch", None)
+    code = getattr(wrapper, "__code__", None)
+    if not _FAST_LAUNCH or code is None or run.global_scratch_size or run.profile_scratch_size:
+        return None
+    cells = dict(zip(code.co_freevars, (cell.cell_contents for cell in wrapper.__closure__ or ())))
+    c_launch, tensor_maps = cells.get("launcher"), cells.get("tensordesc_meta")
+    if not callable(c_launch) or not tensor_maps or code.co_name != "inner":
+        return None
+    from triton.backends.nvidia.driver import make_tensordesc_arg
+    memos = [(block, meta, {}, make_tensordesc_arg) for block, meta in zip(block_shapes, tensor_maps)]
+    head = (run.launch_cooperative_grid, run.launch_pdl, None, None, packed, None, None, None)
+    return c_launch, function, head, constexprs, memos
+
+
+def _tensor_map(memos, i, t, ptr):
+    # The encoded tensor map of descriptor i for the matrix t at address ptr (its shape and strides are the plan's,
+    # and so are the block and the element type), as Triton's launcher passes it: [map, *shape, *strides].
+    block, meta, memo, encode = memos[i]
+    args = memo.get(ptr)
+    if args is None:
+        if len(memo) >= 64:
+            memo.clear()
+        args = memo[ptr] = tuple(encode(_plain_descriptor(t, block), meta))
+    return args
+# ---- end of the fast launch -----------------------------------------------------------------------------------------
 
 
 def _register_meta(arch, mode, dtype, tma_ok, config=None):
@@ -888,11 +981,15 @@ def _register_lse_partials(arch, mode, weight, b, lo, part, p=None, bias=None, c
                                config)
     meta.update(HAS_BIAS=bias is not None, STORE_P=p is not None, ONLY_FLAGGED=flags is not None, **cfg)
     grid = (_cdiv(N, cfg["BLOCK_N"]) * _cdiv(M, cfg["BLOCK_M"]),)
-    lo = b if lo is None else lo
-    _launch(_register_lse_partials_kernel, weight, grid,
-            (weight, b, lo, weight if bias is None else bias, part[0], part[1], part[0] if p is None else p,
-             part[0] if flags is None else flags, N, M, K, weight.stride(0), weight.stride(1), b.stride(0),
-             b.stride(1), *consts), meta)
+    # pointers the kernel does not read where its constexprs say so (no low part, bias, P or flags): stand-ins of
+    # the same type as ever (a different type would compile another kernel)
+    scale, clamp_min, clamp_max = consts
+    _launch(_register_lse_partials_kernel, weight, grid, dict(
+        w_ptr=weight, b_ptr=b, lo_ptr=b if lo is None else lo, bias_ptr=weight if bias is None else bias,
+        part_max_ptr=part[0], part_sum_ptr=part[1], p_ptr=part[0] if p is None else p,
+        flag_ptr=part[0] if flags is None else flags, N=N, M=M, K=K, stride_wn=weight.stride(0),
+        stride_wk=weight.stride(1), stride_bm=b.stride(0), stride_bk=b.stride(1), scale=scale, clamp_min=clamp_min,
+        clamp_max=clamp_max), meta)
 
 
 def _register_grad_product(arch, mode, a, b, lo, out, out_strides):
@@ -903,9 +1000,10 @@ def _register_grad_product(arch, mode, a, b, lo, out, out_strides):
     meta, cfg = _register_meta(arch, mode, a.dtype, all(_tma_ok(t) for t in (a, b, lo) if t is not None))
     meta.update(cfg)
     grid = (_cdiv(N, cfg["BLOCK_N"]) * _cdiv(M, cfg["BLOCK_M"]),)
-    _launch(_register_grad_product_kernel, a, grid,
-            (a, b, b if lo is None else lo, out, N, M, K, a.stride(1), a.stride(0), b.stride(0), b.stride(1),
-             *out_strides), meta)
+    _launch(_register_grad_product_kernel, a, grid, dict(
+        a_ptr=a, b_ptr=b, lo_ptr=b if lo is None else lo, out_ptr=out, N=N, M=M, K=K, stride_an=a.stride(1),
+        stride_ak=a.stride(0), stride_bm=b.stride(0), stride_bk=b.stride(1), stride_on=out_strides[0],
+        stride_om=out_strides[1]), meta)
 
 
 def forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
@@ -917,15 +1015,56 @@ def forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
         return
     arch = _arch_key(x.device)
     with scope:
-        if lse is None and _fma_serves(arch, mode, x.dtype, M):  # inference only: training needs lse and P
-            _fma_forward(arch, x, weight, bias, consts, out)
-            return
-        if _tma_forward_applies(arch, mode, x, lse, p) and _tma_forward(arch, x, weight, bias, consts, out, lse, p):
-            return
-        part = _register_operand_partials(arch, x, weight, bias, consts, mode, p)
-        _launch(_lse_mish_combine_kernel, x, (_cdiv(M, 256),),
-                (part[0], part[1], out, out if lse is None else lse, M, part[0].shape[0], out.stride(0)),
-                dict(SAVE_LSE=lse is not None, BLOCK=256))
+        path, plan = _forward_plan(arch, mode, x, weight, bias, out, lse, p)
+        if path == "tma":
+            _tma_forward(plan, arch, x, weight, bias, consts, out, lse, p)
+        elif path == "fma":
+            _fma_forward(plan, arch, x, weight, bias, consts, out)
+        else:
+            part = _register_operand_partials(arch, x, weight, bias, consts, mode, p)
+            _launch(_lse_mish_combine_kernel, x, (_cdiv(M, 256),), dict(
+                part_max_ptr=part[0], part_sum_ptr=part[1], out_ptr=out, lse_ptr=out if lse is None else lse, M=M,
+                num_tiles=part[0].shape[0], stride_out=out.stride(0)), dict(SAVE_LSE=lse is not None, BLOCK=256))
+
+
+def forward_path(x, weight, bias=None, precision="tf32", training=False):
+    """Which forward kernel runs for these tensors: "tma" (_tf32_lse_mish_kernel or its few-rows variant), "fma"
+    (_fma_lse_mish_few_rows_kernel) or "register" (_register_lse_partials_kernel and the combine); training: with
+    lse and P stored for the backward. Makes the plan, launches nothing."""
+    M, N = x.shape[0], weight.shape[0]
+    out = torch.empty((M, 1), device=x.device, dtype=x.dtype)
+    lse = torch.empty((M,), device=x.device, dtype=epilogue_dtype(x)) if training else None
+    p = torch.empty((M, N), device=x.device, dtype=epilogue_dtype(x)) if training else None
+    with _device_scope(x):
+        return _forward_plan(_arch_key(x.device), mode_of(x, precision), x, weight, bias, out, lse, p)[0]
+
+
+def _forward_key(path, arch, x, weight, bias, out, lse, p):
+    # Everything a forward plan depends on: what TMA needs of x and W (strides, 16-byte alignment), what Triton
+    # specializes on (alignment of the other pointers, the integers), the shape, dtype and role.
+    return (path, x.device.index, x.shape[0], weight.shape[0], x.shape[1], x.dtype, x.stride(), weight.stride(),
+            x.data_ptr() % 16, weight.data_ptr() % 16, None if bias is None else bias.data_ptr() % 16 == 0,
+            out.data_ptr() % 16 == 0, out.stride(0), p is not None, lse is not None, arch)
+
+
+def _forward_plan(arch, mode, x, weight, bias, out, lse, p):
+    """(which forward runs: "fma", "tma" or "register"; its plan, None for the register path, whose launches _launch
+    plans). The FMA kernel: inference on a few rows of fp32 x; the TMA kernels: on Hopper (or the interpreter) where
+    TMA can describe x, W (and P); the register-operand kernel otherwise."""
+    if lse is None and _fma_serves(arch, mode, x.dtype, x.shape[0]):  # inference only: training needs lse and P
+        key = _forward_key("fma", arch, x, weight, bias, out, lse, p)
+        plan = _PLANS.get(key)
+        if plan is None:
+            plan = _keep_plan(key, _fma_plan(arch, x, weight, bias))
+        return "fma", plan
+    if _tma_forward_applies(arch, mode, x, lse, p):
+        key = _forward_key("tma", arch, x, weight, bias, out, lse, p)
+        plan = _PLANS.get(key)
+        if plan is None:
+            plan = _keep_plan(key, _tma_plan(arch, x, weight, bias, out, lse, p))
+        if plan.kernel is not None:  # None: TMA cannot describe x or W (or P)
+            return "tma", plan
+    return "register", None
 
 
 def _fma_serves(arch, mode, dtype, rows):
@@ -938,45 +1077,35 @@ def _fma_config(arch):
     return {name: value for name, value in _FMA_CONFIGS[arch].items() if name != "MAX_M"}
 
 
-class _FmaPlan:
-    # The FMA forward's plan for one key: grid, partials' size, constexprs and launch options, and (run, function,
-    # packed metadata, constexpr values) of the compiled kernel once resolved (GPU only).
-    __slots__ = ("grid", "partials", "meta", "launch")
+def _fma_plan(arch, x, weight, bias):
+    M = x.shape[0]
+    cfg = _fma_config(arch)
+    plan = _Plan(_fma_lse_mish_few_rows_kernel, dict(HAS_BIAS=bias is not None,
+                                                     BLOCK_M=triton.next_power_of_2(M), **cfg))
+    plan.cfg = cfg
+    plan.grid = (_cdiv(weight.shape[0], cfg["BLOCK_N"]),)
+    plan.counters, plan.buffer_size = 1, 2 * plan.grid[0] * M  # the partials (2, tiles, M)
+    return plan
 
 
-def _fma_forward(arch, x, weight, bias, consts, out):
-    """out (M, 1) for a few rows of fp32 x, in exact fp32 (_fma_lse_mish_few_rows_kernel). As the TMA forward does, it
-    follows a plan per key (grid, partials, the compiled kernel resolved once) and calls Triton's launcher directly."""
+def _fma_forward(plan, arch, x, weight, bias, consts, out):
+    """out (M, 1) for a few rows of fp32 x, in exact fp32 (_fma_lse_mish_few_rows_kernel), by its plan; the
+    compiled kernel is resolved on the first call of a plan and launched through Triton's launcher (_run)."""
     M, K = x.shape
     N = weight.shape[0]
     device = x.device
-    # The facts _tma_forward's key holds (written out on each hot path): shape, strides, pointer alignments.
-    key = (device.index, M, N, K, x.stride(), weight.stride(), x.data_ptr() % 16, weight.data_ptr() % 16,
-           None if bias is None else bias.data_ptr() % 16 == 0, out.data_ptr() % 16 == 0, out.stride(0), arch)
-    plan = _FMA_PLANS.get(key)
-    if plan is None:
-        cfg = _fma_config(arch)
-        plan = _FmaPlan()
-        plan.grid = _cdiv(N, cfg["BLOCK_N"])
-        plan.partials = 2 * plan.grid * M  # (2, tiles, M)
-        plan.meta = dict(HAS_BIAS=bias is not None, BLOCK_M=triton.next_power_of_2(M), **cfg)
-        plan.launch = None
-        _keep_plan(_FMA_PLANS, key, plan)
     stream = 0 if arch == "interpreter" else torch._C._cuda_getCurrentRawStream(device.index)
-    count, part = _kept_buffers(device, stream, 1, plan.partials, arch)
+    count, part = _kept_buffers(device, stream, plan.counters, plan.buffer_size, arch)
+    # x_ptr, w_ptr, bias_ptr (W where there is none: not read), part_ptr, count_ptr, out_ptr, M, N, K, x's, W's and
+    # out's strides, scale, clamp_min, clamp_max: the kernel's parameters in order (a hot path: no dict)
     args = (x, weight, weight if bias is None else bias, part, count, out, M, N, K, x.stride(0), x.stride(1),
             weight.stride(0), weight.stride(1), out.stride(0), *consts)
-    if arch == "interpreter" or _launch_hooks_set():
-        _launch(_fma_lse_mish_few_rows_kernel, x, (plan.grid,), args, plan.meta)
+    if arch == "interpreter":
+        plan.kernel[plan.grid](*args, **plan.meta)
         return
-    if plan.launch is None:  # resolve (compile or load) once for this key
-        plan.launch = _compiled_launch(_fma_lse_mish_few_rows_kernel, x, (plan.grid,), args, plan.meta)[1:]
-    run, function, packed, constexprs = plan.launch
-    run(plan.grid, 1, 1, stream, function, packed, None, None, None, *args, *constexprs)
-
-
-# The FMA forward's plans, one per key of _fma_forward.
-_FMA_PLANS = {}
+    if plan.launch is None:  # resolve (compile or load) once for this plan
+        plan.launch = _resolve(plan.kernel, plan.grid, args, plan.meta)
+    _run(plan, plan.grid, stream, args)
 
 
 def _tma_forward_applies(arch, mode, x, lse, p):
@@ -1008,38 +1137,26 @@ def _tma_config(arch, M, N, sms):
     return configs["medium"]
 
 
-def _tma_forward(arch, x, weight, bias, consts, out, lse=None, p=None):
+def _tma_forward(plan, arch, x, weight, bias, consts, out, lse=None, p=None):
     """out (M, 1) from the one-launch TMA kernels (W's tile first for a few rows of x, in inference); in training
-    also lse (M,) and P (M, N). False, launching nothing, where TMA cannot describe x or W (or P)."""
-    M, K = x.shape
-    N = weight.shape[0]
-    training = p is not None  # P stored (and lse)
+    also lse (M,) and P (M, N); by its plan (the fast launch where it has one)."""
     device = x.device
-    x_ptr, w_ptr = x.data_ptr(), weight.data_ptr()
-    # Everything the plan depends on: what TMA needs of x and W (strides, 16-byte alignment), what Triton
-    # specializes on (alignment of the other pointers, the integers), the shape and the role.
-    key = (device.index, M, N, K, x.dtype, x.stride(), weight.stride(), x_ptr % 16, w_ptr % 16,
-           None if bias is None else bias.data_ptr() % 16 == 0, out.data_ptr() % 16 == 0, out.stride(0), training,
-           lse is not None, arch)
-    plan = _TMA_PLANS.get(key)
-    if plan is None:
-        plan = _tma_plan(key, arch, x, weight, bias, out, lse, p, consts)
-    if plan.kernel is None:  # TMA cannot describe x or W (or P)
-        return False
     stream = 0 if arch == "interpreter" else torch._C._cuda_getCurrentRawStream(device.index)
     count, buf = _kept_buffers(device, stream, plan.counters, plan.buffer_size, arch)
-    bias_arg = weight if bias is None else bias
+    bias_arg = weight if bias is None else bias  # not read without a bias (HAS_BIAS)
     if plan.direct is None or _launch_hooks_set():
         descs = [(d,) for d in _tma_descriptors(plan.cfg, x, weight, p)]
-        _launch(plan.kernel, x, plan.grid, plan.args(*descs, bias_arg, buf, count, out, lse, consts), plan.meta,
-                rounded_descriptors=_rounded(x))
-        return True
+        args = plan.tma_args(*descs, bias_arg, buf, count, out, lse, consts)
+        if arch == "interpreter":
+            plan.kernel[plan.grid](*args, **plan.meta)
+        else:
+            _run(plan, plan.grid, stream, args)
+        return
     c_launch, function, head, tail, maps = plan.direct
-    maps = (_tensor_map(maps, 0, x, x_ptr), _tensor_map(maps, 1, weight, w_ptr),
-            _tensor_map(maps, 2, p, p.data_ptr()) if training else (None,))
-    c_launch(plan.grid[0], 1, 1, stream, function, *head, *plan.args(*maps, bias_arg, buf, count, out, lse, consts),
+    maps = (_tensor_map(maps, 0, x, x.data_ptr()), _tensor_map(maps, 1, weight, weight.data_ptr()),
+            _tensor_map(maps, 2, p, p.data_ptr()) if p is not None else (None,))
+    c_launch(plan.grid[0], 1, 1, stream, function, *head, *plan.tma_args(*maps, bias_arg, buf, count, out, lse, consts),
              *tail)
-    return True
 
 
 def _rounded(x):
@@ -1057,26 +1174,6 @@ def _tma_descriptors(cfg, x, weight, p):
     return x_desc, w_desc, p_desc
 
 
-# The TMA forward's launch plans, one per key of _tma_forward (device, shape, dtype, strides, what Triton specializes
-# on): the kernel, its config and grid, the per-call buffer's size, the compiled kernel and its direct launch. A plan
-# is a function of its key alone.
-_TMA_PLANS = {}
-_MAX_PLANS = 256
-
-
-class _TmaPlan:
-    __slots__ = ("kernel", "cfg", "meta", "grid", "counters", "buffer_size", "direct", "M", "N", "K")
-
-    def args(self, x_desc, w_desc, p_desc, bias, buf, count, out, lse, consts):
-        # The kernel's runtime arguments in order. Each descriptor comes as the tuple the launch spreads: (a
-        # TensorDescriptor,), its tensor map, shape and strides for a direct launch, or (None,) for no P.
-        M, N, K = self.M, self.N, self.K
-        if self.kernel is _tf32_lse_mish_few_rows_kernel:
-            return (*x_desc, *w_desc, bias, buf, count, out, M, N, K, out.stride(0), *consts)
-        return (*x_desc, *w_desc, *p_desc, bias, buf, count, out, out if lse is None else lse, M, N, K,
-                out.stride(0), *consts)
-
-
 def _few_rows(configs, M, saves_lse, element_size=4):
     """The few-rows kernel's config for M rows of x of element_size bytes, or None where the one-tile-per-program
     kernel runs (lse to store, in training or for lsemish.distributed, or more rows than FEW_M)."""
@@ -1090,14 +1187,15 @@ def _few_rows(configs, M, saves_lse, element_size=4):
     return cfg
 
 
-def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
+def _tma_plan(arch, x, weight, bias, out, lse, p):
+    """The TMA forward's plan for these tensors (kernel None where TMA cannot describe x or W, or P): kernel, config,
+    grid, buffers and, on a GPU, the compiled kernel resolved with real descriptors and its fast launch."""
     M, K = x.shape
     N = weight.shape[0]
-    plan = _TmaPlan()
+    plan = _Plan()
     plan.M, plan.N, plan.K = M, N, K
     if not (_tma_ok(x) and _tma_ok(weight) and (p is None or _tma_ok(p))):
-        plan.kernel = None
-        return _keep_plan(_TMA_PLANS, key, plan)
+        return plan
     configs = _TF32_TMA_CONFIGS[arch]
     few = _few_rows(configs, M, lse is not None, x.element_size())
     if few:
@@ -1112,59 +1210,19 @@ def _tma_plan(key, arch, x, weight, bias, out, lse, p, consts):
     tiles, plan.counters = _cdiv(N, cfg["BLOCK_N"]), _cdiv(M, cfg["BLOCK_M"])  # one counter per row block
     plan.grid = (plan.counters * tiles,)
     plan.buffer_size = 2 * tiles * M  # the partials (2, tiles, M)
-    plan.direct = None
     if arch != "interpreter":
-        # Resolve (compile or load) the kernel for this key with real descriptors, then take its direct launch.
+        # Resolve (compile or load) the kernel with real descriptors, then take its fast launch.
         buf = torch.empty((4,), device=x.device, dtype=torch.float32)  # stand-ins of the per-call buffers' types
         count = torch.empty((4,), device=x.device, dtype=torch.int32)
         descs = _tma_descriptors(cfg, x, weight, p)
-        args = plan.args(*[(d,) for d in descs], weight if bias is None else bias, buf, count, out, lse, consts)
-        launch = _compiled_launch(plan.kernel, x, plan.grid, args, plan.meta, _rounded(x))
-        plan.direct = _direct_launch(launch, *(d.block_shape for d in descs if d is not None))
-    return _keep_plan(_TMA_PLANS, key, plan)
-
-
-def _keep_plan(plans, key, plan):
-    # plans[key] = plan, at most _MAX_PLANS of them (a full cache is emptied first).
-    if len(plans) >= _MAX_PLANS:
-        plans.clear()
-    plans[key] = plan
+        args = plan.tma_args(*[(d,) for d in descs], weight if bias is None else bias, buf, count, out, lse, consts=(
+            1.0, 0.0, 0.0))
+        plan.launch = _resolve(plan.kernel, plan.grid, args, plan.meta, _rounded(x))
+        plan.direct = _direct_launch(plan.launch, *(d.block_shape for d in descs if d is not None))
     return plan
 
 
-def _direct_launch(launch, *block_shapes):
-    """(C launch, function, leading launch arguments, trailing constexprs, tensor-map memos) for Triton 3.6's
-    launcher, or None where the launcher is not the one this was written for (then Triton's launcher runs it).
-    Triton 3.6 wraps the C launch in a Python function that encodes every host descriptor's tensor map on every
-    launch; here each tensor map is encoded once per address (the maps of a plan differ only in their address)."""
-    compiled, run, function, packed, constexprs = launch
-    wrapper = getattr(run, "launch", None)
-    code = getattr(wrapper, "__code__", None)
-    if code is None or run.global_scratch_size or run.profile_scratch_size:
-        return None
-    cells = dict(zip(code.co_freevars, (cell.cell_contents for cell in wrapper.__closure__ or ())))
-    c_launch, tensor_maps = cells.get("launcher"), cells.get("tensordesc_meta")
-    if not callable(c_launch) or not tensor_maps or code.co_name != "inner":
-        return None
-    from triton.backends.nvidia.driver import make_tensordesc_arg
-    memos = [(block, meta, {}, make_tensordesc_arg) for block, meta in zip(block_shapes, tensor_maps)]
-    head = (run.launch_cooperative_grid, run.launch_pdl, None, None, packed, None, None, None)
-    return c_launch, function, head, constexprs, memos
-
-
-def _tensor_map(memos, i, t, ptr):
-    # The encoded tensor map of descriptor i for the matrix t at address ptr (its shape and strides are the plan's,
-    # and so are the block and the element type), as Triton's launcher passes it: [map, *shape, *strides].
-    block, meta, memo, encode = memos[i]
-    args = memo.get(ptr)
-    if args is None:
-        if len(memo) >= 64:
-            memo.clear()
-        args = memo[ptr] = tuple(encode(_plain_descriptor(t, block), meta))
-    return args
-
-
-# The TMA forward's buffers, kept per (device, stream) and reused by every launch on that stream (the stream orders
+# The forwards' buffers, kept per (device, stream) and reused by every launch on that stream (the stream orders
 # them): int32 counters (one per row block), zero at launch and left at zero by the kernels, so no call clears them;
 # and the partials, which every launch writes before it reads them. A launch being captured into a CUDA graph (whose
 # replays may run on another stream), or one needing more than the kept buffers hold (_COUNTER_SLOTS counters,
@@ -1225,17 +1283,17 @@ def grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo, db=None):
             db.zero_()
         return
     with scope:
-        _launch(_lse_mish_grad_kernel, p, (_cdiv(N, _GRAD_CONFIG["BLOCK_N"]),),
-                (p, lse, grad, g_hi, g_lo if mode == 1 else g_hi, g_hi if db is None else db, M, N, grad.stride(0),
-                 float(consts[0]), float(consts[1]), float(consts[2])),
-                dict(MODE=mode, HAS_BIAS=db is not None, **_GRAD_CONFIG))
+        _launch(_lse_mish_grad_kernel, p, (_cdiv(N, _GRAD_CONFIG["BLOCK_N"]),), dict(
+            p_ptr=p, lse_ptr=lse, g_ptr=grad, g_hi_ptr=g_hi, g_lo_ptr=g_lo if mode == 1 else g_hi,
+            db_ptr=g_hi if db is None else db, M=M, N=N, stride_g=grad.stride(0), scale=float(consts[0]),
+            clamp_min=float(consts[1]), clamp_max=float(consts[2])),
+            dict(MODE=mode, HAS_BIAS=db is not None, **_GRAD_CONFIG))
 
 
 def linear_grads_into(g_hi, g_lo, x, weight, mode, dx=None, dw=None):
     """dx (M, K) = G W and dw (N, K) = G^T x, those given, from the buffers of g_buffers."""
     scope = _device_scope(x)
-    M, K = x.shape
-    N = weight.shape[0]
+    M = x.shape[0]
     if M == 0:
         if dw is not None:
             dw.zero_()
@@ -1276,8 +1334,9 @@ def _smem_grad_product(arch, g, b, out, transposed):
     a_desc = _plain_descriptor(g, a_block)
     b_desc = _plain_descriptor(b, [cfg["BLOCK_K"], cfg["BLOCK_C"]])
     grid = (_cdiv(rows, cfg["BLOCK_R"]) * _cdiv(cols, cfg["BLOCK_C"]),)
-    _launch(_smem_grad_product_kernel, g, grid, (a_desc, b_desc, out, rows, cols, red, out.stride(0)),
-            dict(TRANS_A=transposed, EMULATE=arch == "interpreter", **cfg))
+    _launch(_smem_grad_product_kernel, g, grid, dict(
+        a_desc=a_desc, b_desc=b_desc, out_ptr=out, ROWS=rows, COLS=cols, RED=red, stride_out=out.stride(0)),
+        dict(TRANS_A=transposed, EMULATE=arch == "interpreter", **cfg))
 
 
 def g_buffers(x, mode, M, N):
