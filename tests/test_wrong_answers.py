@@ -60,6 +60,11 @@ CASES = {
         if key == last:
             return torch.full_like(x, 1.0 / x.shape[1])
         return torch.softmax(x, dim=1)""", ("kernelbench",), "off the float64 result"),
+    # the right values as a sparse tensor: no plain memory to compare (the worker said "candidate raised
+    # NotImplementedError" from its own code; red team, session 18)
+    "sparse_output": (ROUND, """
+        return torch.round(torch.clamp(x, -10, 10) * 10).to_sparse()""", ("kernelbench",),
+                      "output 0 is a sparse_coo tensor, not a plain strided one"),
     # a float16 result of a float32 reference: allclose accepted its values
     "half_output": (ROUND, """
         return torch.round(torch.clamp(x, -10, 10) * 10).to(torch.float16)""", ("kernelbench",),
@@ -221,6 +226,28 @@ def test_a_model_that_draws_random_numbers_passes_as_itself(tmp_path):
                   device="cpu", log=lambda m: None)
     assert r["verdict"] == "pass", r["reason"]
     assert {t["trial"] for t in r["trials"]} >= {"reuse", "reuse-one"}
+
+
+def test_a_random_model_keeps_its_float64_check(tmp_path):
+    # A model that draws random numbers (dropout) has a float64 twin that draws others: 0.2-0.4 off the reference, so
+    # the float64 check's bound (4x that) passed whatever allclose passed - here small probabilities dropped, 25 % of
+    # each row's mass, every value within allclose's absolute 1e-4 (red team, session 18). The reference itself is
+    # the gold of such a model; the honest candidate (the same model) still passes.
+    problem = textwrap.dedent(DROPOUT).replace("8, 64, 32", "4, 64, 8192")
+    (tmp_path / "p.py").write_text(problem)
+    (tmp_path / "right.py").write_text(problem.replace("class Model(", "class ModelNew("))
+    (tmp_path / "wrong.py").write_text(problem.replace("class Model(", "class ModelNew(").replace(
+        "return torch.softmax(self.dropout(self.linear(x)), dim=1)",
+        "y = torch.softmax(self.dropout(self.linear(x)), dim=1)\n"
+        "        return torch.where(y < 5.5e-5, torch.zeros_like(y), y)"))
+    dists = ("kernelbench", "gated", "randn")
+    right = run_check(str(tmp_path / "p.py"), str(tmp_path / "right.py"), trials=1, dists=dists, device="cpu",
+                      log=lambda m: None)
+    assert right["verdict"] == "pass", right["reason"]
+    assert "draws random numbers" in right.get("gold_note", "")
+    wrong = run_check(str(tmp_path / "p.py"), str(tmp_path / "wrong.py"), trials=1, dists=dists, device="cpu",
+                      log=lambda m: None)
+    assert wrong["verdict"] == "fail" and "off the float64 result" in wrong["reason"], wrong["reason"]
 
 
 def test_bench_judges_its_verified_calls_against_float64_too(tmp_path):

@@ -5,6 +5,8 @@ gold crossed to the host and back on every trial, seconds each)."""
 from __future__ import annotations
 
 import copy
+import random
+import sys
 
 import torch
 
@@ -21,6 +23,19 @@ def _line(e):
 
 def _as_list(value):
     return list(value) if isinstance(value, (tuple, list)) else [value]
+
+
+def _random_state(device):
+    """What a forward that draws random numbers moves: torch's CPU generator, the device's, Python's random and
+    (where the problem imported it) numpy's global generator."""
+    state = [bytes(torch.default_generator.get_state().tolist()), random.getstate()]
+    if torch.device(device).type == "cuda":
+        state.append(bytes(torch.cuda.get_rng_state(torch.device(device)).tolist()))
+    np = sys.modules.get("numpy")
+    if np is not None:
+        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        state.append((kind, keys.tobytes(), pos, has_gauss, cached))
+    return state
 
 
 class Reference:
@@ -61,6 +76,7 @@ class Reference:
             torch.manual_seed(reuse)  # as the worker does: a model that draws (dropout) draws the same
             seed_other_generators(reuse)
         with torch.no_grad():
+            before = _random_state(self.device)
             try:
                 out = self.model(*args)
             except torch.OutOfMemoryError as e:  # not the problem's fault: the device is shared with a worker
@@ -73,7 +89,16 @@ class Reference:
             expected = [self._kept(t) for t in _as_list(out)]
             del out
             golds = None
-            if gold and self.gold_model is not None:
+            if gold and self.gold_model is not None and _random_state(self.device) != before:
+                # The reference drew random numbers (dropout): its float64 twin would draw others (the generators
+                # moved on; a GPU draws differently by dtype), and a gold 0.2-0.4 off the reference made the float64
+                # check's bound (4x the reference's own error) pass anything allclose passes (red team, session 18).
+                # The reference itself, widened, is the gold: its own error is then 0 and the bound the tolerance.
+                self.gold_note = ("the reference draws random numbers: the float64 check compares against the "
+                                  "reference itself (a float64 twin would draw others)")
+                golds = [t.double() if isinstance(t, torch.Tensor) and t.is_floating_point() else t
+                         for t in expected]
+            elif gold and self.gold_model is not None:
                 wide = [a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
                 try:
                     golds = [self._kept(t) for t in _as_list(self.gold_model(*wide))]

@@ -134,6 +134,7 @@ class Server:
 
         from . import commit, inputs, memory, wire
         self.torch, self.wire, self.inputs, self.commit, self.memory = torch, wire, inputs, commit, memory
+        self.strided = torch.strided  # taken before any candidate code runs, as the functions below are
         self.requests, self.replies, self.bulk = requests, replies, bulk
         self.landlock_note = landlock_note
         # Taken before any candidate code runs; a candidate that replaces the originals does not change these.
@@ -181,6 +182,8 @@ class Server:
                 return f"output {i} is a {type(t).__name__}, not a tensor", outs
             if type(t) is not self.Tensor:
                 return f"output {i} is a {type(t).__name__} (a torch.Tensor subclass), not a plain tensor", outs
+            if t.layout != self.strided:  # sparse, mkldnn: no plain memory to compare (red team, session 18)
+                return f"output {i} is a {str(t.layout).removeprefix('torch.')} tensor, not a plain strided one", outs
         for i, (a, b) in enumerate(zip(args, before)):
             if b is not None and (a.shape != b.shape or not self.equal(a, b)):
                 return f"modified input {i}", outs
