@@ -85,15 +85,17 @@ def ends_within(pid, seconds):
 
 
 def forward_paths(monkeypatch):
-    """A list that receives the forward kernel model_new's dispatch picks on each forward from now on ("tma", "fma"
-    or "register"; model_new._forward_plan spied)."""
+    """A list that receives the forward kernel that runs on each forward from now on ("tma", "fma" or "register":
+    model_new's three launchers spied, so a dispatch that picks one and launches another shows)."""
     import lsemish.model_new as mn
     paths = []
-    real = mn._forward_plan
 
-    def spy(*args):
-        path, plan = real(*args)
-        paths.append(path)
-        return path, plan
-    monkeypatch.setattr(mn, "_forward_plan", spy)
+    def spy(name, real):
+        def run(*args):
+            paths.append(name)
+            return real(*args)
+        return run
+    launchers = (("tma", "_tma_forward"), ("fma", "_fma_forward"), ("register", "_register_operand_partials"))
+    for name, launcher in launchers:
+        monkeypatch.setattr(mn, launcher, spy(name, getattr(mn, launcher)))
     return paths

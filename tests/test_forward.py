@@ -418,8 +418,8 @@ def test_forward_path_names_the_kernel_the_dispatch_picks(monkeypatch):
 
 
 def test_a_launch_must_name_every_leading_parameter():
-    # _launch takes the kernel's runtime arguments by name: a missing or misspelt one is an error, not a shifted
-    # argument list
+    # _launch takes the kernel's runtime arguments by name: a missing or misspelt one is an error naming the
+    # parameter, not a shifted argument list
     import lsemish.model_new as mn
     kernel = mn._lse_mish_combine_kernel
     right = dict(part_max_ptr=1, part_sum_ptr=2, out_ptr=3, lse_ptr=4, M=5, num_tiles=6, stride_out=7)
@@ -427,5 +427,24 @@ def test_a_launch_must_name_every_leading_parameter():
     missing = {k: v for k, v in right.items() if k != "M"}
     misspelt = {("Mx" if k == "M" else k): v for k, v in right.items()}
     for wrong in (missing, misspelt):
-        with pytest.raises(RuntimeError, match="leading parameters"):
+        with pytest.raises(KeyError, match="'M'"):
             mn._in_order(kernel, wrong)
+
+
+def test_a_launch_whose_compile_fails_leaves_no_plan(monkeypatch):
+    # A plan is kept only once its kernel is resolved: a compile that fails (out of resources, say) fails again the
+    # same way on the next call, instead of leaving a half-made plan that the next call trips over (a reviewer,
+    # session 18: TypeError from an empty plan, the real error lost)
+    import lsemish.model_new as mn
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("compile failed")
+    monkeypatch.setattr(mn, "_interpreting", lambda: False)  # the GPU path, as far as resolving goes
+    monkeypatch.setattr(mn, "_resolve", failing)
+    monkeypatch.setattr(mn, "_PLANS", {})
+    like = torch.empty(4)
+    args = dict(part_max_ptr=like, part_sum_ptr=like, out_ptr=like, lse_ptr=like, M=4, num_tiles=1, stride_out=1)
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="compile failed"):
+            mn._launch(mn._lse_mish_combine_kernel, like, (1,), args, dict(SAVE_LSE=False, BLOCK=256))
+    assert mn._PLANS == {}

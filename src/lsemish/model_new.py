@@ -832,7 +832,7 @@ class _Plan:
 
 
 _PLANS = {}
-_MAX_PLANS = 256
+_MAX_PLANS = 1024
 
 
 def _keep_plan(key, plan):
@@ -860,11 +860,9 @@ def _specialization(arg):
 
 
 def _in_order(kernel, args):
-    """The kernel's runtime arguments as a tuple in its parameters' order, from a dict naming each of them."""
-    names = kernel.arg_names[:len(args)]
-    if not args.keys() >= set(names):  # a missing or unknown name leaves one of the leading parameters unnamed
-        raise RuntimeError(f"{kernel.__name__}: its leading parameters are {names}; the launch names {sorted(args)}")
-    return tuple(args[name] for name in names)
+    """The kernel's runtime arguments as a tuple in its parameters' order, from a dict naming each of them: a missing
+    or misspelt name is a KeyError naming the parameter left without a value."""
+    return tuple(map(args.__getitem__, kernel.arg_names[:len(args)]))
 
 
 def _launch(kernel, like, grid, args, meta, rounded_descriptors=()):
@@ -876,9 +874,10 @@ def _launch(kernel, like, grid, args, meta, rounded_descriptors=()):
         return
     key = (kernel, like.device.index, tuple(meta.values()), tuple(map(_specialization, args)))
     plan = _PLANS.get(key)
-    if plan is None:
-        plan = _keep_plan(key, _Plan(kernel, meta))
+    if plan is None:  # resolved before it is kept: a compile that fails leaves no half-made plan behind
+        plan = _Plan(kernel, meta)
         plan.launch = _resolve(kernel, grid, args, meta, rounded_descriptors)
+        _keep_plan(key, plan)
     _run(plan, grid, torch._C._cuda_getCurrentRawStream(like.device.index), args)
 
 
@@ -922,7 +921,8 @@ def _launch_hooks_set():
 # launch (~10 us of host time per map). With _FAST_LAUNCH, a TMA forward plan takes the C launcher out of that wrapper
 # and encodes each tensor map once per address. Where the wrapper is not the one this was written for (another
 # Triton), where launch hooks are set (profilers), or with _FAST_LAUNCH False, the plan runs through Triton's own
-# launcher (_run): the same kernel and arguments, more host time per call.
+# launcher (_run): the same kernel and arguments, more host time per call. A plan keeps what it was made with: set the
+# switch before the first call (or empty _PLANS).
 _FAST_LAUNCH = True
 
 
@@ -1044,7 +1044,8 @@ def _forward_key(path, arch, x, weight, bias, out, lse, p):
     # specializes on (alignment of the other pointers, the integers), the shape, dtype and role.
     return (path, x.device.index, x.shape[0], weight.shape[0], x.shape[1], x.dtype, x.stride(), weight.stride(),
             x.data_ptr() % 16, weight.data_ptr() % 16, None if bias is None else bias.data_ptr() % 16 == 0,
-            out.data_ptr() % 16 == 0, out.stride(0), p is not None, lse is not None, arch)
+            out.data_ptr() % 16 == 0, out.stride(0), None if p is None else (p.stride(), p.data_ptr() % 16),
+            None if lse is None else lse.data_ptr() % 16 == 0, arch)
 
 
 def _forward_plan(arch, mode, x, weight, bias, out, lse, p):
