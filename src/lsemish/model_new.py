@@ -812,7 +812,7 @@ def _plain_descriptor(t, block_shape):
 class _Plan:
     """How one kind of launch runs, made once per key. `launch`: (compiled kernel, its runner, module function, packed
     metadata, trailing constexpr values) once resolved on a GPU, else None. The forwards' plans also hold the kernel,
-    its config (cfg) and constexprs (meta), grid, the per-call buffers' sizes (counters, buffer_size: the partials)
+    its constexprs (meta), the TMA forward's tile config (cfg, for its descriptors), grid, the per-call buffers' sizes (counters, buffer_size: the partials)
     and the shape; `direct`: the TMA forward's fast launch (None: Triton's launcher)."""
     __slots__ = ("kernel", "cfg", "meta", "grid", "counters", "buffer_size", "launch", "direct", "M", "N", "K")
 
@@ -1083,7 +1083,6 @@ def _fma_plan(arch, x, weight, bias):
     cfg = _fma_config(arch)
     plan = _Plan(_fma_lse_mish_few_rows_kernel, dict(HAS_BIAS=bias is not None,
                                                      BLOCK_M=triton.next_power_of_2(M), **cfg))
-    plan.cfg = cfg
     plan.grid = (_cdiv(weight.shape[0], cfg["BLOCK_N"]),)
     plan.counters, plan.buffer_size = 1, 2 * plan.grid[0] * M  # the partials (2, tiles, M)
     return plan

@@ -75,8 +75,9 @@ class Reference:
             refill_tail(args, reuse, dist, span)
             torch.manual_seed(reuse)  # as the worker does: a model that draws (dropout) draws the same
             seed_other_generators(reuse)
+        watch = gold and self.gold_model is not None  # whether a float64 gold is made, and so whether it can draw
         with torch.no_grad():
-            before = _random_state(self.device)
+            before = _random_state(self.device) if watch else None
             try:
                 out = self.model(*args)
             except torch.OutOfMemoryError as e:  # not the problem's fault: the device is shared with a worker
@@ -89,7 +90,7 @@ class Reference:
             expected = [self._kept(t) for t in _as_list(out)]
             del out
             golds = None
-            if gold and self.gold_model is not None and _random_state(self.device) != before:
+            if watch and _random_state(self.device) != before:
                 # The reference drew random numbers (dropout): its float64 twin would draw others (the generators
                 # moved on; a GPU draws differently by dtype), and a gold 0.2-0.4 off the reference made the float64
                 # check's bound (4x the reference's own error) pass anything allclose passes (red team, session 18).
@@ -98,7 +99,7 @@ class Reference:
                                   "reference itself (a float64 twin would draw others)")
                 golds = [t.double() if isinstance(t, torch.Tensor) and t.is_floating_point() else t
                          for t in expected]
-            elif gold and self.gold_model is not None:
+            elif watch:
                 wide = [a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
                 try:
                     golds = [self._kept(t) for t in _as_list(self.gold_model(*wide))]
