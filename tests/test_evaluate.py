@@ -956,3 +956,54 @@ def test_a_workers_group_is_killed_only_while_its_number_is_still_its_own(tmp_pa
     worker.kill()
     assert calls == [worker.proc.pid]  # nothing more, to a number that is free now
     release_root(root, keep=False)
+
+
+PINNED_PROBE = textwrap.dedent("""
+    import os, statistics, time, torch
+    from lsemish.evaluate.cpus import pinned
+    x = torch.rand(2_000_000, dtype=torch.float64)
+    y = torch.empty_like(x)  # written in place: no fresh 16 MB allocation (page faults) in the timing
+    def op_ms():
+        times = []
+        for _ in range(9):
+            t0 = time.perf_counter()
+            torch.mul(x, x, out=y).abs_()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times) * 1e3
+    threads, cpus = torch.get_num_threads(), os.sched_getaffinity(0)
+    with pinned(min(cpus)):  # torch's pool has not started: its threads would start inside, on one CPU
+        inside = op_ms()
+        assert torch.get_num_threads() == 1 and os.sched_getaffinity(0) == {min(cpus)}
+    assert torch.get_num_threads() == threads and os.sched_getaffinity(0) == cpus
+    torch.set_num_threads(1)
+    print(inside / op_ms())
+""")
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_a_pinned_trusted_side_keeps_its_speed():
+    # The bench's trusted side verifies every timed call's outputs while pinned to one CPU: with torch's whole pool
+    # started on that CPU, a 2M-element float64 operation ran 10x slower (35 ms against 3.6 on a 2-CPU machine) and a
+    # bench of 8 MB outputs did not finish a round in 120 s on an H200 (session 19). Pinned, one thread: as fast as
+    # one thread unpinned (without the thread count: 16x here).
+    run = subprocess.run([sys.executable, "-c", PINNED_PROBE], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH="src"))
+    assert run.returncode == 0, run.stderr
+    assert float(run.stdout) < 3.0
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_unpinned_work_spreads_over_the_spare_cpus_only():
+    # The bench's checks of a block's outputs run while the worker waits: on every CPU but the worker's, then back on
+    # the trusted side's one CPU with one thread for the next timed calls.
+    from lsemish.evaluate.cpus import pinned, unpinned
+    cpus, threads = os.sched_getaffinity(0), torch.get_num_threads()
+    first, spare = min(cpus), cpus - {max(cpus)}  # max(cpus): the worker's, as sandbox.timing_cpus picks it
+    with unpinned():  # outside pinned(): nothing changes
+        assert os.sched_getaffinity(0) == cpus and torch.get_num_threads() == threads
+    with pinned(first, spare):
+        with unpinned():
+            assert os.sched_getaffinity(0) == spare
+            assert torch.get_num_threads() == max(1, min(threads, len(spare)))
+        assert os.sched_getaffinity(0) == {first} and torch.get_num_threads() == 1
+    assert os.sched_getaffinity(0) == cpus and torch.get_num_threads() == threads

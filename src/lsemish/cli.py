@@ -7,6 +7,7 @@ import os
 import sys
 import time
 
+from .evaluate.cpus import use_cpus
 from .evaluate.inputs import ALL as DISTRIBUTIONS
 from .evaluate.inputs import DISTRIBUTIONS as GRAD_DISTRIBUTIONS
 
@@ -244,11 +245,12 @@ def _join_dash_values(argv):
 
 
 def _take_cpu_share():
-    """Run on the CPUs the loop gave this step (LSEMISH_CPUS, set by search.pool.step_environment), if any."""
+    """Run on the CPUs the loop gave this step (LSEMISH_CPUS, set by search.pool.step_environment), if any, with
+    torch's threads no more than they are (evaluate.cpus)."""
     share = os.environ.get("LSEMISH_CPUS")
     if share and hasattr(os, "sched_setaffinity"):
         try:
-            os.sched_setaffinity(0, {int(c) for c in share.split(",")})
+            use_cpus({int(c) for c in share.split(",")})
         except (ValueError, OSError) as e:
             print(f"lsemish: LSEMISH_CPUS={share!r} not applied ({e})", file=sys.stderr)
 

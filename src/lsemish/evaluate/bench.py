@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import random
 import statistics
 import time
 
@@ -39,6 +38,7 @@ from ..problems import PROBLEM_22, load_problem
 from . import commit
 from .check import resolve_candidate, run_trial, start_worker, unpredictable
 from .compare import BOTH, DTYPE_TOLERANCE, compare, same_values
+from .cpus import pinned, unpinned
 from .inputs import KERNELBENCH
 from .memory import footprint_or_none, output_room
 from .reference import Reference
@@ -282,20 +282,21 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
             raise Rejected(f"committed {len(digests) if isinstance(digests, list) else 'no'} digest list(s) for "
                            f"{len(block)} timed calls")
         shapes = shapes if isinstance(shapes, list) and len(shapes) == len(block) else [None] * len(block)
-        for k, i in enumerate(block):
-            expected = references[i]
-            if whole:  # every call's outputs, as they were when committed, compared in full
-                n = len(expected)
-                mine = got[k * n:(k + 1) * n] if len(got) == n * len(block) else got
-                _verify(c, expected, mine, previous, digests[k], key, f"timed call {i}", references.gold(i))
-                previous = mine
-            else:
-                _judge_digests(c, expected, digests[k], key, f"timed call {i}", {"op": "fetch", "index": k},
-                               previous, shapes[k])
-                if i in (0, calls) or rng.random() < SAMPLE:
-                    _, mine = _request(c, {"op": "fetch", "index": k}, f"the outputs of timed call {i}")
+        with unpinned():  # the block's outputs checked while its worker waits: on the CPUs the worker is not on
+            for k, i in enumerate(block):
+                expected = references[i]
+                if whole:  # every call's outputs, as they were when committed, compared in full
+                    n = len(expected)
+                    mine = got[k * n:(k + 1) * n] if len(got) == n * len(block) else got
                     _verify(c, expected, mine, previous, digests[k], key, f"timed call {i}", references.gold(i))
                     previous = mine
+                else:
+                    _judge_digests(c, expected, digests[k], key, f"timed call {i}", {"op": "fetch", "index": k},
+                                   previous, shapes[k])
+                    if i in (0, calls) or rng.random() < SAMPLE:
+                        _, mine = _request(c, {"op": "fetch", "index": k}, f"the outputs of timed call {i}")
+                        _verify(c, expected, mine, previous, digests[k], key, f"timed call {i}", references.gold(i))
+                        previous = mine
         # the block's checks in the worker (inputs unchanged, nothing replaced); its kept outputs are dropped only
         # now, after every fetch of them
         _request(c, {"op": "settle"}, f"the checks of timed calls {first}-{block[-1]}")
@@ -323,13 +324,14 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
             raise Rejected(f"committed {len(digests) if isinstance(digests, list) else 'no'} digest list(s) for "
                            f"{queued} queued calls")
         shapes = shapes if isinstance(shapes, list) and len(shapes) == queued else [None] * queued
-        expected = [ref.run(s_, KERNELBENCH, gold=False, on_device=True)[0] for s_ in seeds]
-        for k, (e, d, sh) in enumerate(zip(expected, digests, shapes)):
-            _judge_digests(c, e, d, key, f"queued call {k}", {"op": "fetch", "index": k}, shapes=sh)
-        for index in sorted(set(rng.sample(range(queued), min(2, queued)) + [queued - 1])):
-            _, got = _request(c, {"op": "fetch", "index": index}, f"queued call {index}'s outputs")
-            _verify(c, expected[index], got, None, digests[index], key, f"queued call {index}",
-                    ref.run(seeds[index], KERNELBENCH, on_device=True)[1])
+        with unpinned():
+            expected = [ref.run(s_, KERNELBENCH, gold=False, on_device=True)[0] for s_ in seeds]
+            for k, (e, d, sh) in enumerate(zip(expected, digests, shapes)):
+                _judge_digests(c, e, d, key, f"queued call {k}", {"op": "fetch", "index": k}, shapes=sh)
+            for index in sorted(set(rng.sample(range(queued), min(2, queued)) + [queued - 1])):
+                _, got = _request(c, {"op": "fetch", "index": index}, f"queued call {index}'s outputs")
+                _verify(c, expected[index], got, None, digests[index], key, f"queued call {index}",
+                        ref.run(seeds[index], KERNELBENCH, on_device=True)[1])
         row.update(gpu_ms=gpu / queued, queued_events_ms=gpu, queued_wall_ms=wall, queued=queued,
                    queued_request_ms=request_ms, queued_commit_ms=commit_ms)
         if isinstance(reply.get("setup_ms"), (int, float)):  # the worker's own account: for the reader only
@@ -349,22 +351,6 @@ def _collector_paused():
     finally:
         if was:
             gc.enable()
-
-
-@contextlib.contextmanager
-def _pinned(cpu):
-    """This process's calling thread on one CPU (None: left as it is) for the timing, its affinity restored after
-    (threads started meanwhile, such as a worker's output drain, keep that CPU; they are idle unless a candidate
-    floods its output)."""
-    if cpu is None:
-        yield
-        return
-    was = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {cpu})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, was)
 
 
 def overhead_of(row):
@@ -479,7 +465,8 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
         limits, trusted_cpu = timing_cpus(limits)
     else:
         trusted_cpu = None
-    with _pinned(trusted_cpu), _left_clean(contenders, scratch_root):
+    spare = set(os.sched_getaffinity(0)) - set(limits.cpus or ()) if trusted_cpu is not None else ()
+    with pinned(trusted_cpu, spare), _left_clean(contenders, scratch_root):
         spent = {}  # seconds of each contender's own rounds, against budget_s
         for r in range(rounds):
             baseline = None  # the reference's overhead this round: the trusted measure of what is not the call
