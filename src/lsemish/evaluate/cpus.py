@@ -27,6 +27,24 @@ def restore(was):
     torch.set_num_threads(was[1])
 
 
+def spare_cpus(busy):
+    """This process's CPUs less `busy` and their hyperthread siblings (from sysfs, where it says): where this side's
+    untimed work may run without slowing a timed worker or this side's own clock (a thread spinning on a sibling
+    slows its twin)."""
+    taken = set(busy)
+    for cpu in busy:
+        try:
+            with open(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list") as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            if lo.isdigit() and (not hi or hi.isdigit()):
+                taken.update(range(int(lo), int(hi or lo) + 1))
+    return set(os.sched_getaffinity(0)) - taken
+
+
 _SPARE = []  # per pinned() block, innermost last: the CPUs and threads unpinned() may use
 
 
