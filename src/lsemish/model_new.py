@@ -813,7 +813,8 @@ class _Plan:
     """How one kind of launch runs, made once per key. `launch`: (compiled kernel, its runner, module function, packed
     metadata, trailing constexpr values) once resolved on a GPU, else None. The forwards' plans also hold the kernel,
     its constexprs (meta), the TMA forward's tile config (cfg, for its descriptors), grid, the per-call buffers'
-    sizes (counters, buffer_size: the partials) and the shape; `direct`: the TMA forward's fast launch (None: Triton's launcher)."""
+    sizes (counters, buffer_size: the partials) and the shape; `direct`: the TMA forward's fast launch (None:
+    Triton's launcher)."""
     __slots__ = ("kernel", "cfg", "meta", "grid", "counters", "buffer_size", "launch", "direct", "M", "N", "K")
 
     def __init__(self, kernel=None, meta=None, grid=None):

@@ -10,19 +10,19 @@ from __future__ import annotations
 import contextlib
 import os
 
+import torch
 
-def use_cpus(cpus):
-    """Run this thread on `cpus` (a set of CPU numbers) with torch's intra-op threads at most their number (torch's
-    own count where it is already smaller). Returns what to give restore()."""
-    import torch
+
+def use_cpus(cpus, threads=None):
+    """Run this thread on `cpus` (a set of CPU numbers) with `threads` intra-op threads (default: torch's count now),
+    at most as many as the CPUs. Returns what to give restore()."""
     was = os.sched_getaffinity(0), torch.get_num_threads()
     os.sched_setaffinity(0, set(cpus))
-    torch.set_num_threads(max(1, min(was[1], len(cpus))))
+    torch.set_num_threads(max(1, min(was[1] if threads is None else threads, len(cpus))))
     return was
 
 
 def restore(was):
-    import torch
     os.sched_setaffinity(0, was[0])
     torch.set_num_threads(was[1])
 
@@ -74,10 +74,7 @@ def unpinned():
     if not _SPARE:
         yield
         return
-    cpus, threads = _SPARE[-1]
-    was = use_cpus(cpus)
-    import torch
-    torch.set_num_threads(max(1, min(threads, len(cpus))))
+    was = use_cpus(*_SPARE[-1])
     try:
         yield
     finally:
