@@ -101,6 +101,23 @@ def test_the_work_floor_holds_a_per_call_figure_to_the_work_the_trusted_clock_sa
     assert "work outside the timed calls" in queued_check(0.004, 4.2, 0.6)
 
 
+def test_a_launch_bound_call_may_read_below_its_queued_work_by_the_flush_it_hides_behind():
+    # H200, session 19: softplus's honest Triton candidate (a 2M-element kernel, ~15 us of GPU work, ~20 us of Python
+    # launch) read 0.0211-0.0228 ms per call against a floor of 0.0259: its launch ran while the 256 MB L2 flush (~55
+    # us) ran before its start event, while its queued calls waited for every launch. Such a figure is not a forgery.
+    flush = 0.055
+    assert "a call cannot take less than its work" in below_its_work(0.0211, 0.0259)
+    assert below_its_work(0.0211, 0.0259, hidden_ms=flush) is None
+    # ... and is then reported at its work on this side's clock, as a forged one would be: the number stays honest
+    from lsemish.evaluate.timing import at_least_its_work
+    assert at_least_its_work(0.0211, 0.0268) == (0.0268, True)
+    # a forger of a long call still cannot read below its floor less the flush: a thousandth, three quarters
+    floor = work_floor(100 * 0.345 + 4.0, 4.0, 100)
+    for forged in (0.0004, 0.75 * 0.345 - flush):
+        reason = below_its_work(forged, floor, hidden_ms=flush)
+        assert "a call cannot take less than its work" in reason and "flush" in reason
+
+
 def test_a_figure_forged_within_the_floors_room_is_raised_to_its_work():
     # H200, session 14: the deliverable's queued work 0.333 ms per call (100 calls in 44.44 ms, protocol 11.15 ms),
     # its per-call figure 0.36-0.40; a timer forged to 0.85 of that passes below_its_work (floor ~0.295) and would

@@ -39,7 +39,7 @@ from . import commit
 from .check import resolve_candidate, run_trial, start_worker, unpredictable
 from .compare import BOTH, DTYPE_TOLERANCE, compare, same_values
 from .cpus import pinned, spare_cpus, unpinned
-from .inputs import KERNELBENCH
+from .inputs import KERNELBENCH, L2_FLUSH_BYTES
 from .memory import footprint_or_none, output_room
 from .reference import Reference
 from .sandbox import Limits, WorkerFailed, private_root, release_root, timing_cpus
@@ -370,10 +370,11 @@ def expected_overhead(calibration, baseline):
     return calibration * baseline["call"] / baseline["calibration"]
 
 
-def time_checks(row, baseline, device="cuda"):
+def time_checks(row, baseline, device="cuda", flush_ms=0.0):
     """None when a candidate's round (its figures and its worker's calibrations) agrees with this side's clock and
     the reference's cost of the same protocol (timing.py), else the first disagreement in one line. Sets
-    row["floor_ms"], the least work of one call on this side's clock (timing.work_floor), where queued calls ran."""
+    row["floor_ms"], the least work of one call on this side's clock (timing.work_floor), where queued calls ran.
+    `flush_ms`: the L2 flush's GPU time (flush_gpu_ms), behind which a timed call's launch can hide."""
     request_ratio = REQUEST_RATIO if device == "cuda" else CPU_OVERHEAD_RATIO
     ratio = OVERHEAD_RATIO if device == "cuda" else CPU_OVERHEAD_RATIO
     reason = cross_check(row["events"], row["walls"], expected_overhead(row["calibration_ms"], baseline),
@@ -385,8 +386,28 @@ def time_checks(row, baseline, device="cuda"):
         row["floor_ms"] = work_floor(row["queued_wall_ms"], expected, row["queued"], ratio)
         row["work_ms"] = work_estimate(row["queued_wall_ms"], expected, row["queued"])
         reason = reason or queued_check(row["queued_events_ms"], row["queued_wall_ms"], expected, ratio) or \
-            below_its_work(row["call_median_ms"], row["floor_ms"], WORK_SHARE if device == "cuda" else CPU_WORK_SHARE)
+            below_its_work(row["call_median_ms"], row["floor_ms"], WORK_SHARE if device == "cuda" else CPU_WORK_SHARE,
+                           flush_ms)
     return reason
+
+
+def flush_gpu_ms(device):
+    """The GPU time of the L2 flush that a timed call's request queues before its start event (0 without a GPU): the
+    host launch it can hide (timing.below_its_work). Measured on this side before any worker starts, the most of five
+    flushes after one that warms up (the larger, the fewer honest launch-bound calls are called forged)."""
+    if device != "cuda":
+        return 0.0
+    flush, times = torch.empty(L2_FLUSH_BYTES // 4, device="cuda"), []
+    for _ in range(6):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        flush.fill_(1.0)
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    del flush
+    torch.cuda.empty_cache()
+    return max(times[1:])
 
 
 QUEUED_MOST = {"cuda": 100, "cpu": 10}  # queued calls: many on a GPU, so that the work floor's room (a stall and
@@ -461,6 +482,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
     size = footprint_or_none(problem)  # one footprint, for both: unknown outputs count as large
     queued = queued_count(size, most=QUEUED_MOST[device])
     out_bytes = size["outputs"] if size is not None else None
+    flush_ms = flush_gpu_ms(device)
     if device == "cuda":
         limits, trusted_cpu = timing_cpus(limits)
     else:
@@ -493,7 +515,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
                             raise Rejected("no trusted baseline to check its times against (the reference was not "
                                            f"timed: {contenders[0].rejected or 'it failed'})")
                         else:
-                            reason = time_checks(row, baseline, device)
+                            reason = time_checks(row, baseline, device, flush_ms)
                         if reason and len(c.retried) < TIME_RETRIES:
                             c.retried.append(f"round {r}: {reason}")
                             log(f"  {c.label:18s} timed again in a fresh worker: {reason}")
@@ -558,4 +580,4 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
     return {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu (interpreter)",
             "torch": torch.__version__,
             "problem": os.path.abspath(problem_path), "sets": sets or {}, "calls": calls, "rounds": rounds,
-            "queued": queued, "date": time.strftime("%Y-%m-%d"), "rows": rows}
+            "queued": queued, "flush_ms": flush_ms, "date": time.strftime("%Y-%m-%d"), "rows": rows}

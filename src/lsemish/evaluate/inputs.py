@@ -9,6 +9,7 @@ import sys
 import torch
 
 KERNELBENCH = "kernelbench"
+L2_FLUSH_BYTES = 256 * 2**20  # what KernelBench fills before each timed call: evicts an H200's 50 MB L2
 EDGES = "edges"  # a problem's own edge cases: its edge_inputs(model, seed), where it defines one
 # get_inputs() again (under other seeds), judged against the float64 result as well as by allclose: a candidate cannot
 # tell these inputs from KernelBench's own, so one that answers KernelBench's distribution wrongly within allclose (a

@@ -210,7 +210,7 @@ class Server:
     def flush_l2(self):
         if self.device == "cuda":
             if self.flush is None:
-                self.flush = self.torch.empty(256 * 2**20 // 4, device="cuda")  # KernelBench's L2 flush
+                self.flush = self.torch.empty(self.inputs.L2_FLUSH_BYTES // 4, device="cuda")
             self.flush.fill_(1.0)
 
     def timed(self, work):
