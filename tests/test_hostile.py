@@ -263,9 +263,13 @@ def test_a_rejection_for_time_must_repeat_in_a_fresh_worker(tmp_path, monkeypatc
     verdicts[:] = ["work outside the timed call: a stall", "work outside the timed call: again"]
     row = bench()
     assert row["rejected"] == "work outside the timed call: again (so in each of 2 fresh workers)" and not verdicts
+    # the figures behind each disagreement stay in the results, so that a wrong rejection can be read
+    assert [(d["round"], d["reason"]) for d in row["disagreed"]] == [(0, "work outside the timed call: a stall"),
+                                                                    (0, "work outside the timed call: again")]
+    assert all(d["call_ms"] > 0 and d["reference"]["call"] is not None for d in row["disagreed"])
     verdicts[:] = [None]
     row = bench()
-    assert row["rejected"] is None and row["retried"] == [] and not verdicts
+    assert row["rejected"] is None and row["retried"] == [] and not verdicts and "disagreed" not in row
     # One retry a run, not a round: a cheat that knew it was retried would make every caught round an honest one.
     verdicts[:] = ["outside: round 0", None, "outside: round 1"]
     row = bench(rounds=2)

@@ -93,6 +93,7 @@ class Contender:
     def __init__(self, label, worker, tolerance):
         self.label, self.worker, self.tolerance = label, worker, tolerance
         self.rounds, self.rejected, self.verified, self.retried = [], None, 0, []
+        self.disagreed = []  # the figures of each round whose times disagreed with this side's clock, for the reader
 
 
 def _request(c, header, what, spin=0.0):
@@ -353,6 +354,15 @@ def _collector_paused():
             gc.enable()
 
 
+def _figures(row, r, reason, baseline):
+    """A round's figures whose times disagreed with this side's clock (the reason, the worker's calibrations, its
+    account of its steps, the reference's costs they were judged against): in the results, so that a rejection can
+    be read, and a wrong one found (an honest candidate's, suite-2)."""
+    figures = {"round": r, "reason": reason, "reference": baseline}
+    figures.update({k: row[k] for k in ROUND_KEYS + ("worker_steps_ms", "ping_ms", "wall_ms") if k in row})
+    return figures
+
+
 def overhead_of(row):
     """The reference's own cost of the protocol (ms): a call's request beyond its events (and the same before its
     model was loaded, its calibration), and a block's commitment, per timed call; and around the queued calls
@@ -516,6 +526,8 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
                                            f"timed: {contenders[0].rejected or 'it failed'})")
                         else:
                             reason = time_checks(row, baseline, device, flush_ms)
+                        if reason:
+                            c.disagreed.append(_figures(row, r, reason, baseline))
                         if reason and len(c.retried) < TIME_RETRIES:
                             c.retried.append(f"round {r}: {reason}")
                             log(f"  {c.label:18s} timed again in a fresh worker: {reason}")
@@ -550,6 +562,8 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
             c.worker.close()
             if not c.worker.log_bytes:
                 row["log"] = None
+        if c.disagreed:
+            row["disagreed"] = c.disagreed
         if not c.rejected and c.rounds:
             for key, first in c.rounds[0].items():
                 if not all(isinstance(rr.get(key), type(first)) for rr in c.rounds):
