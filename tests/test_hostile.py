@@ -270,6 +270,9 @@ def test_a_rejection_for_time_must_repeat_in_a_fresh_worker(tmp_path, monkeypatc
     verdicts[:] = [None]
     row = bench()
     assert row["rejected"] is None and row["retried"] == [] and not verdicts and "disagreed" not in row
+    # the worker's own account of its steps and of its call's host launch, for the reader
+    assert set(row["worker_steps_ms"]) == {"inputs", "copies", "flush", "timed", "checks"}
+    assert 0 < row["worker_launch_ms"] <= row["worker_steps_ms"]["timed"]
     # One retry a run, not a round: a cheat that knew it was retried would make every caught round an honest one.
     verdicts[:] = ["outside: round 0", None, "outside: round 1"]
     row = bench(rounds=2)

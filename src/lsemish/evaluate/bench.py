@@ -239,7 +239,7 @@ def block_size(out_bytes, calls):
 
 ROUND_KEYS = ("call_ms", "events_call_ms", "calibration_ms", "queued_calibration_ms", "queued_events_ms",
               "queued_wall_ms", "queued_request_ms", "queued_commit_ms", "queued_setup_ms", "floor_ms", "work_ms",
-              "overhead_ms", "commit_ms")
+              "overhead_ms", "commit_ms", "worker_launch_ms")
 
 
 def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
@@ -249,7 +249,7 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
     GPU this side waits for a timed request's reply busily (its arrival time is the measurement). Keeps
     the raw per-call figures ("events", "walls") for the cross-check with the reference's (timing.cross_check)."""
     whole = out_bytes is not None and out_bytes <= WHOLE_BYTES
-    events, hosts, walls, commits = [], [], [], []
+    events, hosts, walls, commits, launches = [], [], [], [], []
     spin = _spin_s(device)
     previous = None
     seeds = [rng.randrange(2**31) for _ in range(calls + 1)]
@@ -274,6 +274,7 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
                 hosts.append(_number(reply, "host_ms", f"timed call {i}"))
                 walls.append(wall)
                 steps.append(reply.get("steps_ms"))
+                launches.append(reply.get("launch_ms"))
         key = commit.new_key(rng)
         (digests, shapes, got), ms = _round_trip(lambda: _committed(c, key, f"timed calls {first}-{block[-1]}",
                                                                     outputs=whole, spin=spin))
@@ -311,6 +312,8 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
     if all(isinstance(st, list) and len(st) == len(names) and all(commit.finite_number(v) for v in st)
            for st in steps):  # the worker's account, for the reader (untrusted: only finite numbers are read)
         row["worker_steps_ms"] = dict(zip(names, (statistics.median(st[k] for st in steps) for k in range(5))))
+    if launches and all(commit.finite_number(v) for v in launches):  # the same: its host launch inside the events
+        row["worker_launch_ms"] = statistics.median(launches)
     if queued:
         seeds = [rng.randrange(2**31) for _ in range(queued)]
         key = commit.new_key(rng)

@@ -223,16 +223,26 @@ class Server:
         if self.device != "cuda":
             t0 = self.perf()
             result = self.collected(work, collecting)
-            ms = (self.perf() - t0) * 1e3
+            ms = self.launched_ms = (self.perf() - t0) * 1e3
             return result, ms, ms
         start, end = self.Event(enable_timing=True), self.Event(enable_timing=True)
         t0 = self.perf()
         self.record(start)
         result = self.collected(work, collecting)
+        self.launched_ms = (self.perf() - t0) * 1e3  # until `work` returned: its host launch, for the reader
         self.record(end)
         self.sync()
         host = (self.perf() - t0) * 1e3
         return result, self.elapsed(start, end), host
+
+    def collect_young(self):
+        """The request's own young objects collected in its own time, before its timed call. The collector is off
+        during a timed call's request but for the call (serve), while its allocations still count towards the next
+        collection: the call's first allocation then collected everything the request had made, inside the events
+        (a Triton launch read ~0.09 ms where a plain process reads ~0.03, softplus's honest candidate, session 22)."""
+        import gc
+        if self.collect_in_work and not gc.isenabled():
+            gc.collect(0)
 
     @staticmethod
     def collected(work, collecting):
@@ -435,6 +445,7 @@ class Server:
         t1 = self.perf()
         args = self.into_buffers(fresh)
         threads = {t.ident for t in threading.enumerate()}
+        self.collect_young()
         self.flush_l2()  # as KernelBench: the flush queued just before the start event, no synchronize between
         t2 = self.perf()
         out, events, host = self.timed(lambda: self.call(args))
@@ -457,7 +468,7 @@ class Server:
         # where the request's own time goes (ms): inputs made, copied for the checks (with a synchronize), the
         # flush queued, the timed span, the checks after it
         steps = [(b - a) * 1e3 for a, b in zip((t0, ta, t1, t2, t3), (ta, t1, t2, t3, self.perf()))]
-        self.reply({"events_ms": events, "host_ms": host, "steps_ms": steps})
+        self.reply({"events_ms": events, "host_ms": host, "steps_ms": steps, "launch_ms": self.launched_ms})
 
     def op_ping(self, req):
         """Nothing: its round trip is the channel's own cost."""

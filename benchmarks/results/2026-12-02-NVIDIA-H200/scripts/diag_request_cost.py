@@ -2,7 +2,10 @@
 it? One process pinned to one CPU (as a timed worker is), a request-like sequence (inputs made on the GPU, copies
 and a synchronize, the L2 flush queued, events around the call, a synchronize, an equality check), timed with a torch
 stand-in before, then after compiling and launching softplus's Triton kernel, then with that kernel as the call.
-Prints JSON lines: phase, median wall ms per request, median events ms, native thread count."""
+Then the same under a worker's collector regime (off during the request but for the call; with the young generation
+collected before the flush). Prints JSON lines: phase, median wall ms per request, events ms, the call's host launch
+ms, native thread count."""
+import gc
 import json
 import os
 import statistics
@@ -37,19 +40,31 @@ def threads():
     return len(os.listdir("/proc/self/task"))
 
 
-def requests(call, n=60):
+def requests(call, n=60, regime="plain"):
+    """regime: plain (the collector on throughout), worker (off but for the call, as a worker's timed request),
+    worker+collect (the same, with the young generation collected before the flush)."""
     walls, events, launch = [], [], []
+    kept = []
     for i in range(n):
+        if regime != "plain":
+            gc.disable()
         t0 = time.perf_counter()
+        kept.append([{"call": i, "steps": [0.0] * 5} for _ in range(40)])  # a request's own Python objects
         g = torch.Generator(device="cuda").manual_seed(i)
         x = torch.randn(512, 4096, device="cuda", generator=g) * 40
         before = x.clone()
         torch.cuda.synchronize()
+        if regime == "worker+collect":
+            gc.collect(0)
         flush.fill_(1.0)
         s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         s.record()
         t1 = time.perf_counter()
+        if regime != "plain":
+            gc.enable()
         y = call(x)
+        if regime != "plain":
+            gc.disable()
         t2 = time.perf_counter()
         e.record()
         torch.cuda.synchronize()
@@ -58,6 +73,7 @@ def requests(call, n=60):
         events.append(s.elapsed_time(e))
         launch.append((t2 - t1) * 1e3)
         assert ok and y.shape == x.shape
+    gc.enable()
     half = n // 3
     return {"wall_ms": statistics.median(walls[half:]), "events_ms": statistics.median(events[half:]),
             "launch_ms": statistics.median(launch[half:]), "threads": threads()}
@@ -82,3 +98,7 @@ report("stand-in, after triton calls", requests(stand_in))
 time.sleep(2)
 report("stand-in, 2 s later", requests(stand_in))
 report("triton kernel, 2 s later", requests(triton_softplus))
+for rnd in range(2):
+    for regime in ("plain", "worker", "worker+collect"):
+        for name, fn in (("stand-in", stand_in), ("triton kernel", triton_softplus)):
+            report(f"{name}, {regime} collector, round {rnd}", requests(fn, 90, regime))
