@@ -17,9 +17,11 @@ commitment costs, may not exceed what they cost the reference (trusted code, the
 more than the spread between honest workers (timing.cross_check, timing.commit_check): nothing the candidate measures
 in its own worker is the baseline. Those per-request checks leave room for a host's noise (a whole 0.37 ms call fit in
 it on an H200, session 13); the precise bound is the work floor: a per-call time below the least work one of the
-contender's queued calls did on this side's clock (timing.work_floor: their request and commitment, less the most
-their protocol can cost) is not believed (timing.below_its_work). A round that fails these checks is timed again in a fresh worker before
-it rejects (TIME_RETRIES, once a run). Only one contender's worker is alive at a time. Queued GPU time: calls on
+contender's calls did on this side's clock, queued each behind the L2 flush as a timed call is (timing.work_floor:
+their request and commitment, less the most their protocol can cost, less the flush) is not believed
+(timing.below_its_work), and one below the likely work is raised to it (timing.at_least_its_work). A round that
+fails these checks is timed again in a fresh worker before it rejects (TIME_RETRIES, once a run). Only one
+contender's worker is alive at a time. Queued GPU time: calls on
 fresh inputs queued back to back, events around them all, every call's outputs committed and checked, a sample
 fetched (all their inputs exist before the first: a candidate could batch them; the ranked figure is the per-call
 one). A contender that cannot finish within its budget is rejected.
@@ -211,13 +213,15 @@ def calibrate(worker, rng, device, calls=CALIBRATION_CALLS, block=None):
     return overhead(events, walls)
 
 
-def calibrate_queued(worker, rng, queued):
+def calibrate_queued(worker, rng, queued, flushed=False):
     """The protocol's own cost of the queued calls' measurement in `worker` (ms: the queued request and the
     commitment of its outputs on this side's clock, less the events around the calls), with its stand-in model
-    before any candidate code is loaded: the same requests as time_block's queued calls, on the problem's inputs."""
+    before any candidate code is loaded: the same requests as time_block's queued calls (`flushed`: those with the
+    flush before each call), on the problem's inputs."""
     for _ in range(2):  # the first warms up (the allocator's first 100 input sets: up to 3x the cost, session 13)
         seeds, key = [rng.randrange(2**31) for _ in range(queued)], list(commit.new_key(rng))
-        (reply, _), request_ms = _round_trip(lambda: worker.request({"op": "queued", "seeds": seeds},
+        (reply, _), request_ms = _round_trip(lambda: worker.request({"op": "queued", "seeds": seeds,
+                                                                     "flushed": flushed},
                                                                     what="the calibration's queued calls"))
         (committed, sums), commit_ms = _round_trip(lambda: worker.request({"op": "commit", "key": key},
                                                                           what="the calibration's commitment"))
@@ -237,9 +241,40 @@ def block_size(out_bytes, calls):
     return max(1, min(calls, KEEP_BYTES // max(out_bytes, 1)))
 
 
+def _queued_calls(c, ref, rng, queued, flushed):
+    """`queued` calls on fresh inputs in one request, back to back (flushed: the L2 flush queued before each, as
+    before a timed call), their outputs committed and checked (every call's digests, a sample fetched in full):
+    (the worker's reply, this side's wall clock of request and commitment, each of the two, the events)."""
+    what = "flushed queued calls" if flushed else "queued calls"
+    seeds = [rng.randrange(2**31) for _ in range(queued)]
+    key = commit.new_key(rng)
+    (reply, _), request_ms = _round_trip(lambda: _request(c, {"op": "queued", "seeds": seeds, "flushed": flushed},
+                                                          what))
+    (digests, shapes, _), commit_ms = _round_trip(lambda: _committed(c, key, f"the {what}"))
+    wall = request_ms + commit_ms
+    gpu = _number(reply, "events_ms", f"the {what}")
+    if gpu != gpu or gpu <= 0 or gpu > wall + 1.0:
+        raise Rejected(f"its timer reported {gpu:.3f} ms for {queued} {what} that took {wall:.3f} ms on "
+                       "the wall clock: a replaced timer")
+    if not isinstance(digests, list) or len(digests) != queued:
+        raise Rejected(f"committed {len(digests) if isinstance(digests, list) else 'no'} digest list(s) for "
+                       f"{queued} {what}")
+    shapes = shapes if isinstance(shapes, list) and len(shapes) == queued else [None] * queued
+    with unpinned():
+        expected = [ref.run(s_, KERNELBENCH, gold=False, on_device=True)[0] for s_ in seeds]
+        for k, (e, d, sh) in enumerate(zip(expected, digests, shapes)):
+            _judge_digests(c, e, d, key, f"{what[:-1]} {k}", {"op": "fetch", "index": k}, shapes=sh)
+        for index in sorted(set(rng.sample(range(queued), min(2, queued)) + [queued - 1])):
+            _, got = _request(c, {"op": "fetch", "index": index}, f"{what[:-1]} {index}'s outputs")
+            _verify(c, expected[index], got, None, digests[index], key, f"{what[:-1]} {index}",
+                    ref.run(seeds[index], KERNELBENCH, on_device=True)[1])
+    return reply, wall, request_ms, commit_ms, gpu
+
+
 ROUND_KEYS = ("call_ms", "events_call_ms", "calibration_ms", "queued_calibration_ms", "queued_events_ms",
               "queued_wall_ms", "queued_request_ms", "queued_commit_ms", "queued_setup_ms", "floor_ms", "work_ms",
-              "overhead_ms", "commit_ms", "worker_launch_ms")
+              "overhead_ms", "commit_ms", "worker_launch_ms", "flushed_calibration_ms", "flushed_events_ms",
+              "flushed_wall_ms")
 
 
 def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
@@ -315,31 +350,14 @@ def time_block(c, ref, rng, calls, queued, deadline, out_bytes, device="cuda"):
     if launches and all(commit.finite_number(v) for v in launches):  # the same: its host launch inside the events
         row["worker_launch_ms"] = statistics.median(launches)
     if queued:
-        seeds = [rng.randrange(2**31) for _ in range(queued)]
-        key = commit.new_key(rng)
-        (reply, _), request_ms = _round_trip(lambda: _request(c, {"op": "queued", "seeds": seeds}, "queued calls"))
-        (digests, shapes, _), commit_ms = _round_trip(lambda: _committed(c, key, "the queued calls"))
-        wall = request_ms + commit_ms
-        gpu = _number(reply, "events_ms", "the queued calls")
-        if gpu != gpu or gpu <= 0 or gpu > wall + 1.0:
-            raise Rejected(f"its timer reported {gpu:.3f} ms for {queued} queued calls that took {wall:.3f} ms on "
-                           "the wall clock: a replaced timer")
-        if not isinstance(digests, list) or len(digests) != queued:
-            raise Rejected(f"committed {len(digests) if isinstance(digests, list) else 'no'} digest list(s) for "
-                           f"{queued} queued calls")
-        shapes = shapes if isinstance(shapes, list) and len(shapes) == queued else [None] * queued
-        with unpinned():
-            expected = [ref.run(s_, KERNELBENCH, gold=False, on_device=True)[0] for s_ in seeds]
-            for k, (e, d, sh) in enumerate(zip(expected, digests, shapes)):
-                _judge_digests(c, e, d, key, f"queued call {k}", {"op": "fetch", "index": k}, shapes=sh)
-            for index in sorted(set(rng.sample(range(queued), min(2, queued)) + [queued - 1])):
-                _, got = _request(c, {"op": "fetch", "index": index}, f"queued call {index}'s outputs")
-                _verify(c, expected[index], got, None, digests[index], key, f"queued call {index}",
-                        ref.run(seeds[index], KERNELBENCH, on_device=True)[1])
+        reply, wall, request_ms, commit_ms, gpu = _queued_calls(c, ref, rng, queued, flushed=False)
         row.update(gpu_ms=gpu / queued, queued_events_ms=gpu, queued_wall_ms=wall, queued=queued,
                    queued_request_ms=request_ms, queued_commit_ms=commit_ms)
         if isinstance(reply.get("setup_ms"), (int, float)):  # the worker's own account: for the reader only
             row["queued_setup_ms"] = float(reply["setup_ms"])
+        _request(c, {"op": "settle"}, "the checks of the queued calls")
+        _, wall, _, _, gpu = _queued_calls(c, ref, rng, queued, flushed=True)
+        row.update(flushed_events_ms=gpu, flushed_wall_ms=wall)
     return row
 
 
@@ -372,7 +390,9 @@ def overhead_of(row):
     together."""
     return {"call": row["overhead_ms"], "calibration": row["calibration_ms"], "commit": row["commit_ms"],
             "queued": row["queued_wall_ms"] - row["queued_events_ms"] if "queued_wall_ms" in row else None,
-            "queued_calibration": row.get("queued_calibration_ms")}
+            "queued_calibration": row.get("queued_calibration_ms"),
+            "flushed": row["flushed_wall_ms"] - row["flushed_events_ms"] if "flushed_wall_ms" in row else None,
+            "flushed_calibration": row.get("flushed_calibration_ms")}
 
 
 def expected_overhead(calibration, baseline):
@@ -386,21 +406,27 @@ def expected_overhead(calibration, baseline):
 def time_checks(row, baseline, device="cuda", flush_ms=0.0):
     """None when a candidate's round (its figures and its worker's calibrations) agrees with this side's clock and
     the reference's cost of the same protocol (timing.py), else the first disagreement in one line. Sets
-    row["floor_ms"], the least work of one call on this side's clock (timing.work_floor), where queued calls ran.
-    `flush_ms`: the L2 flush's GPU time (flush_gpu_ms), behind which a timed call's launch can hide."""
+    row["floor_ms"] and row["work_ms"], the least and the likely work of one call on this side's clock
+    (timing.work_floor, timing.work_estimate), from its flushed queued calls, less `flush_ms` (flush_gpu_ms): the
+    work each call did behind a flush, as a timed call does it (a call whose launch is longer than its GPU work
+    launches while the flush runs, in both)."""
     request_ratio = REQUEST_RATIO if device == "cuda" else CPU_OVERHEAD_RATIO
     ratio = OVERHEAD_RATIO if device == "cuda" else CPU_OVERHEAD_RATIO
     reason = cross_check(row["events"], row["walls"], expected_overhead(row["calibration_ms"], baseline),
                          request_ratio) or \
         commit_check(row["commit_ms"], baseline["commit"], row["block"], row["call_median_ms"], request_ratio)
-    if baseline["queued"] is not None and "queued_wall_ms" in row:
-        expected = expected_overhead(row.get("queued_calibration_ms"), {"call": baseline["queued"],
-                                                                        "calibration": baseline["queued_calibration"]})
-        row["floor_ms"] = work_floor(row["queued_wall_ms"], expected, row["queued"], ratio)
-        row["work_ms"] = work_estimate(row["queued_wall_ms"], expected, row["queued"])
-        reason = reason or queued_check(row["queued_events_ms"], row["queued_wall_ms"], expected, ratio) or \
-            below_its_work(row["call_median_ms"], row["floor_ms"], WORK_SHARE if device == "cuda" else CPU_WORK_SHARE,
-                           flush_ms)
+    for kind in ("queued", "flushed"):
+        if baseline[kind] is None or f"{kind}_wall_ms" not in row:
+            continue
+        wall = row[f"{kind}_wall_ms"]
+        expected = expected_overhead(row.get(f"{kind}_calibration_ms"),
+                                     {"call": baseline[kind], "calibration": baseline[f"{kind}_calibration"]})
+        reason = reason or queued_check(row[f"{kind}_events_ms"], wall, expected, ratio)
+        if kind == "flushed":
+            row["floor_ms"] = max(0.0, work_floor(wall, expected, row["queued"], ratio) - flush_ms)
+            row["work_ms"] = max(0.0, work_estimate(wall, expected, row["queued"]) - flush_ms)
+            reason = reason or below_its_work(row["call_median_ms"], row["floor_ms"],
+                                              WORK_SHARE if device == "cuda" else CPU_WORK_SHARE)
     return reason
 
 
@@ -475,11 +501,12 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
         can slow another's timing (a candidate's processes that burn the CPU while others are timed)."""
         path, comp = c.spec
         log(f"  starting {c.label} ...")
-        c.calibration = c.queued_calibration = None
+        c.calibration = c.queued_calibration = c.flushed_calibration = None
 
         def calibration(w):
             c.calibration = calibrate(w, rng, device, block=block_size(out_bytes, CALIBRATION_CALLS))
             c.queued_calibration = calibrate_queued(w, rng, queued) if queued else None
+            c.flushed_calibration = calibrate_queued(w, rng, queued, flushed=True) if queued else None
         worker, why = start_worker(problem_path, path, sets, seed, device, limits, scratch_root,
                                    model_kwargs if path else None, compile_model=comp, name=c.label.replace(" ", "_"),
                                    before_load=calibration, stand_in=size and size.get("output_shapes"),
@@ -522,6 +549,7 @@ def run_bench(problem_path=None, candidates=(), sets=None, with_compile=True, ca
                         row["calibration_ms"] = c.calibration
                         if c.queued_calibration is not None:
                             row["queued_calibration_ms"] = c.queued_calibration
+                            row["flushed_calibration_ms"] = c.flushed_calibration
                         if c is contenders[0]:  # the reference: trusted code, whose overhead bounds the others'
                             baseline, reason = overhead_of(row), None
                         elif baseline is None:

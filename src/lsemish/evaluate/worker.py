@@ -513,7 +513,9 @@ class Server:
         self.reply({"ok": True}, self.kept[index])
 
     def op_queued(self, req):
-        """GPU time of calls queued back to back: fresh inputs for each (made before), events around them all."""
+        """GPU time of calls queued back to back: fresh inputs for each (made before), events around them all. With
+        "flushed": the L2 flush queued before each call, as before a timed call (the work each call does behind a
+        flush: bench's work floor)."""
         started = self.perf()
         reason = self.settle()
         if reason:
@@ -522,7 +524,16 @@ class Server:
         self.flush_l2()
         self.synchronize()
         setup = (self.perf() - started) * 1e3  # its checks, inputs and flush: for the reader (bench's per_round)
-        outs, events, host = self.timed(lambda: [self.call(a) for a in sets])
+        flushed = req.get("flushed") is True
+
+        def calls():
+            outs = []
+            for a in sets:
+                if flushed:
+                    self.flush_l2()
+                outs.append(self.call(a))
+            return outs
+        outs, events, host = self.timed(calls)
         self.kept = [list(o) if isinstance(o, (tuple, list)) else [o] for o in outs]
         pointers = [t.data_ptr() for o in self.kept for t in o if isinstance(t, self.Tensor) and t.numel()]
         if len(set(pointers)) != len(pointers):
