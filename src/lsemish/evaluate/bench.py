@@ -431,14 +431,17 @@ def time_checks(row, baseline, device="cuda", flush_ms=0.0):
 
 
 def flush_gpu_ms(device):
-    """The GPU time of the L2 flush that a timed call's request queues before its start event (0 without a GPU): the
-    host launch it can hide (timing.below_its_work). Measured on this side before any worker starts, the most of five
-    flushes after one that warms up (the larger, the fewer honest launch-bound calls are called forged)."""
+    """The GPU time of the L2 flush that a timed call's request queues before its start event (0 without a GPU): what
+    the flushed queued calls' work includes besides the calls' (time_checks). Measured on this side before any worker
+    starts: the median of ten fills, each timed with the GPU still busy with a fill before it, so that the events see
+    the fill and not its launch (the most of five from an idle GPU read 0.096-0.142 ms where the fill takes 0.06: the
+    host's delays, session 22)."""
     if device != "cuda":
         return 0.0
     flush, times = torch.empty(L2_FLUSH_BYTES // 4, device="cuda"), []
-    for _ in range(6):
+    for _ in range(11):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        flush.fill_(1.0)
         start.record()
         flush.fill_(1.0)
         end.record()
@@ -446,7 +449,7 @@ def flush_gpu_ms(device):
         times.append(start.elapsed_time(end))
     del flush
     torch.cuda.empty_cache()
-    return max(times[1:])
+    return statistics.median(times[1:])
 
 
 QUEUED_MOST = {"cuda": 100, "cpu": 10}  # queued calls: many on a GPU, so that the work floor's room (a stall and
