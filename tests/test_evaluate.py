@@ -15,7 +15,7 @@ from lsemish.evaluate.check import run_check, start_worker
 from lsemish.evaluate.compare import compare
 from lsemish.evaluate.memory import footprint
 from lsemish.evaluate.sandbox import Limits
-from lsemish.evaluate.timing import (CALL_SHARE, CPU_WORK_SHARE, OVERHEAD_RATIO, REQUEST_RATIO, SLACK_MS, STALL_MS,
+from lsemish.evaluate.timing import (CALL_SHARE, CPU_WORK_SHARE, OVERHEAD_RATIO, SLACK_MS, STALL_MS,
                                      below_its_work, commit_check, cross_check, overhead, queued_check, work_floor)
 from lsemish.problems import EXAMPLES, ProblemError, load_problem, parse_sets
 
@@ -54,9 +54,9 @@ def test_a_timer_that_reports_more_than_the_wall_clock_is_forged():
 
 def test_the_per_request_bound_leaves_room_for_the_spread_between_honest_workers():
     # Honest: a worker whose requests cost a tenth more than the reference's. A forged timer that hides more than the
-    # room (REQUEST_RATIO - 1 of the reference's cost, plus SLACK_MS) of a call, or all of it, is caught.
+    # room (OVERHEAD_RATIO - 1 of the reference's cost, plus SLACK_MS) of a call, or all of it, is caught.
     assert cross_check([0.43] * 5, [0.43 + 0.33] * 5, 0.30) is None
-    room = (REQUEST_RATIO - 1) * 0.30 + SLACK_MS + CALL_SHARE * 2.0  # about: CALL_SHARE of the reported events
+    room = (OVERHEAD_RATIO - 1) * 0.30 + SLACK_MS + CALL_SHARE * 2.0  # about: CALL_SHARE of the reported events
     assert cross_check([2.0 - 0.8 * room] * 5, [2.0 + 0.30] * 5, 0.30) is None  # the room a forger has
     assert "work outside the timed call" in cross_check([2.0 - 1.1 * room] * 5, [2.0 + 0.30] * 5, 0.30)
     assert "work outside the timed call" in cross_check([0.0004] * 5, [2.0 + 0.30] * 5, 0.30)
@@ -75,10 +75,10 @@ def test_the_work_floor_holds_a_per_call_figure_to_the_work_the_trusted_clock_sa
     calls, work, protocol = 100, 0.345, 4.0
     floor = work_floor(calls * work + protocol, protocol, calls)
     assert floor == (calls * work + protocol - OVERHEAD_RATIO * protocol - 2 * STALL_MS) / calls
-    assert 0.32 < floor < work  # a lower bound of the work, within 7 % of it
+    assert 0.29 < floor < work  # a lower bound of the work, within 15 % of it (OVERHEAD_RATIO 2.0: 4 ms of room)
     assert below_its_work(0.375, floor) is None  # the honest per-call figure (a cold L2 makes it the larger)
     assert below_its_work(work, floor) is None  # a per-call figure as fast as the queued work itself
-    for forged in (0.0004, 0.28):  # a thousandth; three quarters of an honest 0.375
+    for forged in (0.0004, 0.27):  # a thousandth; 0.72 of an honest 0.375 (above: raised to its work instead)
         assert "a call cannot take less than its work" in below_its_work(forged, floor)
     # Work hidden anywhere in the queued request or its commitment is inside the wall clock: the floor stays.
     assert work_floor(calls * work + protocol + 1.0, protocol, calls) > floor
@@ -129,14 +129,19 @@ def test_a_launch_bound_call_is_held_to_the_work_it_does_behind_the_flush_as_a_t
     assert abs(row["work_ms"] - 0.008) < 1e-9 and at_least_its_work(0.0085, row["work_ms"]) == (0.0085, False)
     # A GPU-bound call (problem 22's: 0.345 ms of work, 0.36 per call) forged low gains nothing from the flush: the
     # flushed calls' work less the flush is its work, a figure far below it rejects, one a little below is raised.
-    row = _round(0.2, calls, queued_events=calls * 0.345, flushed_events=calls * (flush + 0.345))
+    row = _round(0.1, calls, queued_events=calls * 0.345, flushed_events=calls * (flush + 0.345))
     assert "a call cannot take less than its work" in time_checks(row, BASELINE, "cuda", flush)
-    row = _round(0.33, calls, queued_events=calls * 0.345, flushed_events=calls * (flush + 0.345))
-    assert time_checks(row, BASELINE, "cuda", flush) is None
-    assert at_least_its_work(0.33, row["work_ms"]) == (row["work_ms"], True) and abs(row["work_ms"] - 0.345) < 1e-9
-    # work hidden outside the flushed calls' events shows on this side's clock, as for the calls back to back
+    for forged in (0.2, 0.33):
+        row = _round(forged, calls, queued_events=calls * 0.345, flushed_events=calls * (flush + 0.345))
+        assert time_checks(row, BASELINE, "cuda", flush) is None
+        assert at_least_its_work(forged, row["work_ms"]) == (row["work_ms"], True)
+        assert abs(row["work_ms"] - 0.345) < 1e-9
+    # work hidden outside the flushed calls' events shows on this side's clock, as for the calls back to back: a
+    # little of it counts in the figure (0.1 ms a call more), much of it is named
     row = _round(0.33, calls, queued_events=calls * 0.345, flushed_events=calls * (flush + 0.345))
     row["flushed_wall_ms"] += 10.0
+    assert time_checks(row, BASELINE, "cuda", flush) is None and abs(row["work_ms"] - 0.445) < 1e-9
+    row["flushed_wall_ms"] += 30.0
     assert "work outside the timed calls" in time_checks(row, BASELINE, "cuda", flush)
 
 

@@ -31,7 +31,8 @@ def test_geomeans_are_over_correct_kernels_only():
     assert s["n"] == 5 and s["correct"] == 4 and s["fast_p"][2.0] == 2 / 5
 
 
-def _run(folder, name, best_ms, eager_ms, compile_ms=None, correct=True, final_of="r02-p0-s1", final="timed"):
+def _run(folder, name, best_ms, eager_ms, compile_ms=None, correct=True, final_of="r02-p0-s1", final="timed",
+         file="summary.json"):
     os.makedirs(folder / name)
     cands = [{"id": "r00", "round": 0, "status": "check failed: x"}]
     if correct:
@@ -41,7 +42,7 @@ def _run(folder, name, best_ms, eager_ms, compile_ms=None, correct=True, final_o
     if correct:  # the loop's last bench of its best, beside eager and torch.compile (search.loop.final_bench)
         state["final"] = {"id": final_of, "status": final, "call_ms": best_ms, "eager_call_ms": eager_ms,
                           "compile_call_ms": compile_ms}
-    (folder / name / "summary.json").write_text(json.dumps(state))
+    (folder / name / file).write_text(json.dumps(state))
 
 
 def test_report_over_loop_runs(tmp_path):
@@ -70,10 +71,29 @@ def test_report_over_loop_runs(tmp_path):
     assert (runs / "fast_p.png").exists()
 
 
+def test_a_run_cut_short_counts_what_it_evaluated_and_says_so(tmp_path):
+    # A suite stopped by a timeout (the GPU machine's, session 22): its runs have the loop's state.json, no
+    # summary.json yet; the report scores what they evaluated and names them as unfinished, not as absent.
+    runs = tmp_path / "suite"
+    _run(runs, "done", 1.0, 4.0, 2.0)
+    _run(runs, "cut", 1.0, 2.0, correct=True, final="timed", file="state.json")
+    os.makedirs(runs / "fresh")
+    (runs / "fresh" / "state.json").write_text(json.dumps({"candidates": [{"id": "r00", "round": 0}], "best": None}))
+    os.makedirs(runs / "started" / "round-00" / "start")  # stopped before the loop wrote its state
+    r = subprocess.run([sys.executable, "-m", "lsemish", "report", str(runs)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = (runs / "suite.md").read_text()
+    assert "4 problem(s), 2 with a correct kernel" in text
+    assert "| fresh | no (nothing evaluated yet) |" in text and "| started | no (nothing evaluated yet) |" in text
+    assert "- cut: its run was cut short (resume it with the same --out) after 2 evaluated candidate(s)" in text
+    assert "- fresh: its run was cut short" in text and "- done: its run" not in text
+    assert "| cut | yes | 1.0000 | 2.00 |" in text  # its final bench had run: its figures stand
+
+
 def test_report_on_a_folder_without_runs_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "lsemish", "report", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.strip() == f"report: no loop runs in {tmp_path} (a run is a subfolder " \
-                                                     "with summary.json)"
+                                                     "with summary.json or state.json)"
 
 
 def test_report_on_one_run_points_to_its_summary(tmp_path):

@@ -45,7 +45,7 @@ from .inputs import KERNELBENCH, L2_FLUSH_BYTES
 from .memory import footprint_or_none, output_room
 from .reference import Reference
 from .sandbox import Limits, WorkerFailed, private_root, release_root, timing_cpus
-from .timing import (CPU_OVERHEAD_RATIO, CPU_WORK_SHARE, OVERHEAD_RATIO, REQUEST_RATIO, WORK_SHARE, below_its_work,
+from .timing import (CPU_WORK_SHARE, WORK_SHARE, below_its_work,
                      at_least_its_work, commit_check, cross_check, kernelbench_mean, overhead, queued_check,
                      work_estimate, work_floor)
 
@@ -410,20 +410,17 @@ def time_checks(row, baseline, device="cuda", flush_ms=0.0):
     (timing.work_floor, timing.work_estimate), from its flushed queued calls, less `flush_ms` (flush_gpu_ms): the
     work each call did behind a flush, as a timed call does it (a call whose launch is longer than its GPU work
     launches while the flush runs, in both)."""
-    request_ratio = REQUEST_RATIO if device == "cuda" else CPU_OVERHEAD_RATIO
-    ratio = OVERHEAD_RATIO if device == "cuda" else CPU_OVERHEAD_RATIO
-    reason = cross_check(row["events"], row["walls"], expected_overhead(row["calibration_ms"], baseline),
-                         request_ratio) or \
-        commit_check(row["commit_ms"], baseline["commit"], row["block"], row["call_median_ms"], request_ratio)
+    reason = cross_check(row["events"], row["walls"], expected_overhead(row["calibration_ms"], baseline)) or \
+        commit_check(row["commit_ms"], baseline["commit"], row["block"], row["call_median_ms"])
     for kind in ("queued", "flushed"):
         if baseline[kind] is None or f"{kind}_wall_ms" not in row:
             continue
         wall = row[f"{kind}_wall_ms"]
         expected = expected_overhead(row.get(f"{kind}_calibration_ms"),
                                      {"call": baseline[kind], "calibration": baseline[f"{kind}_calibration"]})
-        reason = reason or queued_check(row[f"{kind}_events_ms"], wall, expected, ratio)
+        reason = reason or queued_check(row[f"{kind}_events_ms"], wall, expected)
         if kind == "flushed":
-            row["floor_ms"] = max(0.0, work_floor(wall, expected, row["queued"], ratio) - flush_ms)
+            row["floor_ms"] = max(0.0, work_floor(wall, expected, row["queued"]) - flush_ms)
             row["work_ms"] = max(0.0, work_estimate(wall, expected, row["queued"]) - flush_ms)
             reason = reason or below_its_work(row["call_median_ms"], row["floor_ms"],
                                               WORK_SHARE if device == "cuda" else CPU_WORK_SHARE)

@@ -73,12 +73,6 @@ class Integrity:
 
 
 _MISSING = object()
-# How long a worker waits busily for its next request (s). On a GPU, long enough to span this side's checks of a
-# block's or the queued calls' outputs: a worker that slept through them did its next request's own work 1.3-1.8x
-# slower than in its calibration, whose requests come back to back (honest candidates rejected for work outside their
-# queued calls, session 22). Its CPU is its own while it is timed. Through the interpreter on a small CPU machine the
-# spin would take a core from this side's checks.
-SPIN_S = {"cuda": 2.0, "cpu": 0.05}
 
 
 def compiles(path):
@@ -240,15 +234,6 @@ class Server:
         self.sync()
         host = (self.perf() - t0) * 1e3
         return result, self.elapsed(start, end), host
-
-    def collect_young(self):
-        """The request's own young objects collected in its own time, before its timed call. The collector is off
-        during a timed call's request but for the call (serve), while its allocations still count towards the next
-        collection: the call's first allocation then collected everything the request had made, inside the events
-        (a Triton launch read ~0.09 ms where a plain process reads ~0.03, softplus's honest candidate, session 22)."""
-        import gc
-        if self.collect_in_work and not gc.isenabled():
-            gc.collect(0)
 
     @staticmethod
     def collected(work, collecting):
@@ -451,7 +436,6 @@ class Server:
         t1 = self.perf()
         args = self.into_buffers(fresh)
         threads = {t.ident for t in threading.enumerate()}
-        self.collect_young()
         self.flush_l2()  # as KernelBench: the flush queued just before the start event, no synchronize between
         t2 = self.perf()
         out, events, host = self.timed(lambda: self.call(args))
@@ -550,10 +534,9 @@ class Server:
             return self.reply({"rejected": reason, "cheat": True})
         self.reply({"events_ms": events, "host_ms": host, "calls": len(sets), "setup_ms": setup})
 
-    def spin(self, seconds):
+    def spin(self, seconds=0.05):
         """Wait for the next request busily for a moment before blocking, as a timing loop in one process would:
-        a core that slept between calls launches the next call's kernels slower, and does the protocol's own work
-        slower (SPIN_S)."""
+        a core that slept between calls launches the next call's kernels slower."""
         import select
         deadline = self.perf() + seconds
         while self.perf() < deadline:
@@ -565,7 +548,7 @@ class Server:
         self.device = "cpu"
         self.reply({"ready": True, "pid": os.getpid(), "landlock": self.landlock_note})
         while True:
-            self.spin(SPIN_S.get(self.device, SPIN_S["cpu"]))
+            self.spin()
             try:
                 req, _ = self.wire.recv(self.requests)
             except self.wire.WireError:

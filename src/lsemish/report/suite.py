@@ -11,29 +11,35 @@ from .scores import P_VALUES, scores
 
 
 def read_runs(folder):
-    """[(problem name, loop state)] for every subfolder of `folder` holding a summary.json, and [(problem name,
-    {"not_run": reason})] for one holding the loop's not_run.json instead (too large to check on the machine);
-    ValueError (one line) when there is none."""
+    """[(problem name, loop state)] for every subfolder of `folder` holding a summary.json; for one holding only the
+    loop's state.json (or only its first round's folder), its state marked "unfinished" (a run cut short, resumable
+    with the same --out: what it has evaluated so far counts); [(problem name, {"not_run": reason})] for one holding the loop's not_run.json instead
+    (too large to check on the machine); ValueError (one line) when there is none."""
     if not os.path.isdir(folder):
         raise ValueError(f"report: {folder} is not a folder")
     runs = []
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name, "summary.json")
+        state = os.path.join(folder, name, "state.json")
         skipped = os.path.join(folder, name, "not_run.json")
         if os.path.isfile(skipped):  # this run's word (removed once the problem fits), over an earlier run's summary
             with open(skipped) as fh:
                 runs.append((name, {"not_run": json.load(fh).get("reason", "not run")}))
-        elif os.path.isfile(path):
-            with open(path) as fh:
+        elif os.path.isfile(path) or os.path.isfile(state):
+            unfinished = not os.path.isfile(path)
+            with open(state if unfinished else path) as fh:
                 try:
-                    runs.append((name, json.load(fh)))
+                    run = json.load(fh)
                 except ValueError as e:  # one run's file, named: not the whole suite's report in a bare JSON error
-                    raise ValueError(f"report: {path} is not readable JSON ({e})") from None
+                    raise ValueError(f"report: {fh.name} is not readable JSON ({e})") from None
+            runs.append((name, dict(run, unfinished=True) if unfinished else run))
+        elif os.path.isdir(os.path.join(folder, name, "round-00")):  # started, stopped before its first record
+            runs.append((name, {"candidates": [], "best": None, "unfinished": True}))
     if not runs and os.path.isfile(os.path.join(folder, "summary.json")):  # one run: its summary.md is its report
         raise ValueError(f"report: {folder} is one loop run (its summary is {os.path.join(folder, 'summary.md')}); "
                          "report reads a folder of runs, such as a suite's --out")
     if not runs:
-        raise ValueError(f"report: no loop runs in {folder} (a run is a subfolder with summary.json)")
+        raise ValueError(f"report: no loop runs in {folder} (a run is a subfolder with summary.json or state.json)")
     return runs
 
 
@@ -46,6 +52,8 @@ def problem_row(name, state):
     timed = any(c.get("call_ms") is not None for c in state["candidates"])
     row = {"problem": name, "correct": best is not None, "call_ms": None, "eager_ms": None, "compile_ms": None,
            "rounds_to_best": best["round"] if best and timed else None}
+    if state.get("unfinished"):
+        row["unfinished"] = sum(1 for c in state["candidates"] if c.get("status"))
     final = state.get("final") or {}
     status = str(final.get("status")) if best is not None and final.get("id") == best["id"] else None
     if status == "timed":  # the best timed once more beside eager and torch.compile, in one process (loop.final_bench)
@@ -87,13 +95,16 @@ def write_report(folder, out=None, log=print):
     for r in rows:
         speed = {k: (r[k] / r["call_ms"] if r[k] and r["call_ms"] else None) for k in ("eager_ms", "compile_ms")}
         verdict = "not run" if r.get("not_run") else "yes" if r["correct"] else \
-            "no (rejected in its final bench)" if r.get("rejected") else "no"
+            "no (rejected in its final bench)" if r.get("rejected") else \
+            "no (nothing evaluated yet)" if r.get("unfinished") == 0 else "no"
         lines.append(f"| {r['problem']} | {verdict} | {fmt(r['call_ms'])} | "
                      f"{fmt(speed['eager_ms'], '{:.2f}')} | {fmt(speed['compile_ms'], '{:.2f}')} | "
                      f"{fmt(r['rounds_to_best'], '{}')} |")
     skipped = [f"- {r['problem']} not run: {r['not_run']}" for r in rows if r.get("not_run")]
     skipped += [f"- {r['problem']}: its best, timed once more, was {r['rejected']}" for r in rows
                 if r.get("rejected")]
+    skipped += [f"- {r['problem']}: its run was cut short (resume it with the same --out) after {r['unfinished']} "
+                "evaluated candidate(s); what they showed counts" for r in rows if "unfinished" in r]
     skipped += [f"- {r['problem']}: correct, untimed: its final bench failed "
                 f"({r['untimed'].removeprefix('bench failed: ')})" for r in rows if r.get("untimed")]
     lines += [""] + skipped if skipped else []
