@@ -60,6 +60,10 @@ class Integrity:
             for name, value in entries.items():
                 if now.get(name, _MISSING) is not value:
                     return f"{label}.{name}"
+            if isinstance(obj, type):  # a new entry that shadows a base class's (a C method of torch.Tensor's)
+                for name in now.keys() - entries.keys():
+                    if _watched(obj, name, now[name]) and any(name in vars(b) for b in obj.__mro__[1:]):
+                        return f"{label}.{name}"
         if self.server is not None:
             cls = type(self.server)
             for name, value in vars(self.server).items():
