@@ -226,7 +226,8 @@ def build_parser(prog="lsemish"):
                         "correct, best per-call latency, speedup vs eager and torch.compile, rounds to best; "
                         "KernelBench's fast_p for p = 0, 1, 1.5, 2 and geomean speedups where the runs were timed "
                         "on a GPU; the fraction correct otherwise), suite.json, and fast_p.png where timed. A "
-                        "problem the loop could not run (too large for the machine) is listed as not run.",
+                        "problem the loop could not run (too large for the machine) is listed as not run; one "
+                        "whose run was cut short (only its state.json) counts what it evaluated and is named.",
                         formatter_class=fmt)
     rp.add_argument("dir", help="the folder of loop runs")
     rp.add_argument("--out", help="where the report goes (default: DIR)")

@@ -13,8 +13,8 @@ from .scores import P_VALUES, scores
 def read_runs(folder):
     """[(problem name, loop state)] for every subfolder of `folder` holding a summary.json; for one holding only the
     loop's state.json (or only its first round's folder), its state marked "unfinished" (a run cut short, resumable
-    with the same --out: what it has evaluated so far counts); [(problem name, {"not_run": reason})] for one holding the loop's not_run.json instead
-    (too large to check on the machine); ValueError (one line) when there is none."""
+    with the same --out: what it has evaluated so far counts); [(problem name, {"not_run": reason})] for one holding
+    the loop's not_run.json instead (too large to check on the machine); ValueError (one line) when there is none."""
     if not os.path.isdir(folder):
         raise ValueError(f"report: {folder} is not a folder")
     runs = []
