@@ -860,10 +860,17 @@ def _specialization(arg):
     return (arg.dtype, arg.data_ptr() % 16 == 0)
 
 
+_ORDERS = {}  # (kernel, count) -> the names of its first `count` parameters (_in_order)
+
+
 def _in_order(kernel, args):
     """The kernel's runtime arguments as a tuple in its parameters' order, from a dict naming each of them: a missing
-    or misspelt name is a KeyError naming the parameter left without a value."""
-    return tuple(map(args.__getitem__, kernel.arg_names[:len(args)]))
+    or misspelt name is a KeyError naming the parameter left without a value. The names are read once per kernel
+    (slicing the kernel's list on every launch was part of the hot paths' extra host time: issue 22)."""
+    names = _ORDERS.get((kernel, len(args)))
+    if names is None:
+        names = _ORDERS[kernel, len(args)] = tuple(kernel.arg_names[:len(args)])
+    return tuple(map(args.__getitem__, names))
 
 
 def _launch(kernel, like, grid, args, meta, rounded_descriptors=()):
