@@ -851,6 +851,29 @@ def test_a_digest_notices_outputs_that_change_after_it():
         assert not commit.same(forged, [out], key)
 
 
+def test_kept_weights_are_the_drawn_ones_of_their_own_key_and_bounded(monkeypatch):
+    # The weights are kept for the latest key (the trusted side checks a hundred calls under one key): a kept
+    # tensor equals a fresh draw; a new key never reads the old key's; past the byte bound nothing is kept, and the
+    # weights are still right.
+    import random
+
+    from lsemish.evaluate import commit
+    rng = random.Random(9)
+    k1, k2 = commit.new_key(rng), commit.new_key(rng)
+    w1 = commit._weights(k1, 5, 1000, "cpu")
+    assert commit._weights(k1, 5, 1000, "cpu") is w1 and torch.equal(w1, commit._draw_weights(k1, 5, 1000, "cpu"))
+    w2 = commit._weights(k2, 5, 1000, "cpu")
+    assert not torch.equal(w1, w2) and torch.equal(w2, commit._draw_weights(k2, 5, 1000, "cpu"))
+    assert all(at[0] == k2 for at in commit._KEPT)
+    out = torch.randn(300)
+    assert commit.check(commit.digest([out], k1), [out], k1, [1e-4]) is None  # back to k1: its own weights
+    assert "does not match" in commit.check(commit.digest([out], k2), [out], k1, [1e-4])
+    monkeypatch.setattr(commit, "WEIGHTS_KEPT_BYTES", 100)
+    commit._KEPT.clear()
+    assert torch.equal(commit._weights(k1, 0, 1000, "cpu"), commit._draw_weights(k1, 0, 1000, "cpu"))
+    assert not commit._KEPT
+
+
 def test_digests_from_the_worker_are_finite_floats_and_huge_references_are_judged_in_full():
     # The worker's reply is any JSON value: a huge integer (its comparison would overflow: a reviewer crashed the
     # trusted process with 10**400), infinities and NaN are not a digest. A reference whose float64 sums overflow

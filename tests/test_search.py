@@ -114,6 +114,36 @@ def test_feedback_reaches_the_next_prompt_of_the_same_parent(tmp_path):
     assert "kernelbench trial 0" in prompt  # KernelBench's failure is named first, whatever the order of trials
 
 
+def test_code_the_run_has_seen_is_not_evaluated_again(tmp_path):
+    # Agents often answer with the code they were shown: the same bytes get the earlier candidate's verdict (marked
+    # same_as, no check of their own), in the same round too (two samples alike: one evaluation), the next prompt
+    # says so, and a repeat never becomes the best nor a parent.
+    out = tmp_path / "run"
+    right = right_candidate("matmul")
+    wrong = write_wrong_candidate("matmul", tmp_path / "wrong.py")
+    script = agent(tmp_path, right, wrong, wrong)
+    r = cli("loop", "--agent", script, "--rounds", "2", "--samples", "3", "--trials", "1", "--out", str(out),
+            "--problem", EXAMPLES["matmul"], "--candidate", right, "--workers", "2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    state = state_of(out)
+    by_id = {c["id"]: c for c in state["candidates"]}
+    assert len(by_id) == 7 and state["best"] == "r00"
+    round1 = [by_id[f"r01-p0-s{s}"] for s in range(3)]
+    assert [c.get("same_as") for c in round1].count("r00") == 1
+    wrongs = [c for c in round1 if "differs from the reference" in c["status"]]
+    first, second = sorted(wrongs, key=lambda c: bool(c.get("same_as")))
+    assert len(wrongs) == 2 and "same_as" not in first and second["same_as"] == first["id"]
+    evaluated = [c for c in state["candidates"] if not c.get("same_as")]
+    assert len(evaluated) == 2  # r00 and one wrong: round 2 answered the same three files again
+    for c in state["candidates"]:
+        assert (out / os.path.dirname(c["candidate"]) / "check.json").exists() == (not c.get("same_as")), c["id"]
+        if c.get("same_as"):
+            assert c["eval_s"] == 0.0 and c["status"] == by_id[c["same_as"]]["status"]
+    assert state["rounds"][2]["parents"] == ["r00"]
+    assert "the same code as r00 (its verdict: pass)" in (out / "round-02" / "prompt-p0.txt").read_text()
+    assert "pass (same code as r00)" in (out / "summary.md").read_text()
+
+
 def test_stages_advance_on_patience(tmp_path):
     out = tmp_path / "run"
     wrong = write_wrong_candidate("matmul", tmp_path / "wrong.py")

@@ -9,6 +9,8 @@ LIMIT = 2400
 
 def _line(rec, parent):
     status = rec["status"]
+    if rec.get("same_as"):
+        return f"- the same code as {rec['same_as']} (its verdict: {status})"
     if status.startswith("pass") and rec.get("call_ms") and parent and parent.get("call_ms"):
         ratio = rec["call_ms"] / parent["call_ms"]
         verdict = "faster" if ratio < 1 else "slower"

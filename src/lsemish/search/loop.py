@@ -33,6 +33,8 @@ from .summary import status_line, write_summary
 FENCE = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.S | re.I)
 THINKING = re.compile(r"<think>.*?</think>", re.S)  # a reasoning model's thoughts, before its answer
 NO_GPU_METRICS = {"unavailable": "no GPU on the machine that ran this loop: metrics not measured"}
+_OWN_FIELDS = {"id", "round", "order", "parent", "stage", "source", "candidate", "sha256", "agent_s", "tokens",
+               "slot", "eval_s"}  # a record's fields that are the candidate's own, not its evaluation's
 ANSWER_CAP = 4 << 20  # characters of an agent's answer: a candidate file is some kilobytes
 
 
@@ -67,6 +69,7 @@ class Search:
         self.pool = pool or Pool([None])
         self.log, self.lock = log, threading.Lock()
         self.state_path = os.path.join(out, "state.json")
+        self._evaluations = {}  # sha256 of a candidate's file -> (id of the one evaluated, future of its record)
 
     # --- state ---------------------------------------------------------------------------------------------------
     def save(self):
@@ -226,9 +229,29 @@ class Search:
         with open(path, "w") as fh:
             fh.write(code)
         rec["candidate"], rec["sha256"] = os.path.relpath(path, self.out), file_digest(path)
-        result = self.pool.evaluate(path, folder, self.settings).result()
+        earlier, future = self._evaluation(rec["sha256"], cid, path, folder)
+        result = dict(future.result())
+        if earlier != cid:  # the same bytes as an earlier candidate of this run: its verdict, not a second evaluation
+            result.update(same_as=earlier, eval_s=0.0)
+            result.pop("slot", None)
         rec.update(result)
         return rec
+
+    def _evaluation(self, digest, cid, path, folder):
+        """(the id of the candidate whose evaluation this code gets, a future of that evaluation): an earlier
+        candidate's of this run with the same bytes (agents often answer with the code they were shown; in flight
+        or done, a resumed run's included), else a new evaluation on the pool."""
+        with self.lock:
+            if digest not in self._evaluations:
+                done = next((r for r in self.state["candidates"]
+                             if r.get("sha256") == digest and r.get("evaluated", True) and not r.get("same_as")), None)
+                if done is not None:
+                    future = cf.Future()
+                    future.set_result({k: v for k, v in done.items() if k not in _OWN_FIELDS})
+                    self._evaluations[digest] = (done["id"], future)
+                else:
+                    self._evaluations[digest] = (cid, self.pool.evaluate(path, folder, self.settings))
+            return self._evaluations[digest]
 
     def _advance_stage(self):
         """Move to the next stage when the best has not improved for `patience` rounds of this one."""

@@ -14,6 +14,12 @@ def passed(rec):
     return rec.get("status", "").startswith("pass")
 
 
+def _new_pass(rec):
+    """Passed, and is not a repeat of an earlier candidate's code (same_as): a repeat is that candidate (which a final
+    bench may since have rejected), and would take a second place among parents."""
+    return passed(rec) and not rec.get("same_as")
+
+
 def _key(rec, timed):
     """Sort key: lower is better. Timed: per-call latency (untimed passes last); untimed: newer first."""
     if timed:
@@ -22,8 +28,8 @@ def _key(rec, timed):
 
 
 def better(rec, best, timed):
-    """Does rec beat best (None: anything that passed does)?"""
-    if not passed(rec):
+    """Does rec beat best (None: anything new that passed does)?"""
+    if not _new_pass(rec):
         return False
     return best is None or _key(rec, timed) < _key(best, timed)
 
@@ -43,10 +49,10 @@ def select(strategy, parents, children, everything, timed, beam=2):
         best = best_of(everything, timed)
         return [best] if best else parents
     if strategy == "best-of-n":
-        good = sorted((c for c in children if passed(c)), key=lambda r: _key(r, timed))
+        good = sorted((c for c in children if _new_pass(c)), key=lambda r: _key(r, timed))
         return good[:1] or parents
     if strategy == "beam":
-        pool = {r["id"]: r for r in list(parents) + list(children) if passed(r)}
+        pool = {r["id"]: r for r in list(parents) + list(children) if _new_pass(r)}
         chosen = sorted(pool.values(), key=lambda r: _key(r, timed))[:beam]
         return chosen or parents
     raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")

@@ -17,8 +17,10 @@ def _wrap(text, width=100):
 
 
 def status_line(rec):
-    """A candidate's status, with why the next prompt has no metrics of it where its profile gave none."""
-    return rec["status"] + (f" (no metrics: profile {rec['profile']})" if rec.get("profile") else "")
+    """A candidate's status, with why the next prompt has no metrics of it where its profile gave none, and whose
+    evaluation it has where its code repeats an earlier candidate's."""
+    return rec["status"] + (f" (no metrics: profile {rec['profile']})" if rec.get("profile") else "") + \
+        (f" (same code as {rec['same_as']})" if rec.get("same_as") else "")
 
 
 def write_summary(state, out, timed, note=None, log=print):
