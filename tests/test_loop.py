@@ -201,7 +201,7 @@ def test_loop_resumes(tmp_path):
 
 def test_the_loop_keeps_no_cheat(tmp_path, deliverable):
     # An agent that answers with cheats (each lint-clean: our deliverable plus a few lines) and then honestly: the
-    # cheating rounds fail with their reasons, the honest one is best, and no round's candidate touched the records.
+    # cheating rounds fail with their reasons, the honest code is best, and no round's candidate touched the records.
     import hostile_set
     source = open(deliverable).read()
     cheats = [hostile_set.compose(n, source, tmp_path / f"{n}.py")
@@ -216,7 +216,8 @@ def test_the_loop_keeps_no_cheat(tmp_path, deliverable):
     assert "raised SystemExit(0)" in got[2]
     assert "modified input 0" in got[3]
     assert "stale answer" in got[4]  # the reuse probe, or its own earlier output memory
-    assert state["best"] == "r05-p0-s0"
+    # the honest answer is the starting code again: its earlier verdict, and the start stays the best
+    assert state["best"] == "r00" and next(c for c in state["candidates"] if c["id"] == "r05-p0-s0")["same_as"] == "r00"
     summary = (out / "summary.md").read_text()
     assert "replaced torch.allclose" in summary and not any(p.name == "HOSTILE_WAS_HERE" for p in out.rglob("*"))
 

@@ -131,7 +131,7 @@ def bench_shape(M, K, N, precisions, log, with_compile=True):
         model.load_state_dict(ref.state_dict())
         # fp32 mode runs three tf32 products per K step: its % of peak is against the tf32 tensor-core rate; a few
         # rows of x run the FMA kernel (CUDA cores, fp32) in the modes it serves.
-        if model_new._fma_serves(model_new._arch_key(x.device), model_new._MODE_OF[p], x.dtype, M):
+        if model_new.forward_path(x, w, b, precision=p) == "fma":
             kind, work = "fp32", 1
         else:
             kind, work = "bf16" if p == "bf16" else "tf32", 3 if p == "fp32" else 1
