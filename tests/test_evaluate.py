@@ -864,14 +864,14 @@ def test_kept_weights_are_the_drawn_ones_of_their_own_key_and_bounded(monkeypatc
     assert commit._weights(k1, 5, 1000, "cpu") is w1 and torch.equal(w1, commit._draw_weights(k1, 5, 1000, "cpu"))
     w2 = commit._weights(k2, 5, 1000, "cpu")
     assert not torch.equal(w1, w2) and torch.equal(w2, commit._draw_weights(k2, 5, 1000, "cpu"))
-    assert all(at[0] == k2 for at in commit._KEPT)
+    assert commit._KEPT[0] == k2 and set(commit._KEPT[1]) == {(5, 1000, "cpu")}
     out = torch.randn(300)
     assert commit.check(commit.digest([out], k1), [out], k1, [1e-4]) is None  # back to k1: its own weights
     assert "does not match" in commit.check(commit.digest([out], k2), [out], k1, [1e-4])
     monkeypatch.setattr(commit, "WEIGHTS_KEPT_BYTES", 100)
-    commit._KEPT.clear()
+    commit._weights(k2, 0, 10, "cpu")  # a new key: nothing of k1's kept, and past the bound nothing at all
     assert torch.equal(commit._weights(k1, 0, 1000, "cpu"), commit._draw_weights(k1, 0, 1000, "cpu"))
-    assert not commit._KEPT
+    assert commit._KEPT == (k1, {})
 
 
 def test_digests_from_the_worker_are_finite_floats_and_huge_references_are_judged_in_full():

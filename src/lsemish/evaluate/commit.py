@@ -33,21 +33,24 @@ def new_key(rng):
 
 
 WEIGHTS_KEPT_BYTES = 1 << 28  # the weights of the latest key kept (per process), up to this many bytes
-_KEPT = {}  # (key, start, n, device) -> weights: one key's only; a new key empties it
+_KEPT = (None, {})  # (the latest key, {(start, n, device): its weights}); replaced whole when the key changes
 
 
 def _weights(key, start, n, device):
     """_draw_weights(key, start, n, device), kept for the latest key: the trusted side checks a queued request's
     hundred calls (and each fetched output) under one key, and drawing the weights anew cost 16 ms per call on the
     CPU (60 % of a small problem's digest checks, session 23's profile). Kept tensors are only read (w * x)."""
-    at = (key, start, n, str(device))
-    w = _KEPT.get(at)
+    global _KEPT
+    kept_key, kept = _KEPT
+    if kept_key != key:
+        kept = {}
+        _KEPT = (key, kept)
+    at = (start, n, str(device))
+    w = kept.get(at)
     if w is None:
         w = _draw_weights(key, start, n, device)
-        if any(k[0] != key for k in _KEPT):
-            _KEPT.clear()
-        if sum(v.nbytes for v in _KEPT.values()) + w.nbytes <= WEIGHTS_KEPT_BYTES:
-            _KEPT[at] = w
+        if sum(v.nbytes for v in list(kept.values())) + w.nbytes <= WEIGHTS_KEPT_BYTES:
+            kept[at] = w
     return w
 
 
