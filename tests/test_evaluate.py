@@ -868,10 +868,17 @@ def test_kept_weights_are_the_drawn_ones_of_their_own_key_and_bounded(monkeypatc
     out = torch.randn(300)
     assert commit.check(commit.digest([out], k1), [out], k1, [1e-4]) is None  # back to k1: its own weights
     assert "does not match" in commit.check(commit.digest([out], k2), [out], k1, [1e-4])
-    monkeypatch.setattr(commit, "WEIGHTS_KEPT_BYTES", 100)
-    commit._weights(k2, 0, 10, "cpu")  # a new key: nothing of k1's kept, and past the bound nothing at all
-    assert torch.equal(commit._weights(k1, 0, 1000, "cpu"), commit._draw_weights(k1, 0, 1000, "cpu"))
-    assert commit._KEPT == (k1, {})
+    monkeypatch.setattr(commit, "WEIGHTS_KEPT_BYTES", 100)  # twelve float64 weights
+    commit._weights(k2, 0, 10, "cpu")  # 80 bytes: kept, and nothing of k1's
+    assert commit._KEPT[0] == k2 and set(commit._KEPT[1]) == {(0, 10, "cpu")}
+    assert torch.equal(commit._weights(k2, 10, 10, "cpu"), commit._draw_weights(k2, 10, 10, "cpu"))
+    assert set(commit._KEPT[1]) == {(0, 10, "cpu")}  # 160 bytes in all would pass the bound: not kept
+    listed = list(k1)
+    commit._weights(listed, 0, 10, "cpu")
+    listed[:] = k2  # a key changed in place after its use finds its own weights
+    assert torch.equal(commit._weights(listed, 0, 10, "cpu"), commit._draw_weights(k2, 0, 10, "cpu"))
+    before = commit._KEPT
+    assert commit._weights(k1, 0, 10, "meta").device.type == "meta" and commit._KEPT is before  # CPU weights only
 
 
 def test_digests_from_the_worker_are_finite_floats_and_huge_references_are_judged_in_full():

@@ -139,9 +139,49 @@ def test_code_the_run_has_seen_is_not_evaluated_again(tmp_path):
         assert (out / os.path.dirname(c["candidate"]) / "check.json").exists() == (not c.get("same_as")), c["id"]
         if c.get("same_as"):
             assert c["eval_s"] == 0.0 and c["status"] == by_id[c["same_as"]]["status"]
+    ids = [c["id"] for c in state["candidates"]]  # recorded in this order: a repeat after its original
+    assert all(ids.index(c["same_as"]) < ids.index(c["id"]) for c in state["candidates"] if c.get("same_as"))
     assert state["rounds"][2]["parents"] == ["r00"]
     assert "the same code as r00 (its verdict: pass)" in (out / "round-02" / "prompt-p0.txt").read_text()
     assert "pass (same code as r00)" in (out / "summary.md").read_text()
+
+
+def test_a_repeat_gets_an_earlier_verdict_only_where_its_code_caused_it(tmp_path):
+    # A step killed at its time limit, a call with no result in time, a failed bench or an untimed pass on a GPU run
+    # may be the machine's doing: the same code is evaluated again (a review's finding). A pass, a wrong output, a
+    # lint finding or a rejection by bench is the code's: reused, in flight, done, or from a resumed run's records.
+    import concurrent.futures as cf
+
+    from lsemish.search import loop, pool
+    answers = iter([{"status": "check: killed after 7 s"}, {"status": "pass", "call_ms": 0.5},
+                    {"status": "check failed: output 0: no result within 5 s"}, {"status": "pass"}])
+
+    class FakePool:
+        slots, calls = [None], 0
+
+        def evaluate(self, path, folder, settings):
+            FakePool.calls += 1
+            future = cf.Future()
+            future.set_result(next(answers))
+            return future
+    settings = pool.Settings(problem=None, trials=1, step_timeout=7, call_timeout=5, timed=True)
+    search = loop.Search(None, str(tmp_path), settings, pool=FakePool(), log=lambda m: None)
+    search.state = {"candidates": []}
+    assert search._evaluation("a", "c1", "p", "f")[0] == "c1"  # killed: not the code's verdict
+    assert search._evaluation("a", "c2", "p", "f")[0] == "c2" and FakePool.calls == 2
+    assert search._evaluation("a", "c3", "p", "f")[0] == "c2" and FakePool.calls == 2  # a timed pass: reused
+    assert search._evaluation("b", "c4", "p", "f")[0] == "c4"
+    assert search._evaluation("b", "c5", "p", "f")[0] == "c5" and FakePool.calls == 4  # no result in time
+    search._evaluations.clear()  # a resumed run: its records
+    search.state["candidates"] = [
+        {"id": "r1", "sha256": "d1", "status": "pass"},  # untimed, in a run that times: evaluated again
+        {"id": "r2", "sha256": "d2", "status": "pass (bench failed: timeout)"},
+        {"id": "r3", "sha256": "d3", "status": "check failed: output 0 differs from the reference"},
+        {"id": "r4", "sha256": "d4", "status": "rejected in bench: work outside the timed calls"},
+        {"id": "r5", "sha256": "d5", "status": "lint: 1 error(s), first: x"}]
+    answers = iter([{"status": "pass", "call_ms": 0.4}] * 2)
+    got = {d: search._evaluation(d, "new", "p", "f")[0] for d in ("d1", "d2", "d3", "d4", "d5")}
+    assert got == {"d1": "new", "d2": "new", "d3": "r3", "d4": "r4", "d5": "r5"} and FakePool.calls == 6
 
 
 def test_stages_advance_on_patience(tmp_path):
@@ -350,6 +390,8 @@ def test_the_best_is_timed_once_more_beside_eager_and_torch_compile(tmp_path, mo
             self.state = {"best": "r02-p0-s0", "candidates": [
                 {"id": cid, "order": k, "status": "pass", "call_ms": 1.0 - 0.5 * k, "candidate": os.path.relpath(
                     f, tmp_path), "sha256": loop.file_digest(f)} for k, (cid, f) in enumerate(files.items())]}
+            repeat = dict(self.state["candidates"][1], id="r03-p0-s0", order=2, same_as="r02-p0-s0")
+            self.state["candidates"].append(repeat)  # r02's code again: its verdict, never the best
 
         def rec(self, cid):
             return next(r for r in self.state["candidates"] if r["id"] == cid)
@@ -391,6 +433,7 @@ def test_the_best_is_timed_once_more_beside_eager_and_torch_compile(tmp_path, mo
                                             "eager_call_ms": 2.0, "compile_call_ms": 1.0, "compile_note": None}
         assert search.state["best"] == "r01-p0-s0"
         assert search.rec("r02-p0-s0")["status"] == "rejected in its final bench: work outside the timed calls"
+        assert search.rec("r03-p0-s0")["status"] == search.rec("r02-p0-s0")["status"]  # its repeat too
         n = len(calls)
         final(reject="round-02")
         assert len(calls) == n

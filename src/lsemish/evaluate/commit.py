@@ -39,8 +39,12 @@ _KEPT = (None, {})  # (the latest key, {(start, n, device): its weights}); repla
 def _weights(key, start, n, device):
     """_draw_weights(key, start, n, device), kept for the latest key: the trusted side checks a queued request's
     hundred calls (and each fetched output) under one key, and drawing the weights anew cost 16 ms per call on the
-    CPU (60 % of a small problem's digest checks, session 23's profile). Kept tensors are only read (w * x)."""
+    CPU (60 % of a small problem's digest checks, session 23's profile). Kept tensors are only read (w * x). Kept on
+    the CPU only: drawn on a GPU they cost a few launches, and a worker's GPU memory is the candidate's."""
     global _KEPT
+    key = tuple(key)  # a list changed in place later must not find another key's weights
+    if torch.device(device).type != "cpu":
+        return _draw_weights(key, start, n, device)
     kept_key, kept = _KEPT
     if kept_key != key:
         kept = {}

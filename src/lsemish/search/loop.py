@@ -191,8 +191,18 @@ class Search:
             evaluations = []
             for k, job in enumerate(jobs):
                 evaluations.append(agents.submit(self._candidate, *job, number, stage_name, order0 + k))
+            waiting = []  # repeats whose original (of this round) is not recorded yet: recorded right after it
             for fut in cf.as_completed(evaluations):
-                rec = fut.result()
+                for rec in [fut.result()] + waiting:
+                    if rec.get("same_as") and not any(r["id"] == rec["same_as"] for r in self.state["candidates"]):
+                        if rec not in waiting:
+                            waiting.append(rec)
+                        continue
+                    if rec in waiting:
+                        waiting.remove(rec)
+                    done[0] += 1
+                    self._finish(rec, done[0], total)
+            for rec in waiting:  # an original that never came back (its agent thread failed): recorded anyway
                 done[0] += 1
                 self._finish(rec, done[0], total)
         entry["done"] = True
@@ -240,18 +250,33 @@ class Search:
     def _evaluation(self, digest, cid, path, folder):
         """(the id of the candidate whose evaluation this code gets, a future of that evaluation): an earlier
         candidate's of this run with the same bytes (agents often answer with the code they were shown; in flight
-        or done, a resumed run's included), else a new evaluation on the pool."""
+        or done, a resumed run's included) where its verdict is the code's own (_settled), else a new evaluation on
+        the pool. Saves GPU time only: a changed byte is new code."""
         with self.lock:
-            if digest not in self._evaluations:
-                done = next((r for r in self.state["candidates"]
-                             if r.get("sha256") == digest and r.get("evaluated", True) and not r.get("same_as")), None)
-                if done is not None:
-                    future = cf.Future()
-                    future.set_result({k: v for k, v in done.items() if k not in _OWN_FIELDS})
-                    self._evaluations[digest] = (done["id"], future)
-                else:
-                    self._evaluations[digest] = (cid, self.pool.evaluate(path, folder, self.settings))
-            return self._evaluations[digest]
+            known = self._evaluations.get(digest)
+            if known is not None and (not known[1].done() or self._settled(known[1].result())):
+                return known
+            done = next((r for r in self.state["candidates"] if r.get("sha256") == digest and r.get("evaluated", True)
+                         and not r.get("same_as") and self._settled(r)), None)
+            if done is not None:
+                future = cf.Future()
+                future.set_result({k: v for k, v in done.items() if k not in _OWN_FIELDS})
+                self._evaluations[digest] = (done["id"], future)
+                return self._evaluations[digest]
+            mine = self._evaluations[digest] = (cid, cf.Future())
+        _chain(self.pool.evaluate(path, folder, self.settings), mine[1])  # outside the lock: a Ray submit can be slow
+        return mine
+
+    def _settled(self, rec):
+        """Is an evaluation's verdict the code's own, the same on another try: a pass (timed where this run times),
+        a lint finding, a wrong output, a rejection by bench? Not what the machine may have caused (a step killed
+        at its time limit, a call with no result in time, a lost node, a bench that failed)."""
+        status = rec.get("status", "")
+        if status == "pass":
+            return not self.settings.timed or rec.get("call_ms") is not None
+        if status.startswith(("lint: killed", "check: killed")) or "no result within" in status:
+            return False
+        return status.startswith(("lint: ", "check failed: ", "rejected in bench: "))
 
     def _advance_stage(self):
         """Move to the next stage when the best has not improved for `patience` rounds of this one."""
@@ -399,9 +424,22 @@ def final_bench(search, out, settings, pool, log, tries=3):
             return
         rec["status"] = clean(f"rejected in its final bench: {final['status'].removeprefix('rejected in bench: ')}",
                               600)
+        for repeat in search.state["candidates"]:  # its repeats have its verdict
+            if repeat.get("same_as") == best:
+                repeat["status"] = rec["status"]
         next_best = best_of(search.state["candidates"], settings.timed)
         search.state["best"] = next_best and next_best["id"]
         search.save()
+
+
+def _chain(source, target):
+    """target (a Future) gets source's result or exception when source is done."""
+    def copy(f):
+        if f.exception() is not None:
+            target.set_exception(f.exception())
+        else:
+            target.set_result(f.result())
+    source.add_done_callback(copy)
 
 
 def file_digest(path):
@@ -430,7 +468,7 @@ def run_loop(agent, rounds, problem=None, start=None, out="loop-out", gpu=None, 
     (settings,), pool, timed = _settings_and_pool([problem] if problem else [None], sets, trials, step_timeout,
                                                   call_timeout, gpus, workers, samples, ray)
     if not timed:
-        log("no GPU: bench and profile are skipped; the newest candidate that passes lint and check is kept")
+        log("no GPU: bench and profile are skipped; the newest new code that passes lint and check is kept")
     reason = too_big(settings, timed)
     if reason:
         pool.shutdown()
@@ -465,7 +503,7 @@ def run_suite(agent, rounds, problems, out="loop-out", candidates=None, gpu=None
     settings, pool, timed = _settings_and_pool(paths, sets, trials, step_timeout, call_timeout, gpus, workers,
                                                samples, ray, log)
     if not timed:
-        log("no GPU: bench and profile are skipped; the newest candidate that passes lint and check is kept")
+        log("no GPU: bench and profile are skipped; the newest new code that passes lint and check is kept")
     gpu_spec = resolve_gpu(gpu or ("auto" if timed else "4090"))
     stage_list = _stage_list(stages, stage_file)
     results, said = {}, threading.Lock()

@@ -41,7 +41,7 @@ def write_summary(state, out, timed, note=None, log=print):
             f"{state['strategy']}, {state['samples']} sample(s) per parent"
             + (f", beam {state['beam']}" if state["strategy"] == "beam" else ""),
             "timings: KernelBench's per-call latency on this GPU, verified" if timed else
-            "no GPU: untimed; the newest candidate that passed lint and check is kept"]
+            "no GPU: untimed; the newest new code that passed lint and check is kept"]
     if note:
         head.append(f"note: {note}")
     if state.get("wall_s"):
