@@ -32,7 +32,7 @@ def test_geomeans_are_over_correct_kernels_only():
 
 
 def _run(folder, name, best_ms, eager_ms, compile_ms=None, correct=True, final_of="r02-p0-s1", final="timed",
-         file="summary.json"):
+         file="summary.json", rounds=None):
     os.makedirs(folder / name)
     cands = [{"id": "r00", "round": 0, "status": "check failed: x"}]
     if correct:
@@ -41,7 +41,7 @@ def _run(folder, name, best_ms, eager_ms, compile_ms=None, correct=True, final_o
     state = {"candidates": cands, "best": "r02-p0-s1" if correct else None}
     if correct:  # the loop's last bench of its best, beside eager and torch.compile (search.loop.final_bench)
         state["final"] = {"id": final_of, "status": final, "call_ms": best_ms, "eager_call_ms": eager_ms,
-                          "compile_call_ms": compile_ms}
+                          "compile_call_ms": compile_ms, **({"rounds_ms": rounds} if rounds else {})}
     (folder / name / file).write_text(json.dumps(state))
 
 
@@ -52,11 +52,22 @@ def test_report_over_loop_runs(tmp_path):
     _run(runs, "p3", None, None, correct=False)
     _run(runs, "p4", 0.01, 3.0, final="rejected in bench: work outside the timed calls")  # caught at the end
     _run(runs, "p5", 0.01, 3.0, final="bench failed: timeout")  # no figure stands: correct, untimed
+    _run(runs, "p6", 1.0, 2.0, 3.0, rounds={"candidate": [1.0, 0.5, 2.0], "eager": [2.0, 2.0, 1.0],
+                                           "compile": [3.0, None, 3.0]})  # the rounds' own ratios: their spread
+    _run(runs, "p7", 1.0, 2.0)  # a run from before the loop recorded the rounds: read from its final bench.json
+    bench = runs / "p7" / "final" / "r02-p0-s1" / "bench"
+    bench.mkdir(parents=True)
+    bench.joinpath("bench.json").write_text(json.dumps({"rows": [
+        {"name": "reference-eager", "per_round": [{"call_ms": 2.0}, {"call_ms": 3.0}]},
+        {"name": "candidate", "per_round": [{"call_ms": 1.0}, {"call_ms": 1.0}]}]}))
     (runs / "not-a-run").mkdir()
     r = subprocess.run([sys.executable, "-m", "lsemish", "report", str(runs)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     text = (runs / "suite.md").read_text()
-    assert "5 problem(s), 3 with a correct kernel" in text
+    assert "7 problem(s), 5 with a correct kernel" in text
+    assert "| p7 | yes | 1.0000 | 2.00 (2.00–3.00) | — | 2 |" in text
+    assert "| p6 | yes | 1.0000 | 2.00 (0.50–4.00) | 3.00 (1.50–3.00) | 2 |" in text
+    assert "in brackets the least and the most of the rounds' own ratios" in text
     assert "| p5 | yes | — | — | — | 2 |" in text
     assert "p5: correct, untimed: its final bench failed (timeout)" in text
     assert "| p4 | no (rejected in its final bench) | — |" in text
@@ -64,10 +75,10 @@ def test_report_over_loop_runs(tmp_path):
     assert "| p1 | yes | 1.0000 | 4.00 | 2.00 | 2 |" in text and "| p3 | no | — | — | — | — |" in text
     assert "| p2 | yes | 2.2000 | 1.36 | — | 2 |" in text  # its own round's bench: no torch.compile there
     data = json.loads((runs / "suite.json").read_text())
-    assert data["vs_eager"]["fast_p"]["1.5"] == pytest.approx(1 / 5)  # 4x and 1.5x: only 4x is above 1.5
-    assert data["vs_eager"]["fast_p"]["1.0"] == pytest.approx(2 / 5)
+    assert data["vs_eager"]["fast_p"]["1.5"] == pytest.approx(3 / 7)  # 4x, 2x, 2x and 1.5x: three above 1.5
+    assert data["vs_eager"]["fast_p"]["1.0"] == pytest.approx(4 / 7)
     assert data["vs_eager"]["untimed"] == 1
-    assert data["vs_compile"]["untimed"] == 2 and data["vs_compile"]["fast_p"]["1.0"] == pytest.approx(1 / 5)
+    assert data["vs_compile"]["untimed"] == 3 and data["vs_compile"]["fast_p"]["1.0"] == pytest.approx(2 / 7)
     assert (runs / "fast_p.png").exists()
 
 

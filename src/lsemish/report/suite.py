@@ -43,7 +43,7 @@ def read_runs(folder):
     return runs
 
 
-def problem_row(name, state):
+def problem_row(name, state, run_dir=None):
     if "not_run" in state:  # counted as KernelBench counts a problem without a correct kernel
         return {"problem": name, "correct": False, "call_ms": None, "eager_ms": None, "compile_ms": None,
                 "rounds_to_best": None, "not_run": state["not_run"]}
@@ -57,8 +57,10 @@ def problem_row(name, state):
     final = state.get("final") or {}
     status = str(final.get("status")) if best is not None and final.get("id") == best["id"] else None
     if status == "timed":  # the best timed once more beside eager and torch.compile, in one process (loop.final_bench)
+        rounds = final.get("rounds_ms") or _rounds_of_final_bench(run_dir, best["id"])
         row.update(call_ms=final["call_ms"], eager_ms=final.get("eager_call_ms"),
-                   compile_ms=final.get("compile_call_ms"))
+                   compile_ms=final.get("compile_call_ms"), eager_by_round=_by_round(rounds, "eager"),
+                   compile_by_round=_by_round(rounds, "compile"))
     elif status and status.startswith("rejected"):  # caught by its last bench: not correct, whatever its rounds said
         row.update(correct=False, rounds_to_best=None, rejected=status)
     elif status:  # its last bench failed: correct (it passed check), but no figure stands
@@ -66,6 +68,26 @@ def problem_row(name, state):
     elif best is not None:  # no final bench (no GPU, or a run from before it): its round's own bench
         row.update(call_ms=best.get("call_ms"), eager_ms=best.get("eager_call_ms"))
     return row
+
+
+def _rounds_of_final_bench(run_dir, best):
+    """The final bench's per-round figures ({contender: [ms per round]}) from its bench.json in the run's folder:
+    runs from before the loop recorded them (rounds_ms). {} where there is none."""
+    names = {"candidate": "candidate", "reference-eager": "eager", "reference-compile": "compile"}
+    try:
+        with open(os.path.join(run_dir, "final", best, "bench", "bench.json")) as fh:
+            rows = json.load(fh)["rows"]
+        return {names[r["name"]]: [x.get("call_ms") for x in r.get("per_round") or []]
+                for r in rows if r.get("name") in names}
+    except (OSError, TypeError, ValueError, KeyError, AttributeError):
+        return {}
+
+
+def _by_round(rounds, baseline):
+    """(least, most) of the speedup against `baseline` round by round in the final bench (each round times the
+    contenders in turn, in one process), or None with fewer than two such rounds."""
+    ratios = [b / c for b, c in zip(rounds.get(baseline) or [], rounds.get("candidate") or []) if b and c]
+    return (min(ratios), max(ratios)) if len(ratios) > 1 else None
 
 
 def suite_scores(rows, baseline):
@@ -85,20 +107,23 @@ def write_report(folder, out=None, log=print):
     """suite.md, suite.json and fast_p.png in `out` (default: `folder`); returns the markdown."""
     out = out or folder
     runs = read_runs(folder)
-    rows = [problem_row(name, state) for name, state in runs]
+    rows = [problem_row(name, state, os.path.join(folder, name)) for name, state in runs]
     result = {"problems": rows, "vs_eager": suite_scores(rows, "eager_ms"),
               "vs_compile": suite_scores(rows, "compile_ms")}
     fmt = (lambda v, f="{:.4f}": "—" if v is None else f.format(v))
     lines = [f"{len(rows)} problem(s), {sum(r['correct'] for r in rows)} with a correct kernel", "",
              "| problem | correct | best per-call ms | × eager | × torch.compile | rounds to best |",
              "|---|---|---|---|---|---|"]
+    def speedup(r, key):
+        value = r[key] / r["call_ms"] if r[key] and r["call_ms"] else None
+        spread = r.get(key.replace("_ms", "_by_round"))
+        return fmt(value, "{:.2f}") + (f" ({spread[0]:.2f}–{spread[1]:.2f})" if value and spread else "")
     for r in rows:
-        speed = {k: (r[k] / r["call_ms"] if r[k] and r["call_ms"] else None) for k in ("eager_ms", "compile_ms")}
         verdict = "not run" if r.get("not_run") else "yes" if r["correct"] else \
             "no (rejected in its final bench)" if r.get("rejected") else \
             "no (nothing evaluated yet)" if r.get("unfinished") == 0 else "no"
         lines.append(f"| {r['problem']} | {verdict} | {fmt(r['call_ms'])} | "
-                     f"{fmt(speed['eager_ms'], '{:.2f}')} | {fmt(speed['compile_ms'], '{:.2f}')} | "
+                     f"{speedup(r, 'eager_ms')} | {speedup(r, 'compile_ms')} | "
                      f"{fmt(r['rounds_to_best'], '{}')} |")
     skipped = [f"- {r['problem']} not run: {r['not_run']}" for r in rows if r.get("not_run")]
     skipped += [f"- {r['problem']}: its best, timed once more, was {r['rejected']}" for r in rows
@@ -107,6 +132,10 @@ def write_report(folder, out=None, log=print):
                 "evaluated candidate(s); what they showed counts" for r in rows if "unfinished" in r]
     skipped += [f"- {r['problem']}: correct, untimed: its final bench failed "
                 f"({r['untimed'].removeprefix('bench failed: ')})" for r in rows if r.get("untimed")]
+    if any(r.get("eager_by_round") or r.get("compile_by_round") for r in rows):
+        skipped.append("- × eager, × torch.compile: the ratio of the medians over the final bench's rounds; in "
+                       "brackets the least and the most of the rounds' own ratios (each round times the contenders "
+                       "in turn, in one process)")
     lines += [""] + skipped if skipped else []
     if not any(r["call_ms"] for r in rows):
         correct = sum(bool(r["correct"]) for r in rows)

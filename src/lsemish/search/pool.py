@@ -252,7 +252,9 @@ def final_bench(path, folder, settings, slot=None):
     if not cand.get("call_ms"):
         return {"status": "bench failed: the candidate has no time"}
     return {"status": "timed", "call_ms": cand["call_ms"], "eager_call_ms": eager["call_ms"],
-            "compile_call_ms": comp.get("call_ms"), "compile_note": comp.get("rejected")}
+            "compile_call_ms": comp.get("call_ms"), "compile_note": comp.get("rejected"),
+            "rounds_ms": {name: [r.get("call_ms") for r in row.get("per_round") or []]
+                          for name, row in (("candidate", cand), ("eager", eager), ("compile", comp))}}
 
 
 class Pool:
