@@ -25,7 +25,7 @@ import triton
 import triton.language as tl
 
 from lsemish import model_new as mn
-from lsemish.model_new import (_clamped_lse_pair, _fold_tile, _grouped_tile, _lse_mish_combine_kernel, _scalars,
+from lsemish.model_new import (_fold_tile, _grouped_tile, _lse_mish_combine_kernel, _scalars, _tile_partials,
                                 _tma_tile_product)
 
 # (BLOCK_M, BLOCK_N, BLOCK_K in fp32 units: doubled for 16-bit operands, warps, stages): the deliverable's "large"
@@ -55,27 +55,9 @@ def persistent_lse_mish_kernel(
         if FOLD_HERE:
             _fold_tile(acc, fold_m, fold_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N, stride_out,
                        scale, clamp_min, clamp_max, HAS_BIAS, False, False, BLOCK_M, BLOCK_N, EMULATE)
-        else:  # the tile's partials alone (plain stores); the deliverable's combine kernel folds them after
-            _tile_partials(acc, fold_m, fold_n, bias_ptr, part_ptr, M, N, scale, clamp_min, clamp_max, HAS_BIAS,
-                           BLOCK_M, BLOCK_N)
-
-
-@triton.jit
-def _tile_partials(acc, pid_m, pid_n, bias_ptr, part_ptr, M, N, scale, clamp_min, clamp_max, HAS_BIAS: tl.constexpr,
-                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
-    # _fold_tile's first half: the tile's per-row (max, sum of exp) of clamp(2 * scale * (acc + b)) into
-    # part[0 | 1, pid_n, m] (the same values, so the fold after gives the same output).
-    tiles = tl.cdiv(N, BLOCK_N)
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    y = acc
-    if HAS_BIAS:
-        y = y + tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0)[None, :]
-    y = y * scale
-    y = y + y
-    row_max, row_sum = _clamped_lse_pair(y, offs_n[None, :] < N, clamp_min, clamp_max, 1)
-    tl.store(part_ptr + pid_n * M + offs_m, row_max, mask=offs_m < M)
-    tl.store(part_ptr + (tiles + pid_n) * M + offs_m, row_sum, mask=offs_m < M)
+        else:  # the tile's partials alone (plain stores; _fold_tile's first half); the combine kernel folds them after
+            _tile_partials(acc, fold_m, fold_n, None, bias_ptr, part_ptr, M, N, scale, clamp_min, clamp_max, HAS_BIAS,
+                           False, BLOCK_M, BLOCK_N)
 
 
 def config_dict(config, element_size):

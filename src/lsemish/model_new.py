@@ -183,13 +183,10 @@ def _as_stored(v, ptr):
 
 
 @triton.jit
-def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out, scale,
-               clamp_min, clamp_max, HAS_BIAS: tl.constexpr, SAVE_P: tl.constexpr, SAVE_LSE: tl.constexpr,
-               BLOCK_M: tl.constexpr,
-               BLOCK_N: tl.constexpr, EMULATE: tl.constexpr):
-    # The TMA kernels' epilogue for the finished tile acc = (x W^T)[pid_m, pid_n]: y = clamp(2 * scale * (acc + b)),
-    # the tile's per-row (max, sum of exp) into part[0 | 1, pid_n, m]; the last program of the row block folds the
-    # block's partials in tile order into out (and lse with SAVE_LSE; SAVE_P stores the pre-clamp values P).
+def _tile_partials(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, M, N, scale, clamp_min, clamp_max,
+                   HAS_BIAS: tl.constexpr, SAVE_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    # y = clamp(2 * scale * (acc + b)) of the tile acc = (x W^T)[pid_m, pid_n]: its per-row (max, sum of exp) into
+    # part[0 | 1, pid_n, m] (SAVE_P also stores the pre-clamp values P); returns the tile's rows and which are < M.
     tiles = tl.cdiv(N, BLOCK_N)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -204,6 +201,20 @@ def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr
     m_ok = offs_m < M
     tl.store(part_ptr + pid_n * M + offs_m, row_max, mask=m_ok)
     tl.store(part_ptr + (tiles + pid_n) * M + offs_m, row_sum, mask=m_ok)
+    return offs_m, m_ok
+
+
+@triton.jit
+def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out, scale,
+               clamp_min, clamp_max, HAS_BIAS: tl.constexpr, SAVE_P: tl.constexpr, SAVE_LSE: tl.constexpr,
+               BLOCK_M: tl.constexpr,
+               BLOCK_N: tl.constexpr, EMULATE: tl.constexpr):
+    # The TMA kernels' epilogue for the finished tile acc = (x W^T)[pid_m, pid_n]: the tile's partials
+    # (_tile_partials); the last program of the row block folds the block's partials in tile order into out (and lse
+    # with SAVE_LSE).
+    tiles = tl.cdiv(N, BLOCK_N)
+    offs_m, m_ok = _tile_partials(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, M, N, scale, clamp_min, clamp_max,
+                                  HAS_BIAS, SAVE_P, BLOCK_M, BLOCK_N)
     # Every thread's partials are written before the (release) count; the last program acquires them all.
     tl.debug_barrier()
     if tl.atomic_add(count_ptr + pid_m, 1, sem="acq_rel", scope="gpu") == tiles - 1:
