@@ -154,7 +154,8 @@ def test_a_repeat_gets_an_earlier_verdict_only_where_its_code_caused_it(tmp_path
 
     from lsemish.search import loop, pool
     answers = iter([{"status": "check: killed after 7 s"}, {"status": "pass", "call_ms": 0.5},
-                    {"status": "check failed: output 0: no result within 5 s"}, {"status": "pass"}])
+                    {"status": "check failed: output 0: no result within 5 s"}, {"status": "pass"},
+                    {"status": "pass", "call_ms": 0.5}])
 
     class FakePool:
         slots, calls = [None], 0
@@ -172,6 +173,10 @@ def test_a_repeat_gets_an_earlier_verdict_only_where_its_code_caused_it(tmp_path
     assert search._evaluation("a", "c3", "p", "f")[0] == "c2" and FakePool.calls == 2  # a timed pass: reused
     assert search._evaluation("b", "c4", "p", "f")[0] == "c4"
     assert search._evaluation("b", "c5", "p", "f")[0] == "c5" and FakePool.calls == 4  # no result in time
+    failed = cf.Future()
+    failed.set_exception(RuntimeError("the pool lost it"))
+    search._evaluations["e"] = ("c6", failed)  # an evaluation that raised: evaluated again, no exception here
+    assert search._evaluation("e", "c7", "p", "f")[0] == "c7" and FakePool.calls == 5
     search._evaluations.clear()  # a resumed run: its records
     search.state["candidates"] = [
         {"id": "r1", "sha256": "d1", "status": "pass"},  # untimed, in a run that times: evaluated again
@@ -181,7 +186,7 @@ def test_a_repeat_gets_an_earlier_verdict_only_where_its_code_caused_it(tmp_path
         {"id": "r5", "sha256": "d5", "status": "lint: 1 error(s), first: x"}]
     answers = iter([{"status": "pass", "call_ms": 0.4}] * 2)
     got = {d: search._evaluation(d, "new", "p", "f")[0] for d in ("d1", "d2", "d3", "d4", "d5")}
-    assert got == {"d1": "new", "d2": "new", "d3": "r3", "d4": "r4", "d5": "r5"} and FakePool.calls == 6
+    assert got == {"d1": "new", "d2": "new", "d3": "r3", "d4": "r4", "d5": "r5"} and FakePool.calls == 7
 
 
 def test_stages_advance_on_patience(tmp_path):

@@ -254,8 +254,9 @@ class Search:
         the pool. Saves GPU time only: a changed byte is new code."""
         with self.lock:
             known = self._evaluations.get(digest)
-            if known is not None and (not known[1].done() or self._settled(known[1].result())):
-                return known
+            if known is not None and (not known[1].done() or (known[1].exception() is None
+                                                              and self._settled(known[1].result()))):
+                return known  # in flight, or done with the code's own verdict (not an error of the pool)
             done = next((r for r in self.state["candidates"] if r.get("sha256") == digest and r.get("evaluated", True)
                          and not r.get("same_as") and self._settled(r)), None)
             if done is not None:
