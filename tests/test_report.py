@@ -41,7 +41,13 @@ def _run(folder, name, best_ms, eager_ms, compile_ms=None, correct=True, final_o
     state = {"candidates": cands, "best": "r02-p0-s1" if correct else None}
     if correct:  # the loop's last bench of its best, beside eager and torch.compile (search.loop.final_bench)
         state["final"] = {"id": final_of, "status": final, "call_ms": best_ms, "eager_call_ms": eager_ms,
-                          "compile_call_ms": compile_ms, **({"rounds_ms": rounds} if rounds else {})}
+                          "compile_call_ms": compile_ms}
+    if rounds:  # its final bench's own record of each round (final/<id>/bench/bench.json)
+        names = {"candidate": "candidate", "eager": "reference-eager", "compile": "reference-compile"}
+        bench = folder / name / "final" / final_of / "bench"
+        bench.mkdir(parents=True)
+        bench.joinpath("bench.json").write_text(json.dumps({"rows": [
+            {"name": names[k], "per_round": [{"call_ms": v} for v in ms]} for k, ms in rounds.items()]}))
     (folder / name / file).write_text(json.dumps(state))
 
 
@@ -54,12 +60,7 @@ def test_report_over_loop_runs(tmp_path):
     _run(runs, "p5", 0.01, 3.0, final="bench failed: timeout")  # no figure stands: correct, untimed
     _run(runs, "p6", 1.0, 2.0, 3.0, rounds={"candidate": [1.0, 0.5, 2.0], "eager": [2.0, 2.0, 1.0],
                                            "compile": [3.0, None, 3.0]})  # the rounds' own ratios: their spread
-    _run(runs, "p7", 1.0, 2.0)  # a run from before the loop recorded the rounds: read from its final bench.json
-    bench = runs / "p7" / "final" / "r02-p0-s1" / "bench"
-    bench.mkdir(parents=True)
-    bench.joinpath("bench.json").write_text(json.dumps({"rows": [
-        {"name": "reference-eager", "per_round": [{"call_ms": 2.0}, {"call_ms": 3.0}]},
-        {"name": "candidate", "per_round": [{"call_ms": 1.0}, {"call_ms": 1.0}]}]}))
+    _run(runs, "p7", 1.0, 2.0, rounds={"candidate": [1.0, 1.0], "eager": [2.0, 3.0]})  # no torch.compile rows
     (runs / "not-a-run").mkdir()
     r = subprocess.run([sys.executable, "-m", "lsemish", "report", str(runs)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

@@ -368,11 +368,9 @@ def test_the_best_is_timed_once_more_beside_eager_and_torch_compile(tmp_path, mo
     import os
     from lsemish.search import loop, pool
     calls, how = [], {}
-    good = [{"name": "reference-eager", "call_ms": 2.0, "rejected": None, "per_round": [{"call_ms": 2.0}] * 3},
-            {"name": "reference-compile", "call_ms": 1.0, "rejected": None, "per_round": [{"call_ms": 1.0}] * 3},
-            {"name": "candidate", "call_ms": 0.5, "rejected": None,
-             "per_round": [{"call_ms": v} for v in (0.4, 0.5, 0.6)]}]
-    by_round = {"candidate": [0.4, 0.5, 0.6], "eager": [2.0] * 3, "compile": [1.0] * 3}
+    good = [{"name": "reference-eager", "call_ms": 2.0, "rejected": None},
+            {"name": "reference-compile", "call_ms": 1.0, "rejected": None},
+            {"name": "candidate", "call_ms": 0.5, "rejected": None}]
 
     def step(args, folder, name, settings, slot):
         calls.append(args)
@@ -423,7 +421,7 @@ def test_the_best_is_timed_once_more_beside_eager_and_torch_compile(tmp_path, mo
         assert "--no-compile" not in calls[-1] and calls[-1][0] == "bench"
         assert final(write=False)["status"] == "bench failed: no readable bench.json"  # not the first attempt's
         assert final() == {"id": "r02-p0-s0", "status": "timed", "call_ms": 0.5, "eager_call_ms": 2.0,
-                           "compile_call_ms": 1.0, "compile_note": None, "rounds_ms": by_round}
+                           "compile_call_ms": 1.0, "compile_note": None}
         n = len(calls)
         final()  # timed: kept
         assert len(calls) == n
@@ -437,8 +435,7 @@ def test_the_best_is_timed_once_more_beside_eager_and_torch_compile(tmp_path, mo
         files["r02-p0-s0"].write_text("# r02-p0-s0\n")
         # rejected: no longer a pass, and the next best is timed in its place (and kept on the next call)
         assert final(reject="round-02") == {"id": "r01-p0-s0", "status": "timed", "call_ms": 0.5,
-                                            "eager_call_ms": 2.0, "compile_call_ms": 1.0, "compile_note": None,
-                                            "rounds_ms": by_round}
+                                            "eager_call_ms": 2.0, "compile_call_ms": 1.0, "compile_note": None}
         assert search.state["best"] == "r01-p0-s0"
         assert search.rec("r02-p0-s0")["status"] == "rejected in its final bench: work outside the timed calls"
         assert search.rec("r03-p0-s0")["status"] == search.rec("r02-p0-s0")["status"]  # its repeat too

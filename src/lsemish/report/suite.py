@@ -57,7 +57,7 @@ def problem_row(name, state, run_dir=None):
     final = state.get("final") or {}
     status = str(final.get("status")) if best is not None and final.get("id") == best["id"] else None
     if status == "timed":  # the best timed once more beside eager and torch.compile, in one process (loop.final_bench)
-        rounds = final.get("rounds_ms") or _rounds_of_final_bench(run_dir, best["id"])
+        rounds = _rounds_of_final_bench(run_dir, best["id"])
         row.update(call_ms=final["call_ms"], eager_ms=final.get("eager_call_ms"),
                    compile_ms=final.get("compile_call_ms"), eager_by_round=_by_round(rounds, "eager"),
                    compile_by_round=_by_round(rounds, "compile"))
@@ -71,8 +71,9 @@ def problem_row(name, state, run_dir=None):
 
 
 def _rounds_of_final_bench(run_dir, best):
-    """The final bench's per-round figures ({contender: [ms per round]}) from its bench.json in the run's folder:
-    runs from before the loop recorded them (rounds_ms). {} where there is none."""
+    """The final bench's per-round figures ({contender: [ms per round]}) from its bench.json in the run's folder
+    (final/<best>/bench/: the loop's final_bench writes it, on a Ray node too: the driver copies it); {} where there
+    is none."""
     names = {"candidate": "candidate", "reference-eager": "eager", "reference-compile": "compile"}
     try:
         with open(os.path.join(run_dir, "final", best, "bench", "bench.json")) as fh:
@@ -114,6 +115,7 @@ def write_report(folder, out=None, log=print):
     lines = [f"{len(rows)} problem(s), {sum(r['correct'] for r in rows)} with a correct kernel", "",
              "| problem | correct | best per-call ms | × eager | × torch.compile | rounds to best |",
              "|---|---|---|---|---|---|"]
+
     def speedup(r, key):
         value = r[key] / r["call_ms"] if r[key] and r["call_ms"] else None
         spread = r.get(key.replace("_ms", "_by_round"))

@@ -191,20 +191,18 @@ class Search:
             evaluations = []
             for k, job in enumerate(jobs):
                 evaluations.append(agents.submit(self._candidate, *job, number, stage_name, order0 + k))
-            waiting = []  # repeats whose original (of this round) is not recorded yet: recorded right after it
-            for fut in cf.as_completed(evaluations):
-                for rec in [fut.result()] + waiting:
-                    if rec.get("same_as") and not any(r["id"] == rec["same_as"] for r in self.state["candidates"]):
-                        if rec not in waiting:
-                            waiting.append(rec)
-                        continue
-                    if rec in waiting:
-                        waiting.remove(rec)
-                    done[0] += 1
-                    self._finish(rec, done[0], total)
-            for rec in waiting:  # an original that never came back (its agent thread failed): recorded anyway
+            def finish(rec):
                 done[0] += 1
                 self._finish(rec, done[0], total)
+            pending = []  # a repeat waits until its original (of this round) is recorded
+            for fut in cf.as_completed(evaluations):
+                pending.append(fut.result())
+                for rec in sorted(pending, key=lambda r: bool(r.get("same_as"))):  # originals first
+                    if not rec.get("same_as") or any(r["id"] == rec["same_as"] for r in self.state["candidates"]):
+                        pending.remove(rec)
+                        finish(rec)
+            for rec in pending:  # an original that never came back (its agent thread failed): recorded anyway
+                finish(rec)
         entry["done"] = True
         self._advance_stage()
         self.save()

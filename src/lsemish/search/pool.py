@@ -233,7 +233,8 @@ def final_bench(path, folder, settings, slot=None):
     both baselines, each a ratio measured in one process with the contenders interleaved; the loop's own benches
     leave torch.compile out, whose compile is the problem's, not each candidate's). A record: status "timed" with
     call_ms, eager_call_ms and compile_call_ms; "rejected in bench: ..." (the candidate's own rejection, beside a
-    timed reference); or "bench failed: ..." (anything else: no figures)."""
+    timed reference); or "bench failed: ..." (anything else: no figures). Each round's figures stay in
+    folder/bench/bench.json (report reads them there)."""
     bench_dir = os.path.join(folder, "bench")
     shutil.rmtree(bench_dir, ignore_errors=True)  # nothing of an earlier attempt is read as this one's
     rc, out, timed_out = _bench_step(path, bench_dir, folder, settings, slot, with_compile=True)
@@ -252,9 +253,7 @@ def final_bench(path, folder, settings, slot=None):
     if not cand.get("call_ms"):
         return {"status": "bench failed: the candidate has no time"}
     return {"status": "timed", "call_ms": cand["call_ms"], "eager_call_ms": eager["call_ms"],
-            "compile_call_ms": comp.get("call_ms"), "compile_note": comp.get("rejected"),
-            "rounds_ms": {name: [r.get("call_ms") for r in row.get("per_round") or []]
-                          for name, row in (("candidate", cand), ("eager", eager), ("compile", comp))}}
+            "compile_call_ms": comp.get("call_ms"), "compile_note": comp.get("rejected")}
 
 
 class Pool:
