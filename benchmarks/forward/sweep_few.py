@@ -1,11 +1,14 @@
 """The few-rows TMA forward (W's tile first, x's rows second), GPU: configs against the one-tile-per-program kernel
-and cuBLAS tf32 addmm across small M. Kernel time of CUDA-graph replays, interleaved (3 rounds, medians); rel-L2
+and cuBLAS addmm (tf32 for fp32) across small M. Kernel time of CUDA-graph replays, interleaved (3 rounds, medians); rel-L2
 against float64. Writes a JSON, prints a table.
 
-    PYTHONPATH=src python3 benchmarks/forward/sweep_few.py OUT.json
+    PYTHONPATH=src python3 benchmarks/forward/sweep_few.py OUT.json [--dtype bfloat16] [--shapes "[(M, K, N), ...]"]
+        [--variants "{name: (BLOCK_N, BLOCK_K, most stages, warps), ...}"]
+A 16-bit model's variants are written in fp32 units, as the tables are (BLOCK_K doubles for 16-bit operands).
 
 (session5/split/: the first split-K kernel, x first, swept by benchmarks/sweep_split.py at commit 8bfa023.)
 """
+import ast
 import os
 import sys
 
@@ -20,7 +23,7 @@ from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
 TABLE = mn._TF32_TMA_CONFIGS["sm90"]
 SHIPPED = {k: (dict(v) if isinstance(v, dict) else v) for k, v in TABLE.items()}
 # name: (BLOCK_N, BLOCK_K, most stages, num_warps), "shipped", or None: one tile per program
-VARIANTS = {"tiles": None, "shipped": "shipped", "64x64 4w": (64, 64, 8, 4), "128x64 4w": (128, 64, 8, 4),
+VARIANTS = {"64x64 4w": (64, 64, 8, 4), "128x64 4w": (128, 64, 8, 4),
             "128x128 8w": (128, 128, 8, 8), "256x64 8w": (256, 64, 8, 8)}
 SHAPES = [(m, 8192, 8192) for m in (1, 4, 16, 32, 64)] + [(16, 4096, 32000), (8, 8192, 128256)]
 
@@ -36,14 +39,16 @@ def use(variant):
     mn._PLANS.clear()  # plans hold the config they were made with
 
 
-def main(out_path):
+def main(out_path, shapes=SHAPES, variants=VARIANTS, dtype="float32"):
     torch.backends.cuda.matmul.allow_tf32 = True
+    variants = {"tiles": None, "shipped": "shipped", **variants}
     rows = []
-    for M, K, N in SHAPES:
+    for M, K, N in shapes:
         x, w, b, gold = problem(M, K, N)
-        fns = {"cublas-tf32": lambda: torch.addmm(b, x, w.T)}
+        x, w, b = (t.to(getattr(torch, dtype)) for t in (x, w, b))
+        fns = {"cublas": lambda: torch.addmm(b, x, w.T)}
         errs, plans = {}, {}
-        for name, variant in VARIANTS.items():
+        for name, variant in variants.items():
             use(variant)
             errs[name] = rel_l2(mn.linear_lse_mish(x, w, b, *CONSTANTS), gold)
             plan = next(p for key, p in mn._PLANS.items() if key[0] == "tma")
@@ -51,10 +56,10 @@ def main(out_path):
             plans[name] = (kind, plan.cfg["BLOCK_M"], plan.cfg["num_stages"])
             fns[name] = (lambda v: (lambda: (use(v), mn.linear_lse_mish(x, w, b, *CONSTANTS))))(variant)
         ms = interleaved_ms(fns)
-        base = ms["cublas-tf32"]
-        for name in VARIANTS:
+        base = ms["cublas"]
+        for name in variants:
             kind, block_m, stages = plans[name]
-            rows.append({"M": M, "K": K, "N": N, "variant": name, "kernel": kind, "block_m": block_m,
+            rows.append({"M": M, "K": K, "N": N, "dtype": dtype, "variant": name, "kernel": kind, "block_m": block_m,
                          "stages": stages, "ms": ms[name], "cublas_ms": base, "x_cublas": ms[name] / base,
                          "rel_l2": errs[name]})
             print(f"{M}x{K}x{N} {name:12s} {kind:5s} x rows {block_m:3d} stages {stages}  {ms[name]:.4f} ms  "
@@ -64,5 +69,10 @@ def main(out_path):
                          "overhead; 3 interleaved rounds, medians", rows)
 
 
+def _option(name, default):
+    return ast.literal_eval(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], _option("--shapes", SHAPES), _option("--variants", VARIANTS),
+         sys.argv[sys.argv.index("--dtype") + 1] if "--dtype" in sys.argv else "float32")

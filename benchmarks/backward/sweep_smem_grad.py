@@ -1,0 +1,75 @@
+"""Tile configs of the 16-bit backward products (GPU, issue 23): dX = G W and dW = G^T x of a bf16 (or fp16) model,
+both operands through TMA into shared memory (_smem_grad_product_kernel), kernel time of CUDA-graph replays,
+interleaved (3 rounds, medians), next to cuBLAS's products of the same dtype (torch.mm, as eager autograd runs them);
+each config's result against cuBLAS's (rel-L2).
+
+    PYTHONPATH=src python3 benchmarks/backward/sweep_smem_grad.py OUT.json [--shape M,K,N] [--dtype bfloat16]
+        [--configs "[(BLOCK_R, BLOCK_C, BLOCK_K, GROUP_M, warps, stages), ...]"]
+"""
+import ast
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
+from graph_timing import interleaved_ms, problem, write_json  # noqa: E402
+
+import lsemish.model_new as mn  # noqa: E402
+from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
+
+# (BLOCK_R, BLOCK_C, BLOCK_K in 16-bit elements, GROUP_M, warps, stages); the first is the shipped one
+CONFIGS = [(128, 128, 64, 8, 8, 4), (128, 256, 64, 8, 8, 3), (256, 128, 64, 8, 8, 3), (128, 128, 64, 8, 4, 4),
+           (128, 128, 64, 8, 8, 6), (128, 256, 64, 8, 8, 4), (128, 128, 128, 8, 8, 3), (64, 256, 64, 8, 4, 4)]
+
+
+def main(out_path, shape, configs, dtype):
+    M, K, N = shape
+    x32, w32, b32, _ = problem(M, K, N)
+    x, w, b = (t.to(dtype) for t in (x32, w32, b32))
+    _, lse, p = torch.ops.lsemish.linear_lse_mish(x, w, b, *CONSTANTS, "tf32", True)
+    g = torch.randn(M, 1, device="cuda", dtype=dtype)
+    g_hi, _, _ = torch.ops.lsemish.lse_mish_grad(g, x, lse, p, *CONSTANTS, "tf32", False)
+    dx, dw = torch.empty(M, K, device="cuda", dtype=dtype), torch.empty(N, K, device="cuda", dtype=dtype)
+    fns = {"cublas dX": lambda: torch.mm(g_hi, w), "cublas dW": lambda: torch.mm(g_hi.t(), x)}
+    want = {"dX": (g_hi.double() @ w.double()), "dW": (g_hi.double().t() @ x.double())}
+    table = mn._SMEM_GRAD_CONFIGS
+    errs = {"cublas dX": float((fns["cublas dX"]().double() - want["dX"]).norm() / want["dX"].norm()),
+            "cublas dW": float((fns["cublas dW"]().double() - want["dW"]).norm() / want["dW"].norm())}
+    for cfg in configs:
+        r, c, k, group, warps, stages = cfg
+        tile = dict(BLOCK_R=r, BLOCK_C=c, BLOCK_K=k, GROUP_M=group, num_warps=warps, num_stages=stages)
+        fns[("dX", cfg)] = (lambda t: lambda: (table.__setitem__("sm90", t), mn._smem_grad_product(
+            "sm90", g_hi, w, dx, False)))(tile)
+        fns[("dW", cfg)] = (lambda t: lambda: (table.__setitem__("sm90", t), mn._smem_grad_product(
+            "sm90", g_hi, x, dw, True)))(tile)
+        for role, out in (("dX", dx), ("dW", dw)):
+            out.fill_(float("nan"))
+            try:
+                fns[(role, cfg)]()
+            except Exception as e:  # a config that does not fit (shared memory): say so, time the rest
+                print(f"{role} {cfg}: {type(e).__name__}: {str(e)[:200]}", flush=True)
+                del fns[(role, cfg)]
+                continue
+            errs[(role, cfg)] = float((out.double() - want[role]).norm() / want[role].norm())
+    ms = interleaved_ms(fns)
+    rows = []
+    for name, t in ms.items():
+        role = name[0] if isinstance(name, tuple) else name.split()[1]
+        base = ms[f"cublas {role}"]
+        row = {"name": str(name), "ms": t, "x_cublas": t / base, "rel_l2_vs_fp64": errs[name]}
+        rows.append(row)
+        print(f"{str(name):40s} {t:.4f} ms  {row['x_cublas']:.3f}x cuBLAS  rel {row['rel_l2_vs_fp64']:.1e}", flush=True)
+    write_json(out_path, f"16-bit backward products at {M}x{K}x{N}, {dtype}; kernel time of CUDA-graph replays, "
+               "interleaved, medians of 3", rows, command=" ".join(sys.argv))
+
+
+def _option(name, default):
+    return ast.literal_eval(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+
+if __name__ == "__main__":
+    shape = tuple(int(v) for v in (sys.argv[sys.argv.index("--shape") + 1] if "--shape" in sys.argv
+                                   else "1024,8192,8192").split(","))
+    dtype = getattr(torch, sys.argv[sys.argv.index("--dtype") + 1]) if "--dtype" in sys.argv else torch.bfloat16
+    main(sys.argv[1], shape, _option("--configs", CONFIGS), dtype)
