@@ -4,7 +4,7 @@ interleaved (3 rounds, medians), next to cuBLAS's products of the same dtype (to
 each config's result against cuBLAS's (rel-L2).
 
     PYTHONPATH=src python3 benchmarks/backward/sweep_smem_grad.py OUT.json [--shape M,K,N] [--dtype bfloat16]
-        [--configs "[(BLOCK_R, BLOCK_C, BLOCK_K, GROUP_M, warps, stages), ...]"]
+        [--configs "[(BLOCK_R, BLOCK_C, BLOCK_K, GROUP_M, warps, stages[, TMA_STORE]), ...]"]
 """
 import ast
 import os
@@ -18,9 +18,12 @@ from graph_timing import interleaved_ms, problem, write_json  # noqa: E402
 import lsemish.model_new as mn  # noqa: E402
 from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
 
-# (BLOCK_R, BLOCK_C, BLOCK_K in 16-bit elements, GROUP_M, warps, stages); the first is the shipped one
-CONFIGS = [(128, 128, 64, 8, 8, 4), (128, 256, 64, 8, 8, 3), (256, 128, 64, 8, 8, 3), (128, 128, 64, 8, 4, 4),
-           (128, 128, 64, 8, 8, 6), (128, 256, 64, 8, 8, 4), (128, 128, 128, 8, 8, 3), (64, 256, 64, 8, 4, 4)]
+# (BLOCK_R, BLOCK_C, BLOCK_K in 16-bit elements, GROUP_M, warps, stages[, TMA_STORE: the tile stored by a bulk copy]);
+# the first is the shipped one
+CONFIGS = [(128, 128, 64, 8, 8, 4), (128, 128, 64, 8, 8, 4, True), (128, 256, 64, 8, 8, 3),
+           (128, 256, 64, 8, 8, 3, True), (256, 128, 64, 8, 8, 3, True), (128, 128, 64, 8, 4, 4, True),
+           (128, 128, 64, 8, 8, 6, True), (128, 256, 64, 8, 8, 4, True), (128, 128, 128, 8, 8, 3, True),
+           (64, 256, 64, 8, 4, 4, True)]
 
 
 def main(out_path, shape, configs, dtype):
@@ -37,8 +40,9 @@ def main(out_path, shape, configs, dtype):
     errs = {"cublas dX": float((fns["cublas dX"]().double() - want["dX"]).norm() / want["dX"].norm()),
             "cublas dW": float((fns["cublas dW"]().double() - want["dW"]).norm() / want["dW"].norm())}
     for cfg in configs:
-        r, c, k, group, warps, stages = cfg
-        tile = dict(BLOCK_R=r, BLOCK_C=c, BLOCK_K=k, GROUP_M=group, num_warps=warps, num_stages=stages)
+        r, c, k, group, warps, stages, tma_store = (*cfg, False)[:7]
+        tile = dict(BLOCK_R=r, BLOCK_C=c, BLOCK_K=k, GROUP_M=group, num_warps=warps, num_stages=stages,
+                    TMA_STORE=tma_store)
         fns[("dX", cfg)] = (lambda t: lambda: (table.__setitem__("sm90", t), mn._smem_grad_product(
             "sm90", g_hi, w, dx, False)))(tile)
         fns[("dW", cfg)] = (lambda t: lambda: (table.__setitem__("sm90", t), mn._smem_grad_product(

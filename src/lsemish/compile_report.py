@@ -205,8 +205,11 @@ def compile_smem_grad(arch: int = 90, dtype: str = "bf16", transposed: bool = Fa
     br, bc, bk = cfg["BLOCK_R"], cfg["BLOCK_C"], cfg["BLOCK_K"]
     a_block = f"[{bk},{br}]" if transposed else f"[{br},{bk}]"
     types = {"a_desc": f"tensordesc<{dtype}{a_block}>", "b_desc": f"tensordesc<{dtype}[{bk},{bc}]>",
-             "out_ptr": f"*{dtype}"}
-    constexprs = {"TRANS_A": transposed, "EMULATE": False, **{k: v for k, v in cfg.items() if k.isupper()}}
+             "out_ptr": f"*{dtype}", "out_desc": f"tensordesc<{dtype}[{br},{bc}]>"}
+    constexprs = {"TRANS_A": transposed, "EMULATE": False, "TMA_STORE": False,
+                  **{k: v for k, v in cfg.items() if k.isupper()}}
+    if not constexprs["TMA_STORE"]:
+        constexprs["out_desc"] = None
     sig = _signature_of(mn._smem_grad_product_kernel, types, constexprs)
     src = ASTSource(fn=mn._smem_grad_product_kernel, signature=sig, constexprs=constexprs,
                     attrs={(i,): [["tt.divisibility", 16]] for i, name in enumerate(sig) if name.endswith("_ptr")})

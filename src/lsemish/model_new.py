@@ -468,8 +468,9 @@ def _register_grad_product_kernel(
 
 @triton.jit
 def _smem_grad_product_kernel(
-    a_desc, b_desc, out_ptr, ROWS, COLS, RED, stride_out, TRANS_A: tl.constexpr, EMULATE: tl.constexpr,
+    a_desc, b_desc, out_desc, out_ptr, ROWS, COLS, RED, stride_out, TRANS_A: tl.constexpr, EMULATE: tl.constexpr,
     BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
+    TMA_STORE: tl.constexpr,
 ):
     # The backward products of bf16 and fp16 models on Hopper: out (ROWS x COLS) = A (ROWS x RED) @ B (RED x COLS),
     # both 16-bit operands copied by TMA into shared memory and read from there by the tensor cores (no register
@@ -488,13 +489,15 @@ def _smem_grad_product_kernel(
             a = a.to(tl.float32)
             b = b.to(tl.float32)
         acc = tl.dot(a, b, acc)
-    offs_r = pid_r * BLOCK_R + tl.arange(0, BLOCK_R)
-    offs_c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
-    dst = out_ptr + offs_r[:, None].to(tl.int64) * stride_out + offs_c[None, :]
-    mask = (offs_r[:, None] < ROWS) & (offs_c[None, :] < COLS)
-    if EMULATE:  # the store's conversion to a bf16 out, as a GPU makes it
-        tl.store(dst, _as_stored(acc, out_ptr), mask=mask)
+    if EMULATE:  # the store's conversion to a bf16 out, as a GPU makes it (then exact in the interpreter's)
+        acc = _as_stored(acc, out_ptr)
+    if TMA_STORE:  # the tile through shared memory by one bulk copy (clipped at the edges)
+        out_desc.store([pid_r * BLOCK_R, pid_c * BLOCK_C], acc.to(out_ptr.dtype.element_ty))
     else:
+        offs_r = pid_r * BLOCK_R + tl.arange(0, BLOCK_R)
+        offs_c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
+        dst = out_ptr + offs_r[:, None].to(tl.int64) * stride_out + offs_c[None, :]
+        mask = (offs_r[:, None] < ROWS) & (offs_c[None, :] < COLS)
         tl.store(dst, acc.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -1352,10 +1355,13 @@ def _smem_grad_product(arch, g, b, out, transposed):
     a_block = [cfg["BLOCK_K"], cfg["BLOCK_R"]] if transposed else [cfg["BLOCK_R"], cfg["BLOCK_K"]]
     a_desc = _plain_descriptor(g, a_block)
     b_desc = _plain_descriptor(b, [cfg["BLOCK_K"], cfg["BLOCK_C"]])
+    tma_store = cfg.get("TMA_STORE", False) and _tma_ok(out)
+    out_desc = _plain_descriptor(out, [cfg["BLOCK_R"], cfg["BLOCK_C"]]) if tma_store else None
     grid = (_cdiv(rows, cfg["BLOCK_R"]) * _cdiv(cols, cfg["BLOCK_C"]),)
     _launch(_smem_grad_product_kernel, g, grid, dict(
-        a_desc=a_desc, b_desc=b_desc, out_ptr=out, ROWS=rows, COLS=cols, RED=red, stride_out=out.stride(0)),
-        dict(TRANS_A=transposed, EMULATE=arch == "interpreter", **cfg))
+        a_desc=a_desc, b_desc=b_desc, out_desc=out_desc, out_ptr=out, ROWS=rows, COLS=cols, RED=red,
+        stride_out=out.stride(0)), dict(TRANS_A=transposed, EMULATE=arch == "interpreter",
+                                        **{**cfg, "TMA_STORE": tma_store}))
 
 
 def g_buffers(x, mode, M, N):
