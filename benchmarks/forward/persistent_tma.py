@@ -32,6 +32,12 @@ from lsemish.model_new import (_fold_tile, _grouped_tile, _lse_mish_combine_kern
 CONFIG = (128, 256, 32, 8, 3)
 SHAPES = [(1024, 8192, 8192), (4096, 8192, 50257)]
 DTYPES = ["bfloat16", "float16", "float32"]
+# name: (FLATTEN, FOLD_HERE, WARP_SPEC). Triton 3.6 on the H200 cannot compile FLATTEN for sm_90 (TritonGPUFuseNestedLoops
+# fails: session 25, call 1); on Hopper the overlap comes from warp specialization (a producer warp issuing the next
+# tile's copies while the consumers run this tile's epilogue), with FLATTEN off.
+VARIANTS = {"persistent": (True, True, False), "persistent-unflattened": (False, True, False),
+            "persistent-then-fold": (True, False, False), "ws": (False, True, True),
+            "ws-then-fold": (False, False, True)}
 
 
 @triton.jit
@@ -39,14 +45,14 @@ def persistent_lse_mish_kernel(
     x_desc, w_desc, bias_ptr, part_ptr, count_ptr, out_ptr, M, N, K, stride_out, scale, clamp_min, clamp_max,
     HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr, PROGRAMS: tl.constexpr, FLATTEN: tl.constexpr,
-    FOLD_HERE: tl.constexpr,
+    FOLD_HERE: tl.constexpr, WARP_SPEC: tl.constexpr,
 ):
     scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, tl.float32)
     row_blocks, tiles = tl.cdiv(M, BLOCK_M), tl.cdiv(N, BLOCK_N)
     steps = tl.maximum(tl.cdiv(K, BLOCK_K), 1)
     # The epilogue counts its own tiles: with FLATTEN the loads run ahead of it, so it must not read the loop's.
     folded = tl.program_id(0) - PROGRAMS
-    for tile in tl.range(tl.program_id(0), row_blocks * tiles, PROGRAMS, flatten=FLATTEN):
+    for tile in tl.range(tl.program_id(0), row_blocks * tiles, PROGRAMS, flatten=FLATTEN, warp_specialize=WARP_SPEC):
         pid_m, pid_n = _grouped_tile(tile, row_blocks, tiles, GROUP_M)
         acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
         acc = _tma_tile_product(x_desc, w_desc, pid_m * BLOCK_M, pid_n * BLOCK_N, 0, steps, acc, EMULATE, BLOCK_K)
@@ -66,7 +72,8 @@ def config_dict(config, element_size):
     return mn._tma_config_for(cfg, element_size)
 
 
-def persistent_forward(x, weight, bias, consts, config=CONFIG, programs=None, flatten=True, fold_here=True):
+def persistent_forward(x, weight, bias, consts, config=CONFIG, programs=None, flatten=True, fold_here=True,
+                       warp_spec=False):
     """out (M, 1) = lse * mish(lse) of clamp(2 * scale * (x W^T + b)) by the persistent kernel; `programs`: how many
     (default: one per SM, at most one per tile); fold_here False: the partials alone, folded by a second launch (the
     deliverable's combine kernel). Compiled for sm_90 (`--compile`, triton 3.9 on the CPU), the flattened loop with
@@ -88,7 +95,8 @@ def persistent_forward(x, weight, bias, consts, config=CONFIG, programs=None, fl
     mn._launch(persistent_lse_mish_kernel, x, (programs,), dict(
         x_desc=x_desc, w_desc=w_desc, bias_ptr=bias, part_ptr=part, count_ptr=count, out_ptr=out, M=M, N=N, K=K,
         stride_out=out.stride(0), scale=scale, clamp_min=clamp_min, clamp_max=clamp_max),
-        dict(HAS_BIAS=True, EMULATE=interpreting, **cfg, PROGRAMS=programs, FLATTEN=flatten, FOLD_HERE=fold_here),
+        dict(HAS_BIAS=True, EMULATE=interpreting, **cfg, PROGRAMS=programs, FLATTEN=flatten, FOLD_HERE=fold_here,
+             WARP_SPEC=warp_spec),
         mn._rounded(x))
     if not fold_here:
         mn._launch(_lse_mish_combine_kernel, x, (triton.cdiv(M, 256),), dict(
@@ -110,11 +118,20 @@ def main(out_path, shapes=SHAPES, dtypes=DTYPES, config=CONFIG):
         for dtype in dtypes:
             x, w, b = (t.to(getattr(torch, dtype)) for t in (x32, w32, b32))
             fns = {"cublas": lambda: torch.addmm(b, x, w.T),
-                   "deliverable": lambda: mn.linear_lse_mish(x, w, b, *consts),
-                   "persistent": lambda: persistent_forward(x, w, b, consts, config),
-                   "persistent-unflattened": lambda: persistent_forward(x, w, b, consts, config, flatten=False),
-                   "persistent-then-fold": lambda: persistent_forward(x, w, b, consts, config, fold_here=False)}
-            errs = {name: rel_l2(fn(), gold) for name, fn in fns.items() if name != "cublas"}
+                   "deliverable": lambda: mn.linear_lse_mish(x, w, b, *consts)}
+            for name, (flatten, fold_here, warp_spec) in VARIANTS.items():
+                fns[name] = (lambda f, h, s: lambda: persistent_forward(x, w, b, consts, config, flatten=f,
+                                                                        fold_here=h, warp_spec=s))(
+                    flatten, fold_here, warp_spec)
+            errs = {}
+            for name in list(fns):
+                if name == "cublas":
+                    continue
+                try:
+                    errs[name] = rel_l2(fns[name](), gold)
+                except Exception as e:  # a variant this Triton cannot compile: say so, time the rest
+                    print(f"{name}: {type(e).__name__}: {str(e)[:160]}", flush=True)
+                    del fns[name]
             ms = interleaved_ms(fns)
             row = {"M": M, "K": K, "N": N, "dtype": dtype, "config": config, "ms": ms, "rel_l2": errs,
                    "x_cublas": {name: ms[name] / ms["cublas"] for name in ms}}
@@ -137,14 +154,16 @@ def compile_variants(config=CONFIG):
         bm, bn, bk = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]
         types = {"x_desc": f"tensordesc<{dtype}[{bm},{bk}]>", "w_desc": f"tensordesc<{dtype}[{bn},{bk}]>",
                  "bias_ptr": f"*{dtype}", "part_ptr": "*fp32", "count_ptr": "*i32", "out_ptr": f"*{dtype}"}
-        for flatten, fold_here in ((True, True), (False, True), (True, False)):
+        for flatten, fold_here, warp_spec in VARIANTS.values():
             constexprs = {"HAS_BIAS": True, "EMULATE": False, "PROGRAMS": 132, "FLATTEN": flatten,
-                          "FOLD_HERE": fold_here, **{k: v for k, v in cfg.items() if k.isupper()}}
+                          "FOLD_HERE": fold_here, "WARP_SPEC": warp_spec,
+                          **{k: v for k, v in cfg.items() if k.isupper()}}
             sig = cr._signature_of(persistent_lse_mish_kernel, types, constexprs)
             aligned = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(sig) if name.endswith("_ptr")}
             src = ASTSource(fn=persistent_lse_mish_kernel, signature=sig, constexprs=constexprs, attrs=aligned)
             row = cr._tensor_core_row(src, 90, cfg, f"{dtype}-persistent", "forward", {**cfg, "tma": True})
-            print(json.dumps({"dtype": dtype, "flatten": flatten, "fold_here": fold_here, "shared": row.shared,
+            print(json.dumps({"dtype": dtype, "flatten": flatten, "fold_here": fold_here, "warp_spec": warp_spec,
+                              "shared": row.shared,
                               "stage_bytes": (bm + bn) * bk * size, "registers": row.registers,
                               "spills": row.spills}), flush=True)
 
