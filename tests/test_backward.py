@@ -243,3 +243,27 @@ def test_16bit_gradients_take_the_shared_memory_products(dtype, M, K, N, monkeyp
     for got, reg, eag, ref in zip(grads, register, eager, gold_grads(x, w, b, g)):
         assert got.dtype == dtype
         assert rel_l2(got, ref) <= 2 * rel_l2(eag, ref) and rel_l2(got, ref) <= 1.05 * rel_l2(reg, ref) + 1e-6
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("rows,red,cols", [(40, 24, 48), (33, 16, 24)])
+def test_16bit_products_store_the_same_through_a_bulk_copy(dtype, rows, red, cols, monkeypatch):
+    # TMA_STORE (the Hopper config's) writes each output tile by one bulk copy, clipped at the edges: the same values
+    # as the masked stores, nothing outside the output (a larger buffer's margin keeps its poison), both roles.
+    import lsemish.model_new as mn
+    gen = torch.Generator().manual_seed(rows + cols)
+    g = torch.randn(rows, red, generator=gen).to(dtype)
+    for b_rows, transposed in ((red, False), (rows, True)):
+        b = torch.randn(b_rows, cols, generator=gen).to(dtype)
+        outs = []
+        for tma_store in (False, True):
+            cfg = dict(mn._SMEM_GRAD_CONFIGS["interpreter"], TMA_STORE=tma_store)
+            monkeypatch.setitem(mn._SMEM_GRAD_CONFIGS, "interpreter", cfg)
+            out_rows = red if transposed else rows
+            buf = torch.full((out_rows + 3, cols + 8), float("nan"), dtype=dtype)
+            out = buf[:out_rows, :cols]
+            mn._smem_grad_product("interpreter", g, b, out, transposed)
+            assert torch.isnan(buf[out_rows:]).all() and torch.isnan(buf[:, cols:]).all()
+            outs.append(out.clone())
+        want = (g.double().t() if transposed else g.double()) @ b.double()
+        assert torch.equal(outs[0], outs[1]) and rel_l2(outs[1], want) < 1e-2

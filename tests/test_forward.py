@@ -238,6 +238,12 @@ def test_few_rows_config_by_m():
         assert cfg["BLOCK_M"] == block
         assert cfg["num_stages"] * (cfg["BLOCK_N"] + block) * cfg["BLOCK_K"] * 4 <= table["FEW_SMEM"]
     assert mn._few_rows(table, table["FEW_M"] + 1, False) is None and mn._few_rows(table, 1, True) is None
+    # 16-bit models: their own tile ("few16"), BLOCK_K doubled so that a stage holds the same bytes
+    for M, block in ((1, 16), (table["FEW_M"], 32)):
+        cfg = mn._few_rows(table, M, False, 2)
+        assert (cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]) == (block, table["few16"]["BLOCK_N"],
+                                                                    2 * table["few16"]["BLOCK_K"])
+        assert cfg["num_stages"] * (cfg["BLOCK_N"] + block) * cfg["BLOCK_K"] * 2 <= table["FEW_SMEM"]
 
 
 def test_tma_row_block_counters_are_left_at_zero_and_kept(monkeypatch):

@@ -138,6 +138,35 @@ def test_native_dtype_backward(dtype):
         assert float((a.double() - ref).norm() / ref.norm()) < tol
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("M,K,N", [(3, 4104, 1000), (200, 264, 328), (1030, 520, 776)])
+def test_16bit_models_at_tile_edges(dtype, M, K, N):
+    # 16-bit models where no dimension is a multiple of the tiles (inference at 3 rows: the few-rows kernel; the
+    # backward products' 128 x 256 tiles stored by clipped bulk copies): output (inference and training) and
+    # gradients within twice eager's error against float64 (every dimension a multiple of 8: TMA describes them all).
+    from lsemish import ModelNew
+    from lsemish.problems.problem22 import reference_forward
+    torch.manual_seed(M + N)
+    model = ModelNew(K, N, 2.0, -10.0, 10.0).cuda().to(dtype)
+    x = (torch.rand(M, K, device="cuda") * 2 - 0.5).to(dtype).requires_grad_()
+    g = torch.randn(M, 1, device="cuda", dtype=dtype)
+    with torch.no_grad():
+        inference = model(x)
+    got = [inference] + _step(model, x, g)
+    w, b = (p.detach().requires_grad_() for p in model.parameters())
+    xe = x.detach().requires_grad_()
+    out = reference_forward(xe, w, b, 2.0, -10.0, 10.0)
+    out.backward(g)
+    eager = [out.detach(), out.detach(), xe.grad, w.grad, b.grad]
+    wd, bd = (p.detach().double().requires_grad_() for p in model.parameters())
+    xd = x.detach().double().requires_grad_()
+    out = reference_forward(xd, wd, bd, 2.0, -10.0, 10.0)
+    out.backward(g.double())
+    for a, e, ref in zip(got, eager, [out.detach(), out.detach(), xd.grad, wd.grad, bd.grad]):
+        err = float((a.double() - ref).norm() / ref.norm())
+        assert a.dtype == dtype and err <= 2 * float((e.double() - ref).norm() / ref.norm()) + 1e-6, err
+
+
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_inf_rows_follow_the_reference(precision):
     # The fp32 mode's second pass over rows holding +-inf (TMA loads, early exit of tiles without such rows).

@@ -78,7 +78,10 @@ def forward_rows(shapes, log):
 
 
 def training_row(M, K, N, log):
-    """A bf16 model's step: forward + backward of out.sum(), events around each (do_bench: L2 flushed)."""
+    """A bf16 model's step: forward + backward of out.sum(), events around each (do_bench: L2 flushed). Two kinds of
+    step: gradients accumulating into .grad (as session 11 timed it: every step adds dW into W.grad, 128 MB of it at
+    this shape, a cost every contender pays alike) and gradients cleared before each step (set to None, as
+    optimizer.zero_grad does by default: autograd stores dW as it comes)."""
     torch.manual_seed(0)
     args = (K, N, *CONSTANTS)
     ours, ref = ModelNew(*args).cuda().bfloat16(), Model(*args).cuda().bfloat16()
@@ -88,9 +91,18 @@ def training_row(M, K, N, log):
     def step(model):
         return lambda: model(x).sum().backward()
 
+    def fresh_step(model):
+        params = [x, *model.parameters()]
+
+        def run():
+            for t in params:
+                t.grad = None
+            model(x).sum().backward()
+        return run
+
     contenders = {"lsemish": step(ours), "lsemish_register_products": without("_smem_grads_apply", step(ours)),
-                  "eager": step(ref),
-                  "compile": step(compiled)}
+                  "eager": step(ref), "compile": step(compiled), "lsemish_fresh": fresh_step(ours),
+                  "eager_fresh": fresh_step(ref), "compile_fresh": fresh_step(compiled)}
     for fn in contenders.values():
         fn()  # compile, autotune
     times = {name: [] for name in contenders}
@@ -98,11 +110,18 @@ def training_row(M, K, N, log):
         for name, fn in contenders.items():
             times[name].append(triton.testing.do_bench(fn, rep=200))
     ms = {k: sorted(v)[1] for k, v in times.items()}
-    log(f"bf16 training step {M}x{K}x{N}: lsemish {ms['lsemish']:.3f} ms (register-operand products "
-        f"{ms['lsemish_register_products']:.3f}), eager {ms['eager']:.3f} ms, torch.compile {ms['compile']:.3f} ms")
+    log(f"bf16 training step {M}x{K}x{N}, gradients accumulating: lsemish {ms['lsemish']:.3f} ms (register-operand "
+        f"products {ms['lsemish_register_products']:.3f}), eager {ms['eager']:.3f} ms, torch.compile "
+        f"{ms['compile']:.3f} ms ({ms['lsemish'] / ms['eager']:.3f}x eager); gradients cleared each step: lsemish "
+        f"{ms['lsemish_fresh']:.3f} ms, eager {ms['eager_fresh']:.3f} ms, torch.compile {ms['compile_fresh']:.3f} ms "
+        f"({ms['lsemish_fresh'] / ms['eager_fresh']:.3f}x eager)")
     return {"dtype": "bfloat16", "shape": [M, K, N], "lsemish_fwd_bwd_ms": ms["lsemish"],
             "lsemish_register_products_fwd_bwd_ms": ms["lsemish_register_products"],
-            "eager_fwd_bwd_ms": ms["eager"], "compile_fwd_bwd_ms": ms["compile"]}
+            "eager_fwd_bwd_ms": ms["eager"], "compile_fwd_bwd_ms": ms["compile"],
+            "grads_cleared_each_step": {"lsemish_fwd_bwd_ms": ms["lsemish_fresh"],
+                                        "eager_fwd_bwd_ms": ms["eager_fresh"],
+                                        "compile_fwd_bwd_ms": ms["compile_fresh"]},
+            "rounds_ms": times}
 
 
 def main():

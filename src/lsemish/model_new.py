@@ -590,9 +590,11 @@ _B_DTYPE = {0: torch.float32, 1: torch.float32, 2: torch.bfloat16}
 # Backward P -> G kernel (_lse_mish_grad_kernel): rows per step, columns per program, warps, pipelined row blocks.
 _GRAD_CONFIG = dict(BLOCK_M=128, BLOCK_N=32, num_warps=4, STAGES=3)
 # The 16-bit backward products on Hopper (_smem_grad_product_kernel): output tile BLOCK_R x BLOCK_C, BLOCK_K of the
-# reduced dimension per step, L2 grouping, warps, stages (4 x 32 KB of shared memory). Not yet tuned on a GPU.
+# reduced dimension per step, L2 grouping, warps, stages (3 x 48 KB of shared memory), the tile stored by a bulk copy
+# (TMA_STORE, where TMA can describe the output). H200 sweep (perf-notes, session 25), bf16 at 1024 x 8192 x 8192:
+# dX 0.99x cuBLAS mm, dW 1.05x (the 128 x 128 x 64, 4-stage tile before it: 1.08x and 1.22x).
 _SMEM_GRAD_CONFIGS = {
-    "sm90": dict(BLOCK_R=128, BLOCK_C=128, BLOCK_K=64, GROUP_M=8, num_warps=8, num_stages=4),
+    "sm90": dict(BLOCK_R=128, BLOCK_C=256, BLOCK_K=64, GROUP_M=8, num_warps=8, num_stages=3, TMA_STORE=True),
     "interpreter": dict(BLOCK_R=16, BLOCK_C=16, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
 }
 
@@ -623,10 +625,13 @@ _FP64_CONFIG = _register_config(64, 64, 16, 8, 4, 2, False)
 # "large", 128 x 256 x 32 with 3 stages (147 KB of shared memory), where its tiles fill every SM at least once;
 # "medium" in between. Up to FEW_M rows (inference), "few": _tf32_lse_mish_few_rows_kernel, BLOCK_M the rows of x
 # rounded up to a power of two (16 at least), as many stages as fit FEW_SMEM (perf-notes, Session 5: 0.92-1.02x
-# cuBLAS at M = 1-32 against 0.94-1.13x for one tile per program; from 64 rows on the latter is faster).
+# cuBLAS at M = 1-32 against 0.94-1.13x for one tile per program; from 64 rows on the latter is faster). 16-bit
+# models' few rows: "few16", where the table has it (H200, perf-notes, session 25: 64-row tiles of W, 128 programs,
+# 1.09x cuBLAS bf16 at 1-32 rows against 1.12-1.13x for "few").
 _TF32_TMA_CONFIGS = {
     "sm90": {"SMALL_M": 128, "FEW_M": 32, "FEW_SMEM": 200 * 1024,
              "few": dict(BLOCK_M=32, BLOCK_N=128, BLOCK_K=64, num_warps=8, num_stages=8),
+             "few16": dict(BLOCK_M=32, BLOCK_N=64, BLOCK_K=128, num_warps=4, num_stages=8),
              "small": dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=64, GROUP_M=8, num_warps=4, num_stages=4),
              "medium": dict(BLOCK_M=64, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=4, num_stages=4),
              "large": dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=8, num_stages=3)},
@@ -1201,7 +1206,8 @@ def _few_rows(configs, M, saves_lse, element_size=4):
     kernel runs (lse to store, in training or for lsemish.distributed, or more rows than FEW_M)."""
     if saves_lse or M > configs["FEW_M"]:
         return None
-    cfg = _tma_config_for(dict(configs["few"]), element_size)
+    cfg = _tma_config_for(dict(configs["few16" if element_size == 2 and "few16" in configs else "few"]),
+                          element_size)
     cfg["BLOCK_M"] = min(max(16, triton.next_power_of_2(M)), cfg["BLOCK_M"])
     # as many stages as fit FEW_SMEM bytes of shared memory (the x tile grows with BLOCK_M), the config's at most
     stage = (cfg["BLOCK_N"] + cfg["BLOCK_M"]) * cfg["BLOCK_K"] * element_size
