@@ -41,14 +41,15 @@ def test_the_persistent_kernel_gives_the_one_tile_kernels_output(monkeypatch, dt
 
 
 def test_without_the_fold_inside_the_flattened_loop_is_pipelined_for_sm_90():
-    # Compiled without a GPU: the flattened kernel that only writes partials keeps several stages of shared memory
-    # (its next tile's copies in flight during the epilogue), with no spills; a GPU measures whether it pays.
+    # Compiled without a GPU (Triton 3.9): the flattened kernel that only writes partials keeps several stages of
+    # shared memory (its next tile's copies in flight during the epilogue), with no spills, and every variant
+    # compiles. (The H200's Triton 3.6 cannot compile the flattened loop for sm_90: perf-notes, session 25.)
     script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "forward", "persistent_tma.py")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     r = subprocess.run([sys.executable, script, "--compile"], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-    assert len(rows) == 6 and all(row["spills"] == 0 for row in rows)
+    assert len(rows) == 2 * 5 and all(row["spills"] == 0 for row in rows)  # bf16 and fp32, five variants each
     for row in rows:
         if row["flatten"] and not row["fold_here"]:
             assert row["shared"] >= 2 * row["stage_bytes"], row
