@@ -1,6 +1,8 @@
 """Where a 16-bit model's training step spends GPU time (issue 23): the kernels of forward + backward of out.sum()
 for lsemish's ModelNew and for eager (and torch.compile of) the reference, from torch.profiler, per step, by kernel
-(time summed over its launches, averaged over the profiled steps). Writes a JSON and prints a table per contender.
+(time summed over its launches, averaged over the profiled steps): GPU time without the host's gaps. Two kinds of
+step: gradients accumulating into .grad, and cleared (set to None) before each step. Writes a JSON and prints a
+table per contender and kind.
 
     PYTHONPATH=src python3 benchmarks/backward/step_profile.py OUT.json [--shape M,K,N] [--dtype bfloat16]
 """
@@ -41,15 +43,26 @@ def main(out_path, M, K, N, dtype):
     models = {"lsemish": ModelNew(*args).cuda().to(dtype), "eager": Model(*args).cuda().to(dtype)}
     models["compile"] = torch.compile(Model(*args).cuda().to(dtype))
     x = torch.rand(M, K, device="cuda").to(dtype).requires_grad_(True)
-    rows = {}
-    for name, model in models.items():
-        kernels = kernels_per_step(lambda: model(x).sum().backward())
-        rows[name] = {"kernels_ms": kernels, "total_ms": sum(kernels.values())}
-        print(f"\n{name}: {rows[name]['total_ms']:.4f} ms of kernels per step")
-        for k, v in kernels.items():
-            print(f"  {v:.4f}  {k}")
-    write_json(out_path, f"kernel time per training step (torch.profiler, {STEPS} steps), {M}x{K}x{N} {dtype}",
-               [dict(contender=k, **v) for k, v in rows.items()], command=" ".join(sys.argv))
+    def step(model, cleared):
+        def run():
+            if cleared:
+                for t in (x, *model.parameters()):
+                    t.grad = None
+            model(x).sum().backward()
+        return run
+
+    rows = []
+    for cleared in (False, True):
+        for name, model in models.items():
+            kernels = kernels_per_step(step(model, cleared))
+            rows.append({"contender": name, "grads_cleared_each_step": cleared, "kernels_ms": kernels,
+                         "total_ms": sum(kernels.values())})
+            print(f"\n{name} (gradients {'cleared' if cleared else 'accumulating'}): {rows[-1]['total_ms']:.4f} ms "
+                  "of kernels per step")
+            for k, v in kernels.items():
+                print(f"  {v:.4f}  {k}")
+    write_json(out_path, f"kernel time per training step (torch.profiler, {STEPS} steps), {M}x{K}x{N} {dtype}", rows,
+               command=" ".join(sys.argv))
 
 
 if __name__ == "__main__":
