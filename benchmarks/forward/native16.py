@@ -5,7 +5,8 @@ interleaved rounds; the error of each against the float64 result next to eager's
 model's training step (forward + backward, events around each step) against eager and torch.compile of the
 reference. Writes native16.json to OUT (fields as issue 23 names them).
 
-    PYTHONPATH=src python benchmarks/forward/native16.py OUT [--shapes M,K,N;...] [--no-train]
+    PYTHONPATH=src python benchmarks/forward/native16.py OUT [--shapes M,K,N;...] [--no-train] [--no-register]
+(--no-register: lsemish and cuBLAS alone in the interleaved rounds, without the register-operand path.)
 """
 import argparse
 import os
@@ -47,7 +48,7 @@ def without(switch, fn):
     return run
 
 
-def forward_rows(shapes, log):
+def forward_rows(shapes, log, register=True):
     rows = []
     for dtype in (torch.bfloat16, torch.float16):
         for M, K, N in shapes:
@@ -57,20 +58,20 @@ def forward_rows(shapes, log):
                 ours = lambda: linear_lse_mish(x, w, b, *CONSTANTS, out=out)  # noqa: E731
                 mine = without("_tma_forward_applies", lambda: linear_lse_mish(x, w, b, *CONSTANTS))
                 errors = {"lsemish": rel_l2(linear_lse_mish(x, w, b, *CONSTANTS), gold),
-                          "register": rel_l2(mine(), gold),
+                          **({"register": rel_l2(mine(), gold)} if register else {}),
                           "eager": rel_l2(reference_forward(x, w, b, *CONSTANTS), gold),
                           "rounding_floor": rel_l2(gold.to(dtype), gold)}
                 y = torch.empty(M, N, device="cuda", dtype=dtype)
                 # the switch is host code: a graph captured with it off holds the register-operand kernels
                 ms = interleaved_ms({"lsemish": ours, "cublas": lambda: torch.addmm(b, x, w.t(), out=y),
-                                     "register": mine})
+                                     **({"register": mine} if register else {})})
             name = str(dtype).removeprefix("torch.")
             row = {"dtype": name, "shape": [M, K, N], "lsemish_ms": ms["lsemish"], "cublas_ms": ms["cublas"],
-                   "lsemish_over_cublas": ms["lsemish"] / ms["cublas"], "register_ms": ms["register"],
+                   "lsemish_over_cublas": ms["lsemish"] / ms["cublas"], "register_ms": ms.get("register"),
                    "rel_l2_vs_fp64": errors}
             rows.append(row)
             log(f"{name} {M}x{K}x{N}: lsemish {ms['lsemish']:.4f} ms, cuBLAS addmm {ms['cublas']:.4f} ms "
-                f"({row['lsemish_over_cublas']:.3f}x); register path {ms['register']:.4f} ms; rel-L2 "
+                f"({row['lsemish_over_cublas']:.3f}x); register path {ms.get('register', float('nan')):.4f} ms; rel-L2 "
                 + ", ".join(f"{k} {v:.2e}" for k, v in errors.items()))
             del x, w, b, gold, y
             torch.cuda.empty_cache()
@@ -129,13 +130,14 @@ def main():
     p.add_argument("out")
     p.add_argument("--shapes", default=SHAPES)
     p.add_argument("--no-train", action="store_true")
+    p.add_argument("--no-register", action="store_true")
     a = p.parse_args()
     shapes = [tuple(map(int, s.split(","))) for s in a.shapes.split(";")]
     os.makedirs(a.out, exist_ok=True)
 
     def log(m):
         print(m, flush=True)
-    rows = forward_rows(shapes, log)
+    rows = forward_rows(shapes, log, register=not a.no_register)
     train = [] if a.no_train else [training_row(1024, 8192, 8192, log)]
     write_json(os.path.join(a.out, "native16.json"), "forward: GPU time by CUDA-graph replays, interleaved, median "
                "of 3 rounds; training: events per step, L2 flushed, median of 3",
