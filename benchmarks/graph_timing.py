@@ -20,6 +20,15 @@ def problem(M, K, N):
     return x, w, b, reference_forward(x.double(), w.double(), b.double(), *CONSTANTS)
 
 
+def training_state(M, K, N, dtype):
+    """The problem's x, W, b in dtype, what its training forward saves (lse, P) and an upstream gradient g (M, 1):
+    the backward's inputs, for the scripts that time its kernels."""
+    x32, w32, b32, _ = problem(M, K, N)
+    x, w, b = (t.to(dtype) for t in (x32, w32, b32))
+    _, lse, p = torch.ops.lsemish.linear_lse_mish(x, w, b, *CONSTANTS, "tf32", True)
+    return x, w, b, lse, p, torch.randn(M, 1, device="cuda", dtype=dtype)
+
+
 def rel_l2(out, gold):
     return float((out.double() - gold).norm() / gold.norm())
 

@@ -14,7 +14,7 @@ import torch
 import triton
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
-from graph_timing import interleaved_ms, problem, write_json  # noqa: E402
+from graph_timing import interleaved_ms, training_state, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402
 from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
@@ -25,10 +25,7 @@ CONFIGS = [(128, 32, 4, 3), (64, 64, 4, 3), (32, 128, 4, 3), (64, 128, 8, 3), (1
 
 def main(out_path, shape, configs, dtype):
     M, K, N = shape
-    x32, w32, b32, _ = problem(M, K, N)
-    x, w, b = (t.to(dtype) for t in (x32, w32, b32))
-    _, lse, p = torch.ops.lsemish.linear_lse_mish(x, w, b, *CONSTANTS, "tf32", True)
-    g = torch.randn(M, 1, device="cuda", dtype=dtype)
+    x, w, b, lse, p, g = training_state(M, K, N, dtype)
     fns, outs = {}, {}
     for cfg in configs:
         bm, bn, warps, stages = cfg

@@ -13,7 +13,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
-from graph_timing import interleaved_ms, problem, write_json  # noqa: E402
+from graph_timing import interleaved_ms, training_state, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402
 from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
@@ -28,10 +28,7 @@ CONFIGS = [(128, 128, 64, 8, 8, 4), (128, 128, 64, 8, 8, 4, True), (128, 256, 64
 
 def main(out_path, shape, configs, dtype):
     M, K, N = shape
-    x32, w32, b32, _ = problem(M, K, N)
-    x, w, b = (t.to(dtype) for t in (x32, w32, b32))
-    _, lse, p = torch.ops.lsemish.linear_lse_mish(x, w, b, *CONSTANTS, "tf32", True)
-    g = torch.randn(M, 1, device="cuda", dtype=dtype)
+    x, w, b, lse, p, g = training_state(M, K, N, dtype)
     g_hi, _, _ = torch.ops.lsemish.lse_mish_grad(g, x, lse, p, *CONSTANTS, "tf32", False)
     dx, dw = torch.empty(M, K, device="cuda", dtype=dtype), torch.empty(N, K, device="cuda", dtype=dtype)
     fns = {"cublas dX": lambda: torch.mm(g_hi, w), "cublas dW": lambda: torch.mm(g_hi.t(), x)}
