@@ -1,9 +1,12 @@
 """What the kernel-time scripts share (GPU): the seeded problem they time with its float64 reference, contenders
-timed by CUDA-graph replays (no host time) in interleaved rounds, and the JSON they write.
+timed by CUDA-graph replays (no host time) in interleaved rounds, the JSON they write, and their command-line
+options.
 Used by scripts in forward/, host/ and backward/ (sweep_*.py, native16.py, read_roofline.py, ab_*.py,
 compiled_vs_eager.py); each puts this folder on sys.path before importing it."""
+import ast
 import json
 import statistics
+import sys
 
 import torch
 import triton
@@ -40,6 +43,32 @@ def interleaved_ms(fns, rep=60, rounds=3):
         for name, fn in fns.items():
             times[name].append(triton.testing.do_bench_cudagraph(fn, rep=rep))
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def training_step(model, x, cleared):
+    """One training step of model on x: forward + backward of out.sum(), the gradients accumulating into .grad or,
+    `cleared`, set to None first (x's and the parameters', as optimizer.zero_grad does by default)."""
+    def run():
+        if cleared:
+            for t in (x, *model.parameters()):
+                t.grad = None
+        model(x).sum().backward()
+    return run
+
+
+def option(name, default, parse=ast.literal_eval):
+    """The command line's value after `name`, parsed (a Python literal by default), or default without it."""
+    return parse(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+
+def shape_of(text):
+    """"M,K,N" -> (M, K, N)."""
+    return tuple(int(v) for v in text.split(","))
+
+
+def dtype_of(name):
+    """"bfloat16" -> torch.bfloat16."""
+    return getattr(torch, name)
 
 
 def write_json(path, note, rows, **extra):

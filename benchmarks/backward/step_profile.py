@@ -14,7 +14,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
-from graph_timing import write_json  # noqa: E402
+from graph_timing import dtype_of, option, shape_of, training_step, write_json  # noqa: E402
 
 from lsemish import ModelNew  # noqa: E402
 from lsemish.problems.problem22 import CONSTANTS, Model  # noqa: E402
@@ -43,18 +43,10 @@ def main(out_path, M, K, N, dtype):
     models = {"lsemish": ModelNew(*args).cuda().to(dtype), "eager": Model(*args).cuda().to(dtype)}
     models["compile"] = torch.compile(Model(*args).cuda().to(dtype))
     x = torch.rand(M, K, device="cuda").to(dtype).requires_grad_(True)
-    def step(model, cleared):
-        def run():
-            if cleared:
-                for t in (x, *model.parameters()):
-                    t.grad = None
-            model(x).sum().backward()
-        return run
-
     rows = []
     for cleared in (False, True):
         for name, model in models.items():
-            kernels = kernels_per_step(step(model, cleared))
+            kernels = kernels_per_step(training_step(model, x, cleared))
             rows.append({"contender": name, "grads_cleared_each_step": cleared, "kernels_ms": kernels,
                          "total_ms": sum(kernels.values())})
             print(f"\n{name} (gradients {'cleared' if cleared else 'accumulating'}): {rows[-1]['total_ms']:.4f} ms "
@@ -66,6 +58,4 @@ def main(out_path, M, K, N, dtype):
 
 
 if __name__ == "__main__":
-    shape = sys.argv[sys.argv.index("--shape") + 1] if "--shape" in sys.argv else "1024,8192,8192"
-    dtype = getattr(torch, sys.argv[sys.argv.index("--dtype") + 1]) if "--dtype" in sys.argv else torch.bfloat16
-    main(sys.argv[1], *(int(v) for v in shape.split(",")), dtype)
+    main(sys.argv[1], *option("--shape", (1024, 8192, 8192), shape_of), option("--dtype", torch.bfloat16, dtype_of))

@@ -6,7 +6,6 @@ difference (the column sums group rows by BLOCK_M).
     PYTHONPATH=src python3 benchmarks/backward/sweep_g_kernel.py OUT.json [--shape M,K,N] [--dtype bfloat16]
         [--configs "[(BLOCK_M, BLOCK_N, warps, stages), ...]"]
 """
-import ast
 import os
 import sys
 
@@ -14,7 +13,7 @@ import torch
 import triton
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
-from graph_timing import interleaved_ms, training_state, write_json  # noqa: E402
+from graph_timing import dtype_of, interleaved_ms, option, shape_of, training_state, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402
 from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
@@ -51,8 +50,5 @@ def main(out_path, shape, configs, dtype):
 
 
 if __name__ == "__main__":
-    shape = tuple(int(v) for v in (sys.argv[sys.argv.index("--shape") + 1] if "--shape" in sys.argv
-                                   else "1024,8192,8192").split(","))
-    dtype = getattr(torch, sys.argv[sys.argv.index("--dtype") + 1]) if "--dtype" in sys.argv else torch.bfloat16
-    configs = ast.literal_eval(sys.argv[sys.argv.index("--configs") + 1]) if "--configs" in sys.argv else CONFIGS
-    main(sys.argv[1], shape, configs, dtype)
+    main(sys.argv[1], option("--shape", (1024, 8192, 8192), shape_of), option("--configs", CONFIGS),
+         option("--dtype", torch.bfloat16, dtype_of))

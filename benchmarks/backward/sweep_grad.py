@@ -5,14 +5,13 @@ dW = G^T x (G the register operand, x^T prepared) at one shape, kernel time of C
     PYTHONPATH=src python3 benchmarks/backward/sweep_grad.py OUT.json [--shape M,K,N]
         [--configs "[(BN, BM, BK, GROUP_M, warps, stages), ...]"]
 """
-import ast
 import os
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
-from graph_timing import interleaved_ms, problem, write_json  # noqa: E402
+from graph_timing import interleaved_ms, option, problem, shape_of, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402
 from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
@@ -60,10 +59,5 @@ def main(out_path, shape, configs):
                command=" ".join(sys.argv))
 
 
-def _option(name, default, parse):
-    return parse(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
-
-
 if __name__ == "__main__":
-    main(sys.argv[1], _option("--shape", (1024, 8192, 8192), lambda s: tuple(int(v) for v in s.split(","))),
-         _option("--configs", CONFIGS, ast.literal_eval))
+    main(sys.argv[1], option("--shape", (1024, 8192, 8192), shape_of), option("--configs", CONFIGS))

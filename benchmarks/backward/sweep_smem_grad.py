@@ -6,14 +6,13 @@ each config's result against cuBLAS's (rel-L2).
     PYTHONPATH=src python3 benchmarks/backward/sweep_smem_grad.py OUT.json [--shape M,K,N] [--dtype bfloat16]
         [--configs "[(BLOCK_R, BLOCK_C, BLOCK_K, GROUP_M, warps, stages[, TMA_STORE]), ...]"]
 """
-import ast
 import os
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
-from graph_timing import interleaved_ms, training_state, write_json  # noqa: E402
+from graph_timing import dtype_of, interleaved_ms, option, shape_of, training_state, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402
 from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
@@ -65,12 +64,6 @@ def main(out_path, shape, configs, dtype):
                "interleaved, medians of 3", rows, command=" ".join(sys.argv))
 
 
-def _option(name, default):
-    return ast.literal_eval(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
-
-
 if __name__ == "__main__":
-    shape = tuple(int(v) for v in (sys.argv[sys.argv.index("--shape") + 1] if "--shape" in sys.argv
-                                   else "1024,8192,8192").split(","))
-    dtype = getattr(torch, sys.argv[sys.argv.index("--dtype") + 1]) if "--dtype" in sys.argv else torch.bfloat16
-    main(sys.argv[1], shape, _option("--configs", CONFIGS), dtype)
+    main(sys.argv[1], option("--shape", (1024, 8192, 8192), shape_of), option("--configs", CONFIGS),
+         option("--dtype", torch.bfloat16, dtype_of))

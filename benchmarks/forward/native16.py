@@ -17,7 +17,7 @@ import torch
 import triton
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
-from graph_timing import interleaved_ms, rel_l2, write_json  # noqa: E402
+from graph_timing import interleaved_ms, rel_l2, training_step, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402
 from lsemish import ModelNew, linear_lse_mish  # noqa: E402
@@ -71,7 +71,8 @@ def forward_rows(shapes, log, register=True):
                    "rel_l2_vs_fp64": errors}
             rows.append(row)
             log(f"{name} {M}x{K}x{N}: lsemish {ms['lsemish']:.4f} ms, cuBLAS addmm {ms['cublas']:.4f} ms "
-                f"({row['lsemish_over_cublas']:.3f}x); register path {ms.get('register', float('nan')):.4f} ms; rel-L2 "
+                f"({row['lsemish_over_cublas']:.3f}x); register path {ms.get('register', float('nan')):.4f} ms; "
+                "rel-L2 "
                 + ", ".join(f"{k} {v:.2e}" for k, v in errors.items()))
             del x, w, b, gold, y
             torch.cuda.empty_cache()
@@ -89,21 +90,11 @@ def training_row(M, K, N, log):
     compiled = torch.compile(Model(*args).cuda().bfloat16())
     x = torch.rand(M, K, device="cuda").bfloat16().requires_grad_(True)
 
-    def step(model):
-        return lambda: model(x).sum().backward()
-
-    def fresh_step(model):
-        params = [x, *model.parameters()]
-
-        def run():
-            for t in params:
-                t.grad = None
-            model(x).sum().backward()
-        return run
-
-    contenders = {"lsemish": step(ours), "lsemish_register_products": without("_smem_grads_apply", step(ours)),
-                  "eager": step(ref), "compile": step(compiled), "lsemish_fresh": fresh_step(ours),
-                  "eager_fresh": fresh_step(ref), "compile_fresh": fresh_step(compiled)}
+    contenders = {"lsemish": training_step(ours, x, False),
+                  "lsemish_register_products": without("_smem_grads_apply", training_step(ours, x, False)),
+                  "eager": training_step(ref, x, False), "compile": training_step(compiled, x, False),
+                  "lsemish_fresh": training_step(ours, x, True), "eager_fresh": training_step(ref, x, True),
+                  "compile_fresh": training_step(compiled, x, True)}
     for fn in contenders.values():
         fn()  # compile, autotune
     times = {name: [] for name in contenders}

@@ -16,7 +16,6 @@ through the interpreter.
 GPU time of CUDA-graph replays against the deliverable's forward and cuBLAS addmm of the same dtype (tf32 for fp32),
 interleaved (graph_timing.interleaved_ms), and rel-L2 against float64.
 """
-import ast
 import os
 import sys
 
@@ -24,17 +23,20 @@ import torch
 import triton
 import triton.language as tl
 
-from lsemish import model_new as mn
-from lsemish.model_new import (_fold_tile, _grouped_tile, _lse_mish_combine_kernel, _scalars, _tile_partials,
-                                _tma_tile_product)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
+from graph_timing import interleaved_ms, option, problem, rel_l2, write_json  # noqa: E402
+
+from lsemish import model_new as mn  # noqa: E402
+from lsemish.model_new import (_fold_tile, _grouped_tile, _lse_mish_combine_kernel, _scalars,  # noqa: E402
+                                _tile_partials, _tma_tile_product)
 
 # (BLOCK_M, BLOCK_N, BLOCK_K in fp32 units: doubled for 16-bit operands, warps, stages): the deliverable's "large"
 CONFIG = (128, 256, 32, 8, 3)
 SHAPES = [(1024, 8192, 8192), (4096, 8192, 50257)]
 DTYPES = ["bfloat16", "float16", "float32"]
-# name: (FLATTEN, FOLD_HERE, WARP_SPEC). Triton 3.6 on the H200 cannot compile FLATTEN for sm_90 (TritonGPUFuseNestedLoops
-# fails: session 25, call 1); on Hopper the overlap comes from warp specialization (a producer warp issuing the next
-# tile's copies while the consumers run this tile's epilogue), with FLATTEN off.
+# name: (FLATTEN, FOLD_HERE, WARP_SPEC). Triton 3.6 on the H200 compiles FLATTEN for sm_90 only without the fold
+# inside (TritonGPUFuseNestedLoops fails: session 25, calls 1 and 6); WARP_SPEC (a producer warp issuing the next
+# tile's copies while the consumers run this tile's epilogue) is not applied on sm_90 by 3.6 or 3.9 (ws_probe.py).
 VARIANTS = {"persistent": (True, True, False), "persistent-unflattened": (False, True, False),
             "persistent-then-fold": (True, False, False), "ws": (False, True, True),
             "ws-then-fold": (False, False, True)}
@@ -106,9 +108,6 @@ def persistent_forward(x, weight, bias, consts, config=CONFIG, programs=None, fl
 
 
 def main(out_path, shapes=SHAPES, dtypes=DTYPES, config=CONFIG):
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
-    from graph_timing import interleaved_ms, problem, rel_l2, write_json
-
     from lsemish.problems.problem22 import CONSTANTS
     torch.backends.cuda.matmul.allow_tf32 = True
     consts = tuple(CONSTANTS)
@@ -168,13 +167,7 @@ def compile_variants(config=CONFIG):
                               "spills": row.spills}), flush=True)
 
 
-def _option(name, default):
-    if name not in sys.argv:
-        return default
-    return ast.literal_eval(sys.argv[sys.argv.index(name) + 1])
-
-
 if __name__ == "__main__" and sys.argv[1:] == ["--compile"]:
     compile_variants()
 elif __name__ == "__main__":
-    main(sys.argv[1], _option("--shapes", SHAPES), _option("--dtypes", DTYPES), _option("--config", CONFIG))
+    main(sys.argv[1], option("--shapes", SHAPES), option("--dtypes", DTYPES), option("--config", CONFIG))

@@ -1,6 +1,6 @@
 """The few-rows TMA forward (W's tile first, x's rows second), GPU: configs against the one-tile-per-program kernel
-and cuBLAS addmm (tf32 for fp32) across small M. Kernel time of CUDA-graph replays, interleaved (3 rounds, medians); rel-L2
-against float64. Writes a JSON, prints a table.
+and cuBLAS addmm (tf32 for fp32) across small M. Kernel time of CUDA-graph replays, interleaved (3 rounds,
+medians); rel-L2 against float64. Writes a JSON, prints a table.
 
     PYTHONPATH=src python3 benchmarks/forward/sweep_few.py OUT.json [--dtype bfloat16] [--shapes "[(M, K, N), ...]"]
         [--variants "{name: (BLOCK_N, BLOCK_K, most stages, warps), ...}"]
@@ -8,14 +8,13 @@ A 16-bit model's variants are written in fp32 units, as the tables are (BLOCK_K 
 
 (session5/split/: the first split-K kernel, x first, swept by benchmarks/sweep_split.py at commit 8bfa023.)
 """
-import ast
 import os
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
-from graph_timing import interleaved_ms, problem, rel_l2, write_json  # noqa: E402
+from graph_timing import interleaved_ms, option, problem, rel_l2, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402
 from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
@@ -69,10 +68,5 @@ def main(out_path, shapes=SHAPES, variants=VARIANTS, dtype="float32"):
                          "overhead; 3 interleaved rounds, medians", rows)
 
 
-def _option(name, default):
-    return ast.literal_eval(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
-
-
 if __name__ == "__main__":
-    main(sys.argv[1], _option("--shapes", SHAPES), _option("--variants", VARIANTS),
-         sys.argv[sys.argv.index("--dtype") + 1] if "--dtype" in sys.argv else "float32")
+    main(sys.argv[1], option("--shapes", SHAPES), option("--variants", VARIANTS), option("--dtype", "float32", str))

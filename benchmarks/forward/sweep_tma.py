@@ -6,14 +6,13 @@ kernel doubles BLOCK_K for 16-bit operands, so that a stage holds the same bytes
     PYTHONPATH=src python3 benchmarks/forward/sweep_tma.py OUT.json
         [--configs "[(BM, BN, BK, warps, stages[, GROUP_M]), ...]"] [--shapes "[(M, K, N), ...]"] [--dtype bfloat16]
 """
-import ast
 import os
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
-from graph_timing import interleaved_ms, problem, rel_l2, write_json  # noqa: E402
+from graph_timing import interleaved_ms, option, problem, rel_l2, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402
 from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
@@ -57,12 +56,5 @@ def main(out_path, configs=CONFIGS, shapes=SHAPES, dtype="float32"):
                rows)
 
 
-def _option(name, default):
-    if name not in sys.argv:
-        return default
-    text = sys.argv[sys.argv.index(name) + 1]
-    return text if text.isidentifier() else ast.literal_eval(text)  # a plain word (a dtype) as it is
-
-
 if __name__ == "__main__":
-    main(sys.argv[1], _option("--configs", CONFIGS), _option("--shapes", SHAPES), _option("--dtype", "float32"))
+    main(sys.argv[1], option("--configs", CONFIGS), option("--shapes", SHAPES), option("--dtype", "float32", str))
