@@ -1,12 +1,15 @@
 """What the kernel-time scripts share (GPU): the seeded problem they time with its float64 reference, contenders
-timed by CUDA-graph replays (no host time) in interleaved rounds, the JSON they write, and their command-line
-options.
+timed in interleaved rounds by CUDA-graph replays (no host time; back to back, which holds an H200 at its power
+cap) or as single calls on an idle GPU (idle_gpu_ms: its full clock, as per-call use sees it; `--timing idle` on
+the command line of a script that times through timed_ms), the JSON they write, and their command-line options.
 Used by scripts in forward/, host/ and backward/ (sweep_*.py, native16.py, read_roofline.py, ab_*.py,
 compiled_vs_eager.py); each puts this folder on sys.path before importing it."""
 import ast
+import collections
 import json
 import statistics
 import sys
+import time
 
 import torch
 import triton
@@ -45,6 +48,47 @@ def interleaved_ms(fns, rep=60, rounds=3):
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+SPIN_CYCLES = 2_000_000  # ~1 ms at the H200's 1980 MHz: longer than a contender's host launch, GC pauses aside
+
+
+def idle_gpu_ms(fns, gap_ms=1.0, calls=50, rounds=3):
+    """{name: ms}: GPU time of single calls on a GPU that sat idle for gap_ms before each (so at its unthrottled
+    clock, as between a host-bound loop's or KernelBench's per-call timings; back-to-back replays hold an H200 at its
+    power cap, 1455-1800 MHz against 1980: session 26), the median of `calls` per round, each contender's in turn
+    over `rounds` rounds (median). A GPU spin holds the stream while the host launches the call, so the events
+    around it see GPU time, not the launch; a call whose launch outlasted the spin (a host pause) is timed again,
+    and more late calls than `calls` are an error."""
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            fn()  # untimed: a first call's one-off host work (a handle, a plan) is not a launch
+            per_call, late = [], 0
+            while len(per_call) < calls:
+                torch.cuda.synchronize()
+                time.sleep(gap_ms / 1000)
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                torch.cuda._sleep(SPIN_CYCLES)
+                start.record()
+                fn()
+                end.record()
+                launched_late = start.query()  # the spin was over before the host had queued the whole call
+                end.synchronize()
+                if not launched_late:
+                    per_call.append(start.elapsed_time(end))
+                elif (late := late + 1) > calls:
+                    raise RuntimeError(f"{name}: its host launch outlasts the GPU spin; raise SPIN_CYCLES")
+            times[name].append(statistics.median(per_call))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def timed_ms(fns):
+    """{name: ms} by the command line's `--timing`: "graph" (interleaved_ms, the default) or "idle" (idle_gpu_ms)."""
+    timing = option("--timing", "graph", str)
+    if timing not in ("graph", "idle"):
+        sys.exit(f"--timing {timing}: expected graph or idle")
+    return interleaved_ms(fns) if timing == "graph" else idle_gpu_ms(fns)
+
+
 def training_step(model, x, cleared):
     """One training step of model on x: forward + backward of out.sum(), the gradients accumulating into .grad or,
     `cleared`, set to None first (x's and the parameters', as optimizer.zero_grad does by default)."""
@@ -54,6 +98,24 @@ def training_step(model, x, cleared):
                 t.grad = None
         model(x).sum().backward()
     return run
+
+
+def kernels_per_step(step, steps=10):
+    """{kernel name: ms per step} of `step` (a callable) from torch.profiler over `steps` steps after three warm
+    ones: GPU time without the host's gaps (which leave the GPU at its unthrottled clock between launches)."""
+    from torch.profiler import ProfilerActivity, profile
+    for _ in range(3):
+        step()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+    totals = collections.Counter()
+    for ev in prof.events():
+        if ev.device_type == torch.autograd.DeviceType.CUDA:
+            totals[ev.name[:90]] += ev.device_time / 1000 / steps  # us -> ms
+    return dict(totals.most_common())
 
 
 def option(name, default, parse=ast.literal_eval):
@@ -73,4 +135,5 @@ def dtype_of(name):
 
 def write_json(path, note, rows, **extra):
     json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
-               "note": note, **extra, "rows": rows}, open(path, "w"), indent=1)
+               "timing": option("--timing", "graph", str), "note": note, **extra, "rows": rows},
+              open(path, "w"), indent=1)

@@ -1,10 +1,10 @@
 """Tile configs of the 16-bit backward products (GPU, issue 23): dX = G W and dW = G^T x of a bf16 (or fp16) model,
-both operands through TMA into shared memory (_smem_grad_product_kernel), kernel time of CUDA-graph replays,
-interleaved (3 rounds, medians), next to cuBLAS's products of the same dtype (torch.mm, as eager autograd runs them);
-each config's result against cuBLAS's (rel-L2).
+both operands through TMA into shared memory (_smem_grad_product_kernel), kernel time (CUDA-graph replays, or single
+calls on an idle GPU with `--timing idle`), interleaved (3 rounds, medians), next to cuBLAS's products of the same
+dtype (torch.mm, as eager autograd runs them); each config's result against cuBLAS's (rel-L2).
 
     PYTHONPATH=src python3 benchmarks/backward/sweep_smem_grad.py OUT.json [--shape M,K,N] [--dtype bfloat16]
-        [--configs "[(BLOCK_R, BLOCK_C, BLOCK_K, GROUP_M, warps, stages[, TMA_STORE]), ...]"]
+        [--timing idle] [--configs "[(BLOCK_R, BLOCK_C, BLOCK_K, GROUP_M, warps, stages[, TMA_STORE]), ...]"]
 """
 import os
 import sys
@@ -12,7 +12,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
-from graph_timing import dtype_of, interleaved_ms, option, shape_of, training_state, write_json  # noqa: E402
+from graph_timing import dtype_of, option, shape_of, timed_ms, training_state, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402
 from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
@@ -52,7 +52,7 @@ def main(out_path, shape, configs, dtype):
                 del fns[(role, cfg)]
                 continue
             errs[(role, cfg)] = float((out.double() - want[role]).norm() / want[role].norm())
-    ms = interleaved_ms(fns)
+    ms = timed_ms(fns)
     rows = []
     for name, t in ms.items():
         role = name[0] if isinstance(name, tuple) else name.split()[1]
@@ -60,8 +60,8 @@ def main(out_path, shape, configs, dtype):
         row = {"name": str(name), "ms": t, "x_cublas": t / base, "rel_l2_vs_fp64": errs[name]}
         rows.append(row)
         print(f"{str(name):40s} {t:.4f} ms  {row['x_cublas']:.3f}x cuBLAS  rel {row['rel_l2_vs_fp64']:.1e}", flush=True)
-    write_json(out_path, f"16-bit backward products at {M}x{K}x{N}, {dtype}; kernel time of CUDA-graph replays, "
-               "interleaved, medians of 3", rows, command=" ".join(sys.argv))
+    write_json(out_path, f"16-bit backward products at {M}x{K}x{N}, {dtype}; kernel time by the 'timing' "
+               "field's method (graph_timing.timed_ms), interleaved, medians of 3", rows, command=" ".join(sys.argv))
 
 
 if __name__ == "__main__":

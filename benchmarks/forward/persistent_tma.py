@@ -12,9 +12,10 @@ through the interpreter.
     PYTHONPATH=src python3 benchmarks/forward/persistent_tma.py --compile   (CPU: each variant for sm_90, JSON lines)
     PYTHONPATH=src python3 benchmarks/forward/persistent_tma.py OUT.json
         [--shapes "[(M, K, N), ...]"] [--dtypes "['bfloat16', 'float16', 'float32']"] [--config "(BM, BN, BK, warps,
-        stages)"]
-GPU time of CUDA-graph replays against the deliverable's forward and cuBLAS addmm of the same dtype (tf32 for fp32),
-interleaved (graph_timing.interleaved_ms), and rel-L2 against float64.
+        stages)"] [--timing idle]
+GPU time (CUDA-graph replays, or single calls on an idle GPU with `--timing idle`: graph_timing.timed_ms) against
+the deliverable's forward and cuBLAS addmm of the same dtype (tf32 for fp32), interleaved, and rel-L2 against
+float64.
 """
 import os
 import sys
@@ -24,7 +25,7 @@ import triton
 import triton.language as tl
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
-from graph_timing import interleaved_ms, option, problem, rel_l2, write_json  # noqa: E402
+from graph_timing import option, problem, rel_l2, timed_ms, write_json  # noqa: E402
 
 from lsemish import model_new as mn  # noqa: E402
 from lsemish.model_new import (_fold_tile, _grouped_tile, _lse_mish_combine_kernel, _scalars,  # noqa: E402
@@ -131,14 +132,14 @@ def main(out_path, shapes=SHAPES, dtypes=DTYPES, config=CONFIG):
                 except Exception as e:  # a variant this Triton cannot compile: say so, time the rest
                     print(f"{name}: {type(e).__name__}: {str(e)[:160]}", flush=True)
                     del fns[name]
-            ms = interleaved_ms(fns)
+            ms = timed_ms(fns)
             row = {"M": M, "K": K, "N": N, "dtype": dtype, "config": config, "ms": ms, "rel_l2": errs,
                    "x_cublas": {name: ms[name] / ms["cublas"] for name in ms}}
             rows.append(row)
             print(f"{M}x{K}x{N} {dtype:9s} " + "  ".join(f"{name} {ms[name]:.4f} ms ({row['x_cublas'][name]:.3f}x)"
                                                           for name in ms), flush=True)
-    write_json(out_path, "GPU time of CUDA-graph replays (do_bench_cudagraph), interleaved; x_cublas: against "
-               "cuBLAS addmm of the same dtype", rows)
+    write_json(out_path, "GPU time by the 'timing' field's method (graph_timing.timed_ms), interleaved; x_cublas: "
+               "against cuBLAS addmm of the same dtype", rows)
 
 
 def compile_variants(config=CONFIG):

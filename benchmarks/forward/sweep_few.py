@@ -1,9 +1,9 @@
 """The few-rows TMA forward (W's tile first, x's rows second), GPU: configs against the one-tile-per-program kernel
-and cuBLAS addmm (tf32 for fp32) across small M. Kernel time of CUDA-graph replays, interleaved (3 rounds,
-medians); rel-L2 against float64. Writes a JSON, prints a table.
+and cuBLAS addmm (tf32 for fp32) across small M. Kernel time (CUDA-graph replays, or `--timing idle`), interleaved (3
+rounds, medians); rel-L2 against float64. Writes a JSON, prints a table.
 
     PYTHONPATH=src python3 benchmarks/forward/sweep_few.py OUT.json [--dtype bfloat16] [--shapes "[(M, K, N), ...]"]
-        [--variants "{name: (BLOCK_N, BLOCK_K, most stages, warps), ...}"]
+        [--timing idle] [--variants "{name: (BLOCK_N, BLOCK_K, most stages, warps), ...}"]
 A 16-bit model's variants are written in fp32 units, as the tables are (BLOCK_K doubles for 16-bit operands).
 
 (session5/split/: the first split-K kernel, x first, swept by benchmarks/sweep_split.py at commit 8bfa023.)
@@ -14,7 +14,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
-from graph_timing import interleaved_ms, option, problem, rel_l2, write_json  # noqa: E402
+from graph_timing import option, problem, rel_l2, timed_ms, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402
 from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
@@ -54,7 +54,7 @@ def main(out_path, shapes=SHAPES, variants=VARIANTS, dtype="float32"):
             kind = "few" if plan.kernel is mn._tf32_lse_mish_few_rows_kernel else "tiles"
             plans[name] = (kind, plan.cfg["BLOCK_M"], plan.cfg["num_stages"])
             fns[name] = (lambda v: (lambda: (use(v), mn.linear_lse_mish(x, w, b, *CONSTANTS))))(variant)
-        ms = interleaved_ms(fns)
+        ms = timed_ms(fns)
         base = ms["cublas"]
         for name in variants:
             kind, block_m, stages = plans[name]
@@ -64,7 +64,7 @@ def main(out_path, shapes=SHAPES, variants=VARIANTS, dtype="float32"):
             print(f"{M}x{K}x{N} {name:12s} {kind:5s} x rows {block_m:3d} stages {stages}  {ms[name]:.4f} ms  "
                   f"{ms[name] / base:.2f}x cuBLAS ({base:.4f})  rel-L2 {errs[name]:.2e}", flush=True)
     use("shipped")
-    write_json(out_path, "GPU time of CUDA-graph replays (do_bench_cudagraph, rep=60): kernel time without host "
+    write_json(out_path, "GPU time by the 'timing' field's method (graph_timing.timed_ms): kernel time without host "
                          "overhead; 3 interleaved rounds, medians", rows)
 
 

@@ -5,6 +5,7 @@ kernel doubles BLOCK_K for 16-bit operands, so that a stage holds the same bytes
 
     PYTHONPATH=src python3 benchmarks/forward/sweep_tma.py OUT.json
         [--configs "[(BM, BN, BK, warps, stages[, GROUP_M]), ...]"] [--shapes "[(M, K, N), ...]"] [--dtype bfloat16]
+        [--timing idle]
 """
 import os
 import sys
@@ -12,7 +13,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
-from graph_timing import interleaved_ms, option, problem, rel_l2, write_json  # noqa: E402
+from graph_timing import option, problem, rel_l2, timed_ms, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402
 from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
@@ -45,15 +46,15 @@ def main(out_path, configs=CONFIGS, shapes=SHAPES, dtype="float32"):
             use(cfg)
             errs[cfg] = rel_l2(mn.linear_lse_mish(x, w, b, *CONSTANTS), gold)
             fns[cfg] = (lambda c: (lambda: (use(c), mn.linear_lse_mish(x, w, b, *CONSTANTS))))(cfg)
-        ms = interleaved_ms(fns)
+        ms = timed_ms(fns)
         base = ms["cublas"]
         for cfg in configs:
             rows.append({"M": M, "K": K, "N": N, "dtype": dtype, "config": cfg, "ms": ms[cfg], "cublas_ms": base,
                          "x_cublas": ms[cfg] / base, "rel_l2": errs[cfg]})
             print(f"{M}x{K}x{N} {str(cfg):24s} {ms[cfg]:.4f} ms  {ms[cfg] / base:.2f}x cuBLAS ({base:.4f})  "
                   f"rel-L2 {errs[cfg]:.2e}", flush=True)
-    write_json(out_path, "GPU time of CUDA-graph replays (do_bench_cudagraph): kernel time without host overhead",
-               rows)
+    write_json(out_path, "GPU time by the 'timing' field's method (graph_timing.timed_ms): kernel time without host "
+               "overhead", rows)
 
 
 if __name__ == "__main__":

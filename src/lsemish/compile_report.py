@@ -205,8 +205,8 @@ def compile_smem_grad(arch: int = 90, dtype: str = "bf16", transposed: bool = Fa
     br, bc, bk = cfg["BLOCK_R"], cfg["BLOCK_C"], cfg["BLOCK_K"]
     a_block = f"[{bk},{br}]" if transposed else f"[{br},{bk}]"
     types = {"a_desc": f"tensordesc<{dtype}{a_block}>", "b_desc": f"tensordesc<{dtype}[{bk},{bc}]>",
-             "out_ptr": f"*{dtype}", "out_desc": f"tensordesc<{dtype}[{br},{bc}]>"}
-    constexprs = {"TRANS_A": transposed, "EMULATE": False, "TMA_STORE": False,
+             "out_ptr": f"*{dtype}", "out_desc": f"tensordesc<{dtype}[{br},{bc // 2}]>"}
+    constexprs = {"TRANS_A": transposed, "EMULATE": False, "TMA_STORE": False, "PROGRAMS": 132,  # an H100's SMs
                   **{k: v for k, v in cfg.items() if k.isupper()}}
     if not constexprs["TMA_STORE"]:
         constexprs["out_desc"] = None

@@ -470,35 +470,48 @@ def _register_grad_product_kernel(
 def _smem_grad_product_kernel(
     a_desc, b_desc, out_desc, out_ptr, ROWS, COLS, RED, stride_out, TRANS_A: tl.constexpr, EMULATE: tl.constexpr,
     BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
-    TMA_STORE: tl.constexpr,
+    PROGRAMS: tl.constexpr, TMA_STORE: tl.constexpr,
 ):
     # The backward products of bf16 and fp16 models on Hopper: out (ROWS x COLS) = A (ROWS x RED) @ B (RED x COLS),
     # both 16-bit operands copied by TMA into shared memory and read from there by the tensor cores (no register
     # operand, so the K loop pipelines freely). A arrives as stored: RED x ROWS when TRANS_A (dW = G^T x reads G's
     # tiles transposed in shared memory: wgmma takes 16-bit operands in either major order, so G is never copied).
     #   grad x: A = G (M x N), B = W (N x K) -> dX;   grad W: A = G^T (G stored M x N), B = x (M x K) -> dW
-    pid_r, pid_c = _grouped_tile(tl.program_id(0), tl.cdiv(ROWS, BLOCK_R), tl.cdiv(COLS, BLOCK_C), GROUP_M)
-    acc = tl.zeros((BLOCK_R, BLOCK_C), dtype=tl.float32)
-    for k in range(0, tl.maximum(tl.cdiv(RED, BLOCK_K), 1)):
-        if TRANS_A:
-            a = a_desc.load([k * BLOCK_K, pid_r * BLOCK_R]).T
+    # Persistent: program p of the launch's min(PROGRAMS, tiles) walks tiles p, p + PROGRAMS, ... in grouped order,
+    # the tile loop and the K loop one software-pipelined loop (flatten), so the next tile's copies are in flight
+    # while this tile is stored. dW reduces over the batch (16 steps at 1024 rows), where a tile's pipeline fill and
+    # store are an eighth of its time; cuBLAS's kernel is persistent too (perf-notes, session 26).
+    row_blocks, col_blocks = tl.cdiv(ROWS, BLOCK_R), tl.cdiv(COLS, BLOCK_C)
+    steps = tl.maximum(tl.cdiv(RED, BLOCK_K), 1)
+    # The store counts its own tiles: the flattened loop's loads run ahead of it, so it must not read the loop's.
+    stored = tl.program_id(0) - PROGRAMS
+    for tile in tl.range(tl.program_id(0), row_blocks * col_blocks, PROGRAMS, flatten=True):
+        pid_r, pid_c = _grouped_tile(tile, row_blocks, col_blocks, GROUP_M)
+        acc = tl.zeros((BLOCK_R, BLOCK_C), dtype=tl.float32)
+        for k in range(0, steps):
+            if TRANS_A:
+                a = a_desc.load([k * BLOCK_K, pid_r * BLOCK_R]).T
+            else:
+                a = a_desc.load([pid_r * BLOCK_R, k * BLOCK_K])
+            b = b_desc.load([k * BLOCK_K, pid_c * BLOCK_C])
+            if EMULATE:  # the interpreter cannot dot 16-bit operands
+                a = a.to(tl.float32)
+                b = b.to(tl.float32)
+            acc = tl.dot(a, b, acc)
+        stored += PROGRAMS
+        st_r, st_c = _grouped_tile(stored, row_blocks, col_blocks, GROUP_M)
+        if EMULATE:  # the store's conversion to a bf16 out, as a GPU makes it (then exact in the interpreter's)
+            acc = _as_stored(acc, out_ptr)
+        if TMA_STORE:  # the tile through shared memory by two bulk copies of half a tile each (clipped at the edges)
+            left, right = tl.split(tl.permute(tl.reshape(acc, (BLOCK_R, 2, BLOCK_C // 2)), (0, 2, 1)))
+            out_desc.store([st_r * BLOCK_R, st_c * BLOCK_C], left.to(out_ptr.dtype.element_ty))
+            out_desc.store([st_r * BLOCK_R, st_c * BLOCK_C + BLOCK_C // 2], right.to(out_ptr.dtype.element_ty))
         else:
-            a = a_desc.load([pid_r * BLOCK_R, k * BLOCK_K])
-        b = b_desc.load([k * BLOCK_K, pid_c * BLOCK_C])
-        if EMULATE:  # the interpreter cannot dot 16-bit operands
-            a = a.to(tl.float32)
-            b = b.to(tl.float32)
-        acc = tl.dot(a, b, acc)
-    if EMULATE:  # the store's conversion to a bf16 out, as a GPU makes it (then exact in the interpreter's)
-        acc = _as_stored(acc, out_ptr)
-    if TMA_STORE:  # the tile through shared memory by one bulk copy (clipped at the edges)
-        out_desc.store([pid_r * BLOCK_R, pid_c * BLOCK_C], acc.to(out_ptr.dtype.element_ty))
-    else:
-        offs_r = pid_r * BLOCK_R + tl.arange(0, BLOCK_R)
-        offs_c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
-        dst = out_ptr + offs_r[:, None].to(tl.int64) * stride_out + offs_c[None, :]
-        mask = (offs_r[:, None] < ROWS) & (offs_c[None, :] < COLS)
-        tl.store(dst, acc.to(out_ptr.dtype.element_ty), mask=mask)
+            offs_r = st_r * BLOCK_R + tl.arange(0, BLOCK_R)
+            offs_c = st_c * BLOCK_C + tl.arange(0, BLOCK_C)
+            dst = out_ptr + offs_r[:, None].to(tl.int64) * stride_out + offs_c[None, :]
+            mask = (offs_r[:, None] < ROWS) & (offs_c[None, :] < COLS)
+            tl.store(dst, acc.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -590,11 +603,11 @@ _B_DTYPE = {0: torch.float32, 1: torch.float32, 2: torch.bfloat16}
 # Backward P -> G kernel (_lse_mish_grad_kernel): rows per step, columns per program, warps, pipelined row blocks.
 _GRAD_CONFIG = dict(BLOCK_M=128, BLOCK_N=32, num_warps=4, STAGES=3)
 # The 16-bit backward products on Hopper (_smem_grad_product_kernel): output tile BLOCK_R x BLOCK_C, BLOCK_K of the
-# reduced dimension per step, L2 grouping, warps, stages (3 x 48 KB of shared memory), the tile stored by a bulk copy
-# (TMA_STORE, where TMA can describe the output). H200 sweep (perf-notes, session 25), bf16 at 1024 x 8192 x 8192:
-# dX 0.99x cuBLAS mm, dW 1.05x (the 128 x 128 x 64, 4-stage tile before it: 1.08x and 1.22x).
+# reduced dimension per step, L2 grouping, warps, stages (4 x 48 KB of shared memory), the tile stored by bulk copies
+# (TMA_STORE, where TMA can describe the output). H200 on an idle GPU (perf-notes, session 26), bf16 at
+# 1024 x 8192 x 8192: dX 0.993x cuBLAS mm, dW 1.002x (the one-tile-per-program kernel before it: 1.004x, 1.12x).
 _SMEM_GRAD_CONFIGS = {
-    "sm90": dict(BLOCK_R=128, BLOCK_C=256, BLOCK_K=64, GROUP_M=8, num_warps=8, num_stages=3, TMA_STORE=True),
+    "sm90": dict(BLOCK_R=128, BLOCK_C=256, BLOCK_K=64, GROUP_M=8, num_warps=8, num_stages=4, TMA_STORE=True),
     "interpreter": dict(BLOCK_R=16, BLOCK_C=16, BLOCK_K=16, GROUP_M=2, num_warps=4, num_stages=1),
 }
 
@@ -1362,11 +1375,12 @@ def _smem_grad_product(arch, g, b, out, transposed):
     a_desc = _plain_descriptor(g, a_block)
     b_desc = _plain_descriptor(b, [cfg["BLOCK_K"], cfg["BLOCK_C"]])
     tma_store = cfg.get("TMA_STORE", False) and _tma_ok(out)
-    out_desc = _plain_descriptor(out, [cfg["BLOCK_R"], cfg["BLOCK_C"]]) if tma_store else None
-    grid = (_cdiv(rows, cfg["BLOCK_R"]) * _cdiv(cols, cfg["BLOCK_C"]),)
+    out_desc = _plain_descriptor(out, [cfg["BLOCK_R"], cfg["BLOCK_C"] // 2]) if tma_store else None
+    programs = _sm_count(g.device)  # persistent: one program per multiprocessor at most
+    grid = (min(programs, _cdiv(rows, cfg["BLOCK_R"]) * _cdiv(cols, cfg["BLOCK_C"])),)
     _launch(_smem_grad_product_kernel, g, grid, dict(
         a_desc=a_desc, b_desc=b_desc, out_desc=out_desc, out_ptr=out, ROWS=rows, COLS=cols, RED=red,
-        stride_out=out.stride(0)), dict(TRANS_A=transposed, EMULATE=arch == "interpreter",
+        stride_out=out.stride(0)), dict(TRANS_A=transposed, EMULATE=arch == "interpreter", PROGRAMS=programs,
                                         **{**cfg, "TMA_STORE": tma_store}))
 
 
