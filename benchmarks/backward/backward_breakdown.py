@@ -49,7 +49,7 @@ def main():
     g_hi = torch.empty(M, N, device="cuda", dtype=mn._B_DTYPE[mode])
     g_lo = torch.empty(M, N, device="cuda") if mode == 1 else g_hi
     db = torch.empty(N, device="cuda")
-    shipped = tuple(mn._GRAD_CONFIG[k] for k in ("BLOCK_M", "BLOCK_N", "num_warps", "STAGES"))
+    shipped = tuple(mn._GRAD_CONFIGS[x.element_size()][k] for k in ("BLOCK_M", "BLOCK_N", "num_warps", "STAGES"))
     for cfg in [shipped] + [c for c in GRAD_SWEEP if args.grad_sweep and c != shipped]:
         bm, bn, warps, stages = cfg
         add(f"grad kernel: P -> G (+ db) {cfg}", lambda bm=bm, bn=bn, warps=warps, stages=stages:

@@ -600,8 +600,12 @@ _MODE_OF = {"tf32": 0, "fp32": 1, "bf16": 2}
 _NATIVE_DTYPES = (torch.bfloat16, torch.float16, torch.float64)
 _DTYPES = (torch.float32,) + _NATIVE_DTYPES
 _B_DTYPE = {0: torch.float32, 1: torch.float32, 2: torch.bfloat16}
-# Backward P -> G kernel (_lse_mish_grad_kernel): rows per step, columns per program, warps, pipelined row blocks.
-_GRAD_CONFIG = dict(BLOCK_M=128, BLOCK_N=32, num_warps=4, STAGES=3)
+# Backward P -> G kernel (_lse_mish_grad_kernel): rows per step, columns per program, warps, pipelined row blocks; by
+# the model's element size. 16-bit models (G half the bytes): 16 columns, twice the programs, 0.0211 ms against 32
+# columns' 0.0245 at 1024 x 8192 (H200, benchmarks/backward/sweep_g_kernel.py, perf-notes session 25).
+_GRAD_CONFIGS = {2: dict(BLOCK_M=128, BLOCK_N=16, num_warps=4, STAGES=3),
+                 4: dict(BLOCK_M=128, BLOCK_N=32, num_warps=4, STAGES=3),
+                 8: dict(BLOCK_M=128, BLOCK_N=32, num_warps=4, STAGES=3)}
 # The 16-bit backward products on Hopper (_smem_grad_product_kernel): output tile BLOCK_R x BLOCK_C, BLOCK_K of the
 # reduced dimension per step, L2 grouping, warps, stages (4 x 48 KB of shared memory), the tile stored by bulk copies
 # (TMA_STORE, where TMA can describe the output). H200 on an idle GPU (perf-notes, session 26), bf16 at
@@ -1323,12 +1327,13 @@ def grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo, db=None):
         if db is not None:
             db.zero_()
         return
+    cfg = _GRAD_CONFIGS[x.element_size()]
     with scope:
-        _launch(_lse_mish_grad_kernel, p, (_cdiv(N, _GRAD_CONFIG["BLOCK_N"]),), dict(
+        _launch(_lse_mish_grad_kernel, p, (_cdiv(N, cfg["BLOCK_N"]),), dict(
             p_ptr=p, lse_ptr=lse, g_ptr=grad, g_hi_ptr=g_hi, g_lo_ptr=g_lo if mode == 1 else g_hi,
             db_ptr=g_hi if db is None else db, M=M, N=N, stride_g=grad.stride(0), scale=float(consts[0]),
             clamp_min=float(consts[1]), clamp_max=float(consts[2])),
-            dict(MODE=mode, HAS_BIAS=db is not None, **_GRAD_CONFIG))
+            dict(MODE=mode, HAS_BIAS=db is not None, **cfg))
 
 
 def linear_grads_into(g_hi, g_lo, x, weight, mode, dx=None, dw=None):
