@@ -89,6 +89,19 @@ def timed_ms(fns):
     return interleaved_ms(fns) if timing == "graph" else idle_gpu_ms(fns)
 
 
+def patched(obj, name, value, fn):
+    """fn, run with obj.name set to value (restored after): a switch in host code, so a CUDA graph captured through
+    it holds the kernels the switch chose."""
+    def run():
+        real = getattr(obj, name)
+        setattr(obj, name, value)
+        try:
+            return fn()
+        finally:
+            setattr(obj, name, real)
+    return run
+
+
 def training_step(model, x, cleared):
     """One training step of model on x: forward + backward of out.sum(), the gradients accumulating into .grad or,
     `cleared`, set to None first (x's and the parameters', as optimizer.zero_grad does by default)."""

@@ -54,7 +54,8 @@ def main():
         bm, bn, warps, stages = cfg
         add(f"grad kernel: P -> G (+ db) {cfg}", lambda bm=bm, bn=bn, warps=warps, stages=stages:
             mn._lse_mish_grad_kernel[(triton.cdiv(N, bn),)](
-                p0, lse, g, g_hi, g_lo, db, M, N, 1, *consts, MODE=mode, HAS_BIAS=True, BLOCK_M=bm, BLOCK_N=bn,
+                p0, lse, g, g_hi, g_lo, db, M, N, 1, *consts, MODE=mode, HAS_BIAS=True, FROM_E=mn._saves_e(p0),
+                BLOCK_M=bm, BLOCK_N=bn,
                 STAGES=stages, num_warps=warps))
     dx = torch.empty(M, K, device="cuda")
     dw = torch.empty(N, K, device="cuda")

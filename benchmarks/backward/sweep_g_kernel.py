@@ -31,7 +31,8 @@ def main(out_path, shape, configs, dtype):
         g_hi = torch.full((M, N), float("nan"), device="cuda", dtype=dtype)
         db = torch.full((N,), float("nan"), device="cuda", dtype=dtype)
         fns[cfg] = (lambda bm, bn, warps, stages, g_hi, db: lambda: mn._lse_mish_grad_kernel[(triton.cdiv(N, bn),)](
-            p, lse, g, g_hi, g_hi, db, M, N, g.stride(0), *CONSTANTS, MODE=3, HAS_BIAS=True, BLOCK_M=bm, BLOCK_N=bn,
+            p, lse, g, g_hi, g_hi, db, M, N, g.stride(0), *CONSTANTS, MODE=3, HAS_BIAS=True, FROM_E=mn._saves_e(p),
+            BLOCK_M=bm, BLOCK_N=bn,
             STAGES=stages, num_warps=warps))(bm, bn, warps, stages, g_hi, db)
         fns[cfg]()
         outs[cfg] = (g_hi, db)

@@ -58,6 +58,7 @@ def main():
         mn._register_lse_partials_kernel[(tiles * triton.cdiv(M, block_m),)](
             w, x, lo, bias, pmax, psum, pmax, pmax, N, M, K, K, 1, K, 1, *CONSTANTS,
             MODE=1, HAS_BIAS=True, EMULATE=emulate, ACC_DTYPE=tl.float32, USE_TMA=False, SYNC_RS=True, STORE_P=False,
+            STORE_E=False,
             ONLY_FLAGGED=False, BLOCK_N=block_n, BLOCK_M=block_m, BLOCK_K=cfg["BLOCK_K"], GROUP_M=cfg["GROUP_M"],
             num_warps=cfg["num_warps"], num_stages=cfg["num_stages"])
         mn._lse_mish_combine_kernel[(triton.cdiv(M, 256),)](pmax, psum, out, out, M, tiles, 1, SAVE_LSE=False,

@@ -19,7 +19,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
-from graph_timing import kernels_per_step, rel_l2, timed_ms, training_step, write_json  # noqa: E402
+from graph_timing import kernels_per_step, patched, rel_l2, timed_ms, training_step, write_json  # noqa: E402
 
 import lsemish.model_new as mn  # noqa: E402
 from lsemish import ModelNew, linear_lse_mish  # noqa: E402
@@ -40,14 +40,7 @@ def operands(M, K, N, dtype):
 def without(switch, fn):
     """fn with model_new's `switch` (a path's "applies" test) answering False: the register-operand kernels, as
     16-bit models ran before session 10 (host code: a graph captured so holds those kernels)."""
-    def run():
-        real = getattr(mn, switch)
-        setattr(mn, switch, lambda *a: False)
-        try:
-            return fn()
-        finally:
-            setattr(mn, switch, real)
-    return run
+    return patched(mn, switch, lambda *a: False, fn)
 
 
 def forward_rows(shapes, log, register=True):
@@ -96,6 +89,9 @@ def training_row(M, K, N, log):
 
     contenders = {"lsemish": training_step(ours, x, False),
                   "lsemish_register_products": without("_smem_grads_apply", training_step(ours, x, False)),
+                  # saving P (fp32) instead of E, as bf16 models did before session 26
+                  "lsemish_saving_p": patched(mn, "p_dtype", lambda xx, lo, hi: mn.epilogue_dtype(xx),
+                                              training_step(ours, x, False)),
                   "eager": training_step(ref, x, False), "compile": training_step(compiled, x, False),
                   "lsemish_fresh": training_step(ours, x, True), "eager_fresh": training_step(ref, x, True),
                   "compile_fresh": training_step(compiled, x, True)}
@@ -110,7 +106,8 @@ def training_row(M, K, N, log):
         log(f"  {name}: " + ", ".join(f"{k[:40]} {v:.4f}" for k, v in
                                       kernels[name][times[name].index(ms[name])].items() if v >= 0.001))
     log(f"bf16 training step {M}x{K}x{N}, GPU time, gradients accumulating: lsemish {ms['lsemish']:.4f} ms "
-        f"(register-operand products {ms['lsemish_register_products']:.4f}), eager {ms['eager']:.4f} ms, "
+        f"(register-operand products {ms['lsemish_register_products']:.4f}, saving P {ms['lsemish_saving_p']:.4f}), "
+        f"eager {ms['eager']:.4f} ms, "
         f"torch.compile {ms['compile']:.4f} ms ({ms['lsemish'] / ms['eager']:.3f}x eager, "
         f"{ms['lsemish'] / ms['compile']:.3f}x compile); gradients cleared each step: lsemish "
         f"{ms['lsemish_fresh']:.4f} ms, eager {ms['eager_fresh']:.4f} ms, torch.compile {ms['compile_fresh']:.4f} ms "
@@ -118,6 +115,7 @@ def training_row(M, K, N, log):
         "compile)")
     return {"dtype": "bfloat16", "shape": [M, K, N], "lsemish_fwd_bwd_ms": ms["lsemish"],
             "lsemish_register_products_fwd_bwd_ms": ms["lsemish_register_products"],
+            "lsemish_saving_p_fwd_bwd_ms": ms["lsemish_saving_p"],
             "eager_fwd_bwd_ms": ms["eager"], "compile_fwd_bwd_ms": ms["compile"],
             "grads_cleared_each_step": {"lsemish_fwd_bwd_ms": ms["lsemish_fresh"],
                                         "eager_fwd_bwd_ms": ms["eager_fresh"],

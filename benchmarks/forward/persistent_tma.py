@@ -63,10 +63,10 @@ def persistent_lse_mish_kernel(
         fold_m, fold_n = _grouped_tile(folded, row_blocks, tiles, GROUP_M)
         if FOLD_HERE:
             _fold_tile(acc, fold_m, fold_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N, stride_out,
-                       scale, clamp_min, clamp_max, HAS_BIAS, False, False, BLOCK_M, BLOCK_N, EMULATE)
+                       scale, clamp_min, clamp_max, HAS_BIAS, False, False, False, BLOCK_M, BLOCK_N, EMULATE)
         else:  # the tile's partials alone (plain stores; _fold_tile's first half); the combine kernel folds them after
             _tile_partials(acc, fold_m, fold_n, None, bias_ptr, part_ptr, M, N, scale, clamp_min, clamp_max, HAS_BIAS,
-                           False, BLOCK_M, BLOCK_N)
+                           False, False, EMULATE, BLOCK_M, BLOCK_N)
 
 
 def config_dict(config, element_size):

@@ -5,8 +5,9 @@ H200 draws more power on random operands than on structured ones (KINDS.md: 788 
 zeros) and lowers its clock when power is the limit, which can hide one kernel's extra instructions behind
 another's. This times the same contenders, interleaved in one process:
 
-- contenders: the forward (cuBLAS `addmm`; lsemish inference; lsemish's training forward, which also stores P) and
-  the two backward products (cuBLAS `mm`; lsemish's `_smem_grad_product`), at one shape and dtype;
+- contenders: the forward (cuBLAS `addmm`; lsemish inference; lsemish's training forward, which also saves E for a
+  bf16 model, and the same saving P, as before session 26), the backward's G kernel from E and from P, and the two
+  backward products (cuBLAS `mm`; lsemish's `_smem_grad_product`), at one shape and dtype;
 - data: "problem" (graph_timing.problem: x rand, W randn / sqrt K, b randn, upstream gradient randn) and "model"
   (what a training step of ModelNew sees: nn.Linear's initial W and b, x rand, the upstream gradient of out.sum());
 - regimes: "graph" (do_bench_cudagraph: replays back to back, the sweeps' regime until session 26), "idle"
@@ -29,7 +30,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # benchmarks/: graph_timing
-from graph_timing import dtype_of, idle_gpu_ms, interleaved_ms, option, problem, shape_of, write_json  # noqa: E402
+from graph_timing import (dtype_of, idle_gpu_ms, interleaved_ms, option, patched, problem, shape_of,  # noqa: E402
+                          write_json)
 
 import lsemish.model_new as mn  # noqa: E402
 from lsemish.problems.problem22 import CONSTANTS  # noqa: E402
@@ -49,15 +51,26 @@ def operands(data, M, K, N, dtype):
     return x.to(dtype), w.to(dtype), b.to(dtype), g.to(dtype)
 
 
+def saving_p(fn):
+    """fn with model_new.p_dtype answering P's dtype: the training forward saves P (fp32), as bf16 models did before
+    session 26."""
+    return patched(mn, "p_dtype", lambda x, lo, hi: mn.epilogue_dtype(x), fn)
+
+
 def contenders(x, w, b, g):
     M, K, N = x.shape[0], x.shape[1], w.shape[0]
-    _, lse, p = torch.ops.lsemish.linear_lse_mish(x, w, b, *CONSTANTS, "tf32", True)
+    train = lambda: torch.ops.lsemish.linear_lse_mish(x, w, b, *CONSTANTS, "tf32", True)  # noqa: E731
+    _, lse, p = train()  # E for a bf16 model (problem 22's clamp), P otherwise
+    _, lse_p, p_p = saving_p(train)()
     G, _, _ = torch.ops.lsemish.lse_mish_grad(g, x, lse, p, *CONSTANTS, "tf32", False)
     dx, dw = torch.empty(M, K, device="cuda", dtype=x.dtype), torch.empty(N, K, device="cuda", dtype=x.dtype)
     return {
         "fwd cublas": lambda: torch.addmm(b, x, w.T),
         "fwd lsemish": lambda: mn.linear_lse_mish(x, w, b, *CONSTANTS),
-        "fwd lsemish train": lambda: torch.ops.lsemish.linear_lse_mish(x, w, b, *CONSTANTS, "tf32", True),
+        "fwd lsemish train": train,
+        "fwd lsemish train P": saving_p(train),
+        "G lsemish": lambda: torch.ops.lsemish.lse_mish_grad(g, x, lse, p, *CONSTANTS, "tf32", False),
+        "G lsemish P": lambda: torch.ops.lsemish.lse_mish_grad(g, x, lse_p, p_p, *CONSTANTS, "tf32", False),
         "dX cublas": lambda: torch.mm(G, w),
         "dX lsemish": lambda: mn._smem_grad_product("sm90", G, w, dx, False),
         "dW cublas": lambda: torch.mm(G.t(), x),
@@ -148,7 +161,8 @@ def main(out_path, shape, dtype, datas, calls):
                     clocks.setdefault(name, []).append(s.summary())
             for name in fns:
                 t = statistics.median(ms[name])
-                base = statistics.median(ms[name.split()[0] + " cublas"])
+                base = ms.get(name.split()[0] + " cublas")  # G: no cuBLAS counterpart
+                base = t if base is None else statistics.median(base)
                 row = {"data": data, "regime": regime, "contender": name, "ms": t, "x_cublas": t / base,
                        "rounds_ms": ms[name], "clocks": clocks[name], "unix_time": time.time()}
                 rows.append(row)

@@ -90,8 +90,10 @@ def _register_kernel(mode: int, role: str):
     # unit strides are constexpr 1, as Triton specializes them at launch: A's inner stride runs along K in the
     # forward and along N (A read transposed) in the backward; dX is stored transposed, dW straight.
     if role in FORWARD_ROLES:
+        # a bf16 model's training forward saves E in bf16 (problem 22's clamp: model_new.p_dtype)
+        p_ty = "*bf16" if mode == 3 and role == "forward_p" else "*fp32"
         types = {"w_ptr": x_ty, "b_ptr": b_ty, "lo_ptr": "*fp32", "bias_ptr": x_ty, "part_max_ptr": "*fp32",
-                 "part_sum_ptr": "*fp32", "p_ptr": "*fp32", "flag_ptr": "*i32"}
+                 "part_sum_ptr": "*fp32", "p_ptr": p_ty, "flag_ptr": "*i32"}
         return mn._register_lse_partials_kernel, types, ("stride_wk", "stride_bk")
     types = {"a_ptr": x_ty, "b_ptr": b_ty, "lo_ptr": "*fp32", "out_ptr": x_ty}
     return mn._register_grad_product_kernel, types, ("stride_an", "stride_bk",
@@ -138,7 +140,8 @@ def compile_config(arch: int, mode: int, config: dict, sync_rs: bool | None = No
                        "USE_TMA": config["tma"], "SYNC_RS": sync_rs})
     constexprs.update({k: v for k, v in config.items() if k.isupper()})
     if forward:
-        constexprs.update({"HAS_BIAS": True, "STORE_P": role == "forward_p", "ONLY_FLAGGED": role == "inf_pass"})
+        constexprs.update({"HAS_BIAS": True, "STORE_P": role == "forward_p", "ONLY_FLAGGED": role == "inf_pass",
+                           "STORE_E": mode == 3 and role == "forward_p"})
     sig = _signature_of(kernel_fn, types, constexprs)
     # 16-byte alignment of pointers and divisibility of the non-unit strides, as Triton specializes them at launch.
     attrs = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(sig)
@@ -174,28 +177,31 @@ def _a_operand(ptx):
 def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = False,
                         dtype: str = "fp32") -> CompiledConfig:
     """The TMA forward (Hopper only: sm_89 has no TMA) of fp32 operands (tf32-rounded; inference and training) or of
-    a bf16 or fp16 model (inference), in one of its configs: "small", "medium" or "large" (_tf32_lse_mish_kernel),
-    or "few" (_tf32_lse_mish_few_rows_kernel at its most rows); BLOCK_K scaled by the operands' size as
-    model_new._tma_config_for scales it."""
+    a bf16 or fp16 model (inference; training, which saves E, for bf16), in one of its configs: "small", "medium"
+    or "large" (_tf32_lse_mish_kernel), or "few" (_tf32_lse_mish_few_rows_kernel at its most rows); BLOCK_K scaled
+    by the operands' size as model_new._tma_config_for scales it."""
     configs = mn._TF32_TMA_CONFIGS[ARCH_KEY[arch]]
     size = TMA_DTYPES[dtype]
     cfg = mn._few_rows(configs, configs["FEW_M"], False, size) if which == "few" else \
         mn._tma_config_for(configs[which], size)
     bm, bn, bk = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]
+    save_e = training and dtype == "bf16"  # a bf16 model's training forward saves E (model_new.p_dtype)
     types = {"x_desc": f"tensordesc<{dtype}[{bm},{bk}]>", "w_desc": f"tensordesc<{dtype}[{bn},{bk}]>",
-             "p_desc": f"tensordesc<fp32[{bm},{bn}]>", "bias_ptr": f"*{dtype}", "part_ptr": "*fp32",
+             "p_desc": f"tensordesc<{'bf16' if save_e else 'fp32'}[{bm},{bn}]>", "bias_ptr": f"*{dtype}",
+             "part_ptr": "*fp32",
              "count_ptr": "*i32", "out_ptr": f"*{dtype}", "lse_ptr": "*fp32"}
     if which == "few":
         fn, constexprs = mn._tf32_lse_mish_few_rows_kernel, {"HAS_BIAS": True, "EMULATE": False}
     else:
         fn = mn._tf32_lse_mish_kernel
-        constexprs = {"HAS_BIAS": True, "EMULATE": False, "SAVE_P": training, "SAVE_LSE": training}
+        constexprs = {"HAS_BIAS": True, "EMULATE": False, "SAVE_P": training, "SAVE_E": save_e,
+                      "SAVE_LSE": training}
     constexprs.update({k: v for k, v in cfg.items() if k.isupper()})
     sig = _signature_of(fn, types, constexprs)
     src = ASTSource(fn=fn, signature=sig, constexprs=constexprs,
                     attrs={(i,): [["tt.divisibility", 16]] for i, name in enumerate(sig) if name.endswith("_ptr")})
-    return _tensor_core_row(src, arch, cfg, f"{'tf32' if dtype == 'fp32' else dtype}-tma-{which}", "forward",
-                            {**cfg, "tma": True})
+    return _tensor_core_row(src, arch, cfg, f"{'tf32' if dtype == 'fp32' else dtype}-tma-{which}",
+                            "forward_p" if training else "forward", {**cfg, "tma": True})
 
 
 def compile_smem_grad(arch: int = 90, dtype: str = "bf16", transposed: bool = False) -> CompiledConfig:
@@ -253,6 +259,7 @@ def report() -> list[CompiledConfig]:
     return ([compile_config(arch, mode, config, role=role) for arch, mode, config, role in all_configs()]
             + [compile_tma_forward(90, which, dtype=dtype) for dtype in TMA_DTYPES
                for which in ("small", "medium", "large", "few")]
+            + [compile_tma_forward(90, "large", training=True, dtype="bf16")]
             + [compile_smem_grad(90, dtype, transposed) for dtype in ("bf16", "fp16") for transposed in (False, True)]
             + [compile_fma_forward(arch, rows) for arch in ARCH_KEY for rows in (1, 8)])
 

@@ -86,7 +86,7 @@ class _ShardedLinearLseMish(torch.autograd.Function):
     def forward(ctx, x, weight, bias, scale, cmin, cmax, group, precision):
         mode = mn.mode_of(x, precision)
         consts = (float(scale), float(cmin), float(cmax))
-        p = torch.empty((x.shape[0], weight.shape[0]), device=x.device, dtype=mn.epilogue_dtype(x))
+        p = torch.empty((x.shape[0], weight.shape[0]), device=x.device, dtype=mn.p_dtype(x, consts[1], consts[2]))
         out, lse = _forward(x, weight, bias, consts, mode, group, p)
         ctx.save_for_backward(x, weight, bias, lse)
         ctx.p, ctx.args = p, (consts, mode, group)

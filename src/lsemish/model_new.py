@@ -1,3 +1,5 @@
+import math
+
 import torch
 import torch.nn as nn
 import triton
@@ -48,7 +50,7 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 # switch _FAST_LAUNCH); the forward's dispatch (_forward_plan says which kernel runs: "tma", "fma" or "register");
 # the backward; the custom ops and autograd; linear_lse_mish and ModelNew.
 # Besides linear_lse_mish and ModelNew, lsemish's own modules (distributed.py) call a small API, named without an
-# underscore: check_inputs, mode_of, epilogue_dtype, forward_into, forward_path, g_buffers, grad_g_into,
+# underscore: check_inputs, mode_of, epilogue_dtype, p_dtype, forward_into, forward_path, g_buffers, grad_g_into,
 # linear_grads_into.
 
 
@@ -102,6 +104,21 @@ def _clamped_lse_pair(y, n_ok, clamp_min, clamp_max, AXIS: tl.constexpr):
 
 
 @triton.jit
+def _clamped_exp_pair(y, n_ok, clamp_min, clamp_max, AXIS: tl.constexpr):
+    # The partials of a bf16 model's training forward, and what it saves for the backward in P's place (E, p_dtype):
+    # every tile's max is clamp_max (finite, at most E_SPAN above clamp_min, so exp(clamp(y) - clamp_max) is a normal
+    # fp32 and bf16 number, never 0), so no max reduction; the sum of exp(clamp(y) - clamp_max) along AXIS; and E =
+    # those exponentials where torch.clamp passes the gradient (clamp_min <= y <= clamp_max), -1 elsewhere (NaN y
+    # included). NaN propagates through the clamp into the sum, as in _clamped_lse_pair.
+    yc = tl.maximum(y, clamp_min, propagate_nan=tl.PropagateNan.ALL)
+    yc = tl.minimum(yc, clamp_max, propagate_nan=tl.PropagateNan.ALL)
+    ex = tl.exp(yc - clamp_max)
+    y_sum = tl.sum(tl.where(n_ok, ex, 0.0), axis=AXIS)
+    e = tl.where((y >= clamp_min) & (y <= clamp_max), ex, -1.0)
+    return tl.zeros_like(y_sum) + clamp_max, y_sum, e
+
+
+@triton.jit
 def _scalars(scale, clamp_min, clamp_max, dtype: tl.constexpr):
     # Python float arguments may arrive as fp32 or fp64, by launcher; the reference applies them in the tensors' type
     # (fp32, or fp64 for a float64 model).
@@ -131,8 +148,9 @@ def _tanh_softplus(y):
 @triton.jit
 def _tf32_lse_mish_kernel(
     x_desc, w_desc, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, K, stride_out, scale, clamp_min,
-    clamp_max, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, SAVE_P: tl.constexpr, SAVE_LSE: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
+    clamp_max, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, SAVE_P: tl.constexpr, SAVE_E: tl.constexpr,
+    SAVE_LSE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    GROUP_M: tl.constexpr,
 ):
     # The default (tf32) forward on Hopper, in one launch. x (M x K) and W (N x K) arrive through TMA tensor maps
     # that round fp32 to tf32 (to nearest, ties to even) while they copy a tile into shared memory; the tensor cores
@@ -149,7 +167,7 @@ def _tf32_lse_mish_kernel(
     acc = _tma_tile_product(x_desc, w_desc, pid_m * BLOCK_M, pid_n * BLOCK_N, 0, tl.maximum(tl.cdiv(K, BLOCK_K), 1),
                             acc, EMULATE, BLOCK_K)
     _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out, scale,
-               clamp_min, clamp_max, HAS_BIAS, SAVE_P, SAVE_LSE, BLOCK_M, BLOCK_N, EMULATE)
+               clamp_min, clamp_max, HAS_BIAS, SAVE_P, SAVE_E, SAVE_LSE, BLOCK_M, BLOCK_N, EMULATE)
 
 
 @triton.jit
@@ -173,20 +191,28 @@ def _tma_tile_product(a_desc, b_desc, row_a, row_b, first, last, acc, EMULATE: t
 
 
 @triton.jit
+def _bf16_rounded(v):
+    # fp32 v as a GPU converts it to bf16: to the nearest bf16 value, ties to even (kept in fp32: the interpreter's
+    # own conversion truncates).
+    u = v.to(tl.uint32, bitcast=True)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000).to(tl.float32, bitcast=True)
+
+
+@triton.jit
 def _as_stored(v, ptr):
-    # fp32 v as a store to ptr converts it on a GPU: to the nearest bf16 value, ties to even, for a bf16 ptr (kept in
-    # fp32: the interpreter's own conversion truncates); as it is otherwise.
+    # fp32 v as a store to ptr converts it on a GPU: rounded to bf16 for a bf16 ptr; as it is otherwise.
     if ptr.dtype.element_ty == tl.bfloat16:
-        u = v.to(tl.uint32, bitcast=True)
-        v = ((u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000).to(tl.float32, bitcast=True)
+        v = _bf16_rounded(v)
     return v
 
 
 @triton.jit
 def _tile_partials(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, M, N, scale, clamp_min, clamp_max,
-                   HAS_BIAS: tl.constexpr, SAVE_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+                   HAS_BIAS: tl.constexpr, SAVE_P: tl.constexpr, SAVE_E: tl.constexpr, EMULATE: tl.constexpr,
+                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     # y = clamp(2 * scale * (acc + b)) of the tile acc = (x W^T)[pid_m, pid_n]: its per-row (max, sum of exp) into
-    # part[0 | 1, pid_n, m] (SAVE_P also stores the pre-clamp values P); returns the tile's rows and which are < M.
+    # part[0 | 1, pid_n, m] (SAVE_P also stores the pre-clamp values P or, SAVE_E, E in bf16: _clamped_exp_pair);
+    # returns the tile's rows and which are < M.
     tiles = tl.cdiv(N, BLOCK_N)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -195,9 +221,15 @@ def _tile_partials(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, M, N, scale, c
         y = y + tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0)[None, :]
     y = y * scale
     y = y + y
-    if SAVE_P:  # the pre-clamp values P (M x N), which the backward reads (TMA bulk store)
-        p_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], y)
-    row_max, row_sum = _clamped_lse_pair(y, offs_n[None, :] < N, clamp_min, clamp_max, 1)
+    if SAVE_E:  # E (M x N, bf16) in P's place, which the backward reads (TMA bulk store)
+        row_max, row_sum, e = _clamped_exp_pair(y, offs_n[None, :] < N, clamp_min, clamp_max, 1)
+        if EMULATE:  # the conversion to bf16, as a GPU makes it
+            e = _bf16_rounded(e)
+        p_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], e.to(tl.bfloat16))
+    else:
+        if SAVE_P:  # the pre-clamp values P (M x N), which the backward reads (TMA bulk store)
+            p_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], y)
+        row_max, row_sum = _clamped_lse_pair(y, offs_n[None, :] < N, clamp_min, clamp_max, 1)
     m_ok = offs_m < M
     tl.store(part_ptr + pid_n * M + offs_m, row_max, mask=m_ok)
     tl.store(part_ptr + (tiles + pid_n) * M + offs_m, row_sum, mask=m_ok)
@@ -206,15 +238,14 @@ def _tile_partials(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, M, N, scale, c
 
 @triton.jit
 def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out, scale,
-               clamp_min, clamp_max, HAS_BIAS: tl.constexpr, SAVE_P: tl.constexpr, SAVE_LSE: tl.constexpr,
-               BLOCK_M: tl.constexpr,
-               BLOCK_N: tl.constexpr, EMULATE: tl.constexpr):
+               clamp_min, clamp_max, HAS_BIAS: tl.constexpr, SAVE_P: tl.constexpr, SAVE_E: tl.constexpr,
+               SAVE_LSE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, EMULATE: tl.constexpr):
     # The TMA kernels' epilogue for the finished tile acc = (x W^T)[pid_m, pid_n]: the tile's partials
     # (_tile_partials); the last program of the row block folds the block's partials in tile order into out (and lse
     # with SAVE_LSE).
     tiles = tl.cdiv(N, BLOCK_N)
     offs_m, m_ok = _tile_partials(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, M, N, scale, clamp_min, clamp_max,
-                                  HAS_BIAS, SAVE_P, BLOCK_M, BLOCK_N)
+                                  HAS_BIAS, SAVE_P, SAVE_E, EMULATE, BLOCK_M, BLOCK_N)
     # Every thread's partials are written before the (release) count; the last program acquires them all.
     tl.debug_barrier()
     if tl.atomic_add(count_ptr + pid_m, 1, sem="acq_rel", scope="gpu") == tiles - 1:
@@ -249,7 +280,7 @@ def _tf32_lse_mish_few_rows_kernel(
     acc = _tma_tile_product(w_desc, x_desc, pid_n * BLOCK_N, pid_m * BLOCK_M, 0, tl.maximum(tl.cdiv(K, BLOCK_K), 1),
                             acc, EMULATE, BLOCK_K)
     _fold_tile(tl.trans(acc), pid_m, pid_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N, stride_out,
-               scale, clamp_min, clamp_max, HAS_BIAS, False, False, BLOCK_M, BLOCK_N, EMULATE)
+               scale, clamp_min, clamp_max, HAS_BIAS, False, False, False, BLOCK_M, BLOCK_N, EMULATE)
 
 
 @triton.jit
@@ -277,7 +308,7 @@ def _fma_lse_mish_few_rows_kernel(
         wt = tl.load(w_rows + (k + offs_k)[None, :] * stride_wk, mask=n_ok & k_ok, other=0.0, cache_modifier=".cg")
         acc += xt[:, None, :] * wt[None, :, :]
     _fold_tile(tl.sum(acc, axis=2), 0, pid_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N,
-               stride_out, scale, clamp_min, clamp_max, HAS_BIAS, False, False, BLOCK_M, BLOCK_N, False)
+               stride_out, scale, clamp_min, clamp_max, HAS_BIAS, False, False, False, BLOCK_M, BLOCK_N, False)
 
 
 @triton.jit
@@ -406,15 +437,17 @@ def _register_lse_partials_kernel(
     w_ptr, b_ptr, lo_ptr, bias_ptr, part_max_ptr, part_sum_ptr, p_ptr, flag_ptr, N, M, K,
     stride_wn, stride_wk, stride_bm, stride_bk, scale, clamp_min, clamp_max,
     MODE: tl.constexpr, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, ACC_DTYPE: tl.constexpr,
-    USE_TMA: tl.constexpr, SYNC_RS: tl.constexpr, STORE_P: tl.constexpr, ONLY_FLAGGED: tl.constexpr,
-    BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
+    USE_TMA: tl.constexpr, SYNC_RS: tl.constexpr, STORE_P: tl.constexpr, STORE_E: tl.constexpr,
+    ONLY_FLAGGED: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
+    GROUP_M: tl.constexpr,
 ):
     # Every forward but the default Hopper one: acc = (W x^T)[tile], W (N x K) the register operand and B the
     # prepared x (M x K; lo its 3xtf32 low part). Per column m of the tile (a row of x): the (max, sum of exp) of
     # clamp(2 * scale * (acc + bias)) into part_max / part_sum[pid_n, m], which _lse_mish_combine_kernel folds.
     # STORE_P also stores the pre-clamp values into p (M x N, contiguous; with TMA a bulk store, which keeps the
-    # registers of the tf32 config at 128, so two CTAs still share an SM). ONLY_FLAGGED: redo only the columns
-    # flagged in flag_ptr (the fp32 mode's second pass over rows of x holding +-inf).
+    # registers of the tf32 config at 128, so two CTAs still share an SM); STORE_E stores E in bf16 instead
+    # (_clamped_exp_pair). ONLY_FLAGGED: redo only the columns flagged in flag_ptr (the fp32 mode's second pass over
+    # rows of x holding +-inf).
     scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, ACC_DTYPE)
     pid_m, pid_n = _grouped_tile(tl.program_id(0), tl.cdiv(M, BLOCK_M), tl.cdiv(N, BLOCK_N), GROUP_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -433,15 +466,23 @@ def _register_lse_partials_kernel(
         y = y + tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0).to(ACC_DTYPE)[:, None]
     y = y * scale
     y = y + y
+    if STORE_E:
+        col_max, col_sum, saved = _clamped_exp_pair(y, offs_n[:, None] < N, clamp_min, clamp_max, 0)
+        if EMULATE:  # the conversion to bf16, as a GPU makes it
+            saved = _bf16_rounded(saved)
+        saved = saved.to(tl.bfloat16)
+    else:
+        saved = y
     if STORE_P:
         if USE_TMA:
             # (per-element 64-bit pointers took the tf32 config from 128 to 255 registers: one CTA per SM)
             p_desc = tl.make_tensor_descriptor(p_ptr, shape=[M, N], strides=[N, 1], block_shape=[BLOCK_M, BLOCK_N])
-            p_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], tl.trans(y))
+            p_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], tl.trans(saved))
         else:
             dst = p_ptr + offs_m[None, :].to(tl.int64) * N + offs_n[:, None]
-            tl.store(dst, y, mask=(offs_n[:, None] < N) & (offs_m[None, :] < M))
-    col_max, col_sum = _clamped_lse_pair(y, offs_n[:, None] < N, clamp_min, clamp_max, 0)
+            tl.store(dst, saved, mask=(offs_n[:, None] < N) & (offs_m[None, :] < M))
+    if not STORE_E:
+        col_max, col_sum = _clamped_lse_pair(y, offs_n[:, None] < N, clamp_min, clamp_max, 0)
     dst = pid_n * M + offs_m
     tl.store(part_max_ptr + dst, col_max, mask=write_m)
     tl.store(part_sum_ptr + dst, col_sum, mask=write_m)
@@ -561,29 +602,37 @@ def _lse_mish_combine_kernel(
 def _lse_mish_grad_kernel(
     p_ptr, lse_ptr, g_ptr, g_hi_ptr, g_lo_ptr, db_ptr, M, N, stride_g,
     scale, clamp_min, clamp_max,
-    MODE: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-    STAGES: tl.constexpr,
+    MODE: tl.constexpr, HAS_BIAS: tl.constexpr, FROM_E: tl.constexpr, BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr, STAGES: tl.constexpr,
 ):
     # G[m, n] = d loss / d (x @ W.T + b)[m, n]
     #         = 2 * scale * [cmin <= P <= cmax] * exp(P - lse[m]) * dout/dlse[m] * g[m],
     # dout/dlse = 2 lse t + lse^2 (1 - t^2) sigmoid(lse), t = tanh(softplus(lse)). Written as the B operand of the
     # grad-x GEMM (MODE 0: rounded to tf32; 1: as is, plus its 3xtf32 low part; 2: bf16; 3: the model's dtype).
+    # FROM_E: p holds E (bf16: _clamped_exp_pair), the bracket and the exponential of P - clamp_max in one, -1 where
+    # the bracket is 0: exp(P - lse) = exp(clamp_max - lse) * E.
     # db[n] = sum_m G[m, n]: each program owns BLOCK_N columns and walks all rows in order, so it is deterministic.
-    scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, p_ptr.dtype.element_ty)
+    acc_ty = lse_ptr.dtype.element_ty  # fp32, or fp64 for float64 models
+    scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, acc_ty)
     offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
-    db = tl.zeros((BLOCK_N,), p_ptr.dtype.element_ty)  # fp32, or fp64 for float64 models
+    db = tl.zeros((BLOCK_N,), acc_ty)
     for m0 in tl.range(0, M, BLOCK_M, num_stages=STAGES):  # STAGES: loads of later row blocks in flight
         offs_m = m0 + tl.arange(0, BLOCK_M)
         lse = tl.load(lse_ptr + offs_m, mask=offs_m < M, other=0.0)
-        g = tl.load(g_ptr + offs_m.to(tl.int64) * stride_g, mask=offs_m < M, other=0.0).to(p_ptr.dtype.element_ty)
+        g = tl.load(g_ptr + offs_m.to(tl.int64) * stride_g, mask=offs_m < M, other=0.0).to(acc_ty)
         t, one_minus_t2, sig = _tanh_softplus(lse)
         coef = g * (lse * (2.0 * t + lse * one_minus_t2 * sig)) * (2.0 * scale)
         mask = (offs_m[:, None] < M) & (offs_n[None, :] < N)
         idx = offs_m[:, None].to(tl.int64) * N + offs_n[None, :]
-        p = tl.load(p_ptr + idx, mask=mask, other=0.0)
-        # torch.clamp passes the gradient where min <= input <= max (both inclusive); NaN input passes none.
-        inside = (p >= clamp_min) & (p <= clamp_max) & mask
-        grad = tl.where(inside, coef[:, None] * tl.exp(p - lse[:, None]), 0.0)
+        if FROM_E:
+            e = tl.load(p_ptr + idx, mask=mask, other=-1.0).to(acc_ty)
+            # (exp(clamp_max - lse) * E first: it is exp(P - lse) <= 1, so a large coef cannot overflow through it)
+            grad = tl.where(e >= 0.0, coef[:, None] * (tl.exp(clamp_max - lse)[:, None] * e), 0.0)
+        else:
+            p = tl.load(p_ptr + idx, mask=mask, other=0.0)
+            # torch.clamp passes the gradient where min <= input <= max (both inclusive); NaN input passes none.
+            inside = (p >= clamp_min) & (p <= clamp_max) & mask
+            grad = tl.where(inside, coef[:, None] * tl.exp(p - lse[:, None]), 0.0)
         db += tl.sum(grad, axis=0)
         if MODE == 0:
             tl.store(g_hi_ptr + idx, tl.where(tl.abs(grad) < float("inf"), _tf32_round(grad), grad), mask=mask)
@@ -778,6 +827,27 @@ def _sm_count(device):
 def epilogue_dtype(x):
     # The type of the epilogue, the partials, lse, P and G: float64 for float64 models, float32 otherwise.
     return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+# The widest clamp (clamp_max - clamp_min) for which a bf16 model's training forward saves E: exp(clamp(y) -
+# clamp_max) >= exp(-64) ~ 1.6e-28, a normal number in fp32 and bf16, and exp(clamp_max - lse) <= exp(64) is finite.
+E_SPAN = 64.0
+
+
+def p_dtype(x, clamp_min, clamp_max):
+    # What a training forward saves for the backward (M x N): for bf16 models whose clamp bounds are finite and at
+    # most E_SPAN apart, E in bf16 (_clamped_exp_pair: half P's bytes, written by the forward and read by the
+    # backward; G's error against float64 rises by one bf16 rounding, perf-notes session 26); P, the pre-clamp values
+    # in the epilogue's type, otherwise.
+    if (x.dtype == torch.bfloat16 and math.isfinite(clamp_min) and math.isfinite(clamp_max)
+            and clamp_max - clamp_min <= E_SPAN):
+        return torch.bfloat16
+    return epilogue_dtype(x)
+
+
+def _saves_e(p):
+    # Whether p (the saved M x N tensor, or None) holds E rather than P: P is always fp32 or fp64.
+    return p is not None and p.dtype == torch.bfloat16
 
 
 def mode_of(x, precision):
@@ -1023,7 +1093,8 @@ def _register_lse_partials(arch, mode, weight, b, lo, part, p=None, bias=None, c
     M = b.shape[0]
     meta, cfg = _register_meta(arch, mode, weight.dtype, all(_tma_ok(t) for t in (weight, b, lo, p) if t is not None),
                                config)
-    meta.update(HAS_BIAS=bias is not None, STORE_P=p is not None, ONLY_FLAGGED=flags is not None, **cfg)
+    meta.update(HAS_BIAS=bias is not None, STORE_P=p is not None, STORE_E=_saves_e(p),
+                ONLY_FLAGGED=flags is not None, **cfg)
     grid = (_cdiv(N, cfg["BLOCK_N"]) * _cdiv(M, cfg["BLOCK_M"]),)
     # pointers the kernel does not read where its constexprs say so (no low part, bias, P or flags): stand-ins of
     # the same type as ever (a different type would compile another kernel)
@@ -1071,14 +1142,14 @@ def forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
                 num_tiles=part[0].shape[0], stride_out=out.stride(0)), dict(SAVE_LSE=lse is not None, BLOCK=256))
 
 
-def forward_path(x, weight, bias=None, precision="tf32", training=False):
+def forward_path(x, weight, bias=None, precision="tf32", training=False, clamp_min=-math.inf, clamp_max=math.inf):
     """Which forward kernel runs for these tensors: "tma" (_tf32_lse_mish_kernel or its few-rows variant), "fma"
     (_fma_lse_mish_few_rows_kernel) or "register" (_register_lse_partials_kernel and the combine); training: with
-    lse and P stored for the backward. Makes the plan, launches nothing."""
+    lse and P (or E: p_dtype, by the clamp bounds) stored for the backward. Makes the plan, launches nothing."""
     M, N = x.shape[0], weight.shape[0]
     out = torch.empty((M, 1), device=x.device, dtype=x.dtype)
     lse = torch.empty((M,), device=x.device, dtype=epilogue_dtype(x)) if training else None
-    p = torch.empty((M, N), device=x.device, dtype=epilogue_dtype(x)) if training else None
+    p = torch.empty((M, N), device=x.device, dtype=p_dtype(x, clamp_min, clamp_max)) if training else None
     with _device_scope(x):
         return _forward_plan(_arch_key(x.device), mode_of(x, precision), x, weight, bias, out, lse, p)[0]
 
@@ -1088,7 +1159,7 @@ def _forward_key(path, arch, x, weight, bias, out, lse, p):
     # specializes on (alignment of the other pointers, the integers), the shape, dtype and role.
     return (path, x.device.index, x.shape[0], weight.shape[0], x.shape[1], x.dtype, x.stride(), weight.stride(),
             x.data_ptr() % 16, weight.data_ptr() % 16, None if bias is None else bias.data_ptr() % 16 == 0,
-            out.data_ptr() % 16 == 0, out.stride(0), None if p is None else (p.stride(), p.data_ptr() % 16),
+            out.data_ptr() % 16 == 0, out.stride(0), None if p is None else (p.stride(), p.data_ptr() % 16, p.dtype),
             None if lse is None else lse.data_ptr() % 16 == 0, arch)
 
 
@@ -1250,7 +1321,7 @@ def _tma_plan(arch, x, weight, bias, out, lse, p):
         plan.kernel, plan.cfg = _tf32_lse_mish_kernel, _tma_config_for(_tma_config(arch, M, N, _sm_count(x.device)),
                                                                  x.element_size())
         plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", SAVE_P=p is not None,
-                         SAVE_LSE=lse is not None, **plan.cfg)
+                         SAVE_E=_saves_e(p), SAVE_LSE=lse is not None, **plan.cfg)
     cfg = plan.cfg
     tiles, plan.counters = _cdiv(N, cfg["BLOCK_N"]), _cdiv(M, cfg["BLOCK_M"])  # one counter per row block
     plan.grid = (plan.counters * tiles,)
@@ -1333,7 +1404,7 @@ def grad_g_into(grad, x, lse, p, consts, mode, g_hi, g_lo, db=None):
             p_ptr=p, lse_ptr=lse, g_ptr=grad, g_hi_ptr=g_hi, g_lo_ptr=g_lo if mode == 1 else g_hi,
             db_ptr=g_hi if db is None else db, M=M, N=N, stride_g=grad.stride(0), scale=float(consts[0]),
             clamp_min=float(consts[1]), clamp_max=float(consts[2])),
-            dict(MODE=mode, HAS_BIAS=db is not None, **cfg))
+            dict(MODE=mode, HAS_BIAS=db is not None, FROM_E=_saves_e(p), **cfg))
 
 
 def linear_grads_into(g_hi, g_lo, x, weight, mode, dx=None, dw=None):
@@ -1421,7 +1492,7 @@ def _forward_fake(x, weight, bias, scale_factor, clamp_min, clamp_max, precision
     M, N = x.shape[0], weight.shape[0]
     out = torch.empty((M, 1), device=x.device, dtype=x.dtype)
     lse = torch.empty((M,) if save_for_backward else (0,), device=x.device, dtype=epilogue_dtype(x))
-    p = torch.empty((M, N) if save_for_backward else (0,), device=x.device, dtype=epilogue_dtype(x))
+    p = torch.empty((M, N) if save_for_backward else (0,), device=x.device, dtype=p_dtype(x, clamp_min, clamp_max))
     return out, lse, p
 
 
