@@ -1,5 +1,5 @@
 #!/bin/bash
-# session 26, call 9 (H200): bf16 models' training forward saves E (bf16) instead of P (fp32): the regimes
+# session 26, call 9 (asked for an H200, ran on the warm H100): bf16 models' training forward saves E (bf16) instead of P (fp32): the regimes
 # (E and P side by side: the training forward and the G kernel) and native16 (the step, with a saving-P contender)
 export PYTHONPATH=src
 D=$OUT/call9; mkdir -p $D
