@@ -1,5 +1,3 @@
-import math
-
 import torch
 import torch.nn as nn
 import triton
@@ -839,7 +837,7 @@ def p_dtype(x, clamp_min, clamp_max):
     # most E_SPAN apart, E in bf16 (_clamped_exp_pair: half P's bytes, written by the forward and read by the
     # backward; G's error against float64 rises by one bf16 rounding, perf-notes session 26); P, the pre-clamp values
     # in the epilogue's type, otherwise.
-    if (x.dtype == torch.bfloat16 and math.isfinite(clamp_min) and math.isfinite(clamp_max)
+    if (x.dtype == torch.bfloat16 and abs(clamp_min) < float("inf") and abs(clamp_max) < float("inf")
             and clamp_max - clamp_min <= E_SPAN):
         return torch.bfloat16
     return epilogue_dtype(x)
@@ -1142,7 +1140,7 @@ def forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
                 num_tiles=part[0].shape[0], stride_out=out.stride(0)), dict(SAVE_LSE=lse is not None, BLOCK=256))
 
 
-def forward_path(x, weight, bias=None, precision="tf32", training=False, clamp_min=-math.inf, clamp_max=math.inf):
+def forward_path(x, weight, bias=None, precision="tf32", training=False, clamp_min=-float("inf"), clamp_max=float("inf")):
     """Which forward kernel runs for these tensors: "tma" (_tf32_lse_mish_kernel or its few-rows variant), "fma"
     (_fma_lse_mish_few_rows_kernel) or "register" (_register_lse_partials_kernel and the combine); training: with
     lse and P (or E: p_dtype, by the clamp bounds) stored for the backward. Makes the plan, launches nothing."""
