@@ -454,3 +454,31 @@ def test_a_launch_whose_compile_fails_leaves_no_plan(monkeypatch):
         with pytest.raises(RuntimeError, match="compile failed"):
             mn._launch(mn._lse_mish_combine_kernel, like, (1,), args, dict(SAVE_LSE=False, BLOCK=256))
     assert mn._PLANS == {}
+
+
+@pytest.mark.parametrize("dist", DISTRIBUTIONS)
+def test_fixed_max_epilogue_follows_the_clamp_bounds(dist, monkeypatch):
+    # Where the clamp bounds are finite and at most E_SPAN apart (model_new.fixed_max), the TMA forward takes
+    # clamp_max as every tile's max; elsewhere each tile's own max. Both against float64 on the same tensors, bounds
+    # alternating so that a plan made for one kind of bounds would be reused for the other if the plan's key left
+    # them out (infinite bounds in a fixed-max plan: exp(y - inf) = 0, lse = -inf), at spans just inside and just
+    # outside E_SPAN, every value saturated at either bound, and clamp_min > clamp_max.
+    import lsemish.model_new as mn
+    taken = forward_paths(monkeypatch)
+    fixed = []
+    real = mn._tma_plan
+    monkeypatch.setattr(mn, "_PLANS", {})  # plans made by earlier tests
+    monkeypatch.setattr(mn, "_tma_plan", lambda *a: fixed.append(real(*a)) or fixed[-1])
+    x, w, b = make_problem(40, 32, 70, dist=dist, seed=zlib.crc32(dist.encode()) % 1000)
+    cases = [(2.0, -10.0, 10.0, True), (2.0, -float("inf"), float("inf"), False), (2.0, -54.0, 10.0, True),
+             (2.0, -54.5, 10.0, False), (-1e4, -54.0, 10.0, True), (1e4, -54.0, 10.0, True),
+             (2.0, -10.0, float("inf"), False), (2.0, 3.0, -1.0, True), (2.0, -10.0, 10.0, True)]
+    for scale, lo, hi, is_fixed in cases:
+        assert mn.fixed_max(lo, hi) == is_fixed
+        out = torch.full((40, 1), float("nan"))
+        linear_lse_mish(x, w, b, scale, lo, hi, precision="tf32", out=out)
+        want = gold(tf32(x, "round"), tf32(w, "round"), b, scale, lo, hi)
+        torch.testing.assert_close(out.double(), want, rtol=1e-6, atol=1e-6, msg=lambda m: f"{(scale, lo, hi)}: {m}")
+    assert taken == ["tma"] * len(cases)
+    # one plan for each kind of bounds, made once and then kept, whose kernel takes the epilogue they allow
+    assert [plan.meta["FIXED_MAX"] for plan in fixed] == [True, False]

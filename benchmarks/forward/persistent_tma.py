@@ -48,7 +48,7 @@ def persistent_lse_mish_kernel(
     x_desc, w_desc, bias_ptr, part_ptr, count_ptr, out_ptr, M, N, K, stride_out, scale, clamp_min, clamp_max,
     HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr, PROGRAMS: tl.constexpr, FLATTEN: tl.constexpr,
-    FOLD_HERE: tl.constexpr, WARP_SPEC: tl.constexpr,
+    FOLD_HERE: tl.constexpr, WARP_SPEC: tl.constexpr, FIXED_MAX: tl.constexpr,
 ):
     scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, tl.float32)
     row_blocks, tiles = tl.cdiv(M, BLOCK_M), tl.cdiv(N, BLOCK_N)
@@ -63,10 +63,11 @@ def persistent_lse_mish_kernel(
         fold_m, fold_n = _grouped_tile(folded, row_blocks, tiles, GROUP_M)
         if FOLD_HERE:
             _fold_tile(acc, fold_m, fold_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N, stride_out,
-                       scale, clamp_min, clamp_max, HAS_BIAS, False, False, False, BLOCK_M, BLOCK_N, EMULATE)
+                       scale, clamp_min, clamp_max, HAS_BIAS, FIXED_MAX, False, False, False, BLOCK_M, BLOCK_N,
+                       EMULATE)
         else:  # the tile's partials alone (plain stores; _fold_tile's first half); the combine kernel folds them after
             _tile_partials(acc, fold_m, fold_n, None, bias_ptr, part_ptr, M, N, scale, clamp_min, clamp_max, HAS_BIAS,
-                           False, False, EMULATE, BLOCK_M, BLOCK_N)
+                           FIXED_MAX, False, False, EMULATE, BLOCK_M, BLOCK_N)
 
 
 def config_dict(config, element_size):
@@ -99,7 +100,7 @@ def persistent_forward(x, weight, bias, consts, config=CONFIG, programs=None, fl
         x_desc=x_desc, w_desc=w_desc, bias_ptr=bias, part_ptr=part, count_ptr=count, out_ptr=out, M=M, N=N, K=K,
         stride_out=out.stride(0), scale=scale, clamp_min=clamp_min, clamp_max=clamp_max),
         dict(HAS_BIAS=True, EMULATE=interpreting, **cfg, PROGRAMS=programs, FLATTEN=flatten, FOLD_HERE=fold_here,
-             WARP_SPEC=warp_spec),
+             WARP_SPEC=warp_spec, FIXED_MAX=mn.fixed_max(clamp_min, clamp_max)),
         mn._rounded(x))
     if not fold_here:
         mn._launch(_lse_mish_combine_kernel, x, (triton.cdiv(M, 256),), dict(
@@ -156,7 +157,7 @@ def compile_variants(config=CONFIG):
                  "bias_ptr": f"*{dtype}", "part_ptr": "*fp32", "count_ptr": "*i32", "out_ptr": f"*{dtype}"}
         for flatten, fold_here, warp_spec in VARIANTS.values():
             constexprs = {"HAS_BIAS": True, "EMULATE": False, "PROGRAMS": 132, "FLATTEN": flatten,
-                          "FOLD_HERE": fold_here, "WARP_SPEC": warp_spec,
+                          "FOLD_HERE": fold_here, "WARP_SPEC": warp_spec, "FIXED_MAX": True,
                           **{k: v for k, v in cfg.items() if k.isupper()}}
             sig = cr._signature_of(persistent_lse_mish_kernel, types, constexprs)
             aligned = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(sig) if name.endswith("_ptr")}

@@ -146,9 +146,9 @@ def _tanh_softplus(y):
 @triton.jit
 def _tf32_lse_mish_kernel(
     x_desc, w_desc, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, K, stride_out, scale, clamp_min,
-    clamp_max, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, SAVE_P: tl.constexpr, SAVE_E: tl.constexpr,
-    SAVE_LSE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-    GROUP_M: tl.constexpr,
+    clamp_max, HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, FIXED_MAX: tl.constexpr, SAVE_P: tl.constexpr,
+    SAVE_E: tl.constexpr, SAVE_LSE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
     # The default (tf32) forward on Hopper, in one launch. x (M x K) and W (N x K) arrive through TMA tensor maps
     # that round fp32 to tf32 (to nearest, ties to even) while they copy a tile into shared memory; the tensor cores
@@ -165,7 +165,7 @@ def _tf32_lse_mish_kernel(
     acc = _tma_tile_product(x_desc, w_desc, pid_m * BLOCK_M, pid_n * BLOCK_N, 0, tl.maximum(tl.cdiv(K, BLOCK_K), 1),
                             acc, EMULATE, BLOCK_K)
     _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out, scale,
-               clamp_min, clamp_max, HAS_BIAS, SAVE_P, SAVE_E, SAVE_LSE, BLOCK_M, BLOCK_N, EMULATE)
+               clamp_min, clamp_max, HAS_BIAS, FIXED_MAX, SAVE_P, SAVE_E, SAVE_LSE, BLOCK_M, BLOCK_N, EMULATE)
 
 
 @triton.jit
@@ -206,11 +206,12 @@ def _as_stored(v, ptr):
 
 @triton.jit
 def _tile_partials(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, M, N, scale, clamp_min, clamp_max,
-                   HAS_BIAS: tl.constexpr, SAVE_P: tl.constexpr, SAVE_E: tl.constexpr, EMULATE: tl.constexpr,
-                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+                   HAS_BIAS: tl.constexpr, FIXED_MAX: tl.constexpr, SAVE_P: tl.constexpr, SAVE_E: tl.constexpr,
+                   EMULATE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     # y = clamp(2 * scale * (acc + b)) of the tile acc = (x W^T)[pid_m, pid_n]: its per-row (max, sum of exp) into
-    # part[0 | 1, pid_n, m] (SAVE_P also stores the pre-clamp values P or, SAVE_E, E in bf16: _clamped_exp_pair);
-    # returns the tile's rows and which are < M.
+    # part[0 | 1, pid_n, m], the max clamp_max where FIXED_MAX (fixed_max: no max reduction, _clamped_exp_pair);
+    # SAVE_P also stores the pre-clamp values P or, SAVE_E (which needs FIXED_MAX), E in bf16. Returns the tile's
+    # rows and which are < M.
     tiles = tl.cdiv(N, BLOCK_N)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -219,14 +220,15 @@ def _tile_partials(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, M, N, scale, c
         y = y + tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0)[None, :]
     y = y * scale
     y = y + y
-    if SAVE_E:  # E (M x N, bf16) in P's place, which the backward reads (TMA bulk store)
+    if SAVE_P and not SAVE_E:  # the pre-clamp values P (M x N), which the backward reads (TMA bulk store)
+        p_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], y)
+    if FIXED_MAX:
         row_max, row_sum, e = _clamped_exp_pair(y, offs_n[None, :] < N, clamp_min, clamp_max, 1)
-        if EMULATE:  # the conversion to bf16, as a GPU makes it
-            e = _bf16_rounded(e)
-        p_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], e.to(tl.bfloat16))
+        if SAVE_E:  # E (M x N, bf16) in P's place, which the backward reads (TMA bulk store)
+            if EMULATE:  # the conversion to bf16, as a GPU makes it
+                e = _bf16_rounded(e)
+            p_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], e.to(tl.bfloat16))
     else:
-        if SAVE_P:  # the pre-clamp values P (M x N), which the backward reads (TMA bulk store)
-            p_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], y)
         row_max, row_sum = _clamped_lse_pair(y, offs_n[None, :] < N, clamp_min, clamp_max, 1)
     m_ok = offs_m < M
     tl.store(part_ptr + pid_n * M + offs_m, row_max, mask=m_ok)
@@ -236,14 +238,15 @@ def _tile_partials(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, M, N, scale, c
 
 @triton.jit
 def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out, scale,
-               clamp_min, clamp_max, HAS_BIAS: tl.constexpr, SAVE_P: tl.constexpr, SAVE_E: tl.constexpr,
-               SAVE_LSE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, EMULATE: tl.constexpr):
+               clamp_min, clamp_max, HAS_BIAS: tl.constexpr, FIXED_MAX: tl.constexpr, SAVE_P: tl.constexpr,
+               SAVE_E: tl.constexpr, SAVE_LSE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+               EMULATE: tl.constexpr):
     # The TMA kernels' epilogue for the finished tile acc = (x W^T)[pid_m, pid_n]: the tile's partials
     # (_tile_partials); the last program of the row block folds the block's partials in tile order into out (and lse
     # with SAVE_LSE).
     tiles = tl.cdiv(N, BLOCK_N)
     offs_m, m_ok = _tile_partials(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, M, N, scale, clamp_min, clamp_max,
-                                  HAS_BIAS, SAVE_P, SAVE_E, EMULATE, BLOCK_M, BLOCK_N)
+                                  HAS_BIAS, FIXED_MAX, SAVE_P, SAVE_E, EMULATE, BLOCK_M, BLOCK_N)
     # Every thread's partials are written before the (release) count; the last program acquires them all.
     tl.debug_barrier()
     if tl.atomic_add(count_ptr + pid_m, 1, sem="acq_rel", scope="gpu") == tiles - 1:
@@ -278,7 +281,7 @@ def _tf32_lse_mish_few_rows_kernel(
     acc = _tma_tile_product(w_desc, x_desc, pid_n * BLOCK_N, pid_m * BLOCK_M, 0, tl.maximum(tl.cdiv(K, BLOCK_K), 1),
                             acc, EMULATE, BLOCK_K)
     _fold_tile(tl.trans(acc), pid_m, pid_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N, stride_out,
-               scale, clamp_min, clamp_max, HAS_BIAS, False, False, False, BLOCK_M, BLOCK_N, EMULATE)
+               scale, clamp_min, clamp_max, HAS_BIAS, False, False, False, False, BLOCK_M, BLOCK_N, EMULATE)
 
 
 @triton.jit
@@ -306,7 +309,7 @@ def _fma_lse_mish_few_rows_kernel(
         wt = tl.load(w_rows + (k + offs_k)[None, :] * stride_wk, mask=n_ok & k_ok, other=0.0, cache_modifier=".cg")
         acc += xt[:, None, :] * wt[None, :, :]
     _fold_tile(tl.sum(acc, axis=2), 0, pid_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N,
-               stride_out, scale, clamp_min, clamp_max, HAS_BIAS, False, False, False, BLOCK_M, BLOCK_N, False)
+               stride_out, scale, clamp_min, clamp_max, HAS_BIAS, False, False, False, False, BLOCK_M, BLOCK_N, False)
 
 
 @triton.jit
@@ -827,9 +830,17 @@ def epilogue_dtype(x):
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
-# The widest clamp (clamp_max - clamp_min) for which a bf16 model's training forward saves E: exp(clamp(y) -
-# clamp_max) >= exp(-64) ~ 1.6e-28, a normal number in fp32 and bf16, and exp(clamp_max - lse) <= exp(64) is finite.
+# The widest clamp (clamp_max - clamp_min) for which the TMA forward takes clamp_max as every tile's max and a bf16
+# model's training forward saves E: exp(clamp(y) - clamp_max) >= exp(-64) ~ 1.6e-28, a normal number in fp32 and
+# bf16, and exp(clamp_max - lse) <= exp(64) is finite.
 E_SPAN = 64.0
+
+
+def fixed_max(clamp_min, clamp_max):
+    # Whether the clamp bounds are finite and at most E_SPAN apart: then clamp_max serves as every tile's max in the
+    # TMA forward's partials (no max reduction: 0.8 % of the bf16 forward, perf-notes session 26) and a bf16 model
+    # may save E.
+    return abs(clamp_min) < float("inf") and abs(clamp_max) < float("inf") and clamp_max - clamp_min <= E_SPAN
 
 
 def p_dtype(x, clamp_min, clamp_max):
@@ -837,8 +848,7 @@ def p_dtype(x, clamp_min, clamp_max):
     # most E_SPAN apart, E in bf16 (_clamped_exp_pair: half P's bytes, written by the forward and read by the
     # backward; G's error against float64 rises by one bf16 rounding, perf-notes session 26); P, the pre-clamp values
     # in the epilogue's type, otherwise.
-    if (x.dtype == torch.bfloat16 and abs(clamp_min) < float("inf") and abs(clamp_max) < float("inf")
-            and clamp_max - clamp_min <= E_SPAN):
+    if x.dtype == torch.bfloat16 and fixed_max(clamp_min, clamp_max):
         return torch.bfloat16
     return epilogue_dtype(x)
 
@@ -1128,7 +1138,7 @@ def forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
         return
     arch = _arch_key(x.device)
     with scope:
-        path, plan = _forward_plan(arch, mode, x, weight, bias, out, lse, p)
+        path, plan = _forward_plan(arch, mode, x, weight, bias, out, lse, p, fixed_max(consts[1], consts[2]))
         if path == "tma":
             _tma_forward(plan, arch, x, weight, bias, consts, out, lse, p)
         elif path == "fma":
@@ -1140,7 +1150,8 @@ def forward_into(x, weight, bias, consts, mode, out, lse=None, p=None):
                 num_tiles=part[0].shape[0], stride_out=out.stride(0)), dict(SAVE_LSE=lse is not None, BLOCK=256))
 
 
-def forward_path(x, weight, bias=None, precision="tf32", training=False, clamp_min=-float("inf"), clamp_max=float("inf")):
+def forward_path(x, weight, bias=None, precision="tf32", training=False, clamp_min=-float("inf"),
+                 clamp_max=float("inf")):
     """Which forward kernel runs for these tensors: "tma" (_tf32_lse_mish_kernel or its few-rows variant), "fma"
     (_fma_lse_mish_few_rows_kernel) or "register" (_register_lse_partials_kernel and the combine); training: with
     lse and P (or E: p_dtype, by the clamp bounds) stored for the backward. Makes the plan, launches nothing."""
@@ -1149,33 +1160,35 @@ def forward_path(x, weight, bias=None, precision="tf32", training=False, clamp_m
     lse = torch.empty((M,), device=x.device, dtype=epilogue_dtype(x)) if training else None
     p = torch.empty((M, N), device=x.device, dtype=p_dtype(x, clamp_min, clamp_max)) if training else None
     with _device_scope(x):
-        return _forward_plan(_arch_key(x.device), mode_of(x, precision), x, weight, bias, out, lse, p)[0]
+        return _forward_plan(_arch_key(x.device), mode_of(x, precision), x, weight, bias, out, lse, p,
+                             fixed_max(clamp_min, clamp_max))[0]
 
 
-def _forward_key(path, arch, x, weight, bias, out, lse, p):
+def _forward_key(path, arch, x, weight, bias, out, lse, p, fixed):
     # Everything a forward plan depends on: what TMA needs of x and W (strides, 16-byte alignment), what Triton
-    # specializes on (alignment of the other pointers, the integers), the shape, dtype and role.
-    return (path, x.device.index, x.shape[0], weight.shape[0], x.shape[1], x.dtype, x.stride(), weight.stride(),
+    # specializes on (alignment of the other pointers, the integers), the shape, dtype and role, and whether the
+    # clamp bounds fix the partials' max (fixed_max).
+    return (path, fixed, x.device.index, x.shape[0], weight.shape[0], x.shape[1], x.dtype, x.stride(), weight.stride(),
             x.data_ptr() % 16, weight.data_ptr() % 16, None if bias is None else bias.data_ptr() % 16 == 0,
             out.data_ptr() % 16 == 0, out.stride(0), None if p is None else (p.stride(), p.data_ptr() % 16, p.dtype),
             None if lse is None else lse.data_ptr() % 16 == 0, arch)
 
 
-def _forward_plan(arch, mode, x, weight, bias, out, lse, p):
+def _forward_plan(arch, mode, x, weight, bias, out, lse, p, fixed):
     """(which forward runs: "fma", "tma" or "register"; its plan, None for the register path, whose launches _launch
     plans). The FMA kernel: inference on a few rows of fp32 x; the TMA kernels: on Hopper (or the interpreter) where
     TMA can describe x, W (and P); the register-operand kernel otherwise."""
     if lse is None and _fma_serves(arch, mode, x.dtype, x.shape[0]):  # inference only: training needs lse and P
-        key = _forward_key("fma", arch, x, weight, bias, out, lse, p)
+        key = _forward_key("fma", arch, x, weight, bias, out, lse, p, False)
         plan = _PLANS.get(key)
         if plan is None:
             plan = _keep_plan(key, _fma_plan(arch, x, weight, bias))
         return "fma", plan
     if _tma_forward_applies(arch, mode, x, lse, p):
-        key = _forward_key("tma", arch, x, weight, bias, out, lse, p)
+        key = _forward_key("tma", arch, x, weight, bias, out, lse, p, fixed)
         plan = _PLANS.get(key)
         if plan is None:
-            plan = _keep_plan(key, _tma_plan(arch, x, weight, bias, out, lse, p))
+            plan = _keep_plan(key, _tma_plan(arch, x, weight, bias, out, lse, p, fixed))
         if plan.kernel is not None:  # None: TMA cannot describe x or W (or P)
             return "tma", plan
     return "register", None
@@ -1301,9 +1314,10 @@ def _few_rows(configs, M, saves_lse, element_size=4):
     return cfg
 
 
-def _tma_plan(arch, x, weight, bias, out, lse, p):
-    """The TMA forward's plan for these tensors (kernel None where TMA cannot describe x or W, or P): kernel, config,
-    grid, buffers and, on a GPU, the compiled kernel resolved with real descriptors and its fast launch."""
+def _tma_plan(arch, x, weight, bias, out, lse, p, fixed):
+    """The TMA forward's plan for these tensors (kernel None where TMA cannot describe x or W, or P; fixed: fixed_max
+    of the clamp bounds): kernel, config, grid, buffers and, on a GPU, the compiled kernel resolved with real
+    descriptors and its fast launch."""
     M, K = x.shape
     N = weight.shape[0]
     plan = _Plan()
@@ -1318,8 +1332,10 @@ def _tma_plan(arch, x, weight, bias, out, lse, p):
     else:
         plan.kernel, plan.cfg = _tf32_lse_mish_kernel, _tma_config_for(_tma_config(arch, M, N, _sm_count(x.device)),
                                                                  x.element_size())
-        plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", SAVE_P=p is not None,
-                         SAVE_E=_saves_e(p), SAVE_LSE=lse is not None, **plan.cfg)
+        if _saves_e(p) and not fixed:
+            raise ValueError("E is saved only where the clamp bounds fix the partials' max (fixed_max)")
+        plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", FIXED_MAX=fixed,
+                         SAVE_P=p is not None, SAVE_E=_saves_e(p), SAVE_LSE=lse is not None, **plan.cfg)
     cfg = plan.cfg
     tiles, plan.counters = _cdiv(N, cfg["BLOCK_N"]), _cdiv(M, cfg["BLOCK_M"])  # one counter per row block
     plan.grid = (plan.counters * tiles,)
