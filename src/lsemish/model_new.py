@@ -1168,10 +1168,10 @@ def _forward_key(path, arch, x, weight, bias, out, lse, p, fixed):
     # Everything a forward plan depends on: what TMA needs of x and W (strides, 16-byte alignment), what Triton
     # specializes on (alignment of the other pointers, the integers), the shape, dtype and role, and whether the
     # clamp bounds fix the partials' max (fixed_max).
-    return (path, fixed, x.device.index, x.shape[0], weight.shape[0], x.shape[1], x.dtype, x.stride(), weight.stride(),
+    return (path, x.device.index, x.shape[0], weight.shape[0], x.shape[1], x.dtype, x.stride(), weight.stride(),
             x.data_ptr() % 16, weight.data_ptr() % 16, None if bias is None else bias.data_ptr() % 16 == 0,
             out.data_ptr() % 16 == 0, out.stride(0), None if p is None else (p.stride(), p.data_ptr() % 16, p.dtype),
-            None if lse is None else lse.data_ptr() % 16 == 0, arch)
+            None if lse is None else lse.data_ptr() % 16 == 0, arch, fixed)
 
 
 def _forward_plan(arch, mode, x, weight, bias, out, lse, p, fixed):
