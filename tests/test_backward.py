@@ -281,10 +281,12 @@ def _saved_and_g(x, w, b, g, lo, hi, scale=2.0):
 @pytest.mark.parametrize("dtype,lo,hi,saves", [
     (torch.bfloat16, -10.0, 10.0, torch.bfloat16), (torch.bfloat16, 3.0, -1.0, torch.bfloat16),
     (torch.bfloat16, -40.0, 24.0, torch.bfloat16), (torch.bfloat16, -40.0, 24.5, torch.float32),
-    (torch.bfloat16, -float("inf"), 10.0, torch.float32), (torch.float16, -10.0, 10.0, torch.float32),
+    (torch.bfloat16, -float("inf"), 10.0, torch.float32), (torch.bfloat16, 2.0**30 + 1, 2.0**30 + 65, torch.float32),
+    (torch.float16, -10.0, 10.0, torch.float32),
     (torch.float32, -10.0, 10.0, torch.float32)])
 def test_what_the_training_forward_saves(dtype, lo, hi, saves):
-    # E (bf16) for bf16 models whose clamp bounds are finite and at most E_SPAN = 64 apart; P (fp32) otherwise
+    # E (bf16) for bf16 models whose clamp bounds are finite and at most E_SPAN = 64 apart in fp32 (2^30 + 1 and
+    # 2^30 + 65 are 128 apart there); P (fp32) otherwise
     import lsemish.model_new as mn
     x, w, b = make_problem(9, 16, 24, seed=3, dtype=dtype)
     p, G, _ = _saved_and_g(x, w, b, torch.randn(9, 1).to(dtype), lo, hi)

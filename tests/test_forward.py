@@ -462,7 +462,8 @@ def test_fixed_max_epilogue_follows_the_clamp_bounds(dist, monkeypatch):
     # clamp_max as every tile's max; elsewhere each tile's own max. Both against float64 on the same tensors, bounds
     # alternating so that a plan made for one kind of bounds would be reused for the other if the plan's key left
     # them out (infinite bounds in a fixed-max plan: exp(y - inf) = 0, lse = -inf), at spans just inside and just
-    # outside E_SPAN, every value saturated at either bound, and clamp_min > clamp_max.
+    # outside E_SPAN (in fp32, as the kernel takes the bounds), every value saturated at either bound, and
+    # clamp_min > clamp_max.
     import lsemish.model_new as mn
     taken = forward_paths(monkeypatch)
     fixed = []
@@ -472,7 +473,9 @@ def test_fixed_max_epilogue_follows_the_clamp_bounds(dist, monkeypatch):
     x, w, b = make_problem(40, 32, 70, dist=dist, seed=zlib.crc32(dist.encode()) % 1000)
     cases = [(2.0, -10.0, 10.0, True), (2.0, -float("inf"), float("inf"), False), (2.0, -54.0, 10.0, True),
              (2.0, -54.5, 10.0, False), (-1e4, -54.0, 10.0, True), (1e4, -54.0, 10.0, True),
-             (2.0, -10.0, float("inf"), False), (2.0, 3.0, -1.0, True), (2.0, -10.0, 10.0, True)]
+             (2.0, -10.0, float("inf"), False), (2.0, 3.0, -1.0, True), (2.0, -10.0, 10.0, True),
+             # 64 apart as Python floats, 128 apart in fp32 (2^30 and 2^30 + 128), as the kernel takes them
+             (2.0, 2.0**30 + 1, 2.0**30 + 65, False), (2.0, 2.0**30, 2.0**30 + 64, True)]
     for scale, lo, hi, is_fixed in cases:
         assert mn.fixed_max(lo, hi) == is_fixed
         out = torch.full((40, 1), float("nan"))
@@ -480,5 +483,8 @@ def test_fixed_max_epilogue_follows_the_clamp_bounds(dist, monkeypatch):
         want = gold(tf32(x, "round"), tf32(w, "round"), b, scale, lo, hi)
         torch.testing.assert_close(out.double(), want, rtol=1e-6, atol=1e-6, msg=lambda m: f"{(scale, lo, hi)}: {m}")
     assert taken == ["tma"] * len(cases)
+    # finite as Python floats, infinite in fp32; NaN bounds
+    assert not any(mn.fixed_max(lo, hi) for lo, hi in ((1e39, 1e39), (-1e39, 0.0), (float("nan"), 1.0),
+                                                       (0.0, float("nan"))))
     # one plan for each kind of bounds, made once and then kept, whose kernel takes the epilogue they allow
     assert [plan.meta["FIXED_MAX"] for plan in fixed] == [True, False]
