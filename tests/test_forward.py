@@ -475,7 +475,8 @@ def test_fixed_max_epilogue_follows_the_clamp_bounds(dist, monkeypatch):
              (2.0, -54.5, 10.0, False), (-1e4, -54.0, 10.0, True), (1e4, -54.0, 10.0, True),
              (2.0, -10.0, float("inf"), False), (2.0, 3.0, -1.0, True), (2.0, -10.0, 10.0, True),
              # 64 apart as Python floats, 128 apart in fp32 (2^30 and 2^30 + 128), as the kernel takes them
-             (2.0, 2.0**30 + 1, 2.0**30 + 65, False), (2.0, 2.0**30, 2.0**30 + 64, True)]
+             (2.0, 2.0**30 + 1, 2.0**30 + 65, False), (2.0, 2.0**27 - 64, 2.0**27, True),
+             (-2.0, -2.0**27, -2.0**27 + 64, True), (2.0, 2.0**27, 2.0**27 + 64, False)]
     for scale, lo, hi, is_fixed in cases:
         assert mn.fixed_max(lo, hi) == is_fixed
         out = torch.full((40, 1), float("nan"))
@@ -486,5 +487,10 @@ def test_fixed_max_epilogue_follows_the_clamp_bounds(dist, monkeypatch):
     # finite as Python floats, infinite in fp32; NaN bounds
     assert not any(mn.fixed_max(lo, hi) for lo, hi in ((1e39, 1e39), (-1e39, 0.0), (float("nan"), 1.0),
                                                        (0.0, float("nan"))))
+    # plain arithmetic: torch.compile's tracing asks too, on fake tensors
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    with FakeTensorMode():
+        assert mn.fixed_max(-10.0, 10.0) and mn.p_dtype(torch.empty(2, 2, dtype=torch.bfloat16), -10.0, 10.0) == \
+            torch.bfloat16
     # one plan for each kind of bounds, made once and then kept, whose kernel takes the epilogue they allow
     assert [plan.meta["FIXED_MAX"] for plan in fixed] == [True, False]
