@@ -1081,3 +1081,27 @@ def test_unpinned_work_spreads_over_the_spare_cpus_only():
             assert torch.get_num_threads() == max(1, min(threads, len(spare)))
         assert os.sched_getaffinity(0) == {first} and torch.get_num_threads() == 1
     assert os.sched_getaffinity(0) == cpus and torch.get_num_threads() == threads
+
+
+def test_a_check_holds_earlier_trials_outputs_within_its_byte_budget(monkeypatch):
+    # Server.held: every earlier trial's outputs while they fit TRIAL_KEPT_BYTES (so that a candidate taking two or
+    # three buffers in turn returns memory still held: tests/hostile/output_rotation.py), the newest always.
+    from lsemish.evaluate import worker
+    this = type("W", (), {"Tensor": torch.Tensor})()
+    trials = [[torch.zeros(256)], [torch.zeros(256), 3], [torch.zeros(512)]]  # 1 KiB, 1 KiB, 2 KiB
+    monkeypatch.setattr(worker, "TRIAL_KEPT_BYTES", 4096)
+    assert worker.Server.held(this, trials) == trials
+    monkeypatch.setattr(worker, "TRIAL_KEPT_BYTES", 3072)
+    assert worker.Server.held(this, trials) == trials[1:]
+    monkeypatch.setattr(worker, "TRIAL_KEPT_BYTES", 16)
+    assert worker.Server.held(this, trials) == trials[2:]
+
+
+def test_edges_alone_carry_the_reuse_probes():
+    # The reuse probe follows the first distribution's first trial, edges included when they come first (a traceback
+    # until session 27: the probe refilled its inputs from a distribution named "edges", which draws nothing).
+    from lsemish.evaluate.inputs import EDGES
+    from lsemish.problems.problem22 import __file__ as problem22
+    r = run_check(problem22, None, {"batch_size": 8, "input_size": 16, "hidden_size": 12}, trials=1, dists=(EDGES,),
+                  device="cpu", model_kwargs={"precision": "fp32"}, log=lambda m: None)
+    assert r["verdict"] == "pass" and [row["trial"] for row in r["trials"]] == [0, "reuse"], r

@@ -143,7 +143,8 @@ def refill_tail(values, seed, dist, span="half"):
                 continue
             first = flat.numel() // 2 if span == "half" else int(torch.randint(flat.numel(), (1,), generator=where))
             last = flat.numel() if span == "half" else first + 1
-            source = KERNELBENCH_FALLBACK if dist in LIKE_KERNELBENCH else dist
+            # inputs a problem made (get_inputs(), edge_inputs) have no distribution to draw from: torch.rand's
+            source = KERNELBENCH_FALLBACK if dist in LIKE_KERNELBENCH + (EDGES,) else dist
             gen = gens.setdefault(v.device, generator(seed, v.device))
             flat[first:last] = make_x(source, (last - first,), gen, v.device, dtype=v.dtype)
     return values

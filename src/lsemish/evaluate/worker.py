@@ -151,7 +151,7 @@ class Server:
         self.integrity = Integrity(self)
         self.model = self.problem = self.candidate = self.edge_model = None
         self.kept, self.changed, self.calls = [], [], 0  # the block's outputs; its inputs' checks; calls so far
-        self.trial_kept = []  # the last trial's outputs (op_trial)
+        self.trial_kept = []  # earlier trials' outputs, newest last (op_trial)
         self.flush = None
         self.collect_in_work = False  # serve sets it per request
 
@@ -367,13 +367,16 @@ class Server:
         outs, reason, structure = self.guarded_call(args)
         if reason:
             return self.reply({"rejected": reason, "cheat": True})
-        # the previous trial's outputs are held until now, so that no allocation could reuse their memory: an output
-        # in the same memory is the candidate's own buffer, which the next call overwrites under its caller (a red
-        # team's persistent output, session 12)
-        keep, reason = self.owned(outs, args, self.trial_kept, lambda k: "its previous call")
+        # earlier trials' outputs are held until now, so that no allocation could reuse their memory: an output in
+        # the same memory is the candidate's own buffer, which a later call overwrites under its caller (a red team's
+        # persistent output, session 12; two or three buffers taken in turn, session 27). Every earlier trial's are
+        # held while they take at most TRIAL_KEPT_BYTES, the previous trial's always.
+        kept = self.trial_kept
+        keep, reason = self.owned(outs, args, kept, lambda k: "its previous call" if k == len(kept) - 1
+                                  else f"a call {len(kept) - k} calls before")
         if reason:
             return self.reply({"rejected": reason, "cheat": True})
-        self.trial_kept = [keep]
+        self.trial_kept = self.held(kept + [keep])
         # its peak memory, as the worker reports it: a figure for the reader, not for a verdict
         self.reply({"ok": True, "peak_bytes": self.memory.peak_bytes(self.device), "structure": structure,
                     "poisoned": poisoned}, outs)
@@ -467,6 +470,17 @@ class Server:
     def op_ping(self, req):
         """Nothing: its round trip is the channel's own cost."""
         self.reply({"ok": True})
+
+    def held(self, trials):
+        """The newest of `trials` (lists of outputs, oldest first) whose tensors take TRIAL_KEPT_BYTES at most
+        together; the newest always."""
+        total, start = 0, len(trials)
+        while start > 0:
+            size = sum(t.untyped_storage().nbytes() for t in trials[start - 1] if isinstance(t, self.Tensor))
+            if start < len(trials) and total + size > TRIAL_KEPT_BYTES:
+                break
+            total, start = total + size, start - 1
+        return trials[start:]
 
     def owned(self, outs, args, kept=None, earlier=lambda k: f"the block's call {k}"):
         """(the outputs to keep for the block's commitment, or None; why they cannot be kept, or None). An output
@@ -591,6 +605,7 @@ class Server:
 
 
 FILE_LIMIT = 4 << 30  # bytes: the largest file a worker may write (its Triton cache holds kilobytes)
+TRIAL_KEPT_BYTES = 256 << 20  # bytes: earlier trials' outputs a check holds (Server.held), the previous one's always
 
 
 def _die_with_parent():
