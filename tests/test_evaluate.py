@@ -494,7 +494,10 @@ def test_the_finite_fast_path_gives_the_general_paths_figures():
             for tol in (1e-4, 1e-2):
                 fast, full = _finite_chunk(g, e, gold, tol), _any_chunk(g, e, gold, tol)
                 assert fast[0] == full[0] and fast[4:5] == full[4:5] and fast[6:] == full[6:], (scale, tol)
-                assert fast[1:4] + fast[5:6] == pytest.approx(full[1:4] + full[5:6], rel=1e-9)
+                # max_abs, then each norm as (scale, scaled sum of squares)
+                def flat(p):
+                    return (p[1], *p[2], *p[3], *p[5])
+                assert flat(fast) == pytest.approx(flat(full), rel=1e-9)
 
 
 # --- landlock -------------------------------------------------------------------------------------------------------
@@ -1105,3 +1108,57 @@ def test_edges_alone_carry_the_reuse_probes():
     r = run_check(problem22, None, {"batch_size": 8, "input_size": 16, "hidden_size": 12}, trials=1, dists=(EDGES,),
                   device="cpu", model_kwargs={"precision": "fp32"}, log=lambda m: None)
     assert r["verdict"] == "pass" and [row["trial"] for row in r["trials"]] == [0, "reuse"], r
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e-160, 1.0, 1e160, 1e200])
+def test_the_float64_gate_reads_outputs_of_any_magnitude(scale):
+    # ||got - gold|| / ||gold|| without squaring values under ~1e-154 (0/0: a red team's zeros and doubled answers of
+    # 1e-200 read rel-L2 0, session 27) or over ~1e154 (inf/inf: a right answer off by 1e-9 read NaN and failed)
+    from lsemish.evaluate.compare import BOTH, GOLD
+    gen = torch.Generator().manual_seed(5)
+    gold = torch.randn(3000, generator=gen, dtype=torch.float64) * scale
+    for rule in (BOTH, GOLD):
+        assert compare([gold * (1 + 1e-9)], [gold.clone()], [gold], rule=rule)["passed"]
+        for wrong in (gold * 2, torch.zeros_like(gold), gold * (1 + 1e-3)):
+            r = compare([wrong], [gold.clone()], [gold], rule=rule)
+            assert not r["passed"] and "off the float64 result" in r["reason"], (rule, r["reason"])
+        assert compare([gold * 2], [gold.clone()], [gold], rule=rule)["outputs"][0]["rel_l2_vs_fp64"] == \
+            pytest.approx(1.0)
+
+
+def test_a_reference_that_fails_in_float64_is_its_own_gold(tmp_path):
+    # A reference that makes float32 tensors in forward cannot run as a float64 twin; allclose alone then passed a
+    # softmax whose probabilities under 9e-5 were zeroed (27-35 % of them; a red team's, session 27). The reference
+    # itself, widened, is the gold from then on: the zeroed softmax fails, an honest one passes.
+    problem = tmp_path / "softmax_made_inside.py"
+    problem.write_text(textwrap.dedent("""
+        import torch
+        import torch.nn as nn
+
+        class Model(nn.Module):
+            def forward(self, x):
+                w = torch.sin(torch.arange(64 * 512).reshape(64, 512).float()) * 0.6
+                return torch.softmax(x @ w, dim=1)
+
+        def get_inputs():
+            return [torch.randn(8, 64)]
+
+        def get_init_inputs():
+            return []
+        """))
+    verdicts = {}
+    for name, tail in (("honest", "return torch.softmax(x @ w, dim=1)"),
+                       ("zeroed", "p = torch.softmax(x @ w, dim=1)\n        return torch.where(p < 9e-5, 0.0, p)")):
+        cand = tmp_path / f"{name}.py"
+        cand.write_text(textwrap.dedent("""
+            import torch
+            import torch.nn as nn
+
+            class ModelNew(nn.Module):
+                def forward(self, x):
+                    w = torch.sin(torch.arange(64 * 512).reshape(64, 512).float()) * 0.6
+                    TAIL
+            """).replace("TAIL", tail))
+        verdicts[name] = run_check(str(problem), str(cand), trials=2, device="cpu", log=lambda m: None)
+    assert verdicts["honest"]["verdict"] == "pass", verdicts["honest"]["reason"]
+    assert verdicts["zeroed"]["verdict"] == "fail" and "off the float64 result" in verdicts["zeroed"]["reason"]

@@ -32,24 +32,57 @@ def _stats(got, expected, gold, tol):
     positions where both the reference and the gold are finite."""
     g, e = got.reshape(-1), expected.reshape(-1)
     ref = gold.reshape(-1) if gold is not None else None
-    ok, max_abs, err2, gold2, nonfinite, ref_err2, special, either = True, 0.0, 0.0, 0.0, False, 0.0, False, True
+    ok, max_abs, nonfinite, special, either = True, 0.0, False, False, True
+    err2, gold2, ref_err2 = [], [], []  # per chunk: (largest magnitude, sum of squares scaled by it): _norm
     dev = _arithmetic_device(g.numel())
     for start in range(0, g.numel(), CHUNK):
         gc, ec = (t[start:start + CHUNK].to(dev) for t in (g, e))
         rc = None if ref is None else ref[start:start + CHUNK].to(dev)
         wide = [None if t is None else t.double() for t in (gc, ec, rc)]
         part = _finite_chunk(*wide, tol)
-        if not (math.isfinite(part[1]) and math.isfinite(part[3])):  # NaN or inf in one of them (or an overflow)
+        if not (math.isfinite(part[1]) and math.isfinite(part[3][0])):  # NaN or inf in one of them
             part = _any_chunk(*wide, tol)
         ok &= part[0]
         max_abs = max(max_abs, part[1])
-        err2, gold2, ref_err2 = err2 + part[2], gold2 + part[3], ref_err2 + part[5]
+        err2.append(part[2])
+        gold2.append(part[3])
+        ref_err2.append(part[5])
         nonfinite |= part[4]
         special |= part[6]
         either &= part[7]
-    rel = None if ref is None else (err2 ** 0.5) / max(gold2 ** 0.5, 1e-300)
-    rel_ref = None if ref is None else (ref_err2 ** 0.5) / max(gold2 ** 0.5, 1e-300)
+    rel = None if ref is None else _ratio(_norm(err2), _norm(gold2))
+    rel_ref = None if ref is None else _ratio(_norm(ref_err2), _norm(gold2))
     return ok, max_abs, rel, nonfinite, rel_ref, special, either
+
+
+def _scaled_squares(v):
+    """(the largest |v|, the sum of (v / it)^2) of a float64 vector of finite values: its L2 norm is their
+    product's square root, without the underflow of squaring values under ~1e-154 (a red team's float64 outputs of
+    1e-200 read rel-L2 0 whatever they were) or the overflow of values over ~1e154 (rel-L2 NaN for right ones)."""
+    top = float(v.abs().max()) if v.numel() else 0.0
+    if top == 0.0 or not math.isfinite(top):
+        return top, 0.0 if top == 0.0 else float("nan")
+    w = v / top
+    return top, float(torch.dot(w, w))
+
+
+def _norm(parts):
+    """The L2 norm, as (scale, sum of squares scaled by it), of the chunks' _scaled_squares."""
+    top = max((m for m, _ in parts), default=0.0)
+    if top == 0.0:
+        return 0.0, 0.0
+    if not math.isfinite(top):  # an infinite error (a value that is not finite, or an overflow)
+        return float("inf"), 1.0
+    return top, sum((m / top) ** 2 * q for m, q in parts)
+
+
+def _ratio(a, b):
+    """||a|| / ||b|| of two _norm results (b's norm 0: as if it were 1e-300, the earlier floor)."""
+    if a[1] == 0.0:
+        return 0.0
+    if b[1] == 0.0:
+        return a[0] * a[1] ** 0.5 / 1e-300
+    return (a[0] / b[0]) * (a[1] / b[1]) ** 0.5
 
 
 def _finite_chunk(gc, ec, rc, tol):
@@ -61,12 +94,11 @@ def _finite_chunk(gc, ec, rc, tol):
     ok = bool(within.all())
     max_abs = float(diff.max()) if diff.numel() else 0.0
     if rc is None:
-        return ok, max_abs, 0.0, 0.0, False, 0.0, False, True
+        return ok, max_abs, (0.0, 0.0), (0.0, 0.0), False, (0.0, 0.0), False, True
     off = gc - rc
-    err2 = float(torch.dot(off, off))
+    err2 = _scaled_squares(off)
     either = ok or bool((within | (off.abs_() <= rc.abs().mul_(tol).add_(tol))).all())
-    off = ec - rc
-    return ok, max_abs, err2, float(torch.dot(rc, rc)), False, float(torch.dot(off, off)), False, either
+    return ok, max_abs, err2, _scaled_squares(rc), False, _scaled_squares(ec - rc), False, either
 
 
 def _any_chunk(gc, ec, rc, tol):
@@ -84,14 +116,16 @@ def _any_chunk(gc, ec, rc, tol):
     if not (torch.isfinite(diff) | both_inf | both_nan).all():
         max_abs = float("inf")
     if rc is None:
-        return ok, max_abs, 0.0, 0.0, nonfinite, 0.0, False, True
+        return ok, max_abs, (0.0, 0.0), (0.0, 0.0), nonfinite, (0.0, 0.0), False, True
     near_gold = ((gc - rc).abs() <= tol + tol * rc.abs()) & torch.isfinite(rc)  # right by the float64 result's standard
     either = bool((within | near_gold).all())
     finite = torch.isfinite(rc) & torch.isfinite(ec)
     special = bool((~finite & ~(both_inf | both_nan) & ~near_gold).any())
-    err2 = float(((gc - rc)[finite] ** 2).sum())
-    ref_err2 = float(((ec - rc)[finite] ** 2).sum())
-    gold2 = float((rc[finite] ** 2).sum())
+    err2 = _scaled_squares((gc - rc)[finite & torch.isfinite(gc)])
+    if not bool(torch.isfinite(gc)[finite].all()):  # non-finite where both references are finite: no finite error
+        err2 = (float("inf"), 1.0)
+    ref_err2 = _scaled_squares((ec - rc)[finite])
+    gold2 = _scaled_squares(rc[finite])
     return ok, max_abs, err2, gold2, nonfinite, ref_err2, special, either
 
 

@@ -44,6 +44,7 @@ class Reference:
 
     def __init__(self, problem, seed, device, gold=True, outputs_on_device=False):
         self.problem, self.device, self.gold_note, self.structure = problem, device, None, None
+        self.gold_is_reference = False  # the float64 twin failed: the reference itself, widened, is the gold
         self.outputs_on_device = outputs_on_device and device != "cpu"
         torch.manual_seed(seed)
         try:
@@ -75,7 +76,8 @@ class Reference:
             refill_tail(args, reuse, dist, span)
             torch.manual_seed(reuse)  # as the worker does: a model that draws (dropout) draws the same
             seed_other_generators(reuse)
-        watch = gold and self.gold_model is not None  # whether a float64 gold is made, and so whether it can draw
+        # whether a gold is made (a float64 twin's or, gold_is_reference, the reference's own), so whether it can draw
+        watch = gold and (self.gold_model is not None or self.gold_is_reference)
         with torch.no_grad():
             before = _random_state(self.device) if watch else None
             try:
@@ -87,18 +89,23 @@ class Reference:
                 raise ProblemError(f"the problem's reference Model failed on its own {named} inputs: {_line(e)}") \
                     from None
             self.structure = structure(out)
+            for i, t in enumerate(_as_list(out)):
+                if not isinstance(t, torch.Tensor):  # never compared: a wrong candidate passed, an honest one failed
+                    # (a red team's python floats, None and nested tuples, session 27)
+                    raise ProblemError(f"the problem's reference Model returns a {type(t).__name__} as output {i}: "
+                                       "only tensor outputs can be compared")
             expected = [self._kept(t) for t in _as_list(out)]
             del out
             golds = None
-            if watch and _random_state(self.device) != before:
+            if watch and (self.gold_is_reference or _random_state(self.device) != before):
                 # The reference drew random numbers (dropout): its float64 twin would draw others (the generators
                 # moved on; a GPU draws differently by dtype), and a gold 0.2-0.4 off the reference made the float64
                 # check's bound (4x the reference's own error) pass anything allclose passes (red team, session 18).
                 # The reference itself, widened, is the gold: its own error is then 0 and the bound the tolerance.
-                self.gold_note = ("the reference draws random numbers: the float64 check compares against the "
-                                  "reference itself (a float64 twin would draw others)")
-                golds = [t.double() if isinstance(t, torch.Tensor) and t.is_floating_point() else t
-                         for t in expected]
+                if not self.gold_is_reference:
+                    self.gold_note = ("the reference draws random numbers: the float64 check compares against the "
+                                      "reference itself (a float64 twin would draw others)")
+                golds = _widened(expected)
             elif watch:
                 wide = [a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
                 try:
@@ -106,9 +113,13 @@ class Reference:
                 except torch.OutOfMemoryError as e:  # the evaluator's limit: never a quietly weaker check from then on
                     raise ProblemError(f"out of memory computing the float64 reference on its {named} inputs, "
                                        f"beside the candidate's worker: {_line(e)}") from None
-                except Exception as e:  # e.g. a Model that makes float32 tensors in forward: judged without gold
-                    self.gold_model, golds = None, None
-                    self.gold_note = f"no float64 gold (the reference failed in float64: {_line(e)})"
+                except Exception as e:  # e.g. a Model that makes float32 tensors in forward
+                    # Judged against the reference itself, widened, from now on, as where it draws random numbers:
+                    # without a gold, allclose alone passed a softmax with its small probabilities zeroed again (a
+                    # red team's, session 27).
+                    self.gold_model, self.gold_is_reference, golds = None, True, _widened(expected)
+                    self.gold_note = (f"the reference failed in float64 ({_line(e)}): the float64 check compares "
+                                      "against the reference itself")
                 del wide
         del args
         if self.device == "cuda":
@@ -122,3 +133,8 @@ class Reference:
             return value
         value = value.detach()
         return value.clone() if self.outputs_on_device else value.cpu()
+
+
+def _widened(outputs):
+    """The reference's own outputs as a gold: floating-point ones in float64, others as they are."""
+    return [t.double() if isinstance(t, torch.Tensor) and t.is_floating_point() else t for t in outputs]
