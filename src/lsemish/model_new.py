@@ -842,8 +842,8 @@ def fixed_max(clamp_min, clamp_max):
     # sessions 26-27) and a bf16 model may save E. The kernels take the bounds rounded to fp32, which moves each by at
     # most 2^-24 of itself: by 8 at most within 2^27, so their span stays within 80 (exp(-80) and exp(80) are normal
     # fp32 numbers, and exp(-80) a normal bf16 one), where 2^30 + 1 and 2^30 + 65, 64 apart as Python floats, are 128
-    # apart in fp32. Plain
-    # arithmetic: it also runs while torch.compile traces (on fake tensors). NaN bounds fail every comparison.
+    # apart in fp32. Plain arithmetic: it also runs while torch.compile traces (on fake tensors). NaN bounds fail
+    # every comparison.
     return abs(clamp_min) <= 2.0**27 and abs(clamp_max) <= 2.0**27 and clamp_max - clamp_min <= E_SPAN
 
 

@@ -127,14 +127,12 @@ class Reference:
         return expected, golds
 
     def _kept(self, value):
-        """An output as kept: a copy of its own (an output may be a view of the model's parameters or inputs), on the
-        CPU or on the device."""
-        if not isinstance(value, torch.Tensor):
-            return value
+        """An output (a tensor: run refuses others) as kept: a copy of its own (an output may be a view of the model's
+        parameters or inputs), on the CPU or on the device."""
         value = value.detach()
         return value.clone() if self.outputs_on_device else value.cpu()
 
 
 def _widened(outputs):
-    """The reference's own outputs as a gold: floating-point ones in float64, others as they are."""
-    return [t.double() if isinstance(t, torch.Tensor) and t.is_floating_point() else t for t in outputs]
+    """The reference's own outputs (tensors) as a gold: floating-point ones in float64, others as they are."""
+    return [t.double() if t.is_floating_point() else t for t in outputs]
