@@ -457,9 +457,11 @@ def test_a_launch_whose_compile_fails_leaves_no_plan(monkeypatch):
 
 
 @pytest.mark.parametrize("dist", DISTRIBUTIONS)
-def test_fixed_max_epilogue_follows_the_clamp_bounds(dist, monkeypatch):
-    # Where the clamp bounds are finite and at most E_SPAN apart (model_new.fixed_max), the TMA forward takes
-    # clamp_max as every tile's max; elsewhere each tile's own max. Both against float64 on the same tensors, bounds
+@pytest.mark.parametrize("M,kernel", [(40, "_tf32_lse_mish_kernel"), (3, "_tf32_lse_mish_few_rows_kernel")])
+def test_fixed_max_epilogue_follows_the_clamp_bounds(dist, M, kernel, monkeypatch):
+    # Where the clamp bounds are finite and at most E_SPAN apart (model_new.fixed_max), both TMA forwards (one tile
+    # per program; few rows) take clamp_max as every tile's max; elsewhere each tile's own max. Both against float64
+    # on the same tensors, bounds
     # alternating so that a plan made for one kind of bounds would be reused for the other if the plan's key left
     # them out (infinite bounds in a fixed-max plan: exp(y - inf) = 0, lse = -inf), at spans just inside and just
     # outside E_SPAN (in fp32, as the kernel takes the bounds), every value saturated at either bound, and
@@ -470,7 +472,7 @@ def test_fixed_max_epilogue_follows_the_clamp_bounds(dist, monkeypatch):
     real = mn._tma_plan
     monkeypatch.setattr(mn, "_PLANS", {})  # plans made by earlier tests
     monkeypatch.setattr(mn, "_tma_plan", lambda *a: fixed.append(real(*a)) or fixed[-1])
-    x, w, b = make_problem(40, 32, 70, dist=dist, seed=zlib.crc32(dist.encode()) % 1000)
+    x, w, b = make_problem(M, 32, 70, dist=dist, seed=zlib.crc32(dist.encode()) % 1000)
     cases = [(2.0, -10.0, 10.0, True), (2.0, -float("inf"), float("inf"), False), (2.0, -54.0, 10.0, True),
              (2.0, -54.5, 10.0, False), (-1e4, -54.0, 10.0, True), (1e4, -54.0, 10.0, True),
              (2.0, -10.0, float("inf"), False), (2.0, 3.0, -1.0, True), (2.0, -10.0, 10.0, True),
@@ -479,7 +481,7 @@ def test_fixed_max_epilogue_follows_the_clamp_bounds(dist, monkeypatch):
              (-2.0, -2.0**27, -2.0**27 + 64, True), (2.0, 2.0**27, 2.0**27 + 64, False)]
     for scale, lo, hi, is_fixed in cases:
         assert mn.fixed_max(lo, hi) == is_fixed
-        out = torch.full((40, 1), float("nan"))
+        out = torch.full((M, 1), float("nan"))
         linear_lse_mish(x, w, b, scale, lo, hi, precision="tf32", out=out)
         want = gold(tf32(x, "round"), tf32(w, "round"), b, scale, lo, hi)
         torch.testing.assert_close(out.double(), want, rtol=1e-6, atol=1e-6, msg=lambda m: f"{(scale, lo, hi)}: {m}")
@@ -494,3 +496,4 @@ def test_fixed_max_epilogue_follows_the_clamp_bounds(dist, monkeypatch):
             torch.bfloat16
     # one plan for each kind of bounds, made once and then kept, whose kernel takes the epilogue they allow
     assert [plan.meta["FIXED_MAX"] for plan in fixed] == [True, False]
+    assert all(plan.kernel is getattr(mn, kernel) for plan in fixed)

@@ -10,11 +10,10 @@ partials' max (model_new.fixed_max, shipped in session 27), so the shipped epilo
 - "acc-only": the partials are row sums of the accumulator (no bias, scale, clamp or exp);
 - "acc-only-no-fold": both;
 - "count-only": the count kept, the fold never taken (the count's fences against the fold's own work);
-- "running-max": the epilogue before session 27 (each tile's own max, _clamped_lse_pair), right for any bounds;
-  "release-acquire": the count a release, the last program's acquire a second atomic;
-- "few-fixed-max": the TMA few-rows kernel (16-bit models at <= 32 rows, the tf32 default at few rows) with clamp_max as
-  every tile's max, as the one-tile kernel has it (right for problem 22's bounds only; at few rows the edits above
-  that touch _fold_tile apply too, the others leave the few-rows kernel as shipped).
+- "running-max": the epilogue before session 27 (each tile's own max, _clamped_lse_pair), right for any bounds, in
+  both TMA kernels (the few-rows kernel took clamp_max as every tile's max in session 28);
+  "release-acquire": the count a release, the last program's acquire a second atomic.
+At few rows every edit applies to the few-rows kernel, which shares the one-tile kernel's epilogue (_fold_tile).
 "no-exp", "no-fold", "acc-only" and "count-only" compute wrong outputs by design; only their time is read. The
 others' rel-L2 against the shipped output is printed.
 
@@ -41,14 +40,11 @@ NO_FOLD = ('    if tl.atomic_add(count_ptr + pid_m, 1, sem="acq_rel", scope="gpu
 ACC_ONLY = ("        row_max, row_sum, e = _clamped_exp_pair(y, offs_n[None, :] < N, clamp_min, clamp_max, 1)",
             "        row_max = tl.sum(acc, axis=1)\n        row_sum = row_max")
 COUNT_ONLY = (NO_FOLD[0], NO_FOLD[0].replace("== tiles - 1:", "== -1:"))
-RUNNING_MAX = ("EMULATE=arch == \"interpreter\", FIXED_MAX=fixed,", "EMULATE=arch == \"interpreter\", FIXED_MAX=False,")
+RUNNING_MAX = [("FIXED_MAX=fixed, **few)", "FIXED_MAX=False, **few)"), ("FIXED_MAX=fixed,\n", "FIXED_MAX=False,\n")]
 RELEASE = (NO_FOLD[0], NO_FOLD[0].replace('sem="acq_rel"', 'sem="release"')
            + '\n        tl.atomic_add(count_ptr + pid_m, 0, sem="acquire", scope="gpu")')
-FEW_FIXED = ("scale, clamp_min, clamp_max, HAS_BIAS, False, False, False, False, BLOCK_M, BLOCK_N, EMULATE)",
-             "scale, clamp_min, clamp_max, HAS_BIAS, True, False, False, False, BLOCK_M, BLOCK_N, EMULATE)")
 VARIANTS = {"no-exp": [NO_EXP], "no-fold": [NO_FOLD], "acc-only": [ACC_ONLY], "acc-only-no-fold": [ACC_ONLY, NO_FOLD],
-            "count-only": [COUNT_ONLY], "running-max": [RUNNING_MAX], "release-acquire": [RELEASE],
-            "few-fixed-max": [FEW_FIXED]}
+            "count-only": [COUNT_ONLY], "running-max": RUNNING_MAX, "release-acquire": [RELEASE]}
 
 
 def variant_file(folder, name, edits):

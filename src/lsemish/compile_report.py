@@ -191,7 +191,7 @@ def compile_tma_forward(arch: int = 90, which: str = "large", training: bool = F
              "part_ptr": "*fp32",
              "count_ptr": "*i32", "out_ptr": f"*{dtype}", "lse_ptr": "*fp32"}
     if which == "few":
-        fn, constexprs = mn._tf32_lse_mish_few_rows_kernel, {"HAS_BIAS": True, "EMULATE": False}
+        fn, constexprs = mn._tf32_lse_mish_few_rows_kernel, {"HAS_BIAS": True, "EMULATE": False, "FIXED_MAX": True}
     else:
         fn = mn._tf32_lse_mish_kernel
         # problem 22's clamp bounds fix the partials' max (model_new.fixed_max)

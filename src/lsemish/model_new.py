@@ -266,8 +266,8 @@ def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr
 @triton.jit
 def _tf32_lse_mish_few_rows_kernel(
     x_desc, w_desc, bias_ptr, part_ptr, count_ptr, out_ptr, M, N, K, stride_out, scale, clamp_min, clamp_max,
-    HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-    BLOCK_K: tl.constexpr,
+    HAS_BIAS: tl.constexpr, EMULATE: tl.constexpr, FIXED_MAX: tl.constexpr, BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     # The default forward for a few rows of x (inference), where reading W once is the whole cost. The operands swap
     # roles: a BLOCK_N-row tile of W is the tensor core's first operand and BLOCK_M (as few as 16) rows of x its
@@ -281,7 +281,7 @@ def _tf32_lse_mish_few_rows_kernel(
     acc = _tma_tile_product(w_desc, x_desc, pid_n * BLOCK_N, pid_m * BLOCK_M, 0, tl.maximum(tl.cdiv(K, BLOCK_K), 1),
                             acc, EMULATE, BLOCK_K)
     _fold_tile(tl.trans(acc), pid_m, pid_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N, stride_out,
-               scale, clamp_min, clamp_max, HAS_BIAS, False, False, False, False, BLOCK_M, BLOCK_N, EMULATE)
+               scale, clamp_min, clamp_max, HAS_BIAS, FIXED_MAX, False, False, False, BLOCK_M, BLOCK_N, EMULATE)
 
 
 @triton.jit
@@ -1332,7 +1332,7 @@ def _tma_plan(arch, x, weight, bias, out, lse, p, fixed):
     few = _few_rows(configs, M, lse is not None, x.element_size())
     if few:
         plan.kernel, plan.cfg = _tf32_lse_mish_few_rows_kernel, few
-        plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", **few)
+        plan.meta = dict(HAS_BIAS=bias is not None, EMULATE=arch == "interpreter", FIXED_MAX=fixed, **few)
     else:
         plan.kernel, plan.cfg = _tf32_lse_mish_kernel, _tma_config_for(_tma_config(arch, M, N, _sm_count(x.device)),
                                                                  x.element_size())
