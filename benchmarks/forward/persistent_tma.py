@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from graph_timing import option, problem, rel_l2, timed_ms, write_json  # noqa: E402
 
 from lsemish import model_new as mn  # noqa: E402
-from lsemish.model_new import (_fold_tile, _grouped_tile, _lse_mish_combine_kernel, _scalars,  # noqa: E402
+from lsemish.model_new import (_bias_tile, _fold_tile, _grouped_tile, _lse_mish_combine_kernel, _scalars,  # noqa: E402
                                 _tile_partials, _tma_tile_product)
 
 # (BLOCK_M, BLOCK_N, BLOCK_K in fp32 units: doubled for 16-bit operands, warps, stages): the deliverable's "large"
@@ -61,12 +61,13 @@ def persistent_lse_mish_kernel(
         acc = _tma_tile_product(x_desc, w_desc, pid_m * BLOCK_M, pid_n * BLOCK_N, 0, steps, acc, EMULATE, BLOCK_K)
         folded += PROGRAMS
         fold_m, fold_n = _grouped_tile(folded, row_blocks, tiles, GROUP_M)
+        bias = _bias_tile(bias_ptr, fold_n, N, HAS_BIAS, BLOCK_N)
         if FOLD_HERE:
-            _fold_tile(acc, fold_m, fold_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N, stride_out,
+            _fold_tile(acc, fold_m, fold_n, None, bias, part_ptr, count_ptr, out_ptr, out_ptr, M, N, stride_out,
                        scale, clamp_min, clamp_max, HAS_BIAS, FIXED_MAX, False, False, False, BLOCK_M, BLOCK_N,
                        EMULATE)
         else:  # the tile's partials alone (plain stores; _fold_tile's first half); the combine kernel folds them after
-            _tile_partials(acc, fold_m, fold_n, None, bias_ptr, part_ptr, M, N, scale, clamp_min, clamp_max, HAS_BIAS,
+            _tile_partials(acc, fold_m, fold_n, None, bias, part_ptr, M, N, scale, clamp_min, clamp_max, HAS_BIAS,
                            FIXED_MAX, False, False, EMULATE, BLOCK_M, BLOCK_N)
 
 

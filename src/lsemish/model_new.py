@@ -160,11 +160,12 @@ def _tf32_lse_mish_kernel(
     scale, clamp_min, clamp_max = _scalars(scale, clamp_min, clamp_max, tl.float32)
     tiles = tl.cdiv(N, BLOCK_N)
     pid_m, pid_n = _grouped_tile(tl.program_id(0), tl.cdiv(M, BLOCK_M), tiles, GROUP_M)
+    bias = _bias_tile(bias_ptr, pid_n, N, HAS_BIAS, BLOCK_N)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     # K >= 1; saying so drops the zero-trip path, which made ptxas serialize the wgmmas (its C7515 advisory).
     acc = _tma_tile_product(x_desc, w_desc, pid_m * BLOCK_M, pid_n * BLOCK_N, 0, tl.maximum(tl.cdiv(K, BLOCK_K), 1),
                             acc, EMULATE, BLOCK_K)
-    _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out, scale,
+    _fold_tile(acc, pid_m, pid_n, p_desc, bias, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out, scale,
                clamp_min, clamp_max, HAS_BIAS, FIXED_MAX, SAVE_P, SAVE_E, SAVE_LSE, BLOCK_M, BLOCK_N, EMULATE)
 
 
@@ -205,10 +206,22 @@ def _as_stored(v, ptr):
 
 
 @triton.jit
-def _tile_partials(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, M, N, scale, clamp_min, clamp_max,
+def _bias_tile(bias_ptr, pid_n, N, HAS_BIAS: tl.constexpr, BLOCK_N: tl.constexpr):
+    # The bias of the tile's BLOCK_N columns (zeros without a bias, never added). The TMA kernels load it before
+    # their main loop, so that its round trip to memory is not paid after the last K step.
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    if HAS_BIAS:
+        return tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0)
+    else:
+        return tl.zeros((BLOCK_N,), dtype=tl.float32)
+
+
+@triton.jit
+def _tile_partials(acc, pid_m, pid_n, p_desc, bias, part_ptr, M, N, scale, clamp_min, clamp_max,
                    HAS_BIAS: tl.constexpr, FIXED_MAX: tl.constexpr, SAVE_P: tl.constexpr, SAVE_E: tl.constexpr,
                    EMULATE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
-    # y = clamp(2 * scale * (acc + b)) of the tile acc = (x W^T)[pid_m, pid_n]: its per-row (max, sum of exp) into
+    # y = clamp(2 * scale * (acc + b)) of the tile acc = (x W^T)[pid_m, pid_n] (b: the tile's bias, _bias_tile): its
+    # per-row (max, sum of exp) into
     # part[0 | 1, pid_n, m], the max clamp_max where FIXED_MAX (fixed_max: no max reduction, _clamped_exp_pair);
     # SAVE_P also stores the pre-clamp values P or, SAVE_E (which needs FIXED_MAX), E in bf16. Returns the tile's
     # rows and which are < M.
@@ -217,7 +230,7 @@ def _tile_partials(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, M, N, scale, c
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     y = acc
     if HAS_BIAS:
-        y = y + tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0)[None, :]
+        y = y + bias[None, :]
     y = y * scale
     y = y + y
     if SAVE_P and not SAVE_E:  # the pre-clamp values P (M x N), which the backward reads (TMA bulk store)
@@ -237,7 +250,7 @@ def _tile_partials(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, M, N, scale, c
 
 
 @triton.jit
-def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out, scale,
+def _fold_tile(acc, pid_m, pid_n, p_desc, bias, part_ptr, count_ptr, out_ptr, lse_ptr, M, N, stride_out, scale,
                clamp_min, clamp_max, HAS_BIAS: tl.constexpr, FIXED_MAX: tl.constexpr, SAVE_P: tl.constexpr,
                SAVE_E: tl.constexpr, SAVE_LSE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                EMULATE: tl.constexpr):
@@ -245,7 +258,7 @@ def _fold_tile(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, count_ptr, out_ptr
     # (_tile_partials); the last program of the row block folds the block's partials in tile order into out (and lse
     # with SAVE_LSE).
     tiles = tl.cdiv(N, BLOCK_N)
-    offs_m, m_ok = _tile_partials(acc, pid_m, pid_n, p_desc, bias_ptr, part_ptr, M, N, scale, clamp_min, clamp_max,
+    offs_m, m_ok = _tile_partials(acc, pid_m, pid_n, p_desc, bias, part_ptr, M, N, scale, clamp_min, clamp_max,
                                   HAS_BIAS, FIXED_MAX, SAVE_P, SAVE_E, EMULATE, BLOCK_M, BLOCK_N)
     # Every thread's partials are written before the (release) count; the last program acquires them all.
     tl.debug_barrier()
@@ -277,10 +290,11 @@ def _tf32_lse_mish_few_rows_kernel(
     tile = tl.program_id(0)
     row_blocks = tl.cdiv(M, BLOCK_M)
     pid_m, pid_n = tile % row_blocks, tile // row_blocks
+    bias = _bias_tile(bias_ptr, pid_n, N, HAS_BIAS, BLOCK_N)
     acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
     acc = _tma_tile_product(w_desc, x_desc, pid_n * BLOCK_N, pid_m * BLOCK_M, 0, tl.maximum(tl.cdiv(K, BLOCK_K), 1),
                             acc, EMULATE, BLOCK_K)
-    _fold_tile(tl.trans(acc), pid_m, pid_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N, stride_out,
+    _fold_tile(tl.trans(acc), pid_m, pid_n, None, bias, part_ptr, count_ptr, out_ptr, out_ptr, M, N, stride_out,
                scale, clamp_min, clamp_max, HAS_BIAS, FIXED_MAX, False, False, False, BLOCK_M, BLOCK_N, EMULATE)
 
 
@@ -308,8 +322,9 @@ def _fma_lse_mish_few_rows_kernel(
         xt = tl.load(x_rows + (k + offs_k)[None, :] * stride_xk, mask=m_ok & k_ok, other=0.0)
         wt = tl.load(w_rows + (k + offs_k)[None, :] * stride_wk, mask=n_ok & k_ok, other=0.0, cache_modifier=".cg")
         acc += xt[:, None, :] * wt[None, :, :]
-    _fold_tile(tl.sum(acc, axis=2), 0, pid_n, None, bias_ptr, part_ptr, count_ptr, out_ptr, out_ptr, M, N,
-               stride_out, scale, clamp_min, clamp_max, HAS_BIAS, False, False, False, False, BLOCK_M, BLOCK_N, False)
+    bias = _bias_tile(bias_ptr, pid_n, N, HAS_BIAS, BLOCK_N)
+    _fold_tile(tl.sum(acc, axis=2), 0, pid_n, None, bias, part_ptr, count_ptr, out_ptr, out_ptr, M, N, stride_out,
+               scale, clamp_min, clamp_max, HAS_BIAS, False, False, False, False, BLOCK_M, BLOCK_N, False)
 
 
 @triton.jit
