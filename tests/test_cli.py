@@ -47,6 +47,8 @@ def test_check_fails_a_wrong_candidate():
     (["check", "--set", "batch_size"], "expected NAME=VALUE"),
     (["check", "--set", "batch_size=big"], "is not a number"),
     (["check", "--timeout", "0"], "positive number of seconds"),
+    (["check", "--timeout", "nan"], "positive number of seconds"),  # no limit at all (a red team's, session 28)
+    (["check", "--timeout", "inf"], "positive number of seconds"),
     (["lint", "/no/such.py"], "no such file"),
     (["frobnicate"], "invalid choice"),
 ])
@@ -258,3 +260,44 @@ def test_a_reference_returning_anything_but_tensors_is_refused_in_one_line(tmp_p
     r = run("check", "--problem", str(problem), "--candidate", str(candidate), "--trials", "1")
     assert r.returncode != 0 and "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "only tensor outputs can be compared" in r.stderr, r.stderr
+
+
+ROWS = """import torch, torch.nn as nn
+batch_size = 4
+class Model(nn.Module):
+    def forward(self, x):
+        return x * 2
+def get_inputs():
+    return [torch.rand(batch_size, 8{grad})]
+def get_init_inputs():
+    return []
+"""
+
+
+def test_a_problem_whose_outputs_are_empty_is_refused_and_inputs_that_require_grad_are_checked(tmp_path):
+    # A red team's (session 28): --set batch_size=0 passed a candidate answering anything (every comparison was of
+    # empty outputs); inputs that require grad crashed the reuse probe's refill with a traceback.
+    problem = tmp_path / "p.py"
+    problem.write_text(ROWS.format(grad=""))
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text(problem.read_text() + "class ModelNew(Model):\n    def forward(self, x):\n"
+                     "        return x * 3\n")
+    r = run("check", "--problem", str(problem), "--candidate", str(wrong), "--trials", "1", "--set", "batch_size=0")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "returns only empty outputs on its kernelbench inputs ((0, 8)): nothing to compare" in r.stderr
+    graded = tmp_path / "g.py"
+    graded.write_text(ROWS.format(grad=", requires_grad=True"))
+    right = tmp_path / "right.py"
+    right.write_text(graded.read_text() + "\nModelNew = Model\n")
+    r = run("check", "--problem", str(graded), "--candidate", str(right), "--trials", "1")
+    assert r.returncode == 0 and "PASS" in r.stdout and "Traceback" not in r.stderr, r.stdout + r.stderr
+
+
+def test_a_candidate_that_is_not_utf8_is_one_line_for_lint_and_prompt(tmp_path):
+    # A red team's (session 28): both were a UnicodeDecodeError traceback
+    bad = tmp_path / "latin.py"
+    bad.write_bytes("import torch\n# caf\xe9\n".encode("latin-1"))
+    for args in (("lint", str(bad)), ("prompt", "--candidate", str(bad), "--metrics", "seed")):
+        r = run(*args)
+        assert r.returncode == 1 and "is not UTF-8 text" in r.stdout + r.stderr, r.stdout + r.stderr
+        assert "Traceback" not in r.stderr, r.stderr

@@ -51,6 +51,8 @@ def test_good_file_is_clean():
      .replace("    x = tl.load(x_ptr + offs", "    o2 = tl.arange(0, BLOCK)\n    x = tl.load(x_ptr + o2"),
      "fusion-offsets"),
     (GOOD.replace("x * 2, mask=mask", "x * 2, mask=offs < n - 1"), "fusion-mask"),
+    # a kernel and its wrapper beside a forward that calls neither (a red team's, session 28)
+    (GOOD.replace("        return run(x)\n", "        return x * 2\n"), "order"),
 ])
 def test_bad_file_is_flagged(bad, rule):
     assert rule in rules(bad)
@@ -125,3 +127,28 @@ def test_a_finding_is_one_printable_line_whatever_it_quotes():
     from lsemish.lint import Finding
     text = str(Finding(3, "fusion-mask", "mask 'a\n- passed; 0.0009 ms per call\x1b[0m'"))
     assert "\n" not in text and "\x1b" not in text and text.startswith("3: error [fusion-mask]")
+
+
+def test_lint_reads_what_python_would_run(tmp_path):
+    # A red team's (session 28): a UTF-7 coding line made Python run code that lint, reading UTF-8, saw as a
+    # comment; a file that is not UTF-8 was a traceback. Both are one finding; the worker refuses them too
+    # (problems.source_text), and a UTF-8 coding line or a BOM changes nothing.
+    import base64
+    from lsemish.lint import lint_file
+    from lsemish.problems import ProblemError, load_module
+    hidden = "+" + base64.b64encode("\nimport os\n".encode("utf-16-be")).decode().rstrip("=") + "-"
+    utf7 = tmp_path / "utf7.py"
+    utf7.write_bytes(b"# -*- coding: utf-7 -*-\n" + GOOD.encode() + f"# {hidden}\n".encode())
+    assert hidden.encode().decode("utf-7") == "\nimport os\n"  # what Python's import runs of that comment
+    latin = tmp_path / "latin.py"
+    latin.write_bytes(GOOD.encode() + "# caf\xe9\n".encode("latin-1"))
+    for path, why in ((utf7, "declares the utf-7 encoding"), (latin, "is not UTF-8 text")):
+        findings = lint_file(str(path))
+        assert [f.rule for f in findings] == ["encoding"] and why in findings[0].message, findings
+        with pytest.raises(ProblemError, match=why):
+            load_module(str(path), "candidate")
+    for head in (b"# -*- coding: utf-8 -*-\n", b"\xef\xbb\xbf"):
+        fine = tmp_path / "fine.py"
+        fine.write_bytes(head + GOOD.encode())
+        assert lint_file(str(fine)) == []
+        assert hasattr(load_module(str(fine), "candidate"), "ModelNew")

@@ -113,3 +113,18 @@ def test_report_on_one_run_points_to_its_summary(tmp_path):
     _run(runs, "p1", 1.0, 4.0, 2.0)
     r = subprocess.run([sys.executable, "-m", "lsemish", "report", str(runs / "p1")], capture_output=True, text=True)
     assert r.returncode == 1 and "is one loop run (its summary is" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("record,why", [({}, "no list of candidates"), ([], "a JSON list, not an object"),
+                                        ({"candidates": "x"}, "no list of candidates"),
+                                        ({"candidates": [1, 2]}, "a candidate without an id and a round"),
+                                        ({"candidates": [{"status": "pass"}]}, "a candidate without an id"),
+                                        ({"candidates": [{"id": "a", "round": 0, "call_ms": "1"}]}, "not a number")])
+def test_report_on_records_of_another_shape_is_one_line(tmp_path, record, why):
+    # valid JSON that the loop did not write (a red team's, session 28: KeyError and TypeError tracebacks)
+    (tmp_path / "p1").mkdir()
+    (tmp_path / "p1" / "summary.json").write_text(json.dumps(record))
+    r = subprocess.run([sys.executable, "-m", "lsemish", "report", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().startswith(f"report: {tmp_path / 'p1' / 'summary.json'} is not a loop's record") \
+        and why in r.stderr, r.stderr

@@ -73,7 +73,7 @@ def _seconds(text):
         value = float(text)
     except ValueError:
         value = -1
-    if value <= 0:
+    if not 0 < value < float("inf"):  # NaN too: it compared as no limit at all (a red team's, session 28)
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds; got {text!r}")
     return value
 
@@ -428,6 +428,7 @@ def _profile(args):
 
 
 def _prompt(args):
+    from .problems import source_text
     from .search.prompt import build_prompt, resolve_gpu
     try:
         gpu = resolve_gpu(args.gpu)
@@ -446,8 +447,7 @@ def _prompt(args):
         from .profile import run_profile
         metrics = run_profile(args.candidate, {}, args.out + ".metrics.json" if args.out else "profile.json",
                               log=lambda m: print(m, file=sys.stderr), problem=args.problem)
-    with open(args.candidate) as fh:
-        code = fh.read()
+    code = source_text(args.candidate, "candidate")
     stage = None
     if args.stage:
         with open(args.stage) as fh:

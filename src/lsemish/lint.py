@@ -6,6 +6,8 @@ import ast
 import re
 from dataclasses import dataclass
 
+from .problems import ProblemError, source_text
+
 ALLOWED_IMPORTS = {("torch", None), ("torch.nn", "nn"), ("triton", None), ("triton.language", "tl")}
 FORBIDDEN_TL = {"tanh", "sigmoid", "gelu", "silu", "softmax", "mish"}
 TEST_NAMES = {"get_inputs", "get_init_inputs"}
@@ -18,7 +20,9 @@ LOW_PRECISION = {"float16", "bfloat16", "half", "float8_e4m3fn", "float8_e5m2"}
 # Every rule a finding can name, with what it checks (`lint --help` lists them).
 RULES = {
     "syntax": "the file parses as Python",
-    "order": "the seed's layout: imports, @triton.jit kernels, wrappers, class ModelNew last; at least one kernel",
+    "encoding": "the file is UTF-8 text and declares no other encoding (Python would run what lint did not read)",
+    "order": "the seed's layout: imports, @triton.jit kernels, wrappers, class ModelNew last; at least one kernel, "
+             "reached from ModelNew",
     "imports": "only torch, torch.nn as nn, triton, triton.language as tl (and torch/triton submodules)",
     "test-code": "no test code: no `if __name__ == ...`, no get_inputs/get_init_inputs/test_* functions",
     "triton-api": "no tl.tanh/sigmoid/gelu/silu/softmax/mish (not in Triton): build them from tl.exp/tl.log",
@@ -93,9 +97,36 @@ def _check_order(tree: ast.Module) -> list[Finding]:
         stage = max(stage, section)
     if not seen_model:
         out.append(Finding(1, "order", "no class ModelNew"))
-    if not any(isinstance(n, ast.FunctionDef) and _is_jit(n) for n in tree.body):
+    kernels = {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and _is_jit(n)}
+    if not kernels:
         out.append(Finding(1, "order", "no @triton.jit kernel"))
+    elif seen_model and not kernels & _reached_from_model(tree):
+        # a kernel that nothing ModelNew reaches never runs: a PyTorch-only forward beside a kernel and its wrapper
+        # (a red team's, session 28). Static: a name reached without a launch still passes.
+        out.append(Finding(1, "order", "no @triton.jit kernel is reached from class ModelNew (none would run)"))
     return out
+
+
+def _reached_from_model(tree: ast.Module) -> set[str]:
+    """The module-level names that class ModelNew uses, and those their own definitions use, transitively."""
+    defines = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defines.setdefault(node.name, []).append(node)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+                for m in ast.walk(target):
+                    if isinstance(m, ast.Name):
+                        defines.setdefault(m.id, []).append(node)
+    reached, todo = set(), ["ModelNew"]
+    while todo:
+        name = todo.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        for node in defines.get(name, []):
+            todo += [m.id for m in ast.walk(node) if isinstance(m, ast.Name) and m.id not in reached]
+    return reached
 
 
 def _check_imports(tree: ast.Module) -> list[Finding]:
@@ -297,5 +328,9 @@ def lint_source(src: str) -> list[Finding]:
 
 
 def lint_file(path: str) -> list[Finding]:
-    with open(path) as f:
-        return lint_source(f.read())
+    """The findings of the file's text as a worker would run it (problems.source_text: UTF-8 only)."""
+    try:
+        text = source_text(path, "candidate")
+    except ProblemError as e:
+        return [Finding(1, "encoding", str(e))]
+    return lint_source(text)

@@ -146,5 +146,6 @@ def refill_tail(values, seed, dist, span="half"):
             # inputs a problem made (get_inputs(), edge_inputs) have no distribution to draw from: torch.rand's
             source = KERNELBENCH_FALLBACK if dist in LIKE_KERNELBENCH + (EDGES,) else dist
             gen = gens.setdefault(v.device, generator(seed, v.device))
-            flat[first:last] = make_x(source, (last - first,), gen, v.device, dtype=v.dtype)
+            with torch.no_grad():  # inputs that require grad (a red team's problem, session 28) are refilled too
+                flat[first:last] = make_x(source, (last - first,), gen, v.device, dtype=v.dtype)
     return values

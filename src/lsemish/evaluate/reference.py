@@ -94,6 +94,11 @@ class Reference:
                     # (a red team's python floats, None and nested tuples, session 27)
                     raise ProblemError(f"the problem's reference Model returns a {type(t).__name__} as output {i}: "
                                        "only tensor outputs can be compared")
+            if all(t.numel() == 0 for t in _as_list(out)):  # nothing to compare: any answer of that shape passed
+                # (a red team's --set batch_size=0, session 28)
+                raise ProblemError(f"the problem's reference Model returns only empty outputs on its {named} inputs "
+                                   f"({', '.join(str(tuple(t.shape)) for t in _as_list(out))}): nothing to compare; "
+                                   "check it at sizes with outputs")
             expected = [self._kept(t) for t in _as_list(out)]
             del out
             golds = None

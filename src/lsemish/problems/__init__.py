@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import io
 import math
 import os
+import tokenize
 
 
 FOLDER = os.path.dirname(__file__)
@@ -22,21 +24,43 @@ class ProblemError(Exception):
     """A problem file (or a --set on it) that cannot be used; the message is one line naming the file and cause."""
 
 
+def source_text(path, role):
+    """The text of the Python file `path` as lint reads it and a worker runs it: UTF-8 (a BOM allowed) with no other
+    encoding declared. Python honours a coding line when it imports a file, so a candidate declaring utf-7 ran code
+    that lint had read as a comment (a red team's, session 28). ProblemError in one line otherwise."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as e:
+        raise ProblemError(f"cannot read {role} {path}: {e.strerror or e}") from None
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as e:  # an unknown encoding declared, or a BOM with another one
+        raise ProblemError(f"{role} {path}: {e.msg if hasattr(e, 'msg') else e}") from None
+    if encoding not in ("utf-8", "utf-8-sig"):
+        raise ProblemError(f"{role} {path} declares the {encoding} encoding: source files are read as UTF-8 only, so "
+                           "that what runs is what was read")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ProblemError(f"{role} {path} is not UTF-8 text (byte {e.start}: {e.reason})") from None
+
+
 def load_module(path, role, required=(), sets=None):
-    """The module in file `path`, with a one-line ProblemError for each way it can be unusable. `sets`: {name: value}
-    assigned right after each top-level statement that assigns the name, so that the module's later lines (a
-    `bias_shape = (out_channels, 1, 1)`, `input_shape = (num_classes,)`) are computed from the new value."""
+    """The module in file `path` (its text as source_text reads it), with a one-line ProblemError for each way it can
+    be unusable. `sets`: {name: value} assigned right after each top-level statement that assigns the name, so that
+    the module's later lines (a `bias_shape = (out_channels, 1, 1)`, `input_shape = (num_classes,)`) are computed
+    from the new value."""
     spec = importlib.util.spec_from_file_location(f"lsemish_{role}_{abs(hash(os.path.abspath(path)))}", path)
     if spec is None:
         raise ProblemError(f"cannot load {role} {path}: not a Python file")
     module = importlib.util.module_from_spec(spec)
+    text = source_text(path, role)
     try:
+        tree = ast.parse(text, path)
         if sets:
-            with open(path, "rb") as fh:  # bytes: a BOM or a coding line is honoured as the import would
-                tree = _with_sets(ast.parse(fh.read(), path), sets, path)
-            exec(compile(tree, path, "exec", dont_inherit=True), module.__dict__)
-        else:
-            spec.loader.exec_module(module)
+            tree = _with_sets(tree, sets, path)
+        exec(compile(tree, path, "exec", dont_inherit=True), module.__dict__)
     except SyntaxError as e:
         raise ProblemError(f"{role} {path} has a syntax error at line {e.lineno}: {e.msg}") from None
     except Exception as e:  # the file's own import-time code failed: one line naming it

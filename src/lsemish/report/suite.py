@@ -32,6 +32,9 @@ def read_runs(folder):
                     run = json.load(fh)
                 except ValueError as e:  # one run's file, named: not the whole suite's report in a bare JSON error
                     raise ValueError(f"report: {fh.name} is not readable JSON ({e})") from None
+            why = _not_a_run(run)
+            if why:  # valid JSON of another shape: named in one line, not a KeyError (a red team's, session 28)
+                raise ValueError(f"report: {fh.name} is not a loop's record ({why})")
             runs.append((name, dict(run, unfinished=True) if unfinished else run))
         elif os.path.isdir(os.path.join(folder, name, "round-00")):  # started, stopped before its first record
             runs.append((name, {"candidates": [], "best": None, "unfinished": True}))
@@ -41,6 +44,20 @@ def read_runs(folder):
     if not runs:
         raise ValueError(f"report: no loop runs in {folder} (a run is a subfolder with summary.json or state.json)")
     return runs
+
+
+def _not_a_run(run):
+    """Why a summary.json or state.json does not hold what the loop writes there, or None."""
+    if not isinstance(run, dict):
+        return f"a JSON {type(run).__name__}, not an object"
+    if not isinstance(run.get("candidates"), list):
+        return "no list of candidates"
+    for c in run["candidates"]:
+        if not isinstance(c, dict) or "id" not in c or not isinstance(c.get("round"), int):
+            return f"a candidate without an id and a round: {str(c)[:60]}"
+        if c.get("call_ms") is not None and not isinstance(c["call_ms"], (int, float)):
+            return f"candidate {str(c['id'])[:40]}'s call_ms is not a number"
+    return None
 
 
 def problem_row(name, state, run_dir=None):
