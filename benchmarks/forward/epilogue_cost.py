@@ -12,7 +12,8 @@ partials' max (model_new.fixed_max, shipped in session 27), so the shipped epilo
 - "count-only": the count kept, the fold never taken (the count's fences against the fold's own work);
 - "running-max": the epilogue before session 27 (each tile's own max, _clamped_lse_pair), right for any bounds, in
   both TMA kernels (the few-rows kernel took clamp_max as every tile's max in session 28);
-  "release-acquire": the count a release, the last program's acquire a second atomic.
+  "release-acquire": the count a release, the last program's acquire a second atomic;
+- "bias-late": the tile's bias loaded after the main loop, as before session 28 (both TMA kernels).
 At few rows every edit applies to the few-rows kernel, which shares the one-tile kernel's epilogue (_fold_tile).
 "no-exp", "no-fold", "acc-only" and "count-only" compute wrong outputs by design; only their time is read. The
 others' rel-L2 against the shipped output is printed.
@@ -43,8 +44,14 @@ COUNT_ONLY = (NO_FOLD[0], NO_FOLD[0].replace("== tiles - 1:", "== -1:"))
 RUNNING_MAX = [("FIXED_MAX=fixed, **few)", "FIXED_MAX=False, **few)"), ("FIXED_MAX=fixed,\n", "FIXED_MAX=False,\n")]
 RELEASE = (NO_FOLD[0], NO_FOLD[0].replace('sem="acq_rel"', 'sem="release"')
            + '\n        tl.atomic_add(count_ptr + pid_m, 0, sem="acquire", scope="gpu")')
+BIAS = "    bias = _bias_tile(bias_ptr, pid_n, N, HAS_BIAS, BLOCK_N)\n"
+BIAS_LATE = [(BIAS + "    acc = tl.zeros((BLOCK_M, BLOCK_N)", "    acc = tl.zeros((BLOCK_M, BLOCK_N)"),
+             ("    _fold_tile(acc, pid_m, pid_n, p_desc, bias,", BIAS + "    _fold_tile(acc, pid_m, pid_n, p_desc, bias,"),
+             (BIAS + "    acc = tl.zeros((BLOCK_N, BLOCK_M)", "    acc = tl.zeros((BLOCK_N, BLOCK_M)"),
+             ("    _fold_tile(tl.trans(acc),", BIAS + "    _fold_tile(tl.trans(acc),")]
 VARIANTS = {"no-exp": [NO_EXP], "no-fold": [NO_FOLD], "acc-only": [ACC_ONLY], "acc-only-no-fold": [ACC_ONLY, NO_FOLD],
-            "count-only": [COUNT_ONLY], "running-max": RUNNING_MAX, "release-acquire": [RELEASE]}
+            "count-only": [COUNT_ONLY], "running-max": RUNNING_MAX, "release-acquire": [RELEASE],
+            "bias-late": BIAS_LATE}
 
 
 def variant_file(folder, name, edits):
