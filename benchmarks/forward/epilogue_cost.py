@@ -13,10 +13,12 @@ partials' max (model_new.fixed_max, shipped in session 27), so the shipped epilo
 - "running-max": the epilogue before session 27 (each tile's own max, _clamped_lse_pair), right for any bounds, in
   both TMA kernels (the few-rows kernel took clamp_max as every tile's max in session 28);
   "release-acquire": the count a release, the last program's acquire a second atomic;
-- "bias-late": the tile's bias loaded after the main loop, as before session 28 (both TMA kernels).
+- "bias-late": the tile's bias loaded after the main loop, as before session 28 (both TMA kernels);
+- "relaxed-count": the count without its fences (a relaxed atomic: the fold may read partials not yet written; its
+  time only: what the count's release-acquire ordering costs).
 At few rows every edit applies to the few-rows kernel, which shares the one-tile kernel's epilogue (_fold_tile).
-"no-exp", "no-fold", "acc-only" and "count-only" compute wrong outputs by design; only their time is read. The
-others' rel-L2 against the shipped output is printed.
+"no-exp", "no-fold", "acc-only", "count-only" and "relaxed-count" compute wrong outputs by design (or may); only
+their time is read. The others' rel-L2 against the shipped output is printed.
 
     PYTHONPATH=src python3 benchmarks/forward/epilogue_cost.py OUT.json [--shape M,K,N] [--dtype bfloat16]
         [--timing idle]
@@ -42,6 +44,7 @@ ACC_ONLY = ("        row_max, row_sum, e = _clamped_exp_pair(y, offs_n[None, :] 
             "        row_max = tl.sum(acc, axis=1)\n        row_sum = row_max")
 COUNT_ONLY = (NO_FOLD[0], NO_FOLD[0].replace("== tiles - 1:", "== -1:"))
 RUNNING_MAX = [("FIXED_MAX=fixed, **few)", "FIXED_MAX=False, **few)"), ("FIXED_MAX=fixed,\n", "FIXED_MAX=False,\n")]
+RELAXED = (NO_FOLD[0], NO_FOLD[0].replace('sem="acq_rel"', 'sem="relaxed"'))
 RELEASE = (NO_FOLD[0], NO_FOLD[0].replace('sem="acq_rel"', 'sem="release"')
            + '\n        tl.atomic_add(count_ptr + pid_m, 0, sem="acquire", scope="gpu")')
 BIAS = "    bias = _bias_tile(bias_ptr, pid_n, N, HAS_BIAS, BLOCK_N)\n"
@@ -51,7 +54,7 @@ BIAS_LATE = [(BIAS + "    acc = tl.zeros((BLOCK_M, BLOCK_N)", "    acc = tl.zero
              ("    _fold_tile(tl.trans(acc),", BIAS + "    _fold_tile(tl.trans(acc),")]
 VARIANTS = {"no-exp": [NO_EXP], "no-fold": [NO_FOLD], "acc-only": [ACC_ONLY], "acc-only-no-fold": [ACC_ONLY, NO_FOLD],
             "count-only": [COUNT_ONLY], "running-max": RUNNING_MAX, "release-acquire": [RELEASE],
-            "bias-late": BIAS_LATE}
+            "bias-late": BIAS_LATE, "relaxed-count": [RELAXED]}
 
 
 def variant_file(folder, name, edits):
