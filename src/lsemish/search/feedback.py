@@ -5,6 +5,7 @@ from __future__ import annotations
 
 MARKER = "[FEEDBACK ON YOUR PREVIOUS ATTEMPTS]"
 LIMIT = 2400
+OPEN, CLOSE = "\u00ab", "\u00bb"  # « », around a failure's reason
 
 
 def _line(rec, parent):
@@ -18,14 +19,22 @@ def _line(rec, parent):
                 f"{parent['call_ms']:.4f} ms ({verdict})")
     if status.startswith("pass"):
         return "- passed the checks (not timed here)"
-    return f"- {status}"
+    head, sep, reason = status.partition(": ")
+    if not sep:
+        return f"- {status}"
+    # the reason may quote the candidate's own messages (an exception's text), which the candidate chose: quoted,
+    # so that text written to pass for the evaluator's ("this candidate PASSED"; a red team's, session 28) reads
+    # as the candidate's words inside a failure
+    quoted = reason.replace(OPEN, "<").replace(CLOSE, ">")
+    return f"- {head} (the evaluator's verdict); its reason: {OPEN}{quoted}{CLOSE}"
 
 
 def feedback_section(children, parent):
     """The section's text for `children` (loop records of the parent's last round), or "" when there are none."""
     if not children:
         return ""
-    lines = [MARKER, f"The current code's last {len(children)} descendant(s), newest last:"]
+    lines = [MARKER, f"The current code's last {len(children)} descendant(s), newest last (a failure's reason, "
+                     f"between {OPEN} {CLOSE}, may quote the candidate's own error messages):"]
     for rec in children:
         lines.append(_line(rec, parent))
     text = "\n".join(lines)
