@@ -221,10 +221,9 @@ def _tile_partials(acc, pid_m, pid_n, p_desc, bias, part_ptr, M, N, scale, clamp
                    HAS_BIAS: tl.constexpr, FIXED_MAX: tl.constexpr, SAVE_P: tl.constexpr, SAVE_E: tl.constexpr,
                    EMULATE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     # y = clamp(2 * scale * (acc + b)) of the tile acc = (x W^T)[pid_m, pid_n] (b: the tile's bias, _bias_tile): its
-    # per-row (max, sum of exp) into
-    # part[0 | 1, pid_n, m], the max clamp_max where FIXED_MAX (fixed_max: no max reduction, _clamped_exp_pair);
-    # SAVE_P also stores the pre-clamp values P or, SAVE_E (which needs FIXED_MAX), E in bf16. Returns the tile's
-    # rows and which are < M.
+    # per-row (max, sum of exp) into part[0 | 1, pid_n, m], the max clamp_max where FIXED_MAX (fixed_max: no max
+    # reduction, _clamped_exp_pair); SAVE_P also stores the pre-clamp values P or, SAVE_E (which needs FIXED_MAX), E
+    # in bf16. Returns the tile's rows and which are < M.
     tiles = tl.cdiv(N, BLOCK_N)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
