@@ -53,6 +53,18 @@ def test_good_file_is_clean():
     (GOOD.replace("x * 2, mask=mask", "x * 2, mask=offs < n - 1"), "fusion-mask"),
     # a kernel and its wrapper beside a forward that calls neither (a red team's, session 28)
     (GOOD.replace("        return run(x)\n", "        return x * 2\n"), "order"),
+    # what Python reads past the text rules' line view (a red team's, session 28): a carriage return ends a line
+    # inside a comment; a '#' in a string cut the line; a backslash before the colon
+    (GOOD.replace("        return run(x)\n", "        # fast path\r        try:\r            return run(x)\r"
+                  "        except Exception:\r            pass\n        return run(x)\n"), "kb-try"),
+    (GOOD.replace("        return run(x)\n", "        # note\r        return torch.nn.functional.relu(x)\n"),
+     "kb-pytorch-wrap"),
+    (GOOD.replace("        return run(x)\n", "        z = '#'; pass\n        return run(x)\n"), "kb-pass"),
+    (GOOD.replace("        return run(x)\n", "        z = '#'; y = torch.nn.functional.relu(x)\n        return run(y)\n"),
+     "kb-pytorch-wrap"),
+    (GOOD.replace("        return run(x)\n", "        try \\\n        :\n            y = run(x)\n"
+                  "        finally:\n            y = x\n        return y\n"), "kb-try"),
+    (GOOD.replace("    return y\n", "    torch.multiprocessing.Process(target=print)\n    return y\n"), "kb-threads"),
 ])
 def test_bad_file_is_flagged(bad, rule):
     assert rule in rules(bad)
