@@ -301,3 +301,16 @@ def test_a_candidate_that_is_not_utf8_is_one_line_for_lint_and_prompt(tmp_path):
         r = run(*args)
         assert r.returncode == 1 and "is not UTF-8 text" in r.stdout + r.stderr, r.stdout + r.stderr
         assert "Traceback" not in r.stderr, r.stderr
+
+
+def test_inputs_holding_nan_are_not_read_as_modified(tmp_path):
+    # NaN is not equal to itself: the worker's before-and-after comparison failed an honest candidate as "modified
+    # input 0" on inputs holding NaN (problem 22's edge inputs at scale_factor=0; a red team's, session 28)
+    problem = tmp_path / "p.py"
+    problem.write_text("import torch, torch.nn as nn\nclass Model(nn.Module):\n    def forward(self, x):\n"
+                       "        return x * 2\ndef get_inputs():\n    x = torch.rand(4, 8)\n    x[1, 3] = float('nan')\n"
+                       "    return [x]\ndef get_init_inputs():\n    return []\n")
+    right = tmp_path / "right.py"
+    right.write_text(problem.read_text() + "\nModelNew = Model\n")
+    r = run("check", "--problem", str(problem), "--candidate", str(right), "--trials", "1", "--dist", "kernelbench")
+    assert r.returncode == 0 and "PASS" in r.stdout, r.stdout + r.stderr

@@ -147,6 +147,8 @@ class Server:
         self.record, self.elapsed = torch.cuda.Event.record, torch.cuda.Event.elapsed_time
         self.equal, self.clone, self.Tensor = torch.equal, torch.Tensor.clone, torch.Tensor
         self.ne, self.any, self.cat, self.zeros = torch.ne, torch.Tensor.any, torch.cat, torch.zeros
+        self.view_as_real, self.tensor_view = torch.view_as_real, torch.Tensor.view
+        self.int_of = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
         self.perf = time.perf_counter
         self.integrity = Integrity(self)
         self.model = self.problem = self.candidate = self.edge_model = None
@@ -165,6 +167,14 @@ class Server:
     def synchronize(self):
         if self.device == "cuda":
             self.sync()
+
+    def bits(self, t):
+        """t's values as integers of its width, to compare inputs before and after a call bit for bit: NaN is not
+        equal to itself, so inputs holding NaN read as modified (an honest candidate on a problem's NaN edge
+        inputs; a red team's, session 28)."""
+        if t.is_complex():
+            t = self.view_as_real(t)
+        return self.tensor_view(t, self.int_of[t.element_size()]) if t.is_floating_point() else t
 
     def make_inputs(self, seed, dist, on_device=False):
         if dist == self.inputs.EDGES and self.edge_model is None:
@@ -189,7 +199,8 @@ class Server:
             if t.layout != self.strided:  # sparse, mkldnn: no plain memory to compare (red team, session 18)
                 return f"output {i} is a {str(t.layout).removeprefix('torch.')} tensor, not a plain strided one", outs
         for i, (a, b) in enumerate(zip(args, before)):
-            if b is not None and (a.shape != b.shape or not self.equal(a, b)):
+            if b is not None and (a.shape != b.shape or a.dtype != b.dtype
+                                  or not self.equal(self.bits(a), self.bits(b))):
                 return f"modified input {i}", outs
         if self.candidate is not None:
             new = [t for t in threading.enumerate() if t.ident not in threads_before and t.is_alive()]
@@ -455,7 +466,7 @@ class Server:
                 if a.shape != b.shape or a.dtype != b.dtype:
                     reason = f"modified input {i} during timed call {call}"
                 else:
-                    self.changed.append((call, i, self.any(self.ne(a, b)) if a.numel()
+                    self.changed.append((call, i, self.any(self.ne(self.bits(a), self.bits(b))) if a.numel()
                                          else self.zeros((), dtype=self.torch.bool, device=a.device)))
         if not reason:
             outs, reason = self.owned(outs, args)
