@@ -263,10 +263,10 @@ def test_a_reference_returning_anything_but_tensors_is_refused_in_one_line(tmp_p
 
 
 ROWS = """import torch, torch.nn as nn
-batch_size = 4
+batch_size, cols = 4, 8
 class Model(nn.Module):
     def forward(self, x):
-        return x * 2
+        return x[:, :cols] * 2
 def get_inputs():
     return [torch.rand(batch_size, 8{grad})]
 def get_init_inputs():
@@ -282,9 +282,11 @@ def test_a_problem_whose_outputs_are_empty_is_refused_and_inputs_that_require_gr
     wrong = tmp_path / "wrong.py"
     wrong.write_text(problem.read_text() + "class ModelNew(Model):\n    def forward(self, x):\n"
                      "        return x * 3\n")
-    r = run("check", "--problem", str(problem), "--candidate", str(wrong), "--trials", "1", "--set", "batch_size=0")
+    r = run("check", "--problem", str(problem), "--candidate", str(wrong), "--trials", "1", "--set", "cols=0")
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert "returns only empty outputs on its kernelbench inputs ((0, 8)): nothing to compare" in r.stderr
+    assert "returns only empty outputs on its kernelbench inputs ((4, 0)): nothing to compare" in r.stderr
+    r = run("check", "--problem", str(problem), "--candidate", str(wrong), "--trials", "1", "--set", "batch_size=0")
+    assert r.returncode == 1 and "inputs are all empty ((0, 8))" in r.stderr, r.stderr
     graded = tmp_path / "g.py"
     graded.write_text(ROWS.format(grad=", requires_grad=True"))
     right = tmp_path / "right.py"
@@ -314,3 +316,24 @@ def test_inputs_holding_nan_are_not_read_as_modified(tmp_path):
     right.write_text(problem.read_text() + "\nModelNew = Model\n")
     r = run("check", "--problem", str(problem), "--candidate", str(right), "--trials", "1", "--dist", "kernelbench")
     assert r.returncode == 0 and "PASS" in r.stdout, r.stdout + r.stderr
+
+
+def test_degenerate_sizes_are_refused_or_named(tmp_path):
+    # A red team's (session 28): at --set K=0 a matmul's inputs are empty and zeros pass; with problem 22's clamp
+    # bounds set equal its output is one constant for every input, and a constant answer passes. Inputs all empty
+    # are refused; a reference whose outputs never change is named in the verdict.
+    from lsemish.problems import EXAMPLES, PROBLEM_22
+    zeros = tmp_path / "zeros.py"
+    zeros.write_text("import torch, torch.nn as nn\nclass ModelNew(nn.Module):\n    def forward(self, A, B):\n"
+                     "        return torch.zeros(A.shape[0], B.shape[1])\n")
+    r = run("check", "--problem", EXAMPLES["matmul"], "--candidate", str(zeros), "--set", "K=0", "--trials", "1")
+    assert r.returncode == 1 and "inputs are all empty ((128, 0), (0, 80))" in r.stderr, r.stderr
+    const = tmp_path / "const.py"
+    const.write_text("import torch, torch.nn as nn\nclass ModelNew(nn.Module):\n"
+                     "    def __init__(self, *args):\n        super().__init__()\n"
+                     "    def forward(self, x):\n        v = torch.log(torch.tensor(8.0))\n"
+                     "        c = v * v * torch.tanh(torch.nn.functional.softplus(v))\n"
+                     "        return torch.full((x.shape[0], 1), float(c))\n")  # lse = ln N, never reading x
+    r = run("check", "--problem", PROBLEM_22, "--candidate", str(const), "--trials", "1", "--set", "batch_size=8",
+            "--set", "input_size=16", "--set", "hidden_size=8", "--set", "clamp_min=0", "--set", "clamp_max=0")
+    assert "PASS" in r.stdout and "the reference's outputs are constant at these sizes" in r.stdout, r.stdout
