@@ -337,3 +337,16 @@ def test_degenerate_sizes_are_refused_or_named(tmp_path):
     r = run("check", "--problem", PROBLEM_22, "--candidate", str(const), "--trials", "1", "--set", "batch_size=8",
             "--set", "input_size=16", "--set", "hidden_size=8", "--set", "clamp_min=0", "--set", "clamp_max=0")
     assert "PASS" in r.stdout and "the reference's outputs are constant at these sizes" in r.stdout, r.stdout
+
+
+def test_a_check_stopped_by_a_rejection_says_how_many_trials_ran(tmp_path):
+    # The counts are of the trials planned; a red team read "fails KernelBench's protocol (0/2)" after one (28)
+    problem = tmp_path / "p.py"
+    problem.write_text(ROWS.format(grad=""))
+    reuse = tmp_path / "reuse.py"
+    reuse.write_text(problem.read_text() + "class ModelNew(Model):\n    def forward(self, x):\n"
+                     "        if not hasattr(self, 'buf'):\n            self.buf = super().forward(x)\n"
+                     "        return self.buf.copy_(super().forward(x))\n")
+    r = run("check", "--problem", str(problem), "--candidate", str(reuse), "--trials", "1")
+    assert r.returncode == 1 and "same output memory" in r.stdout, r.stdout + r.stderr
+    assert "; stopped after 2 of 11 trials — " in r.stdout, r.stdout

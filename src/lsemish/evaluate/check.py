@@ -346,6 +346,11 @@ def summary_line(report):
     elif passing:
         parts.append(f"passes on {len(passing)} other input distribution(s)")
     text = "; ".join(parts) if parts else "no trials ran"
+    planned = kb["planned"] + sum(c["planned"] for c in report["other"].values())
+    ran = kb["run"] + sum(c["run"] for c in report["other"].values())
+    if parts and ran < planned:  # a final failure stops the check: the counts are of the trials planned (a red
+        # team read "0/2" after one trial, session 28)
+        text += f"; stopped after {ran} of {planned} trials"
     if report["verdict"] == "fail" and report["reason"]:
         text += f" — {report['reason']}"
     return text
