@@ -346,15 +346,31 @@ def lint_source(src: str) -> list[Finding]:
     src = src.replace("\r\n", "\n").replace("\r", "\n")
     try:
         tree = ast.parse(src)
-        findings = (_check_order(tree) + _check_imports(tree) + _check_test_code(tree) + _check_triton_api(tree)
-                    + _check_kernelbench(tree) + _kb_text_findings(src) + _check_keywords(src)
+        findings = (_kb_text_findings(src) + _check_order(tree) + _check_imports(tree) + _check_test_code(tree)
+                    + _check_triton_api(tree) + _check_kernelbench(tree) + _check_keywords(src)
                     + _check_fusion(tree))
     except (SyntaxError, tokenize.TokenError) as e:
         return [Finding(getattr(e, "lineno", None) or 1, "syntax", str(e))]
     except (RecursionError, ValueError, MemoryError) as e:  # a file built to break the analysis (a red team's)
         return [Finding(1, "syntax", f"the file cannot be analysed ({type(e).__name__}: nested too deeply or "
                                      "holding what Python's own parser cannot print back)")]
-    return sorted(set(findings), key=lambda f: (f.line, f.rule))
+    return sorted(_once_per_line(findings), key=lambda f: (f.line, f.rule))
+
+
+# Rules read twice, on the text as KernelBench reads it and as Python reads it (tokens, the AST: a nested attribute
+# chain matches once per level): one finding per line each, the text rule's (it quotes what matched) where both saw it.
+_READ_TWICE = {"kb-try", "kb-pass", "kb-pytorch-wrap"}
+
+
+def _once_per_line(findings):
+    seen, kept = set(), []
+    for f in dict.fromkeys(findings):
+        key = (f.line, f.rule)
+        if f.rule in _READ_TWICE and key in seen:
+            continue
+        seen.add(key)
+        kept.append(f)
+    return kept
 
 
 def lint_file(path: str) -> list[Finding]:

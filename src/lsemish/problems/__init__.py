@@ -36,7 +36,7 @@ def source_text(path, role):
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as e:  # an unknown encoding declared, or a BOM with another one
-        raise ProblemError(f"{role} {path}: {e.msg if hasattr(e, 'msg') else e}") from None
+        raise ProblemError(f"{role} {path}: {e.msg}") from None
     if encoding not in ("utf-8", "utf-8-sig"):
         raise ProblemError(f"{role} {path} declares the {encoding} encoding: source files are read as UTF-8 only, so "
                            "that what runs is what was read")
